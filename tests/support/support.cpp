@@ -1,0 +1,1 @@
+// Test support library (real redis-server processes, clients, comparison, tool runner).
