@@ -17,13 +17,17 @@ Loop::Loop() {
   uv_unref(reinterpret_cast<uv_handle_t*>(check_));
 }
 
-Loop::~Loop() { close(); }
+Loop::~Loop() {
+  close();
+}
 
 int Loop::close() {
   if (closed_) return 0;
   closed_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(check_), [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
-  uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(check_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(idle_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
   // Let every pending close callback run.
   uv_run(&loop_, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop_);
@@ -57,7 +61,9 @@ void Loop::cancel_flush(Flushable& f) noexcept {
   if (dirty_.empty()) uv_idle_stop(idle_);
 }
 
-void Loop::on_check(uv_check_t* h) noexcept { static_cast<Loop*>(h->data)->flush_all(); }
+void Loop::on_check(uv_check_t* h) noexcept {
+  static_cast<Loop*>(h->data)->flush_all();
+}
 
 void Loop::flush_all() noexcept {
   // A flush may schedule more flushes (rarely): loop until nothing is dirty.
@@ -96,8 +102,12 @@ void Timer::stop() noexcept {
   if (h_.open()) uv_timer_stop(h_.get());
 }
 
-bool Timer::active() const noexcept { return h_.open() && uv_is_active(h_.handle()) != 0; }
+bool Timer::active() const noexcept {
+  return h_.open() && uv_is_active(h_.handle()) != 0;
+}
 
-void Timer::unref() noexcept { uv_unref(h_.handle()); }
+void Timer::unref() noexcept {
+  uv_unref(h_.handle());
+}
 
 }  // namespace rmig::net

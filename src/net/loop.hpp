@@ -58,8 +58,8 @@ class Loop {
   bool closed_ = false;
 };
 
-// Owns one libuv handle of type H on the heap. libuv keeps the handle's address until its close callback runs,
-// so the memory is released there, never in the destructor. Non-copyable and non-movable.
+// Owns one libuv handle of type H on the heap. libuv keeps the handle's address until its close callback
+// runs, so the memory is released there, never in the destructor. Non-copyable and non-movable.
 template <class H>
 class UvHandle {
  public:

@@ -1,0 +1,24 @@
+#pragma once
+// The copy command from start to end: connect both sides, check them, run the pipeline with progress and
+// signal handling, and return the report.
+
+#include <string>
+
+#include "copy/options.hpp"
+#include "report/run_report.hpp"
+#include "resp/connection.hpp"
+
+namespace rmig::copy {
+
+struct CopyCommand {
+  resp::ConnectOptions source;
+  resp::ConnectOptions destination;
+  std::string source_url;       // redacted, for the report
+  std::string destination_url;  // redacted
+  CopyOptions options;
+  uint32_t progress_interval_ms = 5'000;
+};
+
+report::RunReport run_copy(const CopyCommand& cmd);
+
+}  // namespace rmig::copy

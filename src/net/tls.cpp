@@ -1,0 +1,251 @@
+#include "net/tls.hpp"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+#include <fstream>
+
+namespace rmig::net {
+
+namespace {
+
+// Pops the OpenSSL error queue; returns the first reason (the root cause) or `fallback`.
+std::string openssl_reason(std::string_view fallback = "unknown TLS error") {
+  std::string first;
+  while (unsigned long e = ERR_get_error()) {
+    if (first.empty()) {
+      const char* r = ERR_reason_error_string(e);
+      first = r != nullptr ? r : "error " + std::to_string(ERR_GET_REASON(e));
+    }
+  }
+  return first.empty() ? std::string(fallback) : first;
+}
+
+bool readable(const std::string& path) {
+  return std::ifstream(path).good();
+}
+
+bool is_ip_address(const std::string& host) {
+  std::array<unsigned char, 16> buf{};
+  return inet_pton(AF_INET, host.c_str(), buf.data()) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buf.data()) == 1;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+}  // namespace
+
+TlsContext::TlsContext(SSL_CTX* ctx, TlsConfig config, std::string side)
+    : ctx_(ctx), config_(std::move(config)), side_(std::move(side)) {}
+
+TlsContext::~TlsContext() {
+  SSL_CTX_free(ctx_);
+}
+
+Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config, std::string_view side) {
+  const std::string opt = "--" + std::string(side) + "-tls-";
+  auto usage = [&](std::string msg) { return make_error(ExitCode::kUsage, std::move(msg)); };
+
+  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+  if (raw == nullptr) return usage("cannot initialise TLS: " + openssl_reason());
+  std::shared_ptr<TlsContext> ctx(new TlsContext(raw, config, std::string(side)));
+  SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
+  SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
+
+  if (config.insecure) {
+    SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+  } else {
+    if (!config.ca_file.empty() && !readable(config.ca_file)) {
+      return usage(opt + "ca-file " + config.ca_file + ": cannot read the file: check the path");
+    }
+    if (!config.ca_file.empty() || !config.ca_dir.empty()) {
+      if (SSL_CTX_load_verify_locations(raw, config.ca_file.empty() ? nullptr : config.ca_file.c_str(),
+                                        config.ca_dir.empty() ? nullptr : config.ca_dir.c_str()) != 1) {
+        return usage(
+            opt + (config.ca_file.empty() ? "ca-dir " + config.ca_dir : "ca-file " + config.ca_file) +
+            ": cannot load CA certificates (" + openssl_reason() + "): give a PEM file of CA certificates");
+      }
+    } else if (SSL_CTX_set_default_verify_paths(raw) != 1) {
+      return usage("cannot load the system CA store (" + openssl_reason() + "): pass " + opt + "ca-file");
+    }
+    SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
+  }
+
+  if (config.cert_file.empty() != config.key_file.empty()) {
+    return usage("mutual TLS needs both " + opt + "cert and " + opt + "key");
+  }
+  if (!config.cert_file.empty()) {
+    if (!readable(config.cert_file))
+      return usage(opt + "cert " + config.cert_file + ": cannot read the file");
+    if (!readable(config.key_file)) return usage(opt + "key " + config.key_file + ": cannot read the file");
+    if (SSL_CTX_use_certificate_chain_file(raw, config.cert_file.c_str()) != 1) {
+      return usage(opt + "cert " + config.cert_file + ": not a PEM certificate (" + openssl_reason() + ")");
+    }
+    if (SSL_CTX_use_PrivateKey_file(raw, config.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return usage(opt + "key " + config.key_file + ": not a PEM private key (" + openssl_reason() + ")");
+    }
+    if (SSL_CTX_check_private_key(raw) != 1) {
+      return usage(opt + "key " + config.key_file + " does not match " + opt + "cert " + config.cert_file);
+    }
+  }
+  return ctx;
+}
+
+std::string TlsContext::trust_description() const {
+  if (!config_.ca_file.empty()) return "CA file " + config_.ca_file;
+  if (!config_.ca_dir.empty()) return "CA directory " + config_.ca_dir;
+  return "the system CA store";
+}
+
+TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, SSL* ssl, BIO* net_in, BIO* net_out, std::string name)
+    : ctx_(std::move(ctx)), ssl_(ssl), net_in_(net_in), net_out_(net_out), verify_name_(std::move(name)) {}
+
+TlsSession::~TlsSession() {
+  SSL_free(ssl_);
+}  // frees both BIOs
+
+Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<TlsContext> ctx,
+                                                       const std::string& host) {
+  SSL* ssl = SSL_new(ctx->get());
+  if (ssl == nullptr)
+    return make_error(ExitCode::kConnect, "cannot create a TLS session: " + openssl_reason());
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(in, -1);
+  BIO_set_mem_eof_return(out, -1);
+  SSL_set_bio(ssl, in, out);
+  SSL_set_connect_state(ssl);
+  const TlsConfig& cfg = ctx->config();
+  std::string name = cfg.server_name.empty() ? host : cfg.server_name;
+  std::unique_ptr<TlsSession> s(new TlsSession(ctx, ssl, in, out, name));
+  const bool ip = is_ip_address(name);
+  if (!ip)
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, s->verify_name_.data());  // SNI
+  if (!cfg.insecure) {
+    if (ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    } else {
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      SSL_set1_host(ssl, name.c_str());
+    }
+  }
+  return s;
+}
+
+Status TlsSession::start() {
+  return advance_handshake();
+}
+
+Status TlsSession::advance_handshake() {
+  ERR_clear_error();
+  int rc = SSL_do_handshake(ssl_);
+  if (rc == 1) {
+    done_ = true;
+    return {};
+  }
+  int err = SSL_get_error(ssl_, rc);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return {};
+  return describe_failure(err, "handshake");
+}
+
+Error TlsSession::describe_failure(int ssl_error, std::string_view during) const {
+  const std::string opt = "--" + ctx_->side() + "-tls-";
+  long verify = SSL_get_verify_result(ssl_);
+  if (during == "handshake" && verify != X509_V_OK) {
+    ERR_clear_error();
+    if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      return make_error(ExitCode::kConnect,
+                        "TLS host name mismatch: the server certificate is not valid for '" + verify_name_ +
+                            "': connect with a name the certificate lists, or set " + opt + "server-name");
+    }
+    return make_error(ExitCode::kConnect, std::string("TLS certificate not trusted (") +
+                                              X509_verify_cert_error_string(verify) + ") by " +
+                                              ctx_->trust_description() +
+                                              ": pass the CA that signed the server certificate with " + opt +
+                                              "ca-file (or, for a test only, " + opt + "insecure)");
+  }
+  std::string reason = ssl_error == SSL_ERROR_SSL ? openssl_reason() : std::string();
+  ERR_clear_error();
+  if (ssl_error == SSL_ERROR_ZERO_RETURN || ssl_error == SSL_ERROR_SYSCALL) {
+    return make_error(ExitCode::kConnect,
+                      std::string("connection closed by the server during TLS ") + std::string(during));
+  }
+  if (contains(reason, "wrong version number") || contains(reason, "packet length too long") ||
+      contains(reason, "record layer failure") || contains(reason, "unknown protocol") ||
+      contains(reason, "http request")) {
+    return make_error(ExitCode::kConnect,
+                      "the server did not answer with TLS (" + reason +
+                          "): this looks like a plain port; use redis:// or the server's TLS port");
+  }
+  if (contains(reason, "certificate required") || contains(reason, "handshake failure") ||
+      contains(reason, "bad certificate") || contains(reason, "unknown ca")) {
+    return make_error(ExitCode::kConnect,
+                      "the server refused the TLS client (" + reason +
+                          "): it probably requires a client certificate signed by a CA it "
+                          "trusts: pass " +
+                          opt + "cert and " + opt + "key");
+  }
+  return make_error(ExitCode::kConnect, "TLS " + std::string(during) + " failed: " + reason);
+}
+
+Status TlsSession::feed(const char* data, std::size_t len, std::string& plain) {
+  if (len > 0 && BIO_write(net_in_, data, static_cast<int>(len)) != static_cast<int>(len)) {
+    return make_error(ExitCode::kConnect, "TLS buffer write failed: " + openssl_reason());
+  }
+  if (!done_) {
+    if (auto st = advance_handshake(); !st) return st;
+    if (!done_) return {};
+  }
+  constexpr std::size_t kStep = 64 * 1024;
+  for (;;) {
+    std::size_t old = plain.size();
+    plain.resize(old + kStep);
+    ERR_clear_error();
+    int n = SSL_read(ssl_, plain.data() + old, static_cast<int>(kStep));
+    if (n > 0) {
+      plain.resize(old + static_cast<std::size_t>(n));
+      continue;
+    }
+    plain.resize(old);
+    int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return {};
+    if (err == SSL_ERROR_ZERO_RETURN)
+      return make_error(ExitCode::kConnect, "connection closed by the server");
+    return describe_failure(err, "read");
+  }
+}
+
+Status TlsSession::write(const char* data, std::size_t len) {
+  while (len > 0) {
+    int step = static_cast<int>(std::min<std::size_t>(len, 1 << 30));
+    ERR_clear_error();
+    int n = SSL_write(ssl_, data, step);
+    if (n <= 0) return describe_failure(SSL_get_error(ssl_, n), "write");
+    data += n;
+    len -= static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+std::size_t TlsSession::pending_ciphertext() const {
+  return BIO_ctrl_pending(net_out_);
+}
+
+std::size_t TlsSession::take_ciphertext(OutBuffer& out) {
+  std::size_t total = 0;
+  while (std::size_t pending = BIO_ctrl_pending(net_out_)) {
+    std::size_t n = std::min(pending, OutBuffer::kChunkSize);
+    char* dst = out.reserve(n);
+    int got = BIO_read(net_out_, dst, static_cast<int>(n));
+    if (got <= 0) break;
+    out.commit(static_cast<std::size_t>(got));
+    total += static_cast<std::size_t>(got);
+  }
+  return total;
+}
+
+}  // namespace rmig::net

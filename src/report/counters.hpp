@@ -1,0 +1,71 @@
+#pragma once
+// What happened to the keys of a run. Every key taken from SCAN ends in exactly one of copied, skipped,
+// expired, vanished or failed (or, in a dry run, would_copy/would_skip); duplicates are keys SCAN returned
+// again.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rmig::report {
+
+struct Counters {
+  uint64_t scanned = 0;         // distinct keys taken into the pipeline
+  uint64_t copied = 0;          // restored on the destination
+  uint64_t skipped = 0;         // already on the destination (conflict policy skip)
+  uint64_t expired = 0;         // TTL ran out before the key could be restored
+  uint64_t vanished = 0;        // deleted between SCAN and DUMP
+  uint64_t failed = 0;          // per-key errors, see the error groups
+  uint64_t bytes = 0;           // DUMP payload bytes restored
+  uint64_t duplicates = 0;      // keys SCAN returned more than once, counted once
+  uint64_t deleted = 0;         // --cleanup: source keys deleted after their copy
+  uint64_t cleanup_kept = 0;    // --cleanup: source keys kept because they changed during the copy
+  uint64_t cleanup_failed = 0;  // --cleanup: deletions that failed
+  // Dry run only.
+  uint64_t would_copy = 0;
+  uint64_t would_copy_bytes = 0;
+  uint64_t would_skip = 0;  // already on the destination, left alone by the conflict policy
+  uint64_t existing = 0;    // already on the destination (skipped or replaced, depending on the policy)
+
+  Counters& operator+=(const Counters& o);
+  uint64_t done() const noexcept {
+    return copied + skipped + expired + vanished + failed + would_copy + would_skip;
+  }
+};
+
+struct NodeCounters {
+  std::string name;  // host:port of a source node
+  Counters counters;
+};
+
+// A key listed by a dry run / plan.
+struct Example {
+  std::string key;     // raw bytes
+  std::string action;  // "copy", "skip (exists)", "replace (exists)", "expired", "vanished"
+  uint64_t bytes = 0;
+};
+
+// Per-key failures grouped by message, each with a count and the first key that hit it.
+class ErrorGroups {
+ public:
+  static constexpr std::size_t kMaxGroups = 50;
+  struct Group {
+    std::string message;
+    uint64_t count = 0;
+    std::string example_key;  // raw bytes; printed through printable()
+  };
+
+  void add(std::string_view message, std::string_view key);
+  bool empty() const noexcept { return groups_.empty(); }
+  uint64_t total() const noexcept { return total_; }
+  // Most frequent first.
+  std::vector<Group> sorted() const;
+
+ private:
+  std::map<std::string, Group, std::less<>> groups_;
+  uint64_t total_ = 0;
+};
+
+}  // namespace rmig::report

@@ -1,0 +1,22 @@
+#pragma once
+// Logging to stderr through spdlog, as text for people or as one JSON object per line for log collectors.
+// stdout is kept for the JSON report when --report-json - is given.
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+namespace rmig::report {
+
+enum class LogFormat { kText, kJson };
+
+void setup_logging(spdlog::level::level_enum level, LogFormat format);
+LogFormat log_format() noexcept;
+
+// A log line with structured fields: in JSON format the fields sit next to "msg"; in text format only the
+// message is printed.
+void log_event(spdlog::level::level_enum level, std::string_view event, std::string_view message,
+               const nlohmann::json& fields);
+
+}  // namespace rmig::report

@@ -1,0 +1,63 @@
+#include "report/progress.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "report/format.hpp"
+#include "report/log.hpp"
+
+namespace rmig::report {
+
+Progress::Progress(uint64_t total_estimate) : total_(total_estimate), start_(Clock::now()), last_(start_) {}
+
+double Progress::elapsed_s() const {
+  return std::chrono::duration<double>(Clock::now() - start_).count();
+}
+
+void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination) {
+  const auto now = Clock::now();
+  const double interval = std::max(1e-3, std::chrono::duration<double>(now - last_).count());
+  const double elapsed = std::max(1e-3, std::chrono::duration<double>(now - start_).count());
+  const uint64_t done = c.done();
+  const uint64_t bytes = c.bytes + c.would_copy_bytes;
+  const double keys_per_s = static_cast<double>(done - std::min(done, last_done_)) / interval;
+  const double bytes_per_s = static_cast<double>(bytes - std::min(bytes, last_bytes_)) / interval;
+  last_ = now;
+  last_done_ = done;
+  last_bytes_ = bytes;
+
+  std::string eta = "?";
+  std::string pct;
+  if (total_ > 0) {
+    const uint64_t scanned = std::min(c.scanned, total_);
+    pct = std::to_string(scanned * 100 / total_) + "% ";
+    const double avg = static_cast<double>(done) / elapsed;
+    if (avg > 0) eta = human_duration(static_cast<double>(total_ - scanned) / avg);
+  }
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "progress %s| scanned %s of ~%s | copied %s skipped %s expired %s vanished %s failed %s | "
+                "%s keys/s %s/s | in flight %zu%s | ETA %s",
+                pct.c_str(), thousands(c.scanned).c_str(), thousands(total_).c_str(),
+                thousands(c.copied + c.would_copy).c_str(), thousands(c.skipped + c.would_skip).c_str(),
+                thousands(c.expired).c_str(), thousands(c.vanished).c_str(), thousands(c.failed).c_str(),
+                thousands(static_cast<uint64_t>(keys_per_s)).c_str(),
+                human_bytes(static_cast<uint64_t>(bytes_per_s)).c_str(), in_flight,
+                paused_by_destination ? " (waiting for the destination)" : "", eta.c_str());
+  nlohmann::json fields = {{"scanned", c.scanned},
+                           {"copied", c.copied},
+                           {"skipped", c.skipped},
+                           {"expired", c.expired},
+                           {"vanished", c.vanished},
+                           {"failed", c.failed},
+                           {"bytes", c.bytes},
+                           {"keys_per_s", static_cast<uint64_t>(keys_per_s)},
+                           {"bytes_per_s", static_cast<uint64_t>(bytes_per_s)},
+                           {"in_flight", in_flight},
+                           {"source_keys", total_},
+                           {"paused_by_destination", paused_by_destination}};
+  log_event(spdlog::level::info, "progress", line, fields);
+}
+
+}  // namespace rmig::report

@@ -1,0 +1,191 @@
+#include "report/run_report.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
+#include "report/format.hpp"
+#include "report/log.hpp"
+#include "util/escape.hpp"
+
+namespace rmig::report {
+
+namespace {
+
+nlohmann::json counters_json(const Counters& c, bool dry_run) {
+  nlohmann::json j;
+  j["scanned"] = c.scanned;
+  j["copied"] = c.copied;
+  j["skipped"] = c.skipped;
+  j["expired"] = c.expired;
+  j["vanished"] = c.vanished;
+  j["failed"] = c.failed;
+  j["bytes"] = c.bytes;
+  j["duplicates"] = c.duplicates;
+  j["deleted"] = c.deleted;
+  j["cleanup_kept"] = c.cleanup_kept;
+  j["cleanup_failed"] = c.cleanup_failed;
+  if (dry_run) {
+    j["would_copy"] = c.would_copy;
+    j["would_copy_bytes"] = c.would_copy_bytes;
+    j["would_skip"] = c.would_skip;
+    j["existing"] = c.existing;
+  }
+  return j;
+}
+
+const char* exit_meaning(ExitCode c) {
+  switch (c) {
+    case ExitCode::kOk:
+      return "everything selected was copied or legitimately skipped/expired/vanished";
+    case ExitCode::kKeysFailed:
+      return "some keys failed";
+    case ExitCode::kUsage:
+      return "usage or configuration error";
+    case ExitCode::kConnect:
+      return "cannot connect or authenticate";
+    case ExitCode::kLocked:
+      return "another run holds the lock";
+    case ExitCode::kDestinationRefused:
+      return "the destination refuses writes";
+    case ExitCode::kInterrupted:
+      return "interrupted";
+  }
+  return "interrupted";
+}
+
+void line(const char* label, uint64_t n, const std::string& note) {
+  std::fprintf(stderr, "  %-12s %12s%s%s\n", label, thousands(n).c_str(), note.empty() ? "" : "  ",
+               note.c_str());
+}
+
+}  // namespace
+
+ExitCode copy_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept {
+  if (fatal) return fatal->code;
+  if (signal != 0) return static_cast<ExitCode>(128 + signal);
+  if (totals.failed > 0 || totals.cleanup_failed > 0) return ExitCode::kKeysFailed;
+  return ExitCode::kOk;
+}
+
+nlohmann::json to_json(const RunReport& r) {
+  nlohmann::json j = counters_json(r.totals, r.dry_run);
+  j["command"] = r.command;
+  j["source"] = r.source;
+  j["destination"] = r.destination;
+  j["dry_run"] = r.dry_run;
+  j["conflict_policy"] = r.conflict_policy;
+  j["cleanup"] = r.cleanup;
+  j["duration_s"] = r.duration_s;
+  j["exit_code"] = to_int(r.exit_code);
+  j["source_keys"] = r.source_keys;
+  nlohmann::json errors = nlohmann::json::array();
+  for (const auto& g : r.errors.sorted()) {
+    errors.push_back({{"message", g.message}, {"count", g.count}, {"example_key", printable(g.example_key)}});
+  }
+  j["errors"] = std::move(errors);
+  if (r.fatal) {
+    j["stopped"] = r.fatal->message;
+  } else if (r.signal != 0) {
+    j["stopped"] = r.signal == SIGTERM ? "interrupted by SIGTERM" : "interrupted by SIGINT";
+  } else {
+    j["stopped"] = nullptr;
+  }
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& n : r.nodes) {
+    nlohmann::json node = counters_json(n.counters, r.dry_run);
+    node["node"] = n.name;
+    nodes.push_back(std::move(node));
+  }
+  j["nodes"] = std::move(nodes);
+  if (r.dry_run) {
+    nlohmann::json ex = nlohmann::json::array();
+    for (const auto& e : r.examples)
+      ex.push_back({{"key", printable(e.key)}, {"action", e.action}, {"bytes", e.bytes}});
+    j["examples"] = std::move(ex);
+  }
+  for (auto it = r.extra.begin(); it != r.extra.end(); ++it)
+    j[it.key()] = it.value();
+  return j;
+}
+
+void print_summary(const RunReport& r) {
+  const Counters& c = r.totals;
+  if (log_format() == LogFormat::kJson) {
+    nlohmann::json fields = to_json(r);
+    log_event(spdlog::level::info, "summary", r.command + " finished", fields);
+    return;
+  }
+  const double secs = r.duration_s > 0 ? r.duration_s : 1e-9;
+  std::fprintf(stderr, "\n%s%s %s in %s: %s keys scanned\n", r.dry_run ? "dry run of " : "",
+               r.command.c_str(), r.fatal ? "stopped" : (r.signal != 0 ? "interrupted" : "finished"),
+               human_duration(r.duration_s).c_str(), thousands(c.scanned).c_str());
+  std::fprintf(stderr, "  %-12s %s\n  %-12s %s\n", "source", r.source.c_str(), "destination",
+               r.destination.c_str());
+  char rate[128];
+  if (r.dry_run) {
+    std::snprintf(rate, sizeof rate, "(%s)", human_bytes(c.would_copy_bytes).c_str());
+    line("would copy", c.would_copy, rate);
+    line("would skip", c.would_skip, "already on the destination");
+    line("existing", c.existing, "keys already on the destination");
+  } else {
+    std::snprintf(rate, sizeof rate, "(%s, %s keys/s, %s/s)", human_bytes(c.bytes).c_str(),
+                  thousands(static_cast<uint64_t>(static_cast<double>(c.copied) / secs)).c_str(),
+                  human_bytes(static_cast<uint64_t>(static_cast<double>(c.bytes) / secs)).c_str());
+    line("copied", c.copied, rate);
+    line("skipped", c.skipped, "already on the destination");
+  }
+  line("expired", c.expired, "TTL ran out before the restore");
+  line("vanished", c.vanished, "deleted on the source during the copy");
+  line("failed", c.failed, c.failed > 0 ? "see errors below" : "");
+  if (c.duplicates > 0) line("duplicates", c.duplicates, "returned twice by SCAN, counted once");
+  if (r.cleanup) {
+    line("deleted", c.deleted, "from the source after their copy");
+    if (c.cleanup_kept > 0)
+      line("kept", c.cleanup_kept, "changed on the source during the copy, not deleted");
+    if (c.cleanup_failed > 0) line("not deleted", c.cleanup_failed, "cleanup failed, see errors");
+  }
+  if (r.nodes.size() > 1) {
+    std::fprintf(stderr, "  per source node:\n");
+    for (const auto& n : r.nodes) {
+      std::fprintf(stderr, "    %-22s scanned %s copied %s skipped %s failed %s\n", n.name.c_str(),
+                   thousands(n.counters.scanned).c_str(), thousands(n.counters.copied).c_str(),
+                   thousands(n.counters.skipped).c_str(), thousands(n.counters.failed).c_str());
+    }
+  }
+  if (!r.errors.empty()) {
+    std::fprintf(stderr, "errors:\n");
+    for (const auto& g : r.errors.sorted()) {
+      std::fprintf(stderr, "  %s x %s (e.g. key \"%s\")\n", thousands(g.count).c_str(), g.message.c_str(),
+                   printable_short(g.example_key, 80).c_str());
+    }
+  }
+  if (r.dry_run && !r.examples.empty()) {
+    std::fprintf(stderr, "examples:\n");
+    for (const auto& e : r.examples) {
+      std::fprintf(stderr, "  %-18s \"%s\" (%s)\n", e.action.c_str(), printable_short(e.key, 80).c_str(),
+                   human_bytes(e.bytes).c_str());
+    }
+  }
+  if (r.fatal) std::fprintf(stderr, "stopped: %s\n", r.fatal->message.c_str());
+  std::fprintf(stderr, "exit code %d: %s\n", to_int(r.exit_code), exit_meaning(r.exit_code));
+  std::fflush(stderr);
+}
+
+Status write_json_report(const RunReport& r, const std::string& path) {
+  const std::string text = to_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return {};
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out)
+    return make_error(ExitCode::kUsage, "--report-json " + path + ": cannot open the file for writing");
+  out << text;
+  out.close();
+  if (!out) return make_error(ExitCode::kUsage, "--report-json " + path + ": write failed");
+  return {};
+}
+
+}  // namespace rmig::report

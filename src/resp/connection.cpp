@@ -1,0 +1,412 @@
+#include "resp/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "resp/server_error.hpp"
+
+namespace rmig::resp {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+constexpr uint64_t kTimerPeriodMs = 250;
+constexpr auto kLoadingRetry = std::chrono::seconds(1);
+constexpr std::string_view kClientName = "redis-migrate";
+
+std::string seconds_text(uint32_t ms) {
+  return std::to_string((ms + 999) / 1000) + "s";
+}
+}  // namespace
+
+// The setup commands, pipelined, and the checks of their replies.
+class Connection::Setup final : public ReplyHandler {
+ public:
+  enum Step : uint64_t { kAuth, kSelect, kReadonly, kSetName, kPing };
+
+  explicit Setup(Connection& c) : c_(c) {}
+
+  void start() {
+    const ConnectOptions& o = c_.opts_;
+    outstanding_ = 0;
+    loading_ = false;
+    error_.reset();
+    if (!o.password.empty()) {
+      if (o.user.empty()) {
+        send(kAuth, {"AUTH", o.password});
+      } else {
+        send(kAuth, {"AUTH", o.user, o.password});
+      }
+    }
+    if (o.db != 0) {
+      db_text_ = std::to_string(o.db);
+      send(kSelect, {"SELECT", db_text_});
+    }
+    if (o.readonly) send(kReadonly, {"READONLY"});
+    send(kSetName, {"CLIENT", "SETNAME", kClientName});
+    send(kPing, {"PING"});
+  }
+
+  bool loading() const noexcept { return loading_; }
+
+  void on_reply(uint64_t tag, Reply reply) override {
+    --outstanding_;
+    if (!reply) return;  // the connection failed; its error is reported by fail()
+    if (is_error(reply.get())) check_error(static_cast<Step>(tag), text(reply.get()));
+    if (outstanding_ == 0) c_.on_setup_done();
+  }
+
+  std::optional<Error>& error() noexcept { return error_; }
+
+ private:
+  void send(Step step, std::initializer_list<std::string_view> args) {
+    ++outstanding_;
+    append_command(c_.out_, args.begin(), args.size());
+    c_.pending_.push_back(Pending{this, step});
+  }
+
+  void check_error(Step step, std::string_view msg) {
+    const ConnectOptions& o = c_.opts_;
+    ServerError kind = classify_error(msg);
+    if (kind == ServerError::kLoading) {
+      loading_ = true;
+      return;
+    }
+    if (step == kSetName) return;  // naming the connection is a courtesy; some services forbid it
+    if (error_) return;            // the first error explains the others
+    const std::string& who = o.label;
+    const std::string pw_opt = "--" + o.side + "-password-file";
+    switch (kind) {
+      case ServerError::kWrongPass:
+        if (o.user.empty()) {
+          error_ = make_error(ExitCode::kConnect, who + ": authentication failed (" + std::string(msg) +
+                                                      "): the password is wrong; check the URL or " + pw_opt);
+        } else {
+          error_ =
+              make_error(ExitCode::kConnect,
+                         who + ": authentication failed for user '" + o.user + "' (" + std::string(msg) +
+                             "): the password is wrong, or the user does not exist or is disabled; check the "
+                             "URL or " +
+                             pw_opt);
+        }
+        return;
+      case ServerError::kNoAuth:
+        error_ = make_error(ExitCode::kConnect,
+                            who +
+                                ": the server requires authentication (NOAUTH): put the password in the URL "
+                                "(redis://:PASSWORD@host or redis://USER:PASSWORD@host) or use " +
+                                pw_opt);
+        return;
+      case ServerError::kNoPerm: {
+        std::string cmd = denied_command(msg);
+        std::string user = o.user.empty() ? "default" : o.user;
+        error_ = make_error(ExitCode::kConnect, who + ": user '" + user + "' may not run '" + cmd + "' (" +
+                                                    std::string(msg) + "): add the ACL rule +" + cmd +
+                                                    " (ACL SETUSER " + user + " +" + cmd + ")");
+        return;
+      }
+      default:
+        break;
+    }
+    if (step == kAuth && msg.find("without any password configured") != std::string_view::npos) {
+      error_ = make_error(ExitCode::kConnect, who +
+                                                  ": a password was given but the server has none configured "
+                                                  "for this user: remove the password from the URL");
+      return;
+    }
+    if (step == kSelect) {
+      if (msg.find("cluster mode") != std::string_view::npos) {
+        error_ = make_error(ExitCode::kUsage,
+                            who + ": database " + db_text_ +
+                                " requested but the server runs in cluster mode, where only db 0 "
+                                "exists: remove /" +
+                                db_text_ + " from the URL");
+      } else {
+        error_ = make_error(ExitCode::kUsage,
+                            who + ": cannot select database " + db_text_ + " (" + std::string(msg) +
+                                "): use a db number below the server's 'databases' setting");
+      }
+      return;
+    }
+    if (step == kReadonly) {
+      error_ = make_error(ExitCode::kUsage, who + ": READONLY refused (" + std::string(msg) +
+                                                "): reading from replicas needs a cluster replica node");
+      return;
+    }
+    error_ = make_error(ExitCode::kConnect, who + ": setup command failed (" + std::string(msg) + ")");
+  }
+
+  Connection& c_;
+  int outstanding_ = 0;
+  bool loading_ = false;
+  std::optional<Error> error_;
+  std::string db_text_;
+};
+
+Connection::Connection(net::Loop& loop, ConnectOptions options, Observer* observer)
+    : loop_(loop), opts_(std::move(options)), observer_(observer), timer_(loop, this, &Connection::on_timer) {
+  timer_.unref();
+}
+
+Connection::~Connection() {
+  loop_.cancel_flush(*this);
+  // Handlers are not called back from a destructor: their owners are going away too.
+  pending_.clear();
+  if (transport_) transport_->close();
+}
+
+void Connection::connect() {
+  if (state_ != State::kIdle && state_ != State::kClosed) return;
+  reader_ = std::make_unique<Reader>();
+  setup_ = std::make_unique<Setup>(*this);
+  out_ = net::OutBuffer();
+  net::Transport::Handler& handler = *this;
+  transport_ = std::make_unique<net::Transport>(loop_, handler, opts_.endpoint, opts_.tls);
+  state_ = State::kConnecting;
+  deadline_ = Clock::now() + std::chrono::milliseconds(opts_.connect_timeout_ms);
+  loading_since_ = {};
+  timer_.start(kTimerPeriodMs, kTimerPeriodMs);
+  transport_->connect();
+}
+
+void Connection::on_transport_ready() {
+  state_ = State::kSetup;
+  start_setup();
+}
+
+void Connection::start_setup() {
+  setup_->start();
+  last_read_ = Clock::now();
+  loop_.schedule_flush(*this);
+}
+
+void Connection::on_setup_done() {
+  if (auto& err = setup_->error()) return fail(*err);
+  if (setup_->loading()) {
+    auto now = Clock::now();
+    if (loading_since_ == Clock::time_point{}) loading_since_ = now;
+    if (!loading_logged_) {
+      spdlog::warn("{}: the server is loading its dataset (LOADING); waiting for it", opts_.label);
+      loading_logged_ = true;
+    }
+    // Retried by the timer; the connect deadline becomes the loading deadline.
+    deadline_ = loading_since_ + std::chrono::milliseconds(opts_.loading_timeout_ms);
+    return;
+  }
+  if (loading_since_ != Clock::time_point{}) spdlog::info("{}: the server finished loading", opts_.label);
+  loading_since_ = {};
+  loading_logged_ = false;
+  state_ = State::kReady;
+  last_read_ = Clock::now();
+  if (observer_ != nullptr) observer_->on_connection_ready(*this);
+}
+
+void Connection::send(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc) {
+  if (state_ != State::kReady) return;
+  if (pending_.empty()) last_read_ = Clock::now();
+  append_command(out_, args, argc);
+  pending_.push_back(Pending{&handler, tag});
+  loop_.schedule_flush(*this);
+}
+
+void Connection::send_ref(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc,
+                          std::size_t ref_index, std::shared_ptr<const void> owner) {
+  if (state_ != State::kReady) return;
+  if (pending_.empty()) last_read_ = Clock::now();
+  append_command_ref(out_, args, argc, ref_index, std::move(owner));
+  pending_.push_back(Pending{&handler, tag});
+  loop_.schedule_flush(*this);
+}
+
+void Connection::flush() {
+  if (!transport_ || out_.empty()) return;
+  transport_->write(std::move(out_));
+  out_ = net::OutBuffer();
+}
+
+std::size_t Connection::queued_bytes() const noexcept {
+  return out_.size() + (transport_ ? transport_->queued_bytes() : 0);
+}
+
+void Connection::on_transport_data(const char* data, std::size_t len) {
+  last_read_ = Clock::now();
+  if (auto st = reader_->feed(data, len); !st) {
+    return fail(make_error(ExitCode::kConnect, opts_.label + ": " + st.error().message));
+  }
+  dispatching_ = true;
+  for (;;) {
+    auto next = reader_->next();
+    if (!next) {
+      dispatching_ = false;
+      return fail(make_error(ExitCode::kConnect, opts_.label + ": " + next.error().message));
+    }
+    Reply reply = std::move(next).value();
+    if (!reply) break;
+    if (pending_.empty()) {
+      dispatching_ = false;
+      return fail(make_error(ExitCode::kConnect, opts_.label +
+                                                     ": protocol error: a reply arrived with no command "
+                                                     "waiting for it (" +
+                                                     describe(reply.get()) + ")"));
+    }
+    Pending p = pending_.front();
+    pending_.pop_front();
+    p.handler->on_reply(p.tag, std::move(reply));
+    if (state_ == State::kClosed || state_ == State::kIdle) break;
+  }
+  dispatching_ = false;
+  if (reader_) reader_->compact();
+}
+
+void Connection::on_transport_writable() {
+  if (observer_ != nullptr && state_ == State::kReady) observer_->on_connection_writable(*this);
+}
+
+void Connection::on_transport_error(net::Transport::Stage stage, const Error& error) {
+  std::string msg = opts_.label + ": " + error.message;
+  switch (stage) {
+    case net::Transport::Stage::kResolve:
+      msg += ": check the host name in the URL";
+      break;
+    case net::Transport::Stage::kConnect:
+      msg += ": check that the server is running and that the host, port and firewall allow it";
+      break;
+    case net::Transport::Stage::kTlsHandshake:
+      break;
+    case net::Transport::Stage::kEstablished:
+      if (state_ == State::kSetup && !opts_.tls) msg += ": if this port expects TLS, use rediss://";
+      break;
+  }
+  fail(make_error(error.code, msg));
+}
+
+Error Connection::timeout_error() const {
+  const std::string t = seconds_text(opts_.connect_timeout_ms);
+  if (loading_since_ != Clock::time_point{}) {
+    return make_error(ExitCode::kConnect, opts_.label + ": the server is still loading its dataset after " +
+                                              seconds_text(opts_.loading_timeout_ms) +
+                                              ": retry when it is up");
+  }
+  if (state_ == State::kSetup) {
+    return make_error(ExitCode::kConnect,
+                      opts_.label + ": no answer to the first commands within " + t +
+                          (opts_.tls ? std::string(": the server accepted TLS but does not reply")
+                                     : ": if this port expects TLS, use rediss://"));
+  }
+  if (transport_ && transport_->stage() == net::Transport::Stage::kTlsHandshake) {
+    return make_error(ExitCode::kConnect, opts_.label + ": no TLS handshake answer within " + t +
+                                              ": is this a plain (non-TLS) port? use redis://");
+  }
+  return make_error(ExitCode::kConnect,
+                    opts_.label + ": cannot connect within " + t +
+                        " (no answer): check the host, port, firewall and security groups");
+}
+
+void Connection::on_timer(void* self_ptr) {
+  auto* self = static_cast<Connection*>(self_ptr);
+  auto now = Clock::now();
+  switch (self->state_) {
+    case State::kConnecting: {
+      if (now > self->deadline_) self->fail(self->timeout_error());
+      return;
+    }
+    case State::kSetup: {
+      if (now > self->deadline_) return self->fail(self->timeout_error());
+      // Waiting out LOADING: resend the setup once all its replies are in and the retry delay passed.
+      if (self->setup_->loading() && self->pending_.empty() && now - self->last_read_ >= kLoadingRetry) {
+        self->start_setup();
+      }
+      return;
+    }
+    case State::kReady: {
+      if (!self->pending_.empty() &&
+          now - self->last_read_ > std::chrono::milliseconds(self->opts_.reply_timeout_ms)) {
+        self->fail(make_error(ExitCode::kConnect, self->opts_.label + ": no reply for " +
+                                                      seconds_text(self->opts_.reply_timeout_ms) +
+                                                      " (server stopped, overloaded or unreachable)"));
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Connection::fail(const Error& error) {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  timer_.stop();
+  loop_.cancel_flush(*this);
+  if (transport_) transport_->close();
+  out_.clear();
+  if (observer_ != nullptr) observer_->on_connection_error(*this, error);
+  fail_pending();
+}
+
+void Connection::close() noexcept {
+  if (state_ == State::kClosed || state_ == State::kIdle) {
+    state_ = State::kClosed;
+    return;
+  }
+  state_ = State::kClosed;
+  timer_.stop();
+  loop_.cancel_flush(*this);
+  if (transport_) transport_->close();
+  out_.clear();
+  fail_pending();
+}
+
+void Connection::fail_pending() noexcept {
+  // Handlers may not send on this connection (it is closed), so the queue only shrinks.
+  std::deque<Pending> pending;
+  pending.swap(pending_);
+  for (Pending& p : pending)
+    p.handler->on_reply(p.tag, Reply());
+}
+
+Status open_sync(net::Loop& loop, Connection& conn) {
+  struct Waiter final : Connection::Observer {
+    bool done = false;
+    std::optional<Error> error;
+    void on_connection_ready(Connection&) override { done = true; }
+    void on_connection_error(Connection&, const Error& e) override {
+      error = e;
+      done = true;
+    }
+  } waiter;
+  conn.set_observer(&waiter);
+  conn.connect();
+  while (!waiter.done) {
+    if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !waiter.done) {
+      waiter.error = make_error(ExitCode::kConnect, conn.label() + ": connection stalled");
+      break;
+    }
+  }
+  conn.set_observer(nullptr);
+  if (waiter.error) return *waiter.error;
+  return {};
+}
+
+Result<Reply> call_sync(net::Loop& loop, Connection& conn, const Args& args) {
+  struct Waiter final : Connection::ReplyHandler, Connection::Observer {
+    bool done = false;
+    Reply reply;
+    std::optional<Error> error;
+    void on_reply(uint64_t, Reply r) override {
+      reply = std::move(r);
+      done = true;
+    }
+    void on_connection_ready(Connection&) override {}
+    void on_connection_error(Connection&, const Error& e) override { error = e; }
+  } waiter;
+  if (!conn.ready()) return make_error(ExitCode::kConnect, conn.label() + ": not connected");
+  conn.set_observer(&waiter);
+  conn.send(waiter, 0, args);
+  while (!waiter.done) {
+    if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !waiter.done) break;
+  }
+  conn.set_observer(nullptr);
+  if (waiter.error) return *waiter.error;
+  if (!waiter.reply) return make_error(ExitCode::kConnect, conn.label() + ": connection lost");
+  return std::move(waiter.reply);
+}
+
+}  // namespace rmig::resp

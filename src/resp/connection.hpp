@@ -1,0 +1,143 @@
+#pragma once
+// One pipelined RESP connection to one server (one per node in a cluster). A command carries what to do
+// with its reply (a handler and a 64-bit tag, no allocation); replies pop the FIFO in order. Commands sent
+// during a loop iteration are written together once per iteration.
+//
+// Setup is explicit state: connect (TCP or Unix), TLS handshake, then AUTH, SELECT, READONLY, CLIENT SETNAME
+// and PING pipelined; each reply is checked and turned into a clear error naming the endpoint and the fix.
+// A server answering LOADING during setup is waited for.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/endpoint.hpp"
+#include "net/loop.hpp"
+#include "net/out_buffer.hpp"
+#include "net/tls.hpp"
+#include "net/transport.hpp"
+#include "resp/command.hpp"
+#include "resp/reader.hpp"
+#include "resp/reply.hpp"
+#include "util/result.hpp"
+
+namespace rmig::resp {
+
+struct ConnectOptions {
+  net::Endpoint endpoint;
+  std::shared_ptr<net::TlsContext> tls;  // null: plain
+  std::string user;                      // ACL user; empty: AUTH with the password only
+  std::string password;                  // empty: no AUTH
+  int db = 0;
+  bool readonly = false;  // send READONLY (reads from cluster replicas)
+  std::string side;       // "source" / "destination": names options in messages
+  std::string label;      // e.g. "source redis://user:***@host:6379/0": redacted, starts every error message
+  uint32_t connect_timeout_ms = 10'000;  // TCP + TLS + setup commands
+  uint32_t reply_timeout_ms = 60'000;    // no byte received while replies are awaited
+  uint32_t loading_timeout_ms = 600'000;
+};
+
+class Connection final : private net::Transport::Handler, private net::Flushable {
+ public:
+  enum class State { kIdle, kConnecting, kSetup, kReady, kClosed };
+
+  class ReplyHandler {
+   public:
+    // A null reply means the connection failed before the reply arrived.
+    virtual void on_reply(uint64_t tag, Reply reply) = 0;
+
+   protected:
+    virtual ~ReplyHandler() = default;
+  };
+
+  class Observer {
+   public:
+    virtual void on_connection_ready(Connection& c) = 0;
+    // The connection is closed; the handlers of commands in flight get null replies right after this.
+    virtual void on_connection_error(Connection& c, const Error& error) = 0;
+    // Some queued bytes were written (for pacing producers on queue size).
+    virtual void on_connection_writable(Connection& /*c*/) {}
+
+   protected:
+    virtual ~Observer() = default;
+  };
+
+  Connection(net::Loop& loop, ConnectOptions options, Observer* observer);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void set_observer(Observer* observer) noexcept { observer_ = observer; }
+  // Starts connecting; valid in kIdle and kClosed (reconnect).
+  void connect();
+  // Queues a command. Only valid in kReady.
+  void send(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc);
+  void send(ReplyHandler& handler, uint64_t tag, std::initializer_list<std::string_view> args) {
+    send(handler, tag, args.begin(), args.size());
+  }
+  void send(ReplyHandler& handler, uint64_t tag, const Args& args) {
+    send(handler, tag, args.data(), args.size());
+  }
+  // As send(), with args[ref_index] referenced rather than copied (see append_command_ref).
+  void send_ref(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc,
+                std::size_t ref_index, std::shared_ptr<const void> owner);
+
+  State state() const noexcept { return state_; }
+  bool ready() const noexcept { return state_ == State::kReady; }
+  std::size_t in_flight() const noexcept { return pending_.size(); }
+  // Bytes queued but not yet taken by the kernel.
+  std::size_t queued_bytes() const noexcept;
+  const ConnectOptions& options() const noexcept { return opts_; }
+  const std::string& label() const noexcept { return opts_.label; }
+  // Closes without notifying the observer; handlers of commands in flight get null replies.
+  void close() noexcept;
+
+ private:
+  struct Pending {
+    ReplyHandler* handler;
+    uint64_t tag;
+  };
+  class Setup;
+
+  void on_transport_ready() override;
+  void on_transport_data(const char* data, std::size_t len) override;
+  void on_transport_writable() override;
+  void on_transport_error(net::Transport::Stage stage, const Error& error) override;
+  void flush() override;
+
+  void start_setup();
+  void on_setup_done();
+  void fail(const Error& error);
+  void fail_pending() noexcept;
+  static void on_timer(void* self);
+  Error timeout_error() const;
+
+  net::Loop& loop_;
+  ConnectOptions opts_;
+  Observer* observer_;
+  std::unique_ptr<net::Transport> transport_;
+  std::unique_ptr<Reader> reader_;
+  std::unique_ptr<Setup> setup_;
+  net::OutBuffer out_;
+  std::deque<Pending> pending_;
+  State state_ = State::kIdle;
+  net::Timer timer_;
+  std::chrono::steady_clock::time_point deadline_{};
+  std::chrono::steady_clock::time_point last_read_{};
+  std::chrono::steady_clock::time_point loading_since_{};
+  bool loading_logged_ = false;
+  bool dispatching_ = false;
+};
+
+// Runs the loop until the connection is ready or failed. For start-up code only (never from a callback).
+Status open_sync(net::Loop& loop, Connection& conn);
+
+// Sends one command and runs the loop until its reply arrives. For start-up and tooling code only.
+Result<Reply> call_sync(net::Loop& loop, Connection& conn, const Args& args);
+
+}  // namespace rmig::resp
