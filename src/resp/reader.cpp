@@ -54,4 +54,8 @@ std::size_t Reader::buffered() const noexcept {
   return r_->len - r_->pos;
 }
 
+std::size_t Reader::capacity() const noexcept {
+  return r_->buf == nullptr ? 0 : sdsalloc(r_->buf);
+}
+
 }  // namespace rmig::resp

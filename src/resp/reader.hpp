@@ -25,6 +25,7 @@ class Reader {
   // reply remains, so a single 50 MB value would otherwise pin 50 MB for the rest of the run.
   void compact() noexcept;
   std::size_t buffered() const noexcept;
+  std::size_t capacity() const noexcept;
 
  private:
   redisReader* r_;

@@ -6,14 +6,29 @@ namespace {
 void append_escaped(std::string& out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
   switch (c) {
-    case '\\': out += "\\\\"; return;
-    case '"': out += "\\\""; return;
-    case '\n': out += "\\n"; return;
-    case '\r': out += "\\r"; return;
-    case '\t': out += "\\t"; return;
-    case '\a': out += "\\a"; return;
-    case '\b': out += "\\b"; return;
-    default: break;
+    case '\\':
+      out += "\\\\";
+      return;
+    case '"':
+      out += "\\\"";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    case '\a':
+      out += "\\a";
+      return;
+    case '\b':
+      out += "\\b";
+      return;
+    default:
+      break;
   }
   if (c >= 0x20 && c < 0x7f) {
     out += static_cast<char>(c);
@@ -28,7 +43,8 @@ void append_escaped(std::string& out, unsigned char c) {
 std::string printable(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size() + 8);
-  for (char c : bytes) append_escaped(out, static_cast<unsigned char>(c));
+  for (char c : bytes)
+    append_escaped(out, static_cast<unsigned char>(c));
   return out;
 }
 

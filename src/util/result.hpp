@@ -11,29 +11,34 @@ namespace rmig {
 
 // The process exit codes, documented in --help and the README.
 enum class ExitCode : int {
-  kOk = 0,                   // everything selected was copied or legitimately skipped/expired/vanished
-  kKeysFailed = 1,           // some keys failed (or, for verify, differences were found)
-  kUsage = 2,                // usage or configuration error
-  kConnect = 3,              // cannot connect or authenticate (incl. TLS, missing ACL permissions)
-  kLocked = 4,               // another run holds the destination's lock
-  kDestinationRefused = 5,   // the destination refuses writes (read-only replica, out of memory, MISCONF)
-  kInterrupted = 130,        // stopped by SIGINT (128 + 2); SIGTERM gives 143
+  kOk = 0,                  // everything selected was copied or legitimately skipped/expired/vanished
+  kKeysFailed = 1,          // some keys failed (or, for verify, differences were found)
+  kUsage = 2,               // usage or configuration error
+  kConnect = 3,             // cannot connect or authenticate (incl. TLS, missing ACL permissions)
+  kLocked = 4,              // another run holds the destination's lock
+  kDestinationRefused = 5,  // the destination refuses writes (read-only replica, out of memory, MISCONF)
+  kInterrupted = 130,       // stopped by SIGINT (128 + 2); SIGTERM gives 143
 };
 
-constexpr int to_int(ExitCode c) noexcept { return static_cast<int>(c); }
+constexpr int to_int(ExitCode c) noexcept {
+  return static_cast<int>(c);
+}
 
 struct Error {
   ExitCode code = ExitCode::kConnect;
   std::string message;
 };
 
-inline Error make_error(ExitCode code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(ExitCode code, std::string message) {
+  return Error{code, std::move(message)};
+}
 
 template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error)
+      : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }

@@ -1,8 +1,8 @@
+#include "util/escape.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "util/escape.hpp"
 
 using rmig::printable;
 
