@@ -1,5 +1,6 @@
 #include "support/certs.hpp"
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -22,8 +23,8 @@ void openssl(const std::vector<std::string>& args, const std::string& cwd) {
   if (r.exit_code != 0) throw std::runtime_error("generating test certificates failed: " + r.describe());
 }
 
-const std::vector<std::string> kEcKey = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                         "-nodes"};
+constexpr std::array<const char*, 5> kEcKey = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                               "-nodes"};
 
 void make_ca(const std::string& dir, const std::string& name, const std::string& subject) {
   std::vector<std::string> args = {"req",   "-x509",   "-new",        "-days", "3650",       "-subj",
@@ -50,7 +51,7 @@ struct CertStore {
   TestCerts certs;
 };
 
-const std::string kCommonExt =
+constexpr const char* kCommonExt =
     "basicConstraints=CA:FALSE\n"
     "keyUsage=digitalSignature,keyEncipherment\n"
     "subjectKeyIdentifier=hash\n"
@@ -61,15 +62,16 @@ CertStore* generate() {
   const std::string& d = store->dir.path();
   make_ca(d, "ca", "/O=redis-migrate tests/CN=Test CA");
   make_ca(d, "wrong-ca", "/O=redis-migrate tests/CN=Wrong CA");
-  make_leaf(
-      d, "server", "ca", "/O=redis-migrate tests/CN=localhost",
-      kCommonExt + "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  make_leaf(d, "server", "ca", "/O=redis-migrate tests/CN=localhost",
+            std::string(kCommonExt) +
+                "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n");
   make_leaf(d, "client", "ca", "/O=redis-migrate tests/CN=client",
-            kCommonExt + "extendedKeyUsage=clientAuth\n");
+            std::string(kCommonExt) + "extendedKeyUsage=clientAuth\n");
   make_leaf(d, "wrong-client", "wrong-ca", "/O=redis-migrate tests/CN=wrong client",
-            kCommonExt + "extendedKeyUsage=clientAuth\n");
-  make_leaf(d, "wrong-host", "ca", "/O=redis-migrate tests/CN=wrong.example",
-            kCommonExt + "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:wrong.example\n");
+            std::string(kCommonExt) + "extendedKeyUsage=clientAuth\n");
+  make_leaf(
+      d, "wrong-host", "ca", "/O=redis-migrate tests/CN=wrong.example",
+      std::string(kCommonExt) + "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:wrong.example\n");
 
   TestCerts& c = store->certs;
   c.dir = d;

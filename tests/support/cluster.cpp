@@ -268,7 +268,8 @@ std::vector<int> LocalCluster::slots_of(const RedisServer& node) const {
 
 void LocalCluster::wait_until_stable(std::chrono::milliseconds timeout) {
   const auto total = static_cast<long long>(nodes_.size());
-  const auto expected_replicas = static_cast<std::size_t>(options_.primaries * options_.replicas_per_primary);
+  const auto expected_replicas =
+      static_cast<std::size_t>(options_.primaries) * static_cast<std::size_t>(options_.replicas_per_primary);
   std::vector<Client> clients;
   for (const auto& n : nodes_)
     clients.push_back(n->client());

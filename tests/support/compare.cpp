@@ -197,13 +197,21 @@ std::string value_difference(const KeySnapshot& a, const KeySnapshot& b) {
       if (at >= v.size()) return std::string("(none)");
       return v[at].size() <= 160 ? v[at] : v[at].substr(0, 160) + "...";
     };
-    return "item " + std::to_string(i) + " (src has " + std::to_string(a.items.size()) + " items, dst " +
-           std::to_string(b.items.size()) + "): src " + item(a.items, i) + " vs dst " + item(b.items, i);
+    std::string diff = "item " + std::to_string(i) + " (src has " + std::to_string(a.items.size()) +
+                       " items, dst " + std::to_string(b.items.size()) + "): src ";
+    diff += item(a.items, i);
+    diff += " vs dst ";
+    diff += item(b.items, i);
+    return diff;
   }
   for (const auto& [field, value] : a.optional_fields) {
     auto it = b.optional_fields.find(field);
     if (it != b.optional_fields.end() && it->second != value) {
-      return field + ": src " + value + " vs dst " + it->second;
+      std::string diff = field + ": src ";
+      diff += value;
+      diff += " vs dst ";
+      diff += it->second;
+      return diff;
     }
   }
   return {};
@@ -345,7 +353,11 @@ CompareResult compare_keyspaces(KeyReader& src, KeyReader& dst, const CompareOpt
       if (std::string diff = value_difference(s, d); !diff.empty()) {
         ok = false;
         ++result.value_differs;
-        record.add("value differs: " + who + " (" + s.type + "): " + diff);
+        std::string text = "value differs: " + who + " (";
+        text += s.type;
+        text += "): ";
+        text += diff;
+        record.add(std::move(text));
       }
       if (!ttl_matches(s.pttl, d.pttl, tolerance)) {
         ok = false;
@@ -410,14 +422,14 @@ std::string same_failure(const CompareResult& result, std::size_t min_compared) 
 
 }  // namespace
 
-void require_same(const CompareResult& result, std::size_t min_compared, std::source_location where) {
+void require_same(const CompareResult& result, std::size_t min_compared, const char* file, int line) {
   std::string failure = same_failure(result, min_compared);
-  if (!failure.empty()) DOCTEST_ADD_FAIL_AT(where.file_name(), static_cast<int>(where.line()), failure);
+  if (!failure.empty()) DOCTEST_ADD_FAIL_AT(file, line, failure);
 }
 
-void check_same(const CompareResult& result, std::size_t min_compared, std::source_location where) {
+void check_same(const CompareResult& result, std::size_t min_compared, const char* file, int line) {
   std::string failure = same_failure(result, min_compared);
-  if (!failure.empty()) DOCTEST_ADD_FAIL_CHECK_AT(where.file_name(), static_cast<int>(where.line()), failure);
+  if (!failure.empty()) DOCTEST_ADD_FAIL_CHECK_AT(file, line, failure);
 }
 
 }  // namespace rmig::test

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <source_location>
 #include <string>
 #include <vector>
 
@@ -49,11 +48,13 @@ struct CompareResult {
 CompareResult compare_keyspaces(KeyReader& src, KeyReader& dst, const CompareOptions& options = {});
 
 // Doctest assertions: fail the test (require_*: and stop it) with the summary and the differences unless the
-// keyspaces are the same and at least min_compared keys were compared.
+// keyspaces are the same and at least min_compared keys were compared. The failure is reported at the
+// caller's line (__builtin_FILE/__builtin_LINE rather than std::source_location, which clang 14 tooling
+// cannot parse with this libstdc++).
 void require_same(const CompareResult& result, std::size_t min_compared = 1,
-                  std::source_location where = std::source_location::current());
+                  const char* file = __builtin_FILE(), int line = __builtin_LINE());
 void check_same(const CompareResult& result, std::size_t min_compared = 1,
-                std::source_location where = std::source_location::current());
+                const char* file = __builtin_FILE(), int line = __builtin_LINE());
 
 // One key's content in comparable form: TYPE, PTTL and the value as a list of readable, exact items
 // (e.g. `"member" 1.5` for a zset). Exposed for tests that check single keys.

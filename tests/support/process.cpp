@@ -68,7 +68,9 @@ std::string find_executable(const std::string& name, const std::string& path_var
     if (end == std::string::npos) end = path_var.size();
     std::string dir = path_var.substr(begin, end - begin);
     if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + name;
+    std::string candidate = dir;
+    candidate += '/';
+    candidate += name;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     begin = end + 1;
   }
