@@ -1,1 +1,0 @@
-// Test support library (real redis-server processes, clients, comparison, tool runner).
