@@ -23,8 +23,8 @@ cleanup() {
 trap cleanup EXIT
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-start_server() {  # start_server NAME -> prints the port
-  local name=$1 port
+start_server() {  # start_server NAME: sets $port (not run in a subshell, so the pid is remembered)
+  local name=$1
   for _ in $(seq 50); do
     port=$((20000 + RANDOM % 30000))
     port_in_use "$port" && continue
@@ -35,7 +35,6 @@ start_server() {  # start_server NAME -> prints the port
     for _ in $(seq 100); do
       if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
         pids+=("$pid")
-        echo "$port"
         return 0
       fi
       kill -0 "$pid" 2>/dev/null || break
@@ -47,8 +46,10 @@ start_server() {  # start_server NAME -> prints the port
   return 1
 }
 
-src=$(start_server source)
-dst=$(start_server destination)
+start_server source
+src=$port
+start_server destination
+dst=$port
 echo "== source on 127.0.0.1:$src, destination on 127.0.0.1:$dst"
 
 # Seed: RESP commands generated with awk and sent with redis-cli --pipe.
