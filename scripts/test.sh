@@ -11,11 +11,11 @@ jobs=${JOBS:-$(nproc)}
 ctest_args=("$@")
 
 echo "== build: release (warnings as errors)"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRM_WERROR=ON >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRM_WERROR=ON -DRM_BUILD_TESTS=ON >/dev/null
 cmake --build build/release -j"$jobs"
 
 echo "== build: AddressSanitizer + UndefinedBehaviorSanitizer"
-cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRM_SANITIZE=ON -DRM_WERROR=ON >/dev/null
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRM_SANITIZE=ON -DRM_WERROR=ON -DRM_BUILD_TESTS=ON >/dev/null
 cmake --build build/asan -j"$jobs"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "copy/pipeline.hpp"
 #include "net/loop.hpp"
@@ -16,9 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char* policy_name(ConflictPolicy p) {
-  return p == ConflictPolicy::kReplace ? "replace" : "skip";
-}
+const char* policy_name(ConflictPolicy p) { return p == ConflictPolicy::kReplace ? "replace" : "skip"; }
 
 // Checks that only need the two connections: same database on both sides, read-only destination.
 Status check_servers(const CopyCommand& cmd, const resp::ServerFacts& src, const resp::ServerFacts& dst) {
@@ -107,9 +106,29 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       }
     }
 
+    ServerClock dst_clock;
+    if (!cmd.options.dry_run) {
+      // ABSTTL needs Redis >= 5 and TIME; without them, relative TTLs are used.
+      auto t = resp::call_sync(loop, *dst, {"TIME"});
+      if (!t) {
+        rep.fatal = t.error();
+        return finish(rep);
+      }
+      const redisReply* r = t->get();
+      const int major = dst_facts->version.empty() ? 0 : std::atoi(dst_facts->version.c_str());
+      if (resp::is_array(r) && r->elements == 2 && (major == 0 || major >= 5)) {
+        auto secs = resp::to_integer(r->element[0]);
+        auto micros = resp::to_integer(r->element[1]);
+        if (secs && micros) dst_clock.sample(*secs, *micros, Clock::now());
+      } else {
+        spdlog::debug("destination clock unknown ({}): TTLs are sent relative", resp::describe(r));
+      }
+    }
+
     std::vector<SourceNode> sources;
     sources.push_back(SourceNode{std::move(src), cmd.source.endpoint.to_string(), dbsize});
     Pipeline pipeline(loop, cmd.options, std::move(sources), std::move(dst), cleanup_sha);
+    pipeline.set_destination_clock(dst_clock);
     report::Progress progress(dbsize);
     struct Ticker {
       Pipeline* pipeline;

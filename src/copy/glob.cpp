@@ -13,14 +13,10 @@ constexpr std::size_t kNoMatch = std::string_view::npos;
 constexpr int kMaxStarGroups = 1000;
 
 // The server lowers with tolower() in the C locale.
-int ascii_lower(int c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-}
+int ascii_lower(int c) noexcept { return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c; }
 
 // The server keeps bytes in plain char, which is signed on x86-64; only range bounds make this visible.
-int as_signed(char c) noexcept {
-  return static_cast<signed char>(c);
-}
+int as_signed(char c) noexcept { return static_cast<signed char>(c); }
 
 bool same_byte(char a, char b, bool nocase) noexcept {
   if (!nocase) return a == b;
@@ -69,15 +65,12 @@ std::size_t match_set(std::string_view pattern, std::size_t open, char c, bool n
 // token, or kNoMatch.
 std::size_t match_token(std::string_view pattern, std::size_t p, char c, bool nocase) noexcept {
   switch (pattern[p]) {
-    case '?':
-      return p + 1;
-    case '[':
-      return match_set(pattern, p, c, nocase);
+    case '?': return p + 1;
+    case '[': return match_set(pattern, p, c, nocase);
     case '\\':
       if (pattern.size() - p >= 2) return same_byte(pattern[p + 1], c, nocase) ? p + 2 : kNoMatch;
       break;  // a trailing backslash is itself
-    default:
-      break;
+    default: break;
   }
   return same_byte(pattern[p], c, nocase) ? p + 1 : kNoMatch;
 }

@@ -20,6 +20,7 @@ using Clock = std::chrono::steady_clock;
 using resp::ServerError;
 
 constexpr uint64_t kRetryTickMs = 50;
+constexpr uint64_t kClockRefreshMs = 10'000;
 
 // Compare-and-delete for --cleanup. KEYS[1] is the source key, ARGV[1] the SHA1 of the DUMP payload that was
 // copied, ARGV[2] the PTTL read before the copy (-1: persistent). The key is deleted only if it still holds
@@ -67,9 +68,7 @@ bool retryable(ServerError e) noexcept {
 
 }  // namespace
 
-const char* Pipeline::cleanup_script() noexcept {
-  return kCleanupScript;
-}
+const char* Pipeline::cleanup_script() noexcept { return kCleanupScript; }
 
 std::string_view Pipeline::Job::payload_view() const noexcept {
   const redisReply* r = shared ? shared.get() : payload.get();
@@ -91,7 +90,9 @@ Pipeline::Pipeline(net::Loop& loop, CopyOptions options, std::vector<SourceNode>
             return n;
           }(),
           options.seen_filter_bytes),
-      retry_timer_(loop, this, &Pipeline::on_retry_timer) {
+      retry_timer_(loop, this, &Pipeline::on_retry_timer),
+      clock_timer_(loop, this, &Pipeline::on_clock_timer) {
+  clock_timer_.unref();
   nodes_.reserve(sources.size());
   for (auto& s : sources) {
     Node n;
@@ -116,7 +117,15 @@ void Pipeline::start(std::function<void()> on_done) {
   for (auto& n : nodes_)
     n.src.conn->set_observer(this);
   dst_->set_observer(this);
+  if (dst_clock_.known() && !opts_.dry_run) clock_timer_.start(kClockRefreshMs, kClockRefreshMs);
   pump();
+}
+
+void Pipeline::on_clock_timer(void* self_ptr) {
+  auto* self = static_cast<Pipeline*>(self_ptr);
+  if (self->finished_ || !self->dst_->ready()) return;
+  const std::string_view args[] = {"TIME"};
+  self->dst_->send(*self, tag(0, kTime), args, 1);
 }
 
 report::Counters Pipeline::totals() const {
@@ -226,6 +235,7 @@ void Pipeline::finish() {
   if (finished_) return;
   finished_ = true;
   retry_timer_.stop();
+  clock_timer_.stop();
   for (auto& n : nodes_) {
     n.src.conn->set_observer(nullptr);
     n.src.conn->close();
@@ -250,28 +260,27 @@ void Pipeline::on_reply(uint64_t t, resp::Reply reply) {
   const auto op = static_cast<Op>(t & 0xff);
   if (!reply) return;  // the connection failed; on_connection_error decides
   switch (op) {
-    case kScan:
-      return on_scan(index, std::move(reply));
-    case kPttl:
-      return on_pttl(index, std::move(reply));
-    case kDump:
-      return on_dump(index, std::move(reply));
-    case kRestore:
-      return on_restore(index, std::move(reply));
-    case kExists:
-      return on_exists(index, std::move(reply));
-    case kCleanup:
-      return on_cleanup(index, std::move(reply));
+    case kScan: return on_scan(index, std::move(reply));
+    case kPttl: return on_pttl(index, std::move(reply));
+    case kDump: return on_dump(index, std::move(reply));
+    case kRestore: return on_restore(index, std::move(reply));
+    case kExists: return on_exists(index, std::move(reply));
+    case kCleanup: return on_cleanup(index, std::move(reply));
+    case kTime: return on_time(std::move(reply));
   }
 }
 
-void Pipeline::on_connection_ready(resp::Connection&) {
-  pump();
+void Pipeline::on_time(resp::Reply reply) {
+  const redisReply* r = reply.get();
+  if (!resp::is_array(r) || r->elements != 2) return;
+  auto secs = resp::to_integer(r->element[0]);
+  auto micros = resp::to_integer(r->element[1]);
+  if (secs && micros) dst_clock_.sample(*secs, *micros, Clock::now());
 }
 
-void Pipeline::on_connection_error(resp::Connection&, const Error& error) {
-  fail_run(error);
-}
+void Pipeline::on_connection_ready(resp::Connection&) { pump(); }
+
+void Pipeline::on_connection_error(resp::Connection&, const Error& error) { fail_run(error); }
 
 void Pipeline::on_connection_writable(resp::Connection& c) {
   if (&c == dst_.get() && paused_by_destination_) pump();
@@ -374,15 +383,21 @@ void Pipeline::send_apply(uint32_t j) {
     dst_->send(*this, tag(j, kExists), args, 2);
     return;
   }
-  IntText ttl(plan.restore_ttl_ms);
+  // With the destination's clock known the expiry is absolute (ABSTTL), computed from the moment the PTTL
+  // was sent: waiting in the destination's queue then cannot extend the key's life.
+  const bool absolute = plan.kind == TtlPlan::Kind::kExpiring && dst_clock_.known();
+  IntText ttl(absolute ? dst_clock_.unix_ms_at(job.sent_at + std::chrono::milliseconds(job.pttl))
+                       : plan.restore_ttl_ms);
   const std::string_view payload = job.payload_view();
   // A possible duplicate in replace mode is first restored without REPLACE: success proves the key is new
   // (counted copied); BUSYKEY means it is (almost surely) the copy this run already made, restored again
   // with REPLACE and counted as a duplicate. Everything else goes straight to the policy's RESTORE.
   job.probing = job.maybe_duplicate && opts_.conflict == ConflictPolicy::kReplace && !job.duplicate_confirmed;
   const bool replace = opts_.conflict == ConflictPolicy::kReplace && !job.probing;
-  const std::string_view args[] = {"RESTORE", job.key, ttl.view(), payload, "REPLACE"};
-  const std::size_t argc = replace ? 5 : 4;
+  std::string_view args[6] = {"RESTORE", job.key, ttl.view(), payload};
+  std::size_t argc = 4;
+  if (replace) args[argc++] = "REPLACE";
+  if (absolute) args[argc++] = "ABSTTL";
   if (payload.size() >= net::OutBuffer::kReferenceThreshold) {
     // Large payload: the write references it instead of copying it.
     if (!job.shared) job.shared = std::shared_ptr<redisReply>(job.payload.release(), resp::ReplyDeleter{});
@@ -541,8 +556,7 @@ void Pipeline::destination_error(uint32_t j, std::string_view message) {
       return fail_run(make_error(ExitCode::kDestinationRefused, who + ": " + what + " is not available (" +
                                                                     std::string(message) +
                                                                     "): the destination must allow " + what));
-    default:
-      break;
+    default: break;
   }
   if (retryable(kind)) return schedule_retry(j, kRestore, message);
   fail_key(j, std::string(what) + ": " + std::string(message));

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "copy/clock.hpp"
 #include "copy/options.hpp"
 #include "copy/seen_filter.hpp"
 #include "net/loop.hpp"
@@ -55,6 +56,8 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
   // Starts scanning. `on_done` runs once, when every key is handled or the run stopped; all connections are
   // closed by then.
   void start(std::function<void()> on_done);
+  // The destination's clock, measured before the start; when known, expiries are sent as absolute times.
+  void set_destination_clock(const ServerClock& clock) noexcept { dst_clock_ = clock; }
   // SIGINT/SIGTERM: the first stops scanning and lets keys in flight finish; the second abandons them.
   void stop(int signal);
 
@@ -67,7 +70,7 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
   static const char* cleanup_script() noexcept;
 
  private:
-  enum Op : uint8_t { kScan = 1, kPttl, kDump, kRestore, kExists, kCleanup };
+  enum Op : uint8_t { kScan = 1, kPttl, kDump, kRestore, kExists, kCleanup, kTime };
   enum class Stage : uint8_t { kFree, kFetch, kApply, kCleanup };
 
   struct Job {
@@ -125,11 +128,13 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
   void on_exists(uint32_t j, resp::Reply reply);
   void send_cleanup(uint32_t j, bool use_eval);
   void on_cleanup(uint32_t j, resp::Reply reply);
+  void on_time(resp::Reply reply);
 
   void source_error(uint32_t j, std::string_view message);
   void destination_error(uint32_t j, std::string_view message);
   void schedule_retry(uint32_t j, Op op, std::string_view message);
   static void on_retry_timer(void* self);
+  static void on_clock_timer(void* self);
   void fail_key(uint32_t j, std::string message);
   void release(uint32_t j);
   void fail_run(Error error);
@@ -150,6 +155,8 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
   SeenFilter seen_;
   std::vector<Retry> retries_;
   net::Timer retry_timer_;
+  ServerClock dst_clock_;
+  net::Timer clock_timer_;  // refreshes dst_clock_
   report::ErrorGroups errors_;
   std::vector<report::Example> examples_;
   std::optional<Error> fatal_;

@@ -183,12 +183,8 @@ RenameRules::RenameRules(RenameRules&&) noexcept = default;
 RenameRules& RenameRules::operator=(RenameRules&&) noexcept = default;
 RenameRules::~RenameRules() = default;
 
-bool RenameRules::empty() const noexcept {
-  return rules_.empty();
-}
-int RenameRules::size() const noexcept {
-  return static_cast<int>(rules_.size());
-}
+bool RenameRules::empty() const noexcept { return rules_.empty(); }
+int RenameRules::size() const noexcept { return static_cast<int>(rules_.size()); }
 
 Result<RenameRules> RenameRules::build(const std::vector<RuleSpec>& specs) {
   RenameRules rules;

@@ -15,7 +15,8 @@ struct TtlPlan {
 
 // `pttl` is the source's PTTL answer; `in_flight_ns` the time since the PTTL command was sent (the server
 // evaluated it at that moment or later, so subtracting the full time never extends a key's life).
-// The in-flight time is rounded up to whole milliseconds for the same reason.
+// The in-flight time is rounded up to whole milliseconds for the same reason. When the destination's clock is
+// known, the expiry is sent as an absolute time instead (see ServerClock), computed from the same instant.
 constexpr TtlPlan plan_ttl(int64_t pttl, int64_t in_flight_ns) noexcept {
   if (pttl == -2) return {TtlPlan::Kind::kVanished, 0};
   if (pttl < 0) return {TtlPlan::Kind::kPersistent, 0};

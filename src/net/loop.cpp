@@ -17,9 +17,7 @@ Loop::Loop() {
   uv_unref(reinterpret_cast<uv_handle_t*>(check_));
 }
 
-Loop::~Loop() {
-  close();
-}
+Loop::~Loop() { close(); }
 
 int Loop::close() {
   if (closed_) return 0;
@@ -61,9 +59,7 @@ void Loop::cancel_flush(Flushable& f) noexcept {
   if (dirty_.empty()) uv_idle_stop(idle_);
 }
 
-void Loop::on_check(uv_check_t* h) noexcept {
-  static_cast<Loop*>(h->data)->flush_all();
-}
+void Loop::on_check(uv_check_t* h) noexcept { static_cast<Loop*>(h->data)->flush_all(); }
 
 void Loop::flush_all() noexcept {
   // A flush may schedule more flushes (rarely): loop until nothing is dirty.
@@ -102,12 +98,8 @@ void Timer::stop() noexcept {
   if (h_.open()) uv_timer_stop(h_.get());
 }
 
-bool Timer::active() const noexcept {
-  return h_.open() && uv_is_active(h_.handle()) != 0;
-}
+bool Timer::active() const noexcept { return h_.open() && uv_is_active(h_.handle()) != 0; }
 
-void Timer::unref() noexcept {
-  uv_unref(h_.handle());
-}
+void Timer::unref() noexcept { uv_unref(h_.handle()); }
 
 }  // namespace rmig::net

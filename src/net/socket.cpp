@@ -36,38 +36,23 @@ struct Socket::Write {
 
 Socket::Socket(Loop& loop, Handler& handler) : loop_(loop), handler_(handler) {}
 
-Socket::~Socket() {
-  close();
-}
+Socket::~Socket() { close(); }
 
 std::string Socket::describe(int uv_error) {
   switch (uv_error) {
-    case UV_ECONNREFUSED:
-      return "connection refused";
-    case UV_ETIMEDOUT:
-      return "connection timed out";
-    case UV_EOF:
-      return "connection closed by the server";
-    case UV_ECONNRESET:
-      return "connection reset by the server";
-    case UV_EPIPE:
-      return "connection closed by the server (broken pipe)";
-    case UV_ENOENT:
-      return "no such socket file";
-    case UV_EACCES:
-      return "permission denied";
-    case UV_ENETUNREACH:
-      return "network unreachable";
-    case UV_EHOSTUNREACH:
-      return "host unreachable";
-    case UV_EAI_NONAME:
-      return "unknown host name";
-    case UV_EAI_AGAIN:
-      return "temporary failure in name resolution";
-    case UV_EAI_FAIL:
-      return "name resolution failed";
-    default:
-      return uv_strerror(uv_error);
+    case UV_ECONNREFUSED: return "connection refused";
+    case UV_ETIMEDOUT: return "connection timed out";
+    case UV_EOF: return "connection closed by the server";
+    case UV_ECONNRESET: return "connection reset by the server";
+    case UV_EPIPE: return "connection closed by the server (broken pipe)";
+    case UV_ENOENT: return "no such socket file";
+    case UV_EACCES: return "permission denied";
+    case UV_ENETUNREACH: return "network unreachable";
+    case UV_EHOSTUNREACH: return "host unreachable";
+    case UV_EAI_NONAME: return "unknown host name";
+    case UV_EAI_AGAIN: return "temporary failure in name resolution";
+    case UV_EAI_FAIL: return "name resolution failed";
+    default: return uv_strerror(uv_error);
   }
 }
 

@@ -23,9 +23,7 @@ std::string openssl_reason(std::string_view fallback = "unknown TLS error") {
   return first.empty() ? std::string(fallback) : first;
 }
 
-bool readable(const std::string& path) {
-  return std::ifstream(path).good();
-}
+bool readable(const std::string& path) { return std::ifstream(path).good(); }
 
 bool is_ip_address(const std::string& host) {
   std::array<unsigned char, 16> buf{};
@@ -42,9 +40,7 @@ bool contains(std::string_view haystack, std::string_view needle) {
 TlsContext::TlsContext(SSL_CTX* ctx, TlsConfig config, std::string side)
     : ctx_(ctx), config_(std::move(config)), side_(std::move(side)) {}
 
-TlsContext::~TlsContext() {
-  SSL_CTX_free(ctx_);
-}
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
 Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config, std::string_view side) {
   const std::string opt = "--" + std::string(side) + "-tls-";
@@ -104,9 +100,7 @@ std::string TlsContext::trust_description() const {
 TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, SSL* ssl, BIO* net_in, BIO* net_out, std::string name)
     : ctx_(std::move(ctx)), ssl_(ssl), net_in_(net_in), net_out_(net_out), verify_name_(std::move(name)) {}
 
-TlsSession::~TlsSession() {
-  SSL_free(ssl_);
-}  // frees both BIOs
+TlsSession::~TlsSession() { SSL_free(ssl_); }  // frees both BIOs
 
 Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<TlsContext> ctx,
                                                        const std::string& host) {
@@ -136,9 +130,7 @@ Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<TlsContex
   return s;
 }
 
-Status TlsSession::start() {
-  return advance_handshake();
-}
+Status TlsSession::start() { return advance_handshake(); }
 
 Status TlsSession::advance_handshake() {
   ERR_clear_error();
@@ -231,9 +223,7 @@ Status TlsSession::write(const char* data, std::size_t len) {
   return {};
 }
 
-std::size_t TlsSession::pending_ciphertext() const {
-  return BIO_ctrl_pending(net_out_);
-}
+std::size_t TlsSession::pending_ciphertext() const { return BIO_ctrl_pending(net_out_); }
 
 std::size_t TlsSession::take_ciphertext(OutBuffer& out) {
   std::size_t total = 0;

@@ -9,9 +9,7 @@ Transport::Transport(Loop& loop, Handler& handler, Endpoint endpoint, std::share
       tls_ctx_(std::move(tls)),
       socket_(loop, *this) {}
 
-Transport::~Transport() {
-  close();
-}
+Transport::~Transport() { close(); }
 
 void Transport::connect() {
   stage_ = endpoint_.kind == Endpoint::Kind::kUnix ? Stage::kConnect : Stage::kResolve;
@@ -137,8 +135,6 @@ void Transport::pump_tls() {
   }
 }
 
-std::size_t Transport::queued_bytes() const noexcept {
-  return socket_.write_queue_size() + plain_queued_;
-}
+std::size_t Transport::queued_bytes() const noexcept { return socket_.write_queue_size() + plain_queued_; }
 
 }  // namespace rmig::net

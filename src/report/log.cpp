@@ -65,9 +65,7 @@ void setup_logging(spdlog::level::level_enum level, LogFormat format) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-LogFormat log_format() noexcept {
-  return g_format;
-}
+LogFormat log_format() noexcept { return g_format; }
 
 void log_event(spdlog::level::level_enum level, std::string_view event, std::string_view message,
                const nlohmann::json& fields) {

@@ -11,9 +11,7 @@ namespace rmig::report {
 
 Progress::Progress(uint64_t total_estimate) : total_(total_estimate), start_(Clock::now()), last_(start_) {}
 
-double Progress::elapsed_s() const {
-  return std::chrono::duration<double>(Clock::now() - start_).count();
-}
+double Progress::elapsed_s() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
 void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination) {
   const auto now = Clock::now();

@@ -36,20 +36,13 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
 
 const char* exit_meaning(ExitCode c) {
   switch (c) {
-    case ExitCode::kOk:
-      return "everything selected was copied or legitimately skipped/expired/vanished";
-    case ExitCode::kKeysFailed:
-      return "some keys failed";
-    case ExitCode::kUsage:
-      return "usage or configuration error";
-    case ExitCode::kConnect:
-      return "cannot connect or authenticate";
-    case ExitCode::kLocked:
-      return "another run holds the lock";
-    case ExitCode::kDestinationRefused:
-      return "the destination refuses writes";
-    case ExitCode::kInterrupted:
-      return "interrupted";
+    case ExitCode::kOk: return "everything selected was copied or legitimately skipped/expired/vanished";
+    case ExitCode::kKeysFailed: return "some keys failed";
+    case ExitCode::kUsage: return "usage or configuration error";
+    case ExitCode::kConnect: return "cannot connect or authenticate";
+    case ExitCode::kLocked: return "another run holds the lock";
+    case ExitCode::kDestinationRefused: return "the destination refuses writes";
+    case ExitCode::kInterrupted: return "interrupted";
   }
   return "interrupted";
 }

@@ -12,9 +12,7 @@ constexpr uint64_t kTimerPeriodMs = 250;
 constexpr auto kLoadingRetry = std::chrono::seconds(1);
 constexpr std::string_view kClientName = "redis-migrate";
 
-std::string seconds_text(uint32_t ms) {
-  return std::to_string((ms + 999) / 1000) + "s";
-}
+std::string seconds_text(uint32_t ms) { return std::to_string((ms + 999) / 1000) + "s"; }
 }  // namespace
 
 // The setup commands, pipelined, and the checks of their replies.
@@ -103,8 +101,7 @@ class Connection::Setup final : public ReplyHandler {
                                                     " (ACL SETUSER " + user + " +" + cmd + ")");
         return;
       }
-      default:
-        break;
+      default: break;
     }
     if (step == kAuth && msg.find("without any password configured") != std::string_view::npos) {
       error_ = make_error(ExitCode::kConnect, who +
@@ -263,14 +260,11 @@ void Connection::on_transport_writable() {
 void Connection::on_transport_error(net::Transport::Stage stage, const Error& error) {
   std::string msg = opts_.label + ": " + error.message;
   switch (stage) {
-    case net::Transport::Stage::kResolve:
-      msg += ": check the host name in the URL";
-      break;
+    case net::Transport::Stage::kResolve: msg += ": check the host name in the URL"; break;
     case net::Transport::Stage::kConnect:
       msg += ": check that the server is running and that the host, port and firewall allow it";
       break;
-    case net::Transport::Stage::kTlsHandshake:
-      break;
+    case net::Transport::Stage::kTlsHandshake: break;
     case net::Transport::Stage::kEstablished:
       if (state_ == State::kSetup && !opts_.tls) msg += ": if this port expects TLS, use rediss://";
       break;
@@ -325,8 +319,7 @@ void Connection::on_timer(void* self_ptr) {
       }
       return;
     }
-    default:
-      return;
+    default: return;
   }
 }
 

@@ -18,9 +18,7 @@ Reader::Reader() : r_(redisReaderCreate()) {
   if (r_ == nullptr) std::abort();
 }
 
-Reader::~Reader() {
-  redisReaderFree(r_);
-}
+Reader::~Reader() { redisReaderFree(r_); }
 
 Status Reader::feed(const char* data, std::size_t len) {
   if (redisReaderFeed(r_, data, len) != REDIS_OK) {
@@ -50,12 +48,8 @@ void Reader::compact() noexcept {
   }
 }
 
-std::size_t Reader::buffered() const noexcept {
-  return r_->len - r_->pos;
-}
+std::size_t Reader::buffered() const noexcept { return r_->len - r_->pos; }
 
-std::size_t Reader::capacity() const noexcept {
-  return r_->buf == nullptr ? 0 : sdsalloc(r_->buf);
-}
+std::size_t Reader::capacity() const noexcept { return r_->buf == nullptr ? 0 : sdsalloc(r_->buf); }
 
 }  // namespace rmig::resp

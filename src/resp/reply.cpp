@@ -18,20 +18,13 @@ std::optional<long long> to_integer(const redisReply* r) noexcept {
 std::string describe(const redisReply* r) {
   if (r == nullptr) return "(no reply)";
   switch (r->type) {
-    case REDIS_REPLY_STATUS:
-      return "+" + std::string(r->str, r->len);
-    case REDIS_REPLY_ERROR:
-      return "-" + std::string(r->str, r->len);
-    case REDIS_REPLY_INTEGER:
-      return "(integer) " + std::to_string(r->integer);
-    case REDIS_REPLY_NIL:
-      return "(nil)";
-    case REDIS_REPLY_STRING:
-      return "(string of " + std::to_string(r->len) + " bytes)";
-    case REDIS_REPLY_ARRAY:
-      return "(array of " + std::to_string(r->elements) + ")";
-    default:
-      return "(reply type " + std::to_string(r->type) + ")";
+    case REDIS_REPLY_STATUS: return "+" + std::string(r->str, r->len);
+    case REDIS_REPLY_ERROR: return "-" + std::string(r->str, r->len);
+    case REDIS_REPLY_INTEGER: return "(integer) " + std::to_string(r->integer);
+    case REDIS_REPLY_NIL: return "(nil)";
+    case REDIS_REPLY_STRING: return "(string of " + std::to_string(r->len) + " bytes)";
+    case REDIS_REPLY_ARRAY: return "(array of " + std::to_string(r->elements) + ")";
+    default: return "(reply type " + std::to_string(r->type) + ")";
   }
 }
 

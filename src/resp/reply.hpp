@@ -17,18 +17,12 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
-inline bool is_error(const redisReply* r) noexcept {
-  return r != nullptr && r->type == REDIS_REPLY_ERROR;
-}
-inline bool is_nil(const redisReply* r) noexcept {
-  return r != nullptr && r->type == REDIS_REPLY_NIL;
-}
+inline bool is_error(const redisReply* r) noexcept { return r != nullptr && r->type == REDIS_REPLY_ERROR; }
+inline bool is_nil(const redisReply* r) noexcept { return r != nullptr && r->type == REDIS_REPLY_NIL; }
 inline bool is_integer(const redisReply* r) noexcept {
   return r != nullptr && r->type == REDIS_REPLY_INTEGER;
 }
-inline bool is_array(const redisReply* r) noexcept {
-  return r != nullptr && r->type == REDIS_REPLY_ARRAY;
-}
+inline bool is_array(const redisReply* r) noexcept { return r != nullptr && r->type == REDIS_REPLY_ARRAY; }
 inline bool is_string(const redisReply* r) noexcept {
   return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
 }

@@ -6,29 +6,14 @@ namespace {
 void append_escaped(std::string& out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
   switch (c) {
-    case '\\':
-      out += "\\\\";
-      return;
-    case '"':
-      out += "\\\"";
-      return;
-    case '\n':
-      out += "\\n";
-      return;
-    case '\r':
-      out += "\\r";
-      return;
-    case '\t':
-      out += "\\t";
-      return;
-    case '\a':
-      out += "\\a";
-      return;
-    case '\b':
-      out += "\\b";
-      return;
-    default:
-      break;
+    case '\\': out += "\\\\"; return;
+    case '"': out += "\\\""; return;
+    case '\n': out += "\\n"; return;
+    case '\r': out += "\\r"; return;
+    case '\t': out += "\\t"; return;
+    case '\a': out += "\\a"; return;
+    case '\b': out += "\\b"; return;
+    default: break;
   }
   if (c >= 0x20 && c < 0x7f) {
     out += static_cast<char>(c);

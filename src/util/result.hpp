@@ -20,18 +20,14 @@ enum class ExitCode : int {
   kInterrupted = 130,       // stopped by SIGINT (128 + 2); SIGTERM gives 143
 };
 
-constexpr int to_int(ExitCode c) noexcept {
-  return static_cast<int>(c);
-}
+constexpr int to_int(ExitCode c) noexcept { return static_cast<int>(c); }
 
 struct Error {
   ExitCode code = ExitCode::kConnect;
   std::string message;
 };
 
-inline Error make_error(ExitCode code, std::string message) {
-  return Error{code, std::move(message)};
-}
+inline Error make_error(ExitCode code, std::string message) { return Error{code, std::move(message)}; }
 
 template <class T>
 class [[nodiscard]] Result {

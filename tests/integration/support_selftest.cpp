@@ -87,9 +87,7 @@ RunResult tls_cli(const RedisServer& server, const std::vector<std::string>& tls
   return run(argv, {}, 20s);
 }
 
-bool said_pong(const RunResult& r) {
-  return r.exit_code == 0 && r.out.find("PONG") != std::string::npos;
-}
+bool said_pong(const RunResult& r) { return r.exit_code == 0 && r.out.find("PONG") != std::string::npos; }
 
 // Sets a variable in the test process for one scope, then restores it.
 class EnvGuard {

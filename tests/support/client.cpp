@@ -89,8 +89,7 @@ Reply Reply::from_hiredis(const redisReply* r) {
       for (std::size_t i = 0; i < r->elements; ++i)
         out.elements.push_back(from_hiredis(r->element[i]));
       break;
-    default:
-      break;
+    default: break;
   }
   return out;
 }
@@ -104,16 +103,11 @@ bool Reply::is_error(std::string_view prefix) const {
 
 std::string Reply::to_string() const {
   switch (type) {
-    case Type::kNil:
-      return "(nil)";
-    case Type::kString:
-      return "\"" + rmig::printable_short(str, 200) + "\"";
-    case Type::kStatus:
-      return str;
-    case Type::kError:
-      return "(error) " + str;
-    case Type::kInteger:
-      return "(integer) " + std::to_string(integer);
+    case Type::kNil: return "(nil)";
+    case Type::kString: return "\"" + rmig::printable_short(str, 200) + "\"";
+    case Type::kStatus: return str;
+    case Type::kError: return "(error) " + str;
+    case Type::kInteger: return "(integer) " + std::to_string(integer);
     case Type::kArray: {
       std::string s = "[";
       for (std::size_t i = 0; i < elements.size(); ++i) {
@@ -149,9 +143,7 @@ void KeyWriter::pipeline_checked(const std::vector<Command>& commands) {
 
 // ---- Client ----
 
-Client::Client(ConnectOptions options) : options_(std::move(options)) {
-  connect();
-}
+Client::Client(ConnectOptions options) : options_(std::move(options)) { connect(); }
 
 Client::Client(Client&& other) noexcept
     : KeyWriter(std::move(other)),
@@ -167,9 +159,7 @@ Client& Client::operator=(Client&& other) noexcept {
   return *this;
 }
 
-Client::~Client() {
-  close();
-}
+Client::~Client() { close(); }
 
 void Client::close() {
   if (ctx_ != nullptr) redisFree(ctx_);
@@ -221,13 +211,9 @@ void Client::connect() {
   }
 }
 
-void Client::reconnect() {
-  connect();
-}
+void Client::reconnect() { connect(); }
 
-bool Client::ping() {
-  return command({"PING"}).is_status("PONG");
-}
+bool Client::ping() { return command({"PING"}).is_status("PONG"); }
 
 Reply Client::read_reply(const std::string& what) {
   void* raw = nullptr;
@@ -298,9 +284,7 @@ long long Client::dbsize() {
   return r.integer;
 }
 
-void Client::flushall() {
-  checked({"FLUSHALL"});
-}
+void Client::flushall() { checked({"FLUSHALL"}); }
 
 // ---- slots ----
 
@@ -475,9 +459,7 @@ Reply ClusterClient::routed(const Command& args, const std::optional<std::string
   return r;
 }
 
-Reply ClusterClient::command(const Command& args) {
-  return routed(args, command_key(args));
-}
+Reply ClusterClient::command(const Command& args) { return routed(args, command_key(args)); }
 
 std::vector<Reply> ClusterClient::pipeline(const std::vector<Command>& commands) {
   std::vector<Reply> replies(commands.size());

@@ -117,9 +117,7 @@ Reshard& Reshard::operator=(Reshard&& other) noexcept {
   return *this;
 }
 
-Reshard::~Reshard() {
-  halt();
-}
+Reshard::~Reshard() { halt(); }
 
 void Reshard::halt() {
   if (thread_.joinable()) {
@@ -133,13 +131,9 @@ void Reshard::wait() {
   if (state_ && state_->error) std::rethrow_exception(state_->error);
 }
 
-bool Reshard::done() const {
-  return !state_ || state_->done.load();
-}
+bool Reshard::done() const { return !state_ || state_->done.load(); }
 
-int Reshard::slots_moved() const {
-  return state_ ? state_->slots_moved.load() : 0;
-}
+int Reshard::slots_moved() const { return state_ ? state_->slots_moved.load() : 0; }
 
 // ---- LocalCluster ----
 
@@ -221,9 +215,7 @@ std::string LocalCluster::url_as(const std::string& user, const std::string& pas
          std::to_string(p.port());
 }
 
-ClusterClient LocalCluster::client() const {
-  return ClusterClient(primary(0).tcp_connect_options());
-}
+ClusterClient LocalCluster::client() const { return ClusterClient(primary(0).tcp_connect_options()); }
 
 std::size_t LocalCluster::index_of(const RedisServer& node) const {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -232,9 +224,7 @@ std::size_t LocalCluster::index_of(const RedisServer& node) const {
   throw std::invalid_argument("LocalCluster: server is not a node of this cluster");
 }
 
-std::string LocalCluster::node_id(const RedisServer& node) const {
-  return ids_.at(index_of(node));
-}
+std::string LocalCluster::node_id(const RedisServer& node) const { return ids_.at(index_of(node)); }
 
 RedisServer& LocalCluster::owner_of_slot(int slot) const {
   Client c = primary(0).client();

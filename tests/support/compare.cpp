@@ -16,12 +16,8 @@ namespace {
 // Keys read per pipelined round.
 constexpr std::size_t kBatch = 500;
 
-std::string q(const std::string& bytes) {
-  return "\"" + rmig::printable(bytes) + "\"";
-}
-std::string q_short(const std::string& bytes) {
-  return "\"" + rmig::printable_short(bytes, 100) + "\"";
-}
+std::string q(const std::string& bytes) { return "\"" + rmig::printable(bytes) + "\""; }
+std::string q_short(const std::string& bytes) { return "\"" + rmig::printable_short(bytes, 100) + "\""; }
 
 std::string scalar(const Reply& r) {
   if (r.is_integer()) return std::to_string(r.integer);
@@ -39,9 +35,7 @@ std::map<std::string, std::string> flat_map(const Reply& r) {
   return m;
 }
 
-std::string error_item(const Reply& r) {
-  return "(unexpected reply) " + r.to_string();
-}
+std::string error_item(const Reply& r) { return "(unexpected reply) " + r.to_string(); }
 
 void add_string_items(KeySnapshot& s, const Reply& r) {
   if (!r.is_string()) {

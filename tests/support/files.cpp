@@ -47,9 +47,7 @@ TempDir& TempDir::operator=(TempDir&& other) noexcept {
   return *this;
 }
 
-TempDir::~TempDir() {
-  remove();
-}
+TempDir::~TempDir() { remove(); }
 
 void TempDir::remove() {
   if (path_.empty()) return;

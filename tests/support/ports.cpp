@@ -42,9 +42,7 @@ std::set<std::uint16_t> g_handed_out;
 
 }  // namespace
 
-bool port_is_free(std::uint16_t port) {
-  return port != 0 && try_bind(port) == port;
-}
+bool port_is_free(std::uint16_t port) { return port != 0 && try_bind(port) == port; }
 
 std::uint16_t free_port(bool cluster_bus) {
   std::lock_guard lock(g_mu);

@@ -29,9 +29,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string errno_text(int err) {
-  return std::string(std::strerror(err));
-}
+std::string errno_text(int err) { return std::string(std::strerror(err)); }
 
 // RAII for a file descriptor owned by the parent while a child is being set up.
 class Fd {
@@ -137,8 +135,7 @@ OutputFds open_output(const Output& o) {
       fds.child = Fd(fd);
       break;
     }
-    case Output::Kind::kInherit:
-      break;
+    case Output::Kind::kInherit: break;
   }
   return fds;
 }
@@ -413,18 +410,14 @@ Process Process::start(ProcessOptions options) {
   return p;
 }
 
-pid_t Process::pid() const {
-  return impl_ ? impl_->pid : -1;
-}
+pid_t Process::pid() const { return impl_ ? impl_->pid : -1; }
 
 const std::string& Process::command() const {
   static const std::string kNone = "(no process)";
   return impl_ ? impl_->command : kNone;
 }
 
-bool Process::running() {
-  return impl_ && !impl_->reap(false);
-}
+bool Process::running() { return impl_ && !impl_->reap(false); }
 
 std::optional<ExitStatus> Process::wait(std::chrono::milliseconds timeout) {
   if (!impl_) throw std::logic_error("Process::wait on an empty Process");
@@ -503,9 +496,7 @@ RunResult run(ProcessOptions options, std::chrono::milliseconds timeout) {
   return Process::start(std::move(options)).finish(timeout);
 }
 
-std::string tool_path() {
-  return RM_BINARY_PATH;
-}
+std::string tool_path() { return RM_BINARY_PATH; }
 
 RunResult run_tool(const std::vector<std::string>& args, const EnvOverrides& env,
                    std::chrono::milliseconds timeout) {

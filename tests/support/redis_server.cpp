@@ -58,9 +58,7 @@ std::string info_field(KeyReader& client, const std::string& field, const std::s
   return {};
 }
 
-std::string redis_version(KeyReader& client) {
-  return info_field(client, "redis_version", "server");
-}
+std::string redis_version(KeyReader& client) { return info_field(client, "redis_version", "server"); }
 
 RedisServer::RedisServer(ServerOptions options) : options_(std::move(options)), dir_("rmig-redis") {
   if (options_.tls_only) options_.tls = true;
@@ -259,26 +257,18 @@ ConnectOptions RedisServer::tcp_connect_options(int db) const {
   return o;
 }
 
-Client RedisServer::client(int db) const {
-  return Client(connect_options(db));
-}
+Client RedisServer::client(int db) const { return Client(connect_options(db)); }
 
 std::string RedisServer::redis_version() const {
   Client c = client();
   return rmig::test::redis_version(c);
 }
 
-std::string RedisServer::log() const {
-  return read_file(dir_.file("redis.log"));
-}
+std::string RedisServer::log() const { return read_file(dir_.file("redis.log")); }
 
-std::string RedisServer::log_tail(std::size_t lines) const {
-  return tail_lines(log(), lines);
-}
+std::string RedisServer::log_tail(std::size_t lines) const { return tail_lines(log(), lines); }
 
-bool RedisServer::running() {
-  return process_.pid() > 0 && process_.running();
-}
+bool RedisServer::running() { return process_.pid() > 0 && process_.running(); }
 
 void RedisServer::stop() {
   if (!running()) return;
@@ -291,13 +281,9 @@ void RedisServer::kill9() {
   if (process_.pid() > 0) process_.kill9();
 }
 
-void RedisServer::pause() {
-  process_.send_signal(SIGSTOP);
-}
+void RedisServer::pause() { process_.send_signal(SIGSTOP); }
 
-void RedisServer::resume() {
-  process_.send_signal(SIGCONT);
-}
+void RedisServer::resume() { process_.send_signal(SIGCONT); }
 
 void RedisServer::restart() {
   stop();

@@ -137,8 +137,7 @@ std::vector<std::string> seed_mixed(KeyWriter& writer, const SeedOptions& o) {
         }
         break;
       }
-      default:
-        break;
+      default: break;
     }
     if (gen.unit() < o.ttl_fraction) {
       auto span = static_cast<std::uint64_t>((o.max_ttl - o.min_ttl).count());
@@ -151,9 +150,7 @@ std::vector<std::string> seed_mixed(KeyWriter& writer, const SeedOptions& o) {
   return keys;
 }
 
-std::string edge_short_ttl_key(const EdgeOptions& options) {
-  return options.prefix + "short-ttl";
-}
+std::string edge_short_ttl_key(const EdgeOptions& options) { return options.prefix + "short-ttl"; }
 
 std::vector<std::string> seed_edge_keys(KeyWriter& writer, const EdgeOptions& o) {
   Batch batch(writer);

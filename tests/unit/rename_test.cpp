@@ -18,12 +18,8 @@ using namespace std::string_view_literals;
 
 namespace {
 
-RuleSpec prefix(std::string from, std::string to) {
-  return RuleSpec{RuleSpec::Kind::kPrefix, from, to};
-}
-RuleSpec regex(std::string from, std::string to) {
-  return RuleSpec{RuleSpec::Kind::kRegex, from, to};
-}
+RuleSpec prefix(std::string from, std::string to) { return RuleSpec{RuleSpec::Kind::kPrefix, from, to}; }
+RuleSpec regex(std::string from, std::string to) { return RuleSpec{RuleSpec::Kind::kRegex, from, to}; }
 
 RenameRules build_ok(const std::vector<RuleSpec>& specs) {
   auto rules = RenameRules::build(specs);

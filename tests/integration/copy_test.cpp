@@ -1,0 +1,352 @@
+// The copy against real servers: every type byte-exact, TTLs to the millisecond, the conflict policy,
+// cleanup's compare-and-delete, dry runs, and the edge cases of a live keyspace.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "helpers.hpp"
+#include "support/compare.hpp"
+#include "support/redis_server.hpp"
+#include "support/seed.hpp"
+
+using namespace rmig::test;
+
+namespace {
+
+// Fills a set with `members` members quickly (pipelined SADDs); its DUMP then takes the server a while.
+void make_big_set(Client& c, const std::string& key, std::size_t members) {
+  std::vector<Command> cmds;
+  for (std::size_t b = 0; b < members; b += 5000) {
+    Command cmd{"SADD", key};
+    for (std::size_t i = b; i < std::min(members, b + 5000); ++i)
+      cmd.push_back("member-" + std::to_string(i) + "-padding-padding");
+    cmds.push_back(std::move(cmd));
+  }
+  c.pipeline_checked(cmds);
+}
+
+}  // namespace
+
+TEST_SUITE("copy") {
+  TEST_CASE("every type and edge key round-trips byte-exact, with TTLs") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    auto keys = seed_mixed(src, {.count = 3000, .ttl_fraction = 0.3});
+    auto edge = seed_edge_keys(src, {.short_ttl_key = false});
+    keys.insert(keys.end(), edge.begin(), edge.end());
+
+    auto run = run_copy({src_server.url(), dst_server.url()});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    const auto n = static_cast<uint64_t>(src.dbsize());
+    CHECK(run.counter("scanned") == n);
+    CHECK(run.counter("copied") == n);
+    CHECK(run.counter("skipped") == 0);
+    CHECK(run.counter("failed") == 0);
+    CHECK(run.counter("bytes") > 0);
+    CHECK(run.report["exit_code"] == 0);
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 1000}), n);
+    require_same_dumps(src, dst, keys);
+  }
+
+  TEST_CASE("a 50 MB value and an empty value") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    std::string big(50u << 20, 'v');
+    for (std::size_t i = 0; i < big.size(); i += 4096)
+      big[i] = static_cast<char>(i / 4096);
+    src.checked({"SET", "big", big});
+    src.checked({"SET", "empty", ""});
+    src.checked({"SET", "small", "x"});
+    auto run = run_copy({src_server.url(), dst_server.url()});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 3);
+    CHECK(dst.command({"GET", "big"}).str == big);
+    CHECK(dst.command({"STRLEN", "empty"}).integer == 0);
+    CHECK(dst.command({"EXISTS", "empty"}).integer == 1);
+#ifndef RM_SANITIZED
+    // Bounded memory: the value is held about twice (read buffer and reply), never copied again on its way
+    // out.
+    CHECK(run.result.max_rss_bytes < 150ll << 20);
+#endif
+  }
+
+  TEST_CASE("TTLs are kept to the millisecond and persistent keys stay persistent") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 2000; ++i) {
+      cmds.push_back({"SET", "ttl:" + std::to_string(i), "v", "PX", std::to_string(600'000 + i * 997)});
+      cmds.push_back({"SET", "persist:" + std::to_string(i), "v"});
+    }
+    src.pipeline_checked(cmds);
+    auto run = run_copy({src_server.url(), dst_server.url()});
+    REQUIRE(run.exit_code() == 0);
+    for (int i = 0; i < 2000; ++i) {
+      const std::string k = "ttl:" + std::to_string(i);
+      // Read the destination first: its TTL must not exceed the source's, read a moment later.
+      long long d = dst.command({"PTTL", k}).integer;
+      long long s = src.command({"PTTL", k}).integer;
+      CHECK(d > 0);
+      CHECK(d <= s + 1);     // never extended (1 ms for the two reads' rounding)
+      CHECK(d >= s - 1000);  // and not cut by more than the copy's duration
+      CHECK(dst.command({"PTTL", "persist:" + std::to_string(i)}).integer == -1);
+    }
+  }
+
+  TEST_CASE("a key whose TTL runs out while it is in flight is counted expired, never restored") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    // DUMP of a 1M-member set takes the server far longer than the 300 ms the key has left when PTTL runs.
+    make_big_set(src, "slow", 1'000'000);
+    src.checked({"SET", "normal", "v"});
+    src.checked({"PEXPIRE", "slow", "300"});
+    auto run = run_copy({src_server.url(), dst_server.url()});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("expired") + run.counter("vanished") == 1);
+    CHECK(run.counter("copied") == 1);
+    CHECK(dst.command({"EXISTS", "slow"}).integer == 0);  // above all not persistent
+    CHECK(dst.command({"GET", "normal"}).str == "v");
+  }
+
+  TEST_CASE("keys with tiny TTLs are never made persistent, and every scanned key is accounted for") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 5000; ++i)
+      cmds.push_back({"SET", "t:" + std::to_string(i), "v", "PX", std::to_string(1 + i % 40)});
+    src.pipeline_checked(cmds);
+    auto run = run_copy({src_server.url(), dst_server.url(), "--window-keys", "4"});
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("scanned") == run.counter("copied") + run.counter("expired") + run.counter("vanished"));
+    for (const auto& k : dst.scan_all())
+      CHECK(dst.command({"PTTL", k}).integer != -1);
+  }
+
+  TEST_CASE("existing keys are skipped without an extra round trip, and overwritten with --replace") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 100; ++i)
+      cmds.push_back({"SET", "k:" + std::to_string(i), "new"});
+    src.pipeline_checked(cmds);
+    for (int i = 0; i < 30; ++i)
+      dst.checked({"SET", "k:" + std::to_string(i), "old"});
+    dst_server.client().checked({"CONFIG", "RESETSTAT"});
+
+    auto run = run_copy({src_server.url(), dst_server.url()});
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 70);
+    CHECK(run.counter("skipped") == 30);
+    CHECK(dst.command({"GET", "k:5"}).str == "old");
+    CHECK(dst.command({"GET", "k:50"}).str == "new");
+    // Skipping is RESTORE's BUSYKEY: no EXISTS or other probe per key.
+    const std::string stats = dst.command({"INFO", "commandstats"}).str;
+    CHECK(stats.find("cmdstat_restore:calls=100,") != std::string::npos);
+    CHECK(stats.find("cmdstat_exists") == std::string::npos);
+
+    auto replace = run_copy({src_server.url(), dst_server.url(), "--replace"});
+    REQUIRE(replace.exit_code() == 0);
+    CHECK(replace.counter("copied") == 100);
+    CHECK(replace.counter("skipped") == 0);
+    CHECK(dst.command({"GET", "k:5"}).str == "new");
+
+    auto env = run_copy({src_server.url(), dst_server.url()}, {{"REPLACE_DST_KEYS", "1"}});
+    CHECK(env.counter("copied") == 100);
+  }
+
+  TEST_CASE("--cleanup deletes only what was copied and did not change; a concurrent write is never lost") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 3000; ++i)
+      cmds.push_back({"SET", "k:" + std::to_string(i), "v1"});
+    src.pipeline_checked(cmds);
+    make_big_set(src, "bigset", 500'000);
+    for (int i = 0; i < 100; ++i)
+      dst.checked({"SET", "k:" + std::to_string(i), "dst"});  // skipped: never deleted
+
+    std::atomic<bool> stop{false};
+    std::map<std::string, std::string> last_written;
+    std::thread writer([&] {
+      Client w = src_server.client();
+      for (int n = 0; !stop; ++n) {
+        const std::string k = "k:" + std::to_string((n * 7919) % 3000);
+        const std::string v = "v2-" + std::to_string(n);
+        w.checked({"SET", k, v});
+        last_written[k] = v;
+        w.checked({"SADD", "bigset", "written-" + std::to_string(n)});
+        last_written["bigset"] = "written-" + std::to_string(n);
+      }
+    });
+    auto run = run_copy({src_server.url(), dst_server.url(), "--cleanup", "--window-keys", "16"});
+    stop = true;
+    writer.join();
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("skipped") == 100);
+    CHECK(run.counter("deleted") > 0);
+    CHECK(run.counter("deleted") + run.counter("cleanup_kept") == run.counter("copied"));
+    for (int i = 0; i < 100; ++i)
+      CHECK(src.command({"GET", "k:" + std::to_string(i)}).is_string());
+    // No write is lost: a key gone from the source holds, on the destination, the last value written to it.
+    std::size_t gone = 0;
+    for (int i = 100; i < 3000; ++i) {
+      const std::string k = "k:" + std::to_string(i);
+      if (src.command({"EXISTS", k}).integer == 1) continue;
+      ++gone;
+      auto it = last_written.find(k);
+      CHECK(dst.command({"GET", k}).str == (it == last_written.end() ? "v1" : it->second));
+    }
+    // The writer may recreate a key after its deletion; it is then on the source again, so gone <= deleted.
+    CHECK(gone > 0);
+    CHECK(gone <= run.counter("deleted"));
+    // The big set kept changing while it was copied: it must still be on the source with the last write.
+    REQUIRE(src.command({"EXISTS", "bigset"}).integer == 1);
+    CHECK(src.command({"SISMEMBER", "bigset", last_written["bigset"]}).integer == 1);
+  }
+
+  TEST_CASE("--dry-run writes nothing and reports what would happen") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_mixed(src, {.count = 500});
+    for (int i = 0; i < 20; ++i) {
+      // 20 of the source's keys already exist on the destination.
+      auto keys = src.scan_all();
+      dst.checked({"SET", keys[static_cast<std::size_t>(i)], "x"});
+    }
+    src.checked({"CONFIG", "RESETSTAT"});
+    dst.checked({"CONFIG", "RESETSTAT"});
+    const auto src_before = src.dbsize();
+
+    auto run = run_copy({src_server.url(), dst_server.url(), "--dry-run"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.report["dry_run"] == true);
+    CHECK(run.counter("copied") == 0);
+    CHECK(run.counter("would_copy") == static_cast<uint64_t>(src_before) - 20);
+    CHECK(run.counter("existing") == 20);
+    CHECK(run.counter("would_skip") == 20);
+    CHECK(run.counter("would_copy_bytes") > 0);
+    CHECK(run.report["examples"].size() == 10);
+    CHECK(dst.dbsize() == 20);
+    CHECK(src.dbsize() == src_before);
+    // Nothing written on either side: no write command ran at all.
+    for (Client* c : {&src, &dst}) {
+      const std::string stats = c->command({"INFO", "commandstats"}).str;
+      for (const char* cmd : {"restore", "set:", "del", "unlink", "eval", "script", "expire", "hset"}) {
+        CHECK_MESSAGE(stats.find(std::string("cmdstat_") + cmd) == std::string::npos,
+                      cmd << " ran: " << stats);
+      }
+    }
+    auto env = run_copy({src_server.url(), dst_server.url()}, {{"DRY_RUN", "1"}});
+    CHECK(env.report["dry_run"] == true);
+    CHECK(dst.dbsize() == 20);
+  }
+
+  TEST_CASE("two databases of the same server") {
+    RedisServer server;
+    Client db1 = server.client(1);
+    Client db0 = server.client(0);
+    seed_mixed(db1, {.count = 300, .ttl_fraction = 0.3});
+    auto run = run_copy({server.url(1), server.url(0)});
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 300);
+    require_same(compare_keyspaces(db1, db0), 300);
+    CHECK(db1.dbsize() == 300);  // the source DB is untouched
+  }
+
+  TEST_CASE("a key deleted between SCAN and DUMP is vanished, not an error") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 20000; ++i)
+      cmds.push_back({"SET", "k:" + std::to_string(i), "v"});
+    src.pipeline_checked(cmds);
+    std::atomic<bool> started{false};
+    std::thread deleter([&] {
+      Client d = src_server.client();
+      // Delete every key, in an order unrelated to the scan's, while the copy runs one key at a time.
+      for (int i = 0; i < 20000; ++i)
+        d.command({"UNLINK", "k:" + std::to_string((i * 7919) % 20000)});
+      started = true;
+    });
+    auto run = run_copy({src_server.url(), dst_server.url(), "--window-keys", "1"});
+    deleter.join();
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("failed") == 0);
+    CHECK(run.counter("vanished") > 0);
+    CHECK(run.counter("scanned") == run.counter("copied") + run.counter("vanished"));
+  }
+
+  TEST_CASE("a key SCAN returns twice is counted once") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    // 200k keys, then 98% deleted while a slow copy scans: the source's table shrinks mid-scan, and SCAN
+    // may return the survivors again.
+    std::vector<Command> cmds;
+    for (int i = 0; i < 200000; ++i)
+      cmds.push_back({"SET", "k:" + std::to_string(i), "v"});
+    src.pipeline_checked(cmds);
+    std::set<std::string> survivors;
+    for (int i = 0; i < 200000; i += 50)
+      survivors.insert("k:" + std::to_string(i));
+    auto tool = start_tool({src_server.url(), dst_server.url(), "--window-keys", "2", "--scan-count", "50",
+                            "--report-json", "-", "--progress-interval", "0"});
+    std::vector<Command> dels;
+    for (int i = 0; i < 200000; ++i) {
+      if (i % 50 != 0) dels.push_back({"UNLINK", "k:" + std::to_string(i)});
+    }
+    Client d = src_server.client();
+    d.pipeline(dels);
+    auto result = tool.finish(300s);
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    auto report = nlohmann::json::parse(result.out);
+    // Survivors are all copied, each counted once; nothing was on the destination, so nothing is skipped.
+    for (const auto& k : survivors)
+      CHECK(dst.command({"EXISTS", k}).integer == 1);
+    CHECK(report["skipped"] == 0);
+    CHECK(report["copied"].get<uint64_t>() == static_cast<uint64_t>(dst.dbsize()));
+    CHECK(report["scanned"].get<uint64_t>() == report["copied"].get<uint64_t>() +
+                                                   report["vanished"].get<uint64_t>() +
+                                                   report["expired"].get<uint64_t>());
+    MESSAGE("duplicates returned by SCAN: " << report["duplicates"]);
+  }
+
+  TEST_CASE("a stream with consumer groups and pending entries keeps them") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    for (int i = 0; i < 10; ++i)
+      src.checked({"XADD", "events", "*", "n", std::to_string(i)});
+    src.checked({"XGROUP", "CREATE", "events", "g1", "0"});
+    src.checked({"XGROUP", "CREATE", "events", "g2", "$"});
+    src.checked({"XREADGROUP", "GROUP", "g1", "alice", "COUNT", "3", "STREAMS", "events", ">"});
+    src.checked({"XREADGROUP", "GROUP", "g1", "bob", "COUNT", "2", "STREAMS", "events", ">"});
+    auto run = run_copy({src_server.url(), dst_server.url()});
+    REQUIRE(run.exit_code() == 0);
+    require_same(compare_keyspaces(src, dst), 1);
+    Reply pending = dst.command({"XPENDING", "events", "g1"});
+    REQUIRE(pending.is_array());
+    CHECK(pending.elements[0].integer == 5);
+    Reply consumers = dst.command({"XINFO", "CONSUMERS", "events", "g1"});
+    CHECK(consumers.elements.size() == 2);
+  }
+}

@@ -1,0 +1,56 @@
+#include "helpers.hpp"
+
+#include <sstream>
+
+namespace rmig::test {
+
+ToolRun run_copy(std::vector<std::string> args, const EnvOverrides& env, std::chrono::milliseconds timeout) {
+  TempDir dir("report");
+  const std::string path = dir.file("report.json");
+  args.push_back("--report-json");
+  args.push_back(path);
+  ToolRun run;
+  run.result = run_tool(args, env, timeout);
+  const std::string text = read_file(path);
+  run.report = text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text, nullptr, false);
+  if (run.report.is_discarded()) {
+    FAIL_CHECK("the JSON report does not parse: " << text);
+    run.report = nlohmann::json::object();
+  }
+  return run;
+}
+
+void require_same_dumps(KeyReader& src, KeyReader& dst, const std::vector<std::string>& keys) {
+  std::size_t differing = 0;
+  for (const auto& k : keys) {
+    Reply a = src.command({"DUMP", k});
+    Reply b = dst.command({"DUMP", k});
+    if (!a.is_string()) continue;  // gone on the source (short TTL)
+    // A hashtable-encoded set or hash is serialised in its table's order, which depends on each server's
+    // random hash seed: equal contents, different bytes. compare_keyspaces checks those by content.
+    if (src.command({"OBJECT", "ENCODING", k}).str == "hashtable") continue;
+    if (!b.is_string() || a.str != b.str) {
+      if (++differing <= 5)
+        FAIL_CHECK("DUMP differs for key " << Reply{Reply::Type::kString, k, 0, {}}.to_string());
+    }
+  }
+  CHECK(differing == 0);
+}
+
+std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(needle) != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
+void require_secret_hidden(const ToolRun& run, const std::string& secret) {
+  CHECK_MESSAGE(run.result.out.find(secret) == std::string::npos, "secret in stdout: " << run.result.out);
+  CHECK_MESSAGE(run.result.err.find(secret) == std::string::npos, "secret in stderr: " << run.result.err);
+  CHECK_MESSAGE(run.report.dump().find(secret) == std::string::npos, "secret in the report");
+}
+
+}  // namespace rmig::test

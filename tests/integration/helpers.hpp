@@ -1,0 +1,37 @@
+#pragma once
+// Shared helpers of the integration tests: run the tool with a JSON report, and small checks.
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "support/client.hpp"
+#include "support/files.hpp"
+#include "support/process.hpp"
+
+namespace rmig::test {
+
+struct ToolRun {
+  RunResult result;
+  nlohmann::json report;  // empty object when no report was written
+  int exit_code() const { return result.exit_code; }
+  uint64_t counter(const char* name) const { return report.value(name, uint64_t{0}); }
+};
+
+// Runs redis-migrate with `args` plus --report-json to a temporary file, and parses the report.
+ToolRun run_copy(std::vector<std::string> args, const EnvOverrides& env = {},
+                 std::chrono::milliseconds timeout = 180s);
+
+// DUMP of every key on both sides is byte-identical (same server version), except hashtable-encoded sets and
+// hashes, whose serialisation order depends on the server's hash seed.
+void require_same_dumps(KeyReader& src, KeyReader& dst, const std::vector<std::string>& keys);
+
+// The lines of `text` that mention `needle`.
+std::vector<std::string> lines_with(const std::string& text, const std::string& needle);
+
+// Checks that nothing the tool printed or wrote contains `secret`.
+void require_secret_hidden(const ToolRun& run, const std::string& secret);
+
+}  // namespace rmig::test
