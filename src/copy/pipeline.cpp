@@ -248,8 +248,26 @@ void Pipeline::finish() {
 void Pipeline::fail_run(Error error) {
   if (finished_) return;
   if (!fatal_) fatal_ = std::move(error);
+  // Stop taking new work, but let the replies already on their way arrive: a cleanup that ran on the source
+  // must be counted, and nothing new is written. Keys that cannot finish are given back (abandon()).
   stopping_ = true;
-  finish();
+  for (auto& n : nodes_)
+    n.queue.clear();
+  std::vector<Retry> retries;
+  retries.swap(retries_);
+  for (const Retry& r : retries)
+    abandon(r.job);
+  maybe_finish();
+}
+
+void Pipeline::fail_job(uint32_t j, Error error) {
+  fail_run(std::move(error));
+  abandon(j);
+}
+
+void Pipeline::abandon(uint32_t j) {
+  --counters_of(jobs_[j]).scanned;
+  release(j);
 }
 
 // ---- replies ----
@@ -258,7 +276,7 @@ void Pipeline::on_reply(uint64_t t, resp::Reply reply) {
   if (finished_) return;
   const auto index = static_cast<uint32_t>(t >> 8);
   const auto op = static_cast<Op>(t & 0xff);
-  if (!reply) return;  // the connection failed; on_connection_error decides
+  if (!reply) return on_lost(index, op);
   switch (op) {
     case kScan: return on_scan(index, std::move(reply));
     case kPttl: return on_pttl(index, std::move(reply));
@@ -268,6 +286,27 @@ void Pipeline::on_reply(uint64_t t, resp::Reply reply) {
     case kCleanup: return on_cleanup(index, std::move(reply));
     case kTime: return on_time(std::move(reply));
   }
+}
+
+void Pipeline::on_lost(uint32_t index, Op op) {
+  // The connection failed (on_connection_error stopped the run): the command's outcome is unknown.
+  switch (op) {
+    case kScan: nodes_[index].scanning = false; break;
+    case kTime: break;
+    case kPttl: break;  // the DUMP that follows is lost too and settles the job
+    case kCleanup: {
+      Job& job = jobs_[index];
+      ++counters_of(job).cleanup_failed;
+      errors_.add(
+          "cleanup: connection lost before the reply; the key may still be on the source (its copy is on "
+          "the destination)",
+          job.key);
+      release(index);
+      break;
+    }
+    default: abandon(index); break;
+  }
+  maybe_finish();
 }
 
 void Pipeline::on_time(resp::Reply reply) {
@@ -369,6 +408,7 @@ void Pipeline::on_dump(uint32_t j, resp::Reply reply) {
 }
 
 void Pipeline::send_apply(uint32_t j) {
+  if (fatal_) return abandon(j);  // nothing new is written once the run is failing
   Job& job = jobs_[j];
   job.stage = Stage::kApply;
   const TtlPlan plan = plan_ttl(
@@ -492,6 +532,7 @@ void Pipeline::on_cleanup(uint32_t j, resp::Reply reply) {
 // ---- errors ----
 
 void Pipeline::source_error(uint32_t j, std::string_view message) {
+  if (fatal_) return abandon(j);
   Job& job = jobs_[j];
   const std::string_view server_msg = message.substr(message.find(": ") + 2);
   const ServerError kind = resp::classify_error(server_msg);
@@ -499,19 +540,20 @@ void Pipeline::source_error(uint32_t j, std::string_view message) {
   if (retryable(kind)) return schedule_retry(j, kPttl, message);
   if (kind == ServerError::kNoPerm || kind == ServerError::kNoAuth) {
     const std::string cmd = resp::denied_command(server_msg);
-    return fail_run(make_error(ExitCode::kConnect,
-                               who + ": " + std::string(message) +
-                                   (cmd.empty() ? std::string(": check the source user's ACL rules")
-                                                : ": add the ACL rule +" + cmd + " for the source user")));
+    return fail_job(j, make_error(ExitCode::kConnect,
+                                  who + ": " + std::string(message) +
+                                      (cmd.empty() ? std::string(": check the source user's ACL rules")
+                                                   : ": add the ACL rule +" + cmd + " for the source user")));
   }
   if (kind == ServerError::kUnknownCommand) {
-    return fail_run(make_error(
-        ExitCode::kConnect, who + ": " + std::string(message) + ": the source does not allow this command"));
+    return fail_job(j, make_error(ExitCode::kConnect, who + ": " + std::string(message) +
+                                                          ": the source does not allow this command"));
   }
   fail_key(j, std::string(message));
 }
 
 void Pipeline::destination_error(uint32_t j, std::string_view message) {
+  if (fatal_) return abandon(j);  // the other RESTOREs in flight when the run failed (e.g. more OOMs)
   Job& job = jobs_[j];
   report::Counters& c = counters_of(job);
   const ServerError kind = resp::classify_error(message);
@@ -531,31 +573,32 @@ void Pipeline::destination_error(uint32_t j, std::string_view message) {
       }
       return release(j);
     case ServerError::kOom:
-      return fail_run(make_error(ExitCode::kDestinationRefused,
+      return fail_job(j,
+                      make_error(ExitCode::kDestinationRefused,
                                  who + ": out of memory (" + std::string(message) +
                                      "): free memory or raise maxmemory on the destination, then run again "
                                      "(keys already copied are skipped)"));
     case ServerError::kReadOnly:
-      return fail_run(
-          make_error(ExitCode::kDestinationRefused, who + " is a read-only replica (" + std::string(message) +
-                                                        "): point the destination URL at the primary"));
+      return fail_job(j, make_error(ExitCode::kDestinationRefused,
+                                    who + " is a read-only replica (" + std::string(message) +
+                                        "): point the destination URL at the primary"));
     case ServerError::kMisconf:
-      return fail_run(make_error(ExitCode::kDestinationRefused,
-                                 who + " refuses writes because it cannot persist (" + std::string(message) +
-                                     "): fix its disk or RDB settings"));
+      return fail_job(j, make_error(ExitCode::kDestinationRefused,
+                                    who + " refuses writes because it cannot persist (" +
+                                        std::string(message) + "): fix its disk or RDB settings"));
     case ServerError::kNoAuth:
     case ServerError::kNoPerm: {
       const std::string cmd = resp::denied_command(message);
-      return fail_run(make_error(ExitCode::kConnect,
-                                 who + ": " + what + " refused (" + std::string(message) +
-                                     "): add the ACL rule +" +
-                                     (cmd.empty() ? std::string(opts_.dry_run ? "exists" : "restore") : cmd) +
-                                     " for the destination user"));
+      return fail_job(
+          j, make_error(ExitCode::kConnect,
+                        who + ": " + what + " refused (" + std::string(message) + "): add the ACL rule +" +
+                            (cmd.empty() ? std::string(opts_.dry_run ? "exists" : "restore") : cmd) +
+                            " for the destination user"));
     }
     case ServerError::kUnknownCommand:
-      return fail_run(make_error(ExitCode::kDestinationRefused, who + ": " + what + " is not available (" +
-                                                                    std::string(message) +
-                                                                    "): the destination must allow " + what));
+      return fail_job(j, make_error(ExitCode::kDestinationRefused,
+                                    who + ": " + what + " is not available (" + std::string(message) +
+                                        "): the destination must allow " + what));
     default: break;
   }
   if (retryable(kind)) return schedule_retry(j, kRestore, message);

@@ -136,6 +136,11 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
   static void on_retry_timer(void* self);
   static void on_clock_timer(void* self);
   void fail_key(uint32_t j, std::string message);
+  // Gives a key back: it is no longer counted as scanned (a failing run cannot finish it).
+  void abandon(uint32_t j);
+  // Stops the run because of what happened to job j, and gives the key back.
+  void fail_job(uint32_t j, Error error);
+  void on_lost(uint32_t index, Op op);
   void release(uint32_t j);
   void fail_run(Error error);
   void add_example(const Job& job, const char* action);

@@ -1,0 +1,232 @@
+// Conditions that doom every key stop the run at once with one clear line naming the endpoint (password
+// redacted) and the fix, and a distinct exit code; nothing is lost on the way.
+
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <thread>
+
+#include "helpers.hpp"
+#include "support/compare.hpp"
+#include "support/ports.hpp"
+#include "support/redis_server.hpp"
+#include "support/seed.hpp"
+
+using namespace rmig::test;
+
+namespace {
+
+// The one line of stderr that starts with "redis-migrate:" (the error), or the "stopped:" line of the
+// summary.
+std::string error_line(const ToolRun& run) {
+  for (const auto& l : lines_with(run.result.err, "redis-migrate: "))
+    return l;
+  for (const auto& l : lines_with(run.result.err, "stopped: "))
+    return l;
+  return {};
+}
+
+void seed_strings(Client& c, int n, const std::string& prefix = "k:", std::size_t size = 10) {
+  std::vector<Command> cmds;
+  for (int i = 0; i < n; ++i)
+    cmds.push_back({"SET", prefix + std::to_string(i), std::string(size, 'v')});
+  c.pipeline_checked(cmds);
+}
+
+// A TCP listener that accepts connections and never answers.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(listen(fd_, 16) == 0);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentListener() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+}  // namespace
+
+TEST_SUITE("failures") {
+  TEST_CASE("wrong password: exit 3, the endpoint named, the password never shown") {
+    RedisServer server({.requirepass = "right-password"});
+    RedisServer dst;
+    const std::string secret = "Wr0ngPassw0rd";
+    auto run =
+        run_copy({"redis://:" + secret + "@127.0.0.1:" + std::to_string(server.port()) + "/0", dst.url()});
+    CHECK(run.exit_code() == 3);
+    const std::string line = error_line(run);
+    CHECK(line.find("authentication failed") != std::string::npos);
+    CHECK(line.find("source redis://:***@127.0.0.1:" + std::to_string(server.port())) != std::string::npos);
+    CHECK(run.report["exit_code"] == 3);
+    require_secret_hidden(run, secret);
+  }
+
+  TEST_CASE("no password for a server that needs one (NOAUTH): exit 3 with the fix") {
+    RedisServer src({.requirepass = "pw"});
+    RedisServer dst;
+    auto run = run_copy({dst.url(), "redis://127.0.0.1:" + std::to_string(src.port()) + "/0"});
+    CHECK(run.exit_code() == 3);
+    const std::string line = error_line(run);
+    CHECK(line.find("destination redis://127.0.0.1:" + std::to_string(src.port())) != std::string::npos);
+    CHECK(line.find("requires authentication") != std::string::npos);
+    CHECK(line.find("--destination-password-file") != std::string::npos);
+  }
+
+  TEST_CASE("unreachable host: refused port, unknown host name, silent server; all end quickly with exit 3") {
+    RedisServer dst;
+    const int closed = free_port();
+    auto refused = run_copy({"redis://127.0.0.1:" + std::to_string(closed), dst.url()});
+    CHECK(refused.exit_code() == 3);
+    CHECK(error_line(refused).find("connection refused") != std::string::npos);
+    CHECK(error_line(refused).find("127.0.0.1:" + std::to_string(closed)) != std::string::npos);
+    CHECK(refused.result.seconds < 5);
+
+    auto unknown = run_copy({"redis://no-such-host.invalid:6379", dst.url()});
+    CHECK(unknown.exit_code() == 3);
+    CHECK(error_line(unknown).find("cannot resolve host name 'no-such-host.invalid'") != std::string::npos);
+
+    SilentListener silent;
+    auto hung =
+        run_copy({dst.url(), "redis://127.0.0.1:" + std::to_string(silent.port()), "--connect-timeout", "1"});
+    CHECK(hung.exit_code() == 3);
+    CHECK(error_line(hung).find("no answer") != std::string::npos);
+    CHECK(hung.result.seconds < 5);
+  }
+
+  TEST_CASE("a read-only replica as destination: exit 5, pointing at the primary, nothing written") {
+    RedisServer src;
+    RedisServer primary;
+    RedisServer replica({.extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())}});
+    Client s = src.client();
+    seed_strings(s, 100);
+    auto run = run_copy({src.url(), replica.url()});
+    CHECK(run.exit_code() == 5);
+    const std::string line = error_line(run);
+    CHECK(line.find("read-only replica") != std::string::npos);
+    CHECK(line.find("primary") != std::string::npos);
+    CHECK(s.dbsize() == 100);
+  }
+
+  TEST_CASE(
+      "an out-of-memory destination: exit 5 with the fix; the source is untouched, copied keys are exact") {
+    RedisServer src;
+    RedisServer dst({.extra_args = {"--maxmemory", "3mb", "--maxmemory-policy", "noeviction"}});
+    Client s = src.client();
+    Client d = dst.client();
+    seed_strings(s, 20000, "k:", 500);  // about 12 MB: does not fit
+    auto run = run_copy({src.url(), dst.url(), "--cleanup"});
+    CHECK(run.exit_code() == 5);
+    CHECK(error_line(run).find("out of memory") != std::string::npos);
+    CHECK(error_line(run).find("maxmemory") != std::string::npos);
+    CHECK(s.dbsize() == 20000 - static_cast<long long>(run.counter("deleted")));
+    CHECK(run.counter("copied") < 20000);
+    // Whatever reached the destination is an exact copy, and every deleted source key is on the destination.
+    CompareOptions opts;
+    opts.check_extra_keys_on_dst = false;
+    auto on_dst = d.scan_all();
+    CHECK(on_dst.size() >= run.counter("deleted"));
+    for (const auto& k : on_dst)
+      CHECK(d.command({"GET", k}).str == std::string(500, 'v'));
+  }
+
+  TEST_CASE("bad URL and unknown option: exit 2 with one line") {
+    auto bad = run_tool({"redis://h:99999", "redis://h"});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("port '99999'") != std::string::npos);
+    CHECK(lines_with(bad.err, "redis-migrate:").size() == 1);
+    auto secret = run_tool({"redis://u:TopSecret@h/x", "redis://h"});
+    CHECK(secret.exit_code == 2);
+    CHECK(secret.err.find("TopSecret") == std::string::npos);
+    auto unknown = run_tool({"redis://a", "redis://b", "--frobnicate"});
+    CHECK(unknown.exit_code == 2);
+    CHECK(unknown.err.find("--frobnicate") != std::string::npos);
+    auto none = run_tool({});
+    CHECK(none.exit_code == 2);
+    CHECK(none.err.find("SOURCE_REDIS_URL") != std::string::npos);
+  }
+
+  TEST_CASE("a destination still loading its data is waited for") {
+    RedisServer src;
+    Client s = src.client();
+    seed_strings(s, 200, "new:");
+    const std::vector<std::string> slow_load = {"--key-load-delay", "100",
+                                                "--loading-process-events-interval-bytes", "1024"};
+    RedisServer dst({.extra_args = slow_load});
+    {
+      Client d = dst.client();
+      seed_strings(d, 20000, "old:");  // about 2 s to load at 100 us per key
+      d.checked({"SAVE"});
+    }
+    const int port = dst.port();
+    const std::string dir = dst.dir();
+    dst.stop();
+    std::vector<std::string> argv = {"redis-server",
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--port",
+                                     std::to_string(port),
+                                     "--dir",
+                                     dir,
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--logfile",
+                                     dir + "/restart.log"};
+    argv.insert(argv.end(), slow_load.begin(), slow_load.end());
+    Process restarted = Process::start({.argv = argv, .out = Output::null(), .err = Output::null()});
+    // Wait until the port accepts connections (it does before the data is loaded).
+    for (int i = 0; i < 200 && port_is_free(port); ++i)
+      std::this_thread::sleep_for(10ms);
+    auto run = run_copy({src.url(), "redis://127.0.0.1:" + std::to_string(port) + "/0"});
+    restarted.send_signal(SIGKILL);
+    restarted.wait();
+    INFO(run.result.describe());
+    CHECK(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 200);
+    CHECK(run.result.err.find("loading") != std::string::npos);
+  }
+
+  TEST_CASE("SIGINT and SIGTERM stop the scan, finish the keys in flight, print the summary, exit 130/143") {
+    for (int sig : {SIGINT, SIGTERM}) {
+      CAPTURE(sig);
+      RedisServer src, dst;
+      Client s = src.client();
+      Client d = dst.client();
+      seed_strings(s, 300000, "k:", 100);
+      TempDir dir("report");
+      auto tool = start_tool({src.url(), dst.url(), "--window-keys", "8", "--progress-interval", "0.1",
+                              "--report-json", dir.file("r.json")});
+      REQUIRE(tool.wait_for_output("progress", 30s, Stream::kErr));
+      tool.send_signal(sig);
+      auto result = tool.finish(60s);
+      INFO(result.describe());
+      CHECK(result.exit_code == 128 + sig);
+      CHECK(result.err.find("interrupted") != std::string::npos);
+      CHECK(result.err.find("copied") != std::string::npos);
+      auto report = nlohmann::json::parse(read_file(dir.file("r.json")));
+      CHECK(report["exit_code"] == 128 + sig);
+      const auto copied = report["copied"].get<uint64_t>();
+      CHECK(copied > 0);
+      CHECK(copied < 300000);
+      // Drained: every key counted copied is on the destination, and nothing else.
+      CHECK(static_cast<uint64_t>(d.dbsize()) == copied);
+      CHECK(s.dbsize() == 300000);
+    }
+  }
+}
