@@ -74,6 +74,9 @@ std::string grouped(double v) {
 Json number_or_null(double v) {
   return std::isnan(v) ? Json(nullptr) : Json(v);
 }
+Json count_or_null(double v) {
+  return std::isnan(v) ? Json(nullptr) : Json(std::llround(v));
+}
 
 // A tool measurement recorded with a prefix: PREFIX_status (ok|failed|unavailable), PREFIX_s, PREFIX_rss_kb,
 // PREFIX_note.
@@ -117,7 +120,7 @@ class Table {
     std::string out = line(header_);
     std::vector<std::string> rule;
     for (std::size_t i = 0; i < header_.size(); ++i)
-      rule.emplace_back(i == 0 ? "---" : "---:");
+      rule.emplace_back(i == 0 || i + 1 == header_.size() ? "---" : "---:");
     out += line(rule);
     for (const auto& r : rows_)
       out += line(r);
@@ -203,7 +206,7 @@ std::string render_results(const std::string& results_path, const std::string& m
                         fixed(mib / rec.number("serve_s"), 1), fixed(rec.number("absorb_s"), 2),
                         grouped(absorb), fixed(mib / rec.number("absorb_s"), 1)});
       doc["datasets"].push_back(Json{{"name", name},
-                                     {"keys", keys},
+                                     {"keys", count_or_null(keys)},
                                      {"payload_mib", mib},
                                      {"seed_s", number_or_null(rec.number("seed_s"))},
                                      {"serve",
@@ -231,7 +234,7 @@ std::string render_results(const std::string& results_path, const std::string& m
       tls_table.add({name, grouped(keys), grouped(plain.rate(keys)), grouped(tls.rate(keys)), percent(ratio),
                      fixed(tls.rss_mib, 1), result});
       doc["tls"].push_back(Json{{"name", name},
-                                {"keys", keys},
+                                {"keys", count_or_null(keys)},
                                 {"payload_mib", mib},
                                 {"plain", plain.json(keys, mib)},
                                 {"tls", tls.json(keys, mib)},
@@ -246,7 +249,7 @@ std::string render_results(const std::string& results_path, const std::string& m
       cluster_table.add({name, grouped(keys), fixed(mib, 1), grouped(tool.rate(keys)),
                          fixed(tool.rate(mib), 1), fixed(tool.rss_mib, 1), result});
       doc["cluster"].push_back(Json{{"name", name},
-                                    {"keys", keys},
+                                    {"keys", count_or_null(keys)},
                                     {"payload_mib", mib},
                                     {"tool", tool.json(keys, mib)},
                                     {"result", result}});
@@ -261,7 +264,7 @@ std::string render_results(const std::string& results_path, const std::string& m
       rewrite_table.add({name, grouped(keys), grouped(dump.rate(keys)), grouped(rewrite.rate(keys)),
                          percent(ratio), fixed(rewrite.rss_mib, 1), result});
       doc["rewrite"].push_back(Json{{"name", name},
-                                    {"keys", keys},
+                                    {"keys", count_or_null(keys)},
                                     {"payload_mib", mib},
                                     {"dump", dump.json(keys, mib)},
                                     {"rewrite", rewrite.json(keys, mib)},
@@ -279,7 +282,7 @@ std::string render_results(const std::string& results_path, const std::string& m
       big_table.add({name, fixed(mib, 1), fixed(rec.number("serve_s"), 2), fixed(rec.number("absorb_s"), 2),
                      mode, fixed(tool.seconds, 2), fixed(tool.rss_mib, 1), result});
       doc["bigkeys"].push_back(Json{{"name", name},
-                                    {"keys", keys},
+                                    {"keys", count_or_null(keys)},
                                     {"payload_mib", mib},
                                     {"dump_replay_s", number_or_null(rec.number("serve_s"))},
                                     {"restore_replay_s", number_or_null(rec.number("absorb_s"))},
