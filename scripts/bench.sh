@@ -303,6 +303,16 @@ make_files() {
   log "  command files: $DS_KEYS keys, $((DS_PAYLOAD / 1048576)) MB of DUMP payload"
 }
 
+# payload_of PORTS...: total DUMP payload bytes of the keys on these servers (the MB of the tables).
+payload_of() {
+  local p out total=0
+  for p in "$@"; do
+    out=$(rmb gen-restore 127.0.0.1 "$p" /dev/null) || die "gen-restore on port $p failed"
+    total=$((total + $(kv payload_bytes "$out")))
+  done
+  echo "$total"
+}
+
 # measure_serve PORT: best of REPEAT replays of the serve file; sets SERVE_S, SERVE_BYTES_IN.
 measure_serve() {
   local port=$1 i out
@@ -413,10 +423,12 @@ rewrite_section() {
     stop_servers
     return 0
   fi
+  # Probes flush both sides, so they all run before the dataset is seeded.
+  local dump_ok=0 dump_fields=("dump_status=unavailable" "dump_note=tool not available")
+  probe tool "$SRC_PORT" "$DST_PORT" "$src" "$dst" && dump_ok=1
   seed_on "$SRC_PORT" mixed "$MIXED_N" "$TTL_FRACTION" "$MIXED_BYTES"
   keys=$(rcli "$SRC_PORT" DBSIZE)
-  local dump_fields=("dump_status=unavailable" "dump_note=tool not available")
-  if probe tool "$SRC_PORT" "$DST_PORT" "$src" "$dst"; then
+  if [ "$dump_ok" = 1 ]; then
     measure_tool dump "$src" "$dst" "$DST_PORT" "$keys"
     dump_fields=("${TOOL_FIELDS[@]}")
   fi
@@ -467,16 +479,18 @@ tls_section() {
     stop_servers
     return 0
   fi
-  local plain_fields=("plain_status=unavailable" "plain_note=tool not available")
+  # Probes flush both sides, so they all run before the dataset is seeded.
+  local plain_ok=0 plain_fields=("plain_status=unavailable" "plain_note=tool not available")
+  probe tool "$SRC_PORT" "$DST_PORT" "$plain_src" "$plain_dst" && plain_ok=1
   seed_on "$SRC_PORT" strings "$STRINGS_N" "$VALUE_SIZE"
   local keys payload
   keys=$(rcli "$SRC_PORT" DBSIZE)
-  if probe tool "$SRC_PORT" "$DST_PORT" "$plain_src" "$plain_dst"; then
+  if [ "$plain_ok" = 1 ]; then
     measure_tool plain "$plain_src" "$plain_dst" "$DST_PORT" "$keys"
     plain_fields=("${TOOL_FIELDS[@]}")
   fi
   measure_tool tls "$tls_src" "$tls_dst" "$DST_PORT" "$keys" "${tls_opts[@]}"
-  payload=$((keys * VALUE_SIZE))
+  payload=$(payload_of "$SRC_PORT")
   record tls "name=$name" "keys=$keys" "payload_bytes=$payload" "${plain_fields[@]}" "${TOOL_FIELDS[@]}"
   stop_servers
 }
@@ -513,7 +527,7 @@ cluster_section() {
   start_cluster cluster-source
   local src_targets=$CLUSTER_TARGETS src_ports=$CLUSTER_PORTS
   start_cluster cluster-destination
-  local dst_ports=$CLUSTER_PORTS src dst keys
+  local dst_ports=$CLUSTER_PORTS src dst keys payload
   # shellcheck disable=SC2059
   src=$(printf "$CLUSTER_URL_FORMAT" "${src_ports%% *}")
   # shellcheck disable=SC2059
@@ -529,8 +543,10 @@ cluster_section() {
   keys=$(dbsize_sum $src_ports)
   [ "$keys" = "$STRINGS_N" ] || die "cluster seeding gave $keys keys, expected $STRINGS_N"
   log "  seeded $keys keys over 3 primaries in ${SEED_S}s"
+  # shellcheck disable=SC2086
+  payload=$(payload_of $src_ports)
   measure_tool tool "$src" "$dst" "$dst_ports" "$keys" "${CLUSTER_ARGS[@]}"
-  record cluster "name=$name" "keys=$keys" "payload_bytes=$((keys * VALUE_SIZE))" "${TOOL_FIELDS[@]}"
+  record cluster "name=$name" "keys=$keys" "payload_bytes=$payload" "${TOOL_FIELDS[@]}"
   stop_servers
 }
 
