@@ -31,6 +31,7 @@ void redirect_or_die(const std::string& path, int target, int flags) {
 ExecResult exec_measure(const std::vector<std::string>& argv, const ExecOptions& options) {
   if (argv.empty()) throw std::invalid_argument("exec: no command given");
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
