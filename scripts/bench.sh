@@ -1,0 +1,602 @@
+#!/usr/bin/env bash
+# Measures redis-migrate next to the physical limits of the servers it copies between, measured in the same run:
+#   serve rate  = PTTL+DUMP for every key replayed to the source as one pipeline (rm-bench replay, a RESP skipper)
+#   absorb rate = RESTORE ... ABSTTL for every key replayed to an empty destination (redis-cli --pipe)
+# and checks the targets: tool >= 75% of min(serve, absorb), tool peak RSS <= 64 MB, TLS >= 70% of plain.
+# The method is described in docs/performance.md. Results: build-bench/results.{md,json} (raw: results.tsv).
+#
+# usage: scripts/bench.sh [--quick] [--only NAME[,NAME...]] [--tool PATH] [--repeat N] [--keep]
+#   --quick       datasets 10x smaller (a smoke run of about two minutes)
+#   --only NAME   run only these sections: strings mixed strings5m bigkeys tls cluster rewrite (repeatable)
+#   --tool PATH   measure this redis-migrate binary instead of building build-release/redis-migrate
+#   --repeat N    run every timed step N times and keep the best (default 1)
+#   --keep        keep the work directory under /tmp (command files, server logs) for inspection
+# Environment:
+#   RM_BENCH_CLUSTER_URL_FORMAT  printf format of a cluster URL from one node's port (default redis://127.0.0.1:%s)
+#   RM_BENCH_CLUSTER_ARGS        extra tool arguments for cluster runs (default none)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT="$ROOT/build-bench"
+ALL_SECTIONS=(strings mixed strings5m bigkeys tls cluster rewrite)
+COMMAND_LINE="scripts/bench.sh"
+for arg in "$@"; do
+  if [[ $arg =~ ^[A-Za-z0-9_./,:=@+-]+$ ]]; then COMMAND_LINE+=" $arg"; else COMMAND_LINE+=" $(printf '%q' "$arg")"; fi
+done
+
+QUICK=0
+REPEAT=1
+KEEP=0
+TOOL=
+SECTIONS=()
+
+usage() { sed -n '8,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+die() {
+  printf 'bench: error: %s\n' "$*" >&2
+  exit 1
+}
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/bench.log" >&2; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --only)
+      [ $# -ge 2 ] || die "--only needs a section name"
+      IFS=, read -r -a names <<<"$2"
+      for n in "${names[@]}"; do
+        [[ " ${ALL_SECTIONS[*]} " == *" $n "* ]] || die "unknown section '$n' (known: ${ALL_SECTIONS[*]})"
+        SECTIONS+=("$n")
+      done
+      shift ;;
+    --tool)
+      [ $# -ge 2 ] || die "--tool needs a path"
+      TOOL=$(realpath -e "$2" 2>/dev/null) || die "--tool: no such file: $2"
+      shift ;;
+    --repeat)
+      [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--repeat needs a positive integer"
+      REPEAT=$2
+      shift ;;
+    --keep) KEEP=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+  shift
+done
+[ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=("${ALL_SECTIONS[@]}")
+
+for cmd in redis-server redis-cli openssl cmake make; do
+  command -v "$cmd" >/dev/null || die "$cmd not found; run scripts/install-deps.sh"
+done
+
+# Dataset sizes; --quick divides them by 10.
+DIV=$((QUICK ? 10 : 1))
+STRINGS_N=$((1000000 / DIV))
+STRINGS5M_N=$((5000000 / DIV))
+VALUE_SIZE=100
+MIXED_N=$((200000 / DIV))
+MIXED_BYTES=$((300000000 / DIV))
+TTL_FRACTION=0.3
+BIG_SCALE=$([ "$QUICK" = 1 ] && echo 0.1 || echo 1)
+PROBE_KEYS=600
+CLUSTER_URL_FORMAT=${RM_BENCH_CLUSTER_URL_FORMAT:-redis://127.0.0.1:%s}
+read -r -a CLUSTER_ARGS <<<"${RM_BENCH_CLUSTER_ARGS:-}"
+
+# 1000000 -> 1m, 20000 -> 20k
+short_count() {
+  local n=$1
+  if [ $((n % 1000000)) -eq 0 ]; then echo "$((n / 1000000))m"; elif [ $((n % 1000)) -eq 0 ]; then echo "$((n / 1000))k"; else echo "$n"; fi
+}
+
+mkdir -p "$OUT"
+: >"$OUT/bench.log"
+RESULTS="$OUT/results.tsv"
+: >"$RESULTS"
+WORK=$(mktemp -d /tmp/rm-bench.XXXXXX)
+SERVER_PIDS=()
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+stop_servers() {
+  local pid
+  for pid in "${SERVER_PIDS[@]}"; do stop_pid "$pid"; done
+  SERVER_PIDS=()
+}
+cleanup() {
+  local rc=$?
+  stop_servers
+  if [ "$KEEP" = 1 ]; then
+    echo "bench: work directory kept: $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  [ "$rc" -eq 0 ] || echo "bench: stopped (exit $rc); servers stopped; log: $OUT/bench.log" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+rmb() { "$OUT/rm-bench" "$@"; }
+rcli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
+# Value of KEY in a "k=v k=v" line.
+kv() {
+  local tok
+  for tok in $2; do
+    if [ "${tok%%=*}" = "$1" ]; then
+      echo "${tok#*=}"
+      return 0
+    fi
+  done
+  die "no '$1' in: $2"
+}
+# Floating-point helpers.
+fmin() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
+fsum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
+# One results line: KIND key=value... (tabs and newlines removed from values).
+record() {
+  local kind=$1 line
+  shift
+  line=$kind
+  local f
+  for f in "$@"; do line+=$'\t'"$(printf '%s' "$f" | tr '\t\n' '  ')"; done
+  printf '%s\n' "$line" >>"$RESULTS"
+}
+
+# start_server NAME PORT [redis-server args...]: sets SERVER_PID.
+start_server() {
+  local name=$1 port=$2 dir="$WORK/$1" i
+  shift 2
+  mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+    --logfile "$dir/redis.log" --daemonize no "$@" </dev/null >/dev/null 2>&1 &
+  SERVER_PID=$!
+  SERVER_PIDS+=("$SERVER_PID")
+  for ((i = 0; i < 100; i++)); do
+    [ "$(rcli "$port" ping 2>/dev/null)" = PONG ] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -5 "$dir/redis.log" >&2 || true
+  die "redis-server '$name' on port $port did not start (log: $dir/redis.log)"
+}
+
+flush() {
+  local p
+  for p in "$@"; do rcli "$p" FLUSHALL SYNC >/dev/null; done
+}
+dbsize_sum() {
+  local p total=0
+  for p in "$@"; do total=$((total + $(rcli "$p" DBSIZE))); done
+  echo "$total"
+}
+
+# seed_on TARGETS KIND ARGS...: runs rm-bench seed-KIND on every target ("PORT" or "PORT@SLOTS"); sets SEED_S.
+seed_on() {
+  local targets=$1 kind=$2 t port slots out
+  shift 2
+  SEED_S=0
+  for t in $targets; do
+    port=${t%%@*}
+    slots=
+    [[ $t == *@* ]] && slots=${t#*@}
+    out=$(rmb "seed-$kind" 127.0.0.1 "$port" "$@" ${slots:+--slots "$slots"}) || die "seeding $kind on port $port failed"
+    echo "seed-$kind :$port $out" >>"$OUT/bench.log"
+    SEED_S=$(fsum "$SEED_S" "$(kv elapsed_s "$out")")
+  done
+}
+
+ports_of() {
+  local t
+  for t in $1; do printf '%s ' "${t%%@*}"; done
+}
+
+# --- the tool ------------------------------------------------------------------------------------------------------
+
+TOOL_REASON=  # non-empty: why the tool cannot run at all
+PROBED=()     # "label=ok" or "label=reason", one per feature probed in this run
+
+# run_tool_once SRC_URL DST_URL "DST_PORTS" EXPECTED ARGS...: sets RUN_OK (1/0), RUN_NOTE, RUN_S, RUN_RSS_KB.
+run_tool_once() {
+  local src=$1 dst=$2 dst_ports=$3 expected=$4 report="$WORK/report.json" res exit_code got fields copied
+  shift 4
+  rm -f "$report"
+  RUN_OK=0 RUN_NOTE='' RUN_S='' RUN_RSS_KB=''
+  # shellcheck disable=SC2086
+  flush $dst_ports
+  res=$(rmb exec --stdout "$WORK/tool.out" --stderr "$WORK/tool.err" -- \
+    "$TOOL" --report-json "$report" "$@" "$src" "$dst") || die "rm-bench exec failed"
+  echo "tool $* $src $dst: $res" >>"$OUT/bench.log"
+  exit_code=$(kv exit "$res")
+  if [ "$exit_code" != 0 ]; then
+    RUN_NOTE="exit $exit_code: $(tail -n 1 "$WORK/tool.err" 2>/dev/null | cut -c1-160)"
+    return 0
+  fi
+  if ! fields=$(rmb report-get "$report" 2>&1); then
+    RUN_NOTE="exit 0 but no usable --report-json: $fields"
+    return 0
+  fi
+  echo "report: $fields" >>"$OUT/bench.log"
+  copied=$(kv copied "$fields")
+  # shellcheck disable=SC2086
+  got=$(dbsize_sum $dst_ports)
+  if [ "$copied" != "$expected" ] || [ "$got" != "$expected" ]; then
+    RUN_NOTE="copied=$copied, destination holds $got keys, expected $expected"
+    return 0
+  fi
+  RUN_OK=1 RUN_S=$(kv elapsed_s "$res") RUN_RSS_KB=$(kv max_rss_kb "$res")
+}
+
+# measure_tool PREFIX SRC_URL DST_URL "DST_PORTS" EXPECTED ARGS...: best of REPEAT runs; sets TOOL_FIELDS, an array
+# of PREFIX_status/_s/_rss_kb/_note fields for record(). The peak RSS reported is the highest of the runs.
+measure_tool() {
+  local prefix=$1 i best='' rss=0
+  shift
+  for ((i = 0; i < REPEAT; i++)); do
+    run_tool_once "$@"
+    if [ "$RUN_OK" != 1 ]; then
+      log "  tool run failed: $RUN_NOTE"
+      TOOL_FIELDS=("${prefix}_status=failed" "${prefix}_note=$RUN_NOTE")
+      return 0
+    fi
+    log "  tool: ${RUN_S}s, peak RSS $((RUN_RSS_KB / 1024)) MB"
+    best=$(fmin "$best" "$RUN_S")
+    [ "$RUN_RSS_KB" -gt "$rss" ] && rss=$RUN_RSS_KB
+  done
+  TOOL_FIELDS=("${prefix}_status=ok" "${prefix}_s=$best" "${prefix}_rss_kb=$rss")
+}
+
+# probe LABEL SRC_TARGETS DST_PORTS SRC_URL DST_URL ARGS...: a small mixed copy; returns 0 when the tool copies it
+# correctly, else sets PROBE_REASON. The result is cached per label. Leaves both sides empty.
+probe() {
+  local label=$1 src_targets=$2 dst_ports=$3 entry
+  shift 3
+  for entry in "${PROBED[@]}"; do
+    if [ "${entry%%=*}" = "$label" ]; then
+      PROBE_REASON=${entry#*=}
+      [ "$PROBE_REASON" = ok ]
+      return
+    fi
+  done
+  # Seeded even when the tool cannot run, so that every section's seeding (per cluster node too) is exercised.
+  # shellcheck disable=SC2046
+  flush $(ports_of "$src_targets")
+  seed_on "$src_targets" mixed "$PROBE_KEYS" "$TTL_FRACTION" $((PROBE_KEYS * 1500))
+  # shellcheck disable=SC2046
+  [ "$(dbsize_sum $(ports_of "$src_targets"))" = "$PROBE_KEYS" ] || die "seeding $PROBE_KEYS probe keys for $label failed"
+  if [ -n "$TOOL_REASON" ]; then
+    PROBE_REASON=$TOOL_REASON
+  else
+    run_tool_once "$1" "$2" "$dst_ports" "$PROBE_KEYS" "${@:3}"
+    if [ "$RUN_OK" = 1 ]; then PROBE_REASON=ok; else PROBE_REASON="probe copy of $PROBE_KEYS keys: $RUN_NOTE"; fi
+  fi
+  # shellcheck disable=SC2046,SC2086
+  flush $(ports_of "$src_targets") $dst_ports
+  PROBED+=("$label=$PROBE_REASON")
+  if [ "$PROBE_REASON" = ok ]; then
+    log "  $label: available"
+  else
+    log "  $label: not available ($PROBE_REASON)"
+  fi
+  [ "$PROBE_REASON" = ok ]
+}
+
+# --- physical limits -------------------------------------------------------------------------------------------------
+
+# make_files PORT: the serve and absorb command files of the source; sets DS_KEYS, DS_PAYLOAD.
+make_files() {
+  local port=$1 out
+  out=$(rmb gen-dump-cmds 127.0.0.1 "$port" "$WORK/serve.resp") || die "gen-dump-cmds failed"
+  echo "gen-dump-cmds: $out" >>"$OUT/bench.log"
+  out=$(rmb gen-restore 127.0.0.1 "$port" "$WORK/absorb.resp") || die "gen-restore failed"
+  echo "gen-restore: $out" >>"$OUT/bench.log"
+  DS_KEYS=$(kv keys "$out")
+  DS_PAYLOAD=$(kv payload_bytes "$out")
+  [ "$(kv scanned "$out")" = "$(rcli "$port" DBSIZE)" ] ||
+    die "SCAN saw $(kv scanned "$out") keys but DBSIZE is $(rcli "$port" DBSIZE)"
+  log "  command files: $DS_KEYS keys, $((DS_PAYLOAD / 1048576)) MB of DUMP payload"
+}
+
+# payload_of PORTS...: total DUMP payload bytes of the keys on these servers (the MB of the tables).
+payload_of() {
+  local p out total=0
+  for p in "$@"; do
+    out=$(rmb gen-restore 127.0.0.1 "$p" /dev/null) || die "gen-restore on port $p failed"
+    total=$((total + $(kv payload_bytes "$out")))
+  done
+  echo "$total"
+}
+
+# measure_serve PORT: best of REPEAT replays of the serve file; sets SERVE_S, SERVE_BYTES_IN.
+measure_serve() {
+  local port=$1 i out
+  SERVE_S=
+  for ((i = 0; i < REPEAT; i++)); do
+    out=$(rmb replay 127.0.0.1 "$port" "$WORK/serve.resp") || die "replay of the serve file failed"
+    echo "serve: $out" >>"$OUT/bench.log"
+    [ "$(kv errors "$out")" = 0 ] || die "the source answered PTTL/DUMP with errors: $out"
+    log "  serve: $(kv elapsed_s "$out")s ($(kv replies_per_s "$out") replies/s)"
+    SERVE_S=$(fmin "$SERVE_S" "$(kv elapsed_s "$out")")
+    SERVE_BYTES_IN=$(kv bytes_in "$out")
+  done
+}
+
+# measure_absorb PORT EXPECTED: best of REPEAT redis-cli --pipe replays into an empty destination; sets ABSORB_S.
+measure_absorb() {
+  local port=$1 expected=$2 i res got
+  ABSORB_S=
+  for ((i = 0; i < REPEAT; i++)); do
+    flush "$port"
+    res=$(rmb exec --stdin "$WORK/absorb.resp" --stdout "$WORK/pipe.out" --stderr "$WORK/pipe.err" -- \
+      redis-cli -h 127.0.0.1 -p "$port" --pipe) || die "rm-bench exec failed"
+    echo "absorb: $res $(tail -n 1 "$WORK/pipe.out")" >>"$OUT/bench.log"
+    if [ "$(kv exit "$res")" != 0 ] || ! grep -q '^errors: 0,' "$WORK/pipe.out"; then
+      die "redis-cli --pipe reported errors: $(tail -n 1 "$WORK/pipe.out") $(tail -n 1 "$WORK/pipe.err")"
+    fi
+    got=$(rcli "$port" DBSIZE)
+    [ "$got" = "$expected" ] || die "after RESTORE replay the destination holds $got keys, expected $expected"
+    log "  absorb: $(kv elapsed_s "$res")s"
+    ABSORB_S=$(fmin "$ABSORB_S" "$(kv elapsed_s "$res")")
+  done
+  flush "$port"
+}
+
+start_pair() {
+  SRC_PORT=$(rmb free-port)
+  start_server "$1-source" "$SRC_PORT"
+  DST_PORT=$(rmb free-port)
+  start_server "$1-destination" "$DST_PORT"
+}
+
+# --- sections --------------------------------------------------------------------------------------------------------
+
+# dataset_section NAME KIND SEED_ARGS...: seed, limits, tool; one "dataset" record.
+dataset_section() {
+  local name=$1 kind=$2
+  shift 2
+  log "dataset $name"
+  start_pair "$name"
+  local src="redis://127.0.0.1:$SRC_PORT" dst="redis://127.0.0.1:$DST_PORT" tool_ok=0
+  probe tool "$SRC_PORT" "$DST_PORT" "$src" "$dst" && tool_ok=1
+  seed_on "$SRC_PORT" "$kind" "$@"
+  log "  seeded $(rcli "$SRC_PORT" DBSIZE) keys in ${SEED_S}s ($(rcli "$SRC_PORT" INFO memory | tr -d '\r' | sed -n 's/^used_memory_human://p') used)"
+  make_files "$SRC_PORT"
+  measure_serve "$SRC_PORT"
+  measure_absorb "$DST_PORT" "$DS_KEYS"
+  rm -f "$WORK/serve.resp" "$WORK/absorb.resp"
+  if [ "$tool_ok" = 1 ]; then
+    measure_tool tool "$src" "$dst" "$DST_PORT" "$DS_KEYS"
+  else
+    TOOL_FIELDS=("tool_status=unavailable" "tool_note=$PROBE_REASON")
+  fi
+  record dataset "name=$name" "keys=$DS_KEYS" "payload_bytes=$DS_PAYLOAD" "seed_s=$SEED_S" "serve_s=$SERVE_S" \
+    "serve_bytes_in=$SERVE_BYTES_IN" "absorb_s=$ABSORB_S" "${TOOL_FIELDS[@]}"
+  stop_servers
+}
+
+bigkeys_section() {
+  local name="bigkeys-x$BIG_SCALE"
+  log "dataset $name"
+  start_pair bigkeys
+  local src="redis://127.0.0.1:$SRC_PORT" dst="redis://127.0.0.1:$DST_PORT" tool_ok=0 rewrite_ok=0
+  local rewrite_reason
+  probe tool "$SRC_PORT" "$DST_PORT" "$src" "$dst" && tool_ok=1
+  probe rewrite "$SRC_PORT" "$DST_PORT" "$src" "$dst" --mode rewrite && rewrite_ok=1
+  rewrite_reason=$PROBE_REASON
+  seed_on "$SRC_PORT" bigkeys "$BIG_SCALE"
+  log "  seeded in ${SEED_S}s ($(rcli "$SRC_PORT" INFO memory | tr -d '\r' | sed -n 's/^used_memory_human://p') used)"
+  make_files "$SRC_PORT"
+  measure_serve "$SRC_PORT"
+  measure_absorb "$DST_PORT" "$DS_KEYS"
+  rm -f "$WORK/serve.resp" "$WORK/absorb.resp"
+  local common=("name=$name" "keys=$DS_KEYS" "payload_bytes=$DS_PAYLOAD" "seed_s=$SEED_S" "serve_s=$SERVE_S"
+    "absorb_s=$ABSORB_S")
+  if [ "$tool_ok" = 1 ]; then
+    measure_tool tool "$src" "$dst" "$DST_PORT" "$DS_KEYS"
+  else
+    TOOL_FIELDS=("tool_status=unavailable" "tool_note=$PROBE_REASON")
+  fi
+  record bigkeys "${common[@]}" mode=dump "${TOOL_FIELDS[@]}"
+  if [ "$rewrite_ok" = 1 ]; then
+    measure_tool tool "$src" "$dst" "$DST_PORT" "$DS_KEYS" --mode rewrite
+  else
+    TOOL_FIELDS=("tool_status=unavailable" "tool_note=$rewrite_reason")
+  fi
+  record bigkeys "${common[@]}" mode=rewrite "${TOOL_FIELDS[@]}"
+  stop_servers
+}
+
+rewrite_section() {
+  local name
+  name="mixed-$(short_count "$MIXED_N")"
+  log "rewrite path vs dump path on $name"
+  start_pair rewrite
+  local src="redis://127.0.0.1:$SRC_PORT" dst="redis://127.0.0.1:$DST_PORT" keys
+  if ! probe rewrite "$SRC_PORT" "$DST_PORT" "$src" "$dst" --mode rewrite; then
+    record unavailable section=rewrite "reason=$PROBE_REASON"
+    stop_servers
+    return 0
+  fi
+  # Probes flush both sides, so they all run before the dataset is seeded.
+  local dump_ok=0 dump_fields=("dump_status=unavailable" "dump_note=tool not available")
+  probe tool "$SRC_PORT" "$DST_PORT" "$src" "$dst" && dump_ok=1
+  seed_on "$SRC_PORT" mixed "$MIXED_N" "$TTL_FRACTION" "$MIXED_BYTES"
+  keys=$(rcli "$SRC_PORT" DBSIZE)
+  if [ "$dump_ok" = 1 ]; then
+    measure_tool dump "$src" "$dst" "$DST_PORT" "$keys"
+    dump_fields=("${TOOL_FIELDS[@]}")
+  fi
+  measure_tool rewrite "$src" "$dst" "$DST_PORT" "$keys" --mode rewrite
+  record rewrite "name=$name" "keys=$keys" "${dump_fields[@]}" "${TOOL_FIELDS[@]}"
+  stop_servers
+}
+
+make_certs() {
+  local dir="$WORK/tls"
+  [ -f "$dir/ca.crt" ] && return 0
+  mkdir -p "$dir"
+  {
+    openssl genrsa -out "$dir/ca.key" 2048
+    openssl req -x509 -new -nodes -sha256 -key "$dir/ca.key" -days 2 -subj /CN=rm-bench-ca -out "$dir/ca.crt"
+    openssl genrsa -out "$dir/server.key" 2048
+    openssl req -new -sha256 -key "$dir/server.key" -subj /CN=localhost -out "$dir/server.csr"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/san.ext"
+    openssl x509 -req -sha256 -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+      -days 2 -extfile "$dir/san.ext" -out "$dir/server.crt"
+  } >>"$OUT/bench.log" 2>&1 || die "openssl could not generate the test certificates (see $OUT/bench.log)"
+}
+
+tls_section() {
+  local name dir="$WORK/tls"
+  name="strings-$(short_count "$STRINGS_N")"
+  log "TLS to TLS vs plain on $name"
+  make_certs
+  local tls_args=(--tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.crt"
+    --tls-auth-clients no)
+  local src_tls dst_tls
+  SRC_PORT=$(rmb free-port)
+  src_tls=$(rmb free-port)
+  start_server tls-source "$SRC_PORT" --tls-port "$src_tls" "${tls_args[@]}"
+  DST_PORT=$(rmb free-port)
+  dst_tls=$(rmb free-port)
+  start_server tls-destination "$DST_PORT" --tls-port "$dst_tls" "${tls_args[@]}"
+  local p
+  for p in "$src_tls" "$dst_tls"; do
+    [ "$(redis-cli --tls --cacert "$dir/ca.crt" -h 127.0.0.1 -p "$p" ping 2>&1)" = PONG ] ||
+      die "redis-server does not answer TLS on port $p (built without TLS?)"
+  done
+  local plain_src="redis://127.0.0.1:$SRC_PORT" plain_dst="redis://127.0.0.1:$DST_PORT"
+  local tls_src="rediss://127.0.0.1:$src_tls" tls_dst="rediss://127.0.0.1:$dst_tls"
+  local tls_opts=(--source-tls-ca-file "$dir/ca.crt" --destination-tls-ca-file "$dir/ca.crt")
+  if ! probe tls "$SRC_PORT" "$DST_PORT" "$tls_src" "$tls_dst" "${tls_opts[@]}"; then
+    record unavailable section=tls "reason=$PROBE_REASON"
+    stop_servers
+    return 0
+  fi
+  # Probes flush both sides, so they all run before the dataset is seeded.
+  local plain_ok=0 plain_fields=("plain_status=unavailable" "plain_note=tool not available")
+  probe tool "$SRC_PORT" "$DST_PORT" "$plain_src" "$plain_dst" && plain_ok=1
+  seed_on "$SRC_PORT" strings "$STRINGS_N" "$VALUE_SIZE"
+  local keys payload
+  keys=$(rcli "$SRC_PORT" DBSIZE)
+  if [ "$plain_ok" = 1 ]; then
+    measure_tool plain "$plain_src" "$plain_dst" "$DST_PORT" "$keys"
+    plain_fields=("${TOOL_FIELDS[@]}")
+  fi
+  measure_tool tls "$tls_src" "$tls_dst" "$DST_PORT" "$keys" "${tls_opts[@]}"
+  payload=$(payload_of "$SRC_PORT")
+  record tls "name=$name" "keys=$keys" "payload_bytes=$payload" "${plain_fields[@]}" "${TOOL_FIELDS[@]}"
+  stop_servers
+}
+
+# start_cluster NAME: three primaries, no replicas; sets CLUSTER_TARGETS ("PORT@SLOTS ...") and CLUSTER_PORTS.
+start_cluster() {
+  local name=$1 i port nodes=() slots
+  CLUSTER_TARGETS='' CLUSTER_PORTS=''
+  for i in 1 2 3; do
+    port=$(rmb free-port --with-bus)
+    start_server "$name-$i" "$port" --cluster-enabled yes --cluster-config-file "$WORK/$name-$i/nodes.conf" \
+      --cluster-node-timeout 5000
+    nodes+=("127.0.0.1:$port")
+    CLUSTER_PORTS+="$port "
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >>"$OUT/bench.log" 2>&1 ||
+    die "redis-cli --cluster create failed for $name (see $OUT/bench.log)"
+  for port in $CLUSTER_PORTS; do
+    for ((i = 0; i < 100; i++)); do
+      rcli "$port" CLUSTER INFO | grep -q '^cluster_state:ok' && break
+      sleep 0.2
+    done
+    rcli "$port" CLUSTER INFO | grep -q '^cluster_state:ok' || die "cluster $name did not reach cluster_state:ok"
+    slots=$(rcli "$port" CLUSTER NODES | awk '/myself/ { s = ""; for (i = 9; i <= NF; i++) if ($i !~ /^\[/) s = s (s ? "," : "") $i; print s }')
+    [ -n "$slots" ] || die "node $port of cluster $name owns no slots"
+    CLUSTER_TARGETS+="$port@$slots "
+  done
+}
+
+cluster_section() {
+  local name
+  name="strings-$(short_count "$STRINGS_N")"
+  log "cluster to cluster on $name"
+  start_cluster cluster-source
+  local src_targets=$CLUSTER_TARGETS src_ports=$CLUSTER_PORTS
+  start_cluster cluster-destination
+  local dst_ports=$CLUSTER_PORTS src dst keys payload
+  # shellcheck disable=SC2059
+  src=$(printf "$CLUSTER_URL_FORMAT" "${src_ports%% *}")
+  # shellcheck disable=SC2059
+  dst=$(printf "$CLUSTER_URL_FORMAT" "${dst_ports%% *}")
+  # The probe seeds the cluster node by node (keys filtered by slot), which checks the seeding plumbing too.
+  if ! probe cluster "$src_targets" "$dst_ports" "$src" "$dst" "${CLUSTER_ARGS[@]}"; then
+    record unavailable section=cluster "reason=$PROBE_REASON"
+    stop_servers
+    return 0
+  fi
+  seed_on "$src_targets" strings "$STRINGS_N" "$VALUE_SIZE"
+  # shellcheck disable=SC2086
+  keys=$(dbsize_sum $src_ports)
+  [ "$keys" = "$STRINGS_N" ] || die "cluster seeding gave $keys keys, expected $STRINGS_N"
+  log "  seeded $keys keys over 3 primaries in ${SEED_S}s"
+  # shellcheck disable=SC2086
+  payload=$(payload_of $src_ports)
+  measure_tool tool "$src" "$dst" "$dst_ports" "$keys" "${CLUSTER_ARGS[@]}"
+  record cluster "name=$name" "keys=$keys" "payload_bytes=$payload" "${TOOL_FIELDS[@]}"
+  stop_servers
+}
+
+# --- main ------------------------------------------------------------------------------------------------------------
+
+log "building rm-bench"
+{ cmake -S "$ROOT/scripts/bench" -B "$OUT" -DCMAKE_BUILD_TYPE=Release && make -C "$OUT" -j2 rm-bench; } \
+  >>"$OUT/bench.log" 2>&1 || die "building rm-bench failed (see $OUT/bench.log)"
+rmb selftest >>"$OUT/bench.log" || die "rm-bench selftest failed; measurements would not be exact"
+
+if [ -z "$TOOL" ]; then
+  log "building redis-migrate (Release)"
+  if (cd "$ROOT" && cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DRM_BUILD_TESTS=OFF &&
+    make -C build-release -j2 redis-migrate) >"$OUT/tool-build.log" 2>&1; then
+    for candidate in "$ROOT/build-release/redis-migrate" "$ROOT/build-release/src/redis-migrate"; do
+      [ -x "$candidate" ] && TOOL=$candidate && break
+    done
+    [ -n "$TOOL" ] || TOOL_REASON="the Release build made no redis-migrate binary"
+  else
+    TOOL_REASON="Release build failed, see build-bench/tool-build.log"
+  fi
+fi
+[ -n "$TOOL_REASON" ] || [ -x "$TOOL" ] || TOOL_REASON="$TOOL is not executable"
+[ -z "$TOOL_REASON" ] || log "tool not available: $TOOL_REASON"
+
+avail_gb=$(df -Pk /tmp | awk 'NR == 2 { print int($4 / 1048576) }')
+[ "$avail_gb" -ge 4 ] || log "warning: only ${avail_gb} GB free under /tmp; the command files of the big datasets need several GB"
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD 2>/dev/null || git_rev+="+dirty"
+record meta "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "command=$COMMAND_LINE" "git=$git_rev" \
+  "host=$(uname -sr), $cpu, $(awk '/MemTotal/ { printf "%d GB RAM", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)" \
+  "cpus=$(nproc)" "redis=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" "quick=$QUICK" "repeat=$REPEAT" \
+  "tool=${TOOL#"$ROOT/"}"
+log "work directory $WORK; sections: ${SECTIONS[*]}"
+
+for section in "${SECTIONS[@]}"; do
+  case "$section" in
+    strings) dataset_section "strings-$(short_count "$STRINGS_N")" strings "$STRINGS_N" "$VALUE_SIZE" ;;
+    mixed) dataset_section "mixed-$(short_count "$MIXED_N")" mixed "$MIXED_N" "$TTL_FRACTION" "$MIXED_BYTES" ;;
+    strings5m) dataset_section "strings-$(short_count "$STRINGS5M_N")" strings "$STRINGS5M_N" "$VALUE_SIZE" ;;
+    bigkeys) bigkeys_section ;;
+    tls) tls_section ;;
+    cluster) cluster_section ;;
+    rewrite) rewrite_section ;;
+  esac
+done
+
+echo
+rmb render "$RESULTS" --markdown "$OUT/results.md" --json "$OUT/results.json"
+echo
+log "results: $OUT/results.md and $OUT/results.json (raw: $OUT/results.tsv, log: $OUT/bench.log)"
