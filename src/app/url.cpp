@@ -35,7 +35,10 @@ std::string redact_raw_url(std::string_view text) {
   if (at == std::string_view::npos || at < start) return std::string(text);
   std::size_t colon = text.find(':', start);
   if (colon == std::string_view::npos || colon > at) return std::string(text);
-  return std::string(text.substr(0, colon + 1)) + "***" + std::string(text.substr(at));
+  std::string out(text.substr(0, colon + 1));
+  out.append("***");
+  out.append(text.substr(at));
+  return out;
 }
 
 std::string RedisUrl::redacted() const {
@@ -55,7 +58,8 @@ std::string RedisUrl::redacted() const {
     if (db != 0) out += "?db=" + std::to_string(db);
   } else {
     out += endpoint.to_string();
-    out += "/" + std::to_string(db);
+    out += '/';
+    out += std::to_string(db);
   }
   return out;
 }
