@@ -287,6 +287,32 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   add_side_options(app, "source", src);
   add_side_options(app, "destination", dst);
 
+  const std::string cluster_group = "Cluster";
+  std::string source_cluster = "auto", destination_cluster = "auto", read_from = "primaries";
+  app.add_option(
+         "--source-cluster", source_cluster,
+         "on, off or auto: treat the source as a Redis Cluster (auto: ask it with INFO cluster); any node "
+         "of the cluster is enough as SOURCE_URL")
+      ->envname("SOURCE_CLUSTER")
+      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->capture_default_str()
+      ->group(cluster_group);
+  app.add_option(
+         "--destination-cluster", destination_cluster,
+         "on, off or auto: treat the destination as a Redis Cluster (each RESTORE goes to the node owning "
+         "the key's slot)")
+      ->envname("DESTINATION_CLUSTER")
+      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->capture_default_str()
+      ->group(cluster_group);
+  app.add_option("--read-from", read_from,
+                 "primaries or replicas: where a source cluster is scanned and dumped (replicas spare the "
+                 "production primaries; READONLY)")
+      ->envname("READ_FROM")
+      ->check(CLI::IsMember({"primaries", "replicas"}))
+      ->capture_default_str()
+      ->group(cluster_group);
+
   const std::string out_group = "Output";
   app.add_option("--report-json", cfg.report_json,
                  "write the final report as JSON to FILE; '-' writes it to stdout, which then carries only "
@@ -348,6 +374,14 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   o.window.bytes = *wb;
   o.dry_run = dry_run;
   o.cleanup = cleanup;
+  auto mode = [](const std::string& m) {
+    return m == "on"    ? copy::ClusterMode::kOn
+           : m == "off" ? copy::ClusterMode::kOff
+                        : copy::ClusterMode::kAuto;
+  };
+  cfg.copy.source_cluster = mode(source_cluster);
+  cfg.copy.destination_cluster = mode(destination_cluster);
+  cfg.copy.read_from_replicas = read_from == "replicas";
   o.conflict = replace ? copy::ConflictPolicy::kReplace : copy::ConflictPolicy::kSkip;
   if (dry_run && cleanup) {
     spdlog::debug("--cleanup has no effect with --dry-run: nothing is deleted");

@@ -5,10 +5,13 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "cluster/slot.hpp"
+#include "cluster/topology.hpp"
 #include "copy/pipeline.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
 #include "report/progress.hpp"
+#include "resp/info.hpp"
 #include "resp/probe.hpp"
 
 namespace rmig::copy {
@@ -16,19 +19,189 @@ namespace rmig::copy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ConnectionPtr = std::unique_ptr<resp::Connection>;
 
 const char* policy_name(ConflictPolicy p) { return p == ConflictPolicy::kReplace ? "replace" : "skip"; }
 
-// Checks that only need the two connections: same database on both sides, read-only destination.
-Status check_servers(const CopyCommand& cmd, const resp::ServerFacts& src, const resp::ServerFacts& dst) {
+// The options of one cluster node, derived from the side's URL options (TLS, credentials, timeouts).
+resp::ConnectOptions node_options(const resp::ConnectOptions& base, const cluster::NodeInfo& n,
+                                  bool readonly) {
+  resp::ConnectOptions o = base;
+  o.endpoint.kind = net::Endpoint::Kind::kTcp;
+  o.endpoint.host = n.host;
+  o.endpoint.port = n.port;
+  o.db = 0;
+  o.readonly = readonly;
+  o.label = base.side + " node " + n.address();
+  return o;
+}
+
+Result<ConnectionPtr> open(net::Loop& loop, const resp::ConnectOptions& o) {
+  auto c = std::make_unique<resp::Connection>(loop, o, nullptr);
+  if (auto st = resp::open_sync(loop, *c); !st) return st.error();
+  return c;
+}
+
+Result<uint64_t> dbsize(net::Loop& loop, resp::Connection& c) {
+  auto r = resp::call_sync(loop, c, {"DBSIZE"});
+  if (!r) return r.error();
+  return resp::is_integer(r->get()) ? static_cast<uint64_t>((*r)->integer) : 0;  // refused: no ETA
+}
+
+// A replica worth reading from: linked to its primary and not in the middle of a full sync. When INFO is
+// refused the replica is trusted.
+bool replica_in_sync(net::Loop& loop, resp::Connection& c) {
+  auto r = resp::call_sync(loop, c, {"INFO", "replication"});
+  if (!r || !resp::is_string(r->get())) return true;
+  auto info = resp::parse_info(resp::text(r->get()));
+  return info["master_link_status"] == "up" && info["master_sync_in_progress"] != "1";
+}
+
+Result<bool> is_cluster(ClusterMode mode, const resp::ServerFacts& facts, const resp::ConnectOptions& o,
+                        const std::string& url) {
+  const bool cluster = mode == ClusterMode::kOn || (mode == ClusterMode::kAuto && facts.cluster);
+  if (cluster && o.db != 0) {
+    return make_error(ExitCode::kUsage, o.side + " " + url +
+                                            " is a Redis Cluster, which has only db 0: remove /" +
+                                            std::to_string(o.db) + " from the URL");
+  }
+  if (mode == ClusterMode::kOn && facts.known && !facts.cluster) {
+    return make_error(
+        ExitCode::kUsage,
+        o.side + " " + url + " is not a cluster node (cluster_enabled:0): drop --" + o.side + "-cluster on");
+  }
+  return cluster;
+}
+
+// Source: one node per shard of a cluster (its primary, or a replica with --read-from replicas), or the
+// server.
+Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand& cmd, ConnectionPtr seed,
+                                             bool cluster) {
+  std::vector<SourceNode> nodes;
+  if (!cluster) {
+    if (cmd.read_from_replicas) {
+      return make_error(ExitCode::kUsage,
+                        "--read-from replicas needs a cluster source; to read from a standalone "
+                        "replica, give the replica's URL as the source");
+    }
+    auto n = dbsize(loop, *seed);
+    if (!n) return n.error();
+    nodes.push_back(SourceNode{std::move(seed), nullptr, cmd.source.endpoint.to_string(), *n});
+    return nodes;
+  }
+  auto topo = cluster::discover(loop, *seed);
+  if (!topo) return topo.error();
+  if (topo->shards.empty())
+    return make_error(ExitCode::kConnect, cmd.source.label + ": the cluster has no shards");
+  for (const auto& shard : topo->shards) {
+    const cluster::NodeInfo* read = &shard.primary;
+    bool replica = false;
+    ConnectionPtr conn;
+    if (cmd.read_from_replicas) {
+      for (const auto& r : shard.replicas) {
+        if (r.failed) continue;
+        auto c = open(loop, node_options(cmd.source, r, true));
+        if (!c) {
+          spdlog::warn("source replica {} unusable: {}", r.address(), c.error().message);
+          continue;
+        }
+        if (!replica_in_sync(loop, **c)) {
+          spdlog::warn("source replica {} is not in sync with its primary: not reading from it", r.address());
+          continue;
+        }
+        read = &r;
+        replica = true;
+        conn = std::move(*c);
+        break;
+      }
+      if (!replica) {
+        spdlog::warn("source shard of {} has no replica in sync: reading from its primary",
+                     shard.primary.address());
+      }
+    }
+    if (!conn) {
+      auto c = open(loop, node_options(cmd.source, *read, false));
+      if (!c) return c.error();
+      conn = std::move(*c);
+    }
+    ConnectionPtr writer;
+    if (replica && cmd.options.cleanup && !cmd.options.dry_run) {
+      auto w = open(loop, node_options(cmd.source, shard.primary, false));
+      if (!w) return w.error();
+      writer = std::move(*w);
+    }
+    auto n = dbsize(loop, *conn);
+    if (!n) return n.error();
+    nodes.push_back(SourceNode{std::move(conn), std::move(writer), read->address(), *n});
+  }
+  spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
+               cmd.read_from_replicas ? "replicas" : "primaries");
+  return nodes;
+}
+
+void sample_clock(net::Loop& loop, DestinationNode& node, const resp::ServerFacts& facts) {
+  // ABSTTL needs Redis >= 5 and TIME; without them, relative TTLs are used.
+  const int major = facts.version.empty() ? 0 : std::atoi(facts.version.c_str());
+  if (major != 0 && major < 5) return;
+  auto t = resp::call_sync(loop, *node.conn, {"TIME"});
+  if (!t) return;
+  const redisReply* r = t->get();
+  if (resp::is_array(r) && r->elements == 2) {
+    auto secs = resp::to_integer(r->element[0]);
+    auto micros = resp::to_integer(r->element[1]);
+    if (secs && micros) node.clock.sample(*secs, *micros, Clock::now());
+  } else {
+    spdlog::debug("{}: clock unknown ({}): TTLs are sent relative", node.conn->label(), resp::describe(r));
+  }
+}
+
+// Destination: the primaries of a cluster with the slot map, or the server.
+Result<Destination> open_destination(net::Loop& loop, const CopyCommand& cmd, ConnectionPtr seed,
+                                     const resp::ServerFacts& facts, bool cluster) {
+  Destination d;
+  d.cluster = cluster;
+  if (!cluster) {
+    DestinationNode node{std::move(seed), {}};
+    if (!cmd.options.dry_run) sample_clock(loop, node, facts);
+    d.nodes.push_back(std::move(node));
+    return d;
+  }
+  auto topo = cluster::discover(loop, *seed);
+  if (!topo) return topo.error();
+  if (!topo->complete()) {
+    return make_error(ExitCode::kDestinationRefused,
+                      cmd.destination.label +
+                          ": the cluster does not cover every slot: fix it first "
+                          "(redis-cli --cluster check / fix)");
+  }
+  d.slot_owner.assign(cluster::kSlotCount, 0);
+  for (const auto& shard : topo->shards) {
+    auto conn = open(loop, node_options(cmd.destination, shard.primary, false));
+    if (!conn) return conn.error();
+    DestinationNode node{std::move(*conn), {}};
+    if (!cmd.options.dry_run) sample_clock(loop, node, facts);
+    const auto index = static_cast<uint16_t>(d.nodes.size());
+    for (auto [a, b] : shard.ranges) {
+      for (uint32_t slot = a; slot <= b; ++slot)
+        d.slot_owner[slot] = index;
+    }
+    d.nodes.push_back(std::move(node));
+  }
+  spdlog::info("destination cluster: {} primaries", d.nodes.size());
+  return d;
+}
+
+// Checks that only need the two seed connections.
+Status check_servers(const CopyCommand& cmd, const resp::ServerFacts& src, const resp::ServerFacts& dst,
+                     bool dst_cluster) {
   if (src.known && dst.known && !src.run_id.empty() && src.run_id == dst.run_id &&
       cmd.source.db == cmd.destination.db) {
-    return make_error(ExitCode::kUsage, "source and destination are the same database (" +
-                                            cmd.destination.label +
-                                            "): every key would land on itself; choose "
-                                            "another destination db (e.g. /0 vs /1)");
+    return make_error(ExitCode::kUsage,
+                      "source and destination are the same database (" + cmd.destination.label +
+                          "): every key would land on itself; choose another destination db "
+                          "(e.g. /0 vs /1)");
   }
-  if (dst.known && dst.role == "slave") {
+  if (!dst_cluster && dst.known && dst.role == "slave") {
     return make_error(ExitCode::kDestinationRefused,
                       cmd.destination.label + " is a read-only replica (role: slave" +
                           (dst.primary.empty() ? "" : ", primary at " + dst.primary) +
@@ -53,83 +226,43 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     r.exit_code = report::copy_exit_code(r.totals, r.fatal, r.signal);
     return std::move(r);
   };
+  auto failed = [&](const Error& e) {
+    rep.fatal = e;
+    return finish(rep);
+  };
 
   net::Loop loop;
   {
-    auto src = std::make_unique<resp::Connection>(loop, cmd.source, nullptr);
-    auto dst = std::make_unique<resp::Connection>(loop, cmd.destination, nullptr);
-    Status st = resp::open_sync(loop, *src);
-    if (st) st = resp::open_sync(loop, *dst);
-    if (!st) {
-      rep.fatal = st.error();
-      return finish(rep);
-    }
-    auto src_facts = resp::probe_server(loop, *src);
-    if (!src_facts) {
-      rep.fatal = src_facts.error();
-      return finish(rep);
-    }
-    auto dst_facts = resp::probe_server(loop, *dst);
-    if (!dst_facts) {
-      rep.fatal = dst_facts.error();
-      return finish(rep);
-    }
-    if (auto ok = check_servers(cmd, *src_facts, *dst_facts); !ok) {
-      rep.fatal = ok.error();
-      return finish(rep);
-    }
-    spdlog::info("source {} (version {}), destination {} (version {})", cmd.source_url,
-                 src_facts->version.empty() ? "?" : src_facts->version, cmd.destination_url,
+    auto src = open(loop, cmd.source);
+    if (!src) return failed(src.error());
+    auto dst = open(loop, cmd.destination);
+    if (!dst) return failed(dst.error());
+    auto src_facts = resp::probe_server(loop, **src);
+    if (!src_facts) return failed(src_facts.error());
+    auto dst_facts = resp::probe_server(loop, **dst);
+    if (!dst_facts) return failed(dst_facts.error());
+    auto src_cluster = is_cluster(cmd.source_cluster, *src_facts, cmd.source, cmd.source_url);
+    if (!src_cluster) return failed(src_cluster.error());
+    auto dst_cluster = is_cluster(cmd.destination_cluster, *dst_facts, cmd.destination, cmd.destination_url);
+    if (!dst_cluster) return failed(dst_cluster.error());
+    if (auto ok = check_servers(cmd, *src_facts, *dst_facts, *dst_cluster); !ok) return failed(ok.error());
+    spdlog::info("source {}{} (version {}), destination {}{} (version {})", cmd.source_url,
+                 *src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
+                 cmd.destination_url, *dst_cluster ? " [cluster]" : "",
                  dst_facts->version.empty() ? "?" : dst_facts->version);
 
-    uint64_t dbsize = 0;
-    if (auto r = resp::call_sync(loop, *src, {"DBSIZE"}); r && resp::is_integer(r->get())) {
-      dbsize = static_cast<uint64_t>((*r)->integer);
-    } else if (!r) {
-      rep.fatal = r.error();
-      return finish(rep);
-    }
-    rep.source_keys = dbsize;
+    auto sources = open_sources(loop, cmd, std::move(*src), *src_cluster);
+    if (!sources) return failed(sources.error());
+    auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
+    if (!destination) return failed(destination.error());
+    uint64_t keys = 0;
+    for (const auto& n : *sources)
+      keys += n.dbsize;
+    rep.source_keys = keys;
 
-    std::string cleanup_sha;
-    if (cmd.options.cleanup && !cmd.options.dry_run) {
-      auto r = resp::call_sync(loop, *src, {"SCRIPT", "LOAD", Pipeline::cleanup_script()});
-      if (!r) {
-        rep.fatal = r.error();
-        return finish(rep);
-      }
-      if (resp::is_string(r->get())) {
-        cleanup_sha = std::string(resp::text(r->get()));
-      } else {
-        spdlog::debug("SCRIPT LOAD refused ({}); cleanup sends the script with EVAL",
-                      resp::describe(r->get()));
-      }
-    }
-
-    ServerClock dst_clock;
-    if (!cmd.options.dry_run) {
-      // ABSTTL needs Redis >= 5 and TIME; without them, relative TTLs are used.
-      auto t = resp::call_sync(loop, *dst, {"TIME"});
-      if (!t) {
-        rep.fatal = t.error();
-        return finish(rep);
-      }
-      const redisReply* r = t->get();
-      const int major = dst_facts->version.empty() ? 0 : std::atoi(dst_facts->version.c_str());
-      if (resp::is_array(r) && r->elements == 2 && (major == 0 || major >= 5)) {
-        auto secs = resp::to_integer(r->element[0]);
-        auto micros = resp::to_integer(r->element[1]);
-        if (secs && micros) dst_clock.sample(*secs, *micros, Clock::now());
-      } else {
-        spdlog::debug("destination clock unknown ({}): TTLs are sent relative", resp::describe(r));
-      }
-    }
-
-    std::vector<SourceNode> sources;
-    sources.push_back(SourceNode{std::move(src), cmd.source.endpoint.to_string(), dbsize});
-    Pipeline pipeline(loop, cmd.options, std::move(sources), std::move(dst), cleanup_sha);
-    pipeline.set_destination_clock(dst_clock);
-    report::Progress progress(dbsize);
+    Pipeline pipeline(loop, cmd.options, std::move(*sources), std::move(*destination), cmd.source,
+                      cmd.destination);
+    report::Progress progress(keys);
     struct Ticker {
       Pipeline* pipeline;
       report::Progress* progress;
@@ -166,7 +299,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     rep.nodes = std::move(result.nodes);
     rep.errors = std::move(result.errors);
     rep.examples = std::move(result.examples);
-    rep.fatal = std::move(result.fatal);
+    if (!rep.fatal) rep.fatal = std::move(result.fatal);
     rep.signal = result.signal;
   }
   if (int rc = loop.close(); rc != 0) spdlog::debug("event loop closed with handles still open ({})", rc);

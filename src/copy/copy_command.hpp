@@ -10,12 +10,17 @@
 
 namespace rmig::copy {
 
+enum class ClusterMode { kAuto, kOn, kOff };
+
 struct CopyCommand {
   resp::ConnectOptions source;
   resp::ConnectOptions destination;
   std::string source_url;       // redacted, for the report
   std::string destination_url;  // redacted
   CopyOptions options;
+  ClusterMode source_cluster = ClusterMode::kAuto;
+  ClusterMode destination_cluster = ClusterMode::kAuto;
+  bool read_from_replicas = false;  // source cluster: SCAN and DUMP on replicas (READONLY)
   uint32_t progress_interval_ms = 5'000;
 };
 

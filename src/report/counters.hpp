@@ -12,17 +12,19 @@
 namespace rmig::report {
 
 struct Counters {
-  uint64_t scanned = 0;         // distinct keys taken into the pipeline
-  uint64_t copied = 0;          // restored on the destination
-  uint64_t skipped = 0;         // already on the destination (conflict policy skip)
-  uint64_t expired = 0;         // TTL ran out before the key could be restored
-  uint64_t vanished = 0;        // deleted between SCAN and DUMP
-  uint64_t failed = 0;          // per-key errors, see the error groups
-  uint64_t bytes = 0;           // DUMP payload bytes restored
-  uint64_t duplicates = 0;      // keys SCAN returned more than once, counted once
-  uint64_t deleted = 0;         // --cleanup: source keys deleted after their copy
-  uint64_t cleanup_kept = 0;    // --cleanup: source keys kept because they changed during the copy
-  uint64_t cleanup_failed = 0;  // --cleanup: deletions that failed
+  uint64_t scanned = 0;          // distinct keys taken into the pipeline
+  uint64_t copied = 0;           // restored on the destination
+  uint64_t skipped = 0;          // already on the destination (conflict policy skip)
+  uint64_t expired = 0;          // TTL ran out before the key could be restored
+  uint64_t vanished = 0;         // deleted between SCAN and DUMP
+  uint64_t failed = 0;           // per-key errors, see the error groups
+  uint64_t bytes = 0;            // DUMP payload bytes restored
+  uint64_t duplicates = 0;       // keys SCAN returned more than once, counted once
+  uint64_t deleted = 0;          // --cleanup: source keys deleted after their copy
+  uint64_t cleanup_kept = 0;     // --cleanup: source keys kept because they changed during the copy
+  uint64_t cleanup_failed = 0;   // --cleanup: deletions that failed
+  uint64_t redirects_moved = 0;  // cluster: -MOVED answers followed (the slot map changed)
+  uint64_t redirects_ask = 0;    // cluster: -ASK answers followed (a slot was being migrated)
   // Dry run only.
   uint64_t would_copy = 0;
   uint64_t would_copy_bytes = 0;

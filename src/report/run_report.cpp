@@ -25,6 +25,8 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
   j["deleted"] = c.deleted;
   j["cleanup_kept"] = c.cleanup_kept;
   j["cleanup_failed"] = c.cleanup_failed;
+  j["redirects_moved"] = c.redirects_moved;
+  j["redirects_ask"] = c.redirects_ask;
   if (dry_run) {
     j["would_copy"] = c.would_copy;
     j["would_copy_bytes"] = c.would_copy_bytes;
@@ -137,6 +139,10 @@ void print_summary(const RunReport& r) {
     if (c.cleanup_kept > 0)
       line("kept", c.cleanup_kept, "changed on the source during the copy, not deleted");
     if (c.cleanup_failed > 0) line("not deleted", c.cleanup_failed, "cleanup failed, see errors");
+  }
+  if (c.redirects_moved + c.redirects_ask > 0) {
+    std::fprintf(stderr, "  %-12s %12s  MOVED, %s ASK (the cluster resharded during the copy)\n", "redirects",
+                 thousands(c.redirects_moved).c_str(), thousands(c.redirects_ask).c_str());
   }
   if (r.nodes.size() > 1) {
     std::fprintf(stderr, "  per source node:\n");

@@ -269,7 +269,7 @@ void Connection::on_transport_error(net::Transport::Stage stage, const Error& er
       if (state_ == State::kSetup && !opts_.tls) msg += ": if this port expects TLS, use rediss://";
       break;
   }
-  fail(make_error(error.code, msg));
+  fail(transient_error(msg));
 }
 
 Error Connection::timeout_error() const {
@@ -299,11 +299,19 @@ void Connection::on_timer(void* self_ptr) {
   auto now = Clock::now();
   switch (self->state_) {
     case State::kConnecting: {
-      if (now > self->deadline_) self->fail(self->timeout_error());
+      if (now > self->deadline_) {
+        Error e = self->timeout_error();
+        e.transient = true;
+        self->fail(e);
+      }
       return;
     }
     case State::kSetup: {
-      if (now > self->deadline_) return self->fail(self->timeout_error());
+      if (now > self->deadline_) {
+        Error e = self->timeout_error();
+        e.transient = self->loading_since_ == Clock::time_point{};  // still LOADING after the wait: give up
+        return self->fail(e);
+      }
       // Waiting out LOADING: resend the setup once all its replies are in and the retry delay passed.
       if (self->setup_->loading() && self->pending_.empty() && now - self->last_read_ >= kLoadingRetry) {
         self->start_setup();
@@ -313,9 +321,9 @@ void Connection::on_timer(void* self_ptr) {
     case State::kReady: {
       if (!self->pending_.empty() &&
           now - self->last_read_ > std::chrono::milliseconds(self->opts_.reply_timeout_ms)) {
-        self->fail(make_error(ExitCode::kConnect, self->opts_.label + ": no reply for " +
-                                                      seconds_text(self->opts_.reply_timeout_ms) +
-                                                      " (server stopped, overloaded or unreachable)"));
+        self->fail(transient_error(self->opts_.label + ": no reply for " +
+                                   seconds_text(self->opts_.reply_timeout_ms) +
+                                   " (server stopped, overloaded or unreachable)"));
       }
       return;
     }

@@ -25,9 +25,15 @@ constexpr int to_int(ExitCode c) noexcept { return static_cast<int>(c); }
 struct Error {
   ExitCode code = ExitCode::kConnect;
   std::string message;
+  // A network-level failure (connection lost, refused, timed out) that may heal: a running copy reconnects.
+  // Authentication, permission and configuration errors are not transient.
+  bool transient = false;
 };
 
-inline Error make_error(ExitCode code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(ExitCode code, std::string message) { return Error{code, std::move(message), false}; }
+inline Error transient_error(std::string message) {
+  return Error{ExitCode::kConnect, std::move(message), true};
+}
 
 template <class T>
 class [[nodiscard]] Result {

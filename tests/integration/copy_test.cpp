@@ -92,9 +92,10 @@ TEST_SUITE("copy") {
     REQUIRE(run.exit_code() == 0);
     for (int i = 0; i < 2000; ++i) {
       const std::string k = "ttl:" + std::to_string(i);
-      // Read the destination first: its TTL must not exceed the source's, read a moment later.
-      long long d = dst.command({"PTTL", k}).integer;
+      // Read the source first: the destination's TTL, read a moment later, must not exceed it (1 ms for the
+      // two servers' rounding to whole milliseconds).
       long long s = src.command({"PTTL", k}).integer;
+      long long d = dst.command({"PTTL", k}).integer;
       CHECK(d > 0);
       CHECK(d <= s + 1);     // never extended (1 ms for the two reads' rounding)
       CHECK(d >= s - 1000);  // and not cut by more than the copy's duration

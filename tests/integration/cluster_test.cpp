@@ -1,0 +1,256 @@
+// Redis Cluster on either side, against real local clusters: every key exactly once, including while the
+// destination reshards.
+
+#include "support/cluster.hpp"
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <set>
+
+#include "helpers.hpp"
+#include "support/certs.hpp"
+#include "support/compare.hpp"
+#include "support/redis_server.hpp"
+#include "support/seed.hpp"
+
+using namespace rmig::test;
+
+namespace {
+
+long long calls_of(RedisServer& node, const std::string& command) {
+  Client c = node.client();
+  const std::string stats = c.command({"INFO", "commandstats"}).str;
+  const std::string needle = "cmdstat_" + command + ":calls=";
+  auto p = stats.find(needle);
+  if (p == std::string::npos) return 0;
+  return std::stoll(stats.substr(p + needle.size()));
+}
+
+}  // namespace
+
+TEST_SUITE("cluster") {
+  TEST_CASE("standalone -> 3-primary cluster: every RESTORE routed to its slot's owner") {
+    RedisServer src_server;
+    LocalCluster dst_cluster;
+    Client src = src_server.client();
+    seed_mixed(src, {.count = 3000, .ttl_fraction = 0.3});
+    seed_edge_keys(src, {.short_ttl_key = false});
+    auto run = run_copy({src_server.url(), dst_cluster.url()});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    const auto n = static_cast<uint64_t>(src.dbsize());
+    CHECK(run.counter("copied") == n);
+    CHECK(run.counter("redirects_moved") == 0);  // routed right the first time
+    ClusterClient dst = dst_cluster.client();
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 2000}), n);
+    for (auto* p : dst_cluster.primaries())
+      CHECK(p->client().dbsize() > 0);  // spread over all shards
+  }
+
+  TEST_CASE("3-primary cluster -> standalone, into the DB the URL names, with counters per source node") {
+    LocalCluster src_cluster;
+    RedisServer dst_server;
+    ClusterClient src = src_cluster.client();
+    seed_mixed(src, {.count = 3000, .ttl_fraction = 0.3});
+    auto run = run_copy({src_cluster.url(), dst_server.url(2)});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    Client dst = dst_server.client(2);
+    require_same(compare_keyspaces(src, dst), 3000);
+    CHECK(dst_server.client(0).dbsize() == 0);
+    REQUIRE(run.report["nodes"].size() == 3);
+    uint64_t sum = 0;
+    for (const auto& node : run.report["nodes"]) {
+      CHECK(node["scanned"].get<uint64_t>() > 0);
+      sum += node["copied"].get<uint64_t>();
+    }
+    CHECK(sum == 3000);
+    CHECK(run.result.err.find("per source node") != std::string::npos);
+  }
+
+  TEST_CASE("3-primary cluster -> 2-primary cluster (a different shard count)") {
+    LocalCluster src_cluster;
+    // redis-cli creates clusters of 3 primaries or more: a 2-shard cluster is one whose third primary gave
+    // all its slots away.
+    LocalCluster dst_cluster;
+    dst_cluster.move_slots(dst_cluster.primary(2), dst_cluster.primary(0),
+                           dst_cluster.slots_of(dst_cluster.primary(2)));
+    REQUIRE(dst_cluster.slots_of(dst_cluster.primary(2)).empty());
+    ClusterClient src = src_cluster.client();
+    seed_mixed(src, {.count = 4000, .ttl_fraction = 0.3});
+    auto run = run_copy({src_cluster.url(), dst_cluster.url()});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 4000);
+    ClusterClient dst = dst_cluster.client();
+    require_same(compare_keyspaces(src, dst), 4000);
+    CHECK(dst_cluster.primary(2).client().dbsize() == 0);
+  }
+
+  TEST_CASE("--read-from replicas scans and dumps on the replicas only") {
+    LocalCluster src_cluster({.primaries = 3, .replicas_per_primary = 1});
+    RedisServer dst_server;
+    ClusterClient src = src_cluster.client();
+    seed_mixed(src, {.count = 2000});
+    // Let the replicas catch up before reading from them.
+    for (auto* p : src_cluster.primaries())
+      CHECK(p->client().command({"WAIT", "1", "10000"}).integer == 1);
+    auto run = run_copy({src_cluster.url(), dst_server.url(), "--read-from", "replicas"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    // The copy holds exactly what the replicas hold. (On Redis 7.0 a replica does not know a stream consumer
+    // group's entries-read counter, so comparing with the primaries would differ on that field alone.)
+    Client dst = dst_server.client();
+    std::size_t compared = 0;
+    for (auto* r : src_cluster.replicas()) {
+      Client replica = r->client();
+      replica.checked({"READONLY"});
+      auto result = compare_keyspaces(replica, dst, {.check_extra_keys_on_dst = false});
+      require_same(result);
+      compared += result.compared;
+    }
+    CHECK(compared == 2000);
+    CHECK(dst.dbsize() == 2000);
+    long long replica_dumps = 0;
+    for (auto* r : src_cluster.replicas())
+      replica_dumps += calls_of(*r, "dump");
+    for (auto* p : src_cluster.primaries())
+      CHECK(calls_of(*p, "dump") == 0);
+    CHECK(replica_dumps == 2000);
+    auto env = run_copy({src_cluster.url(), dst_server.url(), "--replace"}, {{"READ_FROM", "replicas"}});
+    CHECK(env.exit_code() == 0);
+    for (auto* p : src_cluster.primaries())
+      CHECK(calls_of(*p, "dump") == 0);
+  }
+
+  TEST_CASE("slots moving between destination nodes during the copy: MOVED and ASK, every key exactly once") {
+    RedisServer src_server;
+    LocalCluster dst_cluster;
+    Client src = src_server.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 60000; ++i)
+      cmds.push_back({"SET", "key:" + std::to_string(i), "value-" + std::to_string(i)});
+    src.pipeline_checked(cmds);
+    auto& from = dst_cluster.primary(0);
+    auto& to = dst_cluster.primary(1);
+    auto slots = dst_cluster.slots_of(from);
+    slots.resize(std::min<std::size_t>(slots.size(), 1200));
+    // The copy runs slowly (a small window), while slots move one by one in the background.
+    auto tool = start_tool({src_server.url(), dst_cluster.url(), "--window-keys", "16", "--progress-interval",
+                            "0", "--report-json", "-"});
+    auto reshard = dst_cluster.reshard_async(from, to, slots, MoveOptions::background());
+    auto result = tool.finish(300s);
+    reshard.wait();
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    auto report = nlohmann::json::parse(result.out);
+    CHECK(report["copied"] == 60000);
+    CHECK(report["skipped"] == 0);
+    CHECK(report["failed"] == 0);
+    CHECK(report["redirects_moved"].get<uint64_t>() > 0);
+    CHECK(report["redirects_ask"].get<uint64_t>() > 0);
+    MESSAGE("slots moved: " << reshard.slots_moved() << ", MOVED " << report["redirects_moved"] << ", ASK "
+                            << report["redirects_ask"]);
+    ClusterClient dst = dst_cluster.client();
+    CHECK(dst.dbsize() == 60000);
+    require_same(compare_keyspaces(src, dst), 60000);
+  }
+
+  TEST_CASE("TLS and ACL authentication apply to every node of a cluster") {
+    const auto& certs = test_certs();
+    ServerOptions node;
+    node.tls = true;
+    node.tls_cluster = true;
+    node.tls_auth_clients = true;
+    node.acl_users = {"user copier on >s3cret ~* &* +@all"};
+    LocalCluster dst_cluster({.primaries = 3, .node = node});
+    RedisServer src_server;
+    Client src = src_server.client();
+    seed_mixed(src, {.count = 1500, .ttl_fraction = 0.3});
+    const std::string url =
+        "rediss://copier:s3cret@localhost:" + std::to_string(dst_cluster.primary(0).tls_port());
+    auto run =
+        run_copy({src_server.url(), url, "--destination-tls-ca-file", certs.ca_cert, "--destination-tls-cert",
+                  certs.client_cert, "--destination-tls-key", certs.client_key});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    ClusterClient dst = dst_cluster.client();
+    require_same(compare_keyspaces(src, dst), 1500);
+    require_secret_hidden(run, "s3cret");
+    // Every primary received its share over TLS, as the ACL user.
+    for (auto* p : dst_cluster.primaries())
+      CHECK(p->client().dbsize() > 0);
+  }
+
+  TEST_CASE("a cluster URL with a db other than 0 is a configuration error") {
+    LocalCluster cluster;
+    RedisServer other;
+    auto explicit_db =
+        run_copy({other.url(), "redis://127.0.0.1:" + std::to_string(cluster.primary(0).port()) + "/3"});
+    CHECK(explicit_db.exit_code() == 2);
+    CHECK(explicit_db.result.err.find("only db 0") != std::string::npos);
+    auto forced =
+        run_copy({other.url(), "redis://127.0.0.1:" + std::to_string(cluster.primary(0).port()) + "/3",
+                  "--destination-cluster", "on"});
+    CHECK(forced.exit_code() == 2);
+    CHECK(forced.result.err.find("only db 0") != std::string::npos);
+    auto not_cluster = run_copy({other.url(), other.url(1), "--destination-cluster", "on"});
+    CHECK(not_cluster.exit_code() == 2);
+  }
+
+  TEST_CASE("--destination-cluster off treats a cluster node as a plain server (keys of its slots only)") {
+    RedisServer src_server;
+    LocalCluster dst_cluster;
+    Client src = src_server.client();
+    src.checked({"SET", "foo", "1"});  // slot 12182
+    auto& owner = dst_cluster.owner_of_slot(12182);
+    auto run = run_copy({src_server.url(), "redis://127.0.0.1:" + std::to_string(owner.port()),
+                         "--destination-cluster", "off"});
+    CHECK(run.exit_code() == 0);
+    CHECK(owner.client().command({"GET", "foo"}).str == "1");
+  }
+
+  TEST_CASE("a source node that stays unreachable is retried, then reported, never skipped silently") {
+    LocalCluster src_cluster;
+    RedisServer dst_server;
+    ClusterClient src = src_cluster.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 60000; ++i)
+      cmds.push_back({"SET", "k:" + std::to_string(i), "v"});
+    src.pipeline_checked(cmds);
+    auto tool = start_tool({src_cluster.url(), dst_server.url(), "--window-keys", "4", "--retry-timeout", "3",
+                            "--progress-interval", "0.2", "--report-json", "-"});
+    REQUIRE(tool.wait_for_output("progress", 30s, Stream::kErr));
+    src_cluster.primary(2).kill9();
+    auto result = tool.finish(120s);
+    INFO(result.describe());
+    CHECK(result.exit_code == 3);
+    CHECK(result.err.find("unreachable for 3s") != std::string::npos);
+    CHECK(result.err.find(std::to_string(src_cluster.primary(2).port())) != std::string::npos);
+    auto report = nlohmann::json::parse(result.out);
+    CHECK(report["copied"].get<uint64_t>() < 60000);
+    CHECK(report["exit_code"] == 3);
+  }
+
+  TEST_CASE("a source node paused for a while is waited for; the copy completes") {
+    LocalCluster src_cluster;
+    RedisServer dst_server;
+    ClusterClient src = src_cluster.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 30000; ++i)
+      cmds.push_back({"SET", "k:" + std::to_string(i), "v"});
+    src.pipeline_checked(cmds);
+    auto tool = start_tool({src_cluster.url(), dst_server.url(), "--window-keys", "4", "--progress-interval",
+                            "0.2", "--report-json", "-"});
+    REQUIRE(tool.wait_for_output("progress", 30s, Stream::kErr));
+    src_cluster.primary(1).pause();
+    std::this_thread::sleep_for(1500ms);
+    src_cluster.primary(1).resume();
+    auto result = tool.finish(120s);
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    Client dst = dst_server.client();
+    require_same(compare_keyspaces(src, dst), 30000);
+  }
+}
