@@ -8,6 +8,7 @@
 #include <charconv>
 #include <csignal>
 
+#include "cluster/topology.hpp"
 #include "copy/ttl.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
@@ -23,6 +24,7 @@ constexpr uint64_t kRetryTickMs = 50;
 constexpr uint64_t kReconnectTickMs = 100;
 constexpr uint64_t kClockRefreshMs = 10'000;
 constexpr uint32_t kMaxRedirects = 16;
+constexpr auto kTopologyRefresh = std::chrono::seconds(1);
 
 // Compare-and-delete for --cleanup. KEYS[1] is the source key, ARGV[1] the SHA1 of the DUMP payload that was
 // copied, ARGV[2] the PTTL read before the copy (-1: persistent). The key is deleted only if it still holds
@@ -172,7 +174,7 @@ report::Counters Pipeline::totals() const {
 std::size_t Pipeline::links_down() const noexcept {
   std::size_t n = 0;
   for (const auto& l : links_)
-    n += l->down ? 1 : 0;
+    n += l->down && !l->retired ? 1 : 0;
   return n;
 }
 
@@ -328,10 +330,12 @@ void Pipeline::on_reconnect_timer(void* self_ptr) {
   if (self->finished_) return;
   const auto now = Clock::now();
   bool any_down = false;
+  bool destination_down = false;
   for (auto& lp : self->links_) {
     Link& link = *lp;
-    if (!link.down) continue;
+    if (!link.down || link.retired) continue;
     any_down = true;
+    destination_down |= link.destination;
     const auto state = link.conn->state();
     if (state == resp::Connection::State::kConnecting || state == resp::Connection::State::kSetup) continue;
     if (now - link.down_since > std::chrono::milliseconds(self->opts_.retry_timeout_ms)) {
@@ -347,7 +351,68 @@ void Pipeline::on_reconnect_timer(void* self_ptr) {
       link.conn->connect();
     }
   }
+  // A destination node that stays down may have failed over: ask the others where its slots went.
+  if (destination_down && self->dst_cluster_) self->refresh_destination_topology();
   if (!any_down) self->reconnect_timer_.stop();
+}
+
+void Pipeline::refresh_destination_topology() {
+  const auto now = Clock::now();
+  if (topology_in_flight_ || now - topology_asked_at_ < kTopologyRefresh) return;
+  for (uint32_t l : dst_links_) {
+    if (!usable(l)) continue;
+    topology_in_flight_ = true;
+    topology_asked_at_ = now;
+    const std::string_view args[] = {"CLUSTER", "SHARDS"};
+    links_[l]->conn->send(*this, tag(l, kShards), args, 2);
+    return;
+  }
+}
+
+void Pipeline::on_topology(Op op, resp::Reply reply) {
+  topology_in_flight_ = false;
+  const redisReply* r = reply.get();
+  if (resp::is_error(r)) {
+    if (op == kShards) {
+      // Older servers: CLUSTER SLOTS.
+      for (uint32_t l : dst_links_) {
+        if (!usable(l)) continue;
+        topology_in_flight_ = true;
+        const std::string_view args[] = {"CLUSTER", "SLOTS"};
+        links_[l]->conn->send(*this, tag(l, kSlots), args, 2);
+        return;
+      }
+    }
+    return;
+  }
+  auto topo = op == kShards ? cluster::parse_cluster_shards(r, destination_template_.tls != nullptr)
+                            : cluster::parse_cluster_slots(r);
+  if (!topo || !topo->complete()) return;  // mid-failover: ask again later
+  std::vector<bool> owns(links_.size(), false);
+  for (const auto& shard : topo->shards) {
+    const uint32_t l = link_for_address(shard.primary.host, shard.primary.port, true);
+    if (owns.size() < links_.size()) owns.resize(links_.size(), false);
+    owns[l] = true;
+    for (auto [a, b] : shard.ranges) {
+      for (uint32_t slot = a; slot <= b; ++slot)
+        slot_link_[slot] = l;
+    }
+  }
+  // A node that is down and owns nothing any more failed over: its parked jobs go to the new owners.
+  for (uint32_t l : dst_links_) {
+    Link& link = *links_[l];
+    if (!link.down || link.retired || (l < owns.size() && owns[l])) continue;
+    link.retired = true;
+    spdlog::warn("{} no longer owns slots (failed over): its keys go to the new primaries",
+                 link.conn->label());
+    std::vector<uint32_t> parked;
+    parked.swap(link.parked);
+    for (uint32_t j : parked) {
+      --parked_;
+      jobs_[j].ask_link = kNoLink;
+      send_apply(j);
+    }
+  }
 }
 
 void Pipeline::on_connection_writable(resp::Connection& c) {
@@ -495,6 +560,8 @@ void Pipeline::on_reply(uint64_t t, resp::Reply reply) {
     case kCleanup: return on_cleanup(index, std::move(reply));
     case kTime: return on_time(index, std::move(reply));
     case kAsking: return;  // +OK; the command that follows carries the outcome
+    case kShards:
+    case kSlots: return on_topology(op, std::move(reply));
   }
 }
 
@@ -504,6 +571,10 @@ void Pipeline::on_lost(uint32_t index, Op op) {
   if (op == kScan) {
     nodes_[index].scanning = false;
     return maybe_finish();
+  }
+  if (op == kShards || op == kSlots) {
+    topology_in_flight_ = false;
+    return;
   }
   if (op == kTime || op == kAsking || op == kPttl) return;  // the command that follows settles the job
   Job& job = jobs_[index];

@@ -91,7 +91,19 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
   static const std::string& cleanup_sha() noexcept;
 
  private:
-  enum Op : uint8_t { kScan = 1, kPttl, kDump, kRestore, kExists, kCleanup, kTime, kAsking, kCheckBusy };
+  enum Op : uint8_t {
+    kScan = 1,
+    kPttl,
+    kDump,
+    kRestore,
+    kExists,
+    kCleanup,
+    kTime,
+    kAsking,
+    kCheckBusy,
+    kShards,
+    kSlots
+  };
   enum class Stage : uint8_t { kFree, kFetch, kApply, kCleanup };
   static constexpr uint32_t kNoLink = ~0u;
 
@@ -102,6 +114,7 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
     ServerClock clock;
     std::vector<uint32_t> parked;  // jobs to (re)send when the link is up
     bool down = false;             // lost, being reconnected
+    bool retired = false;          // a destination node that no longer owns slots (failed over): not retried
     uint32_t attempts = 0;
     std::chrono::steady_clock::time_point down_since{};
     std::chrono::steady_clock::time_point retry_at{};
@@ -190,6 +203,8 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
   void send_cleanup(uint32_t j, bool use_eval);
   void on_cleanup(uint32_t j, resp::Reply reply);
   void on_time(uint32_t link, resp::Reply reply);
+  void refresh_destination_topology();
+  void on_topology(Op op, resp::Reply reply);
   void on_lost(uint32_t index, Op op);
   void count_restored(uint32_t j);
 
@@ -220,6 +235,8 @@ class Pipeline final : private resp::Connection::ReplyHandler, private resp::Con
   uint32_t dst_single_ = kNoLink;
   std::vector<uint32_t> dst_links_;
   std::vector<uint32_t> slot_link_;  // cluster destination: slot -> link
+  bool topology_in_flight_ = false;
+  std::chrono::steady_clock::time_point topology_asked_at_{};
   std::vector<Job> jobs_;
   std::vector<uint32_t> free_;
   std::size_t active_ = 0;
