@@ -7,7 +7,9 @@
 
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
-#include "copy/pipeline.hpp"
+#include "copy/copy_task.hpp"
+#include "copy/engine.hpp"
+#include "copy/plan_task.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
 #include "report/progress.hpp"
@@ -260,11 +262,14 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       keys += n.dbsize;
     rep.source_keys = keys;
 
-    Pipeline pipeline(loop, cmd.options, std::move(*sources), std::move(*destination), cmd.source,
-                      cmd.destination);
+    CopyTask copy_task;
+    PlanTask plan_task;
+    KeyTask& task = cmd.options.dry_run ? static_cast<KeyTask&>(plan_task) : copy_task;
+    Engine pipeline(loop, cmd.options, std::move(*sources), std::move(*destination), cmd.source,
+                    cmd.destination, task);
     report::Progress progress(keys);
     struct Ticker {
-      Pipeline* pipeline;
+      Engine* pipeline;
       report::Progress* progress;
     } ticker{&pipeline, &progress};
     net::Timer progress_timer(loop, &ticker, [](void* p) {
@@ -294,7 +299,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     }
     progress_timer.stop();
 
-    PipelineResult result = pipeline.take_result();
+    EngineResult result = pipeline.take_result();
     rep.totals = result.total;
     rep.nodes = std::move(result.nodes);
     rep.errors = std::move(result.errors);

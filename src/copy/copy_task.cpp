@@ -1,0 +1,247 @@
+#include "copy/copy_task.hpp"
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <charconv>
+
+#include "copy/ttl.hpp"
+#include "resp/server_error.hpp"
+#include "util/escape.hpp"
+
+namespace rmig::copy {
+
+namespace {
+
+using Side = Engine::Side;
+using resp::ServerError;
+
+// Compare-and-delete for --cleanup. KEYS[1] is the source key, ARGV[1] the SHA1 of the DUMP payload that was
+// copied, ARGV[2] the PTTL read before the copy (-1: persistent). The key is deleted only if it still holds
+// that value and its expiry was not changed meanwhile (a TTL only goes down on its own; a larger TTL or a
+// different persistence means somebody wrote the key). Returns 1 when deleted, 0 when kept because it
+// changed, -1 when the key is gone.
+constexpr const char* kCleanupScript =
+    "local t = redis.call('PTTL', KEYS[1])\n"
+    "if t == -2 then return -1 end\n"
+    "local want = tonumber(ARGV[2])\n"
+    "if want < 0 then\n"
+    "  if t ~= -1 then return 0 end\n"
+    "elseif t < 0 or t > want then\n"
+    "  return 0\n"
+    "end\n"
+    "local v = redis.call('DUMP', KEYS[1])\n"
+    "if not v or redis.sha1hex(v) ~= ARGV[1] then return 0 end\n"
+    "redis.call('UNLINK', KEYS[1])\n"
+    "return 1\n";
+
+std::string sha1_hex(std::string_view data) {
+  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
+  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(SHA_DIGEST_LENGTH * 2, '0');
+  for (std::size_t i = 0; i < digest.size(); ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+struct IntText {
+  std::array<char, 24> buf{};
+  std::size_t len = 0;
+  explicit IntText(int64_t v) {
+    auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+    len = static_cast<std::size_t>(r.ptr - buf.data());
+  }
+  std::string_view view() const noexcept { return {buf.data(), len}; }
+};
+
+}  // namespace
+
+const char* CopyTask::cleanup_script() noexcept { return kCleanupScript; }
+
+const std::string& CopyTask::cleanup_sha() noexcept {
+  static const std::string sha = sha1_hex(kCleanupScript);
+  return sha;
+}
+
+void CopyTask::attach(Engine& engine) {
+  DumpTask::attach(engine);
+  state_.assign(engine.window_size(), State{});
+}
+
+void CopyTask::resend(uint32_t j) {
+  switch (engine_->job(j).stage) {
+    case kStageFetch: return fetch(j);
+    case kStageApply:
+    case kStageCheck: return apply(j);
+    case kStageCleanup: return cleanup(j);
+    default: return fetch(j);
+  }
+}
+
+void CopyTask::give_up(uint32_t j) {
+  if (engine_->job(j).stage != kStageCleanup) return engine_->abandon(j);
+  // Copied, but the deletion's outcome is unknown.
+  ++engine_->counters(j).cleanup_failed;
+  engine_->record_error(
+      "cleanup: no answer before the run stopped; the key may still be on the source (its copy is "
+      "on the destination)",
+      engine_->job(j).key);
+  engine_->done(j);
+}
+
+void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
+  if (on_fetch_reply(j, op, reply)) return;
+  switch (op) {
+    case kRestore: return on_restore(j, std::move(reply));
+    case kCheckBusy: return on_check_busy(j, std::move(reply));
+    case kCleanup: return on_cleanup(j, std::move(reply));
+    default: return;
+  }
+}
+
+void CopyTask::fetched(uint32_t j) {
+  state_[j] = State{};
+  apply(j);
+}
+
+void CopyTask::apply(uint32_t j) {
+  if (engine_->failing()) return engine_->abandon(j);  // nothing new is written once the run is failing
+  Job& job = engine_->job(j);
+  State& st = state_[j];
+  job.stage = kStageApply;
+  const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              std::chrono::steady_clock::now() - job.sent_at)
+                                              .count());
+  if (plan.kind == TtlPlan::Kind::kExpired) {
+    ++engine_->counters(j).expired;
+    return engine_->done(j);
+  }
+  // With the destination's clock known the expiry is absolute (ABSTTL), computed from the moment the PTTL
+  // was sent: waiting in the destination's queue then cannot extend the key's life.
+  const ServerClock& clock = engine_->destination_clock(j);
+  const bool absolute = plan.kind == TtlPlan::Kind::kExpiring && clock.known();
+  IntText ttl(absolute ? clock.unix_ms_at(job.sent_at + std::chrono::milliseconds(job.pttl))
+                       : plan.restore_ttl_ms);
+  const std::string_view payload = job.payload_view();
+  // A possible duplicate in replace mode is first restored without REPLACE: success proves the key is new
+  // (counted copied); BUSYKEY means it is (almost surely) the copy this run already made, restored again
+  // with REPLACE and counted as a duplicate. Everything else goes straight to the policy's RESTORE.
+  const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace;
+  st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
+  const bool replace = replace_policy && !st.probing;
+  std::string_view args[6] = {"RESTORE", job.key, ttl.view(), payload};
+  std::size_t argc = 4;
+  if (replace) args[argc++] = "REPLACE";
+  if (absolute) args[argc++] = "ABSTTL";
+  if (payload.size() >= net::OutBuffer::kReferenceThreshold) {
+    // Large payload: the write references it instead of copying it.
+    engine_->send_ref(j, Side::kDestination, args, argc, 3, engine_->share_payload(j), kRestore);
+  } else {
+    engine_->send(j, Side::kDestination, args, argc, kRestore);
+  }
+}
+
+void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
+  const redisReply* r = reply.get();
+  if (resp::is_status(r, "OK")) return restored(j);
+  if (!resp::is_error(r)) return engine_->fail_key(j, "RESTORE: unexpected reply " + resp::describe(r));
+  const std::string_view msg = resp::text(r);
+  Job& job = engine_->job(j);
+  State& st = state_[j];
+  report::Counters& c = engine_->counters(j);
+  if (resp::classify_error(msg) == ServerError::kBusyKey) {
+    if (st.probing) {
+      st.duplicate_confirmed = true;
+      return apply(j);
+    }
+    if (job.resent) {
+      // The RESTORE was sent again after its connection dropped: if the destination holds exactly the
+      // payload, the first send went through (copied); otherwise the key was there before (skipped).
+      job.stage = kStageCheck;
+      const std::string_view args[] = {"DUMP", job.key};
+      engine_->send(j, Side::kDestination, args, 2, kCheckBusy);
+      return;
+    }
+    if (job.maybe_duplicate) {
+      ++c.duplicates;
+      --c.scanned;
+    } else {
+      ++c.skipped;
+    }
+    return engine_->done(j);
+  }
+  if (engine_->handle_error(j, Side::kDestination, "RESTORE", msg)) return;
+  engine_->fail_key(j, "RESTORE: " + std::string(msg));
+}
+
+void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
+  const redisReply* r = reply.get();
+  if (resp::is_string(r) && resp::text(r) == engine_->job(j).payload_view()) return restored(j);
+  ++engine_->counters(j).skipped;
+  engine_->done(j);
+}
+
+void CopyTask::restored(uint32_t j) {
+  Job& job = engine_->job(j);
+  report::Counters& c = engine_->counters(j);
+  if (state_[j].duplicate_confirmed) {
+    // The REPLACE that follows a BUSYKEY probe: the key was restored earlier in this run.
+    ++c.duplicates;
+    --c.scanned;
+  } else {
+    ++c.copied;
+    c.bytes += job.held;
+  }
+  if (!engine_->options().cleanup) return engine_->done(j);
+  job.resent = false;  // a new stage starts
+  cleanup(j);
+}
+
+void CopyTask::cleanup(uint32_t j) {
+  Job& job = engine_->job(j);
+  job.stage = kStageCleanup;
+  const std::string sha = sha1_hex(job.payload_view());
+  IntText pttl(job.pttl < 0 ? -1 : job.pttl);
+  if (state_[j].use_eval) {
+    const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view()};
+    engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
+  } else {
+    const std::string_view args[] = {"EVALSHA", cleanup_sha(), "1", job.key, sha, pttl.view()};
+    engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
+  }
+}
+
+void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
+  Job& job = engine_->job(j);
+  const redisReply* r = reply.get();
+  report::Counters& c = engine_->counters(j);
+  if (resp::is_integer(r)) {
+    if (r->integer == 1 || (r->integer == -1 && job.resent)) {
+      ++c.deleted;  // -1 after a re-send: the first send deleted it before the connection dropped
+    } else {
+      ++c.cleanup_kept;
+      spdlog::debug("cleanup kept \"{}\": it changed or went away on the source during the copy",
+                    printable_short(job.key));
+    }
+    return engine_->done(j);
+  }
+  const std::string_view msg = resp::text(r);
+  if (resp::is_error(r)) {
+    if (resp::classify_error(msg) == ServerError::kNoScript) {
+      state_[j].use_eval = true;  // the script cache was flushed (restart, failover): send the body
+      return cleanup(j);
+    }
+    if (engine_->handle_error(j, Side::kWriter, state_[j].use_eval ? "EVAL" : "EVALSHA", msg)) return;
+  }
+  ++c.cleanup_failed;
+  engine_->record_error(
+      "cleanup: " + (resp::is_error(r) ? std::string(msg) : "unexpected reply " + resp::describe(r)),
+      job.key);
+  engine_->done(j);
+}
+
+}  // namespace rmig::copy

@@ -1,0 +1,822 @@
+#include "copy/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <csignal>
+
+#include "cluster/topology.hpp"
+#include "resp/server_error.hpp"
+#include "util/escape.hpp"
+
+namespace rmig::copy {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using resp::ServerError;
+
+constexpr uint64_t kRetryTickMs = 50;
+constexpr uint64_t kReconnectTickMs = 100;
+constexpr uint64_t kClockRefreshMs = 10'000;
+constexpr uint32_t kMaxRedirects = 16;
+constexpr auto kTopologyRefresh = std::chrono::seconds(1);
+
+bool retryable(ServerError e) noexcept {
+  return e == ServerError::kLoading || e == ServerError::kBusy || e == ServerError::kTryAgain ||
+         e == ServerError::kClusterDown || e == ServerError::kMasterDown;
+}
+
+// A permission error about keys (an ACL key pattern) concerns one key; one about a command dooms them all.
+bool key_permission(std::string_view message) noexcept {
+  return message.find("access a key") != std::string_view::npos ||
+         message.find("one of the keys") != std::string_view::npos;
+}
+
+std::chrono::milliseconds backoff(uint32_t attempts) {
+  return std::chrono::milliseconds(100u << std::min<uint32_t>(attempts, 6));
+}
+
+}  // namespace
+
+std::string_view Job::payload_view() const noexcept {
+  const redisReply* r = shared ? shared.get() : payload.get();
+  if (r == nullptr) return {};
+  return {r->str, r->len};
+}
+
+Engine::Engine(net::Loop& loop, CopyOptions options, std::vector<SourceNode> sources, Destination destination,
+               resp::ConnectOptions source_template, resp::ConnectOptions destination_template, KeyTask& task)
+    : loop_(loop),
+      opts_(options),
+      task_(task),
+      source_template_(std::move(source_template)),
+      destination_template_(std::move(destination_template)),
+      seen_(
+          [&] {
+            uint64_t n = 0;
+            for (const auto& s : sources)
+              n += s.dbsize;
+            return n;
+          }(),
+          options.seen_filter_bytes),
+      retry_timer_(loop, this, &Engine::on_retry_timer),
+      clock_timer_(loop, this, &Engine::on_clock_timer),
+      reconnect_timer_(loop, this, &Engine::on_reconnect_timer) {
+  clock_timer_.unref();
+  for (auto& s : sources) {
+    Node n;
+    n.name = s.name;
+    n.dbsize = s.dbsize;
+    n.read_link = add_link(std::move(s.conn), s.name, false);
+    if (s.writer) {
+      std::string name = s.writer->options().endpoint.to_string();
+      n.write_link = add_link(std::move(s.writer), std::move(name), false);
+    } else {
+      n.write_link = n.read_link;
+    }
+    nodes_.push_back(std::move(n));
+  }
+  dst_cluster_ = destination.cluster;
+  for (auto& d : destination.nodes) {
+    std::string name = d.conn->options().endpoint.to_string();
+    uint32_t link = add_link(std::move(d.conn), std::move(name), true);
+    links_[link]->clock = d.clock;
+    dst_links_.push_back(link);
+  }
+  if (dst_cluster_) {
+    slot_link_.assign(cluster::kSlotCount, dst_links_.front());
+    for (std::size_t slot = 0; slot < destination.slot_owner.size() && slot < cluster::kSlotCount; ++slot) {
+      slot_link_[slot] = dst_links_[destination.slot_owner[slot]];
+    }
+  } else {
+    dst_single_ = dst_links_.front();
+  }
+  jobs_.resize(std::max<std::size_t>(opts_.window.keys, 1));
+  free_.reserve(jobs_.size());
+  for (std::size_t i = jobs_.size(); i-- > 0;)
+    free_.push_back(static_cast<uint32_t>(i));
+}
+
+Engine::~Engine() {
+  for (auto& l : links_) {
+    if (l->conn) l->conn->set_observer(nullptr);
+  }
+}
+
+void Engine::start(std::function<void()> on_done) {
+  on_done_ = std::move(on_done);
+  task_.attach(*this);
+  for (auto& l : links_)
+    l->conn->set_observer(this);
+  if (!opts_.dry_run) clock_timer_.start(kClockRefreshMs, kClockRefreshMs);
+  pump();
+}
+
+report::Counters Engine::totals() const {
+  report::Counters total;
+  for (const auto& n : nodes_)
+    total += n.counters;
+  return total;
+}
+
+std::size_t Engine::links_down() const noexcept {
+  std::size_t n = 0;
+  for (const auto& l : links_)
+    n += l->down && !l->retired ? 1 : 0;
+  return n;
+}
+
+EngineResult Engine::take_result() {
+  EngineResult r;
+  for (const auto& n : nodes_) {
+    r.total += n.counters;
+    r.nodes.push_back(report::NodeCounters{n.name, n.counters});
+  }
+  r.errors = std::move(errors_);
+  r.fatal = fatal_;
+  r.signal = signal_;
+  r.examples = std::move(examples_);
+  return r;
+}
+
+void Engine::stop(int signal) {
+  if (finished_) return;
+  if (stopping_ && signal_ != 0) {
+    spdlog::warn("second signal: stopping now, abandoning {} keys in flight (nothing is deleted)", active_);
+    signal_ = signal;
+    for (auto& job : jobs_) {
+      if (job.active) --nodes_[job.node].counters.scanned;
+    }
+    finish();
+    return;
+  }
+  signal_ = signal;
+  stopping_ = true;
+  spdlog::warn("{}: stopping the scan, waiting for {} keys in flight (signal again to abandon them)",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT", active_);
+  for (auto& n : nodes_)
+    n.queue.clear();
+  maybe_finish();
+}
+
+// ---- links ----
+
+uint32_t Engine::add_link(std::unique_ptr<resp::Connection> conn, std::string name, bool destination) {
+  auto link = std::make_unique<Link>();
+  link->conn = std::move(conn);
+  link->name = std::move(name);
+  link->destination = destination;
+  links_.push_back(std::move(link));
+  return static_cast<uint32_t>(links_.size() - 1);
+}
+
+uint32_t Engine::link_of(const resp::Connection& c) const noexcept {
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    if (links_[i]->conn.get() == &c) return static_cast<uint32_t>(i);
+  }
+  return kNoLink;
+}
+
+uint32_t Engine::link_for_address(const std::string& host, int port, bool destination) {
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    const auto& ep = links_[i]->conn->options().endpoint;
+    if (links_[i]->destination == destination && ep.host == host && ep.port == port) {
+      return static_cast<uint32_t>(i);
+    }
+  }
+  // A node first met through a redirect: connect to it like to the others.
+  resp::ConnectOptions o = destination ? destination_template_ : source_template_;
+  o.endpoint.kind = net::Endpoint::Kind::kTcp;
+  o.endpoint.host = host;
+  o.endpoint.port = static_cast<uint16_t>(port);
+  o.db = 0;
+  o.readonly = false;
+  o.label = o.side + " node " + o.endpoint.to_string();
+  resp::Connection::Observer* observer = this;
+  auto conn = std::make_unique<resp::Connection>(loop_, o, observer);
+  const uint32_t link = add_link(std::move(conn), o.endpoint.to_string(), destination);
+  if (destination) dst_links_.push_back(link);
+  Link& l = *links_[link];
+  l.down = true;
+  l.down_since = Clock::now();
+  l.retry_at = l.down_since;
+  spdlog::info("connecting to {} (cluster redirect)", o.label);
+  l.conn->connect();
+  if (!reconnect_timer_.active()) reconnect_timer_.start(kReconnectTickMs, kReconnectTickMs);
+  return link;
+}
+
+bool Engine::usable(uint32_t link) const noexcept { return link != kNoLink && links_[link]->conn->ready(); }
+
+uint32_t Engine::route(std::string_view key) const noexcept {
+  return dst_cluster_ ? slot_link_[cluster::key_hash_slot(key)] : dst_single_;
+}
+
+uint32_t Engine::link_for(uint32_t j, Side side) {
+  Job& job = jobs_[j];
+  switch (side) {
+    case Side::kSource: return job.read_link;
+    case Side::kWriter: return job.write_link;
+    case Side::kDestination: return job.dst_link = job.ask_link != kNoLink ? job.ask_link : route(job.key);
+  }
+  return kNoLink;
+}
+
+const std::string& Engine::label(uint32_t j, Side side) const {
+  const Job& job = jobs_[j];
+  const uint32_t l = side == Side::kSource   ? job.read_link
+                     : side == Side::kWriter ? job.write_link
+                                             : job.dst_link;
+  return links_[l == kNoLink ? dst_links_.front() : l]->conn->label();
+}
+
+const ServerClock& Engine::destination_clock(uint32_t j) {
+  return links_[link_for(j, Side::kDestination)]->clock;
+}
+
+void Engine::park(uint32_t j, uint32_t link) { links_[link]->parked.push_back(j); }
+
+void Engine::unpark(uint32_t link) {
+  std::vector<uint32_t> parked;
+  parked.swap(links_[link]->parked);
+  for (uint32_t j : parked) {
+    if (jobs_[j].active) task_.resend(j);
+  }
+}
+
+bool Engine::destination_backed_up() const noexcept {
+  for (uint32_t l : dst_links_) {
+    if (links_[l]->conn->ready() && links_[l]->conn->queued_bytes() >= opts_.window.destination_queue)
+      return true;
+  }
+  return false;
+}
+
+// Sends ASKING when a -ASK redirect asked for it; parks the job when the link is down.
+bool Engine::before_send(uint32_t j, Side side, uint32_t link) {
+  Job& job = jobs_[j];
+  if (!usable(link)) {
+    park(j, link);
+    return false;
+  }
+  bool* ask = side == Side::kSource ? &job.read_ask : side == Side::kWriter ? &job.write_ask : nullptr;
+  const bool asking = side == Side::kDestination ? job.ask_link != kNoLink : *ask;
+  if (asking) {
+    const std::string_view args[] = {"ASKING"};
+    links_[link]->conn->send(*this, job_tag(j, job.generation, side, 0), args, 1);
+    if (side == Side::kDestination) {
+      job.ask_link = kNoLink;
+    } else {
+      *ask = false;
+    }
+  }
+  return true;
+}
+
+bool Engine::send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op) {
+  const uint32_t link = link_for(j, side);
+  if (!before_send(j, side, link)) return false;
+  links_[link]->conn->send(*this, job_tag(j, jobs_[j].generation, side, op), args, argc);
+  return true;
+}
+
+bool Engine::send_ref(uint32_t j, Side side, const std::string_view* args, std::size_t argc,
+                      std::size_t ref_index, std::shared_ptr<const void> owner, uint8_t op) {
+  const uint32_t link = link_for(j, side);
+  if (!before_send(j, side, link)) return false;
+  links_[link]->conn->send_ref(*this, job_tag(j, jobs_[j].generation, side, op), args, argc, ref_index,
+                               std::move(owner));
+  return true;
+}
+
+void Engine::on_connection_ready(resp::Connection& c) {
+  const uint32_t l = link_of(c);
+  if (l == kNoLink || finished_) return;
+  Link& link = *links_[l];
+  if (link.down && link.attempts > 0) {
+    spdlog::info("{}: reconnected after {} attempt(s)", c.label(), link.attempts);
+  }
+  link.down = false;
+  link.attempts = 0;
+  if (link.destination && !opts_.dry_run) {
+    const std::string_view args[] = {"TIME"};
+    c.send(*this, engine_tag(l, kTime), args, 1);
+  }
+  unpark(l);
+  pump();
+}
+
+void Engine::on_connection_error(resp::Connection& c, const Error& error) {
+  const uint32_t l = link_of(c);
+  if (l == kNoLink || finished_) return;
+  if (!error.transient || opts_.retry_timeout_ms == 0 || stopping_) return fail_run(error);
+  Link& link = *links_[l];
+  const auto now = Clock::now();
+  if (!link.down) {
+    link.down = true;
+    link.down_since = now;
+    link.attempts = 0;
+    spdlog::warn("{}; reconnecting for up to {}s", error.message, (opts_.retry_timeout_ms + 999) / 1000);
+  }
+  link.last_error = error.message;
+  link.retry_at = now + backoff(link.attempts);
+  if (!reconnect_timer_.active()) reconnect_timer_.start(kReconnectTickMs, kReconnectTickMs);
+  // The handlers of the commands in flight get null replies right after this: on_lost parks their jobs.
+}
+
+void Engine::on_reconnect_timer(void* self_ptr) {
+  auto* self = static_cast<Engine*>(self_ptr);
+  if (self->finished_) return;
+  const auto now = Clock::now();
+  bool any_down = false;
+  bool destination_down = false;
+  for (auto& lp : self->links_) {
+    Link& link = *lp;
+    if (!link.down || link.retired) continue;
+    any_down = true;
+    destination_down |= link.destination;
+    const auto state = link.conn->state();
+    if (state == resp::Connection::State::kConnecting || state == resp::Connection::State::kSetup) continue;
+    if (now - link.down_since > std::chrono::milliseconds(self->opts_.retry_timeout_ms)) {
+      return self->fail_run(
+          make_error(ExitCode::kConnect, link.conn->label() + " unreachable for " +
+                                             std::to_string((self->opts_.retry_timeout_ms + 999) / 1000) +
+                                             "s (last error: " + link.last_error +
+                                             "): check the server, then run the same command again"));
+    }
+    if (now >= link.retry_at) {
+      ++link.attempts;
+      spdlog::debug("{}: reconnect attempt {}", link.conn->label(), link.attempts);
+      link.conn->connect();
+    }
+  }
+  // A destination node that stays down may have failed over: ask the others where its slots went.
+  if (destination_down && self->dst_cluster_) self->refresh_destination_topology();
+  if (!any_down) self->reconnect_timer_.stop();
+}
+
+void Engine::refresh_destination_topology() {
+  const auto now = Clock::now();
+  if (topology_in_flight_ || now - topology_asked_at_ < kTopologyRefresh) return;
+  for (uint32_t l : dst_links_) {
+    if (!usable(l)) continue;
+    topology_in_flight_ = true;
+    topology_asked_at_ = now;
+    const std::string_view args[] = {"CLUSTER", "SHARDS"};
+    links_[l]->conn->send(*this, engine_tag(l, kShards), args, 2);
+    return;
+  }
+}
+
+void Engine::on_topology(EngineOp op, resp::Reply reply) {
+  topology_in_flight_ = false;
+  const redisReply* r = reply.get();
+  if (resp::is_error(r)) {
+    if (op == kShards) {
+      // Older servers: CLUSTER SLOTS.
+      for (uint32_t l : dst_links_) {
+        if (!usable(l)) continue;
+        topology_in_flight_ = true;
+        const std::string_view args[] = {"CLUSTER", "SLOTS"};
+        links_[l]->conn->send(*this, engine_tag(l, kSlots), args, 2);
+        return;
+      }
+    }
+    return;
+  }
+  auto topo = op == kShards ? cluster::parse_cluster_shards(r, destination_template_.tls != nullptr)
+                            : cluster::parse_cluster_slots(r);
+  if (!topo || !topo->complete()) return;  // mid-failover: ask again later
+  std::vector<bool> owns(links_.size(), false);
+  for (const auto& shard : topo->shards) {
+    const uint32_t l = link_for_address(shard.primary.host, shard.primary.port, true);
+    if (owns.size() < links_.size()) owns.resize(links_.size(), false);
+    owns[l] = true;
+    for (auto [a, b] : shard.ranges) {
+      for (uint32_t slot = a; slot <= b; ++slot)
+        slot_link_[slot] = l;
+    }
+  }
+  // A node that is down and owns nothing any more failed over: its parked jobs go to the new owners.
+  for (uint32_t l : dst_links_) {
+    Link& link = *links_[l];
+    if (!link.down || link.retired || (l < owns.size() && owns[l])) continue;
+    link.retired = true;
+    spdlog::warn("{} no longer owns slots (failed over): its keys go to the new primaries",
+                 link.conn->label());
+    std::vector<uint32_t> parked;
+    parked.swap(link.parked);
+    for (uint32_t j : parked) {
+      if (!jobs_[j].active) continue;
+      jobs_[j].ask_link = kNoLink;
+      task_.resend(j);
+    }
+  }
+}
+
+void Engine::on_connection_writable(resp::Connection& c) {
+  if (!paused_by_destination_) return;
+  const uint32_t l = link_of(c);
+  if (l != kNoLink && links_[l]->destination) pump();
+}
+
+void Engine::on_clock_timer(void* self_ptr) {
+  auto* self = static_cast<Engine*>(self_ptr);
+  if (self->finished_) return;
+  for (uint32_t l : self->dst_links_) {
+    if (!self->usable(l)) continue;
+    const std::string_view args[] = {"TIME"};
+    self->links_[l]->conn->send(*self, engine_tag(l, kTime), args, 1);
+  }
+}
+
+void Engine::on_time(uint32_t link, resp::Reply reply) {
+  const redisReply* r = reply.get();
+  if (!resp::is_array(r) || r->elements != 2) return;
+  auto secs = resp::to_integer(r->element[0]);
+  auto micros = resp::to_integer(r->element[1]);
+  if (secs && micros) links_[link]->clock.sample(*secs, *micros, Clock::now());
+}
+
+// ---- scheduling ----
+
+void Engine::pump() {
+  if (finished_) return;
+  for (uint32_t i = 0; i < nodes_.size(); ++i)
+    maybe_scan(nodes_[i], i);
+  dispatch();
+  maybe_finish();
+}
+
+void Engine::maybe_scan(Node& node, uint32_t index) {
+  if (stopping_ || node.scanning || node.scan_done || node.queue.size() >= opts_.window.scan_count) return;
+  if (!usable(node.read_link)) return;
+  node.scanning = true;
+  std::array<char, 24> count{};
+  const auto end = std::to_chars(count.data(), count.data() + count.size(), opts_.window.scan_count).ptr;
+  const std::string_view args[] = {
+      "SCAN", node.cursor, "COUNT",
+      std::string_view(count.data(), static_cast<std::size_t>(end - count.data()))};
+  links_[node.read_link]->conn->send(*this, engine_tag(index, kScan), args, std::size(args));
+}
+
+void Engine::on_scan(uint32_t index, resp::Reply reply) {
+  Node& node = nodes_[index];
+  node.scanning = false;
+  const redisReply* r = reply.get();
+  resp::Connection& conn = *links_[node.read_link]->conn;
+  if (resp::is_error(r)) {
+    std::string_view msg = resp::text(r);
+    ServerError kind = resp::classify_error(msg);
+    if (retryable(kind)) {
+      // Rare (LOADING after a restart, BUSY script): the same cursor again.
+      spdlog::warn("{}: SCAN answered {}; retrying", conn.label(), msg);
+      return pump();
+    }
+    std::string fix = kind == ServerError::kNoPerm ? ": add the ACL rule +scan for the source user" : "";
+    return fail_run(make_error(kind == ServerError::kNoPerm || kind == ServerError::kNoAuth
+                                   ? ExitCode::kConnect
+                                   : ExitCode::kKeysFailed,
+                               conn.label() + ": SCAN failed (" + std::string(msg) + ")" + fix));
+  }
+  if (!resp::is_array(r) || r->elements != 2 || !resp::is_string(r->element[0]) ||
+      !resp::is_array(r->element[1])) {
+    return fail_run(
+        make_error(ExitCode::kKeysFailed, conn.label() + ": unexpected SCAN reply " + resp::describe(r)));
+  }
+  node.cursor.assign(r->element[0]->str, r->element[0]->len);
+  const redisReply* keys = r->element[1];
+  for (std::size_t i = 0; i < keys->elements; ++i) {
+    const redisReply* k = keys->element[i];
+    if (!resp::is_string(k)) continue;
+    node.queue.emplace_back(k->str, k->len);
+  }
+  if (node.cursor == "0") node.scan_done = true;
+  pump();
+}
+
+void Engine::dispatch() {
+  paused_by_destination_ = false;
+  while (!stopping_ && !free_.empty() && bytes_held_ < opts_.window.bytes) {
+    if (destination_backed_up()) {
+      paused_by_destination_ = true;  // resumed by on_connection_writable
+      return;
+    }
+    // Round-robin over the nodes that have keys waiting.
+    Node* node = nullptr;
+    uint32_t node_index = 0;
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      const std::size_t i = (next_node_ + k) % nodes_.size();
+      if (!nodes_[i].queue.empty() && usable(nodes_[i].read_link)) {
+        node = &nodes_[i];
+        node_index = static_cast<uint32_t>(i);
+        next_node_ = i + 1;
+        break;
+      }
+    }
+    if (node == nullptr) return;
+    const uint32_t j = free_.back();
+    free_.pop_back();
+    ++active_;
+    Job& job = jobs_[j];
+    job.key.swap(node->queue.front());
+    node->queue.pop_front();
+    job.node = node_index;
+    job.stage = 0;
+    job.active = true;
+    ++job.generation;
+    job.resent = false;
+    job.pttl = 0;
+    job.read_link = node->read_link;
+    job.write_link = node->write_link;
+    job.dst_link = kNoLink;
+    job.ask_link = kNoLink;
+    job.read_ask = false;
+    job.write_ask = false;
+    job.attempts = 0;
+    job.redirects = 0;
+    job.first_retry_at = {};
+    job.maybe_duplicate = seen_.test_and_add(job.key);
+    ++node->counters.scanned;
+    task_.start(j);
+    if (node->queue.size() < opts_.window.scan_count) maybe_scan(*node, node_index);
+  }
+}
+
+void Engine::maybe_finish() {
+  if (finished_ || active_ != 0) return;
+  if (!stopping_) {
+    for (const auto& n : nodes_) {
+      if (!n.scan_done || !n.queue.empty() || n.scanning) return;
+    }
+  }
+  finish();
+}
+
+void Engine::finish() {
+  if (finished_) return;
+  finished_ = true;
+  retry_timer_.stop();
+  clock_timer_.stop();
+  reconnect_timer_.stop();
+  for (auto& l : links_) {
+    l->conn->set_observer(nullptr);
+    l->conn->close();
+  }
+  if (on_done_) on_done_();
+}
+
+void Engine::fail_run(Error error) {
+  if (finished_) return;
+  if (!fatal_) fatal_ = std::move(error);
+  // Stop taking new work, but let the replies already on their way arrive: a cleanup that ran on the source
+  // must be counted, and nothing new is written. Keys that cannot finish are given back (abandon()).
+  stopping_ = true;
+  for (auto& n : nodes_)
+    n.queue.clear();
+  std::vector<Retry> retries;
+  retries.swap(retries_);
+  for (const Retry& r : retries) {
+    if (jobs_[r.job].active && jobs_[r.job].generation == r.generation) task_.give_up(r.job);
+  }
+  for (auto& l : links_) {
+    std::vector<uint32_t> parked;
+    parked.swap(l->parked);
+    for (uint32_t j : parked) {
+      if (jobs_[j].active) task_.give_up(j);
+    }
+    if (l->down) l->conn->close();  // no more reconnect attempts
+  }
+  maybe_finish();
+}
+
+void Engine::fail_job(uint32_t j, Error error) {
+  fail_run(std::move(error));
+  if (jobs_[j].active) task_.give_up(j);
+}
+
+void Engine::abandon(uint32_t j) {
+  --nodes_[jobs_[j].node].counters.scanned;
+  done(j);
+}
+
+void Engine::done(uint32_t j) {
+  Job& job = jobs_[j];
+  if (!job.active) return;
+  bytes_held_ -= job.held;
+  job.held = 0;
+  job.payload.reset();
+  job.shared.reset();
+  job.active = false;
+  ++job.generation;  // replies still on their way for this slot are stale
+  free_.push_back(j);
+  --active_;
+  pump();
+}
+
+void Engine::hold(uint32_t j, resp::Reply payload) {
+  Job& job = jobs_[j];
+  bytes_held_ -= job.held;
+  job.shared.reset();
+  job.payload = std::move(payload);
+  job.held = job.payload ? job.payload->len : 0;
+  bytes_held_ += job.held;
+}
+
+const std::shared_ptr<redisReply>& Engine::share_payload(uint32_t j) {
+  Job& job = jobs_[j];
+  if (!job.shared && job.payload)
+    job.shared = std::shared_ptr<redisReply>(job.payload.release(), resp::ReplyDeleter{});
+  return job.shared;
+}
+
+void Engine::fail_key(uint32_t j, std::string message) {
+  Job& job = jobs_[j];
+  ++nodes_[job.node].counters.failed;
+  spdlog::debug("key \"{}\" failed: {}", printable_short(job.key), message);
+  errors_.add(message, job.key);
+  done(j);
+}
+
+void Engine::add_example(uint32_t j, const char* action) {
+  if (!opts_.dry_run || examples_.size() >= opts_.examples) return;
+  const Job& job = jobs_[j];
+  examples_.push_back(report::Example{job.key, action, job.held});
+}
+
+// ---- replies ----
+
+void Engine::on_reply(uint64_t t, resp::Reply reply) {
+  if (finished_) return;
+  const auto index = static_cast<uint32_t>(t >> 32);
+  const auto op = static_cast<uint8_t>(t & 0xff);
+  if (op < kFirstTaskOp && op != 0) {
+    switch (static_cast<EngineOp>(op)) {
+      case kScan:
+        if (!reply) {
+          nodes_[index].scanning = false;
+          return maybe_finish();
+        }
+        return on_scan(index, std::move(reply));
+      case kTime:
+        if (reply) on_time(index, std::move(reply));
+        return;
+      case kShards:
+      case kSlots:
+        if (!reply) {
+          topology_in_flight_ = false;
+          return;
+        }
+        return on_topology(static_cast<EngineOp>(op), std::move(reply));
+    }
+    return;
+  }
+  Job& job = jobs_[index];
+  const auto generation = static_cast<uint16_t>(t >> 16);
+  if (!job.active || job.generation != generation) return;  // a stale reply (the job moved on)
+  if (op == 0) return;                                      // ASKING's +OK
+  const auto side = static_cast<Side>((t >> 8) & 0xff);
+  if (!reply) return on_lost(index, side);
+  task_.on_reply(index, op, std::move(reply));
+}
+
+void Engine::on_lost(uint32_t j, Side side) {
+  // The connection failed before this reply: the job waits for the link and is sent again (or is given back
+  // when the run is failing). Its other replies still on their way become stale.
+  Job& job = jobs_[j];
+  ++job.generation;
+  if (fatal_) return task_.give_up(j);
+  job.resent = true;
+  const uint32_t link = side == Side::kSource   ? job.read_link
+                        : side == Side::kWriter ? job.write_link
+                                                : job.dst_link;
+  park(j, link);
+}
+
+bool Engine::redirect(uint32_t j, Side side, std::string_view message) {
+  const auto target = resp::parse_redirect(message);
+  if (!target) return false;
+  Job& job = jobs_[j];
+  if (++job.redirects > kMaxRedirects) {
+    fail_key(j, "too many cluster redirects (last: " + std::string(message) + ")");
+    return true;
+  }
+  const bool ask = resp::classify_error(message) == ServerError::kAsk;
+  ++(ask ? counters(j).redirects_ask : counters(j).redirects_moved);
+  const uint32_t l = link_for_address(target->host, target->port, side == Side::kDestination);
+  switch (side) {
+    case Side::kDestination:
+      if (ask) {
+        job.ask_link = l;
+      } else if (dst_cluster_ && target->slot >= 0 && target->slot < cluster::kSlotCount) {
+        slot_link_[static_cast<std::size_t>(target->slot)] = l;
+      }
+      break;
+    case Side::kWriter:
+      job.write_link = l;
+      job.write_ask = ask;
+      break;
+    case Side::kSource:
+      // The source reshards: read the key where it now lives (and delete it there).
+      job.read_link = l;
+      job.write_link = l;
+      job.read_ask = ask;
+      break;
+  }
+  ++job.generation;
+  task_.resend(j);
+  return true;
+}
+
+bool Engine::handle_error(uint32_t j, Side side, std::string_view command, std::string_view message) {
+  if (fatal_) {
+    task_.give_up(j);  // the other commands in flight when the run failed (e.g. more OOMs)
+    return true;
+  }
+  const ServerError kind = resp::classify_error(message);
+  const std::string& who = label(j, side);
+  const bool dst = side == Side::kDestination;
+  const std::string who_user = dst ? "the destination user" : "the source user";
+  switch (kind) {
+    case ServerError::kMoved:
+    case ServerError::kAsk: return redirect(j, side, message);
+    case ServerError::kOom:
+      if (!dst) break;
+      fail_job(j, make_error(ExitCode::kDestinationRefused,
+                             who + ": out of memory (" + std::string(message) +
+                                 "): free memory or raise maxmemory on the destination, then run again (keys "
+                                 "already copied are skipped)"));
+      return true;
+    case ServerError::kReadOnly:
+      fail_job(j, make_error(dst ? ExitCode::kDestinationRefused : ExitCode::kConnect,
+                             who + " is a read-only replica (" + std::string(message) + "): point the " +
+                                 (dst ? "destination" : "source") + " URL at the primary"));
+      return true;
+    case ServerError::kMisconf:
+      fail_job(j, make_error(ExitCode::kDestinationRefused,
+                             who + " refuses writes because it cannot persist (" + std::string(message) +
+                                 "): fix its disk or RDB settings"));
+      return true;
+    case ServerError::kNoPerm:
+      if (key_permission(message)) return false;  // an ACL key pattern: this key only
+      [[fallthrough]];
+    case ServerError::kNoAuth: {
+      std::string cmd = resp::denied_command(message);
+      if (cmd.empty()) {
+        cmd = std::string(command);
+        std::transform(cmd.begin(), cmd.end(), cmd.begin(), [](unsigned char c) { return std::tolower(c); });
+      }
+      fail_job(j, make_error(ExitCode::kConnect, who + ": " + std::string(command) + " refused (" +
+                                                     std::string(message) + "): add the ACL rule +" + cmd +
+                                                     " for " + who_user));
+      return true;
+    }
+    case ServerError::kUnknownCommand:
+      fail_job(j, make_error(dst ? ExitCode::kDestinationRefused : ExitCode::kConnect,
+                             who + ": " + std::string(command) + " is not available (" +
+                                 std::string(message) + "): the " + (dst ? "destination" : "source") +
+                                 " must allow " + std::string(command)));
+      return true;
+    default: break;
+  }
+  if (retryable(kind)) {
+    retry(j, message);
+    return true;
+  }
+  return false;
+}
+
+void Engine::retry(uint32_t j, std::string_view message) {
+  Job& job = jobs_[j];
+  const auto now = Clock::now();
+  if (job.attempts == 0) job.first_retry_at = now;
+  if (now - job.first_retry_at > std::chrono::milliseconds(opts_.retry_timeout_ms)) {
+    return fail_key(j, std::string(message) + " (still failing after retrying)");
+  }
+  const uint32_t shift = std::min<uint32_t>(job.attempts, 5);
+  ++job.attempts;
+  ++job.generation;
+  retries_.push_back(Retry{j, job.generation, now + std::chrono::milliseconds(100u << shift)});
+  if (!retry_timer_.active()) retry_timer_.start(kRetryTickMs, kRetryTickMs);
+}
+
+void Engine::on_retry_timer(void* self_ptr) {
+  auto* self = static_cast<Engine*>(self_ptr);
+  if (self->finished_) return;
+  const auto now = Clock::now();
+  std::vector<Retry> due;
+  auto it = std::partition(self->retries_.begin(), self->retries_.end(),
+                           [&](const Retry& r) { return r.due > now; });
+  due.assign(it, self->retries_.end());
+  self->retries_.erase(it, self->retries_.end());
+  if (self->retries_.empty()) self->retry_timer_.stop();
+  for (const Retry& r : due) {
+    if (self->jobs_[r.job].active && self->jobs_[r.job].generation == r.generation) self->task_.resend(r.job);
+  }
+  self->maybe_finish();
+}
+
+}  // namespace rmig::copy

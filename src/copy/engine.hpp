@@ -1,0 +1,283 @@
+#pragma once
+// The engine drives keys through a per-key task on one event loop. It owns everything that does not depend on
+// what is done to a key: SCAN on each source node, the bounded window of jobs (in keys and in payload bytes),
+// the connections ("links") with their reconnection and the jobs parked on them, cluster routing with
+// MOVED/ASK, retries with backoff, stopping, and the counters. A KeyTask says what happens to one key: copy
+// it (CopyTask), look at it for a plan (PlanTask), compare it (verify), and so on.
+//
+// Each command a task sends carries a 64-bit tag: the job slot, the job's generation, the side (source,
+// source writer, destination) and the task's op code. When a connection drops, the jobs with commands on it
+// are parked, their generation is bumped (late replies of the old generation are dropped) and the task's
+// resend() runs once the link is back. Redirects and retries go through resend() the same way.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/slot.hpp"
+#include "copy/clock.hpp"
+#include "copy/options.hpp"
+#include "copy/seen_filter.hpp"
+#include "net/loop.hpp"
+#include "report/counters.hpp"
+#include "resp/connection.hpp"
+#include "util/result.hpp"
+
+namespace rmig::copy {
+
+// One scanned server: a standalone source, or one shard of a source cluster.
+struct SourceNode {
+  std::unique_ptr<resp::Connection> conn;    // SCAN, PTTL, DUMP: the primary, or a replica (READONLY)
+  std::unique_ptr<resp::Connection> writer;  // --cleanup when conn is a replica: the shard's primary
+  std::string name;                          // host:port, for per-node reporting
+  uint64_t dbsize = 0;                       // at start, for the ETA
+};
+
+struct DestinationNode {
+  std::unique_ptr<resp::Connection> conn;
+  ServerClock clock;  // known: expiries are sent as absolute times (ABSTTL)
+};
+
+// Where keys are written: one server, or the primaries of a cluster with the slot map.
+struct Destination {
+  bool cluster = false;
+  std::vector<DestinationNode> nodes;
+  std::vector<uint16_t> slot_owner;  // cluster: 16384 entries, index into nodes
+};
+
+struct EngineResult {
+  report::Counters total;
+  std::vector<report::NodeCounters> nodes;
+  report::ErrorGroups errors;
+  std::optional<Error> fatal;  // the condition that stopped the run early
+  int signal = 0;              // the signal that stopped the run early
+  std::vector<report::Example> examples;
+};
+
+class Engine;
+
+// One slot of the window: a key on its way.
+struct Job {
+  std::string key;    // the source key
+  uint32_t node = 0;  // source node index (counters, SCAN)
+  uint8_t stage = 0;  // the task's own state
+  uint16_t generation = 0;
+  bool active = false;
+  bool maybe_duplicate = false;  // the seen-filter says SCAN may have returned this key before
+  // The command of the current stage may have run before its connection dropped (set by the engine when it
+  // parks the job; a task clears it when it starts a new stage).
+  bool resent = false;
+  // Fetched from the source (most tasks read PTTL and DUMP).
+  int64_t pttl = 0;
+  std::chrono::steady_clock::time_point sent_at{};  // when PTTL was sent
+  resp::Reply payload;                              // the DUMP reply
+  std::shared_ptr<redisReply> shared;               // the same, once a write references it
+  std::size_t held = 0;                             // payload bytes counted in the window
+  std::string_view payload_view() const noexcept;
+
+ private:
+  friend class Engine;
+  uint32_t read_link = ~0u;   // where source reads go (a redirect may change it)
+  uint32_t write_link = ~0u;  // where source writes (cleanup) go
+  uint32_t dst_link = ~0u;    // the destination node of the last destination command
+  uint32_t ask_link = ~0u;    // -ASK target for the next destination command
+  bool read_ask = false;      // source-side -ASK: send ASKING before the next read
+  bool write_ask = false;     // source-side -ASK: send ASKING before the next write
+  uint32_t attempts = 0;      // retries of the current error
+  uint32_t redirects = 0;
+  std::chrono::steady_clock::time_point first_retry_at{};
+};
+
+// What happens to one key once the engine has scanned it and given it a job slot. Replies arrive with the
+// task's op codes (>= Engine::kFirstTaskOp); a null reply never reaches the task (the engine parks the job).
+class KeyTask {
+ public:
+  virtual ~KeyTask() = default;
+  // The engine is about to start; the task may size per-job state to engine.window_size().
+  virtual void attach(Engine& engine) = 0;
+  // A new job: send its first commands.
+  virtual void start(uint32_t j) = 0;
+  virtual void on_reply(uint32_t j, uint8_t op, resp::Reply reply) = 0;
+  // Send the job's current stage again (after a reconnection, a redirect or a retry).
+  virtual void resend(uint32_t j) = 0;
+  // The run is failing and the job cannot go on: settle it (usually Engine::abandon; a key already copied is
+  // counted as such).
+  virtual void give_up(uint32_t j) = 0;
+};
+
+class Engine final : private resp::Connection::ReplyHandler, private resp::Connection::Observer {
+ public:
+  enum class Side : uint8_t { kSource = 0, kWriter = 1, kDestination = 2 };
+  static constexpr uint8_t kFirstTaskOp = 16;
+
+  // `source_template` and `destination_template` open connections to nodes first met through a redirect.
+  Engine(net::Loop& loop, CopyOptions options, std::vector<SourceNode> sources, Destination destination,
+         resp::ConnectOptions source_template, resp::ConnectOptions destination_template, KeyTask& task);
+  ~Engine() override;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Starts scanning. `on_done` runs once, when every key is handled or the run stopped; all connections are
+  // closed by then.
+  void start(std::function<void()> on_done);
+  // SIGINT/SIGTERM: the first stops scanning and lets keys in flight finish; the second abandons them.
+  void stop(int signal);
+
+  report::Counters totals() const;
+  std::size_t in_flight() const noexcept { return active_; }
+  bool paused_by_destination() const noexcept { return paused_by_destination_; }
+  std::size_t links_down() const noexcept;
+  EngineResult take_result();
+
+  // ---- for tasks ----
+  const CopyOptions& options() const noexcept { return opts_; }
+  std::size_t window_size() const noexcept { return jobs_.size(); }
+  Job& job(uint32_t j) noexcept { return jobs_[j]; }
+  report::Counters& counters(uint32_t j) noexcept { return nodes_[jobs_[j].node].counters; }
+  // Sends a command for job j to the side's node (the destination node owning the key's slot). When that link
+  // is down the job is parked, resend() runs once it is back, and false is returned.
+  bool send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op);
+  // As send(), with args[ref_index] referenced by the write instead of copied (large payloads).
+  bool send_ref(uint32_t j, Side side, const std::string_view* args, std::size_t argc, std::size_t ref_index,
+                std::shared_ptr<const void> owner, uint8_t op);
+  // The clock of the destination node job j's next destination command goes to.
+  const ServerClock& destination_clock(uint32_t j);
+  // Errors every task treats alike: cluster redirects, retryable conditions (LOADING, BUSY, TRYAGAIN,
+  // CLUSTERDOWN), and conditions that doom the run (permissions, OOM, read-only destination). Returns true
+  // when it took care of the job; false leaves the error to the task.
+  bool handle_error(uint32_t j, Side side, std::string_view command, std::string_view message);
+  // Keeps a DUMP reply with the job, counted in the window's bytes.
+  void hold(uint32_t j, resp::Reply payload);
+  // Turns the held payload into a shared owner a write can reference.
+  const std::shared_ptr<redisReply>& share_payload(uint32_t j);
+  // The job is finished: its slot returns to the window.
+  void done(uint32_t j);
+  // A per-key failure: counted, grouped by message, and the run goes on.
+  void fail_key(uint32_t j, std::string message);
+  // Gives a key back: no longer counted as scanned (a failing run cannot finish it).
+  void abandon(uint32_t j);
+  // Stops the run because of what happened to job j, and gives the key back.
+  void fail_job(uint32_t j, Error error);
+  bool failing() const noexcept { return fatal_.has_value(); }
+  void add_example(uint32_t j, const char* action);
+  const std::string& label(uint32_t j, Side side) const;
+  void record_error(std::string message, std::string_view key) { errors_.add(message, key); }
+
+ private:
+  enum EngineOp : uint8_t { kScan = 1, kTime, kShards, kSlots };
+  static constexpr uint32_t kNoLink = ~0u;
+
+  struct Link {
+    std::unique_ptr<resp::Connection> conn;
+    std::string name;  // host:port
+    bool destination = false;
+    ServerClock clock;
+    std::vector<uint32_t> parked;  // jobs to resend when the link is up
+    bool down = false;             // lost, being reconnected
+    bool retired = false;          // a destination node that no longer owns slots (failed over): not retried
+    uint32_t attempts = 0;
+    std::chrono::steady_clock::time_point down_since{};
+    std::chrono::steady_clock::time_point retry_at{};
+    std::string last_error;
+  };
+
+  struct Node {
+    std::string name;
+    uint32_t read_link = kNoLink;
+    uint32_t write_link = kNoLink;
+    uint64_t dbsize = 0;
+    std::string cursor = "0";
+    bool scanning = false;
+    bool scan_done = false;
+    std::deque<std::string> queue;  // scanned, waiting for a job slot
+    report::Counters counters;
+  };
+
+  struct Retry {
+    uint32_t job;
+    uint16_t generation;
+    std::chrono::steady_clock::time_point due;
+  };
+
+  static uint64_t job_tag(uint32_t j, uint16_t generation, Side side, uint8_t op) noexcept {
+    return (uint64_t{j} << 32) | (uint64_t{generation} << 16) | (uint64_t{static_cast<uint8_t>(side)} << 8) |
+           op;
+  }
+  static uint64_t engine_tag(uint32_t index, EngineOp op) noexcept { return (uint64_t{index} << 32) | op; }
+
+  // resp callbacks
+  void on_reply(uint64_t tag, resp::Reply reply) override;
+  void on_connection_ready(resp::Connection& c) override;
+  void on_connection_error(resp::Connection& c, const Error& error) override;
+  void on_connection_writable(resp::Connection& c) override;
+
+  // links
+  uint32_t add_link(std::unique_ptr<resp::Connection> conn, std::string name, bool destination);
+  uint32_t link_of(const resp::Connection& c) const noexcept;
+  uint32_t link_for_address(const std::string& host, int port, bool destination);
+  bool usable(uint32_t link) const noexcept;
+  uint32_t link_for(uint32_t j, Side side);
+  void park(uint32_t j, uint32_t link);
+  void unpark(uint32_t link);
+  static void on_reconnect_timer(void* self);
+  uint32_t route(std::string_view key) const noexcept;
+  bool destination_backed_up() const noexcept;
+  void refresh_destination_topology();
+  void on_topology(EngineOp op, resp::Reply reply);
+  static void on_clock_timer(void* self);
+  void on_time(uint32_t link, resp::Reply reply);
+  bool before_send(uint32_t j, Side side, uint32_t link);
+
+  // scheduling
+  void pump();
+  void maybe_scan(Node& node, uint32_t index);
+  void on_scan(uint32_t node, resp::Reply reply);
+  void dispatch();
+  void maybe_finish();
+  void finish();
+  void fail_run(Error error);
+  void on_lost(uint32_t j, Side side);
+  bool redirect(uint32_t j, Side side, std::string_view message);
+  void retry(uint32_t j, std::string_view message);
+  static void on_retry_timer(void* self);
+
+  net::Loop& loop_;
+  CopyOptions opts_;
+  KeyTask& task_;
+  resp::ConnectOptions source_template_;
+  resp::ConnectOptions destination_template_;
+  std::vector<std::unique_ptr<Link>> links_;
+  std::vector<Node> nodes_;
+  bool dst_cluster_ = false;
+  uint32_t dst_single_ = kNoLink;
+  std::vector<uint32_t> dst_links_;
+  std::vector<uint32_t> slot_link_;  // cluster destination: slot -> link
+  bool topology_in_flight_ = false;
+  std::chrono::steady_clock::time_point topology_asked_at_{};
+  std::vector<Job> jobs_;
+  std::vector<uint32_t> free_;
+  std::size_t active_ = 0;
+  std::size_t bytes_held_ = 0;
+  std::size_t next_node_ = 0;
+  SeenFilter seen_;
+  std::vector<Retry> retries_;
+  net::Timer retry_timer_;
+  net::Timer clock_timer_;
+  net::Timer reconnect_timer_;
+  report::ErrorGroups errors_;
+  std::vector<report::Example> examples_;
+  std::optional<Error> fatal_;
+  std::function<void()> on_done_;
+  int signal_ = 0;
+  bool stopping_ = false;
+  bool finished_ = false;
+  bool paused_by_destination_ = false;
+};
+
+}  // namespace rmig::copy
