@@ -8,6 +8,8 @@
 #include <csignal>
 
 #include "cluster/topology.hpp"
+#include "copy/glob.hpp"
+#include "copy/rename.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
 
@@ -64,8 +66,15 @@ Engine::Engine(net::Loop& loop, CopyOptions options, std::vector<SourceNode> sou
           options.seen_filter_bytes),
       retry_timer_(loop, this, &Engine::on_retry_timer),
       clock_timer_(loop, this, &Engine::on_clock_timer),
-      reconnect_timer_(loop, this, &Engine::on_reconnect_timer) {
+      reconnect_timer_(loop, this, &Engine::on_reconnect_timer),
+      rate_timer_(loop, this, &Engine::on_rate_timer) {
   clock_timer_.unref();
+  const Selection& sel = opts_.selection;
+  if (sel.match.size() == 1) scan_match_ = sel.match.front();
+  if (sel.types.size() == 1 && sel.scan_type_supported) scan_type_ = sel.types.front();
+  // After a resume, keys up to the previous run's in-flight frontier may be done already: at most the window
+  // plus the scanned keys waiting for it.
+  recheck_budget_ = opts_.window.keys + 4 * opts_.window.scan_count;
   for (auto& s : sources) {
     Node n;
     n.name = s.name;
@@ -117,9 +126,55 @@ void Engine::start(std::function<void()> on_done) {
 
 report::Counters Engine::totals() const {
   report::Counters total;
-  for (const auto& n : nodes_)
-    total += n.counters;
+  for (const auto& n : nodes_) {
+    total += n.committed;
+    for (const auto& b : n.batches) total += b.counters;
+  }
   return total;
+}
+
+report::Counters& Engine::counters(uint32_t j) noexcept {
+  Job& job = jobs_[j];
+  Node& node = nodes_[job.node];
+  Batch* b = batch_of(node, job.batch_);
+  return b != nullptr ? b->counters : node.committed;
+}
+
+Engine::Batch* Engine::batch_of(Node& node, uint64_t seq) noexcept {
+  if (node.batches.empty() || seq < node.batches.front().seq) return nullptr;
+  const uint64_t i = seq - node.batches.front().seq;
+  return i < node.batches.size() ? &node.batches[i] : nullptr;
+}
+
+void Engine::settle(Node& node, uint64_t seq) {
+  if (Batch* b = batch_of(node, seq); b != nullptr && b->pending > 0) --b->pending;
+  // Batches complete in SCAN order, so the checkpoint cursor never skips a key that is not done.
+  while (!node.batches.empty() && node.batches.front().pending == 0) {
+    node.committed += node.batches.front().counters;
+    node.safe_cursor = node.batches.front().next_cursor;
+    node.batches.pop_front();
+  }
+}
+
+std::vector<NodeProgress> Engine::checkpoint() const {
+  std::vector<NodeProgress> out;
+  for (const auto& n : nodes_) {
+    out.push_back(NodeProgress{n.name, n.safe_cursor, n.scan_done && n.batches.empty() && n.queue.empty(),
+                               n.committed});
+  }
+  return out;
+}
+
+void Engine::resume(const std::vector<NodeProgress>& progress) {
+  for (std::size_t i = 0; i < nodes_.size() && i < progress.size(); ++i) {
+    Node& n = nodes_[i];
+    const NodeProgress& p = progress[i];
+    n.committed = p.counters;
+    n.cursor = p.complete ? "0" : p.cursor;
+    n.safe_cursor = n.cursor;
+    n.scan_done = p.complete;
+    n.recheck = p.complete ? 0 : recheck_budget_;
+  }
 }
 
 std::size_t Engine::links_down() const noexcept {
@@ -132,8 +187,10 @@ std::size_t Engine::links_down() const noexcept {
 EngineResult Engine::take_result() {
   EngineResult r;
   for (const auto& n : nodes_) {
-    r.total += n.counters;
-    r.nodes.push_back(report::NodeCounters{n.name, n.counters});
+    report::Counters c = n.committed;
+    for (const auto& b : n.batches) c += b.counters;
+    r.total += c;
+    r.nodes.push_back(report::NodeCounters{n.name, c});
   }
   r.errors = std::move(errors_);
   r.fatal = fatal_;
@@ -147,8 +204,8 @@ void Engine::stop(int signal) {
   if (stopping_ && signal_ != 0) {
     spdlog::warn("second signal: stopping now, abandoning {} keys in flight (nothing is deleted)", active_);
     signal_ = signal;
-    for (auto& job : jobs_) {
-      if (job.active) --nodes_[job.node].counters.scanned;
+    for (uint32_t j = 0; j < jobs_.size(); ++j) {
+      if (jobs_[j].active && !jobs_[j].typing_) --counters(j).scanned;
     }
     finish();
     return;
@@ -220,7 +277,7 @@ uint32_t Engine::link_for(uint32_t j, Side side) {
   switch (side) {
     case Side::kSource: return job.read_link;
     case Side::kWriter: return job.write_link;
-    case Side::kDestination: return job.dst_link = job.ask_link != kNoLink ? job.ask_link : route(job.key);
+    case Side::kDestination: return job.dst_link = job.ask_link != kNoLink ? job.ask_link : route(job.target());
   }
   return kNoLink;
 }
@@ -243,7 +300,7 @@ void Engine::unpark(uint32_t link) {
   std::vector<uint32_t> parked;
   parked.swap(links_[link]->parked);
   for (uint32_t j : parked) {
-    if (jobs_[j].active) task_.resend(j);
+    if (jobs_[j].active) resend_job(j);
   }
 }
 
@@ -412,7 +469,7 @@ void Engine::on_topology(EngineOp op, resp::Reply reply) {
     for (uint32_t j : parked) {
       if (!jobs_[j].active) continue;
       jobs_[j].ask_link = kNoLink;
-      task_.resend(j);
+      resend_job(j);
     }
   }
 }
@@ -457,10 +514,19 @@ void Engine::maybe_scan(Node& node, uint32_t index) {
   node.scanning = true;
   std::array<char, 24> count{};
   const auto end = std::to_chars(count.data(), count.data() + count.size(), opts_.window.scan_count).ptr;
-  const std::string_view args[] = {
-      "SCAN", node.cursor, "COUNT",
-      std::string_view(count.data(), static_cast<std::size_t>(end - count.data()))};
-  links_[node.read_link]->conn->send(*this, engine_tag(index, kScan), args, std::size(args));
+  std::string_view args[8] = {"SCAN", node.cursor};
+  std::size_t argc = 2;
+  if (!scan_match_.empty()) {
+    args[argc++] = "MATCH";
+    args[argc++] = scan_match_;
+  }
+  args[argc++] = "COUNT";
+  args[argc++] = std::string_view(count.data(), static_cast<std::size_t>(end - count.data()));
+  if (!scan_type_.empty()) {
+    args[argc++] = "TYPE";
+    args[argc++] = scan_type_;
+  }
+  links_[node.read_link]->conn->send(*this, engine_tag(index, kScan), args, argc);
 }
 
 void Engine::on_scan(uint32_t index, resp::Reply reply) {
@@ -489,17 +555,24 @@ void Engine::on_scan(uint32_t index, resp::Reply reply) {
   }
   node.cursor.assign(r->element[0]->str, r->element[0]->len);
   const redisReply* keys = r->element[1];
+  Batch batch;
+  batch.seq = node.next_batch++;
+  batch.next_cursor = node.cursor;
   for (std::size_t i = 0; i < keys->elements; ++i) {
     const redisReply* k = keys->element[i];
     if (!resp::is_string(k)) continue;
-    node.queue.emplace_back(k->str, k->len);
+    node.queue.push_back(QueuedKey{std::string(k->str, k->len), batch.seq});
+    ++batch.pending;
   }
+  node.batches.push_back(std::move(batch));
+  settle(node, ~0ull);  // an empty batch completes at once
   if (node.cursor == "0") node.scan_done = true;
   pump();
 }
 
 void Engine::dispatch() {
   paused_by_destination_ = false;
+  rate_limited_ = false;
   while (!stopping_ && !free_.empty() && bytes_held_ < opts_.window.bytes) {
     if (destination_backed_up()) {
       paused_by_destination_ = true;  // resumed by on_connection_writable
@@ -518,18 +591,22 @@ void Engine::dispatch() {
       }
     }
     if (node == nullptr) return;
+    if (!rate_allows()) return;  // resumed by the rate timer
     const uint32_t j = free_.back();
+    QueuedKey q = std::move(node->queue.front());
+    node->queue.pop_front();
+    if (!select(*node, q, j)) continue;
     free_.pop_back();
     ++active_;
     Job& job = jobs_[j];
-    job.key.swap(node->queue.front());
-    node->queue.pop_front();
     job.node = node_index;
+    job.batch_ = q.batch;
     job.stage = 0;
     job.active = true;
     ++job.generation;
     job.resent = false;
     job.pttl = 0;
+    job.type.clear();
     job.read_link = node->read_link;
     job.write_link = node->write_link;
     job.dst_link = kNoLink;
@@ -539,12 +616,120 @@ void Engine::dispatch() {
     job.attempts = 0;
     job.redirects = 0;
     job.first_retry_at = {};
-    job.maybe_duplicate = seen_.test_and_add(job.key);
-    ++node->counters.scanned;
-    task_.start(j);
+    if (opts_.selection.needs_type_check()) {
+      job.typing_ = true;
+      send_type(j);
+    } else {
+      job.typing_ = false;
+      begin(j);
+    }
     if (node->queue.size() < opts_.window.scan_count) maybe_scan(*node, node_index);
   }
 }
+
+bool Engine::select(Node& node, QueuedKey& q, uint32_t j) {
+  const Selection& sel = opts_.selection;
+  const std::string_view key = q.key;
+  bool selected = sel.own_prefix.empty() || key.compare(0, sel.own_prefix.size(), sel.own_prefix) != 0;
+  if (selected && sel.match.size() > 1) {
+    selected = std::any_of(sel.match.begin(), sel.match.end(), [&](const std::string& p) { return glob_match(p, key); });
+  }
+  if (selected) {
+    selected = std::none_of(sel.exclude.begin(), sel.exclude.end(),
+                            [&](const std::string& p) { return glob_match(p, key); });
+  }
+  if (!selected) {
+    settle(node, q.batch);
+    return false;
+  }
+  Job& job = jobs_[j];
+  job.key = std::move(q.key);
+  job.renamed_ = false;
+  job.rule_ = -1;
+  if (sel.rename) {
+    job.rule_ = sel.rename->apply_into(job.key, job.renamed_to_);
+    job.renamed_ = job.rule_ >= 0 && job.renamed_to_ != job.key;
+  }
+  return true;
+}
+
+// The key is selected (and of a selected type): it counts as scanned and goes to the task.
+void Engine::begin(uint32_t j) {
+  Job& job = jobs_[j];
+  Node& node = nodes_[job.node];
+  job.typing_ = false;
+  ++counters(j).scanned;
+  job.maybe_duplicate = seen_.test_and_add(job.key);
+  if (node.recheck > 0) {
+    // Resumed run: the previous one may have written this key already.
+    --node.recheck;
+    job.resent = true;
+  }
+  if (job.renamed_ && job.renamed_to_.empty()) {
+    return fail_key(j, "rename rule " + std::to_string(job.rule_ + 1) + " gives an empty key name");
+  }
+  task_.start(j);
+}
+
+void Engine::send_type(uint32_t j) {
+  Job& job = jobs_[j];
+  const std::string_view args[] = {"TYPE", job.key};
+  if (!before_send(j, Side::kSource, job.read_link)) return;
+  links_[job.read_link]->conn->send(*this, job_tag(j, job.generation, Side::kSource, kTypeCheck), args, 2);
+}
+
+void Engine::on_type(uint32_t j, resp::Reply reply) {
+  Job& job = jobs_[j];
+  const redisReply* r = reply.get();
+  if (resp::is_error(r)) {
+    const std::string msg(resp::text(r));
+    if (handle_error(j, Side::kSource, "TYPE", msg)) return;
+    ++counters(j).scanned;
+    return fail_key(j, "TYPE: " + msg);
+  }
+  const std::string_view type = resp::text(r);
+  const auto& types = opts_.selection.types;
+  if (std::find(types.begin(), types.end(), type) == types.end()) return done(j);  // not selected
+  job.type = std::string(type);
+  begin(j);
+}
+
+void Engine::resend_job(uint32_t j) {
+  if (jobs_[j].typing_) return send_type(j);
+  task_.resend(j);
+}
+
+void Engine::give_up_job(uint32_t j) {
+  if (jobs_[j].typing_) return done(j);  // not counted yet
+  task_.give_up(j);
+}
+
+bool Engine::rate_allows() {
+  if (opts_.rate_limit_keys == 0 && opts_.rate_limit_bytes == 0) return true;
+  const auto now = Clock::now();
+  const double dt = tokens_at_ == Clock::time_point{} ? 0.0 : std::chrono::duration<double>(now - tokens_at_).count();
+  tokens_at_ = now;
+  // Buckets hold at most a tenth of a second's worth, so a pause is never followed by a burst.
+  if (opts_.rate_limit_keys > 0) {
+    const double rate = static_cast<double>(opts_.rate_limit_keys);
+    key_tokens_ = std::min(std::max(rate / 10.0, 1.0), key_tokens_ + dt * rate);
+  }
+  if (opts_.rate_limit_bytes > 0) {
+    const double rate = static_cast<double>(opts_.rate_limit_bytes);
+    byte_tokens_ = std::min(rate / 10.0, byte_tokens_ + dt * rate);
+  }
+  const bool keys_ok = opts_.rate_limit_keys == 0 || key_tokens_ >= 1.0;
+  const bool bytes_ok = opts_.rate_limit_bytes == 0 || byte_tokens_ > 0.0;
+  if (keys_ok && bytes_ok) {
+    if (opts_.rate_limit_keys > 0) key_tokens_ -= 1.0;
+    return true;
+  }
+  rate_limited_ = true;
+  if (!rate_timer_.active()) rate_timer_.start(5, 0);
+  return false;
+}
+
+void Engine::on_rate_timer(void* self_ptr) { static_cast<Engine*>(self_ptr)->pump(); }
 
 void Engine::maybe_finish() {
   if (finished_ || active_ != 0) return;
@@ -562,6 +747,7 @@ void Engine::finish() {
   retry_timer_.stop();
   clock_timer_.stop();
   reconnect_timer_.stop();
+  rate_timer_.stop();
   for (auto& l : links_) {
     l->conn->set_observer(nullptr);
     l->conn->close();
@@ -580,13 +766,13 @@ void Engine::fail_run(Error error) {
   std::vector<Retry> retries;
   retries.swap(retries_);
   for (const Retry& r : retries) {
-    if (jobs_[r.job].active && jobs_[r.job].generation == r.generation) task_.give_up(r.job);
+    if (jobs_[r.job].active && jobs_[r.job].generation == r.generation) give_up_job(r.job);
   }
   for (auto& l : links_) {
     std::vector<uint32_t> parked;
     parked.swap(l->parked);
     for (uint32_t j : parked) {
-      if (jobs_[j].active) task_.give_up(j);
+      if (jobs_[j].active) give_up_job(j);
     }
     if (l->down) l->conn->close();  // no more reconnect attempts
   }
@@ -595,11 +781,11 @@ void Engine::fail_run(Error error) {
 
 void Engine::fail_job(uint32_t j, Error error) {
   fail_run(std::move(error));
-  if (jobs_[j].active) task_.give_up(j);
+  if (jobs_[j].active) give_up_job(j);
 }
 
 void Engine::abandon(uint32_t j) {
-  --nodes_[jobs_[j].node].counters.scanned;
+  --counters(j).scanned;
   done(j);
 }
 
@@ -611,9 +797,11 @@ void Engine::done(uint32_t j) {
   job.payload.reset();
   job.shared.reset();
   job.active = false;
+  job.typing_ = false;
   ++job.generation;  // replies still on their way for this slot are stale
   free_.push_back(j);
   --active_;
+  settle(nodes_[job.node], job.batch_);
   pump();
 }
 
@@ -624,6 +812,7 @@ void Engine::hold(uint32_t j, resp::Reply payload) {
   job.payload = std::move(payload);
   job.held = job.payload ? job.payload->len : 0;
   bytes_held_ += job.held;
+  if (opts_.rate_limit_bytes > 0) byte_tokens_ -= static_cast<double>(job.held);
 }
 
 const std::shared_ptr<redisReply>& Engine::share_payload(uint32_t j) {
@@ -635,7 +824,7 @@ const std::shared_ptr<redisReply>& Engine::share_payload(uint32_t j) {
 
 void Engine::fail_key(uint32_t j, std::string message) {
   Job& job = jobs_[j];
-  ++nodes_[job.node].counters.failed;
+  ++counters(j).failed;
   spdlog::debug("key \"{}\" failed: {}", printable_short(job.key), message);
   errors_.add(message, job.key);
   done(j);
@@ -644,7 +833,7 @@ void Engine::fail_key(uint32_t j, std::string message) {
 void Engine::add_example(uint32_t j, const char* action) {
   if (!opts_.dry_run || examples_.size() >= opts_.examples) return;
   const Job& job = jobs_[j];
-  examples_.push_back(report::Example{job.key, action, job.held});
+  examples_.push_back(report::Example{job.key, job.renamed_ ? job.renamed_to_ : std::string(), action, job.held});
 }
 
 // ---- replies ----
@@ -653,7 +842,7 @@ void Engine::on_reply(uint64_t t, resp::Reply reply) {
   if (finished_) return;
   const auto index = static_cast<uint32_t>(t >> 32);
   const auto op = static_cast<uint8_t>(t & 0xff);
-  if (op < kFirstTaskOp && op != 0) {
+  if (((t >> 8) & 0xff) == kEngineSide) {
     switch (static_cast<EngineOp>(op)) {
       case kScan:
         if (!reply) {
@@ -677,9 +866,10 @@ void Engine::on_reply(uint64_t t, resp::Reply reply) {
   Job& job = jobs_[index];
   const auto generation = static_cast<uint16_t>(t >> 16);
   if (!job.active || job.generation != generation) return;  // a stale reply (the job moved on)
-  if (op == 0) return;                                      // ASKING's +OK
+  if (op == kAsking) return;                                   // ASKING's +OK
   const auto side = static_cast<Side>((t >> 8) & 0xff);
   if (!reply) return on_lost(index, side);
+  if (op == kTypeCheck) return on_type(index, std::move(reply));
   task_.on_reply(index, op, std::move(reply));
 }
 
@@ -688,7 +878,7 @@ void Engine::on_lost(uint32_t j, Side side) {
   // when the run is failing). Its other replies still on their way become stale.
   Job& job = jobs_[j];
   ++job.generation;
-  if (fatal_) return task_.give_up(j);
+  if (fatal_) return give_up_job(j);
   job.resent = true;
   const uint32_t link = side == Side::kSource   ? job.read_link
                         : side == Side::kWriter ? job.write_link
@@ -727,13 +917,13 @@ bool Engine::redirect(uint32_t j, Side side, std::string_view message) {
       break;
   }
   ++job.generation;
-  task_.resend(j);
+  resend_job(j);
   return true;
 }
 
 bool Engine::handle_error(uint32_t j, Side side, std::string_view command, std::string_view message) {
   if (fatal_) {
-    task_.give_up(j);  // the other commands in flight when the run failed (e.g. more OOMs)
+    give_up_job(j);  // the other commands in flight when the run failed (e.g. more OOMs)
     return true;
   }
   const ServerError kind = resp::classify_error(message);
@@ -814,7 +1004,7 @@ void Engine::on_retry_timer(void* self_ptr) {
   self->retries_.erase(it, self->retries_.end());
   if (self->retries_.empty()) self->retry_timer_.stop();
   for (const Retry& r : due) {
-    if (self->jobs_[r.job].active && self->jobs_[r.job].generation == r.generation) self->task_.resend(r.job);
+    if (self->jobs_[r.job].active && self->jobs_[r.job].generation == r.generation) self->resend_job(r.job);
   }
   self->maybe_finish();
 }

@@ -51,6 +51,15 @@ struct Destination {
   std::vector<uint16_t> slot_owner;  // cluster: 16384 entries, index into nodes
 };
 
+// Where a source node's scan stands, for a checkpoint: every key of the batches before `cursor` is done and
+// counted in `counters`; keys after it are not (even if some were handled already).
+struct NodeProgress {
+  std::string name;
+  std::string cursor = "0";
+  bool complete = false;  // the scan reached its end and every key is done
+  report::Counters counters;
+};
+
 struct EngineResult {
   report::Counters total;
   std::vector<report::NodeCounters> nodes;
@@ -64,7 +73,8 @@ class Engine;
 
 // One slot of the window: a key on its way.
 struct Job {
-  std::string key;    // the source key
+  std::string key;   // the source key
+  std::string type;  // the key's type when the selection had to ask (TYPE), else empty
   uint32_t node = 0;  // source node index (counters, SCAN)
   uint8_t stage = 0;  // the task's own state
   uint16_t generation = 0;
@@ -80,9 +90,18 @@ struct Job {
   std::shared_ptr<redisReply> shared;               // the same, once a write references it
   std::size_t held = 0;                             // payload bytes counted in the window
   std::string_view payload_view() const noexcept;
+  // The destination key: the source key renamed by the selection's rules (the same key without rules).
+  const std::string& target() const noexcept { return renamed_ ? renamed_to_ : key; }
+  // The rename rule that applied, or -1.
+  int rule() const noexcept { return rule_; }
 
  private:
   friend class Engine;
+  std::string renamed_to_;
+  bool renamed_ = false;
+  int rule_ = -1;
+  uint64_t batch_ = 0;  // the SCAN batch the key came from
+  bool typing_ = false;  // waiting for TYPE (selection by type), before the task starts
   uint32_t read_link = ~0u;   // where source reads go (a redirect may change it)
   uint32_t write_link = ~0u;  // where source writes (cleanup) go
   uint32_t dst_link = ~0u;    // the destination node of the last destination command
@@ -130,6 +149,13 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void stop(int signal);
 
   report::Counters totals() const;
+  // Continues a previous run: per source node (same order as the sources), its checkpointed progress. Keys
+  // between the cursor and where the previous run really was are handled again; a RESTORE of one of them
+  // that meets BUSYKEY compares the destination's value to decide copied or skipped. Call before start().
+  void resume(const std::vector<NodeProgress>& progress);
+  // The checkpoint: progress of every source node.
+  std::vector<NodeProgress> checkpoint() const;
+  bool rate_limited() const noexcept { return rate_limited_; }
   std::size_t in_flight() const noexcept { return active_; }
   bool paused_by_destination() const noexcept { return paused_by_destination_; }
   std::size_t links_down() const noexcept;
@@ -139,7 +165,7 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   const CopyOptions& options() const noexcept { return opts_; }
   std::size_t window_size() const noexcept { return jobs_.size(); }
   Job& job(uint32_t j) noexcept { return jobs_[j]; }
-  report::Counters& counters(uint32_t j) noexcept { return nodes_[jobs_[j].node].counters; }
+  report::Counters& counters(uint32_t j) noexcept;
   // Sends a command for job j to the side's node (the destination node owning the key's slot). When that link
   // is down the job is parked, resend() runs once it is back, and false is returned.
   bool send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op);
@@ -171,6 +197,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
 
  private:
   enum EngineOp : uint8_t { kScan = 1, kTime, kShards, kSlots };
+  // Engine commands sent for a job (the task's ops start at kFirstTaskOp).
+  enum JobOp : uint8_t { kAsking = 0, kTypeCheck = 1 };
+  static constexpr uint8_t kEngineSide = 0xff;
   static constexpr uint32_t kNoLink = ~0u;
 
   struct Link {
@@ -187,6 +216,20 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     std::string last_error;
   };
 
+  // The keys of one SCAN reply. Batches complete in order: when the oldest one has no key pending, its counters
+  // join the node's committed counters and the cursor after it becomes the node's checkpoint cursor.
+  struct Batch {
+    uint64_t seq = 0;
+    std::string next_cursor;
+    uint32_t pending = 0;
+    report::Counters counters;
+  };
+
+  struct QueuedKey {
+    std::string key;
+    uint64_t batch;
+  };
+
   struct Node {
     std::string name;
     uint32_t read_link = kNoLink;
@@ -195,8 +238,12 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     std::string cursor = "0";
     bool scanning = false;
     bool scan_done = false;
-    std::deque<std::string> queue;  // scanned, waiting for a job slot
-    report::Counters counters;
+    std::deque<QueuedKey> queue;  // scanned, waiting for a job slot
+    std::deque<Batch> batches;    // batches with keys pending, oldest first
+    uint64_t next_batch = 0;
+    std::string safe_cursor = "0";
+    report::Counters committed;
+    uint64_t recheck = 0;  // after a resume: keys still to treat as possibly copied already
   };
 
   struct Retry {
@@ -209,7 +256,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     return (uint64_t{j} << 32) | (uint64_t{generation} << 16) | (uint64_t{static_cast<uint8_t>(side)} << 8) |
            op;
   }
-  static uint64_t engine_tag(uint32_t index, EngineOp op) noexcept { return (uint64_t{index} << 32) | op; }
+  static uint64_t engine_tag(uint32_t index, EngineOp op) noexcept {
+    return (uint64_t{index} << 32) | (uint64_t{kEngineSide} << 8) | op;
+  }
 
   // resp callbacks
   void on_reply(uint64_t tag, resp::Reply reply) override;
@@ -239,6 +288,18 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void maybe_scan(Node& node, uint32_t index);
   void on_scan(uint32_t node, resp::Reply reply);
   void dispatch();
+  // Applies the selection to a queued key; false when the key is not selected (it is settled right away).
+  bool select(Node& node, QueuedKey& q, uint32_t j);
+  void settle(Node& node, uint64_t batch);
+  Batch* batch_of(Node& node, uint64_t seq) noexcept;
+  void on_type(uint32_t j, resp::Reply reply);
+  void send_type(uint32_t j);
+  void begin(uint32_t j);
+  // resend() / give_up() for a job still in the engine's TYPE check, else the task's.
+  void resend_job(uint32_t j);
+  void give_up_job(uint32_t j);
+  bool rate_allows();
+  static void on_rate_timer(void* self);
   void maybe_finish();
   void finish();
   void fail_run(Error error);
@@ -270,6 +331,14 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   net::Timer retry_timer_;
   net::Timer clock_timer_;
   net::Timer reconnect_timer_;
+  net::Timer rate_timer_;
+  double key_tokens_ = 0;
+  double byte_tokens_ = 0;
+  std::chrono::steady_clock::time_point tokens_at_{};
+  bool rate_limited_ = false;
+  std::string scan_match_;  // SCAN MATCH argument, empty for none
+  std::string scan_type_;   // SCAN TYPE argument, empty for none
+  uint64_t recheck_budget_ = 0;
   report::ErrorGroups errors_;
   std::vector<report::Example> examples_;
   std::optional<Error> fatal_;

@@ -2,10 +2,30 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace rmig::copy {
 
-enum class ConflictPolicy { kSkip, kReplace };
+class RenameRules;
+
+// skip: leave existing destination keys alone (BUSYKEY); replace: overwrite them; merge: fold hashes, sets and
+// zsets into the existing key; fail: stop at the first existing key.
+enum class ConflictPolicy { kSkip, kReplace, kMerge, kFail };
+
+// Which keys a run takes, and under which name they land.
+struct Selection {
+  std::vector<std::string> match;    // glob patterns (any matches); exactly one goes to the server as SCAN MATCH
+  std::vector<std::string> exclude;  // glob patterns (none may match)
+  std::vector<std::string> types;    // string, list, set, zset, hash, stream (any); empty: every type
+  std::shared_ptr<const RenameRules> rename;  // null: names unchanged
+  std::string own_prefix = "redis-migrate:";  // the tool's lock and state keys: never selected
+  // The source answers SCAN ... TYPE (Redis >= 6.0): with exactly one type it filters server-side.
+  bool scan_type_supported = true;
+
+  bool needs_type_check() const noexcept { return !types.empty() && !(types.size() == 1 && scan_type_supported); }
+};
 
 // The bounded window: memory stays flat whatever the keyspace size.
 struct WindowLimits {
@@ -19,10 +39,13 @@ struct CopyOptions {
   ConflictPolicy conflict = ConflictPolicy::kSkip;
   bool cleanup = false;  // delete each source key after its copy, if unchanged
   bool dry_run = false;  // read only: count what would be copied
+  Selection selection;
   WindowLimits window;
   std::size_t examples = 10;           // dry run: keys listed as examples
   uint32_t retry_timeout_ms = 60'000;  // how long a retryable per-key error (LOADING, BUSY) is retried
   std::size_t seen_filter_bytes = 16u << 20;
+  uint64_t rate_limit_keys = 0;   // keys per second read from the source; 0: unlimited
+  uint64_t rate_limit_bytes = 0;  // DUMP payload bytes per second read from the source; 0: unlimited
 };
 
 }  // namespace rmig::copy

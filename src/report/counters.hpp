@@ -45,6 +45,7 @@ struct NodeCounters {
 // A key listed by a dry run / plan.
 struct Example {
   std::string key;     // raw bytes
+  std::string target;  // the destination name when renamed, else empty
   std::string action;  // "copy", "skip (exists)", "replace (exists)", "expired", "vanished"
   uint64_t bytes = 0;
 };
