@@ -199,18 +199,21 @@ free_port() {  # prints a port nobody listens on
 start_server() {  # start_server NAME [redis-server options...]: sets $port; not run in a subshell, so the pid is kept
   local label=$1 pid
   shift
-  port=$(free_port)
   mkdir -p "$work/$label"
-  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$work/$label" \
-    --logfile "$work/$label/redis.log" --daemonize no "$@" >/dev/null 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 100); do
-    if redis-cli -p "$port" ping 2>/dev/null | grep -qE 'PONG|NOAUTH'; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
+  for _ in 1 2 3; do  # another program may take the free port first: try another one
+    port=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$work/$label" \
+      --logfile "$work/$label/redis.log" --daemonize no "$@" >/dev/null 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    for _ in $(seq 100); do
+      if redis-cli -p "$port" ping 2>/dev/null | grep -qE 'PONG|NOAUTH'; then return 0; fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$pid" 2>/dev/null || true
   done
-  fail "redis-server $label did not start on port $port (see $work/$label/redis.log)"
+  fail "redis-server $label did not start (see $work/$label/redis.log)"
 }
 seed() {  # seed PORT KEYS: the demo's mixed dataset
   SEED_PORT=$1 SEED_KEYS=$2 docker/redis/seed.sh >"$work/seed-$1.log" 2>&1 || fail "seeding port $1 failed"
