@@ -1,6 +1,7 @@
 #include "app/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "app/url.hpp"
+#include "copy/rename.hpp"
 #include "net/tls.hpp"
 
 namespace rmig::app {
@@ -174,7 +176,257 @@ Result<uint32_t> seconds_to_ms(double s, const char* option) {
   return static_cast<uint32_t>(s * 1000.0);
 }
 
+// Every raw value the command line and the environment can give, before validation.
+struct Flags {
+  SideFlags src, dst;
+  // copy
+  bool dry_run = false, replace = false, cleanup = false;
+  std::string on_conflict = "skip", merge_prefer = "destination";
+  // selection
+  std::vector<std::string> match, exclude, types;
+  std::vector<std::pair<std::string, std::string>> rename_prefix, rename_regex;
+  bool all_dbs = false;
+  // tuning
+  std::string window_bytes = "16MB", max_bytes_per_sec;
+  double connect_timeout_s = 10, timeout_s = 60, retry_timeout_s = 60, progress_s = 5;
+  uint64_t rate_limit = 0;
+  // cluster
+  std::string source_cluster = "auto", destination_cluster = "auto", read_from = "primaries";
+  // output
+  std::string log_level = "info", log_format = "text";
+  // verify
+  double ttl_tolerance_s = 5;
+};
+
+void add_urls(CLI::App& app, Flags& f, bool source) {
+  if (source) {
+    app.add_option("SOURCE_URL", f.src.url, "where the keys are read (redis://, rediss://, unix://)")
+        ->envname("SOURCE_REDIS_URL");
+  }
+  app.add_option("DESTINATION_URL", f.dst.url, "where the keys are written")
+      ->envname("DESTINATION_REDIS_URL");
+}
+
+void add_selection_options(CLI::App& app, Flags& f) {
+  const std::string g = "Selection and renaming";
+  app.add_option(
+         "--match", f.match,
+         "copy only keys matching this glob (Redis SCAN MATCH syntax; repeatable: any may match; a single "
+         "pattern is applied by the server, so other keys are never dumped)")
+      ->envname("MATCH")
+      ->delimiter(',')
+      ->group(g);
+  app.add_option("--exclude", f.exclude, "leave out keys matching this glob (repeatable)")
+      ->envname("EXCLUDE")
+      ->delimiter(',')
+      ->group(g);
+  app.add_option("--type", f.types,
+                 "copy only keys of this type: string, list, set, zset, hash, stream (repeatable)")
+      ->envname("TYPE")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"string", "list", "set", "zset", "hash", "stream"}))
+      ->group(g);
+  app.add_option(
+         "--rename-prefix", f.rename_prefix,
+         "OLD NEW: a key starting with OLD lands as NEW + the rest (repeatable; the first matching rule "
+         "wins; keys no rule matches keep their name)")
+      ->group(g);
+  app.add_option(
+         "--rename", f.rename_regex,
+         "REGEX REPLACEMENT: a key the RE2 regex matches entirely lands under REPLACEMENT, with \\\\1-style "
+         "captures (repeatable, in order with --rename-prefix)")
+      ->group(g);
+  app.add_flag("--all-dbs", f.all_dbs, "copy every non-empty logical DB N to DB N (standalone servers)")
+      ->envname("ALL_DBS")
+      ->group(g);
+}
+
+void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
+  const std::string g = "Tuning";
+  app.add_option("--window-keys", o.window.keys, "keys in flight at most (between DUMP and RESTORE reply)")
+      ->envname("WINDOW_KEYS")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--window-bytes", f.window_bytes, "DUMP payload bytes held at most (e.g. 16MB)")
+      ->envname("WINDOW_BYTES")
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--scan-count", o.window.scan_count, "COUNT hint given to SCAN")
+      ->envname("SCAN_COUNT")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--rate-limit", f.rate_limit,
+                 "read at most this many keys per second from the source (spares a production primary; 0: no "
+                 "limit)")
+      ->envname("RATE_LIMIT")
+      ->group(g);
+  app.add_option("--max-bytes-per-sec", f.max_bytes_per_sec,
+                 "read at most this many DUMP bytes per second from the source (e.g. 20MB)")
+      ->envname("MAX_BYTES_PER_SEC")
+      ->group(g);
+  app.add_option("--connect-timeout", f.connect_timeout_s,
+                 "seconds to connect, finish the TLS handshake and authenticate")
+      ->envname("CONNECT_TIMEOUT")
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--timeout", f.timeout_s, "seconds without any reply before a connection is considered dead")
+      ->envname("TIMEOUT")
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--retry-timeout", f.retry_timeout_s,
+                 "seconds a dropped connection is reconnected, and a retryable per-key error (LOADING, BUSY, "
+                 "TRYAGAIN) retried, before giving up")
+      ->envname("RETRY_TIMEOUT")
+      ->capture_default_str()
+      ->group(g);
+}
+
+void add_cluster_options(CLI::App& app, Flags& f) {
+  const std::string g = "Cluster";
+  app.add_option(
+         "--source-cluster", f.source_cluster,
+         "on, off or auto: treat the source as a Redis Cluster (auto: ask it with INFO cluster); any node "
+         "of the cluster is enough as SOURCE_URL")
+      ->envname("SOURCE_CLUSTER")
+      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option(
+         "--destination-cluster", f.destination_cluster,
+         "on, off or auto: treat the destination as a Redis Cluster (each RESTORE goes to the node owning "
+         "the key's slot)")
+      ->envname("DESTINATION_CLUSTER")
+      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--read-from", f.read_from,
+                 "primaries or replicas: where a source cluster is scanned and dumped (replicas spare the "
+                 "production primaries; READONLY)")
+      ->envname("READ_FROM")
+      ->check(CLI::IsMember({"primaries", "replicas"}))
+      ->capture_default_str()
+      ->group(g);
+}
+
+void add_output_options(CLI::App& app, Flags& f, Config& cfg) {
+  const std::string g = "Output";
+  app.add_option("--report-json", cfg.report_json,
+                 "write the final report as JSON to FILE; '-' writes it to stdout, which then carries only "
+                 "the JSON (everything for people goes to stderr)")
+      ->envname("REPORT_JSON")
+      ->group(g);
+  app.add_option("--progress-interval", f.progress_s, "seconds between progress lines on stderr (0: none)")
+      ->envname("PROGRESS_INTERVAL")
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error or off (DEBUG=1 means debug)")
+      ->envname("LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--log-format", f.log_format, "text, or json for one JSON object per line (log collectors)")
+      ->envname("LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str()
+      ->group(g);
+}
+
+void add_state_options(CLI::App& app, Config& cfg, bool writes) {
+  const std::string g = "Lock and state";
+  app.add_option(
+         "--state-prefix", cfg.state.prefix,
+         "prefix of the tool's own keys on the destination (lock and run state); they are never copied "
+         "or verified")
+      ->envname("STATE_PREFIX")
+      ->capture_default_str()
+      ->group(g);
+  if (!writes) return;
+  app.add_flag("--no-lock", cfg.state.no_lock,
+               "do not take the destination's lock (another run may write at once)")
+      ->envname("NO_LOCK")
+      ->group(g);
+  app.add_option(
+         "--state-file", cfg.state.state_file,
+         "keep the checkpoint in this file instead of on the destination (keeps the destination pristine)")
+      ->envname("STATE_FILE")
+      ->group(g);
+  app.add_flag("--restart", cfg.state.restart,
+               "ignore the checkpoint of an earlier run and start from the beginning")
+      ->envname("RESTART")
+      ->group(g);
+}
+
+// Everything a copy, a plan, a verify and a cleanup share.
+void add_run_options(CLI::App& app, Flags& f, Config& cfg) {
+  add_urls(app, f, true);
+  add_selection_options(app, f);
+  add_side_options(app, "source", f.src);
+  add_side_options(app, "destination", f.dst);
+  add_cluster_options(app, f);
+  add_tuning_options(app, f, cfg.copy.options);
+  add_output_options(app, f, cfg);
+}
+
+void add_conflict_options(CLI::App& app, Flags& f, Config& cfg) {
+  const std::string g = "Copy";
+  app.add_flag("--replace", f.replace,
+               "overwrite keys that already exist on the destination (= --on-conflict replace)")
+      ->envname("REPLACE_DST_KEYS")
+      ->group(g);
+  app.add_option(
+         "--on-conflict", f.on_conflict,
+         "what to do with a key that exists on the destination: skip (default), replace, merge (fold a "
+         "hash, set or zset into the existing one) or fail (stop at the first one)")
+      ->envname("ON_CONFLICT")
+      ->check(CLI::IsMember({"skip", "replace", "merge", "fail"}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option(
+         "--merge-prefer", f.merge_prefer,
+         "with --on-conflict merge, whose value wins for a field or member on both sides: destination "
+         "(default) or source")
+      ->envname("MERGE_PREFER")
+      ->check(CLI::IsMember({"source", "destination"}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--examples", cfg.copy.options.examples, "number of example keys listed by a plan / dry run")
+      ->envname("EXAMPLES")
+      ->capture_default_str()
+      ->group(g);
+}
+
+// The rename rules in command-line order (first match wins across --rename-prefix and --rename).
+std::vector<copy::RuleSpec> rule_specs(const CLI::App& app, const Flags& f) {
+  std::vector<copy::RuleSpec> specs;
+  std::size_t prefix = 0, regex = 0, seen_prefix = 0, seen_regex = 0;
+  for (const CLI::Option* o : app.parse_order()) {
+    // Each rule is two values, each counted once in the parse order.
+    if (o->get_name() == "--rename-prefix" && (++seen_prefix % 2) == 0 && prefix < f.rename_prefix.size()) {
+      const auto& [from, to] = f.rename_prefix[prefix++];
+      specs.push_back(copy::RuleSpec{copy::RuleSpec::Kind::kPrefix, from, to});
+    } else if (o->get_name() == "--rename" && (++seen_regex % 2) == 0 && regex < f.rename_regex.size()) {
+      const auto& [from, to] = f.rename_regex[regex++];
+      specs.push_back(copy::RuleSpec{copy::RuleSpec::Kind::kRegex, from, to});
+    }
+  }
+  return specs;
+}
+
 }  // namespace
+
+const char* command_name(Command c) noexcept {
+  switch (c) {
+    case Command::kCopy: return "copy";
+    case Command::kPlan: return "plan";
+    case Command::kVerify: return "verify";
+    case Command::kCleanup: return "cleanup";
+    case Command::kStatus: return "status";
+    case Command::kUnlock: return "unlock";
+  }
+  return "copy";
+}
 
 Result<uint64_t> parse_size(std::string_view text) {
   std::string_view t = text;
@@ -212,12 +464,14 @@ Result<uint64_t> parse_size(std::string_view text) {
 }
 
 std::variant<Config, int> parse_command_line(int argc, char** argv) {
-  Config cfg;
-  SideFlags src, dst;
-  bool dry_run = false, replace = false, cleanup = false;
-  std::string log_level = "info", log_format = "text", window_bytes = "16MB";
-  double progress_s = 5, connect_timeout_s = 10, timeout_s = 60, retry_timeout_s = 60;
-  copy::CopyOptions& o = cfg.copy.options;
+  // Each command binds its own copy of the flags: options of commands that were not chosen must not touch the
+  // values of the one that was (their environment variables are read too).
+  struct Bound {
+    Config cfg;
+    Flags f;
+  };
+  std::array<Bound, 6> bound{};
+  auto& main_cmd = bound[0];
 
   CLI::App app{
       "redis-migrate: copy every key from one Redis server to another, exactly, with TTLs.\n"
@@ -227,117 +481,107 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   app.set_version_flag("--version", std::string("redis-migrate ") + RM_VERSION);
   app.footer(std::string("\n") + kUrlHelp + "\n" + kEnvHelp + "\n" + kExitCodes);
   app.get_formatter()->column_width(42);
+  app.require_subcommand(0, 1);
 
-  app.add_option("SOURCE_URL", src.url, "where the keys are read (redis://, rediss://, unix://)")
-      ->envname("SOURCE_REDIS_URL");
-  app.add_option("DESTINATION_URL", dst.url, "where the keys are written")->envname("DESTINATION_REDIS_URL");
-
-  const std::string copy_group = "Copy";
+  // The default command: copy.
+  add_run_options(app, main_cmd.f, main_cmd.cfg);
+  add_conflict_options(app, main_cmd.f, main_cmd.cfg);
   app.add_flag(
-         "--dry-run", dry_run,
+         "--dry-run", main_cmd.f.dry_run,
          "write nothing anywhere; report how many keys and bytes would be copied, how many already exist "
-         "on the destination, and example keys")
+         "on the destination, and example keys (the same as the plan command)")
       ->envname("DRY_RUN")
-      ->group(copy_group);
-  app.add_flag("--replace", replace,
-               "overwrite keys that already exist on the destination (default: skip them)")
-      ->envname("REPLACE_DST_KEYS")
-      ->group(copy_group);
-  app.add_flag("--cleanup", cleanup,
+      ->group("Copy");
+  app.add_flag("--cleanup", main_cmd.f.cleanup,
                "delete each source key after its copy succeeded, only if it did not change meanwhile "
                "(compare-and-delete); skipped keys are never deleted")
       ->envname("CLEAN_UP")
-      ->group(copy_group);
-  app.add_option("--examples", o.examples, "number of example keys listed by a dry run")
-      ->envname("EXAMPLES")
-      ->capture_default_str()
-      ->group(copy_group);
+      ->group("Copy");
+  app.add_flag(
+         "--yes,--force", main_cmd.cfg.yes,
+         "do not ask for confirmation before a run that can overwrite, merge or delete (a run without a "
+         "terminal never asks)")
+      ->envname("YES")
+      ->group("Copy");
+  add_state_options(app, main_cmd.cfg, true);
 
-  const std::string perf_group = "Tuning";
-  app.add_option("--window-keys", o.window.keys, "keys in flight at most (between DUMP and RESTORE reply)")
-      ->envname("WINDOW_KEYS")
-      ->check(CLI::Range(1, 1'000'000))
-      ->capture_default_str()
-      ->group(perf_group);
-  app.add_option("--window-bytes", window_bytes, "DUMP payload bytes held at most (e.g. 16MB)")
-      ->envname("WINDOW_BYTES")
-      ->capture_default_str()
-      ->group(perf_group);
-  app.add_option("--scan-count", o.window.scan_count, "COUNT hint given to SCAN")
-      ->envname("SCAN_COUNT")
-      ->check(CLI::Range(1, 100'000))
-      ->capture_default_str()
-      ->group(perf_group);
-  app.add_option("--connect-timeout", connect_timeout_s,
-                 "seconds to connect, finish the TLS handshake and authenticate")
-      ->envname("CONNECT_TIMEOUT")
-      ->capture_default_str()
-      ->group(perf_group);
-  app.add_option("--timeout", timeout_s, "seconds without any reply before a connection is considered dead")
-      ->envname("TIMEOUT")
-      ->capture_default_str()
-      ->group(perf_group);
-  app.add_option(
-         "--retry-timeout", retry_timeout_s,
-         "seconds a retryable per-key error (LOADING, BUSY, TRYAGAIN) is retried before the key fails")
-      ->envname("RETRY_TIMEOUT")
-      ->capture_default_str()
-      ->group(perf_group);
+  auto& plan_cmd = bound[1];
+  CLI::App* plan =
+      app.add_subcommand("plan", "show what a copy would do, writing nothing (the same as --dry-run)");
+  add_run_options(*plan, plan_cmd.f, plan_cmd.cfg);
+  add_conflict_options(*plan, plan_cmd.f, plan_cmd.cfg);
+  add_state_options(*plan, plan_cmd.cfg, false);
 
-  add_side_options(app, "source", src);
-  add_side_options(app, "destination", dst);
+  auto& verify_cmd = bound[2];
+  CLI::App* verify = app.add_subcommand(
+      "verify",
+      "check that every selected source key exists on the destination (after renaming) with the same "
+      "type, value and TTL; exit 0 only when everything checked is equal");
+  add_run_options(*verify, verify_cmd.f, verify_cmd.cfg);
+  add_state_options(*verify, verify_cmd.cfg, false);
+  verify
+      ->add_option("--ttl-tolerance", verify_cmd.f.ttl_tolerance_s,
+                   "seconds two TTLs may differ and still be equal")
+      ->envname("TTL_TOLERANCE")
+      ->capture_default_str()
+      ->group("Verify");
+  verify
+      ->add_option("--sample", verify_cmd.cfg.verify.sample,
+                   "check a random sample of N keys instead of every key")
+      ->envname("SAMPLE")
+      ->group("Verify");
+  verify
+      ->add_option("--max-differences", verify_cmd.cfg.verify.max_differences,
+                   "differences listed in the report")
+      ->envname("MAX_DIFFERENCES")
+      ->capture_default_str()
+      ->group("Verify");
 
-  const std::string cluster_group = "Cluster";
-  std::string source_cluster = "auto", destination_cluster = "auto", read_from = "primaries";
-  app.add_option(
-         "--source-cluster", source_cluster,
-         "on, off or auto: treat the source as a Redis Cluster (auto: ask it with INFO cluster); any node "
-         "of the cluster is enough as SOURCE_URL")
-      ->envname("SOURCE_CLUSTER")
-      ->check(CLI::IsMember({"on", "off", "auto"}))
+  auto& cleanup_cmd = bound[3];
+  CLI::App* cleanup = app.add_subcommand(
+      "cleanup",
+      "delete from the source the selected keys whose copy on the destination verifies equal "
+      "(compare-and-delete: a key written meanwhile survives)");
+  add_run_options(*cleanup, cleanup_cmd.f, cleanup_cmd.cfg);
+  add_state_options(*cleanup, cleanup_cmd.cfg, true);
+  cleanup->add_flag("--dry-run", cleanup_cmd.f.dry_run, "list what would be deleted, delete nothing")
+      ->envname("DRY_RUN")
+      ->group("Cleanup");
+  cleanup
+      ->add_option("--ttl-tolerance", cleanup_cmd.f.ttl_tolerance_s,
+                   "seconds two TTLs may differ and still be equal")
+      ->envname("TTL_TOLERANCE")
       ->capture_default_str()
-      ->group(cluster_group);
-  app.add_option(
-         "--destination-cluster", destination_cluster,
-         "on, off or auto: treat the destination as a Redis Cluster (each RESTORE goes to the node owning "
-         "the key's slot)")
-      ->envname("DESTINATION_CLUSTER")
-      ->check(CLI::IsMember({"on", "off", "auto"}))
-      ->capture_default_str()
-      ->group(cluster_group);
-  app.add_option("--read-from", read_from,
-                 "primaries or replicas: where a source cluster is scanned and dumped (replicas spare the "
-                 "production primaries; READONLY)")
-      ->envname("READ_FROM")
-      ->check(CLI::IsMember({"primaries", "replicas"}))
-      ->capture_default_str()
-      ->group(cluster_group);
+      ->group("Cleanup");
+  cleanup->add_flag("--yes,--force", cleanup_cmd.cfg.yes, "do not ask for confirmation")
+      ->envname("YES")
+      ->group("Cleanup");
 
-  const std::string out_group = "Output";
-  app.add_option("--report-json", cfg.report_json,
-                 "write the final report as JSON to FILE; '-' writes it to stdout, which then carries only "
-                 "the JSON (everything for people goes to stderr)")
-      ->envname("REPORT_JSON")
-      ->group(out_group);
-  app.add_option("--progress-interval", progress_s, "seconds between progress lines on stderr (0: none)")
-      ->envname("PROGRESS_INTERVAL")
-      ->capture_default_str()
-      ->group(out_group);
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (DEBUG=1 means debug)")
-      ->envname("LOG_LEVEL")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
-      ->capture_default_str()
-      ->group(out_group);
-  app.add_option("--log-format", log_format, "text, or json for one JSON object per line (log collectors)")
-      ->envname("LOG_FORMAT")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str()
-      ->group(out_group);
+  auto& status_cmd = bound[4];
+  CLI::App* status =
+      app.add_subcommand("status", "print the runs recorded on the destination and their counters");
+  add_urls(*status, status_cmd.f, false);
+  add_side_options(*status, "destination", status_cmd.f.dst);
+  add_state_options(*status, status_cmd.cfg, false);
+  add_output_options(*status, status_cmd.f, status_cmd.cfg);
+
+  auto& unlock_cmd = bound[5];
+  CLI::App* unlock =
+      app.add_subcommand("unlock", "clear the destination's lock (asks for confirmation on a terminal)");
+  add_urls(*unlock, unlock_cmd.f, false);
+  add_side_options(*unlock, "destination", unlock_cmd.f.dst);
+  add_state_options(*unlock, unlock_cmd.cfg, false);
+  add_output_options(*unlock, unlock_cmd.f, unlock_cmd.cfg);
+  unlock->add_flag("--yes,--force", unlock_cmd.cfg.yes, "do not ask for confirmation")->envname("YES");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    std::fputs(app.help().c_str(), stdout);
+    std::fputs((app.get_subcommands().empty() ? app.help() : app.get_subcommands().front()->help()).c_str(),
+               stdout);
+    return 0;
+  } catch (const CLI::CallForAllHelp& e) {
+    std::fputs(app.help("", CLI::AppFormatMode::All).c_str(), stdout);
     return 0;
   } catch (const CLI::CallForVersion& e) {
     std::printf("%s\n", e.what());
@@ -347,62 +591,120 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     return 2;
   }
 
+  const CLI::App* used = &app;
+  std::size_t which = 0;
+  Command command = Command::kCopy;
+  const std::array<std::pair<CLI::App*, Command>, 5> subs = {{{plan, Command::kPlan},
+                                                              {verify, Command::kVerify},
+                                                              {cleanup, Command::kCleanup},
+                                                              {status, Command::kStatus},
+                                                              {unlock, Command::kUnlock}}};
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    if (subs[i].first->parsed()) {
+      used = subs[i].first;
+      which = i + 1;
+      command = subs[i].second;
+    }
+  }
+  Config cfg = std::move(bound[which].cfg);
+  Flags& f = bound[which].f;
+  copy::CopyOptions& o = cfg.copy.options;
+  cfg.command = command;
+
   bool debug = false;
   if (int rc = env_flag("DEBUG", debug); rc != 0) return rc;
-  if (debug && app.get_option("--log-level")->count() == 0) log_level = "debug";
-  cfg.log_level = spdlog::level::from_str(log_level);
-  cfg.log_format = log_format == "json" ? report::LogFormat::kJson : report::LogFormat::kText;
+  if (debug && used->get_option("--log-level")->count() == 0) f.log_level = "debug";
+  cfg.log_level = spdlog::level::from_str(f.log_level);
+  cfg.log_format = f.log_format == "json" ? report::LogFormat::kJson : report::LogFormat::kText;
 
   auto fail = [](const Error& e) {
     std::fprintf(stderr, "redis-migrate: %s\n", e.message.c_str());
     return to_int(e.code);
   };
-  if (src.url.empty() || dst.url.empty()) {
-    std::fprintf(stderr, "%s\n", app.help().c_str());
-    std::fprintf(stderr,
-                 "redis-migrate: missing %s: pass SOURCE_URL DESTINATION_URL or set SOURCE_REDIS_URL "
-                 "and DESTINATION_REDIS_URL\n",
-                 src.url.empty() && dst.url.empty() ? "the source and destination URLs"
-                 : src.url.empty()                  ? "the source URL"
-                                                    : "the destination URL");
+  const bool needs_source = cfg.command != Command::kStatus && cfg.command != Command::kUnlock;
+  if ((needs_source && f.src.url.empty()) || f.dst.url.empty()) {
+    std::fprintf(stderr, "%s\n", used->help().c_str());
+    std::fprintf(stderr, "redis-migrate: missing %s: pass %s or set %s\n",
+                 !needs_source                            ? "the destination URL"
+                 : f.src.url.empty() && f.dst.url.empty() ? "the source and destination URLs"
+                 : f.src.url.empty()                      ? "the source URL"
+                                                          : "the destination URL",
+                 needs_source ? "SOURCE_URL DESTINATION_URL" : "DESTINATION_URL",
+                 needs_source ? "SOURCE_REDIS_URL and DESTINATION_REDIS_URL" : "DESTINATION_REDIS_URL");
     return 2;
   }
 
-  auto wb = parse_size(window_bytes);
+  auto wb = parse_size(f.window_bytes);
   if (!wb) return fail(Error{ExitCode::kUsage, "--window-bytes " + wb.error().message});
   if (*wb < 1024) return fail(Error{ExitCode::kUsage, "--window-bytes must be at least 1KB"});
   o.window.bytes = *wb;
-  o.dry_run = dry_run;
-  o.cleanup = cleanup;
+  if (!f.max_bytes_per_sec.empty()) {
+    auto mb = parse_size(f.max_bytes_per_sec);
+    if (!mb) return fail(Error{ExitCode::kUsage, "--max-bytes-per-sec " + mb.error().message});
+    o.rate_limit_bytes = *mb;
+  }
+  o.rate_limit_keys = f.rate_limit;
+  o.dry_run = f.dry_run || cfg.command == Command::kPlan;
+  o.cleanup = f.cleanup;
+
+  // Conflict policy: --replace (REPLACE_DST_KEYS) means replace; it must not contradict --on-conflict.
+  const bool explicit_policy =
+      used->get_option_no_throw("--on-conflict") != nullptr && used->get_option("--on-conflict")->count() > 0;
+  if (f.replace && explicit_policy && f.on_conflict != "replace") {
+    return fail(Error{ExitCode::kUsage,
+                      "--replace contradicts --on-conflict " + f.on_conflict + ": give one of them"});
+  }
+  const std::string policy = f.replace ? "replace" : f.on_conflict;
+  o.conflict = policy == "replace" ? copy::ConflictPolicy::kReplace
+               : policy == "merge" ? copy::ConflictPolicy::kMerge
+               : policy == "fail"  ? copy::ConflictPolicy::kFail
+                                   : copy::ConflictPolicy::kSkip;
+  o.merge_prefer_source = f.merge_prefer == "source";
+
+  // Selection.
+  copy::Selection& sel = o.selection;
+  sel.match = f.match;
+  sel.exclude = f.exclude;
+  sel.types = f.types;
+  sel.own_prefix = cfg.state.prefix;
+  auto specs = rule_specs(*used, f);
+  if (!specs.empty()) {
+    auto rules = copy::RenameRules::build(specs);
+    if (!rules) return fail(rules.error());
+    sel.rename = std::make_shared<const copy::RenameRules>(std::move(*rules));
+  }
+  cfg.copy.all_dbs = f.all_dbs;
+
   auto mode = [](const std::string& m) {
     return m == "on"    ? copy::ClusterMode::kOn
            : m == "off" ? copy::ClusterMode::kOff
                         : copy::ClusterMode::kAuto;
   };
-  cfg.copy.source_cluster = mode(source_cluster);
-  cfg.copy.destination_cluster = mode(destination_cluster);
-  cfg.copy.read_from_replicas = read_from == "replicas";
-  o.conflict = replace ? copy::ConflictPolicy::kReplace : copy::ConflictPolicy::kSkip;
-  if (dry_run && cleanup) {
-    spdlog::debug("--cleanup has no effect with --dry-run: nothing is deleted");
-  }
+  cfg.copy.source_cluster = mode(f.source_cluster);
+  cfg.copy.destination_cluster = mode(f.destination_cluster);
+  cfg.copy.read_from_replicas = f.read_from == "replicas";
 
-  auto progress = seconds_to_ms(progress_s, "--progress-interval");
+  auto progress = seconds_to_ms(f.progress_s, "--progress-interval");
   if (!progress) return fail(progress.error());
   cfg.copy.progress_interval_ms = *progress;
-  auto connect_ms = seconds_to_ms(connect_timeout_s, "--connect-timeout");
+  auto connect_ms = seconds_to_ms(f.connect_timeout_s, "--connect-timeout");
   if (!connect_ms) return fail(connect_ms.error());
-  auto timeout_ms = seconds_to_ms(timeout_s, "--timeout");
+  auto timeout_ms = seconds_to_ms(f.timeout_s, "--timeout");
   if (!timeout_ms) return fail(timeout_ms.error());
-  auto retry_ms = seconds_to_ms(retry_timeout_s, "--retry-timeout");
+  auto retry_ms = seconds_to_ms(f.retry_timeout_s, "--retry-timeout");
   if (!retry_ms) return fail(retry_ms.error());
   o.retry_timeout_ms = *retry_ms;
+  auto tolerance_ms = seconds_to_ms(f.ttl_tolerance_s, "--ttl-tolerance");
+  if (!tolerance_ms) return fail(tolerance_ms.error());
+  cfg.verify.ttl_tolerance_ms = *tolerance_ms;
 
-  auto s = build_side("source", src, cfg.copy.source_url);
-  if (!s) return fail(s.error());
-  auto d = build_side("destination", dst, cfg.copy.destination_url);
+  if (needs_source) {
+    auto s = build_side("source", f.src, cfg.copy.source_url);
+    if (!s) return fail(s.error());
+    cfg.copy.source = std::move(*s);
+  }
+  auto d = build_side("destination", f.dst, cfg.copy.destination_url);
   if (!d) return fail(d.error());
-  cfg.copy.source = std::move(*s);
   cfg.copy.destination = std::move(*d);
   for (auto* side : {&cfg.copy.source, &cfg.copy.destination}) {
     side->connect_timeout_ms = std::max<uint32_t>(*connect_ms, 100);

@@ -1,8 +1,15 @@
 #pragma once
-// The command line and the environment: every option has an environment variable (the option name in upper
+// The command line and the environment. Every option has an environment variable (the option name in upper
 // case with '-' as '_', e.g. --report-json = REPORT_JSON), plus the names operators already use:
-// SOURCE_REDIS_URL, DESTINATION_REDIS_URL, DRY_RUN, DEBUG, REPLACE_DST_KEYS, CLEAN_UP.
-// A command-line value wins over the environment.
+// SOURCE_REDIS_URL, DESTINATION_REDIS_URL, DRY_RUN, DEBUG, REPLACE_DST_KEYS, CLEAN_UP. A command-line value
+// wins over the environment.
+//
+//   redis-migrate [OPTIONS] SOURCE_URL DESTINATION_URL          copy (the default command)
+//   redis-migrate plan [OPTIONS] SOURCE_URL DESTINATION_URL     what a copy would do, writing nothing
+//   redis-migrate verify [OPTIONS] SOURCE_URL DESTINATION_URL   compare the destination with the source
+//   redis-migrate cleanup [OPTIONS] SOURCE_URL DESTINATION_URL  delete source keys whose copy verifies equal
+//   redis-migrate status DESTINATION_URL                        runs recorded on the destination
+//   redis-migrate unlock DESTINATION_URL                        clear a lock left by a killed run
 
 #include <spdlog/common.h>
 
@@ -14,11 +21,31 @@
 
 namespace rmig::app {
 
-enum class Command { kCopy };
+enum class Command { kCopy, kPlan, kVerify, kCleanup, kStatus, kUnlock };
+
+const char* command_name(Command c) noexcept;
+
+struct VerifySettings {
+  uint32_t ttl_tolerance_ms = 5'000;  // both TTLs within this of each other (or both persistent)
+  uint64_t sample = 0;                // check a random sample of this many keys; 0: every key
+  std::size_t max_differences = 20;   // differences listed in the summary and the report
+};
+
+struct StateSettings {
+  std::string prefix = "redis-migrate:";  // the tool's own keys on the destination
+  bool no_lock = false;                   // do not take the destination's lock
+  std::string state_file;                 // keep the checkpoint in this file instead of on the destination
+  bool restart = false;                   // ignore an old checkpoint
+};
 
 struct Config {
   Command command = Command::kCopy;
+  // Connections, cluster modes, the selection and the copy options: shared by copy, plan, verify and cleanup.
+  // status and unlock use the destination only.
   copy::CopyCommand copy;
+  VerifySettings verify;
+  StateSettings state;
+  bool yes = false;         // do not ask for confirmation before a run that can overwrite, merge or delete
   std::string report_json;  // path, "-" for stdout, empty for none
   spdlog::level::level_enum log_level = spdlog::level::info;
   report::LogFormat log_format = report::LogFormat::kText;

@@ -22,6 +22,11 @@ int run(int argc, char** argv) {
   Config& cfg = std::get<Config>(parsed);
   report::setup_logging(cfg.log_level, cfg.log_format);
 
+  if (cfg.command != Command::kCopy && cfg.command != Command::kPlan) {
+    std::fprintf(stderr, "redis-migrate: the %s command is not available in this build\n",
+                 command_name(cfg.command));
+    return to_int(ExitCode::kUsage);
+  }
   report::RunReport rep = copy::run_copy(cfg.copy);
   report::print_summary(rep);
   if (!cfg.report_json.empty()) {

@@ -21,6 +21,7 @@ struct CopyCommand {
   ClusterMode source_cluster = ClusterMode::kAuto;
   ClusterMode destination_cluster = ClusterMode::kAuto;
   bool read_from_replicas = false;  // source cluster: SCAN and DUMP on replicas (READONLY)
+  bool all_dbs = false;             // every non-empty logical DB N to DB N (standalone)
   uint32_t progress_interval_ms = 5'000;
 };
 

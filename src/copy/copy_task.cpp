@@ -133,7 +133,7 @@ void CopyTask::apply(uint32_t j) {
   const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace;
   st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
   const bool replace = replace_policy && !st.probing;
-  std::string_view args[6] = {"RESTORE", job.key, ttl.view(), payload};
+  std::string_view args[6] = {"RESTORE", job.target(), ttl.view(), payload};
   std::size_t argc = 4;
   if (replace) args[argc++] = "REPLACE";
   if (absolute) args[argc++] = "ABSTTL";
@@ -162,7 +162,7 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
       // The RESTORE was sent again after its connection dropped: if the destination holds exactly the
       // payload, the first send went through (copied); otherwise the key was there before (skipped).
       job.stage = kStageCheck;
-      const std::string_view args[] = {"DUMP", job.key};
+      const std::string_view args[] = {"DUMP", job.target()};
       engine_->send(j, Side::kDestination, args, 2, kCheckBusy);
       return;
     }

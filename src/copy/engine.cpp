@@ -128,7 +128,8 @@ report::Counters Engine::totals() const {
   report::Counters total;
   for (const auto& n : nodes_) {
     total += n.committed;
-    for (const auto& b : n.batches) total += b.counters;
+    for (const auto& b : n.batches)
+      total += b.counters;
   }
   return total;
 }
@@ -188,7 +189,8 @@ EngineResult Engine::take_result() {
   EngineResult r;
   for (const auto& n : nodes_) {
     report::Counters c = n.committed;
-    for (const auto& b : n.batches) c += b.counters;
+    for (const auto& b : n.batches)
+      c += b.counters;
     r.total += c;
     r.nodes.push_back(report::NodeCounters{n.name, c});
   }
@@ -277,7 +279,8 @@ uint32_t Engine::link_for(uint32_t j, Side side) {
   switch (side) {
     case Side::kSource: return job.read_link;
     case Side::kWriter: return job.write_link;
-    case Side::kDestination: return job.dst_link = job.ask_link != kNoLink ? job.ask_link : route(job.target());
+    case Side::kDestination:
+      return job.dst_link = job.ask_link != kNoLink ? job.ask_link : route(job.target());
   }
   return kNoLink;
 }
@@ -632,7 +635,8 @@ bool Engine::select(Node& node, QueuedKey& q, uint32_t j) {
   const std::string_view key = q.key;
   bool selected = sel.own_prefix.empty() || key.compare(0, sel.own_prefix.size(), sel.own_prefix) != 0;
   if (selected && sel.match.size() > 1) {
-    selected = std::any_of(sel.match.begin(), sel.match.end(), [&](const std::string& p) { return glob_match(p, key); });
+    selected = std::any_of(sel.match.begin(), sel.match.end(),
+                           [&](const std::string& p) { return glob_match(p, key); });
   }
   if (selected) {
     selected = std::none_of(sel.exclude.begin(), sel.exclude.end(),
@@ -707,7 +711,8 @@ void Engine::give_up_job(uint32_t j) {
 bool Engine::rate_allows() {
   if (opts_.rate_limit_keys == 0 && opts_.rate_limit_bytes == 0) return true;
   const auto now = Clock::now();
-  const double dt = tokens_at_ == Clock::time_point{} ? 0.0 : std::chrono::duration<double>(now - tokens_at_).count();
+  const double dt =
+      tokens_at_ == Clock::time_point{} ? 0.0 : std::chrono::duration<double>(now - tokens_at_).count();
   tokens_at_ = now;
   // Buckets hold at most a tenth of a second's worth, so a pause is never followed by a burst.
   if (opts_.rate_limit_keys > 0) {
@@ -833,7 +838,8 @@ void Engine::fail_key(uint32_t j, std::string message) {
 void Engine::add_example(uint32_t j, const char* action) {
   if (!opts_.dry_run || examples_.size() >= opts_.examples) return;
   const Job& job = jobs_[j];
-  examples_.push_back(report::Example{job.key, job.renamed_ ? job.renamed_to_ : std::string(), action, job.held});
+  examples_.push_back(
+      report::Example{job.key, job.renamed_ ? job.renamed_to_ : std::string(), action, job.held});
 }
 
 // ---- replies ----
@@ -866,7 +872,7 @@ void Engine::on_reply(uint64_t t, resp::Reply reply) {
   Job& job = jobs_[index];
   const auto generation = static_cast<uint16_t>(t >> 16);
   if (!job.active || job.generation != generation) return;  // a stale reply (the job moved on)
-  if (op == kAsking) return;                                   // ASKING's +OK
+  if (op == kAsking) return;                                // ASKING's +OK
   const auto side = static_cast<Side>((t >> 8) & 0xff);
   if (!reply) return on_lost(index, side);
   if (op == kTypeCheck) return on_type(index, std::move(reply));

@@ -73,8 +73,8 @@ class Engine;
 
 // One slot of the window: a key on its way.
 struct Job {
-  std::string key;   // the source key
-  std::string type;  // the key's type when the selection had to ask (TYPE), else empty
+  std::string key;    // the source key
+  std::string type;   // the key's type when the selection had to ask (TYPE), else empty
   uint32_t node = 0;  // source node index (counters, SCAN)
   uint8_t stage = 0;  // the task's own state
   uint16_t generation = 0;
@@ -100,8 +100,8 @@ struct Job {
   std::string renamed_to_;
   bool renamed_ = false;
   int rule_ = -1;
-  uint64_t batch_ = 0;  // the SCAN batch the key came from
-  bool typing_ = false;  // waiting for TYPE (selection by type), before the task starts
+  uint64_t batch_ = 0;        // the SCAN batch the key came from
+  bool typing_ = false;       // waiting for TYPE (selection by type), before the task starts
   uint32_t read_link = ~0u;   // where source reads go (a redirect may change it)
   uint32_t write_link = ~0u;  // where source writes (cleanup) go
   uint32_t dst_link = ~0u;    // the destination node of the last destination command
@@ -216,8 +216,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     std::string last_error;
   };
 
-  // The keys of one SCAN reply. Batches complete in order: when the oldest one has no key pending, its counters
-  // join the node's committed counters and the cursor after it becomes the node's checkpoint cursor.
+  // The keys of one SCAN reply. Batches complete in order: when the oldest one has no key pending, its
+  // counters join the node's committed counters and the cursor after it becomes the node's checkpoint cursor.
   struct Batch {
     uint64_t seq = 0;
     std::string next_cursor;

@@ -10,13 +10,14 @@ namespace rmig::copy {
 
 class RenameRules;
 
-// skip: leave existing destination keys alone (BUSYKEY); replace: overwrite them; merge: fold hashes, sets and
-// zsets into the existing key; fail: stop at the first existing key.
+// skip: leave existing destination keys alone (BUSYKEY); replace: overwrite them; merge: fold hashes, sets
+// and zsets into the existing key; fail: stop at the first existing key.
 enum class ConflictPolicy { kSkip, kReplace, kMerge, kFail };
 
 // Which keys a run takes, and under which name they land.
 struct Selection {
-  std::vector<std::string> match;    // glob patterns (any matches); exactly one goes to the server as SCAN MATCH
+  std::vector<std::string>
+      match;  // glob patterns (any matches); exactly one goes to the server as SCAN MATCH
   std::vector<std::string> exclude;  // glob patterns (none may match)
   std::vector<std::string> types;    // string, list, set, zset, hash, stream (any); empty: every type
   std::shared_ptr<const RenameRules> rename;  // null: names unchanged
@@ -24,7 +25,9 @@ struct Selection {
   // The source answers SCAN ... TYPE (Redis >= 6.0): with exactly one type it filters server-side.
   bool scan_type_supported = true;
 
-  bool needs_type_check() const noexcept { return !types.empty() && !(types.size() == 1 && scan_type_supported); }
+  bool needs_type_check() const noexcept {
+    return !types.empty() && !(types.size() == 1 && scan_type_supported);
+  }
 };
 
 // The bounded window: memory stays flat whatever the keyspace size.
@@ -37,8 +40,9 @@ struct WindowLimits {
 
 struct CopyOptions {
   ConflictPolicy conflict = ConflictPolicy::kSkip;
-  bool cleanup = false;  // delete each source key after its copy, if unchanged
-  bool dry_run = false;  // read only: count what would be copied
+  bool merge_prefer_source = false;  // merge: a field or member on both sides takes the source's value
+  bool cleanup = false;              // delete each source key after its copy, if unchanged
+  bool dry_run = false;              // read only: count what would be copied
   Selection selection;
   WindowLimits window;
   std::size_t examples = 10;           // dry run: keys listed as examples

@@ -25,7 +25,7 @@ void PlanTask::fetched(uint32_t j) {
 void PlanTask::exists(uint32_t j) {
   Job& job = engine_->job(j);
   job.stage = kStageExists;
-  const std::string_view args[] = {"EXISTS", job.key};
+  const std::string_view args[] = {"EXISTS", job.target()};
   engine_->send(j, Engine::Side::kDestination, args, 2, kExists);
 }
 
