@@ -1,11 +1,16 @@
 #include "app/main.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <exception>
+#include <iostream>
+#include <string>
 #include <variant>
 
 #include "app/cli.hpp"
 #include "copy/copy_command.hpp"
+#include "report/format.hpp"
 #include "report/log.hpp"
 #include "report/run_report.hpp"
 
@@ -16,18 +21,7 @@ namespace {
 // Exit code for an unexpected internal failure (a bug), as sysexits' EX_SOFTWARE.
 constexpr int kInternalError = 70;
 
-int run(int argc, char** argv) {
-  auto parsed = parse_command_line(argc, argv);
-  if (auto* rc = std::get_if<int>(&parsed)) return *rc;
-  Config& cfg = std::get<Config>(parsed);
-  report::setup_logging(cfg.log_level, cfg.log_format);
-
-  if (cfg.command != Command::kCopy && cfg.command != Command::kPlan) {
-    std::fprintf(stderr, "redis-migrate: the %s command is not available in this build\n",
-                 command_name(cfg.command));
-    return to_int(ExitCode::kUsage);
-  }
-  report::RunReport rep = copy::run_copy(cfg.copy);
+int finish(const Config& cfg, const report::RunReport& rep) {
   report::print_summary(rep);
   if (!cfg.report_json.empty()) {
     if (auto st = report::write_json_report(rep, cfg.report_json); !st) {
@@ -36,6 +30,60 @@ int run(int argc, char** argv) {
     }
   }
   return to_int(rep.exit_code);
+}
+
+// A copy that can overwrite, merge or delete asks first when a person is at the terminal, showing the plan's
+// totals; --yes skips the question, and without a terminal (a Job) the flags themselves are the consent.
+bool confirmed(const Config& cfg) {
+  const copy::CopyOptions& o = cfg.copy.options;
+  const bool destructive =
+      o.cleanup || o.conflict == copy::ConflictPolicy::kReplace || o.conflict == copy::ConflictPolicy::kMerge;
+  if (!destructive || cfg.yes || o.dry_run || isatty(STDIN_FILENO) == 0) return true;
+  copy::CopyCommand plan = cfg.copy;
+  plan.options.dry_run = true;
+  plan.options.cleanup = false;
+  plan.progress_interval_ms = 0;
+  report::RunReport rep = copy::run_copy(plan);
+  report::print_summary(rep);
+  if (rep.exit_code != ExitCode::kOk) return false;
+  const report::Counters& c = rep.totals;
+  std::string what;
+  if (o.conflict == copy::ConflictPolicy::kReplace) {
+    what += report::thousands(c.existing) + " existing destination keys will be overwritten";
+  } else if (o.conflict == copy::ConflictPolicy::kMerge) {
+    what += report::thousands(c.would_merge) + " existing destination keys will be merged into";
+  }
+  if (o.cleanup) {
+    if (!what.empty()) what += "; ";
+    what += "up to " + report::thousands(c.would_copy + c.would_merge) +
+            " source keys will be deleted after their copy";
+  }
+  std::fprintf(stderr, "\n%s.\nProceed? [y/N] ", what.c_str());
+  std::fflush(stderr);
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
+}
+
+int run(int argc, char** argv) {
+  auto parsed = parse_command_line(argc, argv);
+  if (auto* rc = std::get_if<int>(&parsed)) return *rc;
+  Config& cfg = std::get<Config>(parsed);
+  report::setup_logging(cfg.log_level, cfg.log_format);
+
+  switch (cfg.command) {
+    case Command::kCopy:
+      if (!confirmed(cfg)) {
+        std::fprintf(stderr, "redis-migrate: aborted: nothing was written\n");
+        return to_int(ExitCode::kKeysFailed);
+      }
+      return finish(cfg, copy::run_copy(cfg.copy));
+    case Command::kPlan: return finish(cfg, copy::run_copy(cfg.copy));
+    default:
+      std::fprintf(stderr, "redis-migrate: the %s command is not available in this build\n",
+                   command_name(cfg.command));
+      return to_int(ExitCode::kUsage);
+  }
 }
 
 }  // namespace

@@ -2,16 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
 #include "copy/copy_task.hpp"
 #include "copy/engine.hpp"
+#include "copy/glob.hpp"
 #include "copy/plan_task.hpp"
+#include "copy/rename.hpp"
+#include "copy/server_copy_task.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
+#include "report/format.hpp"
 #include "report/progress.hpp"
 #include "resp/info.hpp"
 #include "resp/probe.hpp"
@@ -193,23 +199,214 @@ Result<Destination> open_destination(net::Loop& loop, const CopyCommand& cmd, Co
   return d;
 }
 
-// Checks that only need the two seed connections.
-Status check_servers(const CopyCommand& cmd, const resp::ServerFacts& src, const resp::ServerFacts& dst,
-                     bool dst_cluster) {
-  if (src.known && dst.known && !src.run_id.empty() && src.run_id == dst.run_id &&
-      cmd.source.db == cmd.destination.db) {
-    return make_error(ExitCode::kUsage,
-                      "source and destination are the same database (" + cmd.destination.label +
-                          "): every key would land on itself; choose another destination db "
-                          "(e.g. /0 vs /1)");
+}  // namespace
+
+namespace {
+
+// A version string's major and minor numbers ("7.0.15" -> 7, 0); 0, 0 when unknown.
+std::pair<int, int> version_of(const std::string& v) {
+  int major = 0, minor = 0;
+  std::sscanf(v.c_str(), "%d.%d", &major, &minor);
+  return {major, minor};
+}
+
+bool at_least(const std::string& version, int major, int minor) {
+  const auto [ma, mi] = version_of(version);
+  return ma > major || (ma == major && mi >= minor);
+}
+
+// Before a copy with rename rules writes anything: every selected source name through the collision
+// detector (names only, from SCAN). Two keys landing on one name, or a renamed key landing on a key that
+// keeps its name, stop the run with exit code 2.
+Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::vector<SourceNode>& nodes,
+                          std::size_t detector_bytes) {
+  const Selection& sel = cmd.options.selection;
+  CollisionDetector detector(*sel.rename);
+  uint64_t seen = 0;
+  std::vector<std::string> types = sel.types;
+  if (types.empty()) types.push_back("");
+  for (const auto& node : nodes) {
+    for (const auto& type : types) {
+      std::string cursor = "0";
+      do {
+        resp::Args args = {"SCAN", cursor};
+        if (sel.match.size() == 1) {
+          args.push_back("MATCH");
+          args.push_back(sel.match.front());
+        }
+        args.push_back("COUNT");
+        args.push_back("1000");
+        if (!type.empty()) {
+          args.push_back("TYPE");
+          args.push_back(type);
+        }
+        auto r = resp::call_sync(loop, *node.conn, args);
+        if (!r) return r.error();
+        const redisReply* rep = r->get();
+        if (!resp::is_array(rep) || rep->elements != 2) {
+          return make_error(
+              ExitCode::kConnect,
+              node.conn->label() + ": SCAN failed during the rename check (" + resp::describe(rep) + ")");
+        }
+        cursor.assign(rep->element[0]->str, rep->element[0]->len);
+        std::string renamed;
+        for (std::size_t i = 0; i < rep->element[1]->elements; ++i) {
+          const redisReply* k = rep->element[1]->element[i];
+          const std::string_view key(k->str, k->len);
+          if (!sel.own_prefix.empty() && key.compare(0, sel.own_prefix.size(), sel.own_prefix) == 0) continue;
+          if (sel.match.size() > 1 && std::none_of(sel.match.begin(), sel.match.end(),
+                                                   [&](const auto& p) { return glob_match(p, key); })) {
+            continue;
+          }
+          if (std::any_of(sel.exclude.begin(), sel.exclude.end(),
+                          [&](const auto& p) { return glob_match(p, key); })) {
+            continue;
+          }
+          ++seen;
+          std::optional<Collision> c;
+          if (sel.rename->apply_into(key, renamed) >= 0 && renamed != key) {
+            c = detector.add_renamed(key, renamed);
+          } else if (sel.rename->may_produce(key)) {
+            c = detector.add_kept(key);
+          }
+          if (c) return make_error(ExitCode::kUsage, c->message() + " (found before anything was written)");
+          if (detector.memory_bytes() > detector_bytes) {
+            spdlog::warn(
+                "rename check stopped after {} keys (memory bound): collisions among later keys are only "
+                "found while copying, per key",
+                seen);
+            return {};
+          }
+        }
+      } while (cursor != "0");
+    }
   }
-  if (!dst_cluster && dst.known && dst.role == "slave") {
-    return make_error(ExitCode::kDestinationRefused,
-                      cmd.destination.label + " is a read-only replica (role: slave" +
-                          (dst.primary.empty() ? "" : ", primary at " + dst.primary) +
-                          "): point the destination URL at the primary");
-  }
+  spdlog::info("rename check: {} selected keys, no collision", seen);
   return {};
+}
+
+// One pass of the engine: one source DB into one destination DB.
+struct PassResult {
+  EngineResult result;
+  PlanStats plan;
+  bool interrupted = false;
+};
+
+enum class PassKind { kCopy, kPlan, kServerCopy };
+
+Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, CopyOptions options, int src_db,
+                            int dst_db, bool src_cluster, bool dst_cluster, PassKind kind,
+                            uint64_t* keys_estimate) {
+  resp::ConnectOptions src_opts = cmd.source;
+  resp::ConnectOptions dst_opts = cmd.destination;
+  src_opts.db = src_db;
+  dst_opts.db = dst_db;
+  auto src = open(loop, src_opts);
+  if (!src) return src.error();
+  auto dst = open(loop, dst_opts);
+  if (!dst) return dst.error();
+  auto dst_facts = resp::probe_server(loop, **dst);
+  if (!dst_facts) return dst_facts.error();
+  CopyCommand pass_cmd = cmd;
+  pass_cmd.source = src_opts;
+  pass_cmd.destination = dst_opts;
+  pass_cmd.options = options;
+  auto sources = open_sources(loop, pass_cmd, std::move(*src), src_cluster);
+  if (!sources) return sources.error();
+  auto destination = open_destination(loop, pass_cmd, std::move(*dst), *dst_facts, dst_cluster);
+  if (!destination) return destination.error();
+  uint64_t keys = 0;
+  for (const auto& n : *sources)
+    keys += n.dbsize;
+  *keys_estimate += keys;
+
+  CopyTask copy_task;
+  PlanTask plan_task;
+  ServerCopyTask server_copy_task(dst_db);
+  KeyTask& task = kind == PassKind::kPlan         ? static_cast<KeyTask&>(plan_task)
+                  : kind == PassKind::kServerCopy ? static_cast<KeyTask&>(server_copy_task)
+                                                  : copy_task;
+  Engine engine(loop, options, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
+  report::Progress progress(keys);
+  struct Ticker {
+    Engine* engine;
+    report::Progress* progress;
+  } ticker{&engine, &progress};
+  net::Timer progress_timer(loop, &ticker, [](void* p) {
+    auto* t = static_cast<Ticker*>(p);
+    t->progress->print(t->engine->totals(), t->engine->in_flight(), t->engine->paused_by_destination());
+  });
+  progress_timer.unref();
+  net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });
+  bool done = false;
+  engine.start([&] {
+    done = true;
+    progress_timer.stop();
+    signals.close();
+  });
+  if (cmd.progress_interval_ms > 0 && !done)
+    progress_timer.start(cmd.progress_interval_ms, cmd.progress_interval_ms);
+  PassResult out;
+  while (!done) {
+    if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
+      // Nothing left that could finish the run: a bug, reported instead of spinning.
+      engine.stop(0);
+      return make_error(ExitCode::kKeysFailed,
+                        "internal error: the event loop ran dry before the copy ended");
+    }
+  }
+  progress_timer.stop();
+  out.result = engine.take_result();
+  out.plan = plan_task.stats();
+  out.interrupted = out.result.signal != 0;
+  return out;
+}
+
+nlohmann::json plan_json(const PlanStats& s, const Selection& sel,
+                         const std::vector<std::pair<int, uint64_t>>& by_db) {
+  nlohmann::json j;
+  nlohmann::json types = nlohmann::json::object();
+  for (const auto& [t, n] : s.by_type)
+    types[t] = n;
+  j["by_type"] = types;
+  nlohmann::json rules = nlohmann::json::array();
+  for (const auto& [rule, n] : s.by_rule) {
+    rules.push_back(
+        {{"rule", rule < 0 || !sel.rename ? std::string("name unchanged") : sel.rename->describe(rule)},
+         {"keys", n}});
+  }
+  j["by_rule"] = rules;
+  nlohmann::json actions = nlohmann::json::object();
+  for (const auto& [a, n] : s.actions)
+    actions[a] = n;
+  j["actions"] = actions;
+  nlohmann::json dbs = nlohmann::json::object();
+  for (const auto& [db, n] : by_db)
+    dbs[std::to_string(db)] = n;
+  j["by_db"] = dbs;
+  nlohmann::json collisions = nlohmann::json::array();
+  for (const auto& c : s.collisions)
+    collisions.push_back(c.message());
+  j["collisions"] = collisions;
+  j["collision_count"] = s.collision_count;
+  j["collision_check_partial"] = s.collisions_partial;
+  return j;
+}
+
+void log_plan(const PlanStats& s, const Selection& sel) {
+  std::string types;
+  for (const auto& [t, n] : s.by_type)
+    types += " " + t + " " + report::thousands(n);
+  if (!types.empty()) spdlog::info("plan by type:{}", types);
+  if (sel.rename) {
+    for (const auto& [rule, n] : s.by_rule) {
+      spdlog::info("plan rule {}: {} keys",
+                   rule < 0 ? std::string("(name unchanged)") : sel.rename->describe(rule),
+                   report::thousands(n));
+    }
+  }
+  for (const auto& c : s.collisions)
+    spdlog::error("{}", c.message());
 }
 
 }  // namespace
@@ -217,7 +414,7 @@ Status check_servers(const CopyCommand& cmd, const resp::ServerFacts& src, const
 report::RunReport run_copy(const CopyCommand& cmd) {
   const auto started = Clock::now();
   report::RunReport rep;
-  rep.command = "copy";
+  rep.command = cmd.options.dry_run ? "plan" : "copy";
   rep.source = cmd.source_url;
   rep.destination = cmd.destination_url;
   rep.dry_run = cmd.options.dry_run;
@@ -235,77 +432,152 @@ report::RunReport run_copy(const CopyCommand& cmd) {
 
   net::Loop loop;
   {
-    auto src = open(loop, cmd.source);
-    if (!src) return failed(src.error());
-    auto dst = open(loop, cmd.destination);
-    if (!dst) return failed(dst.error());
-    auto src_facts = resp::probe_server(loop, **src);
-    if (!src_facts) return failed(src_facts.error());
-    auto dst_facts = resp::probe_server(loop, **dst);
-    if (!dst_facts) return failed(dst_facts.error());
-    auto src_cluster = is_cluster(cmd.source_cluster, *src_facts, cmd.source, cmd.source_url);
-    if (!src_cluster) return failed(src_cluster.error());
-    auto dst_cluster = is_cluster(cmd.destination_cluster, *dst_facts, cmd.destination, cmd.destination_url);
-    if (!dst_cluster) return failed(dst_cluster.error());
-    if (auto ok = check_servers(cmd, *src_facts, *dst_facts, *dst_cluster); !ok) return failed(ok.error());
-    spdlog::info("source {}{} (version {}), destination {}{} (version {})", cmd.source_url,
-                 *src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
-                 cmd.destination_url, *dst_cluster ? " [cluster]" : "",
-                 dst_facts->version.empty() ? "?" : dst_facts->version);
+    CopyOptions options = cmd.options;
+    Selection& sel = options.selection;
+    std::vector<std::pair<int, int>> passes;
+    bool src_cluster = false, dst_cluster = false;
+    PassKind kind = options.dry_run ? PassKind::kPlan : PassKind::kCopy;
+    {
+      auto src = open(loop, cmd.source);
+      if (!src) return failed(src.error());
+      auto dst = open(loop, cmd.destination);
+      if (!dst) return failed(dst.error());
+      auto src_facts = resp::probe_server(loop, **src);
+      if (!src_facts) return failed(src_facts.error());
+      auto dst_facts = resp::probe_server(loop, **dst);
+      if (!dst_facts) return failed(dst_facts.error());
+      auto sc = is_cluster(cmd.source_cluster, *src_facts, cmd.source, cmd.source_url);
+      if (!sc) return failed(sc.error());
+      auto dc = is_cluster(cmd.destination_cluster, *dst_facts, cmd.destination, cmd.destination_url);
+      if (!dc) return failed(dc.error());
+      src_cluster = *sc;
+      dst_cluster = *dc;
+      const bool renaming = sel.rename && !sel.rename->empty();
+      const bool same_server = src_facts->known && dst_facts->known && !src_facts->run_id.empty() &&
+                               src_facts->run_id == dst_facts->run_id;
+      if (same_server && cmd.source.db == cmd.destination.db && !cmd.all_dbs) {
+        if (!renaming) {
+          return failed(
+              make_error(ExitCode::kUsage,
+                         "source and destination are the same database (" + cmd.destination.label +
+                             "): every key would land on itself; choose another destination db (e.g. /0 vs "
+                             "/1), or rename keys with --rename-prefix / --rename"));
+        }
+        // In place: the copy is a rename (a move with --cleanup); keys no rule renames stay where they are.
+        sel.renamed_only = true;
+      }
+      if (!dst_cluster && dst_facts->known && dst_facts->role == "slave") {
+        return failed(
+            make_error(ExitCode::kDestinationRefused,
+                       cmd.destination.label + " is a read-only replica (role: slave" +
+                           (dst_facts->primary.empty() ? "" : ", primary at " + dst_facts->primary) +
+                           "): point the destination URL at the primary"));
+      }
+      sel.scan_type_supported =
+          !src_facts->known || src_facts->version.empty() || at_least(src_facts->version, 6, 0);
+      spdlog::info("source {}{} (version {}), destination {}{} (version {})", cmd.source_url,
+                   src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
+                   cmd.destination_url, dst_cluster ? " [cluster]" : "",
+                   dst_facts->version.empty() ? "?" : dst_facts->version);
 
-    auto sources = open_sources(loop, cmd, std::move(*src), *src_cluster);
-    if (!sources) return failed(sources.error());
-    auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
-    if (!destination) return failed(destination.error());
-    uint64_t keys = 0;
-    for (const auto& n : *sources)
-      keys += n.dbsize;
-    rep.source_keys = keys;
+      if (cmd.all_dbs) {
+        if (src_cluster || dst_cluster) {
+          return failed(
+              make_error(ExitCode::kUsage, "--all-dbs needs standalone servers: a cluster has only db 0"));
+        }
+        if (cmd.source.db != 0 || cmd.destination.db != 0) {
+          return failed(make_error(ExitCode::kUsage,
+                                   "--all-dbs copies each DB to the same number: remove /N from the "
+                                   "URLs"));
+        }
+        if (!src_facts->known) {
+          return failed(make_error(ExitCode::kConnect, cmd.source.label +
+                                                           ": --all-dbs needs INFO keyspace to find the "
+                                                           "non-empty databases (add the ACL rule +info)"));
+        }
+        if (same_server && !renaming) {
+          return failed(make_error(ExitCode::kUsage,
+                                   "--all-dbs on one server copies each DB onto itself: use two "
+                                   "servers, or --rename-prefix / --rename"));
+        }
+        for (const auto& [db, n] : src_facts->db_keys) {
+          if (n > 0) passes.emplace_back(db, db);
+        }
+        if (same_server) sel.renamed_only = true;
+      } else {
+        passes.emplace_back(cmd.source.db, cmd.destination.db);
+      }
 
-    CopyTask copy_task;
-    PlanTask plan_task;
-    KeyTask& task = cmd.options.dry_run ? static_cast<KeyTask&>(plan_task) : copy_task;
-    Engine pipeline(loop, cmd.options, std::move(*sources), std::move(*destination), cmd.source,
-                    cmd.destination, task);
-    report::Progress progress(keys);
-    struct Ticker {
-      Engine* pipeline;
-      report::Progress* progress;
-    } ticker{&pipeline, &progress};
-    net::Timer progress_timer(loop, &ticker, [](void* p) {
-      auto* t = static_cast<Ticker*>(p);
-      t->progress->print(t->pipeline->totals(), t->pipeline->in_flight(),
-                         t->pipeline->paused_by_destination());
-    });
-    progress_timer.unref();
-    net::SignalWatcher signals(loop, [&](int signum) { pipeline.stop(signum); });
-    bool done = false;
-    pipeline.start([&] {
-      done = true;
-      progress_timer.stop();
-      signals.close();
-    });
-    if (cmd.progress_interval_ms > 0 && !done) {
-      progress_timer.start(cmd.progress_interval_ms, cmd.progress_interval_ms);
-    }
-    while (!done) {
-      if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
-        // Nothing left that could finish the run: a bug, reported instead of spinning.
-        pipeline.stop(0);
-        rep.fatal =
-            make_error(ExitCode::kKeysFailed, "internal error: the event loop ran dry before the copy ended");
-        break;
+      // The server copies by itself when both DBs live on it and nothing is renamed (COPY needs Redis 6.2).
+      if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster &&
+          at_least(src_facts->version, 6, 2) &&
+          (options.conflict == ConflictPolicy::kSkip || options.conflict == ConflictPolicy::kReplace)) {
+        kind = PassKind::kServerCopy;
+        spdlog::info("source and destination are the same server: keys are copied server-side with {}",
+                     options.cleanup ? "MOVE" : "COPY ... DB");
+      }
+
+      if (renaming && kind == PassKind::kCopy) {
+        for (const auto& [src_db, dst_db] : passes) {
+          resp::ConnectOptions o = cmd.source;
+          o.db = src_db;
+          auto seed = open(loop, o);
+          if (!seed) return failed(seed.error());
+          CopyCommand c = cmd;
+          c.source = o;
+          auto nodes = open_sources(loop, c, std::move(*seed), src_cluster);
+          if (!nodes) return failed(nodes.error());
+          if (auto st = prescan_collisions(loop, c, *nodes, 32u << 20); !st) return failed(st.error());
+        }
       }
     }
-    progress_timer.stop();
 
-    EngineResult result = pipeline.take_result();
-    rep.totals = result.total;
-    rep.nodes = std::move(result.nodes);
-    rep.errors = std::move(result.errors);
-    rep.examples = std::move(result.examples);
-    if (!rep.fatal) rep.fatal = std::move(result.fatal);
-    rep.signal = result.signal;
+    PlanStats plan;
+    std::vector<std::pair<int, uint64_t>> plan_by_db;
+    uint64_t keys = 0;
+    for (const auto& [src_db, dst_db] : passes) {
+      if (passes.size() > 1) spdlog::info("database {}", src_db);
+      auto pass = run_pass(loop, cmd, options, src_db, dst_db, src_cluster, dst_cluster, kind, &keys);
+      if (!pass) {
+        rep.fatal = pass.error();
+        break;
+      }
+      EngineResult& r = pass->result;
+      rep.totals += r.total;
+      if (passes.size() > 1) rep.dbs.emplace_back(src_db, r.total);
+      for (auto& n : r.nodes) {
+        if (passes.size() > 1) n.name += " db " + std::to_string(src_db);
+        rep.nodes.push_back(std::move(n));
+      }
+      for (const auto& g : r.errors.sorted()) {
+        for (uint64_t i = 0; i < g.count; ++i)
+          rep.errors.add(g.message, g.example_key);
+      }
+      for (auto& e : r.examples) {
+        if (rep.examples.size() < options.examples) rep.examples.push_back(std::move(e));
+      }
+      plan += pass->plan;
+      plan_by_db.emplace_back(src_db, r.total.scanned);
+      if (r.fatal) rep.fatal = std::move(r.fatal);
+      rep.signal = r.signal;
+      if (rep.fatal || rep.signal != 0) break;
+    }
+    rep.source_keys = keys;
+    if (options.dry_run) {
+      rep.extra["plan"] = plan_json(plan, sel, plan_by_db);
+      log_plan(plan, sel);
+      if (plan.collision_count > 0 && !rep.fatal) {
+        rep.fatal =
+            make_error(ExitCode::kUsage, plan.collisions.front().message() + " (" +
+                                             std::to_string(plan.collision_count) +
+                                             " collision(s) in the plan: nothing would be safe to write)");
+      }
+    }
+    if (!rep.fatal && rep.signal == 0 && rep.totals.scanned == 0) {
+      rep.notes.push_back(sel.renamed_only ? "no keys to migrate: no selected key needs renaming"
+                                           : "no keys to migrate: no key matches the selection");
+      spdlog::info("{}", rep.notes.back());
+    }
   }
   if (int rc = loop.close(); rc != 0) spdlog::debug("event loop closed with handles still open ({})", rc);
   return finish(rep);

@@ -2,10 +2,13 @@
 
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <array>
 #include <charconv>
 
+#include "copy/merge.hpp"
+#include "copy/temp_key.hpp"
 #include "copy/ttl.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
@@ -78,6 +81,8 @@ void CopyTask::resend(uint32_t j) {
     case kStageApply:
     case kStageCheck: return apply(j);
     case kStageCleanup: return cleanup(j);
+    case kStageRestoreTemp: return restore_temp(j);
+    case kStageMerge: return merge(j);
     default: return fetch(j);
   }
 }
@@ -99,6 +104,8 @@ void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
     case kRestore: return on_restore(j, std::move(reply));
     case kCheckBusy: return on_check_busy(j, std::move(reply));
     case kCleanup: return on_cleanup(j, std::move(reply));
+    case kRestoreTemp: return on_restore_temp(j, std::move(reply));
+    case kMerge: return on_merge(j, std::move(reply));
     default: return;
   }
 }
@@ -169,10 +176,9 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
     if (job.maybe_duplicate) {
       ++c.duplicates;
       --c.scanned;
-    } else {
-      ++c.skipped;
+      return engine_->done(j);
     }
-    return engine_->done(j);
+    return existing(j);
   }
   if (engine_->handle_error(j, Side::kDestination, "RESTORE", msg)) return;
   engine_->fail_key(j, "RESTORE: " + std::string(msg));
@@ -181,8 +187,113 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
 void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
   const redisReply* r = reply.get();
   if (resp::is_string(r) && resp::text(r) == engine_->job(j).payload_view()) return restored(j);
-  ++engine_->counters(j).skipped;
-  engine_->done(j);
+  existing(j);
+}
+
+void CopyTask::existing(uint32_t j) {
+  Job& job = engine_->job(j);
+  report::Counters& c = engine_->counters(j);
+  switch (engine_->options().conflict) {
+    case ConflictPolicy::kMerge: {
+      const ValueKind kind = payload_kind(job.payload_view());
+      if (!mergeable(kind)) {
+        ++c.conflicts;
+        engine_->record_error(
+            std::string("conflict: a ") + kind_name(kind) +
+                " cannot be merged into an existing key (--on-conflict merge merges hashes, sets "
+                "and zsets)",
+            job.target());
+        return engine_->done(j);
+      }
+      job.resent = false;  // a new stage starts
+      return restore_temp(j);
+    }
+    case ConflictPolicy::kFail:
+      ++c.conflicts;
+      engine_->record_error("conflict: the key exists on the destination (--on-conflict fail)", job.target());
+      engine_->stop_run(
+          make_error(ExitCode::kKeysFailed,
+                     engine_->label(j, Side::kDestination) + ": key \"" + printable_short(job.target()) +
+                         "\" already exists (--on-conflict fail): stopped before writing anything "
+                         "else; choose skip, replace or merge to go on"));
+      return engine_->done(j);
+    default: ++c.skipped; return engine_->done(j);
+  }
+}
+
+std::string CopyTask::temp_name(uint32_t j) const {
+  // One temporary name per job slot and process: a slot handles one key at a time.
+  return temp_key(engine_->job(j).target(), engine_->options().selection.own_prefix,
+                  std::to_string(::getpid()) + ":" + std::to_string(j));
+}
+
+void CopyTask::restore_temp(uint32_t j) {
+  Job& job = engine_->job(j);
+  job.stage = kStageRestoreTemp;
+  const std::string temp = temp_name(j);
+  IntText ttl(kTempKeyTtlMs);
+  const std::string_view args[] = {"RESTORE", temp, ttl.view(), job.payload_view(), "REPLACE"};
+  engine_->send(j, Side::kDestination, args, std::size(args), kRestoreTemp);
+}
+
+void CopyTask::on_restore_temp(uint32_t j, resp::Reply reply) {
+  const redisReply* r = reply.get();
+  if (resp::is_status(r, "OK")) {
+    engine_->job(j).resent = false;
+    return merge(j);
+  }
+  const std::string msg =
+      resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
+  if (resp::is_error(r) && engine_->handle_error(j, Side::kDestination, "RESTORE", msg)) return;
+  engine_->fail_key(j, "RESTORE (merge): " + msg);
+}
+
+void CopyTask::merge(uint32_t j) {
+  Job& job = engine_->job(j);
+  job.stage = kStageMerge;
+  const std::string temp = temp_name(j);
+  const char* prefer = engine_->options().merge_prefer_source ? "1" : "0";
+  if (state_[j].merge_eval) {
+    const std::string_view args[] = {"EVAL", merge_script(), "2", job.target(), temp, prefer};
+    engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
+  } else {
+    const std::string_view args[] = {"EVALSHA", merge_sha(), "2", job.target(), temp, prefer};
+    engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
+  }
+}
+
+void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
+  Job& job = engine_->job(j);
+  const redisReply* r = reply.get();
+  report::Counters& c = engine_->counters(j);
+  if (resp::is_integer(r)) {
+    switch (r->integer) {
+      case 1:
+        ++c.merged;
+        c.bytes += job.held;
+        if (!engine_->options().cleanup) return engine_->done(j);
+        job.resent = false;
+        return cleanup(j);
+      case -1:
+        ++c.conflicts;
+        engine_->record_error("conflict: the existing key has another type (--on-conflict merge)",
+                              job.target());
+        return engine_->done(j);
+      case -2: return restore_temp(j);                                  // the temporary key expired: again
+      default: state_[j].duplicate_confirmed = false; return apply(j);  // the target went away: a plain copy
+    }
+  }
+  const std::string msg =
+      resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
+  if (resp::is_error(r) && resp::classify_error(msg) == ServerError::kNoScript) {
+    state_[j].merge_eval = true;
+    return merge(j);
+  }
+  if (resp::is_error(r) &&
+      engine_->handle_error(j, Side::kDestination, state_[j].merge_eval ? "EVAL" : "EVALSHA", msg)) {
+    return;
+  }
+  engine_->fail_key(j, "merge: " + msg);
 }
 
 void CopyTask::restored(uint32_t j) {

@@ -508,6 +508,10 @@ void Engine::pump() {
   for (uint32_t i = 0; i < nodes_.size(); ++i)
     maybe_scan(nodes_[i], i);
   dispatch();
+  // Dispatching may have emptied a queue by filtering out a whole batch (--match, --exclude, in-place): ask
+  // for the next batch now, or nothing would.
+  for (uint32_t i = 0; i < nodes_.size(); ++i)
+    maybe_scan(nodes_[i], i);
   maybe_finish();
 }
 
@@ -653,6 +657,10 @@ bool Engine::select(Node& node, QueuedKey& q, uint32_t j) {
   if (sel.rename) {
     job.rule_ = sel.rename->apply_into(job.key, job.renamed_to_);
     job.renamed_ = job.rule_ >= 0 && job.renamed_to_ != job.key;
+  }
+  if (sel.renamed_only && !job.renamed_) {
+    settle(node, q.batch);
+    return false;
   }
   return true;
 }

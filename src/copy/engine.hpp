@@ -191,6 +191,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   // Stops the run because of what happened to job j, and gives the key back.
   void fail_job(uint32_t j, Error error);
   bool failing() const noexcept { return fatal_.has_value(); }
+  // Stops the run (no new key starts; replies in flight are still counted) with this error.
+  void stop_run(Error error) { fail_run(std::move(error)); }
   void add_example(uint32_t j, const char* action);
   const std::string& label(uint32_t j, Side side) const;
   void record_error(std::string message, std::string_view key) { errors_.add(message, key); }

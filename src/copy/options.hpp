@@ -22,6 +22,9 @@ struct Selection {
   std::vector<std::string> types;    // string, list, set, zset, hash, stream (any); empty: every type
   std::shared_ptr<const RenameRules> rename;  // null: names unchanged
   std::string own_prefix = "redis-migrate:";  // the tool's lock and state keys: never selected
+  // Source and destination are the same database: a key no rule renames would land on itself, so only
+  // renamed keys are selected.
+  bool renamed_only = false;
   // The source answers SCAN ... TYPE (Redis >= 6.0): with exactly one type it filters server-side.
   bool scan_type_supported = true;
 

@@ -1,11 +1,37 @@
 #include "copy/plan_task.hpp"
 
+#include "copy/merge.hpp"
 #include "copy/ttl.hpp"
 
 namespace rmig::copy {
 
+namespace {
+constexpr std::size_t kCollisionsKept = 20;
+}
+
+PlanStats& PlanStats::operator+=(const PlanStats& o) {
+  for (const auto& [k, v] : o.by_type)
+    by_type[k] += v;
+  for (const auto& [k, v] : o.by_rule)
+    by_rule[k] += v;
+  for (const auto& [k, v] : o.actions)
+    actions[k] += v;
+  for (const auto& c : o.collisions) {
+    if (collisions.size() < kCollisionsKept) collisions.push_back(c);
+  }
+  collision_count += o.collision_count;
+  collisions_partial = collisions_partial || o.collisions_partial;
+  return *this;
+}
+
+void PlanTask::attach(Engine& engine) {
+  DumpTask::attach(engine);
+  const auto& rules = engine.options().selection.rename;
+  if (rules && !rules->empty()) detector_ = std::make_unique<CollisionDetector>(*rules);
+}
+
 void PlanTask::resend(uint32_t j) {
-  if (engine_->job(j).stage == kStageExists) return exists(j);
+  if (engine_->job(j).stage == kStageType) return destination_type(j);
   fetch(j);
 }
 
@@ -19,43 +45,84 @@ void PlanTask::fetched(uint32_t j) {
     engine_->add_example(j, "expired");
     return engine_->done(j);
   }
-  exists(j);
+  if (detector_) check_collision(j);
+  destination_type(j);
 }
 
-void PlanTask::exists(uint32_t j) {
+void PlanTask::check_collision(uint32_t j) {
+  if (stats_.collisions_partial) return;
+  if (detector_->memory_bytes() > detector_bytes_) {
+    stats_.collisions_partial = true;  // bounded memory: the copy still checks what it writes
+    return;
+  }
+  const Job& job = engine_->job(j);
+  const auto& rules = *engine_->options().selection.rename;
+  std::optional<Collision> c;
+  if (job.rule() >= 0 && job.target() != job.key) {
+    c = detector_->add_renamed(job.key, job.target());
+  } else if (rules.may_produce(job.key)) {
+    c = detector_->add_kept(job.key);
+  }
+  if (c) {
+    ++stats_.collision_count;
+    if (stats_.collisions.size() < kCollisionsKept) stats_.collisions.push_back(std::move(*c));
+  }
+}
+
+void PlanTask::destination_type(uint32_t j) {
   Job& job = engine_->job(j);
-  job.stage = kStageExists;
-  const std::string_view args[] = {"EXISTS", job.target()};
-  engine_->send(j, Engine::Side::kDestination, args, 2, kExists);
+  job.stage = kStageType;
+  const std::string_view args[] = {"TYPE", job.target()};
+  engine_->send(j, Engine::Side::kDestination, args, 2, kType);
 }
 
 void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
-  if (on_fetch_reply(j, op, reply) || op != kExists) return;
+  if (on_fetch_reply(j, op, reply) || op != kType) return;
   Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   report::Counters& c = engine_->counters(j);
   if (resp::is_error(r)) {
     const std::string msg(resp::text(r));
-    if (!engine_->handle_error(j, Engine::Side::kDestination, "EXISTS", msg))
-      engine_->fail_key(j, "EXISTS: " + msg);
+    if (!engine_->handle_error(j, Engine::Side::kDestination, "TYPE", msg))
+      engine_->fail_key(j, "TYPE: " + msg);
     return;
   }
-  if (!resp::is_integer(r)) return engine_->fail_key(j, "EXISTS: unexpected reply " + resp::describe(r));
   if (job.maybe_duplicate) {
     ++c.duplicates;
     --c.scanned;
     return engine_->done(j);
   }
-  const bool exists = r->integer > 0;
-  if (exists) ++c.existing;
-  if (exists && engine_->options().conflict == ConflictPolicy::kSkip) {
-    ++c.would_skip;
-    engine_->add_example(j, "skip (exists)");
-  } else {
+  const ValueKind kind = payload_kind(job.payload_view());
+  ++stats_.by_type[kind_name(kind)];
+  ++stats_.by_rule[job.rule()];
+  const std::string_view dst_type = resp::text(r);
+  const bool exists = !dst_type.empty() && dst_type != "none";
+  const char* action = "copy";
+  if (exists) {
+    ++c.existing;
+    switch (engine_->options().conflict) {
+      case ConflictPolicy::kSkip: action = "skip (exists)"; break;
+      case ConflictPolicy::kReplace: action = "replace (exists)"; break;
+      case ConflictPolicy::kMerge:
+        action = mergeable(kind) && dst_type == kind_name(kind) ? "merge (exists)" : "conflict (exists)";
+        break;
+      case ConflictPolicy::kFail: action = "conflict (exists)"; break;
+    }
+  }
+  const std::string_view a(action);
+  if (a == "copy" || a == "replace (exists)") {
     ++c.would_copy;
     c.would_copy_bytes += job.held;
-    engine_->add_example(j, exists ? "replace (exists)" : "copy");
+  } else if (a == "skip (exists)") {
+    ++c.would_skip;
+  } else if (a == "merge (exists)") {
+    ++c.would_merge;
+    c.would_copy_bytes += job.held;
+  } else {
+    ++c.would_conflict;
   }
+  ++stats_.actions[std::string(a.substr(0, a.find(' ')))];
+  engine_->add_example(j, action);
   engine_->done(j);
 }
 

@@ -1,22 +1,52 @@
 #pragma once
-// A dry run: what a copy would do with each key, without writing anything. PTTL + DUMP on the source (exact
-// sizes, same ACL rules as a copy) and EXISTS on the destination node owning the key.
+// A plan (dry run): what a copy would do with each key, writing nothing. PTTL + DUMP on the source (exact
+// sizes, the same ACL rules as a copy; the payload's first byte gives the type) and TYPE of the destination
+// name on the destination node owning it (whether it exists, and whether a merge could take it). With rename
+// rules, every selected key also goes through the collision detector.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "copy/dump_task.hpp"
+#include "copy/rename.hpp"
 
 namespace rmig::copy {
 
+struct PlanStats {
+  std::map<std::string, uint64_t> by_type;  // source type -> keys
+  std::map<int, uint64_t> by_rule;          // rename rule index (-1: name unchanged) -> keys
+  std::map<std::string, uint64_t> actions;  // copy, replace, skip, merge, conflict -> keys
+  std::vector<Collision> collisions;        // the first few
+  uint64_t collision_count = 0;
+  bool collisions_partial = false;  // the detector's memory cap was reached: later keys were not checked
+
+  PlanStats& operator+=(const PlanStats& o);
+};
+
 class PlanTask final : public DumpTask {
  public:
+  // The collision detector is capped at about `detector_bytes` of memory.
+  explicit PlanTask(std::size_t detector_bytes = 32u << 20) : detector_bytes_(detector_bytes) {}
+  void attach(Engine& engine) override;
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply) override;
   void resend(uint32_t j) override;
 
+  const PlanStats& stats() const noexcept { return stats_; }
+
  private:
-  static constexpr uint8_t kExists = kFirstOwnOp;
-  static constexpr uint8_t kStageExists = 2;
+  static constexpr uint8_t kType = kFirstOwnOp;
+  static constexpr uint8_t kStageType = 2;
 
   void fetched(uint32_t j) override;
-  void exists(uint32_t j);
+  void destination_type(uint32_t j);
+  void check_collision(uint32_t j);
+
+  std::size_t detector_bytes_;
+  std::unique_ptr<CollisionDetector> detector_;
+  PlanStats stats_;
 };
 
 }  // namespace rmig::copy

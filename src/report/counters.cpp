@@ -18,9 +18,13 @@ Counters& Counters::operator+=(const Counters& o) {
   cleanup_failed += o.cleanup_failed;
   redirects_moved += o.redirects_moved;
   redirects_ask += o.redirects_ask;
+  merged += o.merged;
+  conflicts += o.conflicts;
   would_copy += o.would_copy;
   would_copy_bytes += o.would_copy_bytes;
   would_skip += o.would_skip;
+  would_merge += o.would_merge;
+  would_conflict += o.would_conflict;
   existing += o.existing;
   return *this;
 }

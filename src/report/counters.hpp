@@ -25,15 +25,20 @@ struct Counters {
   uint64_t cleanup_failed = 0;   // --cleanup: deletions that failed
   uint64_t redirects_moved = 0;  // cluster: -MOVED answers followed (the slot map changed)
   uint64_t redirects_ask = 0;    // cluster: -ASK answers followed (a slot was being migrated)
+  uint64_t merged = 0;           // --on-conflict merge: folded into the existing destination key
+  uint64_t conflicts = 0;  // existing destination keys the policy could not handle (merge of a string, fail)
   // Dry run only.
   uint64_t would_copy = 0;
   uint64_t would_copy_bytes = 0;
-  uint64_t would_skip = 0;  // already on the destination, left alone by the conflict policy
-  uint64_t existing = 0;    // already on the destination (skipped or replaced, depending on the policy)
+  uint64_t would_skip = 0;      // already on the destination, left alone by the conflict policy
+  uint64_t would_merge = 0;     // already on the destination, merged into by --on-conflict merge
+  uint64_t would_conflict = 0;  // already on the destination, and the policy cannot handle it (merge, fail)
+  uint64_t existing = 0;        // already on the destination (skipped or replaced, depending on the policy)
 
   Counters& operator+=(const Counters& o);
   uint64_t done() const noexcept {
-    return copied + skipped + expired + vanished + failed + would_copy + would_skip;
+    return copied + skipped + expired + vanished + failed + merged + conflicts + would_copy + would_skip +
+           would_merge + would_conflict;
   }
 };
 

@@ -10,7 +10,7 @@
 
 namespace rmig::report {
 
-namespace {
+namespace {}  // namespace
 
 nlohmann::json counters_json(const Counters& c, bool dry_run) {
   nlohmann::json j;
@@ -27,14 +27,20 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
   j["cleanup_failed"] = c.cleanup_failed;
   j["redirects_moved"] = c.redirects_moved;
   j["redirects_ask"] = c.redirects_ask;
+  j["merged"] = c.merged;
+  j["conflicts"] = c.conflicts;
   if (dry_run) {
     j["would_copy"] = c.would_copy;
     j["would_copy_bytes"] = c.would_copy_bytes;
     j["would_skip"] = c.would_skip;
+    j["would_merge"] = c.would_merge;
+    j["would_conflict"] = c.would_conflict;
     j["existing"] = c.existing;
   }
   return j;
 }
+
+namespace {
 
 const char* exit_meaning(ExitCode c) {
   switch (c) {
@@ -59,7 +65,7 @@ void line(const char* label, uint64_t n, const std::string& note) {
 ExitCode copy_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept {
   if (fatal) return fatal->code;
   if (signal != 0) return static_cast<ExitCode>(128 + signal);
-  if (totals.failed > 0 || totals.cleanup_failed > 0) return ExitCode::kKeysFailed;
+  if (totals.failed > 0 || totals.cleanup_failed > 0 || totals.conflicts > 0) return ExitCode::kKeysFailed;
   return ExitCode::kOk;
 }
 
@@ -95,10 +101,23 @@ nlohmann::json to_json(const RunReport& r) {
   j["nodes"] = std::move(nodes);
   if (r.dry_run) {
     nlohmann::json ex = nlohmann::json::array();
-    for (const auto& e : r.examples)
-      ex.push_back({{"key", printable(e.key)}, {"action", e.action}, {"bytes", e.bytes}});
+    for (const auto& e : r.examples) {
+      nlohmann::json x = {{"key", printable(e.key)}, {"action", e.action}, {"bytes", e.bytes}};
+      x["target"] = printable(e.target.empty() ? e.key : e.target);
+      ex.push_back(std::move(x));
+    }
     j["examples"] = std::move(ex);
   }
+  if (!r.dbs.empty()) {
+    nlohmann::json dbs = nlohmann::json::array();
+    for (const auto& [db, c] : r.dbs) {
+      nlohmann::json d = counters_json(c, r.dry_run);
+      d["db"] = db;
+      dbs.push_back(std::move(d));
+    }
+    j["dbs"] = std::move(dbs);
+  }
+  j["notes"] = r.notes;
   for (auto it = r.extra.begin(); it != r.extra.end(); ++it)
     j[it.key()] = it.value();
   return j;
@@ -112,8 +131,9 @@ void print_summary(const RunReport& r) {
     return;
   }
   const double secs = r.duration_s > 0 ? r.duration_s : 1e-9;
-  std::fprintf(stderr, "\n%s%s %s in %s: %s keys scanned\n", r.dry_run ? "dry run of " : "",
-               r.command.c_str(), r.fatal ? "stopped" : (r.signal != 0 ? "interrupted" : "finished"),
+  std::fprintf(stderr, "\n%s%s %s in %s: %s keys scanned\n",
+               r.dry_run && r.command != "plan" ? "dry run of " : "", r.command.c_str(),
+               r.fatal ? "stopped" : (r.signal != 0 ? "interrupted" : "finished"),
                human_duration(r.duration_s).c_str(), thousands(c.scanned).c_str());
   std::fprintf(stderr, "  %-12s %s\n  %-12s %s\n", "source", r.source.c_str(), "destination",
                r.destination.c_str());
@@ -122,6 +142,9 @@ void print_summary(const RunReport& r) {
     std::snprintf(rate, sizeof rate, "(%s)", human_bytes(c.would_copy_bytes).c_str());
     line("would copy", c.would_copy, rate);
     line("would skip", c.would_skip, "already on the destination");
+    if (c.would_merge > 0) line("would merge", c.would_merge, "into the existing destination key");
+    if (c.would_conflict > 0)
+      line("conflicts", c.would_conflict, "exist on the destination; the policy cannot take them");
     line("existing", c.existing, "keys already on the destination");
   } else {
     std::snprintf(rate, sizeof rate, "(%s, %s keys/s, %s/s)", human_bytes(c.bytes).c_str(),
@@ -129,6 +152,9 @@ void print_summary(const RunReport& r) {
                   human_bytes(static_cast<uint64_t>(static_cast<double>(c.bytes) / secs)).c_str());
     line("copied", c.copied, rate);
     line("skipped", c.skipped, "already on the destination");
+    if (c.merged > 0) line("merged", c.merged, "into the existing destination key");
+    if (c.conflicts > 0)
+      line("conflicts", c.conflicts, "exist on the destination; the policy cannot take them");
   }
   line("expired", c.expired, "TTL ran out before the restore");
   line("vanished", c.vanished, "deleted on the source during the copy");
@@ -152,6 +178,14 @@ void print_summary(const RunReport& r) {
                    thousands(n.counters.skipped).c_str(), thousands(n.counters.failed).c_str());
     }
   }
+  if (!r.dbs.empty()) {
+    std::fprintf(stderr, "  per database:\n");
+    for (const auto& [db, dc] : r.dbs) {
+      std::fprintf(stderr, "    db %-4d scanned %s copied %s skipped %s failed %s\n", db,
+                   thousands(dc.scanned).c_str(), thousands(dc.copied + dc.would_copy).c_str(),
+                   thousands(dc.skipped + dc.would_skip).c_str(), thousands(dc.failed).c_str());
+    }
+  }
   if (!r.errors.empty()) {
     std::fprintf(stderr, "errors:\n");
     for (const auto& g : r.errors.sorted()) {
@@ -162,10 +196,18 @@ void print_summary(const RunReport& r) {
   if (r.dry_run && !r.examples.empty()) {
     std::fprintf(stderr, "examples:\n");
     for (const auto& e : r.examples) {
-      std::fprintf(stderr, "  %-18s \"%s\" (%s)\n", e.action.c_str(), printable_short(e.key, 80).c_str(),
-                   human_bytes(e.bytes).c_str());
+      if (e.target.empty()) {
+        std::fprintf(stderr, "  %-18s \"%s\" (%s)\n", e.action.c_str(), printable_short(e.key, 80).c_str(),
+                     human_bytes(e.bytes).c_str());
+      } else {
+        std::fprintf(stderr, "  %-18s \"%s\" -> \"%s\" (%s)\n", e.action.c_str(),
+                     printable_short(e.key, 60).c_str(), printable_short(e.target, 60).c_str(),
+                     human_bytes(e.bytes).c_str());
+      }
     }
   }
+  for (const auto& n : r.notes)
+    std::fprintf(stderr, "%s\n", n.c_str());
   if (r.fatal) std::fprintf(stderr, "stopped: %s\n", r.fatal->message.c_str());
   std::fprintf(stderr, "exit code %d: %s\n", to_int(r.exit_code), exit_meaning(r.exit_code));
   std::fflush(stderr);

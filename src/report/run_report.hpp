@@ -29,6 +29,8 @@ struct RunReport {
   int signal = 0;
   double duration_s = 0;
   ExitCode exit_code = ExitCode::kOk;
+  std::vector<std::string> notes;  // lines for the summary (e.g. "no keys to migrate"), also in the JSON
+  std::vector<std::pair<int, Counters>> dbs;        // --all-dbs: counters per database
   nlohmann::json extra = nlohmann::json::object();  // command-specific sections
 };
 
@@ -36,6 +38,8 @@ struct RunReport {
 ExitCode copy_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept;
 
 nlohmann::json to_json(const RunReport& r);
+// The counters as JSON fields (the dry-run fields only for a dry run).
+nlohmann::json counters_json(const Counters& c, bool dry_run);
 // Multi-line summary for people (text log format) or one "summary" event (JSON log format), on stderr.
 void print_summary(const RunReport& r);
 // Writes the JSON report to `path` ("-" = stdout). Returns an error when the file cannot be written.
