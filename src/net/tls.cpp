@@ -102,7 +102,7 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, SSL* ssl, BIO* net_in, B
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }  // frees both BIOs
 
-Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<TlsContext> ctx,
+Result<std::unique_ptr<TlsSession>> TlsSession::create(const std::shared_ptr<TlsContext>& ctx,
                                                        const std::string& host) {
   SSL* ssl = SSL_new(ctx->get());
   if (ssl == nullptr)
@@ -173,13 +173,23 @@ Error TlsSession::describe_failure(int ssl_error, std::string_view during) const
                       "the server did not answer with TLS (" + reason +
                           "): this looks like a plain port; use redis:// or the server's TLS port");
   }
+  // Alerts the server sends about our certificate. With TLS 1.3 they arrive after our side of the handshake
+  // finished, on the first read.
   if (contains(reason, "certificate required") || contains(reason, "handshake failure") ||
-      contains(reason, "bad certificate") || contains(reason, "unknown ca")) {
+      contains(reason, "bad certificate") || contains(reason, "unknown ca") ||
+      contains(reason, "certificate unknown") || contains(reason, "certificate expired") ||
+      contains(reason, "certificate revoked") || contains(reason, "access denied")) {
+    const TlsConfig& cfg = ctx_->config();
+    if (cfg.cert_file.empty()) {
+      return make_error(ExitCode::kConnect,
+                        "the server requires a client certificate (mutual TLS) and refused "
+                        "the connection without one (" +
+                            reason + "): pass " + opt + "cert and " + opt + "key");
+    }
     return make_error(ExitCode::kConnect,
-                      "the server refused the TLS client (" + reason +
-                          "): it probably requires a client certificate signed by a CA it "
-                          "trusts: pass " +
-                          opt + "cert and " + opt + "key");
+                      "the server refused the client certificate " + cfg.cert_file + " (" + reason +
+                          "): give one signed by a CA the server trusts (its tls-ca-cert-file), with " + opt +
+                          "cert and " + opt + "key");
   }
   return make_error(ExitCode::kConnect, "TLS " + std::string(during) + " failed: " + reason);
 }

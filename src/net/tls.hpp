@@ -41,7 +41,8 @@ class TlsContext {
 class TlsSession {
  public:
   // `host` is the URL's host; the name verified and sent as SNI is config.server_name when set.
-  static Result<std::unique_ptr<TlsSession>> create(std::shared_ptr<TlsContext> ctx, const std::string& host);
+  static Result<std::unique_ptr<TlsSession>> create(const std::shared_ptr<TlsContext>& ctx,
+                                                    const std::string& host);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;

@@ -83,6 +83,7 @@ void Transport::on_socket_error(Socket::Phase phase, int uv_error) {
       return fail(
           make_error(ExitCode::kConnect, "cannot resolve host name '" + endpoint_.host + "' (" + what + ")"));
     case Socket::Phase::kConnect:
+      stage_ = Stage::kConnect;  // the name resolved: the caller's advice is about the port, not the name
       return fail(make_error(ExitCode::kConnect, "cannot connect (" + what + ")"));
     case Socket::Phase::kRead:
     case Socket::Phase::kWrite:
