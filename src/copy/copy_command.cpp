@@ -88,6 +88,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     } else if (!r) {
       rep.fatal = r.error();
       return finish(rep);
+    } else {
+      spdlog::debug("{}: DBSIZE refused ({}); no ETA", cmd.source.label, resp::describe(r->get()));
     }
     rep.source_keys = dbsize;
 
@@ -142,6 +144,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     progress_timer.unref();
     net::SignalWatcher signals(loop, [&](int signum) { pipeline.stop(signum); });
     bool done = false;
+    rep.started = true;
     pipeline.start([&] {
       done = true;
       progress_timer.stop();

@@ -109,6 +109,12 @@ void print_summary(const RunReport& r) {
     log_event(spdlog::level::info, "summary", r.command + " finished", fields);
     return;
   }
+  if (r.fatal && !r.started) {
+    // Could not connect, authenticate or pass the start-up checks: one line naming the endpoint and the fix.
+    std::fprintf(stderr, "redis-migrate: %s\n", r.fatal->message.c_str());
+    std::fflush(stderr);
+    return;
+  }
   const double secs = r.duration_s > 0 ? r.duration_s : 1e-9;
   std::fprintf(stderr, "\n%s%s %s in %s: %s keys scanned\n", r.dry_run ? "dry run of " : "",
                r.command.c_str(), r.fatal ? "stopped" : (r.signal != 0 ? "interrupted" : "finished"),
