@@ -14,6 +14,7 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kTimerPeriodMs = 250;
 constexpr auto kLoadingRetry = std::chrono::seconds(1);
 constexpr std::string_view kClientName = "redis-migrate";
+constexpr std::size_t kFeedSlice = 4096;
 
 std::string seconds_text(uint32_t ms) { return std::to_string((ms + 999) / 1000) + "s"; }
 }  // namespace
@@ -249,32 +250,40 @@ void Connection::on_transport_data(const char* data, std::size_t len) {
                                                    "rediss:// (see --" +
                                                    opts_.side + "-tls-ca-file)"));
   }
-  if (auto st = reader_->feed(data, len); !st) {
-    return fail(make_error(ExitCode::kConnect, opts_.label + ": " + st.error().message));
-  }
+  // hiredis 0.14 moves the unconsumed rest of its buffer to the front after every reply once 1 KB has been
+  // consumed, so feeding a 256 KB read at once costs about len^2/2048 bytes of copying (a hundred times the
+  // data). Fed in kFeedSlice pieces, with the replies taken out after each, that stays below the data size.
+  const auto live = [this] { return state_ == State::kSetup || state_ == State::kReady; };
   dispatching_ = true;
-  for (;;) {
-    auto next = reader_->next();
-    if (!next) {
+  for (std::size_t off = 0; off < len && live();) {
+    const std::size_t n = std::min(kFeedSlice, len - off);
+    if (auto st = reader_->feed(data + off, n); !st) {
       dispatching_ = false;
-      return fail(make_error(ExitCode::kConnect, opts_.label + ": " + next.error().message));
+      return fail(make_error(ExitCode::kConnect, opts_.label + ": " + st.error().message));
     }
-    Reply reply = std::move(next).value();
-    if (!reply) break;
-    if (pending_.empty()) {
-      dispatching_ = false;
-      return fail(make_error(ExitCode::kConnect, opts_.label +
-                                                     ": protocol error: a reply arrived with no command "
-                                                     "waiting for it (" +
-                                                     describe(reply.get()) + ")"));
+    off += n;
+    while (live()) {
+      auto next = reader_->next();
+      if (!next) {
+        dispatching_ = false;
+        return fail(make_error(ExitCode::kConnect, opts_.label + ": " + next.error().message));
+      }
+      Reply reply = std::move(next).value();
+      if (!reply) break;
+      if (pending_.empty()) {
+        dispatching_ = false;
+        return fail(make_error(ExitCode::kConnect, opts_.label +
+                                                       ": protocol error: a reply arrived with no command "
+                                                       "waiting for it (" +
+                                                       describe(reply.get()) + ")"));
+      }
+      Pending p = pending_.front();
+      pending_.pop_front();
+      p.handler->on_reply(p.tag, std::move(reply));
     }
-    Pending p = pending_.front();
-    pending_.pop_front();
-    p.handler->on_reply(p.tag, std::move(reply));
-    if (state_ == State::kClosed || state_ == State::kIdle) break;
   }
   dispatching_ = false;
-  if (reader_) reader_->compact();
+  if (reader_ && live()) reader_->compact();
 }
 
 void Connection::on_transport_writable() {
