@@ -36,6 +36,44 @@ bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
+// The names a certificate is valid for, for a host name mismatch message: "DNS:a.example, IP:10.0.0.5", or
+// its CN when it has no subjectAltName (which OpenSSL then matches against).
+std::string certificate_names(const X509* cert) {
+  if (cert == nullptr) return {};
+  std::string out;
+  auto add = [&](const std::string& s) { out += (out.empty() ? "" : ", ") + s; };
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    constexpr int kMaxNames = 8;  // a wildcard-heavy certificate can list hundreds
+    const int n = sk_GENERAL_NAME_num(sans);
+    for (int i = 0; i < n && i < kMaxNames; ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      if (gn->type == GEN_DNS) {
+        const ASN1_IA5STRING* dns = gn->d.dNSName;
+        add("DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                                 static_cast<std::size_t>(ASN1_STRING_length(dns))));
+      } else if (gn->type == GEN_IPADD) {
+        const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
+        std::array<char, INET6_ADDRSTRLEN> text{};
+        const int family = ASN1_STRING_length(ip) == 4 ? AF_INET : AF_INET6;
+        if (inet_ntop(family, ASN1_STRING_get0_data(ip), text.data(), text.size()) != nullptr) {
+          add(std::string("IP:") + text.data());
+        }
+      }
+    }
+    if (n > kMaxNames) add("and " + std::to_string(n - kMaxNames) + " more");
+    GENERAL_NAMES_free(sans);
+  }
+  if (out.empty()) {
+    std::array<char, 256> cn{};
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn.data(),
+                                  static_cast<int>(cn.size())) > 0) {
+      add(std::string("CN:") + cn.data());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 TlsContext::TlsContext(SSL_CTX* ctx, TlsConfig config, std::string side)
@@ -152,9 +190,16 @@ Error TlsSession::describe_failure(int ssl_error, std::string_view during) const
   if (during == "handshake" && verify != X509_V_OK) {
     ERR_clear_error();
     if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      // The peer certificate is only recorded once verification passed; the chain as received (leaf first
+      // on a client) is kept either way.
+      STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_);
+      const std::string names =
+          certificate_names(chain != nullptr && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : nullptr);
       return make_error(ExitCode::kConnect,
                         "TLS host name mismatch: the server certificate is not valid for '" + verify_name_ +
-                            "': connect with a name the certificate lists, or set " + opt + "server-name");
+                            "'" + (names.empty() ? std::string() : " (it lists " + names + ")") +
+                            ": connect with a name the certificate lists, or set " + opt +
+                            "server-name to one of them");
     }
     return make_error(ExitCode::kConnect, std::string("TLS certificate not trusted (") +
                                               X509_verify_cert_error_string(verify) + ") by " +
