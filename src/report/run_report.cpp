@@ -166,7 +166,8 @@ void print_summary(const RunReport& r) {
                    human_bytes(e.bytes).c_str());
     }
   }
-  if (r.fatal) std::fprintf(stderr, "stopped: %s\n", r.fatal->message.c_str());
+  // The same form as a run that could not start, and as the README shows it.
+  if (r.fatal) std::fprintf(stderr, "redis-migrate: %s\n", r.fatal->message.c_str());
   std::fprintf(stderr, "exit code %d: %s\n", to_int(r.exit_code), exit_meaning(r.exit_code));
   std::fflush(stderr);
 }

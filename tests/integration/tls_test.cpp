@@ -103,6 +103,7 @@ std::string require_stopped(const ToolRun& run, const std::string& endpoint,
   auto lines = lines_with(run.result.err, fix.front());
   REQUIRE(lines.size() == 1);
   const std::string& line = lines.front();
+  CHECK(line.rfind("redis-migrate: ", 0) == 0);
   CHECK_MESSAGE(has(line, endpoint), "endpoint " << endpoint << " not named in: " << line);
   for (const auto& f : fix)
     CHECK_MESSAGE(has(line, f), "'" << f << "' missing from: " << line);
@@ -541,8 +542,8 @@ TEST_SUITE("tls") {
       CHECK(run.counter("deleted") == 2);
       CHECK(src.dbsize() == 0);
     }
-    SUBCASE("--dry-run needs +exists on the destination") {
-      set_user(dst, "migrate-dst", "dst-pw", with(kDestinationRules, {"+exists"}));
+    SUBCASE("--dry-run needs only +exists on the destination") {
+      set_user(dst, "migrate-dst", "dst-pw", {"reset", "on", "~*", "+exists"});
       seed(src, 100);
       auto run = run_copy({src_url, dst_url, "--dry-run"});
       INFO(run.result.describe());
