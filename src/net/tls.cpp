@@ -220,12 +220,28 @@ Error TlsSession::describe_failure(int ssl_error, std::string_view during) const
                       "the server did not answer with TLS (" + reason +
                           "): this looks like a plain port; use redis:// or the server's TLS port");
   }
+  if (contains(reason, "protocol version") || contains(reason, "unsupported protocol")) {
+    return make_error(ExitCode::kConnect,
+                      "the server and this tool share no TLS version (" + reason +
+                          "): this tool speaks TLS 1.2 and 1.3; enable one on the server");
+  }
+  if (contains(reason, "handshake failure")) {
+    // What a TLS 1.2 server answers both to a missing client certificate and to having no cipher in common.
+    const bool has_cert = !ctx_->config().cert_file.empty();
+    return make_error(ExitCode::kConnect,
+                      "the server ended the TLS handshake (" + reason + "): " +
+                          (has_cert ? "it may not accept the client certificate " + ctx_->config().cert_file +
+                                          " (it must be signed by a CA the server trusts)"
+                                    : "it may require a client certificate (mutual TLS): pass " + opt +
+                                          "cert and " + opt + "key") +
+                          ", or it accepts none of the ciphers offered");
+  }
   // Alerts the server sends about our certificate. With TLS 1.3 they arrive after our side of the handshake
   // finished, on the first read.
-  if (contains(reason, "certificate required") || contains(reason, "handshake failure") ||
-      contains(reason, "bad certificate") || contains(reason, "unknown ca") ||
-      contains(reason, "certificate unknown") || contains(reason, "certificate expired") ||
-      contains(reason, "certificate revoked") || contains(reason, "access denied")) {
+  if (contains(reason, "certificate required") || contains(reason, "bad certificate") ||
+      contains(reason, "unknown ca") || contains(reason, "certificate unknown") ||
+      contains(reason, "certificate expired") || contains(reason, "certificate revoked") ||
+      contains(reason, "access denied")) {
     const TlsConfig& cfg = ctx_->config();
     if (cfg.cert_file.empty()) {
       return make_error(ExitCode::kConnect,

@@ -233,6 +233,30 @@ TEST_SUITE("tls") {
     }
   }
 
+  TEST_CASE("TLS 1.2 refusals: no client certificate, and a server without TLS 1.2 or 1.3") {
+    ServerOptions mtls12 = tls_server();
+    mtls12.tls_auth_clients = true;
+    mtls12.extra_args = {"--tls-protocols", "TLSv1.2"};
+    ServerOptions tls11 = tls_server();
+    tls11.extra_args = {"--tls-protocols", "TLSv1.1"};  // which the tool does not offer
+    RedisServer needs_cert(mtls12), old_tls(tls11), dst_server;
+
+    // TLS 1.2 reports a missing client certificate with the same alert as a cipher mismatch: both are named.
+    auto no_cert = run_copy(args({{needs_cert.tls_url(), dst_server.url()}, ca("source")}));
+    require_start_failure(no_cert, "source " + tls_endpoint(needs_cert),
+                          {"handshake failure", "client certificate", "--source-tls-cert", "ciphers"});
+    Client src = needs_cert.client();
+    Client dst = dst_server.client();
+    seed(src, 100);
+    auto with_cert =
+        run_copy(args({{needs_cert.tls_url(), dst_server.url()}, ca("source"), client_cert("source")}));
+    require_copied(with_cert, src, dst);
+
+    auto version = run_copy(args({{old_tls.tls_url(), dst_server.url()}, ca("source")}));
+    require_start_failure(version, "source " + tls_endpoint(old_tls),
+                          {"share no TLS version", "TLS 1.2 and 1.3"});
+  }
+
   TEST_CASE("a certificate not signed by the trusted CA is refused, naming the CA used") {
     RedisServer src_server(tls_server()), dst_server;
     auto wrong =
