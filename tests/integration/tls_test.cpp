@@ -4,9 +4,15 @@
 // by key; every failure must end with exit code 3 within seconds, name the endpoint and the fix, and never
 // print a password.
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <array>
 #include <sstream>
+#include <thread>
 
 #include "helpers.hpp"
 #include "support/certs.hpp"
@@ -369,6 +375,33 @@ TEST_SUITE("tls") {
     const std::string url = "redis://127.0.0.1:" + std::to_string(tls_only.tls_port()) + "/0";
     auto run = run_copy({plain.url(), url, "--connect-timeout", kShortTimeout});
     require_start_failure(run, "destination " + url, {"TLS port", "rediss://"});
+
+    // Some TLS front ends answer clear text with a TLS alert record instead of closing.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t addr_len = sizeof addr;
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), addr_len) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &addr_len) == 0);
+    std::thread alerter([listener] {
+      const int c = ::accept(listener, nullptr, nullptr);
+      if (c < 0) return;
+      std::array<char, 512> buf{};
+      (void)::read(c, buf.data(), buf.size());
+      // Alert record, TLS 1.2, fatal (2) protocol_version (70).
+      const std::array<unsigned char, 7> alert = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46};
+      (void)::write(c, alert.data(), alert.size());
+      ::usleep(200'000);
+      ::close(c);
+    });
+    const std::string alert_url = "redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/0";
+    auto alerted = run_copy({alert_url, plain.url(), "--connect-timeout", kShortTimeout});
+    alerter.join();
+    ::close(listener);
+    require_start_failure(alerted, "source " + alert_url, {"the server answered with TLS", "rediss://"});
   }
 
   TEST_CASE("passwords in URLs are percent-decoded and never printed") {
