@@ -111,6 +111,7 @@ Result<resp::ConnectOptions> build_side(const std::string& side, SideFlags& f, s
     auto pw = read_secret_file(f.password_file, "--" + side + "-password-file");
     if (!pw) return pw.error();
     o.password = *pw;
+    o.password_origin = "the file " + f.password_file + " (--" + side + "-password-file)";
     url->password = *pw;
   }
   const bool tls_flags = !f.tls.ca_file.empty() || !f.tls.ca_dir.empty() || !f.tls.cert_file.empty() ||
@@ -125,8 +126,9 @@ Result<resp::ConnectOptions> build_side(const std::string& side, SideFlags& f, s
     if (tls.insecure) {
       std::fprintf(
           stderr,
-          "WARNING: --%s-tls-insecure: the %s's TLS certificate and host name are NOT verified; anyone "
-          "between you and the server can read and change the data. Use it for tests only.\n",
+          "redis-migrate: WARNING: --%s-tls-insecure: the %s's TLS certificate and host name are NOT "
+          "verified; anyone between you and the server can read and change the data, passwords "
+          "included. Use it for tests only.\n",
           side.c_str(), side.c_str());
     }
   } else if (tls_flags) {

@@ -53,7 +53,9 @@ Result<ConnectionPtr> open(net::Loop& loop, const resp::ConnectOptions& o) {
 Result<uint64_t> dbsize(net::Loop& loop, resp::Connection& c) {
   auto r = resp::call_sync(loop, c, {"DBSIZE"});
   if (!r) return r.error();
-  return resp::is_integer(r->get()) ? static_cast<uint64_t>((*r)->integer) : 0;  // refused: no ETA
+  if (resp::is_integer(r->get())) return static_cast<uint64_t>((*r)->integer);
+  spdlog::debug("{}: DBSIZE refused ({}); no ETA", c.label(), resp::describe(r->get()));
+  return 0;
 }
 
 // A replica worth reading from: linked to its primary and not in the middle of a full sync. When INFO is
@@ -532,6 +534,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       }
     }
 
+    rep.started = true;
     PlanStats plan;
     std::vector<std::pair<int, uint64_t>> plan_by_db;
     uint64_t keys = 0;

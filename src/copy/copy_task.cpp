@@ -342,9 +342,24 @@ void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
   }
   const std::string_view msg = resp::text(r);
   if (resp::is_error(r)) {
-    if (resp::classify_error(msg) == ServerError::kNoScript) {
+    const ServerError kind = resp::classify_error(msg);
+    if (kind == ServerError::kNoScript) {
       state_[j].use_eval = true;  // the script cache was flushed (restart, failover): send the body
       return cleanup(j);
+    }
+    if (kind == ServerError::kNoPerm && !state_[j].use_eval && resp::denied_command(msg) == "evalsha") {
+      // EVALSHA refused: EVAL does the same, sending the script each time.
+      state_[j].use_eval = true;
+      return cleanup(j);
+    }
+    if (kind == ServerError::kNoPerm) {
+      // A refused EVAL, or a command the script runs (Redis 7.0 does not say which: PTTL and DUMP already
+      // worked for this user, so it is UNLINK), fails the cleanup of every key: stop rather than copy on.
+      const std::string cmd = resp::denied_command(msg);
+      engine_->stop_run(resp::permission_error(
+          engine_->connect_options(j, Side::kWriter), cmd.empty() ? "unlink" : cmd, msg,
+          " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)"));
+      return give_up(j);
     }
     if (engine_->handle_error(j, Side::kWriter, state_[j].use_eval ? "EVAL" : "EVALSHA", msg)) return;
   }

@@ -31,12 +31,6 @@ bool retryable(ServerError e) noexcept {
          e == ServerError::kClusterDown || e == ServerError::kMasterDown;
 }
 
-// A permission error about keys (an ACL key pattern) concerns one key; one about a command dooms them all.
-bool key_permission(std::string_view message) noexcept {
-  return message.find("access a key") != std::string_view::npos ||
-         message.find("one of the keys") != std::string_view::npos;
-}
-
 std::chrono::milliseconds backoff(uint32_t attempts) {
   return std::chrono::milliseconds(100u << std::min<uint32_t>(attempts, 6));
 }
@@ -285,12 +279,16 @@ uint32_t Engine::link_for(uint32_t j, Side side) {
   return kNoLink;
 }
 
-const std::string& Engine::label(uint32_t j, Side side) const {
+uint32_t Engine::link_for_error(uint32_t j, Side side) const noexcept {
   const Job& job = jobs_[j];
   const uint32_t l = side == Side::kSource   ? job.read_link
                      : side == Side::kWriter ? job.write_link
                                              : job.dst_link;
-  return links_[l == kNoLink ? dst_links_.front() : l]->conn->label();
+  return l == kNoLink ? dst_links_.front() : l;
+}
+
+const std::string& Engine::label(uint32_t j, Side side) const {
+  return links_[link_for_error(j, side)]->conn->label();
 }
 
 const ServerClock& Engine::destination_clock(uint32_t j) {
@@ -549,11 +547,9 @@ void Engine::on_scan(uint32_t index, resp::Reply reply) {
       spdlog::warn("{}: SCAN answered {}; retrying", conn.label(), msg);
       return pump();
     }
-    std::string fix = kind == ServerError::kNoPerm ? ": add the ACL rule +scan for the source user" : "";
-    return fail_run(make_error(kind == ServerError::kNoPerm || kind == ServerError::kNoAuth
-                                   ? ExitCode::kConnect
-                                   : ExitCode::kKeysFailed,
-                               conn.label() + ": SCAN failed (" + std::string(msg) + ")" + fix));
+    if (kind == ServerError::kNoPerm) return fail_run(resp::permission_error(conn.options(), "scan", msg));
+    return fail_run(make_error(kind == ServerError::kNoAuth ? ExitCode::kConnect : ExitCode::kKeysFailed,
+                               conn.label() + ": SCAN failed (" + std::string(msg) + ")"));
   }
   if (!resp::is_array(r) || r->elements != 2 || !resp::is_string(r->element[0]) ||
       !resp::is_array(r->element[1])) {
@@ -964,20 +960,27 @@ bool Engine::handle_error(uint32_t j, Side side, std::string_view command, std::
                              who + " refuses writes because it cannot persist (" + std::string(message) +
                                  "): fix its disk or RDB settings"));
       return true;
-    case ServerError::kNoPerm:
-      if (key_permission(message)) return false;  // an ACL key pattern: this key only
-      [[fallthrough]];
-    case ServerError::kNoAuth: {
+    case ServerError::kNoPermKey:
+      // Only this key is out of the user's reach: it fails, the others go on.
+      fail_key(j, std::string(command) + ": " + std::string(message) + ": " + who_user +
+                      "'s key patterns (~...) exclude the key");
+      return true;
+    case ServerError::kNoPerm: {
       std::string cmd = resp::denied_command(message);
       if (cmd.empty()) {
         cmd = std::string(command);
         std::transform(cmd.begin(), cmd.end(), cmd.begin(), [](unsigned char c) { return std::tolower(c); });
       }
-      fail_job(j, make_error(ExitCode::kConnect, who + ": " + std::string(command) + " refused (" +
-                                                     std::string(message) + "): add the ACL rule +" + cmd +
-                                                     " for " + who_user));
+      fail_job(j, resp::permission_error(links_[link_for_error(j, side)]->conn->options(), cmd, message));
       return true;
     }
+    case ServerError::kNoAuth:
+      fail_job(j, make_error(ExitCode::kConnect,
+                             who + ": " + std::string(command) + " refused (" + std::string(message) +
+                                 "): the server now requires a password; put it in the URL or "
+                                 "use --" +
+                                 (dst ? "destination" : "source") + "-password-file"));
+      return true;
     case ServerError::kUnknownCommand:
       fail_job(j, make_error(dst ? ExitCode::kDestinationRefused : ExitCode::kConnect,
                              who + ": " + std::string(command) + " is not available (" +

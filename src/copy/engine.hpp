@@ -195,6 +195,10 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void stop_run(Error error) { fail_run(std::move(error)); }
   void add_example(uint32_t j, const char* action);
   const std::string& label(uint32_t j, Side side) const;
+  // The connection options of the node job j's last command on `side` went to.
+  const resp::ConnectOptions& connect_options(uint32_t j, Side side) const {
+    return links_[link_for_error(j, side)]->conn->options();
+  }
   void record_error(std::string message, std::string_view key) { errors_.add(message, key); }
 
  private:
@@ -274,6 +278,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   uint32_t link_for_address(const std::string& host, int port, bool destination);
   bool usable(uint32_t link) const noexcept;
   uint32_t link_for(uint32_t j, Side side);
+  // The link job j's last command on `side` went to (for messages).
+  uint32_t link_for_error(uint32_t j, Side side) const noexcept;
   void park(uint32_t j, uint32_t link);
   void unpark(uint32_t link);
   static void on_reconnect_timer(void* self);

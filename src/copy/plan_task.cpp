@@ -72,7 +72,9 @@ void PlanTask::check_collision(uint32_t j) {
 void PlanTask::destination_type(uint32_t j) {
   Job& job = engine_->job(j);
   job.stage = kStageType;
-  const std::string_view args[] = {"TYPE", job.target()};
+  // EXISTS is enough (and all a minimal ACL user may have), except for a merge, which depends on the type.
+  const bool merge = engine_->options().conflict == ConflictPolicy::kMerge;
+  const std::string_view args[] = {merge ? "TYPE" : "EXISTS", job.target()};
   engine_->send(j, Engine::Side::kDestination, args, 2, kType);
 }
 
@@ -81,10 +83,12 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   report::Counters& c = engine_->counters(j);
+  const char* command = engine_->options().conflict == ConflictPolicy::kMerge ? "TYPE" : "EXISTS";
   if (resp::is_error(r)) {
     const std::string msg(resp::text(r));
-    if (!engine_->handle_error(j, Engine::Side::kDestination, "TYPE", msg))
-      engine_->fail_key(j, "TYPE: " + msg);
+    if (!engine_->handle_error(j, Engine::Side::kDestination, command, msg)) {
+      engine_->fail_key(j, std::string(command) + ": " + msg);
+    }
     return;
   }
   if (job.maybe_duplicate) {
@@ -96,7 +100,7 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   ++stats_.by_type[kind_name(kind)];
   ++stats_.by_rule[job.rule()];
   const std::string_view dst_type = resp::text(r);
-  const bool exists = !dst_type.empty() && dst_type != "none";
+  const bool exists = resp::is_integer(r) ? r->integer > 0 : !dst_type.empty() && dst_type != "none";
   const char* action = "copy";
   if (exists) {
     ++c.existing;

@@ -1,8 +1,8 @@
 #pragma once
 // A plan (dry run): what a copy would do with each key, writing nothing. PTTL + DUMP on the source (exact
-// sizes, the same ACL rules as a copy; the payload's first byte gives the type) and TYPE of the destination
-// name on the destination node owning it (whether it exists, and whether a merge could take it). With rename
-// rules, every selected key also goes through the collision detector.
+// sizes, the same ACL rules as a copy; the payload's first byte gives the type) and EXISTS (TYPE for a merge)
+// of the destination name on the destination node owning it (whether it exists, and whether a merge could
+// take it). With rename rules, every selected key also goes through the collision detector.
 
 #include <map>
 #include <memory>

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <vector>
@@ -189,15 +190,31 @@ void Socket::write(OutBuffer&& buf) {
                       auto* self = static_cast<Socket*>(req->handle->data);
                       if (self == nullptr) return;
                       if (status != 0) {
-                        self->fail(Phase::kWrite, status);
+                        self->drain_then_fail(Phase::kWrite, status);
                       } else {
                         self->handler_.on_socket_written();
                       }
                     });
   if (rc != 0) {
     delete w;
-    fail(Phase::kWrite, rc);
+    drain_then_fail(Phase::kWrite, rc);
   }
+}
+
+void Socket::drain_then_fail(Phase phase, int uv_error) noexcept {
+  // A peer that refuses us often says why and closes at once (a TLS alert about our client certificate, an
+  // error reply); our next write then fails with a reset while that explanation still sits in the receive
+  // buffer. Deliver it first, so the handler can report the cause rather than the reset.
+  uv_os_fd_t fd = -1;
+  if (!closed_ && stream_ != nullptr && uv_fileno(&stream_->handle, &fd) == 0) {
+    for (;;) {
+      ssize_t n = ::recv(fd, read_buf_.get(), kReadBufferSize, MSG_DONTWAIT);
+      if (n <= 0) break;
+      handler_.on_socket_read(read_buf_.get(), static_cast<std::size_t>(n));
+      if (closed_) return;  // the handler found the cause and closed the socket
+    }
+  }
+  fail(phase, uv_error);
 }
 
 std::size_t Socket::write_queue_size() const noexcept {

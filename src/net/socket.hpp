@@ -60,6 +60,7 @@ class Socket {
   void on_connected(int status) noexcept;
   void start_reading() noexcept;
   void fail(Phase phase, int uv_error) noexcept;
+  void drain_then_fail(Phase phase, int uv_error) noexcept;
   void close_stream() noexcept;
 
   Loop& loop_;

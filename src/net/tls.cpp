@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 
@@ -35,6 +36,44 @@ bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
+// The names a certificate is valid for, for a host name mismatch message: "DNS:a.example, IP:10.0.0.5", or
+// its CN when it has no subjectAltName (which OpenSSL then matches against).
+std::string certificate_names(const X509* cert) {
+  if (cert == nullptr) return {};
+  std::string out;
+  auto add = [&](const std::string& s) { out += (out.empty() ? "" : ", ") + s; };
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    constexpr int kMaxNames = 8;  // a wildcard-heavy certificate can list hundreds
+    const int n = sk_GENERAL_NAME_num(sans);
+    for (int i = 0; i < n && i < kMaxNames; ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      if (gn->type == GEN_DNS) {
+        const ASN1_IA5STRING* dns = gn->d.dNSName;
+        add("DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                                 static_cast<std::size_t>(ASN1_STRING_length(dns))));
+      } else if (gn->type == GEN_IPADD) {
+        const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
+        std::array<char, INET6_ADDRSTRLEN> text{};
+        const int family = ASN1_STRING_length(ip) == 4 ? AF_INET : AF_INET6;
+        if (inet_ntop(family, ASN1_STRING_get0_data(ip), text.data(), text.size()) != nullptr) {
+          add(std::string("IP:") + text.data());
+        }
+      }
+    }
+    if (n > kMaxNames) add("and " + std::to_string(n - kMaxNames) + " more");
+    GENERAL_NAMES_free(sans);
+  }
+  if (out.empty()) {
+    std::array<char, 256> cn{};
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn.data(),
+                                  static_cast<int>(cn.size())) > 0) {
+      add(std::string("CN:") + cn.data());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 TlsContext::TlsContext(SSL_CTX* ctx, TlsConfig config, std::string side)
@@ -50,7 +89,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config, 
   if (raw == nullptr) return usage("cannot initialise TLS: " + openssl_reason());
   std::shared_ptr<TlsContext> ctx(new TlsContext(raw, config, std::string(side)));
   SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
-  SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
+  // No SSL_MODE_RELEASE_BUFFERS: it saves about 34 KB per idle connection, but a copy's few connections are
+  // never idle, and it costs an allocation and a free of the record buffers on every burst.
 
   if (config.insecure) {
     SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
@@ -102,7 +142,7 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, SSL* ssl, BIO* net_in, B
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }  // frees both BIOs
 
-Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<TlsContext> ctx,
+Result<std::unique_ptr<TlsSession>> TlsSession::create(const std::shared_ptr<TlsContext>& ctx,
                                                        const std::string& host) {
   SSL* ssl = SSL_new(ctx->get());
   if (ssl == nullptr)
@@ -150,9 +190,16 @@ Error TlsSession::describe_failure(int ssl_error, std::string_view during) const
   if (during == "handshake" && verify != X509_V_OK) {
     ERR_clear_error();
     if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      // The peer certificate is only recorded once verification passed; the chain as received (leaf first
+      // on a client) is kept either way.
+      STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_);
+      const std::string names =
+          certificate_names(chain != nullptr && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : nullptr);
       return make_error(ExitCode::kConnect,
                         "TLS host name mismatch: the server certificate is not valid for '" + verify_name_ +
-                            "': connect with a name the certificate lists, or set " + opt + "server-name");
+                            "'" + (names.empty() ? std::string() : " (it lists " + names + ")") +
+                            ": connect with a name the certificate lists, or set " + opt +
+                            "server-name to one of them");
     }
     return make_error(ExitCode::kConnect, std::string("TLS certificate not trusted (") +
                                               X509_verify_cert_error_string(verify) + ") by " +
@@ -173,42 +220,60 @@ Error TlsSession::describe_failure(int ssl_error, std::string_view during) const
                       "the server did not answer with TLS (" + reason +
                           "): this looks like a plain port; use redis:// or the server's TLS port");
   }
-  if (contains(reason, "certificate required") || contains(reason, "handshake failure") ||
-      contains(reason, "bad certificate") || contains(reason, "unknown ca")) {
+  if (contains(reason, "protocol version") || contains(reason, "unsupported protocol")) {
     return make_error(ExitCode::kConnect,
-                      "the server refused the TLS client (" + reason +
-                          "): it probably requires a client certificate signed by a CA it "
-                          "trusts: pass " +
-                          opt + "cert and " + opt + "key");
+                      "the server and this tool share no TLS version (" + reason +
+                          "): this tool speaks TLS 1.2 and 1.3; enable one on the server");
+  }
+  if (contains(reason, "handshake failure")) {
+    // What a TLS 1.2 server answers both to a missing client certificate and to having no cipher in common.
+    const bool has_cert = !ctx_->config().cert_file.empty();
+    return make_error(ExitCode::kConnect,
+                      "the server ended the TLS handshake (" + reason + "): " +
+                          (has_cert ? "it may not accept the client certificate " + ctx_->config().cert_file +
+                                          " (it must be signed by a CA the server trusts)"
+                                    : "it may require a client certificate (mutual TLS): pass " + opt +
+                                          "cert and " + opt + "key") +
+                          ", or it accepts none of the ciphers offered");
+  }
+  // Alerts the server sends about our certificate. With TLS 1.3 they arrive after our side of the handshake
+  // finished, on the first read.
+  if (contains(reason, "certificate required") || contains(reason, "bad certificate") ||
+      contains(reason, "unknown ca") || contains(reason, "certificate unknown") ||
+      contains(reason, "certificate expired") || contains(reason, "certificate revoked") ||
+      contains(reason, "access denied")) {
+    const TlsConfig& cfg = ctx_->config();
+    if (cfg.cert_file.empty()) {
+      return make_error(ExitCode::kConnect,
+                        "the server requires a client certificate (mutual TLS) and refused "
+                        "the connection without one (" +
+                            reason + "): pass " + opt + "cert and " + opt + "key");
+    }
+    return make_error(ExitCode::kConnect,
+                      "the server refused the client certificate " + cfg.cert_file + " (" + reason +
+                          "): give one signed by a CA the server trusts (its tls-ca-cert-file), with " + opt +
+                          "cert and " + opt + "key");
   }
   return make_error(ExitCode::kConnect, "TLS " + std::string(during) + " failed: " + reason);
 }
 
-Status TlsSession::feed(const char* data, std::size_t len, std::string& plain) {
+Status TlsSession::feed(const char* data, std::size_t len) {
   if (len > 0 && BIO_write(net_in_, data, static_cast<int>(len)) != static_cast<int>(len)) {
     return make_error(ExitCode::kConnect, "TLS buffer write failed: " + openssl_reason());
   }
-  if (!done_) {
-    if (auto st = advance_handshake(); !st) return st;
-    if (!done_) return {};
-  }
-  constexpr std::size_t kStep = 64 * 1024;
-  for (;;) {
-    std::size_t old = plain.size();
-    plain.resize(old + kStep);
-    ERR_clear_error();
-    int n = SSL_read(ssl_, plain.data() + old, static_cast<int>(kStep));
-    if (n > 0) {
-      plain.resize(old + static_cast<std::size_t>(n));
-      continue;
-    }
-    plain.resize(old);
-    int err = SSL_get_error(ssl_, n);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return {};
-    if (err == SSL_ERROR_ZERO_RETURN)
-      return make_error(ExitCode::kConnect, "connection closed by the server");
-    return describe_failure(err, "read");
-  }
+  if (!done_) return advance_handshake();
+  return {};
+}
+
+Result<std::size_t> TlsSession::read(char* buf, std::size_t cap) {
+  if (!done_) return std::size_t{0};
+  ERR_clear_error();
+  int n = SSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(cap, 1 << 30)));
+  if (n > 0) return static_cast<std::size_t>(n);
+  int err = SSL_get_error(ssl_, n);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return std::size_t{0};
+  if (err == SSL_ERROR_ZERO_RETURN) return make_error(ExitCode::kConnect, "connection closed by the server");
+  return describe_failure(err, "read");
 }
 
 Status TlsSession::write(const char* data, std::size_t len) {

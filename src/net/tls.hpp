@@ -40,18 +40,24 @@ class TlsContext {
 
 class TlsSession {
  public:
+  // The largest plaintext a TLS record carries: a read buffer this size takes a whole record per read().
+  static constexpr std::size_t kMaxRecord = 16 * 1024;
+
   // `host` is the URL's host; the name verified and sent as SNI is config.server_name when set.
-  static Result<std::unique_ptr<TlsSession>> create(std::shared_ptr<TlsContext> ctx, const std::string& host);
+  static Result<std::unique_ptr<TlsSession>> create(const std::shared_ptr<TlsContext>& ctx,
+                                                    const std::string& host);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
   // Produces the ClientHello (take it with take_ciphertext()).
   Status start();
-  // Feeds ciphertext from the network; decrypted application bytes are appended to `plain`. Advances the
-  // handshake while it is not done. Errors carry a message for the operator (untrusted certificate, name
-  // mismatch, peer not speaking TLS...) without the endpoint, which the caller adds.
-  Status feed(const char* data, std::size_t len, std::string& plain);
+  // Feeds ciphertext from the network and advances the handshake while it is not done; the decrypted
+  // application bytes are then taken with read(). Errors carry a message for the operator (untrusted
+  // certificate, name mismatch, peer not speaking TLS...) without the endpoint, which the caller adds.
+  Status feed(const char* data, std::size_t len);
+  // Decrypts into buf (at most one record, kMaxRecord bytes, per call); 0 when more ciphertext is needed.
+  Result<std::size_t> read(char* buf, std::size_t cap);
   bool handshake_done() const noexcept { return done_; }
   // Encrypts application bytes.
   Status write(const char* data, std::size_t len);

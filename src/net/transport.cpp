@@ -53,14 +53,8 @@ void Transport::on_socket_read(const char* data, std::size_t len) {
     return;
   }
   const bool was_done = tls_->handshake_done();
-  plain_in_.clear();
-  Status st = tls_->feed(data, len, plain_in_);
-  // Handshake replies, alerts or key updates may have produced ciphertext to send.
-  if (tls_->pending_ciphertext() > 0) {
-    OutBuffer out;
-    tls_->take_ciphertext(out);
-    socket_.write(std::move(out));
-  }
+  Status st = tls_->feed(data, len);
+  send_tls_output();
   if (!st) return fail(st.error());
   if (!was_done && tls_->handshake_done()) {
     stage_ = Stage::kEstablished;
@@ -68,7 +62,27 @@ void Transport::on_socket_read(const char* data, std::size_t len) {
     if (closed_) return;
     pump_tls();
   }
-  if (!plain_in_.empty() && !closed_) handler_.on_transport_data(plain_in_.data(), plain_in_.size());
+  // Each record goes up as soon as it is decrypted, from one reused buffer: no zero-filled growth of a
+  // string, no second copy of the plaintext.
+  if (!plain_in_) plain_in_ = std::make_unique<char[]>(TlsSession::kMaxRecord);
+  while (!closed_ && tls_->handshake_done()) {
+    auto n = tls_->read(plain_in_.get(), TlsSession::kMaxRecord);
+    if (!n) {
+      send_tls_output();  // the alert telling the server why
+      return fail(n.error());
+    }
+    if (*n == 0) break;
+    handler_.on_transport_data(plain_in_.get(), *n);
+  }
+  if (!closed_) send_tls_output();
+}
+
+void Transport::send_tls_output() {
+  // Handshake messages, alerts and key update answers that SSL produced while reading.
+  if (tls_->pending_ciphertext() == 0) return;
+  OutBuffer out;
+  tls_->take_ciphertext(out);
+  socket_.write(std::move(out));
 }
 
 void Transport::on_socket_written() {
@@ -83,7 +97,7 @@ void Transport::on_socket_error(Socket::Phase phase, int uv_error) {
       return fail(
           make_error(ExitCode::kConnect, "cannot resolve host name '" + endpoint_.host + "' (" + what + ")"));
     case Socket::Phase::kConnect:
-      stage_ = Stage::kConnect;
+      stage_ = Stage::kConnect;  // the name resolved: the caller's advice is about the port, not the name
       return fail(make_error(ExitCode::kConnect, "cannot connect (" + what + ")"));
     case Socket::Phase::kRead:
     case Socket::Phase::kWrite:

@@ -61,6 +61,7 @@ class Transport : private Socket::Handler {
   void on_socket_error(Socket::Phase phase, int uv_error) override;
 
   void pump_tls();
+  void send_tls_output();
   void fail(const Error& e);
 
   Loop& loop_;
@@ -76,7 +77,7 @@ class Transport : private Socket::Handler {
   std::size_t plain_queued_ = 0;
   std::size_t front_piece_ = 0;
   std::size_t front_offset_ = 0;
-  std::string plain_in_;
+  std::unique_ptr<char[]> plain_in_;  // one decrypted record at a time (TlsSession::kMaxRecord)
 };
 
 }  // namespace rmig::net

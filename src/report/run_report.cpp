@@ -130,6 +130,12 @@ void print_summary(const RunReport& r) {
     log_event(spdlog::level::info, "summary", r.command + " finished", fields);
     return;
   }
+  if (r.fatal && !r.started) {
+    // Could not connect, authenticate or pass the start-up checks: one line naming the endpoint and the fix.
+    std::fprintf(stderr, "redis-migrate: %s\n", r.fatal->message.c_str());
+    std::fflush(stderr);
+    return;
+  }
   const double secs = r.duration_s > 0 ? r.duration_s : 1e-9;
   std::fprintf(stderr, "\n%s%s %s in %s: %s keys scanned\n",
                r.dry_run && r.command != "plan" ? "dry run of " : "", r.command.c_str(),
@@ -208,7 +214,8 @@ void print_summary(const RunReport& r) {
   }
   for (const auto& n : r.notes)
     std::fprintf(stderr, "%s\n", n.c_str());
-  if (r.fatal) std::fprintf(stderr, "stopped: %s\n", r.fatal->message.c_str());
+  // The same form as a run that could not start, and as the README shows it.
+  if (r.fatal) std::fprintf(stderr, "redis-migrate: %s\n", r.fatal->message.c_str());
   std::fprintf(stderr, "exit code %d: %s\n", to_int(r.exit_code), exit_meaning(r.exit_code));
   std::fflush(stderr);
 }

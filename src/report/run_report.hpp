@@ -25,6 +25,9 @@ struct RunReport {
   ErrorGroups errors;
   std::vector<Example> examples;
   uint64_t source_keys = 0;  // DBSIZE at start
+  // The copy itself began (connections, authentication and start-up checks passed). A run stopped before
+  // that has nothing to summarise: its error alone is printed.
+  bool started = false;
   std::optional<Error> fatal;
   int signal = 0;
   double duration_s = 0;

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "resp/server_error.hpp"
 
 namespace rmig::resp {
@@ -11,6 +14,7 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kTimerPeriodMs = 250;
 constexpr auto kLoadingRetry = std::chrono::seconds(1);
 constexpr std::string_view kClientName = "redis-migrate";
+constexpr std::size_t kFeedSlice = 4096;
 
 std::string seconds_text(uint32_t ms) { return std::to_string((ms + 999) / 1000) + "s"; }
 }  // namespace
@@ -26,13 +30,14 @@ class Connection::Setup final : public ReplyHandler {
     const ConnectOptions& o = c_.opts_;
     outstanding_ = 0;
     loading_ = false;
+    answered_ = false;
     error_.reset();
-    if (!o.password.empty()) {
-      if (o.user.empty()) {
-        send(kAuth, {"AUTH", o.password});
-      } else {
-        send(kAuth, {"AUTH", o.user, o.password});
-      }
+    // A user without a password still authenticates as that user (a "nopass" ACL user accepts any password);
+    // without AUTH the connection would silently be the default user.
+    if (!o.user.empty()) {
+      send(kAuth, {"AUTH", o.user, o.password});
+    } else if (!o.password.empty()) {
+      send(kAuth, {"AUTH", o.password});
     }
     if (o.db != 0) {
       db_text_ = std::to_string(o.db);
@@ -44,10 +49,13 @@ class Connection::Setup final : public ReplyHandler {
   }
 
   bool loading() const noexcept { return loading_; }
+  // Some setup reply arrived: the server speaks RESP on this connection.
+  bool answered() const noexcept { return answered_; }
 
   void on_reply(uint64_t tag, Reply reply) override {
     --outstanding_;
     if (!reply) return;  // the connection failed; its error is reported by fail()
+    answered_ = true;
     if (is_error(reply.get())) check_error(static_cast<Step>(tag), text(reply.get()));
     if (outstanding_ == 0) c_.on_setup_done();
   }
@@ -68,72 +76,80 @@ class Connection::Setup final : public ReplyHandler {
       loading_ = true;
       return;
     }
-    if (step == kSetName) return;  // naming the connection is a courtesy; some services forbid it
-    if (error_) return;            // the first error explains the others
+    // Naming the connection and PING are courtesies: a minimal ACL user (or a managed service that renames
+    // commands) may refuse them, and nothing later depends on them. NOAUTH is no refusal of the command: the
+    // password is missing, and every later command would fail too.
+    if ((step == kSetName || step == kPing) && kind != ServerError::kNoAuth) {
+      spdlog::debug("{}: {} refused ({}); carrying on", o.label, step == kPing ? "PING" : "CLIENT SETNAME",
+                    msg);
+      return;
+    }
+    if (error_) return;  // the first error explains the others
+    error_ = explain(step, kind, msg);
+  }
+
+  Error explain(Step step, ServerError kind, std::string_view msg) const {
+    const ConnectOptions& o = c_.opts_;
     const std::string& who = o.label;
-    const std::string pw_opt = "--" + o.side + "-password-file";
+    const std::string reply = "(" + std::string(msg) + ")";
+    const std::string check_pw = "check the password in " + o.password_origin;
     switch (kind) {
       case ServerError::kWrongPass:
+        // Redis answers an unknown user, a disabled user and a wrong password with the same WRONGPASS, on
+        // purpose: the message cannot tell which one it was, so it says so.
         if (o.user.empty()) {
-          error_ = make_error(ExitCode::kConnect, who + ": authentication failed (" + std::string(msg) +
-                                                      "): the password is wrong; check the URL or " + pw_opt);
-        } else {
-          error_ =
-              make_error(ExitCode::kConnect,
-                         who + ": authentication failed for user '" + o.user + "' (" + std::string(msg) +
-                             "): the password is wrong, or the user does not exist or is disabled; check the "
-                             "URL or " +
-                             pw_opt);
+          return make_error(ExitCode::kConnect,
+                            who + ": authentication failed " + reply +
+                                ": the password is wrong, or the server's default user is disabled; " +
+                                check_pw +
+                                ", and give the user name (redis://USER:PASSWORD@host) if the "
+                                "server uses ACL users");
         }
-        return;
+        return make_error(ExitCode::kConnect,
+                          who + ": authentication failed for user '" + o.user + "' " + reply +
+                              ": the server does not say whether the user '" + o.user +
+                              "' does not exist, is disabled, or the password is wrong; check the user name "
+                              "in the URL and " +
+                              check_pw);
       case ServerError::kNoAuth:
-        error_ = make_error(ExitCode::kConnect,
-                            who +
-                                ": the server requires authentication (NOAUTH): put the password in the URL "
-                                "(redis://:PASSWORD@host or redis://USER:PASSWORD@host) or use " +
-                                pw_opt);
-        return;
+        return make_error(ExitCode::kConnect,
+                          who +
+                              ": the server requires authentication (NOAUTH): put the password in the URL "
+                              "(redis://:PASSWORD@host or redis://USER:PASSWORD@host) or use --" +
+                              o.side + "-password-file");
       case ServerError::kNoPerm: {
         std::string cmd = denied_command(msg);
-        std::string user = o.user.empty() ? "default" : o.user;
-        error_ = make_error(ExitCode::kConnect, who + ": user '" + user + "' may not run '" + cmd + "' (" +
-                                                    std::string(msg) + "): add the ACL rule +" + cmd +
-                                                    " (ACL SETUSER " + user + " +" + cmd + ")");
-        return;
+        if (cmd.empty()) cmd = step == kSelect ? "select" : step == kReadonly ? "readonly" : "auth";
+        return permission_error(o, cmd, msg);
       }
       default: break;
     }
     if (step == kAuth && msg.find("without any password configured") != std::string_view::npos) {
-      error_ = make_error(ExitCode::kConnect, who +
-                                                  ": a password was given but the server has none configured "
-                                                  "for this user: remove the password from the URL");
-      return;
+      return make_error(ExitCode::kConnect, who +
+                                                ": a password was given but the server has none configured "
+                                                "for this user: remove the password from the URL");
     }
     if (step == kSelect) {
       if (msg.find("cluster mode") != std::string_view::npos) {
-        error_ = make_error(ExitCode::kUsage,
-                            who + ": database " + db_text_ +
-                                " requested but the server runs in cluster mode, where only db 0 "
-                                "exists: remove /" +
-                                db_text_ + " from the URL");
-      } else {
-        error_ = make_error(ExitCode::kUsage,
-                            who + ": cannot select database " + db_text_ + " (" + std::string(msg) +
-                                "): use a db number below the server's 'databases' setting");
+        return make_error(ExitCode::kUsage, who + ": database " + db_text_ +
+                                                " requested but the server runs in cluster mode, where only "
+                                                "db 0 exists: remove /" +
+                                                db_text_ + " from the URL");
       }
-      return;
+      return make_error(ExitCode::kUsage, who + ": cannot select database " + db_text_ + " " + reply +
+                                              ": use a db number below the server's 'databases' setting");
     }
     if (step == kReadonly) {
-      error_ = make_error(ExitCode::kUsage, who + ": READONLY refused (" + std::string(msg) +
-                                                "): reading from replicas needs a cluster replica node");
-      return;
+      return make_error(ExitCode::kUsage, who + ": READONLY refused " + reply +
+                                              ": reading from replicas needs a cluster replica node");
     }
-    error_ = make_error(ExitCode::kConnect, who + ": setup command failed (" + std::string(msg) + ")");
+    return make_error(ExitCode::kConnect, who + ": setup command failed " + reply);
   }
 
   Connection& c_;
   int outstanding_ = 0;
   bool loading_ = false;
+  bool answered_ = false;
   std::optional<Error> error_;
   std::string db_text_;
 };
@@ -225,32 +241,49 @@ std::size_t Connection::queued_bytes() const noexcept {
 
 void Connection::on_transport_data(const char* data, std::size_t len) {
   last_read_ = Clock::now();
-  if (auto st = reader_->feed(data, len); !st) {
-    return fail(make_error(ExitCode::kConnect, opts_.label + ": " + st.error().message));
+  // A TLS record (handshake 0x16 or alert 0x15, then major version 3) where a RESP reply was expected: the
+  // port speaks TLS and this connection does not.
+  if (state_ == State::kSetup && !opts_.tls && len >= 2 && (data[0] == 0x15 || data[0] == 0x16) &&
+      data[1] == 0x03) {
+    return fail(make_error(ExitCode::kConnect, opts_.label +
+                                                   ": the server answered with TLS: this is a TLS port; use "
+                                                   "rediss:// (see --" +
+                                                   opts_.side + "-tls-ca-file)"));
   }
+  // hiredis 0.14 moves the unconsumed rest of its buffer to the front after every reply once 1 KB has been
+  // consumed, so feeding a 256 KB read at once costs about len^2/2048 bytes of copying (a hundred times the
+  // data). Fed in kFeedSlice pieces, with the replies taken out after each, that stays below the data size.
+  const auto live = [this] { return state_ == State::kSetup || state_ == State::kReady; };
   dispatching_ = true;
-  for (;;) {
-    auto next = reader_->next();
-    if (!next) {
+  for (std::size_t off = 0; off < len && live();) {
+    const std::size_t n = std::min(kFeedSlice, len - off);
+    if (auto st = reader_->feed(data + off, n); !st) {
       dispatching_ = false;
-      return fail(make_error(ExitCode::kConnect, opts_.label + ": " + next.error().message));
+      return fail(make_error(ExitCode::kConnect, opts_.label + ": " + st.error().message));
     }
-    Reply reply = std::move(next).value();
-    if (!reply) break;
-    if (pending_.empty()) {
-      dispatching_ = false;
-      return fail(make_error(ExitCode::kConnect, opts_.label +
-                                                     ": protocol error: a reply arrived with no command "
-                                                     "waiting for it (" +
-                                                     describe(reply.get()) + ")"));
+    off += n;
+    while (live()) {
+      auto next = reader_->next();
+      if (!next) {
+        dispatching_ = false;
+        return fail(make_error(ExitCode::kConnect, opts_.label + ": " + next.error().message));
+      }
+      Reply reply = std::move(next).value();
+      if (!reply) break;
+      if (pending_.empty()) {
+        dispatching_ = false;
+        return fail(make_error(ExitCode::kConnect, opts_.label +
+                                                       ": protocol error: a reply arrived with no command "
+                                                       "waiting for it (" +
+                                                       describe(reply.get()) + ")"));
+      }
+      Pending p = pending_.front();
+      pending_.pop_front();
+      p.handler->on_reply(p.tag, std::move(reply));
     }
-    Pending p = pending_.front();
-    pending_.pop_front();
-    p.handler->on_reply(p.tag, std::move(reply));
-    if (state_ == State::kClosed || state_ == State::kIdle) break;
   }
   dispatching_ = false;
-  if (reader_) reader_->compact();
+  if (reader_ && live()) reader_->compact();
 }
 
 void Connection::on_transport_writable() {
@@ -266,7 +299,15 @@ void Connection::on_transport_error(net::Transport::Stage stage, const Error& er
       break;
     case net::Transport::Stage::kTlsHandshake: break;
     case net::Transport::Stage::kEstablished:
-      if (state_ == State::kSetup && !opts_.tls) msg += ": if this port expects TLS, use rediss://";
+      // A TLS port drops a client whose first bytes are not a TLS handshake, before any reply.
+      if (state_ == State::kSetup && !opts_.tls && !setup_->answered()) {
+        std::string why = error.message;  // "connection lost (connection reset by the server)"
+        if (auto open = why.find('('); open != std::string::npos && why.back() == ')') {
+          why = why.substr(open + 1, why.size() - open - 2);
+        }
+        msg = opts_.label + ": the server dropped the connection without answering (" + why +
+              "): this looks like a TLS port; use rediss://";
+      }
       break;
   }
   fail(transient_error(msg));
@@ -283,11 +324,13 @@ Error Connection::timeout_error() const {
     return make_error(ExitCode::kConnect,
                       opts_.label + ": no answer to the first commands within " + t +
                           (opts_.tls ? std::string(": the server accepted TLS but does not reply")
-                                     : ": if this port expects TLS, use rediss://"));
+                                     : ": if this is a TLS port, use rediss://"));
   }
   if (transport_ && transport_->stage() == net::Transport::Stage::kTlsHandshake) {
-    return make_error(ExitCode::kConnect, opts_.label + ": no TLS handshake answer within " + t +
-                                              ": is this a plain (non-TLS) port? use redis://");
+    // A plain Redis port takes the ClientHello for the start of an inline command and waits for its end.
+    return make_error(ExitCode::kConnect, opts_.label + ": no answer to the TLS handshake within " + t +
+                                              ": this looks like a plain (non-TLS) port; use redis://, or "
+                                              "the server's TLS port");
   }
   return make_error(ExitCode::kConnect,
                     opts_.label + ": cannot connect within " + t +
@@ -361,6 +404,24 @@ void Connection::fail_pending() noexcept {
   pending.swap(pending_);
   for (Pending& p : pending)
     p.handler->on_reply(p.tag, Reply());
+}
+
+std::string acl_rule_fix(const ConnectOptions& options, std::string_view command) {
+  const std::string user = options.user.empty() ? "default" : options.user;
+  if (command.empty()) return "check the ACL rules of user '" + user + "'";
+  const std::string rule = "+" + std::string(command);
+  return "add the ACL rule " + rule + " to user '" + user + "' (ACL SETUSER " + user + " " + rule + ")";
+}
+
+Error permission_error(const ConnectOptions& options, std::string_view command, std::string_view server_msg,
+                       std::string_view why) {
+  const std::string user = options.user.empty() ? "default" : options.user;
+  std::string upper(command);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+  return make_error(ExitCode::kConnect, options.label + ": user '" + user + "' may not run " + upper + " (" +
+                                            std::string(server_msg) + ")" + std::string(why) + ": " +
+                                            acl_rule_fix(options, command));
 }
 
 Status open_sync(net::Loop& loop, Connection& conn) {

@@ -5,7 +5,8 @@
 //
 // Setup is explicit state: connect (TCP or Unix), TLS handshake, then AUTH, SELECT, READONLY, CLIENT SETNAME
 // and PING pipelined; each reply is checked and turned into a clear error naming the endpoint and the fix.
-// A server answering LOADING during setup is waited for.
+// AUTH, SELECT and READONLY must succeed; CLIENT SETNAME and PING are courtesies that a minimal ACL user may
+// be refused, and are skipped then. A server answering LOADING during setup is waited for.
 
 #include <chrono>
 #include <cstdint>
@@ -31,8 +32,10 @@ namespace rmig::resp {
 struct ConnectOptions {
   net::Endpoint endpoint;
   std::shared_ptr<net::TlsContext> tls;  // null: plain
-  std::string user;                      // ACL user; empty: AUTH with the password only
-  std::string password;                  // empty: no AUTH
+  std::string user;                      // ACL user; empty: AUTH with the password only (default user)
+  std::string password;                  // empty and no user: no AUTH
+  // Where the password came from, for "wrong password" messages: "the URL" or "--source-password-file".
+  std::string password_origin = "the URL";
   int db = 0;
   bool readonly = false;  // send READONLY (reads from cluster replicas)
   std::string side;       // "source" / "destination": names options in messages
@@ -133,6 +136,15 @@ class Connection final : private net::Transport::Handler, private net::Flushable
   bool loading_logged_ = false;
   bool dispatching_ = false;
 };
+
+// The fix for a command the ACL user may not run: "add the ACL rule +dump to user 'src' (ACL SETUSER src
+// +dump)". `command` is lower case as Redis names it ("dump", "client|setname").
+std::string acl_rule_fix(const ConnectOptions& options, std::string_view command);
+
+// A command the ACL user may not run dooms every key: "<label>: user 'src' may not run DUMP (<server
+// message>)<why>: <acl_rule_fix>", exit code 3.
+Error permission_error(const ConnectOptions& options, std::string_view command, std::string_view server_msg,
+                       std::string_view why = {});
 
 // Runs the loop until the connection is ready or failed. For start-up code only (never from a callback).
 Status open_sync(net::Loop& loop, Connection& conn);

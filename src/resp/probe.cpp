@@ -1,5 +1,7 @@
 #include "resp/probe.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 
 #include "resp/info.hpp"
@@ -11,7 +13,12 @@ Result<ServerFacts> probe_server(net::Loop& loop, Connection& conn) {
   if (!reply) return reply.error();
   ServerFacts f;
   const redisReply* r = reply->get();
-  if (!is_string(r)) return f;
+  if (!is_string(r)) {
+    // A minimal ACL user may not run INFO: the run goes on without the checks it enables.
+    spdlog::debug("{}: INFO refused ({}); skipping the same-server and replica checks", conn.label(),
+                  describe(r));
+    return f;
+  }
   auto info = parse_info(text(r));
   f.known = true;
   auto get = [&](std::string_view k) -> std::string {

@@ -13,6 +13,22 @@ bool starts_with(std::string_view s, std::string_view prefix) noexcept {
 bool contains(std::string_view s, std::string_view needle) noexcept {
   return s.find(needle) != std::string_view::npos;
 }
+
+// An ACL denial: NOPERM for a command sent directly, or the error a script gets from redis.call (7.0: "ERR
+// The user executing the script can't ...", 7.2+: "ERR ACL failure in script: ..."). A denied command dooms
+// every key; a denied key (outside the user's ~patterns) only that key. Redis 6.0-7.0 say "access one of the
+// keys used as arguments", 7.2+ "No permissions to access a key", scripts "access at least one of the keys".
+std::optional<ServerError> classify_acl_denial(std::string_view m) noexcept {
+  const bool direct = starts_with(m, "NOPERM");
+  const bool script = starts_with(m, "ERR The user executing the script can't") ||
+                      starts_with(m, "ERR ACL failure in script");
+  if (!direct && !script) return std::nullopt;
+  if (contains(m, "to run the '") || contains(m, "can't run this command")) return ServerError::kNoPerm;
+  if (contains(m, "access a key") || contains(m, "of the keys") || contains(m, "' key")) {
+    return ServerError::kNoPermKey;
+  }
+  return ServerError::kNoPerm;
+}
 }  // namespace
 
 ServerError classify_error(std::string_view m) noexcept {
@@ -23,7 +39,7 @@ ServerError classify_error(std::string_view m) noexcept {
   if (starts_with(m, "READONLY")) return ServerError::kReadOnly;
   if (starts_with(m, "NOAUTH")) return ServerError::kNoAuth;
   if (starts_with(m, "WRONGPASS")) return ServerError::kWrongPass;
-  if (starts_with(m, "NOPERM")) return ServerError::kNoPerm;
+  if (auto acl = classify_acl_denial(m)) return *acl;
   if (starts_with(m, "LOADING")) return ServerError::kLoading;
   if (starts_with(m, "TRYAGAIN")) return ServerError::kTryAgain;
   if (starts_with(m, "CLUSTERDOWN")) return ServerError::kClusterDown;
@@ -65,7 +81,14 @@ std::optional<Redirect> parse_redirect(std::string_view m) {
 }
 
 std::string denied_command(std::string_view m) {
-  std::size_t a = m.find('\'');
+  // Anchored on the phrase before the quote: "can't" holds a quote of its own.
+  std::size_t a = std::string_view::npos;
+  for (std::string_view anchor : {"run the '", "command '"}) {
+    if (std::size_t p = m.find(anchor); p != std::string_view::npos) {
+      a = p + anchor.size() - 1;
+      break;
+    }
+  }
   if (a == std::string_view::npos) return {};
   std::size_t b = m.find('\'', a + 1);
   if (b == std::string_view::npos) return {};

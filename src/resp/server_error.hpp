@@ -14,7 +14,8 @@ enum class ServerError {
   kReadOnly,        // write sent to a replica
   kNoAuth,          // a password is required
   kWrongPass,       // AUTH refused
-  kNoPerm,          // the ACL user lacks a command or key permission
+  kNoPerm,          // the ACL user may not run the command (dooms every key: fatal for the run)
+  kNoPermKey,       // the ACL user may not touch this key (its key patterns exclude it: one key fails)
   kLoading,         // the server is loading its dataset: wait
   kMoved,           // cluster: the slot lives elsewhere
   kAsk,             // cluster: the slot is being migrated, ask the target once
@@ -40,7 +41,8 @@ struct Redirect {
 };
 std::optional<Redirect> parse_redirect(std::string_view message);
 
-// The command named in a NOPERM or unknown-command message ("... run the 'dump' command"), lower case.
+// The command named in a NOPERM, script ACL failure or unknown-command message ("... run the 'dump'
+// command"), lower case; empty when the message names none (Redis 7.0's script errors do not).
 std::string denied_command(std::string_view message);
 
 }  // namespace rmig::resp

@@ -7,6 +7,7 @@
 
 #include "net/out_buffer.hpp"
 #include "resp/command.hpp"
+#include "resp/connection.hpp"
 #include "resp/info.hpp"
 #include "resp/reader.hpp"
 #include "resp/server_error.hpp"
@@ -188,6 +189,15 @@ TEST_CASE("server errors are classified") {
   CHECK(resp::denied_command("NOPERM this user has no permissions to run the 'dump' command") == "dump");
   CHECK(resp::denied_command("NOPERM User alice has no permissions to run the 'RESTORE' command") ==
         "restore");
+  CHECK(resp::denied_command("NOPERM this user has no permissions to run the 'client|setname' command") ==
+        "client|setname");
+  CHECK(resp::denied_command("ERR unknown command 'RESTORE', with args beginning with: ") == "restore");
+  // Redis 7.0 script errors name no command, and "can't" must not be mistaken for a quote.
+  CHECK(resp::denied_command("ERR The user executing the script can't run this command or subcommand script: "
+                             "8edc, on @user_script:9.") == "");
+  CHECK(
+      resp::denied_command("ERR ACL failure in script: User x has no permissions to run the 'unlink' command "
+                           "script: 8a2f, on @user_script:9.") == "unlink");
 
   auto moved = resp::parse_redirect("MOVED 3999 127.0.0.1:6381");
   REQUIRE(moved);
@@ -199,6 +209,46 @@ TEST_CASE("server errors are classified") {
   CHECK(v6->host == "::1");
   CHECK(v6->port == 7000);
   CHECK_FALSE(resp::parse_redirect("MOVED x"));
+}
+
+TEST_CASE("ACL denials: a refused command is told apart from a refused key") {
+  using resp::ServerError;
+  // Commands, as Redis 6.0-7.0 and 7.2+ word them, sent directly and from a script.
+  for (const char* m :
+       {"NOPERM this user has no permissions to run the 'dump' command",
+        "NOPERM this user has no permissions to run the 'dump' command or its subcommand",
+        "NOPERM User keyuser has no permissions to run the 'dump' command",
+        "ERR The user executing the script can't run this command or subcommand script: 8edc, on "
+        "@user_script:9.",
+        "ERR ACL failure in script: User x has no permissions to run the 'unlink' command script: "
+        "8a2f, on @user_script:9."}) {
+    CAPTURE(m);
+    CHECK(resp::classify_error(m) == ServerError::kNoPerm);
+  }
+  // Keys outside the user's ~patterns.
+  for (const char* m :
+       {"NOPERM this user has no permissions to access one of the keys used as arguments",
+        "NOPERM No permissions to access a key",
+        "NOPERM User alice has no permissions to access the 'secret' key",
+        "ERR The user executing the script can't access at least one of the keys mentioned in the "
+        "command arguments script: 4238, on @user_script:1.",
+        "ERR ACL failure in script: No permissions to access a key script: 4238, on "
+        "@user_script:1."}) {
+    CAPTURE(m);
+    CHECK(resp::classify_error(m) == ServerError::kNoPermKey);
+  }
+  CHECK(resp::classify_error("ERR Error running script (call to f_abc): @user_script:1: oops") ==
+        ServerError::kOther);
+}
+
+TEST_CASE("the fix for a refused command names the rule and the user") {
+  resp::ConnectOptions o;
+  o.user = "migrate-src";
+  CHECK(resp::acl_rule_fix(o, "dump") ==
+        "add the ACL rule +dump to user 'migrate-src' (ACL SETUSER migrate-src +dump)");
+  o.user.clear();
+  CHECK(resp::acl_rule_fix(o, "select") ==
+        "add the ACL rule +select to user 'default' (ACL SETUSER default +select)");
 }
 
 TEST_CASE("INFO text is parsed into fields") {
