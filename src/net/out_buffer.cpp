@@ -7,7 +7,7 @@ namespace rmig::net {
 OutBuffer::Chunk& OutBuffer::tail_with_room(std::size_t n) {
   if (chunks_.empty() || chunks_.back().cap - chunks_.back().used < n) {
     std::size_t cap = std::max(kChunkSize, n);
-    chunks_.push_back(Chunk{std::make_unique<char[]>(cap), cap, 0});
+    chunks_.push_back(Chunk{std::make_unique_for_overwrite<char[]>(cap), cap, 0});  // no zero-fill
     tail_open_ = false;
   }
   return chunks_.back();

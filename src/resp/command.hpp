@@ -14,7 +14,7 @@ namespace rmig::resp {
 // A command's arguments, binary-safe. Views must stay valid until append_command returns.
 using Args = std::vector<std::string_view>;
 
-// Formats with hiredis's redisFormatCommandArgv and appends the bytes.
+// Appends the command in RESP, byte for byte as hiredis's redisFormatCommandArgv formats it.
 void append_command(net::OutBuffer& out, const std::string_view* args, std::size_t argc);
 inline void append_command(net::OutBuffer& out, const Args& args) {
   append_command(out, args.data(), args.size());

@@ -12,8 +12,12 @@
 
 namespace rmig::resp {
 
+// Replies come from Reader, which allocates each one with its string or element array in one block (see
+// reader.cpp); they are freed with free_reply, never with hiredis's freeReplyObject.
+void free_reply(redisReply* r) noexcept;
+
 struct ReplyDeleter {
-  void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
+  void operator()(redisReply* r) const noexcept { free_reply(r); }
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 

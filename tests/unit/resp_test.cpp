@@ -122,6 +122,9 @@ TEST_CASE("commands are formatted as redisFormatCommandArgv formats them, also w
       {"RESTORE", "key", "0", std::string("\x00\x09payload\xff", 10)},
       {"RESTORE", "k e y\r\n", "12345", std::string(100000, 'p'), "REPLACE"},
       {"SET", "", ""},
+      {"SADD", "k",  "1",  "2",  "3",  "4",  "5",  "6",  "7",  "8",
+       "9",    "10", "11", "12", "13", "14", "15", "16", "17", "18"},
+      {"HSET", std::string(70000, 'k'), "f", "v"},
   };
   for (const auto& args : cases) {
     std::vector<std::string_view> views(args.begin(), args.end());
