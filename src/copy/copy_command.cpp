@@ -296,7 +296,7 @@ struct PassResult {
 
 enum class PassKind { kCopy, kPlan, kServerCopy };
 
-Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, CopyOptions options, int src_db,
+Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyOptions& options, int src_db,
                             int dst_db, bool src_cluster, bool dst_cluster, PassKind kind,
                             uint64_t* keys_estimate) {
   resp::ConnectOptions src_opts = cmd.source;

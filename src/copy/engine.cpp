@@ -43,8 +43,9 @@ std::string_view Job::payload_view() const noexcept {
   return {r->str, r->len};
 }
 
-Engine::Engine(net::Loop& loop, CopyOptions options, std::vector<SourceNode> sources, Destination destination,
-               resp::ConnectOptions source_template, resp::ConnectOptions destination_template, KeyTask& task)
+Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNode> sources,
+               Destination destination, resp::ConnectOptions source_template,
+               resp::ConnectOptions destination_template, KeyTask& task)
     : loop_(loop),
       opts_(options),
       task_(task),

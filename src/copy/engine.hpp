@@ -136,8 +136,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   static constexpr uint8_t kFirstTaskOp = 16;
 
   // `source_template` and `destination_template` open connections to nodes first met through a redirect.
-  Engine(net::Loop& loop, CopyOptions options, std::vector<SourceNode> sources, Destination destination,
-         resp::ConnectOptions source_template, resp::ConnectOptions destination_template, KeyTask& task);
+  Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNode> sources,
+         Destination destination, resp::ConnectOptions source_template,
+         resp::ConnectOptions destination_template, KeyTask& task);
   ~Engine() override;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -199,7 +200,7 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   const resp::ConnectOptions& connect_options(uint32_t j, Side side) const {
     return links_[link_for_error(j, side)]->conn->options();
   }
-  void record_error(std::string message, std::string_view key) { errors_.add(message, key); }
+  void record_error(std::string_view message, std::string_view key) { errors_.add(message, key); }
 
  private:
   enum EngineOp : uint8_t { kScan = 1, kTime, kShards, kSlots };

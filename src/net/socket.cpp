@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <new>
 #include <vector>
 
 namespace rmig::net {
@@ -114,12 +115,20 @@ void Socket::try_next_address() noexcept {
   }
   addrinfo* ai = next_addr_;
   next_addr_ = ai->ai_next;
-  stream_ = new Stream{};
+  stream_ = new (std::nothrow) Stream{};
+  auto* c = new (std::nothrow) Connect{};
+  if (stream_ == nullptr || c == nullptr) {
+    // Out of memory in a callback: fail the connection rather than throw through libuv.
+    delete stream_;
+    stream_ = nullptr;
+    delete c;
+    fail(Phase::kConnect, UV_ENOMEM);
+    return;
+  }
   uv_tcp_init(loop_.get(), &stream_->tcp);
   stream_->handle.data = this;
   uv_tcp_nodelay(&stream_->tcp, 1);
   uv_tcp_keepalive(&stream_->tcp, 1, 60);
-  auto* c = new Connect{};
   int rc = uv_tcp_connect(&c->req, &stream_->tcp, ai->ai_addr, [](uv_connect_t* req, int status) {
     std::unique_ptr<Connect> guard(reinterpret_cast<Connect*>(req));
     if (auto* self = static_cast<Socket*>(req->handle->data)) self->on_connected(status);

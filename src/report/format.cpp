@@ -41,7 +41,7 @@ std::string human_duration(double seconds) {
     std::snprintf(buf, sizeof buf, "%.1fs", seconds);
     return buf;
   }
-  auto s = static_cast<uint64_t>(seconds + 0.5);
+  auto s = static_cast<uint64_t>(std::llround(seconds));
   if (s < 60) return std::to_string(s) + "s";
   if (s < 3600) return std::to_string(s / 60) + "m" + (s % 60 != 0 ? std::to_string(s % 60) + "s" : "");
   return std::to_string(s / 3600) + "h" + std::to_string((s % 3600) / 60) + "m";

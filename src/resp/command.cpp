@@ -63,7 +63,7 @@ void append_command_ref(net::OutBuffer& out, const std::string_view* args, std::
   for (std::size_t i = 0; i < argc; ++i) {
     append_number_line(out, '$', args[i].size());
     if (i == ref_index) {
-      out.append_shared(args[i].data(), args[i].size(), owner);
+      out.append_shared(args[i].data(), args[i].size(), std::move(owner));  // one referenced argument
     } else {
       out.append(args[i]);
     }
