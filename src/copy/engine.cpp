@@ -150,11 +150,14 @@ Engine::Batch* Engine::batch_of(Node& node, uint64_t seq) noexcept {
 void Engine::settle(Node& node, uint64_t seq) {
   if (Batch* b = batch_of(node, seq); b != nullptr && b->pending > 0) --b->pending;
   // Batches complete in SCAN order, so the checkpoint cursor never skips a key that is not done.
+  bool moved = false;
   while (!node.batches.empty() && node.batches.front().pending == 0) {
     node.committed += node.batches.front().counters;
     node.safe_cursor = node.batches.front().next_cursor;
     node.batches.pop_front();
+    moved = true;
   }
+  if (moved && on_progress_) on_progress_();
 }
 
 std::vector<NodeProgress> Engine::checkpoint() const {
@@ -175,6 +178,23 @@ void Engine::resume(const std::vector<NodeProgress>& progress) {
     n.safe_cursor = n.cursor;
     n.scan_done = p.complete;
     n.recheck = p.complete ? 0 : recheck_budget_;
+  }
+}
+
+void Engine::take_keys(std::vector<std::vector<std::string>> keys) {
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    n.scan_done = true;
+    n.cursor = "0";
+    if (i >= keys.size() || keys[i].empty()) continue;
+    Batch batch;
+    batch.seq = n.next_batch++;
+    batch.next_cursor = "0";
+    for (auto& k : keys[i]) {
+      n.queue.push_back(QueuedKey{std::move(k), batch.seq});
+      ++batch.pending;
+    }
+    n.batches.push_back(std::move(batch));
   }
 }
 
@@ -335,6 +355,8 @@ bool Engine::before_send(uint32_t j, Side side, uint32_t link) {
   }
   return true;
 }
+
+bool Engine::can_send(uint32_t j, Side side) { return usable(link_for(j, side)); }
 
 bool Engine::send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op) {
   const uint32_t link = link_for(j, side);
@@ -505,9 +527,20 @@ void Engine::on_time(uint32_t link, resp::Reply reply) {
 
 void Engine::pump() {
   if (finished_) return;
-  for (uint32_t i = 0; i < nodes_.size(); ++i)
-    maybe_scan(nodes_[i], i);
-  dispatch();
+  // A task that finishes a job synchronously (done() inside start()) calls back in here from dispatch():
+  // without this guard every queued key would add a level of recursion.
+  if (pumping_) {
+    pump_again_ = true;
+    return;
+  }
+  pumping_ = true;
+  do {
+    pump_again_ = false;
+    for (uint32_t i = 0; i < nodes_.size(); ++i)
+      maybe_scan(nodes_[i], i);
+    dispatch();
+  } while (pump_again_ && !finished_);
+  pumping_ = false;
   maybe_finish();
 }
 
@@ -797,6 +830,7 @@ void Engine::abandon(uint32_t j) {
 void Engine::done(uint32_t j) {
   Job& job = jobs_[j];
   if (!job.active) return;
+  task_.finished(j);
   bytes_held_ -= job.held;
   job.held = 0;
   job.payload.reset();
