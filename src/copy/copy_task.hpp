@@ -24,6 +24,7 @@ class CopyTask final : public DumpTask {
   static constexpr uint8_t kRestore = kFirstOwnOp;
   static constexpr uint8_t kCheckBusy = kFirstOwnOp + 1;
   static constexpr uint8_t kCleanup = kFirstOwnOp + 2;
+  static constexpr uint8_t kCheckRestored = kFirstOwnOp + 3;
   static constexpr uint8_t kStageApply = 2;
   static constexpr uint8_t kStageCheck = 3;
   static constexpr uint8_t kStageCleanup = 4;
@@ -38,6 +39,7 @@ class CopyTask final : public DumpTask {
   void apply(uint32_t j);
   void on_restore(uint32_t j, resp::Reply reply);
   void on_check_busy(uint32_t j, resp::Reply reply);
+  void on_check_restored(uint32_t j, resp::Reply reply);
   void restored(uint32_t j);
   void cleanup(uint32_t j);
   void on_cleanup(uint32_t j, resp::Reply reply);

@@ -641,6 +641,7 @@ void Engine::dispatch() {
     job.active = true;
     ++job.generation;
     job.resent = false;
+    job.recheck = false;
     job.pttl = 0;
     job.type.clear();
     job.read_link = node->read_link;
@@ -700,7 +701,7 @@ void Engine::begin(uint32_t j) {
   if (node.recheck > 0) {
     // Resumed run: the previous one may have written this key already.
     --node.recheck;
-    job.resent = true;
+    job.recheck = true;
   }
   if (job.renamed_ && job.renamed_to_.empty()) {
     return fail_key(j, "rename rule " + std::to_string(job.rule_ + 1) + " gives an empty key name");

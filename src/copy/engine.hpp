@@ -83,6 +83,9 @@ struct Job {
   // The command of the current stage may have run before its connection dropped (set by the engine when it
   // parks the job; a task clears it when it starts a new stage).
   bool resent = false;
+  // A resumed run: the previous run may have written this key already (one of the first keys after the
+  // checkpoint's cursor). Unlike `resent`, it holds for the whole job.
+  bool recheck = false;
   // Fetched from the source (most tasks read PTTL and DUMP).
   int64_t pttl = 0;
   std::chrono::steady_clock::time_point sent_at{};  // when PTTL was sent
