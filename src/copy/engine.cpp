@@ -653,6 +653,12 @@ void Engine::dispatch() {
     job.attempts = 0;
     job.redirects = 0;
     job.first_retry_at = {};
+    if (opts_.rate_limit_bytes > 0) {
+      job.reserved_ = avg_payload_;
+      job.measuring_ = true;
+      byte_tokens_ -= avg_payload_;
+      if (avg_payload_ <= 0) ++unmeasured_;
+    }
     if (opts_.selection.needs_type_check()) {
       job.typing_ = true;
       send_type(j);
@@ -758,7 +764,11 @@ bool Engine::rate_allows() {
     byte_tokens_ = std::min(rate / 10.0, byte_tokens_ + dt * rate);
   }
   const bool keys_ok = opts_.rate_limit_keys == 0 || key_tokens_ >= 1.0;
-  const bool bytes_ok = opts_.rate_limit_bytes == 0 || byte_tokens_ > 0.0;
+  // Sizes are known only once the DUMP is in: each key is charged the mean size when it is dispatched and
+  // the difference when its payload arrives, so a burst of dispatches cannot overdraw the bucket. Until a
+  // first size is known, one key at a time.
+  const bool bytes_ok =
+      opts_.rate_limit_bytes == 0 || (byte_tokens_ > 0.0 && (avg_payload_ > 0 || unmeasured_ == 0));
   if (keys_ok && bytes_ok) {
     if (opts_.rate_limit_keys > 0) key_tokens_ -= 1.0;
     return true;
@@ -832,6 +842,11 @@ void Engine::done(uint32_t j) {
   Job& job = jobs_[j];
   if (!job.active) return;
   task_.finished(j);
+  if (job.measuring_) {
+    // Never dumped (vanished, failed): its estimate stays charged.
+    if (job.reserved_ <= 0) --unmeasured_;
+    job.measuring_ = false;
+  }
   bytes_held_ -= job.held;
   job.held = 0;
   job.payload.reset();
@@ -852,7 +867,17 @@ void Engine::hold(uint32_t j, resp::Reply payload) {
   job.payload = std::move(payload);
   job.held = job.payload ? job.payload->len : 0;
   bytes_held_ += job.held;
-  if (opts_.rate_limit_bytes > 0) byte_tokens_ -= static_cast<double>(job.held);
+  if (opts_.rate_limit_bytes > 0) {
+    const auto held = static_cast<double>(job.held);
+    if (job.measuring_) {
+      byte_tokens_ -= held - job.reserved_;
+      if (job.reserved_ <= 0) --unmeasured_;
+      job.measuring_ = false;
+      avg_payload_ = avg_payload_ <= 0 ? std::max(held, 1.0) : 0.9 * avg_payload_ + 0.1 * std::max(held, 1.0);
+    } else {
+      byte_tokens_ -= held;
+    }
+  }
 }
 
 const std::shared_ptr<redisReply>& Engine::share_payload(uint32_t j) {

@@ -111,6 +111,8 @@ struct Job {
   uint32_t ask_link = ~0u;    // -ASK target for the next destination command
   bool read_ask = false;      // source-side -ASK: send ASKING before the next read
   bool write_ask = false;     // source-side -ASK: send ASKING before the next write
+  double reserved_ = 0;       // --max-bytes-per-sec: payload bytes charged at dispatch, an estimate
+  bool measuring_ = false;    // ... to be corrected by the first hold()
   uint32_t attempts = 0;      // retries of the current error
   uint32_t redirects = 0;
   std::chrono::steady_clock::time_point first_retry_at{};
@@ -352,6 +354,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   net::Timer rate_timer_;
   double key_tokens_ = 0;
   double byte_tokens_ = 0;
+  double avg_payload_ = 0;   // running mean of payload sizes, the charge of a key whose size is unknown yet
+  uint32_t unmeasured_ = 0;  // keys dispatched before any size was known
   std::chrono::steady_clock::time_point tokens_at_{};
   bool rate_limited_ = false;
   std::string scan_match_;  // SCAN MATCH argument, empty for none
