@@ -268,6 +268,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     Engine pipeline(loop, cmd.options, std::move(*sources), std::move(*destination), cmd.source,
                     cmd.destination, task);
     report::Progress progress(keys);
+    progress.set_pacing(cmd.options.rate_limit_keys, cmd.options.rate_limit_bytes);
     struct Ticker {
       Engine* pipeline;
       report::Progress* progress;
@@ -275,7 +276,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     net::Timer progress_timer(loop, &ticker, [](void* p) {
       auto* t = static_cast<Ticker*>(p);
       t->progress->print(t->pipeline->totals(), t->pipeline->in_flight(),
-                         t->pipeline->paused_by_destination());
+                         t->pipeline->paused_by_destination(), t->pipeline->rate_limited());
     });
     progress_timer.unref();
     net::SignalWatcher signals(loop, [&](int signum) { pipeline.stop(signum); });

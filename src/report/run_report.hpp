@@ -24,7 +24,8 @@ struct RunReport {
   std::vector<NodeCounters> nodes;
   ErrorGroups errors;
   std::vector<Example> examples;
-  uint64_t source_keys = 0;  // DBSIZE at start
+  std::vector<Difference> differences;  // verify and cleanup: the first --max-differences
+  uint64_t source_keys = 0;             // DBSIZE at start
   std::optional<Error> fatal;
   int signal = 0;
   double duration_s = 0;
@@ -34,6 +35,14 @@ struct RunReport {
 
 // The exit code a copy ends with, from its outcome.
 ExitCode copy_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept;
+// verify: 0 only when every key checked is equal and none failed.
+ExitCode verify_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept;
+// cleanup: 0 only when every key checked was equal and deleted (or, in a dry run, would be).
+ExitCode cleanup_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept;
+
+// Every counter as a JSON object, and back (missing fields are 0): checkpoints and run records.
+nlohmann::json counters_to_json(const Counters& c);
+Counters counters_from_json(const nlohmann::json& j);
 
 nlohmann::json to_json(const RunReport& r);
 // Multi-line summary for people (text log format) or one "summary" event (JSON log format), on stderr.
