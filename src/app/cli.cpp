@@ -347,6 +347,13 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
                "do not take the destination's lock (another run may write at once)")
       ->envname("NO_LOCK")
       ->group(g);
+  app.add_option("--lock-ttl", cfg.state.lock_ttl_s,
+                 "seconds the lock lives without renewal (renewed every third of it while the run lives): "
+                 "the lock of a killed run expires after this")
+      ->envname("LOCK_TTL")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str()
+      ->group(g);
   app.add_option(
          "--state-file", cfg.state.state_file,
          "keep the checkpoint in this file instead of on the destination (keeps the destination pristine)")

@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "app/cli.hpp"
+#include "app/commands.hpp"
 #include "copy/copy_command.hpp"
 #include "report/log.hpp"
 #include "report/run_report.hpp"
@@ -22,6 +23,7 @@ int run(int argc, char** argv) {
   Config& cfg = std::get<Config>(parsed);
   report::setup_logging(cfg.log_level, cfg.log_format);
 
+  cfg.copy.state = state_options(cfg, redacted_command_line(argc, argv));
   if (cfg.command != Command::kCopy && cfg.command != Command::kPlan) {
     std::fprintf(stderr, "redis-migrate: the %s command is not available in this build\n",
                  command_name(cfg.command));

@@ -10,6 +10,7 @@
 #include "copy/copy_task.hpp"
 #include "copy/engine.hpp"
 #include "copy/plan_task.hpp"
+#include "copy/run_state.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
 #include "report/progress.hpp"
@@ -262,11 +263,15 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       keys += n.dbsize;
     rep.source_keys = keys;
 
+    RunState state(loop, cmd, "copy");
+    if (auto st = state.begin(*sources); !st) return failed(st.error());
+
     CopyTask copy_task;
     PlanTask plan_task;
     KeyTask& task = cmd.options.dry_run ? static_cast<KeyTask&>(plan_task) : copy_task;
     Engine pipeline(loop, cmd.options, std::move(*sources), std::move(*destination), cmd.source,
                     cmd.destination, task);
+    state.attach(pipeline);
     report::Progress progress(keys);
     progress.set_pacing(cmd.options.rate_limit_keys, cmd.options.rate_limit_bytes);
     struct Ticker {
@@ -307,6 +312,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     rep.examples = std::move(result.examples);
     if (!rep.fatal) rep.fatal = std::move(result.fatal);
     rep.signal = result.signal;
+    state.end(rep, report::copy_exit_code(rep.totals, rep.fatal, rep.signal), pipeline.checkpoint());
+    if (state.active()) rep.extra["run"] = state.report_section();
   }
   if (int rc = loop.close(); rc != 0) spdlog::debug("event loop closed with handles still open ({})", rc);
   return finish(rep);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "copy/options.hpp"
+#include "copy/state_options.hpp"
 #include "report/run_report.hpp"
 #include "resp/connection.hpp"
 
@@ -23,6 +24,7 @@ struct CopyCommand {
   bool read_from_replicas = false;  // source cluster: SCAN and DUMP on replicas (READONLY)
   bool all_dbs = false;             // every non-empty logical DB N to DB N (standalone)
   uint32_t progress_interval_ms = 5'000;
+  StateOptions state;  // the destination's lock and the run record (writing runs only)
 };
 
 report::RunReport run_copy(const CopyCommand& cmd);

@@ -1,0 +1,17 @@
+#pragma once
+// The state options every writing run gets from the command line.
+
+#include <string>
+
+#include "app/cli.hpp"
+#include "copy/state_options.hpp"
+
+namespace rmig::app {
+
+// The command line with every URL's password hidden: what the lock and the run records show.
+std::string redacted_command_line(int argc, char** argv);
+
+// The lock and checkpoint settings of a writing run.
+copy::StateOptions state_options(const Config& cfg, std::string command_line);
+
+}  // namespace rmig::app
