@@ -1,8 +1,34 @@
 #include "app/commands.hpp"
 
+#include <cstdio>
+
 #include "app/url.hpp"
+#include "report/run_report.hpp"
+#include "verify/verify_command.hpp"
 
 namespace rmig::app {
+
+namespace {
+
+int emit(const report::RunReport& rep, const Config& cfg) {
+  report::print_summary(rep);
+  if (!cfg.report_json.empty()) {
+    if (auto st = report::write_json_report(rep, cfg.report_json); !st) {
+      std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
+      if (rep.exit_code == ExitCode::kOk) return to_int(ExitCode::kUsage);
+    }
+  }
+  return to_int(rep.exit_code);
+}
+
+verify::VerifyOptions verify_options(const Config& cfg) {
+  verify::VerifyOptions o;
+  o.ttl_tolerance_ms = cfg.verify.ttl_tolerance_ms;
+  o.max_differences = cfg.verify.max_differences;
+  return o;
+}
+
+}  // namespace
 
 std::string redacted_command_line(int argc, char** argv) {
   std::string line = "redis-migrate";
@@ -32,6 +58,23 @@ copy::StateOptions state_options(const Config& cfg, std::string command_line) {
   s.restart = cfg.state.restart;
   s.command_line = std::move(command_line);
   return s;
+}
+
+int run_subcommand(const Config& cfg) {
+  switch (cfg.command) {
+    case Command::kVerify:
+      return emit(verify::run_verify(cfg.copy, verify_options(cfg), cfg.verify.sample), cfg);
+    case Command::kCleanup: return emit(verify::run_cleanup(cfg.copy, verify_options(cfg)), cfg);
+    case Command::kStatus:
+    case Command::kUnlock:
+      std::fprintf(stderr, "redis-migrate: the %s command is not available in this build\n",
+                   command_name(cfg.command));
+      return to_int(ExitCode::kUsage);
+    case Command::kCopy:
+    case Command::kPlan: break;
+  }
+  std::fprintf(stderr, "redis-migrate: internal error: %s is not a subcommand\n", command_name(cfg.command));
+  return 70;
 }
 
 }  // namespace rmig::app

@@ -1,5 +1,6 @@
 #pragma once
-// The state options every writing run gets from the command line.
+// The commands besides copy and plan (verify, cleanup, status, unlock), and the state options every writing
+// run gets from the command line.
 
 #include <string>
 
@@ -13,5 +14,9 @@ std::string redacted_command_line(int argc, char** argv);
 
 // The lock and checkpoint settings of a writing run.
 copy::StateOptions state_options(const Config& cfg, std::string command_line);
+
+// verify, cleanup, status or unlock: runs it, prints its summary (and JSON report) and returns the process
+// exit code.
+int run_subcommand(const Config& cfg);
 
 }  // namespace rmig::app

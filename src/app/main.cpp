@@ -24,11 +24,7 @@ int run(int argc, char** argv) {
   report::setup_logging(cfg.log_level, cfg.log_format);
 
   cfg.copy.state = state_options(cfg, redacted_command_line(argc, argv));
-  if (cfg.command != Command::kCopy && cfg.command != Command::kPlan) {
-    std::fprintf(stderr, "redis-migrate: the %s command is not available in this build\n",
-                 command_name(cfg.command));
-    return to_int(ExitCode::kUsage);
-  }
+  if (cfg.command != Command::kCopy && cfg.command != Command::kPlan) return run_subcommand(cfg);
   report::RunReport rep = copy::run_copy(cfg.copy);
   report::print_summary(rep);
   if (!cfg.report_json.empty()) {

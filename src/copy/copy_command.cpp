@@ -319,4 +319,42 @@ report::RunReport run_copy(const CopyCommand& cmd) {
   return finish(rep);
 }
 
+Result<Sides> open_sides(net::Loop& loop, const CopyCommand& cmd, bool writes_destination) {
+  auto src = open(loop, cmd.source);
+  if (!src) return src.error();
+  auto dst = open(loop, cmd.destination);
+  if (!dst) return dst.error();
+  Sides sides;
+  auto src_facts = resp::probe_server(loop, **src);
+  if (!src_facts) return src_facts.error();
+  auto dst_facts = resp::probe_server(loop, **dst);
+  if (!dst_facts) return dst_facts.error();
+  auto src_cluster = is_cluster(cmd.source_cluster, *src_facts, cmd.source, cmd.source_url);
+  if (!src_cluster) return src_cluster.error();
+  auto dst_cluster = is_cluster(cmd.destination_cluster, *dst_facts, cmd.destination, cmd.destination_url);
+  if (!dst_cluster) return dst_cluster.error();
+  if (writes_destination) {
+    if (auto ok = check_servers(cmd, *src_facts, *dst_facts, *dst_cluster); !ok) return ok.error();
+  } else if (src_facts->known && dst_facts->known && !src_facts->run_id.empty() &&
+             src_facts->run_id == dst_facts->run_id && cmd.source.db == cmd.destination.db) {
+    return make_error(ExitCode::kUsage, "source and destination are the same database (" +
+                                            cmd.destination.label + "): give the destination's URL");
+  }
+  spdlog::info("source {}{} (version {}), destination {}{} (version {})", cmd.source_url,
+               *src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
+               cmd.destination_url, *dst_cluster ? " [cluster]" : "",
+               dst_facts->version.empty() ? "?" : dst_facts->version);
+  auto sources = open_sources(loop, cmd, std::move(*src), *src_cluster);
+  if (!sources) return sources.error();
+  auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
+  if (!destination) return destination.error();
+  sides.sources = std::move(*sources);
+  sides.destination = std::move(*destination);
+  sides.source_facts = std::move(*src_facts);
+  sides.destination_facts = std::move(*dst_facts);
+  for (const auto& n : sides.sources)
+    sides.source_keys += n.dbsize;
+  return sides;
+}
+
 }  // namespace rmig::copy

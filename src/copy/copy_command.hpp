@@ -4,10 +4,12 @@
 
 #include <string>
 
+#include "copy/engine.hpp"
 #include "copy/options.hpp"
 #include "copy/state_options.hpp"
 #include "report/run_report.hpp"
 #include "resp/connection.hpp"
+#include "resp/probe.hpp"
 
 namespace rmig::copy {
 
@@ -28,5 +30,16 @@ struct CopyCommand {
 };
 
 report::RunReport run_copy(const CopyCommand& cmd);
+
+// Both sides of a run connected, probed and checked, ready for an Engine: what verify and cleanup share with
+// the copy's start-up. `writes_destination`: a read-only replica as destination is an error.
+struct Sides {
+  std::vector<SourceNode> sources;
+  Destination destination;
+  resp::ServerFacts source_facts;
+  resp::ServerFacts destination_facts;
+  uint64_t source_keys = 0;  // DBSIZE of every source node at start
+};
+Result<Sides> open_sides(net::Loop& loop, const CopyCommand& cmd, bool writes_destination);
 
 }  // namespace rmig::copy
