@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "app/url.hpp"
+#include "copy/state_command.hpp"
 #include "report/run_report.hpp"
 #include "verify/verify_command.hpp"
 
@@ -26,6 +27,16 @@ verify::VerifyOptions verify_options(const Config& cfg) {
   o.ttl_tolerance_ms = cfg.verify.ttl_tolerance_ms;
   o.max_differences = cfg.verify.max_differences;
   return o;
+}
+
+copy::StateCommand state_command(const Config& cfg) {
+  copy::StateCommand c;
+  c.destination = cfg.copy.destination;
+  c.destination_url = cfg.copy.destination_url;
+  c.prefix = cfg.state.prefix;
+  c.report_json = cfg.report_json;
+  c.yes = cfg.yes;
+  return c;
 }
 
 }  // namespace
@@ -65,11 +76,8 @@ int run_subcommand(const Config& cfg) {
     case Command::kVerify:
       return emit(verify::run_verify(cfg.copy, verify_options(cfg), cfg.verify.sample), cfg);
     case Command::kCleanup: return emit(verify::run_cleanup(cfg.copy, verify_options(cfg)), cfg);
-    case Command::kStatus:
-    case Command::kUnlock:
-      std::fprintf(stderr, "redis-migrate: the %s command is not available in this build\n",
-                   command_name(cfg.command));
-      return to_int(ExitCode::kUsage);
+    case Command::kStatus: return copy::run_status(state_command(cfg));
+    case Command::kUnlock: return copy::run_unlock(state_command(cfg));
     case Command::kCopy:
     case Command::kPlan: break;
   }
