@@ -20,7 +20,8 @@ namespace {
 constexpr const char* kExitCodes =
     "Exit codes:\n"
     "  0    everything selected was copied, or legitimately skipped, expired or vanished\n"
-    "  1    some keys failed (see the errors in the summary / report)\n"
+    "  1    some keys failed (see the errors in the summary / report); verify: differences found; cleanup:\n"
+    "       keys that differ or changed were kept\n"
     "  2    usage or configuration error (bad URL, unknown option, bad value)\n"
     "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission)\n"
     "  4    another run holds the destination's lock\n"
