@@ -43,8 +43,15 @@ std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-Error read_error(const std::string& where, const redisReply* r) {
-  return make_error(ExitCode::kConnect, "cannot read the run record " + where + ": " + resp::describe(r));
+// `key` is one of the tool's keys, `fix` the way out besides an ACL rule.
+Error read_error(const std::string& destination, const std::string& key, const redisReply* r,
+                 const char* fix) {
+  std::string msg = destination + ": cannot read " + key + " (" + resp::describe(r) + ")";
+  const resp::ServerError kind = resp::classify_error(resp::text(r));
+  if (kind == resp::ServerError::kNoPerm || kind == resp::ServerError::kNoAuth) {
+    msg += ": allow the destination user the keys ~" + key.substr(0, key.rfind("run:")) + "*" + fix;
+  }
+  return make_error(ExitCode::kConnect, msg);
 }
 
 Error write_error(const std::string& destination, const std::string& key, const redisReply* r) {
@@ -77,7 +84,9 @@ class DestinationRecords final : public RecordStore {
     if (!r) return r.error();
     const redisReply* rr = r->get();
     if (resp::is_nil(rr)) return std::optional<RunRecord>();
-    if (!resp::is_string(rr) || resp::is_error(rr)) return read_error(key, rr);
+    if (!resp::is_string(rr)) {
+      return read_error(destination_, key, rr, ", or keep the record in a file with --state-file PATH");
+    }
     auto j = nlohmann::json::parse(resp::text(rr), nullptr, false);
     auto rec = RunRecord::from_json(j);
     if (!rec) spdlog::warn("{}: the run record {} is not readable: ignoring it", destination_, key);
@@ -329,7 +338,7 @@ Result<std::vector<RunRecord>> list_runs(StateClient& client, const std::string&
   auto ids = client.call(index, {"ZREVRANGE", index, "0", std::to_string(kStatusMaxRuns - 1)});
   if (!ids) return ids.error();
   const redisReply* r = ids->get();
-  if (!resp::is_array(r)) return read_error(index, r);
+  if (!resp::is_array(r)) return read_error(client.options_for(index).label, index, r, "");
   std::vector<RunRecord> out;
   for (std::size_t i = 0; i < r->elements; ++i) {
     if (!resp::is_string(r->element[i])) continue;

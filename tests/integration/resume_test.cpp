@@ -345,6 +345,46 @@ TEST_SUITE("resume") {
     require_same(compare_keyspaces(src, dst), 20000);
   }
 
+  TEST_CASE("a run whose lease another run took stops with exit 4") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 20000, "k:");
+    auto tool = start_tool({src_server.url(), dst_server.url(), "--lock-ttl", "1", "--rate-limit", "5000",
+                            "--progress-interval", "0", "--report-json", "-"});
+    REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 1; }, 10s));
+    // As if its lease had expired while it could not reach the destination, and another run took it.
+    dst.checked({"SET", "redis-migrate:lock", R"({"host":"other","pid":9})", "PX", "60000"});
+    auto result = tool.finish(60s);
+    INFO(result.describe());
+    CHECK(result.exit_code == 4);
+    CHECK(result.err.find("lost the lock") != std::string::npos);
+    CHECK(nlohmann::json::parse(result.out)["copied"].get<uint64_t>() < 20000);
+    // The other run's lock is left alone.
+    CHECK(dst.command({"GET", "redis-migrate:lock"}).str == R"({"host":"other","pid":9})");
+    CHECK(latest_record(dst)["status"] == "failed");
+  }
+
+  TEST_CASE("a destination user that may not write the tool's keys: one clear line, and the ways out") {
+    RedisServer src_server;
+    RedisServer dst_server({.acl_users = {"user app on >pw ~app:* +@all"}});
+    Client src = src_server.client();
+    seed_strings(src, 500, "app:");
+    const std::string dst_url = dst_server.url_as("app", "pw");
+    auto refused = run_copy({src_server.url(), dst_url});
+    CHECK(refused.exit_code() == 3);
+    CHECK(refused.result.err.find("redis-migrate:lock") != std::string::npos);
+    CHECK(refused.result.err.find("--no-lock") != std::string::npos);
+    auto no_lock = run_copy({src_server.url(), dst_url, "--no-lock"});
+    CHECK(no_lock.exit_code() == 3);
+    CHECK(no_lock.result.err.find("--state-file") != std::string::npos);
+    TempDir dir("state");
+    auto ok = run_copy({src_server.url(), dst_url, "--no-lock", "--state-file", dir.file("run.json")});
+    INFO(ok.result.describe());
+    CHECK(ok.exit_code() == 0);
+    CHECK(ok.counter("copied") == 500);
+  }
+
   TEST_CASE("a killed run's lease expires on its own; unlock clears one at once") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();

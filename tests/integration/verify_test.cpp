@@ -312,6 +312,12 @@ TEST_SUITE("verify") {
     REQUIRE(one.report["differences"].size() == 1);
     CHECK(one.report["differences"][0]["key"] == "seed:string:6");
     CHECK(one.report["differences"][0]["destination_key"] == "moved:string:6");
+    // The copy's lock and record live on the nodes owning their slots; status finds them from any node.
+    auto status = run_copy({"status", "redis://127.0.0.1:" + std::to_string(dst_cluster.primary(2).port())});
+    INFO(status.result.describe());
+    CHECK(status.exit_code() == 0);
+    CHECK(status.result.out.find("copy  finished  exit code 0") != std::string::npos);
+    CHECK(status.result.out.find("lock redis-migrate:lock: free") != std::string::npos);
   }
 
   TEST_CASE("exit codes: 0 equal, 1 different, 2 usage, 3 unreachable") {
