@@ -102,6 +102,7 @@ TEST_SUITE("resume") {
     CHECK(saved > 0);
     CHECK(saved <= static_cast<uint64_t>(on_dst));
     // Saved as the copy went: what was copied after the checkpoint is about the window in flight.
+    MESSAGE("copied when killed: " << on_dst << ", checkpoint: " << saved);
     CHECK(static_cast<uint64_t>(on_dst) - saved <= kResumeSlack);
 
     // The killed run's lease keeps the next one out, then expires by itself.
