@@ -20,7 +20,8 @@ namespace {
 constexpr const char* kExitCodes =
     "Exit codes:\n"
     "  0    everything selected was copied, or legitimately skipped, expired or vanished\n"
-    "  1    some keys failed (see the errors in the summary / report)\n"
+    "  1    some keys failed (see the errors in the summary / report); verify: differences found; cleanup:\n"
+    "       keys that differ or changed were kept\n"
     "  2    usage or configuration error (bad URL, unknown option, bad value)\n"
     "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission)\n"
     "  4    another run holds the destination's lock\n"
@@ -348,6 +349,13 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
   app.add_flag("--no-lock", cfg.state.no_lock,
                "do not take the destination's lock (another run may write at once)")
       ->envname("NO_LOCK")
+      ->group(g);
+  app.add_option("--lock-ttl", cfg.state.lock_ttl_s,
+                 "seconds the lock lives without renewal (renewed every third of it while the run lives): "
+                 "the lock of a killed run expires after this")
+      ->envname("LOCK_TTL")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str()
       ->group(g);
   app.add_option(
          "--state-file", cfg.state.state_file,

@@ -34,6 +34,7 @@ struct VerifySettings {
 struct StateSettings {
   std::string prefix = "redis-migrate:";  // the tool's own keys on the destination
   bool no_lock = false;                   // do not take the destination's lock
+  double lock_ttl_s = 30;                 // the lease's TTL: a killed run's lock expires after this
   std::string state_file;                 // keep the checkpoint in this file instead of on the destination
   bool restart = false;                   // ignore an old checkpoint
 };

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "app/cli.hpp"
+#include "app/commands.hpp"
 #include "copy/copy_command.hpp"
 #include "report/format.hpp"
 #include "report/log.hpp"
@@ -20,17 +21,6 @@ namespace {
 
 // Exit code for an unexpected internal failure (a bug), as sysexits' EX_SOFTWARE.
 constexpr int kInternalError = 70;
-
-int finish(const Config& cfg, const report::RunReport& rep) {
-  report::print_summary(rep);
-  if (!cfg.report_json.empty()) {
-    if (auto st = report::write_json_report(rep, cfg.report_json); !st) {
-      std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
-      if (rep.exit_code == ExitCode::kOk) return to_int(ExitCode::kUsage);
-    }
-  }
-  return to_int(rep.exit_code);
-}
 
 // A copy that can overwrite, merge or delete asks first when a person is at the terminal, showing the plan's
 // totals; --yes skips the question, and without a terminal (a Job) the flags themselves are the consent.
@@ -71,18 +61,16 @@ int run(int argc, char** argv) {
   Config& cfg = std::get<Config>(parsed);
   report::setup_logging(cfg.log_level, cfg.log_format);
 
+  cfg.copy.state = state_options(cfg, redacted_command_line(argc, argv));
   switch (cfg.command) {
     case Command::kCopy:
       if (!confirmed(cfg)) {
         std::fprintf(stderr, "redis-migrate: aborted: nothing was written\n");
         return to_int(ExitCode::kKeysFailed);
       }
-      return finish(cfg, copy::run_copy(cfg.copy));
-    case Command::kPlan: return finish(cfg, copy::run_copy(cfg.copy));
-    default:
-      std::fprintf(stderr, "redis-migrate: the %s command is not available in this build\n",
-                   command_name(cfg.command));
-      return to_int(ExitCode::kUsage);
+      return emit(copy::run_copy(cfg.copy), cfg);
+    case Command::kPlan: return emit(copy::run_copy(cfg.copy), cfg);
+    default: return run_subcommand(cfg);
   }
 }
 

@@ -14,6 +14,7 @@
 #include "copy/glob.hpp"
 #include "copy/plan_task.hpp"
 #include "copy/rename.hpp"
+#include "copy/run_state.hpp"
 #include "copy/server_copy_task.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
@@ -292,6 +293,7 @@ struct PassResult {
   EngineResult result;
   PlanStats plan;
   bool interrupted = false;
+  nlohmann::json run;  // the run record's section of the report (lock, id, resumed)
 };
 
 enum class PassKind { kCopy, kPlan, kServerCopy };
@@ -322,6 +324,10 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     keys += n.dbsize;
   *keys_estimate += keys;
 
+  // The lease and the run record (one per database: the fingerprint names it); nothing for a plan.
+  RunState state(loop, pass_cmd, "copy");
+  if (auto st = state.begin(*sources); !st) return st.error();
+
   CopyTask copy_task;
   PlanTask plan_task;
   ServerCopyTask server_copy_task(dst_db);
@@ -329,14 +335,17 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
                   : kind == PassKind::kServerCopy ? static_cast<KeyTask&>(server_copy_task)
                                                   : copy_task;
   Engine engine(loop, options, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
+  state.attach(engine);
   report::Progress progress(keys);
+  progress.set_pacing(options.rate_limit_keys, options.rate_limit_bytes);
   struct Ticker {
     Engine* engine;
     report::Progress* progress;
   } ticker{&engine, &progress};
   net::Timer progress_timer(loop, &ticker, [](void* p) {
     auto* t = static_cast<Ticker*>(p);
-    t->progress->print(t->engine->totals(), t->engine->in_flight(), t->engine->paused_by_destination());
+    t->progress->print(t->engine->totals(), t->engine->in_flight(), t->engine->paused_by_destination(),
+                       t->engine->rate_limited());
   });
   progress_timer.unref();
   net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });
@@ -361,6 +370,15 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   out.result = engine.take_result();
   out.plan = plan_task.stats();
   out.interrupted = out.result.signal != 0;
+  if (state.active()) {
+    report::RunReport pass_report;
+    pass_report.totals = out.result.total;
+    pass_report.fatal = out.result.fatal;
+    pass_report.signal = out.result.signal;
+    state.end(pass_report, report::copy_exit_code(pass_report.totals, pass_report.fatal, pass_report.signal),
+              engine.checkpoint());
+    out.run = state.report_section();
+  }
   return out;
 }
 
@@ -561,6 +579,14 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       }
       plan += pass->plan;
       plan_by_db.emplace_back(src_db, r.total.scanned);
+      if (!pass->run.is_null()) {
+        if (passes.size() > 1) {
+          pass->run["db"] = src_db;
+          rep.extra["run"].push_back(pass->run);
+        } else {
+          rep.extra["run"] = pass->run;
+        }
+      }
       if (r.fatal) rep.fatal = std::move(r.fatal);
       rep.signal = r.signal;
       if (rep.fatal || rep.signal != 0) break;
@@ -584,6 +610,52 @@ report::RunReport run_copy(const CopyCommand& cmd) {
   }
   if (int rc = loop.close(); rc != 0) spdlog::debug("event loop closed with handles still open ({})", rc);
   return finish(rep);
+}
+
+Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destination) {
+  auto src = open(loop, cmd.source);
+  if (!src) return src.error();
+  auto dst = open(loop, cmd.destination);
+  if (!dst) return dst.error();
+  Sides sides;
+  auto src_facts = resp::probe_server(loop, **src);
+  if (!src_facts) return src_facts.error();
+  auto dst_facts = resp::probe_server(loop, **dst);
+  if (!dst_facts) return dst_facts.error();
+  auto src_cluster = is_cluster(cmd.source_cluster, *src_facts, cmd.source, cmd.source_url);
+  if (!src_cluster) return src_cluster.error();
+  auto dst_cluster = is_cluster(cmd.destination_cluster, *dst_facts, cmd.destination, cmd.destination_url);
+  if (!dst_cluster) return dst_cluster.error();
+  const bool renaming = cmd.options.selection.rename && !cmd.options.selection.rename->empty();
+  if (src_facts->known && dst_facts->known && !src_facts->run_id.empty() &&
+      src_facts->run_id == dst_facts->run_id && cmd.source.db == cmd.destination.db) {
+    if (!renaming) {
+      return make_error(ExitCode::kUsage, "source and destination are the same database (" +
+                                              cmd.destination.label + "): give the destination's URL");
+    }
+    cmd.options.selection.renamed_only = true;  // in place: only renamed keys moved
+  }
+  if (writes_destination && !*dst_cluster && dst_facts->known && dst_facts->role == "slave") {
+    return make_error(ExitCode::kDestinationRefused,
+                      cmd.destination.label + " is a read-only replica (role: slave" +
+                          (dst_facts->primary.empty() ? "" : ", primary at " + dst_facts->primary) +
+                          "): point the destination URL at the primary");
+  }
+  spdlog::info("source {}{} (version {}), destination {}{} (version {})", cmd.source_url,
+               *src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
+               cmd.destination_url, *dst_cluster ? " [cluster]" : "",
+               dst_facts->version.empty() ? "?" : dst_facts->version);
+  auto sources = open_sources(loop, cmd, std::move(*src), *src_cluster);
+  if (!sources) return sources.error();
+  auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
+  if (!destination) return destination.error();
+  sides.sources = std::move(*sources);
+  sides.destination = std::move(*destination);
+  sides.source_facts = std::move(*src_facts);
+  sides.destination_facts = std::move(*dst_facts);
+  for (const auto& n : sides.sources)
+    sides.source_keys += n.dbsize;
+  return sides;
 }
 
 }  // namespace rmig::copy

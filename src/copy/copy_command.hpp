@@ -4,9 +4,12 @@
 
 #include <string>
 
+#include "copy/engine.hpp"
 #include "copy/options.hpp"
+#include "copy/state_options.hpp"
 #include "report/run_report.hpp"
 #include "resp/connection.hpp"
+#include "resp/probe.hpp"
 
 namespace rmig::copy {
 
@@ -23,8 +26,22 @@ struct CopyCommand {
   bool read_from_replicas = false;  // source cluster: SCAN and DUMP on replicas (READONLY)
   bool all_dbs = false;             // every non-empty logical DB N to DB N (standalone)
   uint32_t progress_interval_ms = 5'000;
+  StateOptions state;  // the destination's lock and the run record (writing runs only)
 };
 
 report::RunReport run_copy(const CopyCommand& cmd);
+
+// Both sides of a run connected, probed and checked, ready for an Engine: what verify and cleanup share with
+// the copy's start-up. `writes_destination`: a read-only replica as destination is an error.
+struct Sides {
+  std::vector<SourceNode> sources;
+  Destination destination;
+  resp::ServerFacts source_facts;
+  resp::ServerFacts destination_facts;
+  uint64_t source_keys = 0;  // DBSIZE of every source node at start
+};
+// Opens and checks both sides like a copy does. Source and destination may be the same database only when
+// keys are renamed: the selection then takes renamed keys only (cmd is adjusted).
+Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destination);
 
 }  // namespace rmig::copy

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "copy/merge.hpp"
+#include "copy/restore_check.hpp"
 #include "copy/temp_key.hpp"
 #include "copy/ttl.hpp"
 #include "resp/server_error.hpp"
@@ -103,6 +104,7 @@ void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   switch (op) {
     case kRestore: return on_restore(j, std::move(reply));
     case kCheckBusy: return on_check_busy(j, std::move(reply));
+    case kCheckRestored: return on_check_restored(j, std::move(reply));
     case kCleanup: return on_cleanup(j, std::move(reply));
     case kRestoreTemp: return on_restore_temp(j, std::move(reply));
     case kMerge: return on_merge(j, std::move(reply));
@@ -165,9 +167,10 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
       st.duplicate_confirmed = true;
       return apply(j);
     }
-    if (job.resent) {
-      // The RESTORE was sent again after its connection dropped: if the destination holds exactly the
-      // payload, the first send went through (copied); otherwise the key was there before (skipped).
+    if (job.resent || job.recheck) {
+      // The RESTORE was sent again after its connection dropped, or a resumed run meets a key the previous
+      // run may have written: if the destination holds exactly the payload, it was this copy's (copied);
+      // otherwise the key was there before (skipped).
       job.stage = kStageCheck;
       const std::string_view args[] = {"DUMP", job.target()};
       engine_->send(j, Side::kDestination, args, 2, kCheckBusy);
@@ -186,7 +189,17 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
 
 void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
   const redisReply* r = reply.get();
-  if (resp::is_string(r) && resp::text(r) == engine_->job(j).payload_view()) return restored(j);
+  Job& job = engine_->job(j);
+  if (resp::is_string(r) && resp::text(r) == job.payload_view()) return restored(j);
+  if (resp::is_string(r)) {
+    // Maybe only a hash table's order differs: the destination compares with a fresh restore of the payload.
+    const std::string temp = restore_check_key(job.target(), engine_->options().selection.own_prefix);
+    const std::string_view args[] = {"EVAL", same_as_restored_script(), "2", job.target(),
+                                     temp,   job.payload_view()};
+    engine_->send_ref(j, Side::kDestination, args, std::size(args), 5, engine_->share_payload(j),
+                      kCheckRestored);
+    return;
+  }
   existing(j);
 }
 
@@ -294,6 +307,11 @@ void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
     return;
   }
   engine_->fail_key(j, "merge: " + msg);
+}
+
+void CopyTask::on_check_restored(uint32_t j, resp::Reply reply) {
+  if (resp::is_integer(reply.get()) && reply->integer == 1) return restored(j);
+  existing(j);  // there before this run (or the check was refused: not claimed): the policy decides
 }
 
 void CopyTask::restored(uint32_t j) {

@@ -26,6 +26,7 @@ class CopyTask final : public DumpTask {
   static constexpr uint8_t kCleanup = kFirstOwnOp + 2;
   static constexpr uint8_t kRestoreTemp = kFirstOwnOp + 3;
   static constexpr uint8_t kMerge = kFirstOwnOp + 4;
+  static constexpr uint8_t kCheckRestored = kFirstOwnOp + 5;
   static constexpr uint8_t kStageApply = 2;
   static constexpr uint8_t kStageCheck = 3;
   static constexpr uint8_t kStageCleanup = 4;
@@ -43,6 +44,7 @@ class CopyTask final : public DumpTask {
   void apply(uint32_t j);
   void on_restore(uint32_t j, resp::Reply reply);
   void on_check_busy(uint32_t j, resp::Reply reply);
+  void on_check_restored(uint32_t j, resp::Reply reply);
   void restored(uint32_t j);
   // The key exists on the destination: the conflict policy decides (skip, merge, fail).
   void existing(uint32_t j);

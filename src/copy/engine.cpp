@@ -145,11 +145,14 @@ Engine::Batch* Engine::batch_of(Node& node, uint64_t seq) noexcept {
 void Engine::settle(Node& node, uint64_t seq) {
   if (Batch* b = batch_of(node, seq); b != nullptr && b->pending > 0) --b->pending;
   // Batches complete in SCAN order, so the checkpoint cursor never skips a key that is not done.
+  bool moved = false;
   while (!node.batches.empty() && node.batches.front().pending == 0) {
     node.committed += node.batches.front().counters;
     node.safe_cursor = node.batches.front().next_cursor;
     node.batches.pop_front();
+    moved = true;
   }
+  if (moved && on_progress_) on_progress_();
 }
 
 std::vector<NodeProgress> Engine::checkpoint() const {
@@ -170,6 +173,23 @@ void Engine::resume(const std::vector<NodeProgress>& progress) {
     n.safe_cursor = n.cursor;
     n.scan_done = p.complete;
     n.recheck = p.complete ? 0 : recheck_budget_;
+  }
+}
+
+void Engine::take_keys(std::vector<std::vector<std::string>> keys) {
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    n.scan_done = true;
+    n.cursor = "0";
+    if (i >= keys.size() || keys[i].empty()) continue;
+    Batch batch;
+    batch.seq = n.next_batch++;
+    batch.next_cursor = "0";
+    for (auto& k : keys[i]) {
+      n.queue.push_back(QueuedKey{std::move(k), batch.seq});
+      ++batch.pending;
+    }
+    n.batches.push_back(std::move(batch));
   }
 }
 
@@ -334,6 +354,8 @@ bool Engine::before_send(uint32_t j, Side side, uint32_t link) {
   }
   return true;
 }
+
+bool Engine::can_send(uint32_t j, Side side) { return usable(link_for(j, side)); }
 
 bool Engine::send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op) {
   const uint32_t link = link_for(j, side);
@@ -504,13 +526,24 @@ void Engine::on_time(uint32_t link, resp::Reply reply) {
 
 void Engine::pump() {
   if (finished_) return;
-  for (uint32_t i = 0; i < nodes_.size(); ++i)
-    maybe_scan(nodes_[i], i);
-  dispatch();
-  // Dispatching may have emptied a queue by filtering out a whole batch (--match, --exclude, in-place): ask
-  // for the next batch now, or nothing would.
-  for (uint32_t i = 0; i < nodes_.size(); ++i)
-    maybe_scan(nodes_[i], i);
+  // A task that finishes a job synchronously (done() inside start()) calls back in here from dispatch():
+  // without this guard every queued key would add a level of recursion.
+  if (pumping_) {
+    pump_again_ = true;
+    return;
+  }
+  pumping_ = true;
+  do {
+    pump_again_ = false;
+    for (uint32_t i = 0; i < nodes_.size(); ++i)
+      maybe_scan(nodes_[i], i);
+    dispatch();
+    // Dispatching may have emptied a queue by filtering out a whole batch (--match, --exclude, in-place):
+    // ask for the next batch now, or nothing would.
+    for (uint32_t i = 0; i < nodes_.size(); ++i)
+      maybe_scan(nodes_[i], i);
+  } while (pump_again_ && !finished_);
+  pumping_ = false;
   maybe_finish();
 }
 
@@ -609,6 +642,7 @@ void Engine::dispatch() {
     job.active = true;
     ++job.generation;
     job.resent = false;
+    job.recheck = false;
     job.pttl = 0;
     job.type.clear();
     job.read_link = node->read_link;
@@ -620,6 +654,12 @@ void Engine::dispatch() {
     job.attempts = 0;
     job.redirects = 0;
     job.first_retry_at = {};
+    if (opts_.rate_limit_bytes > 0) {
+      job.reserved_ = avg_payload_;
+      job.measuring_ = true;
+      byte_tokens_ -= avg_payload_;
+      if (avg_payload_ <= 0) ++unmeasured_;
+    }
     if (opts_.selection.needs_type_check()) {
       job.typing_ = true;
       send_type(j);
@@ -672,7 +712,7 @@ void Engine::begin(uint32_t j) {
   if (node.recheck > 0) {
     // Resumed run: the previous one may have written this key already.
     --node.recheck;
-    job.resent = true;
+    job.recheck = true;
   }
   if (job.renamed_ && job.renamed_to_.empty()) {
     return fail_key(j, "rename rule " + std::to_string(job.rule_ + 1) + " gives an empty key name");
@@ -729,7 +769,11 @@ bool Engine::rate_allows() {
     byte_tokens_ = std::min(rate / 10.0, byte_tokens_ + dt * rate);
   }
   const bool keys_ok = opts_.rate_limit_keys == 0 || key_tokens_ >= 1.0;
-  const bool bytes_ok = opts_.rate_limit_bytes == 0 || byte_tokens_ > 0.0;
+  // Sizes are known only once the DUMP is in: each key is charged the mean size when it is dispatched and
+  // the difference when its payload arrives, so a burst of dispatches cannot overdraw the bucket. Until a
+  // first size is known, one key at a time.
+  const bool bytes_ok =
+      opts_.rate_limit_bytes == 0 || (byte_tokens_ > 0.0 && (avg_payload_ > 0 || unmeasured_ == 0));
   if (keys_ok && bytes_ok) {
     if (opts_.rate_limit_keys > 0) key_tokens_ -= 1.0;
     return true;
@@ -802,6 +846,12 @@ void Engine::abandon(uint32_t j) {
 void Engine::done(uint32_t j) {
   Job& job = jobs_[j];
   if (!job.active) return;
+  task_.finished(j);
+  if (job.measuring_) {
+    // Never dumped (vanished, failed): its estimate stays charged.
+    if (job.reserved_ <= 0) --unmeasured_;
+    job.measuring_ = false;
+  }
   bytes_held_ -= job.held;
   job.held = 0;
   job.payload.reset();
@@ -822,7 +872,17 @@ void Engine::hold(uint32_t j, resp::Reply payload) {
   job.payload = std::move(payload);
   job.held = job.payload ? job.payload->len : 0;
   bytes_held_ += job.held;
-  if (opts_.rate_limit_bytes > 0) byte_tokens_ -= static_cast<double>(job.held);
+  if (opts_.rate_limit_bytes > 0) {
+    const auto held = static_cast<double>(job.held);
+    if (job.measuring_) {
+      byte_tokens_ -= held - job.reserved_;
+      if (job.reserved_ <= 0) --unmeasured_;
+      job.measuring_ = false;
+      avg_payload_ = avg_payload_ <= 0 ? std::max(held, 1.0) : 0.9 * avg_payload_ + 0.1 * std::max(held, 1.0);
+    } else {
+      byte_tokens_ -= held;
+    }
+  }
 }
 
 const std::shared_ptr<redisReply>& Engine::share_payload(uint32_t j) {

@@ -83,6 +83,9 @@ struct Job {
   // The command of the current stage may have run before its connection dropped (set by the engine when it
   // parks the job; a task clears it when it starts a new stage).
   bool resent = false;
+  // A resumed run: the previous run may have written this key already (one of the first keys after the
+  // checkpoint's cursor). Unlike `resent`, it holds for the whole job.
+  bool recheck = false;
   // Fetched from the source (most tasks read PTTL and DUMP).
   int64_t pttl = 0;
   std::chrono::steady_clock::time_point sent_at{};  // when PTTL was sent
@@ -108,6 +111,8 @@ struct Job {
   uint32_t ask_link = ~0u;    // -ASK target for the next destination command
   bool read_ask = false;      // source-side -ASK: send ASKING before the next read
   bool write_ask = false;     // source-side -ASK: send ASKING before the next write
+  double reserved_ = 0;       // --max-bytes-per-sec: payload bytes charged at dispatch, an estimate
+  bool measuring_ = false;    // ... to be corrected by the first hold()
   uint32_t attempts = 0;      // retries of the current error
   uint32_t redirects = 0;
   std::chrono::steady_clock::time_point first_retry_at{};
@@ -128,6 +133,9 @@ class KeyTask {
   // The run is failing and the job cannot go on: settle it (usually Engine::abandon; a key already copied is
   // counted as such).
   virtual void give_up(uint32_t j) = 0;
+  // The job's slot is about to return to the window, whatever ended it (the task, a per-key failure decided
+  // by the engine, a give-up): per-job resources the task holds outside the job go here.
+  virtual void finished(uint32_t /*j*/) {}
 };
 
 class Engine final : private resp::Connection::ReplyHandler, private resp::Connection::Observer {
@@ -156,6 +164,15 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void resume(const std::vector<NodeProgress>& progress);
   // The checkpoint: progress of every source node.
   std::vector<NodeProgress> checkpoint() const;
+  // Called whenever a checkpoint cursor moves (a SCAN batch is fully done), so a caller can save it while
+  // it is fresh. Must not call back into the engine's job API.
+  void on_progress(std::function<void()> callback) { on_progress_ = std::move(callback); }
+  // Takes these keys (one list per source node, same order as the sources) instead of scanning: a sample
+  // chosen beforehand. Call before start().
+  void take_keys(std::vector<std::vector<std::string>> keys);
+  // Stops the run for a reason outside the engine (e.g. the destination's lock was lost): as a fatal
+  // condition, new work stops and replies on their way are still counted.
+  void fail(Error error) { fail_run(std::move(error)); }
   bool rate_limited() const noexcept { return rate_limited_; }
   std::size_t in_flight() const noexcept { return active_; }
   bool paused_by_destination() const noexcept { return paused_by_destination_; }
@@ -167,6 +184,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::size_t window_size() const noexcept { return jobs_.size(); }
   Job& job(uint32_t j) noexcept { return jobs_[j]; }
   report::Counters& counters(uint32_t j) noexcept;
+  // Whether a command for job j to `side` would go out now (its link is up). A task that sends to two sides
+  // at once checks both first, so a job is never parked with commands still in flight elsewhere.
+  bool can_send(uint32_t j, Side side);
   // Sends a command for job j to the side's node (the destination node owning the key's slot). When that link
   // is down the job is parked, resend() runs once it is back, and false is returned.
   bool send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op);
@@ -343,6 +363,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   net::Timer rate_timer_;
   double key_tokens_ = 0;
   double byte_tokens_ = 0;
+  double avg_payload_ = 0;   // running mean of payload sizes, the charge of a key whose size is unknown yet
+  uint32_t unmeasured_ = 0;  // keys dispatched before any size was known
   std::chrono::steady_clock::time_point tokens_at_{};
   bool rate_limited_ = false;
   std::string scan_match_;  // SCAN MATCH argument, empty for none
@@ -352,7 +374,10 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::vector<report::Example> examples_;
   std::optional<Error> fatal_;
   std::function<void()> on_done_;
+  std::function<void()> on_progress_;
   int signal_ = 0;
+  bool pumping_ = false;  // pump() is on the stack: a nested call only asks for another round
+  bool pump_again_ = false;
   bool stopping_ = false;
   bool finished_ = false;
   bool paused_by_destination_ = false;

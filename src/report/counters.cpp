@@ -1,6 +1,7 @@
 #include "report/counters.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace rmig::report {
 
@@ -26,8 +27,43 @@ Counters& Counters::operator+=(const Counters& o) {
   would_merge += o.would_merge;
   would_conflict += o.would_conflict;
   existing += o.existing;
+  checked += o.checked;
+  equal += o.equal;
+  missing += o.missing;
+  type_differs += o.type_differs;
+  value_differs += o.value_differs;
+  ttl_differs += o.ttl_differs;
+  would_delete += o.would_delete;
   return *this;
 }
+
+const CounterField kCounterFields[] = {
+    {"scanned", &Counters::scanned},
+    {"copied", &Counters::copied},
+    {"skipped", &Counters::skipped},
+    {"expired", &Counters::expired},
+    {"vanished", &Counters::vanished},
+    {"failed", &Counters::failed},
+    {"bytes", &Counters::bytes},
+    {"duplicates", &Counters::duplicates},
+    {"deleted", &Counters::deleted},
+    {"cleanup_kept", &Counters::cleanup_kept},
+    {"cleanup_failed", &Counters::cleanup_failed},
+    {"redirects_moved", &Counters::redirects_moved},
+    {"redirects_ask", &Counters::redirects_ask},
+    {"would_copy", &Counters::would_copy},
+    {"would_copy_bytes", &Counters::would_copy_bytes},
+    {"would_skip", &Counters::would_skip},
+    {"existing", &Counters::existing},
+    {"checked", &Counters::checked},
+    {"equal", &Counters::equal},
+    {"missing", &Counters::missing},
+    {"type_differs", &Counters::type_differs},
+    {"value_differs", &Counters::value_differs},
+    {"ttl_differs", &Counters::ttl_differs},
+    {"would_delete", &Counters::would_delete},
+};
+const std::size_t kCounterFieldCount = std::size(kCounterFields);
 
 void ErrorGroups::add(std::string_view message, std::string_view key) {
   ++total_;

@@ -34,13 +34,31 @@ struct Counters {
   uint64_t would_merge = 0;     // already on the destination, merged into by --on-conflict merge
   uint64_t would_conflict = 0;  // already on the destination, and the policy cannot handle it (merge, fail)
   uint64_t existing = 0;        // already on the destination (skipped or replaced, depending on the policy)
+  // verify and cleanup: every checked key ends in exactly one of equal, missing, type_differs, value_differs
+  // or ttl_differs (keys that vanished or expired on the source are not checked).
+  uint64_t checked = 0;
+  uint64_t equal = 0;
+  uint64_t missing = 0;        // not on the destination (under its renamed name)
+  uint64_t type_differs = 0;   // on both sides with different types
+  uint64_t value_differs = 0;  // same type, different value
+  uint64_t ttl_differs = 0;    // same value; one side persistent, or TTLs further apart than the tolerance
+  uint64_t would_delete = 0;   // cleanup --dry-run: keys that verify equal and would be deleted
 
   Counters& operator+=(const Counters& o);
   uint64_t done() const noexcept {
     return copied + skipped + expired + vanished + failed + merged + conflicts + would_copy + would_skip +
-           would_merge + would_conflict;
+           would_merge + would_conflict + checked;
   }
+  uint64_t differences() const noexcept { return missing + type_differs + value_differs + ttl_differs; }
 };
+
+// Every counter by name, for the JSON report and checkpoints.
+struct CounterField {
+  const char* name;
+  uint64_t Counters::*member;
+};
+extern const CounterField kCounterFields[];
+extern const std::size_t kCounterFieldCount;
 
 struct NodeCounters {
   std::string name;  // host:port of a source node
@@ -53,6 +71,14 @@ struct Example {
   std::string target;  // the destination name when renamed, else empty
   std::string action;  // "copy", "skip (exists)", "replace (exists)", "expired", "vanished"
   uint64_t bytes = 0;
+};
+
+// A key that verify found different (the first N are kept).
+struct Difference {
+  std::string key;     // raw bytes, the source key
+  std::string target;  // the destination name when renamed, else empty
+  std::string kind;    // "missing", "type differs", "value differs", "ttl differs"
+  std::string detail;  // one line, key names and values printable-escaped
 };
 
 // Per-key failures grouped by message, each with a count and the first key that hit it.

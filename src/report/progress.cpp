@@ -13,7 +13,57 @@ Progress::Progress(uint64_t total_estimate) : total_(total_estimate), start_(Clo
 
 double Progress::elapsed_s() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
-void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination) {
+std::string Progress::pacing_text(bool rate_limited) const {
+  if (pacing_keys_ == 0 && pacing_bytes_ == 0) return {};
+  std::string s = " | paced to ";
+  if (pacing_keys_ > 0) s += thousands(pacing_keys_) + " keys/s";
+  if (pacing_keys_ > 0 && pacing_bytes_ > 0) s += ", ";
+  if (pacing_bytes_ > 0) s += human_bytes(pacing_bytes_) + "/s";
+  if (rate_limited) s += " (holding back)";
+  return s;
+}
+
+void Progress::add_pacing(nlohmann::json& fields, bool rate_limited) const {
+  if (pacing_keys_ == 0 && pacing_bytes_ == 0) return;
+  fields["rate_limit_keys"] = pacing_keys_;
+  fields["rate_limit_bytes"] = pacing_bytes_;
+  fields["rate_limited"] = rate_limited;
+}
+
+void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_limited) {
+  const auto now = Clock::now();
+  const double interval = std::max(1e-3, std::chrono::duration<double>(now - last_).count());
+  const uint64_t done = c.done();
+  const double keys_per_s = static_cast<double>(done - std::min(done, last_done_)) / interval;
+  last_ = now;
+  last_done_ = done;
+  std::string pct;
+  if (total_ > 0) pct = std::to_string(std::min(c.scanned, total_) * 100 / total_) + "% ";
+  const std::string line =
+      "progress " + pct + "| scanned " + thousands(c.scanned) + " of ~" + thousands(total_) + " | checked " +
+      thousands(c.checked) + " equal " + thousands(c.equal) + " different " + thousands(c.differences()) +
+      " failed " + thousands(c.failed) +
+      (c.deleted + c.would_delete > 0 ? " deleted " + thousands(c.deleted + c.would_delete) : std::string()) +
+      " | " + thousands(static_cast<uint64_t>(keys_per_s)) + " keys/s | in flight " +
+      std::to_string(in_flight) + pacing_text(rate_limited);
+  nlohmann::json fields = {{"scanned", c.scanned},
+                           {"checked", c.checked},
+                           {"equal", c.equal},
+                           {"missing", c.missing},
+                           {"type_differs", c.type_differs},
+                           {"value_differs", c.value_differs},
+                           {"ttl_differs", c.ttl_differs},
+                           {"failed", c.failed},
+                           {"deleted", c.deleted},
+                           {"keys_per_s", static_cast<uint64_t>(keys_per_s)},
+                           {"in_flight", in_flight},
+                           {"source_keys", total_}};
+  add_pacing(fields, rate_limited);
+  log_event(spdlog::level::info, "progress", line, fields);
+}
+
+void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination,
+                     bool rate_limited) {
   const auto now = Clock::now();
   const double interval = std::max(1e-3, std::chrono::duration<double>(now - last_).count());
   const double elapsed = std::max(1e-3, std::chrono::duration<double>(now - start_).count());
@@ -33,16 +83,17 @@ void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_de
     const double avg = static_cast<double>(done) / elapsed;
     if (avg > 0) eta = human_duration(static_cast<double>(total_ - scanned) / avg);
   }
-  char line[512];
+  char line[640];
   std::snprintf(line, sizeof line,
                 "progress %s| scanned %s of ~%s | copied %s skipped %s expired %s vanished %s failed %s | "
-                "%s keys/s %s/s | in flight %zu%s | ETA %s",
+                "%s keys/s %s/s | in flight %zu%s | ETA %s%s",
                 pct.c_str(), thousands(c.scanned).c_str(), thousands(total_).c_str(),
                 thousands(c.copied + c.would_copy).c_str(), thousands(c.skipped + c.would_skip).c_str(),
                 thousands(c.expired).c_str(), thousands(c.vanished).c_str(), thousands(c.failed).c_str(),
                 thousands(static_cast<uint64_t>(keys_per_s)).c_str(),
                 human_bytes(static_cast<uint64_t>(bytes_per_s)).c_str(), in_flight,
-                paused_by_destination ? " (waiting for the destination)" : "", eta.c_str());
+                paused_by_destination ? " (waiting for the destination)" : "", eta.c_str(),
+                pacing_text(rate_limited).c_str());
   nlohmann::json fields = {{"scanned", c.scanned},
                            {"copied", c.copied},
                            {"skipped", c.skipped},
@@ -55,6 +106,7 @@ void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_de
                            {"in_flight", in_flight},
                            {"source_keys", total_},
                            {"paused_by_destination", paused_by_destination}};
+  add_pacing(fields, rate_limited);
   log_event(spdlog::level::info, "progress", line, fields);
 }
 

@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
 
 #include "report/counters.hpp"
 
@@ -11,12 +13,24 @@ namespace rmig::report {
 class Progress {
  public:
   explicit Progress(uint64_t total_estimate);
-  void print(const Counters& c, std::size_t in_flight, bool paused_by_destination);
+  // --rate-limit / --max-bytes-per-sec (0: none): shown on every line while set.
+  void set_pacing(uint64_t keys_per_s, uint64_t bytes_per_s) noexcept {
+    pacing_keys_ = keys_per_s;
+    pacing_bytes_ = bytes_per_s;
+  }
+  // `rate_limited`: the pacing held reads back at the moment of the line.
+  void print(const Counters& c, std::size_t in_flight, bool paused_by_destination, bool rate_limited = false);
+  // The line of verify and cleanup: checked, equal, differences.
+  void print_check(const Counters& c, std::size_t in_flight, bool rate_limited = false);
   double elapsed_s() const;
 
  private:
   using Clock = std::chrono::steady_clock;
+  std::string pacing_text(bool rate_limited) const;
+  void add_pacing(nlohmann::json& fields, bool rate_limited) const;
   uint64_t total_;
+  uint64_t pacing_keys_ = 0;
+  uint64_t pacing_bytes_ = 0;
   Clock::time_point start_;
   Clock::time_point last_;
   uint64_t last_done_ = 0;

@@ -10,8 +10,6 @@
 
 namespace rmig::report {
 
-namespace {}  // namespace
-
 nlohmann::json counters_json(const Counters& c, bool dry_run) {
   nlohmann::json j;
   j["scanned"] = c.scanned;
@@ -41,6 +39,17 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
 }
 
 namespace {
+bool is_check(const RunReport& r) { return r.command == "verify" || r.command == "cleanup"; }
+
+void add_check_counters(nlohmann::json& j, const Counters& c, const RunReport& r) {
+  j["checked"] = c.checked;
+  j["equal"] = c.equal;
+  j["missing"] = c.missing;
+  j["type_differs"] = c.type_differs;
+  j["value_differs"] = c.value_differs;
+  j["ttl_differs"] = c.ttl_differs;
+  if (r.command == "cleanup" && r.dry_run) j["would_delete"] = c.would_delete;
+}
 
 const char* exit_meaning(ExitCode c) {
   switch (c) {
@@ -69,6 +78,37 @@ ExitCode copy_exit_code(const Counters& totals, const std::optional<Error>& fata
   return ExitCode::kOk;
 }
 
+ExitCode verify_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept {
+  if (fatal) return fatal->code;
+  if (signal != 0) return static_cast<ExitCode>(128 + signal);
+  if (totals.failed > 0 || totals.equal != totals.checked) return ExitCode::kKeysFailed;
+  return ExitCode::kOk;
+}
+
+ExitCode cleanup_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept {
+  const ExitCode verified = verify_exit_code(totals, fatal, signal);
+  if (verified != ExitCode::kOk) return verified;
+  if (totals.cleanup_kept > 0 || totals.cleanup_failed > 0) return ExitCode::kKeysFailed;
+  return ExitCode::kOk;
+}
+
+nlohmann::json counters_to_json(const Counters& c) {
+  nlohmann::json j = nlohmann::json::object();
+  for (std::size_t i = 0; i < kCounterFieldCount; ++i)
+    j[kCounterFields[i].name] = c.*kCounterFields[i].member;
+  return j;
+}
+
+Counters counters_from_json(const nlohmann::json& j) {
+  Counters c;
+  if (!j.is_object()) return c;
+  for (std::size_t i = 0; i < kCounterFieldCount; ++i) {
+    auto it = j.find(kCounterFields[i].name);
+    if (it != j.end() && it->is_number_unsigned()) c.*kCounterFields[i].member = it->get<uint64_t>();
+  }
+  return c;
+}
+
 nlohmann::json to_json(const RunReport& r) {
   nlohmann::json j = counters_json(r.totals, r.dry_run);
   j["command"] = r.command;
@@ -78,6 +118,7 @@ nlohmann::json to_json(const RunReport& r) {
   j["conflict_policy"] = r.conflict_policy;
   j["cleanup"] = r.cleanup;
   j["duration_s"] = r.duration_s;
+  j["peak_rss_bytes"] = r.peak_rss_bytes;
   j["exit_code"] = to_int(r.exit_code);
   j["source_keys"] = r.source_keys;
   nlohmann::json errors = nlohmann::json::array();
@@ -95,6 +136,7 @@ nlohmann::json to_json(const RunReport& r) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& n : r.nodes) {
     nlohmann::json node = counters_json(n.counters, r.dry_run);
+    if (is_check(r)) add_check_counters(node, n.counters, r);
     node["node"] = n.name;
     nodes.push_back(std::move(node));
   }
@@ -118,10 +160,104 @@ nlohmann::json to_json(const RunReport& r) {
     j["dbs"] = std::move(dbs);
   }
   j["notes"] = r.notes;
+  if (is_check(r)) {
+    add_check_counters(j, r.totals, r);
+    nlohmann::json diffs = nlohmann::json::array();
+    for (const auto& d : r.differences) {
+      nlohmann::json one = {{"key", printable(d.key)}, {"kind", d.kind}, {"detail", d.detail}};
+      if (!d.target.empty()) one["destination_key"] = printable(d.target);
+      diffs.push_back(std::move(one));
+    }
+    j["differences"] = std::move(diffs);
+  }
   for (auto it = r.extra.begin(); it != r.extra.end(); ++it)
     j[it.key()] = it.value();
   return j;
 }
+
+namespace {
+
+// verify and cleanup.
+void print_check_summary(const RunReport& r) {
+  const Counters& c = r.totals;
+  const bool cleanup = r.command == "cleanup";
+  std::fprintf(stderr, "\n%s%s %s in %s: %s keys checked of %s scanned\n", r.dry_run ? "dry run of " : "",
+               r.command.c_str(), r.fatal ? "stopped" : (r.signal != 0 ? "interrupted" : "finished"),
+               human_duration(r.duration_s).c_str(), thousands(c.checked).c_str(),
+               thousands(c.scanned).c_str());
+  std::fprintf(stderr, "  %-13s %s\n  %-13s %s\n", "source", r.source.c_str(), "destination",
+               r.destination.c_str());
+  if (auto it = r.extra.find("sample"); it != r.extra.end() && it->is_number_unsigned()) {
+    std::fprintf(stderr, "  %-13s a random sample of at most %s keys\n", "sample",
+                 thousands(it->get<uint64_t>()).c_str());
+  }
+  auto row = [](const char* label, uint64_t n, const std::string& note) {
+    std::fprintf(stderr, "  %-13s %12s%s%s\n", label, thousands(n).c_str(), note.empty() ? "" : "  ",
+                 note.c_str());
+  };
+  row("equal", c.equal, "same type, value and TTL");
+  row("missing", c.missing, "not on the destination");
+  row("type differs", c.type_differs, "");
+  row("value differs", c.value_differs, "");
+  std::string tolerance;
+  if (auto it = r.extra.find("ttl_tolerance_ms"); it != r.extra.end() && it->is_number_unsigned())
+    tolerance = "tolerance " + human_duration(static_cast<double>(it->get<uint64_t>()) / 1000.0);
+  row("TTL differs", c.ttl_differs, tolerance);
+  row("vanished", c.vanished, "gone from the source before it was checked");
+  if (c.expired > 0) row("expired", c.expired, "TTL ran out, not on the destination");
+  row("failed", c.failed, c.failed > 0 ? "see errors below" : "");
+  if (cleanup) {
+    if (r.dry_run) {
+      row("would delete", c.would_delete, "verify equal; nothing was deleted");
+    } else {
+      row("deleted", c.deleted, "from the source, their copy verified equal");
+      row("kept", c.cleanup_kept, "changed on the source after the check, not deleted");
+      if (c.cleanup_failed > 0) row("not deleted", c.cleanup_failed, "the deletion failed, see errors");
+    }
+  }
+  if (r.nodes.size() > 1) {
+    std::fprintf(stderr, "  per source node:\n");
+    for (const auto& n : r.nodes) {
+      std::fprintf(stderr, "    %-22s checked %s equal %s different %s\n", n.name.c_str(),
+                   thousands(n.counters.checked).c_str(), thousands(n.counters.equal).c_str(),
+                   thousands(n.counters.differences()).c_str());
+    }
+  }
+  if (!r.differences.empty()) {
+    std::fprintf(stderr, "differences (the first %zu):\n", r.differences.size());
+    for (const auto& d : r.differences) {
+      std::string name = "\"" + printable_short(d.key, 80) + "\"";
+      if (!d.target.empty()) name += " -> \"" + printable_short(d.target, 80) + "\"";
+      std::fprintf(stderr, "  %-14s %s: %s\n", d.kind.c_str(), name.c_str(), d.detail.c_str());
+    }
+  }
+  if (!r.errors.empty()) {
+    std::fprintf(stderr, "errors:\n");
+    for (const auto& g : r.errors.sorted()) {
+      std::fprintf(stderr, "  %s x %s (e.g. key \"%s\")\n", thousands(g.count).c_str(), g.message.c_str(),
+                   printable_short(g.example_key, 80).c_str());
+    }
+  }
+  if (r.dry_run && !r.examples.empty()) {
+    std::fprintf(stderr, "examples:\n");
+    for (const auto& e : r.examples)
+      std::fprintf(stderr, "  %-14s \"%s\"\n", e.action.c_str(), printable_short(e.key, 80).c_str());
+  }
+  if (r.fatal) std::fprintf(stderr, "stopped: %s\n", r.fatal->message.c_str());
+  const char* meaning =
+      r.exit_code == ExitCode::kOk
+          ? (cleanup ? "every key checked verified equal and was deleted" : "every key checked is equal")
+      : r.exit_code == ExitCode::kKeysFailed
+          ? (cleanup ? "some keys differ, changed or failed: they were not deleted"
+                     : "differences found (or keys failed)")
+          : exit_meaning(r.exit_code);
+  if (cleanup && r.dry_run && r.exit_code == ExitCode::kOk) meaning = "every key checked would be deleted";
+  if (r.peak_rss_bytes > 0) std::fprintf(stderr, "peak memory %s\n", human_bytes(r.peak_rss_bytes).c_str());
+  std::fprintf(stderr, "exit code %d: %s\n", to_int(r.exit_code), meaning);
+  std::fflush(stderr);
+}
+
+}  // namespace
 
 void print_summary(const RunReport& r) {
   const Counters& c = r.totals;
@@ -136,6 +272,7 @@ void print_summary(const RunReport& r) {
     std::fflush(stderr);
     return;
   }
+  if (is_check(r)) return print_check_summary(r);
   const double secs = r.duration_s > 0 ? r.duration_s : 1e-9;
   std::fprintf(stderr, "\n%s%s %s in %s: %s keys scanned\n",
                r.dry_run && r.command != "plan" ? "dry run of " : "", r.command.c_str(),
@@ -216,8 +353,21 @@ void print_summary(const RunReport& r) {
     std::fprintf(stderr, "%s\n", n.c_str());
   // The same form as a run that could not start, and as the README shows it.
   if (r.fatal) std::fprintf(stderr, "redis-migrate: %s\n", r.fatal->message.c_str());
+  if (r.peak_rss_bytes > 0) std::fprintf(stderr, "peak memory %s\n", human_bytes(r.peak_rss_bytes).c_str());
   std::fprintf(stderr, "exit code %d: %s\n", to_int(r.exit_code), exit_meaning(r.exit_code));
   std::fflush(stderr);
+}
+
+uint64_t peak_rss_bytes() noexcept {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %lu kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb * 1024;
 }
 
 Status write_json_report(const RunReport& r, const std::string& path) {

@@ -28,9 +28,11 @@ struct RunReport {
   // The copy itself began (connections, authentication and start-up checks passed). A run stopped before
   // that has nothing to summarise: its error alone is printed.
   bool started = false;
+  std::vector<Difference> differences;  // verify and cleanup: the first --max-differences
   std::optional<Error> fatal;
   int signal = 0;
   double duration_s = 0;
+  uint64_t peak_rss_bytes = 0;  // the process's peak resident memory (VmHWM), for sizing Kubernetes requests
   ExitCode exit_code = ExitCode::kOk;
   std::vector<std::string> notes;  // lines for the summary (e.g. "no keys to migrate"), also in the JSON
   std::vector<std::pair<int, Counters>> dbs;        // --all-dbs: counters per database
@@ -39,12 +41,23 @@ struct RunReport {
 
 // The exit code a copy ends with, from its outcome.
 ExitCode copy_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept;
+// verify: 0 only when every key checked is equal and none failed.
+ExitCode verify_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept;
+// cleanup: 0 only when every key checked was equal and deleted (or, in a dry run, would be).
+ExitCode cleanup_exit_code(const Counters& totals, const std::optional<Error>& fatal, int signal) noexcept;
+
+// Every counter as a JSON object, and back (missing fields are 0): checkpoints and run records.
+nlohmann::json counters_to_json(const Counters& c);
+Counters counters_from_json(const nlohmann::json& j);
 
 nlohmann::json to_json(const RunReport& r);
 // The counters as JSON fields (the dry-run fields only for a dry run).
 nlohmann::json counters_json(const Counters& c, bool dry_run);
 // Multi-line summary for people (text log format) or one "summary" event (JSON log format), on stderr.
 void print_summary(const RunReport& r);
+// The peak resident memory of this process so far (VmHWM from /proc/self/status), 0 when unknown.
+uint64_t peak_rss_bytes() noexcept;
+
 // Writes the JSON report to `path` ("-" = stdout). Returns an error when the file cannot be written.
 Status write_json_report(const RunReport& r, const std::string& path);
 

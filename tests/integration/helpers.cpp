@@ -37,6 +37,10 @@ void require_same_dumps(KeyReader& src, KeyReader& dst, const std::vector<std::s
   CHECK(differing == 0);
 }
 
+long long user_dbsize(KeyReader& client) {
+  return client.dbsize() - static_cast<long long>(client.scan_all("redis-migrate:*").size());
+}
+
 std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
   std::vector<std::string> out;
   std::istringstream in(text);

@@ -28,6 +28,9 @@ ToolRun run_copy(std::vector<std::string> args, const EnvOverrides& env = {},
 // hashes, whose serialisation order depends on the server's hash seed.
 void require_same_dumps(KeyReader& src, KeyReader& dst, const std::vector<std::string>& keys);
 
+// Keys on a server other than the tool's own (its lock and run records under "redis-migrate:").
+long long user_dbsize(KeyReader& client);
+
 // The lines of `text` that mention `needle`.
 std::vector<std::string> lines_with(const std::string& text, const std::string& needle);
 

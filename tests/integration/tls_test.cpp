@@ -131,7 +131,10 @@ ServerOptions tls_server() {
 // The documented minimal ACL rules (README, "Minimal ACL rules"), applied word for word.
 const std::vector<std::string> kSourceRules = {"reset", "on", "~*", "+scan", "+dump", "+pttl"};
 const std::vector<std::string> kCleanupRules = {"+script|load", "+evalsha", "+eval", "+unlink"};
-const std::vector<std::string> kDestinationRules = {"reset", "on", "~*", "+restore"};
+// The destination user also keeps the tool's lease and run records, through a selector on its own keys.
+const std::string kToolKeys =
+    "(~redis-migrate:* +get +set +del +pexpire +pttl +eval +zadd +zrevrange +zremrangebyscore)";
+const std::vector<std::string> kDestinationRules = {"reset", "on", "~*", "+restore", kToolKeys};
 
 void set_user(Client& admin, const std::string& user, const std::string& password,
               std::vector<std::string> rules) {
@@ -270,7 +273,8 @@ TEST_SUITE("tls") {
     require_start_failure(
         wrong, "source " + tls_endpoint(src_server),
         {"certificate not trusted", "by CA file " + test_certs().wrong_ca_cert, "--source-tls-ca-file"});
-    CHECK(dst_server.client().dbsize() == 0);
+    Client dst_check = dst_server.client();
+    CHECK(user_dbsize(dst_check) == 0);
 
     // Without a CA option the system store is used, and the message says so.
     auto system = run_copy({dst_server.url(), src_server.tls_url()});
@@ -290,7 +294,7 @@ TEST_SUITE("tls") {
     require_start_failure(
         mismatch, "source " + tls_endpoint(src_server),
         {"host name mismatch", "'localhost'", "it lists DNS:wrong.example", "--source-tls-server-name"});
-    CHECK(dst.dbsize() == 0);
+    CHECK(user_dbsize(dst) == 0);
 
     auto named =
         run_copy(args({{src_server.tls_url(), dst_server.url(), "--source-tls-server-name", "wrong.example"},
@@ -571,7 +575,7 @@ TEST_SUITE("tls") {
       auto run = run_copy(
           {src_server.url_as("migrate-src", "src-pw", 2), dst_server.url_as("migrate-dst", "dst-pw", 3)});
       require_copied(run, src2, dst3);
-      CHECK(dst.dbsize() == 0);
+      CHECK(user_dbsize(dst) == 0);
     }
     SUBCASE("--cleanup with the cleanup rules") {
       set_user(src, "migrate-src", "src-pw", with(kSourceRules, kCleanupRules));
@@ -585,7 +589,7 @@ TEST_SUITE("tls") {
       CHECK(run.counter("copied") == 500);
       CHECK(run.counter("deleted") == 500);
       CHECK(src.dbsize() == 0);
-      CHECK(dst.dbsize() == 500);
+      CHECK(user_dbsize(dst) == 500);
       CHECK(dst.command({"GET", "k:7"}).str == "v7");
       CHECK(calls(src, "evalsha") == 500);  // the script was loaded once, not sent with every key
     }
@@ -599,6 +603,37 @@ TEST_SUITE("tls") {
       CHECK(run.counter("deleted") == 2);
       CHECK(src.dbsize() == 0);
     }
+    SUBCASE("without the tool's keys: only +restore, with --no-lock and --state-file") {
+      set_user(dst, "migrate-dst", "dst-pw", {"reset", "on", "~*", "+restore"});
+      seed(src, 100);
+      TempDir dir("state");
+      auto refused = run_copy({src_url, dst_url});
+      CHECK(refused.exit_code() == 3);
+      CHECK(has(refused.result.err, kToolKeys));
+      auto run = run_copy({src_url, dst_url, "--no-lock", "--state-file", dir.file("run.json")});
+      require_copied(run, src, dst);
+    }
+    SUBCASE("--on-conflict merge with the merge rules") {
+      set_user(dst, "migrate-dst", "dst-pw",
+               with(kDestinationRules, {"+evalsha", "+eval", "+type", "+unlink", "+sscan", "+sadd", "+hscan",
+                                        "+hset", "+hsetnx", "+zscan", "+zadd"}));
+      src.checked({"SADD", "s", "a", "b"});
+      src.checked({"HSET", "h", "f1", "src", "f2", "src"});
+      src.checked({"ZADD", "z", "1", "m1", "2", "m2"});
+      dst.checked({"SADD", "s", "c"});
+      dst.checked({"HSET", "h", "f1", "dst"});
+      dst.checked({"ZADD", "z", "5", "m1"});
+      auto run = run_copy({src_url, dst_url, "--on-conflict", "merge", "--yes"});
+      INFO(run.result.describe());
+      REQUIRE(run.exit_code() == 0);
+      CHECK(run.counter("merged") == 3);
+      CHECK(dst.command({"SCARD", "s"}).integer == 3);
+      CHECK(dst.command({"HGET", "h", "f1"}).str == "dst");  // the destination wins by default
+      CHECK(dst.command({"HGET", "h", "f2"}).str == "src");
+      CHECK(dst.command({"ZSCORE", "z", "m1"}).str == "5");
+      CHECK(dst.command({"ZSCORE", "z", "m2"}).str == "2");
+      CHECK(user_dbsize(dst) == 3);
+    }
     SUBCASE("--dry-run needs only +exists on the destination") {
       set_user(dst, "migrate-dst", "dst-pw", {"reset", "on", "~*", "+exists"});
       seed(src, 100);
@@ -606,7 +641,7 @@ TEST_SUITE("tls") {
       INFO(run.result.describe());
       REQUIRE(run.exit_code() == 0);
       CHECK(run.counter("would_copy") == static_cast<uint64_t>(src.dbsize()));
-      CHECK(dst.dbsize() == 0);
+      CHECK(user_dbsize(dst) == 0);
     }
   }
 
@@ -631,7 +666,7 @@ TEST_SUITE("tls") {
           {"may not run DUMP", "'dump'", "add the ACL rule +dump", "ACL SETUSER migrate-src +dump"});
       require_secret_hidden(run, "src-pw");
       CHECK(run.counter("copied") == 0);
-      CHECK(dst.dbsize() == 0);
+      CHECK(user_dbsize(dst) == 0);
     }
     SUBCASE("SCAN") {
       set_user(src, "migrate-src", "src-pw", {"reset", "on", "~*", "+dump", "+pttl"});
@@ -645,11 +680,11 @@ TEST_SUITE("tls") {
     }
     SUBCASE("RESTORE on the destination") {
       set_user(src, "migrate-src", "src-pw", kSourceRules);
-      set_user(dst, "migrate-dst", "dst-pw", {"reset", "on", "~*", "+exists"});
+      set_user(dst, "migrate-dst", "dst-pw", {"reset", "on", "~*", "+exists", kToolKeys});
       auto run = run_copy({src_url, dst_url});
       require_stopped(run, dst_label, {"may not run RESTORE", "ACL SETUSER migrate-dst +restore"});
       require_secret_hidden(run, "dst-pw");
-      CHECK(dst.dbsize() == 0);
+      CHECK(user_dbsize(dst) == 0);
     }
     SUBCASE("UNLINK for --cleanup: nothing is deleted") {
       set_user(src, "migrate-src", "src-pw", with(kSourceRules, {"+script|load", "+evalsha", "+eval"}));
@@ -688,7 +723,7 @@ TEST_SUITE("tls") {
       require_same(compare_keyspaces(src, dst, {.include = only_app}), 300);
     }
     SUBCASE("on the destination") {
-      set_user(dst, "migrate-dst", "dst-pw", {"reset", "on", "~app:*", "+restore"});
+      set_user(dst, "migrate-dst", "dst-pw", {"reset", "on", "~app:*", "+restore", kToolKeys});
       auto run = run_copy({src_server.url(), dst_server.url_as("migrate-dst", "dst-pw")});
       INFO(run.result.describe());
       CHECK(run.exit_code() == 1);
@@ -705,7 +740,7 @@ TEST_SUITE("tls") {
     o.tls_only = true;
     o.tls_auth_clients = true;
     o.acl_users = {"user migrate-src on >src-pw ~* +scan +dump +pttl +select",
-                   "user migrate-dst on >dst-pw ~* +restore +select"};
+                   "user migrate-dst on >dst-pw ~* +restore +select " + kToolKeys};
     RedisServer src_server(o), dst_server(o);
     Client src = src_server.client(4);
     Client dst = dst_server.client(5);

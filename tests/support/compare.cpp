@@ -303,8 +303,11 @@ CompareResult compare_keyspaces(KeyReader& src, KeyReader& dst, const CompareOpt
   const std::int64_t tolerance = options.ttl_tolerance_ms;
 
   std::vector<std::string> src_keys;
+  auto tool_key = [&](const std::string& k) {
+    return !options.tool_prefix.empty() && k.rfind(options.tool_prefix, 0) == 0;
+  };
   for (auto& k : src.scan_all()) {
-    if (options.include(k)) src_keys.push_back(std::move(k));
+    if (options.include(k) && !tool_key(k)) src_keys.push_back(std::move(k));
   }
   std::set<std::string> expected_on_dst;
 
@@ -366,7 +369,7 @@ CompareResult compare_keyspaces(KeyReader& src, KeyReader& dst, const CompareOpt
   if (options.check_extra_keys_on_dst) {
     std::vector<std::string> extra;
     for (auto& k : dst.scan_all()) {
-      if (expected_on_dst.count(k) == 0) extra.push_back(std::move(k));
+      if (expected_on_dst.count(k) == 0 && !tool_key(k)) extra.push_back(std::move(k));
     }
     for (std::size_t begin = 0; begin < extra.size(); begin += kBatch) {
       std::size_t end = std::min(extra.size(), begin + kBatch);

@@ -22,6 +22,8 @@ struct CompareOptions {
   std::int64_t ttl_tolerance_ms = 2000;
   // Destination keys that no compared source key maps to are differences.
   bool check_extra_keys_on_dst = true;
+  // The tool's own keys (its lock and run records) on either side: never copied, so never compared.
+  std::string tool_prefix = "redis-migrate:";
 };
 
 struct CompareResult {

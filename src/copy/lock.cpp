@@ -1,0 +1,285 @@
+#include "copy/lock.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "resp/server_error.hpp"
+#include "util/escape.hpp"
+
+namespace rmig::copy {
+
+std::string tool_keys_acl(std::string_view prefix) {
+  return "(~" + std::string(prefix) +
+         "* +get +set +del +pexpire +pttl +eval +zadd +zrevrange +zremrangebyscore)";
+}
+
+namespace {
+
+using resp::ServerError;
+
+// Extends the lease only while it is still ours; takes it again when it vanished (a destination restarted
+// without persistence). 1: renewed, 2: taken again, 0: another run holds it.
+constexpr const char* kRenewScript =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end\n"
+    "return 0\n";
+
+// Deletes the key only while it holds ARGV[1]: 1 deleted, 0 not.
+constexpr const char* kReleaseScript =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
+  return buf.data();
+}
+
+std::string random_token() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string t(16, '0');
+  uint64_t v = gen();
+  for (auto& c : t) {
+    c = kHex[v & 0xf];
+    v >>= 4;
+  }
+  return t;
+}
+
+std::string in_text(int64_t ms) {
+  if (ms < 0) return "no expiry";
+  const int64_t s = (ms + 999) / 1000;
+  if (s < 120) return "in " + std::to_string(s) + "s";
+  return "in " + std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
+}
+
+// Why the destination refused a write of the tool's own keys, with the way out.
+Error state_write_error(const std::string& destination, const std::string& key, std::string_view message,
+                        const char* way_out) {
+  const ServerError kind = resp::classify_error(message);
+  const std::string what = destination + ": cannot write " + key + " (" + std::string(message) + ")";
+  switch (kind) {
+    case ServerError::kReadOnly:
+      return make_error(ExitCode::kDestinationRefused, what + ": point the destination URL at the primary");
+    case ServerError::kOom:
+    case ServerError::kMisconf:
+      return make_error(ExitCode::kDestinationRefused,
+                        what + ": the destination refuses writes; fix it first");
+    case ServerError::kNoPerm:
+    case ServerError::kNoPermKey:
+    case ServerError::kNoAuth:
+    case ServerError::kUnknownCommand:
+      return make_error(ExitCode::kConnect,
+                        what + ": allow the destination user the tool's keys with the ACL rule \"" +
+                            tool_keys_acl(key.substr(0, key.rfind(':') + 1)) + "\" " + way_out);
+    default: return make_error(ExitCode::kConnect, what);
+  }
+}
+
+bool script_refused(std::string_view message) {
+  const ServerError kind = resp::classify_error(message);
+  return kind == ServerError::kNoPerm || kind == ServerError::kUnknownCommand;
+}
+
+}  // namespace
+
+std::string iso_utc(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string lock_value(const std::string& command) {
+  nlohmann::json j = {{"host", host_name()},
+                      {"pid", static_cast<int64_t>(getpid())},
+                      {"started_at", iso_utc(std::chrono::system_clock::now())},
+                      {"command", command},
+                      {"token", random_token()}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+LockHolder parse_lock_value(std::string_view value, int64_t pttl_ms) {
+  LockHolder h;
+  h.value = std::string(value);
+  h.pttl_ms = pttl_ms;
+  auto j = nlohmann::json::parse(value, nullptr, false);
+  if (!j.is_object()) return h;
+  h.host = j.value("host", std::string());
+  h.pid = j.value("pid", int64_t{0});
+  h.started_at = j.value("started_at", std::string());
+  h.command = j.value("command", std::string());
+  return h;
+}
+
+std::string LockHolder::describe() const {
+  std::string s;
+  if (host.empty() && pid == 0) {
+    s = "value \"" + printable_short(value, 100) + "\"";
+  } else {
+    s = "host " + host + " pid " + std::to_string(pid);
+    std::string about = command;
+    if (!started_at.empty()) about += std::string(about.empty() ? "" : ", ") + "started " + started_at;
+    if (!about.empty()) s += " (" + about + ")";
+  }
+  if (pttl_ms >= 0) {
+    s += ", until " + iso_utc(std::chrono::system_clock::now() + std::chrono::milliseconds(pttl_ms)) + " (" +
+         in_text(pttl_ms) + ")";
+  } else {
+    s += ", with no expiry";
+  }
+  return s;
+}
+
+Result<std::optional<LockHolder>> read_lock(StateClient& client, const std::string& key) {
+  auto value = client.call(key, {"GET", key});
+  if (!value) return value.error();
+  const redisReply* v = value->get();
+  if (resp::is_nil(v)) return std::optional<LockHolder>();
+  if (resp::is_error(v) || !resp::is_string(v)) {
+    return make_error(ExitCode::kConnect, "cannot read the lock " + key + ": " + resp::describe(v));
+  }
+  auto pttl = client.call(key, {"PTTL", key});
+  if (!pttl) return pttl.error();
+  const int64_t ms = resp::is_integer(pttl->get()) ? (*pttl)->integer : -1;
+  if (ms == -2) return std::optional<LockHolder>();  // expired between the two reads
+  return std::optional<LockHolder>(parse_lock_value(resp::text(v), ms));
+}
+
+Result<bool> delete_lock(StateClient& client, const std::string& key, const std::string& value) {
+  auto r = client.call(key, {"EVAL", kReleaseScript, "1", key, value});
+  if (!r) return r.error();
+  const redisReply* rr = r->get();
+  if (resp::is_integer(rr)) return rr->integer == 1;
+  if (resp::is_error(rr) && script_refused(resp::text(rr))) {
+    // No scripting for this user: the same check in two steps (a lock taken in between is very unlikely).
+    auto cur = client.call(key, {"GET", key});
+    if (!cur) return cur.error();
+    if (!resp::is_string(cur->get()) || resp::text(cur->get()) != value) return false;
+    auto del = client.call(key, {"DEL", key});
+    if (!del) return del.error();
+    return resp::is_integer(del->get()) && (*del)->integer == 1;
+  }
+  return make_error(ExitCode::kConnect, "cannot delete the lock " + key + ": " + resp::describe(rr));
+}
+
+Lease::Lease(std::string key, std::string value, uint32_t ttl_ms, std::string destination,
+             resp::ConnectOptions at)
+    : key_(std::move(key)),
+      value_(std::move(value)),
+      ttl_ms_(ttl_ms),
+      destination_(std::move(destination)),
+      at_(std::move(at)) {}
+
+Lease::~Lease() { stop_renewing(); }
+
+Result<std::unique_ptr<Lease>> Lease::acquire(StateClient& client, std::string key, uint32_t ttl_ms,
+                                              const std::string& command, const std::string& destination) {
+  const std::string value = lock_value(command);
+  const std::string ttl = std::to_string(ttl_ms);
+  // A lease that expires between our SET and our read of it is simply tried again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto r = client.call(key, {"SET", key, value, "NX", "PX", ttl});
+    if (!r) return r.error();
+    const redisReply* rr = r->get();
+    if (resp::is_status(rr, "OK")) {
+      spdlog::debug("{}: took the lock {} for {} ms", destination, key, ttl_ms);
+      return std::unique_ptr<Lease>(
+          new Lease(std::move(key), value, ttl_ms, destination, client.options_for(key)));
+    }
+    if (resp::is_error(rr)) {
+      return state_write_error(destination, key, resp::text(rr),
+                               "(or pass --no-lock to run without the lock)");
+    }
+    auto holder = read_lock(client, key);
+    if (!holder) return holder.error();
+    if (!*holder) continue;
+    return make_error(
+        ExitCode::kLocked,
+        "destination " + destination + " is locked by another run: held by " + (*holder)->describe() +
+            ". Wait for that run to end (the lease of a killed run expires by itself), or clear "
+            "it with `redis-migrate unlock DESTINATION_URL` if you are sure no run is active");
+  }
+  return make_error(ExitCode::kLocked, "destination " + destination + ": the lock " + key +
+                                           " keeps changing hands: another run is starting; try again");
+}
+
+void Lease::start_renewing(net::Loop& loop, const resp::ConnectOptions& seed,
+                           std::function<void(Error)> on_lost) {
+  on_lost_ = std::move(on_lost);
+  link_ = std::make_unique<StateLink>(loop, at_, seed);
+  link_->open();
+  timer_ = std::make_unique<net::Timer>(loop, this, &Lease::on_timer);
+  timer_->unref();
+  const uint64_t every = std::max<uint64_t>(ttl_ms_ / 3, 100);
+  timer_->start(every, every);
+}
+
+void Lease::stop_renewing() noexcept {
+  if (timer_) timer_->stop();
+  if (link_) link_->close();
+}
+
+void Lease::on_timer(void* self) { static_cast<Lease*>(self)->renew(); }
+
+void Lease::renew() {
+  if (lost_ || renewing_ || !link_) return;
+  const std::string ttl = std::to_string(ttl_ms_);
+  renewing_ = link_->send({"EVAL", kRenewScript, "1", key_, value_, ttl}, [this, ttl](const redisReply* r) {
+    renewing_ = false;
+    if (r == nullptr) return;  // the connection dropped: the next tick tries again
+    if (resp::is_integer(r)) {
+      if (r->integer == 2) spdlog::warn("{}: the lock {} had vanished; taken again", destination_, key_);
+      if (r->integer == 0) lose();
+      return;
+    }
+    if (resp::is_error(r) && script_refused(resp::text(r))) {
+      // No scripting for this user: the same comparison in two steps.
+      link_->send({"GET", key_}, [this, ttl](const redisReply* v) {
+        if (v == nullptr || lost_) return;
+        if (resp::is_nil(v)) {
+          link_->send({"SET", key_, value_, "NX", "PX", ttl}, nullptr);
+        } else if (resp::is_string(v) && resp::text(v) == value_) {
+          link_->send({"PEXPIRE", key_, ttl}, nullptr);
+        } else if (resp::is_string(v)) {
+          lose();
+        }
+      });
+      return;
+    }
+    spdlog::warn("{}: renewing the lock {}: {}", destination_, key_, resp::describe(r));
+  });
+}
+
+void Lease::lose() {
+  lost_ = true;
+  spdlog::error("{}: another run took the lock {} while this one could not renew it", destination_, key_);
+  if (on_lost_) {
+    on_lost_(make_error(ExitCode::kLocked, "destination " + destination_ + ": lost the lock " + key_ +
+                                               " (another run holds it now; see `redis-migrate status`): "
+                                               "stopped so that two runs do not write at once"));
+  }
+}
+
+void Lease::release(StateClient& client) {
+  stop_renewing();
+  if (lost_) return;
+  auto r = delete_lock(client, key_, value_);
+  if (!r) {
+    spdlog::warn("{}: could not release the lock {} ({}); it expires by itself within {}s", destination_,
+                 key_, r.error().message, (ttl_ms_ + 999) / 1000);
+  } else if (!*r) {
+    spdlog::warn("{}: the lock {} was no longer this run's at the end", destination_, key_);
+  }
+}
+
+}  // namespace rmig::copy

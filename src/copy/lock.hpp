@@ -1,0 +1,87 @@
+#pragma once
+// The destination's lock: a lease, `SET <prefix>lock <value> NX PX <ttl>`, renewed while the run lives and
+// deleted when it ends. The value names who holds it (host, pid, start time, command) plus a random token, so
+// only the holder renews or deletes it (compare-and-renew, compare-and-delete in Lua). A run killed with
+// SIGKILL cannot delete it: its lease expires by itself after the TTL.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "copy/state_store.hpp"
+#include "net/loop.hpp"
+#include "util/result.hpp"
+
+namespace rmig::copy {
+
+// The ACL rule that lets the destination user keep the tool's own keys (the lease and the run records) under
+// `prefix`, and nothing else: a Redis 7 selector, e.g.
+// (~redis-migrate:* +get +set +del +pexpire +pttl +eval +zadd +zrevrange +zremrangebyscore).
+std::string tool_keys_acl(std::string_view prefix);
+
+// Who holds a lock, read from its value.
+struct LockHolder {
+  std::string host;
+  int64_t pid = 0;
+  std::string started_at;  // ISO 8601, UTC
+  std::string command;
+  std::string value;     // the raw value (compare-and-delete by unlock)
+  int64_t pttl_ms = -1;  // remaining lease, -1 when it has none
+  // "host H pid P (copy ..., started T), until U (in 25s)"
+  std::string describe() const;
+};
+
+// The value of a new lease: JSON with host, pid, started_at, command and a random token.
+std::string lock_value(const std::string& command);
+// Parses a lease value; fields stay empty when the value is not the tool's JSON.
+LockHolder parse_lock_value(std::string_view value, int64_t pttl_ms);
+
+// "2024-05-01T12:00:00Z" for a wall-clock time.
+std::string iso_utc(std::chrono::system_clock::time_point t);
+
+class Lease {
+ public:
+  // Takes the lease or explains who holds it (ExitCode::kLocked). `destination` names the server in
+  // messages (redacted URL).
+  static Result<std::unique_ptr<Lease>> acquire(StateClient& client, std::string key, uint32_t ttl_ms,
+                                                const std::string& command, const std::string& destination);
+  ~Lease();
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  // Renews on the loop every third of the TTL through its own connection. `on_lost` runs once when another
+  // run holds the lock at a renewal (this one's lease had expired meanwhile).
+  void start_renewing(net::Loop& loop, const resp::ConnectOptions& seed, std::function<void(Error)> on_lost);
+  void stop_renewing() noexcept;
+  // Deletes the lease if it is still this run's.
+  void release(StateClient& client);
+  bool lost() const noexcept { return lost_; }
+  const std::string& key() const noexcept { return key_; }
+
+ private:
+  Lease(std::string key, std::string value, uint32_t ttl_ms, std::string destination,
+        resp::ConnectOptions at);
+  static void on_timer(void* self);
+  void renew();
+  void lose();
+
+  std::string key_;
+  std::string value_;
+  uint32_t ttl_ms_;
+  std::string destination_;
+  resp::ConnectOptions at_;  // the node that answered the SET
+  std::unique_ptr<StateLink> link_;
+  std::unique_ptr<net::Timer> timer_;
+  std::function<void(Error)> on_lost_;
+  bool renewing_ = false;  // a renewal is in flight
+  bool lost_ = false;
+};
+
+// `redis-migrate unlock`: who holds the lock, then (confirmed) deletes that very value. nullopt: no lock.
+Result<std::optional<LockHolder>> read_lock(StateClient& client, const std::string& key);
+// Deletes the lock if it still holds `value`; returns whether it did.
+Result<bool> delete_lock(StateClient& client, const std::string& key, const std::string& value);
+
+}  // namespace rmig::copy

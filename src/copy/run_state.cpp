@@ -1,0 +1,222 @@
+#include "copy/run_state.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+
+#include "report/format.hpp"
+
+namespace rmig::copy {
+
+namespace {
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
+  return buf.data();
+}
+
+report::Counters sum(const std::vector<NodeProgress>& nodes) {
+  report::Counters c;
+  for (const auto& n : nodes)
+    c += n.counters;
+  return c;
+}
+
+std::string names(const std::vector<NodeProgress>& nodes) {
+  std::string s;
+  for (const auto& n : nodes)
+    s += (s.empty() ? "" : ", ") + n.name;
+  return s;
+}
+
+}  // namespace
+
+RunState::RunState(net::Loop& loop, const CopyCommand& cmd, std::string command)
+    : loop_(loop), cmd_(cmd), command_(std::move(command)), heartbeat_(loop, this, &RunState::on_heartbeat) {
+  heartbeat_.unref();
+}
+
+RunState::~RunState() {
+  heartbeat_.stop();
+  if (lease_) lease_->stop_renewing();
+  if (store_) store_->close();
+}
+
+Status RunState::begin(const std::vector<SourceNode>& sources) {
+  if (cmd_.options.dry_run) return {};  // writes nothing anywhere, not even its own state
+  const StateOptions& so = cmd_.state;
+  client_ = std::make_unique<StateClient>(loop_, cmd_.destination);
+  const std::string command_line = so.command_line.empty() ? "redis-migrate " + command_ + " " +
+                                                                 cmd_.source_url + " " + cmd_.destination_url
+                                                           : so.command_line;
+  if (so.lock) {
+    auto lease =
+        Lease::acquire(*client_, so.prefix + "lock", so.lock_ttl_ms, command_line, cmd_.destination_url);
+    if (!lease) return lease.error();
+    lease_ = std::move(*lease);
+  }
+  auto fail = [&](Error e) -> Status {
+    if (lease_) lease_->release(*client_);
+    lease_.reset();
+    return e;
+  };
+
+  store_ = so.state_file.empty()
+               ? destination_records(loop_, *client_, so.prefix, cmd_.destination_url, cmd_.destination)
+               : file_records(so.state_file);
+  const nlohmann::json fp = fingerprint(cmd_, command_);
+  record_.id = run_id(fp);
+  record_.command = command_;
+  record_.status = "running";
+  record_.source = cmd_.source_url;
+  record_.destination = cmd_.destination_url;
+  record_.fingerprint = fp;
+  record_.command_line = command_line;
+  record_.host = host_name();
+  record_.pid = static_cast<int64_t>(getpid());
+  record_.started_ms = unix_ms_now();
+  record_.updated_ms = record_.started_ms;
+  for (const auto& s : sources)
+    record_.nodes.push_back(NodeProgress{s.name, "0", false, {}});
+
+  auto old = store_->load(record_.id);
+  if (!old) return fail(old.error());
+  if (*old) decide_resume(**old, sources);
+  if (resumed_) record_.nodes = resume_;
+  if (auto st = store_->save_now(record_); !st) return fail(st.error());
+  active_ = true;
+  return {};
+}
+
+void RunState::decide_resume(const RunRecord& old, const std::vector<SourceNode>& sources) {
+  const std::string where = store_->where(old.id);
+  if (old.id != record_.id) {
+    spdlog::info("the state file holds another run ({} {} -> {}): starting a new run, which replaces it",
+                 old.command, old.source, old.destination);
+    return;
+  }
+  const report::Counters done = sum(old.nodes);
+  if (cmd_.state.restart) {
+    spdlog::info("--restart: not resuming run {} ({}, {} keys done); starting from the beginning", old.id,
+                 old.status, report::thousands(done.scanned));
+    return;
+  }
+  if (old.status == "finished") {
+    spdlog::info(
+        "run {} finished at {}: running it again from the beginning (keys already on the destination are "
+        "skipped)",
+        old.id, iso_utc_ms(old.finished_ms));
+    return;
+  }
+  std::vector<NodeProgress> ordered;
+  for (const auto& s : sources) {
+    auto it = std::find_if(old.nodes.begin(), old.nodes.end(),
+                           [&](const NodeProgress& p) { return p.name == s.name; });
+    if (it == old.nodes.end()) break;
+    ordered.push_back(*it);
+  }
+  if (ordered.size() != sources.size() || old.nodes.size() != sources.size()) {
+    std::vector<NodeProgress> now;
+    for (const auto& s : sources)
+      now.push_back(NodeProgress{s.name, "0", false, {}});
+    spdlog::warn(
+        "run {}: the source's nodes changed since its checkpoint (then: {}; now: {}): starting from the "
+        "beginning (keys already on the destination are skipped)",
+        old.id, names(old.nodes), names(now));
+    return;
+  }
+  if (old.status == "running" && !cmd_.state.lock &&
+      unix_ms_now() - old.updated_ms < static_cast<int64_t>(cmd_.state.heartbeat_ms) * 3) {
+    spdlog::warn("run {} looks alive (saved {} ms ago by host {} pid {}) and --no-lock keeps nothing out",
+                 old.id, unix_ms_now() - old.updated_ms, old.host, old.pid);
+  }
+  resume_ = std::move(ordered);
+  resumed_ = true;
+  resumed_from_ = done;
+  record_.started_ms = old.started_ms;
+  record_.attempts = old.attempts + 1;
+  spdlog::info("resuming run {} (attempt {}, {} when it stopped) from its checkpoint in the {}: {} keys done",
+               old.id, record_.attempts, old.status, where, report::thousands(done.scanned));
+}
+
+void RunState::attach(Engine& engine) {
+  if (!active_) return;
+  engine_ = &engine;
+  if (resumed_) engine.resume(resume_);
+  // Saved as soon as a cursor moves, one save in flight at a time: after a SIGKILL, the keys handled since
+  // the last save are about the window in flight, which the resumed engine re-checks.
+  engine.on_progress([this] { request_save(); });
+  heartbeat_.start(cmd_.state.heartbeat_ms, cmd_.state.heartbeat_ms);
+  if (lease_) {
+    lease_->start_renewing(loop_, cmd_.destination, [this](Error e) {
+      if (engine_ != nullptr && !ended_) engine_->fail(std::move(e));
+    });
+  }
+}
+
+void RunState::on_heartbeat(void* self) { static_cast<RunState*>(self)->request_save(); }
+
+RunRecord RunState::snapshot() const {
+  RunRecord r = record_;
+  r.updated_ms = unix_ms_now();
+  if (engine_ != nullptr) {
+    r.nodes = engine_->checkpoint();
+    r.totals = engine_->totals();
+  }
+  return r;
+}
+
+void RunState::request_save() {
+  if (!active_ || ended_) return;
+  if (saving_) {
+    dirty_ = true;
+    return;
+  }
+  saving_ = true;
+  dirty_ = false;
+  const bool started = store_->save(snapshot(), [this](bool /*ok*/) {
+    // A failed save is not fatal: the next progress or heartbeat saves again.
+    saving_ = false;
+    if (dirty_ && !ended_) request_save();
+  });
+  if (!started) {
+    saving_ = false;
+    dirty_ = true;
+  }
+}
+
+void RunState::end(const report::RunReport& report, ExitCode exit_code, std::vector<NodeProgress> progress) {
+  if (!active_ || ended_) return;
+  ended_ = true;
+  engine_ = nullptr;
+  heartbeat_.stop();
+  if (lease_) lease_->stop_renewing();
+  store_->close();
+  record_.status = report.fatal ? "failed" : report.signal != 0 ? "interrupted" : "finished";
+  record_.nodes = std::move(progress);
+  record_.totals = report.totals;
+  record_.updated_ms = unix_ms_now();
+  record_.finished_ms = record_.updated_ms;
+  record_.exit_code = to_int(exit_code);
+  record_.error = report.fatal ? report.fatal->message : std::string();
+  if (auto st = store_->save_now(record_); !st) {
+    spdlog::warn("could not save the run's final record ({}); the last checkpoint stays", st.error().message);
+  }
+  if (lease_) lease_->release(*client_);
+}
+
+nlohmann::json RunState::report_section() const {
+  if (!active_) return nullptr;
+  nlohmann::json j = {{"id", record_.id},
+                      {"state", store_->where(record_.id)},
+                      {"attempt", record_.attempts},
+                      {"resumed", resumed_},
+                      {"locked", lease_ != nullptr}};
+  j["resumed_from"] = resumed_ ? report::counters_to_json(resumed_from_) : nlohmann::json();
+  return j;
+}
+
+}  // namespace rmig::copy

@@ -1,0 +1,203 @@
+#include "copy/state_command.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "copy/checkpoint.hpp"
+#include "copy/lock.hpp"
+#include "copy/state_store.hpp"
+#include "report/format.hpp"
+#include "report/run_report.hpp"
+
+namespace rmig::copy {
+
+namespace {
+
+// A "running" record not saved for this long belongs to a run that was killed (or lost the destination).
+constexpr int64_t kStaleMs = 20'000;
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "redis-migrate: %s\n", e.message.c_str());
+  return to_int(e.code);
+}
+
+Status write_json(const nlohmann::json& j, const std::string& path) {
+  const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return {};
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return make_error(ExitCode::kUsage, "--report-json " + path + ": cannot write the file");
+  return {};
+}
+
+std::string ago(int64_t ms) {
+  if (ms < 0) ms = 0;
+  return report::human_duration(static_cast<double>(ms) / 1000.0) + " ago";
+}
+
+// The status people see: a "running" record nobody saved lately is a run that was killed.
+std::string shown_status(const RunRecord& r, int64_t now) {
+  if (r.status == "running" && now - r.updated_ms > kStaleMs) return "interrupted";
+  return r.status;
+}
+
+std::string counters_line(const RunRecord& r) {
+  const report::Counters& c = r.totals;
+  using report::thousands;
+  std::string s = "scanned " + thousands(c.scanned);
+  if (r.command == "cleanup") {
+    s += "  checked " + thousands(c.checked) + "  equal " + thousands(c.equal) + "  deleted " +
+         thousands(c.deleted) + "  kept " + thousands(c.cleanup_kept) + "  different " +
+         thousands(c.differences());
+  } else {
+    s += "  copied " + thousands(c.copied) + "  skipped " + thousands(c.skipped) + "  expired " +
+         thousands(c.expired) + "  vanished " + thousands(c.vanished);
+    if (c.deleted + c.cleanup_kept > 0) s += "  deleted " + thousands(c.deleted);
+  }
+  s += "  failed " + thousands(c.failed);
+  return s;
+}
+
+nlohmann::json holder_json(const LockHolder& h) {
+  nlohmann::json j = {{"host", h.host},
+                      {"pid", h.pid},
+                      {"started_at", h.started_at},
+                      {"command", h.command},
+                      {"ttl_ms", h.pttl_ms}};
+  if (h.pttl_ms >= 0) {
+    j["until"] = iso_utc(std::chrono::system_clock::now() + std::chrono::milliseconds(h.pttl_ms));
+  }
+  return j;
+}
+
+}  // namespace
+
+int run_status(const StateCommand& cmd) {
+  net::Loop loop;
+  int rc = 0;
+  {
+    StateClient client(loop, cmd.destination);
+    const std::string lock_key = cmd.prefix + "lock";
+    auto lock = read_lock(client, lock_key);
+    if (!lock) return fail(lock.error());
+    auto runs = list_runs(client, cmd.prefix);
+    if (!runs) return fail(runs.error());
+    const int64_t now = unix_ms_now();
+
+    nlohmann::json j = {{"command", "status"}, {"destination", cmd.destination_url}, {"exit_code", 0}};
+    j["lock"] = *lock ? holder_json(**lock) : nlohmann::json();
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& r : *runs) {
+      nlohmann::json one = r.to_json();
+      one["state"] = shown_status(r, now);
+      list.push_back(std::move(one));
+    }
+    j["runs"] = std::move(list);
+
+    // For people: stdout, unless it carries the JSON report.
+    FILE* out = cmd.report_json == "-" ? stderr : stdout;
+    std::fprintf(out, "destination %s\n", cmd.destination_url.c_str());
+    if (*lock) {
+      std::fprintf(out, "lock %s: held by %s\n", lock_key.c_str(), (*lock)->describe().c_str());
+    } else {
+      std::fprintf(out, "lock %s: free\n", lock_key.c_str());
+    }
+    if (runs->empty()) {
+      std::fprintf(out,
+                   "no runs recorded under %srun:* (runs with --state-file keep their record in that file)\n",
+                   cmd.prefix.c_str());
+    } else {
+      std::fprintf(out, "%zu run%s, newest first:\n", runs->size(), runs->size() == 1 ? "" : "s");
+    }
+    for (const auto& r : *runs) {
+      const std::string state = shown_status(r, now);
+      std::fprintf(out, "\nrun %s  %s  %s", r.id.c_str(), r.command.c_str(), state.c_str());
+      if (state != r.status)
+        std::fprintf(out, " (no update for %s: the run was killed)", ago(now - r.updated_ms).c_str());
+      if (r.exit_code) std::fprintf(out, "  exit code %d", *r.exit_code);
+      std::fprintf(out, "\n  %s -> %s\n", r.source.c_str(), r.destination.c_str());
+      std::fprintf(out, "  started %s, updated %s (%s), %u attempt%s, host %s pid %lld\n",
+                   iso_utc_ms(r.started_ms).c_str(), iso_utc_ms(r.updated_ms).c_str(),
+                   ago(now - r.updated_ms).c_str(), r.attempts, r.attempts == 1 ? "" : "s", r.host.c_str(),
+                   static_cast<long long>(r.pid));
+      std::fprintf(out, "  %s\n", counters_line(r).c_str());
+      if (r.nodes.size() > 1 || (!r.nodes.empty() && r.status != "finished")) {
+        for (const auto& n : r.nodes) {
+          std::fprintf(out, "    node %-22s %s, cursor %s, %s keys done\n", n.name.c_str(),
+                       n.complete ? "complete" : "in progress", n.cursor.c_str(),
+                       report::thousands(n.counters.scanned).c_str());
+        }
+      }
+      if (!r.error.empty()) std::fprintf(out, "  error: %s\n", r.error.c_str());
+      if (!r.command_line.empty()) std::fprintf(out, "  command: %s\n", r.command_line.c_str());
+    }
+    std::fflush(out);
+    if (!cmd.report_json.empty()) {
+      if (auto st = write_json(j, cmd.report_json); !st) rc = fail(st.error());
+    }
+  }
+  loop.close();
+  return rc;
+}
+
+int run_unlock(const StateCommand& cmd) {
+  net::Loop loop;
+  int rc = 0;
+  {
+    StateClient client(loop, cmd.destination);
+    const std::string key = cmd.prefix + "lock";
+    auto lock = read_lock(client, key);
+    if (!lock) return fail(lock.error());
+    nlohmann::json j = {{"command", "unlock"}, {"destination", cmd.destination_url}, {"deleted", false}};
+    j["lock"] = *lock ? holder_json(**lock) : nlohmann::json();
+    if (!*lock) {
+      std::fprintf(stderr, "no lock on %s (%s is not set): nothing to do\n", cmd.destination_url.c_str(),
+                   key.c_str());
+    } else {
+      std::fprintf(stderr, "lock %s on %s: held by %s\n", key.c_str(), cmd.destination_url.c_str(),
+                   (*lock)->describe().c_str());
+      bool go = true;
+      if (!cmd.yes && isatty(STDIN_FILENO) != 0) {
+        std::fprintf(stderr,
+                     "Delete it? Only if that run is no longer running: two runs would then write at once. "
+                     "[y/N] ");
+        std::fflush(stderr);
+        std::string answer;
+        std::getline(std::cin, answer);
+        go = answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
+      }
+      if (!go) {
+        std::fprintf(stderr, "left in place\n");
+        rc = 1;
+      } else {
+        auto deleted = delete_lock(client, key, (*lock)->value);
+        if (!deleted) return fail(deleted.error());
+        if (*deleted) {
+          std::fprintf(stderr, "lock deleted\n");
+          j["deleted"] = true;
+        } else {
+          std::fprintf(stderr, "the lock changed hands meanwhile (a new run took it): not deleted\n");
+          rc = 1;
+        }
+      }
+    }
+    j["exit_code"] = rc;
+    if (!cmd.report_json.empty()) {
+      if (auto st = write_json(j, cmd.report_json); !st) rc = fail(st.error());
+    }
+  }
+  loop.close();
+  return rc;
+}
+
+}  // namespace rmig::copy
