@@ -216,10 +216,11 @@ std::string value_difference(const KeySnapshot& a, const KeySnapshot& b) {
 std::vector<KeySnapshot> snapshot_keys(KeyReader& client, const std::vector<std::string>& keys) {
   std::vector<KeySnapshot> out(keys.size());
   std::vector<Command> cmds;
-  cmds.reserve(keys.size() * 2);
+  cmds.reserve(keys.size() * 3);
   for (const auto& k : keys) {
     cmds.push_back({"TYPE", k});
     cmds.push_back({"PTTL", k});
+    cmds.push_back({"PEXPIRETIME", k});
   }
   std::vector<Reply> meta = client.pipeline(cmds);
   cmds.clear();
@@ -227,8 +228,10 @@ std::vector<KeySnapshot> snapshot_keys(KeyReader& client, const std::vector<std:
   std::vector<std::size_t> first(keys.size()), count(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {
     KeySnapshot& s = out[i];
-    s.type = meta[2 * i].type == Reply::Type::kStatus ? meta[2 * i].str : error_item(meta[2 * i]);
-    s.pttl = meta[2 * i + 1].is_integer() ? meta[2 * i + 1].integer : -2;
+    const Reply* m = meta.data() + 3 * i;
+    s.type = m[0].type == Reply::Type::kStatus ? m[0].str : error_item(m[0]);
+    s.pttl = m[1].is_integer() ? m[1].integer : -2;
+    if (m[2].is_integer()) s.expire_at = m[2].integer;
     const std::string& k = keys[i];
     first[i] = cmds.size();
     if (s.type == "string") {
@@ -356,11 +359,17 @@ CompareResult compare_keyspaces(KeyReader& src, KeyReader& dst, const CompareOpt
         text += diff;
         record.add(std::move(text));
       }
-      if (!ttl_matches(s.pttl, d.pttl, tolerance)) {
+      const bool absolute = s.expire_at != KeySnapshot::kUnknown && d.expire_at != KeySnapshot::kUnknown;
+      if (absolute ? !ttl_matches(s.expire_at, d.expire_at, tolerance)
+                   : !ttl_matches(s.pttl, d.pttl, tolerance)) {
         ok = false;
         ++result.ttl_differs;
-        record.add("TTL differs: " + who + ": src " + ttl_text(s.pttl) + ", dst " + ttl_text(d.pttl) +
-                   " (tolerance " + std::to_string(tolerance) + " ms)");
+        std::string text = "TTL differs: " + who + ": src " + ttl_text(s.pttl) + ", dst " + ttl_text(d.pttl);
+        if (absolute) {
+          text +=
+              " (expiry src " + std::to_string(s.expire_at) + ", dst " + std::to_string(d.expire_at) + ")";
+        }
+        record.add(text + " (tolerance " + std::to_string(tolerance) + " ms)");
       }
       if (ok) ++result.equal;
     }

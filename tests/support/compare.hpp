@@ -18,7 +18,9 @@ struct CompareOptions {
   std::function<std::string(const std::string&)> rename = [](const std::string& k) { return k; };
   // Source keys to compare; keys left out must not be on the destination either (check_extra_keys_on_dst).
   std::function<bool(const std::string&)> include = [](const std::string&) { return true; };
-  // Allowed difference between the source's and the destination's remaining TTL.
+  // Allowed difference between the source's and the destination's expiry. The servers of the tests share the
+  // machine's clock, so the absolute expiries (PEXPIRETIME) are compared where both servers have it: the
+  // time between reading the two sides does not count. Before Redis 7, the remaining TTLs (PTTL).
   std::int64_t ttl_tolerance_ms = 2000;
   // Destination keys that no compared source key maps to are differences.
   bool check_extra_keys_on_dst = true;
@@ -63,6 +65,10 @@ void check_same(const CompareResult& result, std::size_t min_compared = 1,
 struct KeySnapshot {
   std::string type;  // "none" when the key does not exist
   std::int64_t pttl = -2;
+  // PEXPIRETIME (Redis 7 and later): the absolute expiry in ms, or -1 / -2 like PTTL; kUnknown before
+  // Redis 7.
+  static constexpr std::int64_t kUnknown = -3;
+  std::int64_t expire_at = kUnknown;
   std::vector<std::string> items;
   // Compared only when both sides report them: stream metadata that older servers lack (entries-added, ...).
   std::map<std::string, std::string> optional_fields;
