@@ -7,6 +7,7 @@ namespace rmig::report {
 Counters& Counters::operator+=(const Counters& o) {
   scanned += o.scanned;
   copied += o.copied;
+  rewritten += o.rewritten;
   skipped += o.skipped;
   expired += o.expired;
   vanished += o.vanished;
@@ -18,6 +19,8 @@ Counters& Counters::operator+=(const Counters& o) {
   cleanup_failed += o.cleanup_failed;
   redirects_moved += o.redirects_moved;
   redirects_ask += o.redirects_ask;
+  stream_not_recreated += o.stream_not_recreated;
+  big_keys += o.big_keys;
   would_copy += o.would_copy;
   would_copy_bytes += o.would_copy_bytes;
   would_skip += o.would_skip;
