@@ -820,6 +820,15 @@ void Engine::hold(uint32_t j, resp::Reply payload) {
   if (opts_.rate_limit_bytes > 0) byte_tokens_ -= static_cast<double>(job.held);
 }
 
+void Engine::hold_bytes(uint32_t j, std::size_t bytes) {
+  Job& job = jobs_[j];
+  job.payload.reset();
+  job.shared.reset();
+  bytes_held_ -= job.held;
+  job.held = bytes;
+  bytes_held_ += bytes;
+}
+
 const std::shared_ptr<redisReply>& Engine::share_payload(uint32_t j) {
   Job& job = jobs_[j];
   if (!job.shared && job.payload)

@@ -157,6 +157,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::vector<NodeProgress> checkpoint() const;
   bool rate_limited() const noexcept { return rate_limited_; }
   std::size_t in_flight() const noexcept { return active_; }
+  // Payload and chunk bytes held by the jobs in flight (the window's byte count).
+  std::size_t bytes_held() const noexcept { return bytes_held_; }
   bool paused_by_destination() const noexcept { return paused_by_destination_; }
   std::size_t links_down() const noexcept;
   EngineResult take_result();
@@ -180,6 +182,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   bool handle_error(uint32_t j, Side side, std::string_view command, std::string_view message);
   // Keeps a DUMP reply with the job, counted in the window's bytes.
   void hold(uint32_t j, resp::Reply payload);
+  // Counts `bytes` of job j's data in the window's bytes instead of a held payload (the rewrite path's chunks
+  // in flight): the dispatcher takes no new key while the window's bytes are used up. Drops a held payload.
+  void hold_bytes(uint32_t j, std::size_t bytes);
   // Turns the held payload into a shared owner a write can reference.
   const std::shared_ptr<redisReply>& share_payload(uint32_t j);
   // The job is finished: its slot returns to the window.
