@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <random>
 
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
@@ -12,6 +13,7 @@
 #include "copy/plan_task.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
+#include "report/format.hpp"
 #include "report/progress.hpp"
 #include "resp/info.hpp"
 #include "resp/probe.hpp"
@@ -212,6 +214,97 @@ Status check_servers(const CopyCommand& cmd, const resp::ServerFacts& src, const
   return {};
 }
 
+// Major * 100 + minor of a server's version; 0 when unknown.
+int version_number(const resp::ServerFacts& f) {
+  const int major = f.version.empty() ? 0 : std::atoi(f.version.c_str());
+  const std::size_t dot = f.version.find('.');
+  const int minor = dot == std::string::npos ? 0 : std::atoi(f.version.c_str() + dot + 1);
+  return major * 100 + minor;
+}
+
+// What the rewrite path may use on the destination. Valkey is 7.2 or later; an unknown version is assumed
+// current (a refused command then fails the key with the server's message).
+DestinationTraits destination_traits(const resp::ServerFacts& dst) {
+  const int v = version_number(dst);
+  DestinationTraits t;
+  if (dst.server == "valkey" || v == 0) return t;
+  t.stream_metadata = v >= 700;
+  t.create_consumer = v >= 602;
+  return t;
+}
+
+nlohmann::json server_json(const resp::ServerFacts& f) {
+  return {{"server", f.server}, {"version", f.version}, {"rdb_version", resp::rdb_version(f)}};
+}
+
+// Says before the run which path the keys will take, from both servers' versions (INFO server) and the
+// RDB version each writes. In auto mode the run starts with DUMP/RESTORE all the same and switches on the
+// first refused payload: the table can be behind a server release, the destination cannot.
+void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerFacts& src,
+               const resp::ServerFacts& dst) {
+  const int src_rdb = resp::rdb_version(src);
+  const int dst_rdb = resp::rdb_version(dst);
+  auto side = [](const resp::ServerFacts& f, int rdb) {
+    return resp::server_name(f) + ", RDB " + (rdb > 0 ? std::to_string(rdb) : std::string("unknown"));
+  };
+  const std::string dst_text = "the destination (" + side(dst, dst_rdb) + ")";
+  const std::string src_text = "the source (" + side(src, src_rdb) + ")";
+  const bool known = src_rdb > 0 && dst_rdb > 0;
+  const bool readable = known && src_rdb <= dst_rdb;
+  std::string expected;
+  std::string text;
+  switch (o.mode) {
+    case CopyMode::kRewrite:
+      expected = "rewrite";
+      text = "rewrite path for every key (--mode rewrite)";
+      break;
+    case CopyMode::kDump:
+      expected = "dump";
+      text = "dump path for every key (--mode dump)";
+      if (known && !readable) {
+        text += "; " + dst_text + " cannot read DUMP payloads of " + src_text +
+                ": keys will fail, use --mode auto";
+      }
+      break;
+    case CopyMode::kAuto:
+      if (!known) {
+        expected = "dump";
+        text =
+            "dump path, switching to the rewrite path if the destination refuses a payload (versions "
+            "not known: " +
+            side(src, src_rdb) + " -> " + side(dst, dst_rdb) + ")";
+      } else if (!readable) {
+        expected = "rewrite";
+        text = "rewrite path: " + dst_text + " cannot read DUMP payloads of " + src_text;
+      } else {
+        expected = "dump";
+        text = "dump path: " + dst_text + " reads DUMP payloads of " + src_text;
+      }
+      if (o.big_key_threshold > 0) {
+        text += "; big keys over the threshold (" + report::human_bytes(o.big_key_threshold) + "): rewrite";
+      }
+      break;
+  }
+  rep.path = text;
+  rep.path_detail = {{"mode", o.mode == CopyMode::kAuto   ? "auto"
+                              : o.mode == CopyMode::kDump ? "dump"
+                                                          : "rewrite"},
+                     {"expected", expected},
+                     {"big_key_threshold", o.mode == CopyMode::kAuto ? o.big_key_threshold : 0},
+                     {"source", server_json(src)},
+                     {"destination", server_json(dst)}};
+  spdlog::info("path: {}", text);
+}
+
+std::string random_run_id() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(8, '0');
+  for (auto& c : id)
+    c = kHex[rd() % 16];
+  return id;
+}
+
 }  // namespace
 
 report::RunReport run_copy(const CopyCommand& cmd) {
@@ -253,6 +346,11 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                  cmd.destination_url, *dst_cluster ? " [cluster]" : "",
                  dst_facts->version.empty() ? "?" : dst_facts->version);
 
+    CopyOptions options = cmd.options;
+    options.destination = destination_traits(*dst_facts);
+    options.run_id = random_run_id();
+    plan_path(rep, options, *src_facts, *dst_facts);
+
     auto sources = open_sources(loop, cmd, std::move(*src), *src_cluster);
     if (!sources) return failed(sources.error());
     auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
@@ -265,8 +363,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     CopyTask copy_task;
     PlanTask plan_task;
     KeyTask& task = cmd.options.dry_run ? static_cast<KeyTask&>(plan_task) : copy_task;
-    Engine pipeline(loop, cmd.options, std::move(*sources), std::move(*destination), cmd.source,
-                    cmd.destination, task);
+    Engine pipeline(loop, options, std::move(*sources), std::move(*destination), cmd.source, cmd.destination,
+                    task);
     report::Progress progress(keys);
     struct Ticker {
       Engine* pipeline;
@@ -304,6 +402,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     rep.nodes = std::move(result.nodes);
     rep.errors = std::move(result.errors);
     rep.examples = std::move(result.examples);
+    rep.big_keys = cmd.options.dry_run ? plan_task.big_keys() : copy_task.big_keys();
     if (!rep.fatal) rep.fatal = std::move(result.fatal);
     rep.signal = result.signal;
   }

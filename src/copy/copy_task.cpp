@@ -70,11 +70,30 @@ const std::string& CopyTask::cleanup_sha() noexcept {
 void CopyTask::attach(Engine& engine) {
   DumpTask::attach(engine);
   state_.assign(engine.window_size(), State{});
+  rewriter_.attach(engine);
 }
 
+void CopyTask::start(uint32_t j) {
+  state_[j] = State{};
+  const uint32_t node = engine_->job(j).node;
+  if (engine_->options().mode == CopyMode::kRewrite ||
+      (node < rewrite_node_.size() && rewrite_node_[node] != 0))
+    return rewrite(j);
+  DumpTask::start(j);
+}
+
+void CopyTask::rewrite(uint32_t j) {
+  if (engine_->failing()) return engine_->abandon(j);
+  engine_->job(j).stage = kStageRewrite;
+  rewriter_.start(j);
+}
+
+void CopyTask::big_key(uint32_t j, uint64_t /*size*/) { rewrite(j); }
+
 void CopyTask::resend(uint32_t j) {
+  if (resend_fetch(j)) return;
   switch (engine_->job(j).stage) {
-    case kStageFetch: return fetch(j);
+    case kStageRewrite: return rewriter_.resend(j);
     case kStageApply:
     case kStageCheck: return apply(j);
     case kStageCleanup: return cleanup(j);
@@ -83,6 +102,7 @@ void CopyTask::resend(uint32_t j) {
 }
 
 void CopyTask::give_up(uint32_t j) {
+  if (engine_->job(j).stage == kStageRewrite) return rewriter_.give_up(j);
   if (engine_->job(j).stage != kStageCleanup) return engine_->abandon(j);
   // Copied, but the deletion's outcome is unknown.
   ++engine_->counters(j).cleanup_failed;
@@ -94,6 +114,7 @@ void CopyTask::give_up(uint32_t j) {
 }
 
 void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
+  if (rewriter_.owns(op)) return rewriter_.on_reply(j, op, std::move(reply));
   if (on_fetch_reply(j, op, reply)) return;
   switch (op) {
     case kRestore: return on_restore(j, std::move(reply));
@@ -104,7 +125,9 @@ void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
 }
 
 void CopyTask::fetched(uint32_t j) {
+  const std::string sha = std::move(state_[j].payload_sha);
   state_[j] = State{};
+  state_[j].payload_sha = sha;
   apply(j);
 }
 
@@ -175,7 +198,61 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
     return engine_->done(j);
   }
   if (engine_->handle_error(j, Side::kDestination, "RESTORE", msg)) return;
+  if (resp::classify_error(msg) == ServerError::kBadPayload && engine_->options().mode == CopyMode::kAuto) {
+    // The destination cannot read this payload (an older RDB version, or a type it does not know): the key
+    // is rewritten with its type's commands, and so is every later key of this source node.
+    const uint32_t node = job.node;
+    if (rewrite_node_.size() <= node) rewrite_node_.resize(node + 1, 0);
+    if (rewrite_node_[node] == 0) {
+      rewrite_node_[node] = 1;
+      spdlog::warn("{} refuses DUMP payloads of {} ({}): copying its keys with the rewrite path from now on",
+                   engine_->label(j, Side::kDestination), engine_->label(j, Side::kSource), msg);
+    }
+    if (engine_->options().cleanup) st.payload_sha = sha1_hex(job.payload_view());
+    job.resent = false;
+    return rewrite(j);
+  }
   engine_->fail_key(j, "RESTORE: " + std::string(msg));
+}
+
+void CopyTask::rewritten(uint32_t j, uint64_t bytes, bool duplicate) {
+  Job& job = engine_->job(j);
+  report::Counters& c = engine_->counters(j);
+  if (duplicate) {
+    ++c.duplicates;
+    --c.scanned;
+  } else {
+    ++c.copied;
+    ++c.rewritten;
+    c.bytes += bytes;
+  }
+  if (!engine_->options().cleanup) return engine_->done(j);
+  if (state_[j].payload_sha.empty()) {
+    // No DUMP was read (a big key, --mode rewrite, a node switched to the rewrite path): nothing to compare
+    // the source key with, so it stays.
+    if (!warned_cleanup_) {
+      warned_cleanup_ = true;
+      spdlog::warn(
+          "--cleanup keeps source keys copied by the rewrite path without a DUMP (big keys, --mode "
+          "rewrite, keys after a refused payload): delete them after a verify");
+    }
+    ++c.cleanup_kept;
+    return engine_->done(j);
+  }
+  job.resent = false;
+  cleanup(j);
+}
+
+void CopyTask::target_exists(uint32_t j) {
+  const Job& job = engine_->job(j);
+  report::Counters& c = engine_->counters(j);
+  if (job.maybe_duplicate) {
+    ++c.duplicates;
+    --c.scanned;
+  } else {
+    ++c.skipped;
+  }
+  engine_->done(j);
 }
 
 void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
@@ -204,7 +281,8 @@ void CopyTask::restored(uint32_t j) {
 void CopyTask::cleanup(uint32_t j) {
   Job& job = engine_->job(j);
   job.stage = kStageCleanup;
-  const std::string sha = sha1_hex(job.payload_view());
+  const std::string sha =
+      state_[j].payload_sha.empty() ? sha1_hex(job.payload_view()) : state_[j].payload_sha;
   IntText pttl(job.pttl < 0 ? -1 : job.pttl);
   if (state_[j].use_eval) {
     const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view()};

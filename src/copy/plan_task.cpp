@@ -4,12 +4,24 @@
 
 namespace rmig::copy {
 
+void PlanTask::attach(Engine& engine) {
+  DumpTask::attach(engine);
+  big_size_.assign(engine.window_size(), 0);
+}
+
 void PlanTask::resend(uint32_t j) {
   if (engine_->job(j).stage == kStageExists) return exists(j);
+  if (resend_fetch(j)) return;
   fetch(j);
 }
 
+void PlanTask::big_key(uint32_t j, uint64_t size) {
+  big_size_[j] = size;
+  exists(j);
+}
+
 void PlanTask::fetched(uint32_t j) {
+  big_size_[j] = 0;
   Job& job = engine_->job(j);
   const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                               std::chrono::steady_clock::now() - job.sent_at)
@@ -53,7 +65,7 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
     engine_->add_example(j, "skip (exists)");
   } else {
     ++c.would_copy;
-    c.would_copy_bytes += job.held;
+    c.would_copy_bytes += job.held + big_size_[j];
     engine_->add_example(j, exists ? "replace (exists)" : "copy");
   }
   engine_->done(j);
