@@ -23,7 +23,7 @@ const char* length_command(std::string_view type) {
   return nullptr;
 }
 
-// MEMORY USAGE is refused as a command (ACL, renamed, a managed service), not for this key.
+// A command is refused as such (ACL, renamed, a managed service), not for this key.
 bool memory_refused(std::string_view message) {
   const ServerError kind = resp::classify_error(message);
   if (kind == ServerError::kUnknownCommand) return true;
@@ -42,8 +42,31 @@ void DumpTask::attach(Engine& engine) {
 
 void DumpTask::start(uint32_t j) {
   const CopyOptions& o = engine_->options();
-  if (o.mode == CopyMode::kAuto && o.big_key_threshold > 0) return check_size(j);
+  if (o.mode == CopyMode::kAuto && o.big_key_threshold > 0 && size_mode(engine_->job(j).node) != kUnsized)
+    return check_size(j);
   fetch(j);
+}
+
+uint8_t DumpTask::size_mode(uint32_t node) const noexcept {
+  return node < size_mode_.size() ? size_mode_[node] : kByMemory;
+}
+
+void DumpTask::refused(uint32_t j, uint8_t mode, std::string_view command, std::string_view message) {
+  const uint32_t node = engine_->job(j).node;
+  if (size_mode_.size() <= node) size_mode_.resize(node + 1, kByMemory);
+  if (size_mode_[node] < mode) {
+    size_mode_[node] = mode;
+    if (mode == kByLength) {
+      spdlog::warn("{}: {} refused ({}): sizing keys for --big-key-threshold with TYPE and the type's length "
+                   "command instead",
+                   engine_->label(j, Side::kSource), command, message);
+    } else {
+      spdlog::warn("{}: {} refused ({}): big keys cannot be found on this node, every key is DUMPed whole",
+                   engine_->label(j, Side::kSource), command, message);
+    }
+  }
+  if (size_mode_[node] == kUnsized) return fetch(j);
+  check_size(j);
 }
 
 void DumpTask::fetch(uint32_t j) {
@@ -62,7 +85,7 @@ void DumpTask::check_size(uint32_t j) {
   Job& job = engine_->job(j);
   job.stage = kStageSize;
   size_[j] = 0;
-  if (job.node < length_mode_.size() && length_mode_[job.node] != 0) {
+  if (size_mode(job.node) == kByLength) {
     const std::string_view args[] = {"TYPE", job.key};
     engine_->send(j, Side::kSource, args, 2, kSizeType);
     return;
@@ -97,17 +120,7 @@ void DumpTask::on_size(uint32_t j, const redisReply* r) {
   }
   const std::string msg =
       resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
-  if (resp::is_error(r) && memory_refused(msg)) {
-    if (length_mode_.size() <= job.node) length_mode_.resize(job.node + 1, 0);
-    if (length_mode_[job.node] == 0) {
-      spdlog::warn(
-          "{}: MEMORY USAGE refused ({}): sizing keys for --big-key-threshold with TYPE and the "
-          "type's length command instead",
-          engine_->label(j, Side::kSource), msg);
-      length_mode_[job.node] = 1;
-    }
-    return check_size(j);
-  }
+  if (resp::is_error(r) && memory_refused(msg)) return refused(j, kByLength, "MEMORY USAGE", msg);
   if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, "MEMORY", msg)) return;
   engine_->fail_key(j, "MEMORY USAGE: " + msg);
 }
@@ -117,6 +130,7 @@ void DumpTask::on_size_type(uint32_t j, const redisReply* r) {
   if (!resp::is_string(r)) {
     const std::string msg =
         resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
+    if (resp::is_error(r) && memory_refused(msg)) return refused(j, kUnsized, "TYPE", msg);
     if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, "TYPE", msg)) return;
     return engine_->fail_key(j, "TYPE: " + msg);
   }
@@ -137,6 +151,7 @@ void DumpTask::on_length(uint32_t j, const redisReply* r) {
   if (!resp::is_integer(r)) {
     const std::string msg =
         resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
+    if (resp::is_error(r) && memory_refused(msg)) return refused(j, kUnsized, length_command(job.type), msg);
     if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, length_command(job.type), msg)) return;
     return engine_->fail_key(j, std::string(length_command(job.type)) + ": " + msg);
   }

@@ -5,7 +5,8 @@
 // In auto mode with a --big-key-threshold, the key's size is asked first (MEMORY USAGE, a few samples of a
 // collection: O(1) for small keys), so a big key is never DUMPed whole: it goes to big_key() instead. A
 // source node that refuses MEMORY (an ACL without it, a managed service) is sized with TYPE and the type's
-// length command (STRLEN exactly; a collection at kElementEstimate bytes per element).
+// length command (STRLEN exactly; a collection at kElementEstimate bytes per element); one that refuses those
+// too is not sized (its keys are DUMPed whole, as before the size check existed).
 
 #include <string>
 #include <vector>
@@ -56,10 +57,15 @@ class DumpTask : public KeyTask {
   void on_size_type(uint32_t j, const redisReply* r);
   void on_length(uint32_t j, const redisReply* r);
   void found_big(uint32_t j, uint64_t size);
+  // How a source node's keys are sized: MEMORY USAGE, TYPE + length, or not at all (both refused).
+  static constexpr uint8_t kByMemory = 0, kByLength = 1, kUnsized = 2;
+  uint8_t size_mode(uint32_t node) const noexcept;
+  // `command` was refused as a command on job j's node: size its keys the next way (said once), and go on.
+  void refused(uint32_t j, uint8_t mode, std::string_view command, std::string_view message);
 
   std::vector<std::string> fetch_error_;  // per job slot: the PTTL error, reported with the DUMP reply
   std::vector<uint64_t> size_;            // per job slot: MEMORY USAGE of a big key, while its TYPE is asked
-  std::vector<uint8_t> length_mode_;      // per source node: MEMORY refused, sized by the length commands
+  std::vector<uint8_t> size_mode_;        // per source node
   report::BigKeys big_keys_;
 };
 
