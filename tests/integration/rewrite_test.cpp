@@ -7,6 +7,7 @@
 #include <set>
 
 #include "helpers.hpp"
+#include "support/cluster.hpp"
 #include "support/compare.hpp"
 #include "support/redis_server.hpp"
 #include "support/seed.hpp"
@@ -82,6 +83,23 @@ TEST_SUITE("rewrite") {
     CHECK(dst.command({"XPENDING", kTrimmedStream, "g"}).elements.at(0).integer == 0);
     CHECK(static_cast<uint64_t>(dst.dbsize()) == n);
     check_no_temp_keys(dst);
+  }
+
+  TEST_CASE("Valkey 8.0 -> a Redis 7.0 cluster: temporary keys in each target's slot, renamed in place") {
+    RedisServer src_server(valkey_8_0().options());
+    Client src = src_server.client();
+    seed_mixed(src, {.count = 600, .ttl_fraction = 0.3});
+    src.checked({"SET", "{user:1}:name", "a hash tag"});
+    const auto n = static_cast<uint64_t>(src.dbsize());
+    LocalCluster dst_cluster;
+    ClusterClient dst = dst_cluster.client();
+    auto run = run_copy({src_server.url(), dst_cluster.url(), "--progress-interval", "0"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == n);
+    CHECK(run.counter("rewritten") == n);
+    CHECK(run.counter("failed") == 0);
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 2000}), n);
   }
 
   TEST_CASE("plan: both versions read, the path said in advance, nothing written") {
