@@ -257,9 +257,12 @@ std::string render_results(const std::string& results_path, const std::string& m
       const ToolRun dump(rec, "dump");
       const ToolRun rewrite(rec, "rewrite");
       const double ratio = rewrite.rate(keys) / dump.rate(keys);
+      // Target: the rewrite path at least half as fast as the dump path, in the same RSS bound.
       const std::string result = !rewrite.ok() ? rewrite.why_not()
                                  : rewrite.rss_mib > kMaxRssMib
                                      ? "FAIL (RSS " + fixed(rewrite.rss_mib, 1) + " MB > 64 MB)"
+                                 : dump.ok() && ratio < kMinRewriteRatio
+                                     ? "FAIL (rewrite " + percent(ratio) + " of the dump path < 50 %)"
                                      : "pass";
       rewrite_table.add({name, grouped(keys), grouped(dump.rate(keys)), grouped(rewrite.rate(keys)),
                          percent(ratio), fixed(rewrite.rss_mib, 1), result});

@@ -42,7 +42,8 @@ void DumpTask::attach(Engine& engine) {
 
 void DumpTask::start(uint32_t j) {
   const CopyOptions& o = engine_->options();
-  if (o.mode == CopyMode::kAuto && o.big_key_threshold > 0 && size_mode(engine_->job(j).node) != kUnsized)
+  // A plan with --mode rewrite sizes keys too: it must not DUMP a big key whole either.
+  if (o.mode != CopyMode::kDump && o.big_key_threshold > 0 && size_mode(engine_->job(j).node) != kUnsized)
     return check_size(j);
   fetch(j);
 }
@@ -57,9 +58,10 @@ void DumpTask::refused(uint32_t j, uint8_t mode, std::string_view command, std::
   if (size_mode_[node] < mode) {
     size_mode_[node] = mode;
     if (mode == kByLength) {
-      spdlog::warn("{}: {} refused ({}): sizing keys for --big-key-threshold with TYPE and the type's length "
-                   "command instead",
-                   engine_->label(j, Side::kSource), command, message);
+      spdlog::warn(
+          "{}: {} refused ({}): sizing keys for --big-key-threshold with TYPE and the type's length "
+          "command instead",
+          engine_->label(j, Side::kSource), command, message);
     } else {
       spdlog::warn("{}: {} refused ({}): big keys cannot be found on this node, every key is DUMPed whole",
                    engine_->label(j, Side::kSource), command, message);

@@ -131,6 +131,7 @@ void Rewriter::resend(uint32_t j) {
       st.phase = Phase::kCheck;
       st.writes = 0;  // their replies were lost with the connection
       st.write_sizes.clear();
+      st.write_head = 0;
       st.write_bytes = 0;
       const std::string_view args[] = {"EXISTS", st.temp};
       engine_->send(j, Side::kDestination, args, 2, op(kCheckTemp));
@@ -395,6 +396,8 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
         if (st.cursor.empty()) st.source_done = true;
         adapt(elements);
       }
+      // The metadata is read at once; its writes queue behind the entries' on the destination connection.
+      if (st.source_done) return stream_meta(j);
       return maybe_advance(j);
     }
     case Type::kUnknown: return;
@@ -432,9 +435,10 @@ bool Rewriter::write(uint32_t j, const std::vector<std::string_view>& args, std:
   st.write_sizes.push_back(bytes);
   st.write_bytes += bytes;
   st.total_bytes += bytes;
-  // A key of more than one write gets a guard expiry, so a run killed half-way leaves no temporary key for
-  // long; finalize replaces it with the key's own expiry, or removes it.
-  if (first && !(st.source_done && st.type != Type::kStream)) {
+  // A key of more than one read gets a guard expiry, so a run killed half-way leaves no temporary key for
+  // long; finalize replaces it with the key's own expiry, or removes it. (A key read in one go is put in
+  // place a round trip or two later.)
+  if (first && !st.source_done) {
     const std::string ms = int_text(kGuardExpiryMs);
     const std::string_view guard[] = {"PEXPIRE", st.temp, ms};
     if (!engine_->send(j, Side::kDestination, guard, 3, op(kIgnore))) return false;
@@ -448,8 +452,11 @@ void Rewriter::on_write(uint32_t j, uint8_t code, const redisReply* r) {
   State& st = state_[j];
   if (st.writes > 0) {
     --st.writes;
-    st.write_bytes -= st.write_sizes.front();
-    st.write_sizes.pop_front();
+    st.write_bytes -= st.write_sizes[st.write_head++];
+    if (st.write_head == st.write_sizes.size()) {
+      st.write_sizes.clear();
+      st.write_head = 0;
+    }
     update_held(j);
   }
   if (resp::is_error(r)) {

@@ -28,7 +28,6 @@
 // ran).
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <vector>
 
@@ -114,16 +113,17 @@ class Rewriter {
     std::string cursor;    // SCAN cursor, or the next stream ID to read
     int64_t offset = 0;    // string byte offset, list index
     std::size_t count = kMaxChunkElements;
-    bool reading = false;        // a source read is in flight
-    bool source_done = false;    // the last chunk was read
-    bool created = false;        // something was written to the temporary key
-    bool guarded = false;        // the temporary key has the guard expiry
-    bool finalize_sent = false;  // finalize pipelined behind the only write
-    bool probing = false;        // replace policy, maybe a duplicate: RENAMENX first
-    bool duplicate = false;      // the probe found the target: RENAME it over, count a duplicate
-    bool expiring = false;       // finalize set an expiry
-    uint32_t writes = 0;         // unacknowledged writes
-    std::deque<std::size_t> write_sizes;
+    bool reading = false;                  // a source read is in flight
+    bool source_done = false;              // the last chunk was read
+    bool created = false;                  // something was written to the temporary key
+    bool guarded = false;                  // the temporary key has the guard expiry
+    bool finalize_sent = false;            // finalize pipelined behind the only write
+    bool probing = false;                  // replace policy, maybe a duplicate: RENAMENX first
+    bool duplicate = false;                // the probe found the target: RENAME it over, count a duplicate
+    bool expiring = false;                 // finalize set an expiry
+    uint32_t writes = 0;                   // unacknowledged writes
+    std::vector<std::size_t> write_sizes;  // of the unacknowledged writes, oldest at write_head
+    std::size_t write_head = 0;
     std::size_t write_bytes = 0;
     uint64_t total_bytes = 0;
     Outcome outcome = Outcome::kNone;

@@ -332,3 +332,37 @@ TEST_SUITE("rewrite") {
     CHECK(run.report["path"].get<std::string>().find("keys will fail") != std::string::npos);
   }
 }
+
+TEST_SUITE("rewrite") {
+  TEST_CASE("a module's key cannot be rewritten: it fails with a clear message, the others are copied") {
+    const ServerOptions with_module{.extra_args = {"--loadmodule", redisearch_module()}};
+    RedisServer src_server(with_module), dst_server(with_module);
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    src.checked({"FT.CREATE", "idx", "SCHEMA", "title", "TEXT"});
+    src.checked({"FT.ADD", "idx", "doc1", "1.0", "FIELDS", "title", "hello world"});
+    src.checked({"SET", "plain", "v"});
+    std::size_t module_keys = 0;
+    for (const auto& k : src.scan_all()) {
+      const std::string type = src.checked({"TYPE", k}).str;
+      if (type != "string" && type != "hash" && type != "list" && type != "set" && type != "zset" &&
+          type != "stream") {
+        ++module_keys;
+      }
+    }
+    REQUIRE(module_keys > 0);
+    const auto n = static_cast<uint64_t>(src.dbsize());
+
+    auto run = run_copy({src_server.url(), dst_server.url(), "--mode", "rewrite"});
+    INFO(run.result.describe());
+    CHECK(run.exit_code() == 1);
+    CHECK(run.counter("failed") == module_keys);
+    CHECK(run.counter("copied") == n - module_keys);
+    REQUIRE(!run.report["errors"].empty());
+    CHECK(run.report["errors"][0]["message"].get<std::string>().find(
+              "(a module's) cannot be rewritten: copy it with the dump path") != std::string::npos);
+    CHECK(dst.command({"GET", "plain"}).str == "v");
+    CHECK(dst.command({"HGET", "doc1", "title"}).str == "hello world");
+    check_no_temp_keys(dst);
+  }
+}

@@ -27,7 +27,10 @@ namespace {
 constexpr const char* kDefaultMirror = "http://deb.debian.org/debian";
 
 struct Recipe {
-  std::string name;                   // "Valkey 8.0"
+  std::string name;  // "Valkey 8.0"
+  // A module instead of a server: the .so under usr/lib/redis/modules (check_rdb, server, version_prefix
+  // unused).
+  std::string module;
   std::string slug;                   // cache directory prefix
   std::vector<std::string> packages;  // apt-get download arguments, NAME/SUITE
   std::string check_rdb;              // the binary in usr/bin
@@ -70,8 +73,9 @@ std::string machine_mirror() {
 class AptArea {
  public:
   AptArea() : dir_("rmig-apt"), mirror_(machine_mirror()) {
-    write_file(dir_.file("sources.list"),
-               "deb " + mirror_ + " bullseye main\ndeb " + mirror_ + " bookworm-backports main\n");
+    write_file(dir_.file("sources.list"), "deb " + mirror_ + " bullseye main\ndeb " + mirror_ +
+                                              " bookworm-backports main\ndeb " + mirror_ +
+                                              " bookworm main\n");
     fs::create_directories(dir_.file("lists/partial"));
     fs::create_directories(dir_.file("cache/archives/partial"));
     fs::create_directories(dir_.file("debs"));
@@ -122,6 +126,10 @@ std::string find_cached(const Recipe& recipe) {
 ServerBuild describe(const Recipe& recipe, const std::string& root) {
   ServerBuild b;
   b.name = recipe.name;
+  if (!recipe.module.empty()) {
+    b.binary = root + "/usr/lib/redis/modules/" + recipe.module;
+    return b;
+  }
   b.binary = root + "/usr/bin/" + recipe.server;
   if (recipe.needs_libs) b.lib_dir = root + "/usr/lib/x86_64-linux-gnu";
   return b;
@@ -129,6 +137,11 @@ ServerBuild describe(const Recipe& recipe, const std::string& root) {
 
 // `binary --version` says the expected version; returns it ("8.0.1").
 std::string check_version(const Recipe& recipe, const ServerBuild& b) {
+  if (!recipe.module.empty()) {
+    if (!fs::exists(b.binary))
+      throw std::runtime_error(recipe.name + ": " + b.binary + " is not in the package");
+    return {};
+  }
   EnvOverrides env;
   if (!b.lib_dir.empty()) env["LD_LIBRARY_PATH"] = b.lib_dir;
   RunResult r = run({b.binary, "--version"}, env, 30s);
@@ -170,7 +183,7 @@ ServerBuild fetch(const Recipe& recipe) {
   std::string tools;
   for (const auto& f : files) {
     all += f + "\n";
-    if (f.find("-tools_") != std::string::npos) tools = f.substr(0, f.size() - 4);
+    if (f.find("-tools_") != std::string::npos || files.size() == 1) tools = f.substr(0, f.size() - 4);
   }
   char hash[17];
   std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>{}(all));
@@ -187,7 +200,7 @@ ServerBuild fetch(const Recipe& recipe) {
     RunResult x = run({"dpkg-deb", "-x", debs + "/" + f, staging}, {}, 120s);
     if (x.exit_code != 0) fetch_failed(recipe.name, "dpkg-deb -x " + f, x, apt.mirror());
   }
-  fs::create_symlink(recipe.check_rdb, staging + "/usr/bin/" + recipe.server);
+  if (recipe.module.empty()) fs::create_symlink(recipe.check_rdb, staging + "/usr/bin/" + recipe.server);
   ServerBuild probe = describe(recipe, staging);
   check_version(recipe, probe);
   write_file(staging + "/complete", "");
@@ -214,8 +227,18 @@ std::string versions_cache_dir() {
   return env != nullptr && *env != '\0' ? env : "/tmp/rmig-versions";
 }
 
+const std::string& redisearch_module() {
+  static const std::string path =
+      fetch(
+          Recipe{
+              "RediSearch", "redisearch.so", "redisearch", {"redis-redisearch/bookworm"}, "", "", "", false})
+          .binary;
+  return path;
+}
+
 const ServerBuild& valkey_8_0() {
   static const ServerBuild build = fetch(Recipe{"Valkey 8.0",
+                                                "",
                                                 "valkey-8.0",
                                                 {"valkey-tools/bookworm-backports"},
                                                 "valkey-check-rdb",
@@ -228,6 +251,7 @@ const ServerBuild& valkey_8_0() {
 const ServerBuild& redis_6_0() {
   static const ServerBuild build =
       fetch(Recipe{"Redis 6.0",
+                   "",
                    "redis-6.0",
                    {"redis-tools/bullseye", "libssl1.1/bullseye", "liblua5.1-0/bullseye",
                     "lua-cjson/bullseye", "lua-bitop/bullseye"},

@@ -33,6 +33,10 @@ struct ServerBuild {
 const ServerBuild& valkey_8_0();
 const ServerBuild& redis_6_0();
 
+// RediSearch 1.2 (Debian's redis-redisearch, bookworm), a module whose index keys have a module type: the
+// path of the .so for --loadmodule.
+const std::string& redisearch_module();
+
 // The directory the builds are cached in (RMIG_VERSIONS_CACHE, default /tmp/rmig-versions).
 std::string versions_cache_dir();
 
