@@ -10,7 +10,7 @@
 //   string  GETRANGE (1 MB)          -> SET, then APPEND
 //   list    LRANGE (<= 1000 items)   -> RPUSH (order kept)
 //   set     SSCAN                    -> SADD
-//   zset    ZSCAN                    -> ZADD (scores as the server prints them: exact doubles)
+//   zset    ZREVRANGE WITHSCORES     -> ZADD (scores as the server prints them: exact doubles)
 //   hash    HSCAN                    -> HSET
 //   stream  XRANGE (<= 1000 entries) -> XADD with the original IDs; then XINFO STREAM -> XSETID (last ID, and
 //           entries-added / max-deleted-ID where the destination has XSETID's options), XINFO GROUPS ->
@@ -144,7 +144,7 @@ class Rewriter {
   void on_read(uint32_t j, resp::Reply reply);
   void on_exists_source(uint32_t j, const redisReply* r);
   // Sends one write of `bytes` value bytes; the first write of a key may bring the guard expiry.
-  bool write(uint32_t j, const std::vector<std::string_view>& args, std::size_t bytes, uint8_t write_op);
+  bool write(uint32_t j, const std::string_view* args, std::size_t argc, std::size_t bytes, uint8_t write_op);
   void on_write(uint32_t j, uint8_t op, const redisReply* r);
   void maybe_advance(uint32_t j);
   void stream_meta(uint32_t j);
