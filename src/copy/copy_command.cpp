@@ -52,6 +52,14 @@ Result<uint64_t> dbsize(net::Loop& loop, resp::Connection& c) {
   return resp::is_integer(r->get()) ? static_cast<uint64_t>((*r)->integer) : 0;  // refused: no ETA
 }
 
+// INFO memory's used_memory_dataset (Redis >= 4), or 0 when refused or absent.
+uint64_t dataset_bytes(net::Loop& loop, resp::Connection& c) {
+  auto r = resp::call_sync(loop, c, {"INFO", "memory"});
+  if (!r || !resp::is_string(r->get())) return 0;
+  auto info = resp::parse_info(resp::text(r->get()));
+  return std::strtoull(info["used_memory_dataset"].c_str(), nullptr, 10);
+}
+
 // A replica worth reading from: linked to its primary and not in the middle of a full sync. When INFO is
 // refused the replica is trusted.
 bool replica_in_sync(net::Loop& loop, resp::Connection& c) {
@@ -90,7 +98,8 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
     }
     auto n = dbsize(loop, *seed);
     if (!n) return n.error();
-    nodes.push_back(SourceNode{std::move(seed), nullptr, cmd.source.endpoint.to_string(), *n});
+    const uint64_t data = dataset_bytes(loop, *seed);
+    nodes.push_back(SourceNode{std::move(seed), nullptr, cmd.source.endpoint.to_string(), *n, data});
     return nodes;
   }
   auto topo = cluster::discover(loop, *seed);
@@ -136,7 +145,8 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
     }
     auto n = dbsize(loop, *conn);
     if (!n) return n.error();
-    nodes.push_back(SourceNode{std::move(conn), std::move(writer), read->address(), *n});
+    const uint64_t data = dataset_bytes(loop, *conn);
+    nodes.push_back(SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
   }
   spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
                cmd.read_from_replicas ? "replicas" : "primaries");

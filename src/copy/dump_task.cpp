@@ -43,8 +43,13 @@ void DumpTask::attach(Engine& engine) {
 void DumpTask::start(uint32_t j) {
   const CopyOptions& o = engine_->options();
   // A plan with --mode rewrite sizes keys too: it must not DUMP a big key whole either.
-  if (o.mode != CopyMode::kDump && o.big_key_threshold > 0 && size_mode(engine_->job(j).node) != kUnsized)
+  const uint32_t node = engine_->job(j).node;
+  const uint64_t data = engine_->dataset_bytes(node);
+  // A node whose whole dataset is under the threshold cannot hold a key over it: no per-key check there.
+  if (o.mode != CopyMode::kDump && o.big_key_threshold > 0 && size_mode(node) != kUnsized &&
+      (data == 0 || data > o.big_key_threshold)) {
     return check_size(j);
+  }
   fetch(j);
 }
 

@@ -79,6 +79,7 @@ Engine::Engine(net::Loop& loop, CopyOptions options, std::vector<SourceNode> sou
     Node n;
     n.name = s.name;
     n.dbsize = s.dbsize;
+    n.dataset_bytes = s.dataset_bytes;
     n.read_link = add_link(std::move(s.conn), s.name, false);
     if (s.writer) {
       std::string name = s.writer->options().endpoint.to_string();

@@ -37,6 +37,9 @@ struct SourceNode {
   std::unique_ptr<resp::Connection> writer;  // --cleanup when conn is a replica: the shard's primary
   std::string name;                          // host:port, for per-node reporting
   uint64_t dbsize = 0;                       // at start, for the ETA
+  // INFO memory's used_memory_dataset at start (0: unknown): no key can be bigger, so a node whose whole
+  // dataset is under --big-key-threshold needs no per-key size check.
+  uint64_t dataset_bytes = 0;
 };
 
 struct DestinationNode {
@@ -168,6 +171,10 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::size_t window_size() const noexcept { return jobs_.size(); }
   Job& job(uint32_t j) noexcept { return jobs_[j]; }
   report::Counters& counters(uint32_t j) noexcept;
+  // SourceNode::dataset_bytes of a source node (0: unknown).
+  uint64_t dataset_bytes(uint32_t node) const noexcept {
+    return node < nodes_.size() ? nodes_[node].dataset_bytes : 0;
+  }
   // Sends a command for job j to the side's node (the destination node owning the key's slot). When that link
   // is down the job is parked, resend() runs once it is back, and false is returned.
   bool send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op);
@@ -240,6 +247,7 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     uint32_t read_link = kNoLink;
     uint32_t write_link = kNoLink;
     uint64_t dbsize = 0;
+    uint64_t dataset_bytes = 0;
     std::string cursor = "0";
     bool scanning = false;
     bool scan_done = false;

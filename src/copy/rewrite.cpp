@@ -265,7 +265,8 @@ void Rewriter::read_next(uint32_t j) {
       // By rank, highest score first: every ZADD member then goes in front of the ones already there, the
       // cheapest insert for both encodings. A listpack finds the place of an ascending member only after
       // parsing every score before it (O(n^2) strtod per key: 170 us for a 70-member zset), and a skiplist's
-      // search path stays at its head, in the CPU cache (a 1 M-member zset loads 4x faster than in ZSCAN order).
+      // search path stays at its head, in the CPU cache (a 1 M-member zset loads 4x faster than in ZSCAN
+      // order).
       a = int_text(st.offset);
       b = int_text(st.offset + static_cast<int64_t>(st.count) - 1);
       args = {"ZREVRANGE", job.key, a, b, "WITHSCORES"};
@@ -290,7 +291,8 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
   const Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   st.reading = false;
-  static constexpr const char* kReadName[] = {"", "GETRANGE", "LRANGE", "SSCAN", "ZREVRANGE", "HSCAN", "XRANGE"};
+  static constexpr const char* kReadName[] = {"",          "GETRANGE", "LRANGE", "SSCAN",
+                                              "ZREVRANGE", "HSCAN",    "XRANGE"};
   const char* name = kReadName[static_cast<int>(st.type)];
   if (resp::is_error(r)) return error(j, Side::kSource, name, r);
 

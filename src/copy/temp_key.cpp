@@ -7,9 +7,9 @@
 namespace rmig::copy {
 
 const std::string& slot_tag(uint16_t slot) {
-  // Built whole on first use: each candidate "0", "1", ... fills its own slot's entry if still empty, so every
-  // slot is covered after about 16384 * ln(16384) = 160,000 CRC16s of a few bytes (a few milliseconds). A
-  // search per slot would cost about 16384 tries for each slot met, hundreds of millions in a copy that
+  // Built whole on first use: each candidate "0", "1", ... fills its own slot's entry if still empty, so
+  // every slot is covered after about 16384 * ln(16384) = 160,000 CRC16s of a few bytes (a few milliseconds).
+  // A search per slot would cost about 16384 tries for each slot met, hundreds of millions in a copy that
   // touches every slot.
   static const std::vector<std::string> table = [] {
     std::vector<std::string> t(cluster::kSlotCount);

@@ -366,3 +366,32 @@ TEST_SUITE("rewrite") {
     check_no_temp_keys(dst);
   }
 }
+
+TEST_SUITE("rewrite") {
+  TEST_CASE("the size check: one MEMORY USAGE per key, none when the whole dataset is under the threshold") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    seed_mixed(src, {.count = 200});
+    const auto n = static_cast<uint64_t>(src.dbsize());
+    auto memory_calls = [&] {
+      const std::string stats = src.checked({"INFO", "commandstats"}).str;
+      const std::size_t at = stats.find("cmdstat_memory|usage:calls=");
+      return at == std::string::npos ? 0ll : std::atoll(stats.c_str() + at + 27);
+    };
+    src.checked({"CONFIG", "RESETSTAT"});
+    auto small = run_copy({src_server.url(), dst_server.url()});  // 64MB: more than the whole dataset
+    INFO(small.result.describe());
+    REQUIRE(small.exit_code() == 0);
+    CHECK(small.counter("copied") == n);
+    CHECK(memory_calls() == 0);
+
+    dst_server.client().flushall();
+    src.checked({"CONFIG", "RESETSTAT"});
+    auto checked = run_copy({src_server.url(), dst_server.url(), "--big-key-threshold", "1KB"});
+    INFO(checked.result.describe());
+    REQUIRE(checked.exit_code() == 0);
+    CHECK(checked.counter("copied") == n);
+    CHECK(memory_calls() == static_cast<long long>(n));
+    CHECK(checked.counter("big_keys_total") + checked.counter("copied") - checked.counter("rewritten") == n);
+  }
+}
