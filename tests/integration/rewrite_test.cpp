@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <set>
+#include <thread>
 
 #include "helpers.hpp"
 #include "support/cluster.hpp"
@@ -393,5 +394,53 @@ TEST_SUITE("rewrite") {
     CHECK(checked.counter("copied") == n);
     CHECK(memory_calls() == static_cast<long long>(n));
     CHECK(checked.counter("big_keys_total") + checked.counter("copied") - checked.counter("rewritten") == n);
+  }
+}
+
+TEST_SUITE("rewrite") {
+  TEST_CASE("connections dropped in the middle of a rewrite: the key starts again, nothing half-made stays") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    // Server-side loops: seeding costs no round trip per element.
+    src.checked(
+        {"EVAL",
+         "local a = {} for i = 1, 400000 do a[#a + 1] = 'f' .. i; a[#a + 1] = string.rep('v', 40) .. i "
+         "if #a >= 2000 then redis.call('HSET', KEYS[1], unpack(a)); a = {} end end",
+         "1", "big:hash"});
+    src.checked({"EVAL",
+                 "local a = {} for i = 1, 400000 do a[#a + 1] = string.rep('l', 40) .. i "
+                 "if #a >= 1000 then redis.call('RPUSH', KEYS[1], unpack(a)); a = {} end end",
+                 "1", "big:list"});
+    src.checked({"PEXPIRE", "big:list", "3600000"});
+    seed_mixed(src, {.count = 200});
+    const auto n = static_cast<uint64_t>(src.dbsize());
+
+    TempDir dir("report");
+    auto tool = start_tool({src_server.url(), dst_server.url(), "--big-key-threshold", "100KB",
+                            "--progress-interval", "0", "--report-json", dir.file("r.json")});
+    // Once a temporary key is being built, cut the tool's connections: the destination's, then the source's.
+    bool cut = false;
+    for (int i = 0; i < 20000 && tool.running() && !cut; ++i) {
+      if (!dst.scan_all("*redis-migrate:tmp:*").empty()) {
+        dst.checked({"CLIENT", "KILL", "TYPE", "normal"});
+        std::this_thread::sleep_for(50ms);
+        src.checked({"CLIENT", "KILL", "TYPE", "normal"});
+        cut = true;
+      } else {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    auto result = tool.finish(120s);
+    INFO(result.describe());
+    REQUIRE(cut);
+    CHECK(result.exit_code == 0);
+    CHECK(result.err.find("reconnected") != std::string::npos);
+    auto report = nlohmann::json::parse(read_file(dir.file("r.json")));
+    CHECK(report["copied"] == n);
+    CHECK(report["rewritten"] == 2);
+    CHECK(report["failed"] == 0);
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), n);
+    check_no_temp_keys(dst);
   }
 }
