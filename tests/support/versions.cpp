@@ -41,6 +41,7 @@ struct Recipe {
 
 // The mirror of the machine's own Debian sources (deb822 "URIs:" or a one-line "deb URL bookworm ...").
 std::string machine_mirror() {
+  if (const char* env = std::getenv("RMIG_DEBIAN_MIRROR"); env != nullptr && *env != '\0') return env;
   std::ifstream deb822("/etc/apt/sources.list.d/debian.sources");
   std::string line;
   while (std::getline(deb822, line)) {
@@ -66,7 +67,7 @@ std::string machine_mirror() {
                            (r.timed_out ? std::string("timed out") : "exit " + std::to_string(r.exit_code)) +
                            ")\n" + tail_lines(r.err + r.out, 15) +
                            "\nthe cross-version tests need network access to the Debian mirror " + mirror +
-                           " (taken from /etc/apt/sources.list.d/debian.sources)");
+                           " (taken from /etc/apt/sources.list.d/debian.sources, or RMIG_DEBIAN_MIRROR)");
 }
 
 // An apt working area in a temporary directory: bullseye and bookworm-backports, updated once per process.
@@ -97,7 +98,12 @@ class AptArea {
     std::vector<std::string> argv = apt("apt-get");
     argv.push_back("update");
     RunResult r = run(argv, {}, 300s);
-    if (r.exit_code != 0) fetch_failed(what, "apt-get update", r, mirror_);
+    // apt-get update exits 0 when an index could not be fetched, saying so in a warning.
+    const std::string said = r.out + r.err;
+    if (r.exit_code != 0 || said.find("Failed to fetch") != std::string::npos ||
+        said.find("\nErr:") != std::string::npos || said.rfind("Err:", 0) == 0) {
+      fetch_failed(what, "apt-get update", r, mirror_);
+    }
     updated_ = true;
   }
 

@@ -3,7 +3,8 @@
 // system-wide: Valkey 8.0 from bookworm-backports and Redis 6.0 from bullseye.
 //
 // The packages are fetched with `apt-get download` from a sources list kept in a temporary directory
-// (-o Dir::Etc::sourcelist=... -o Dir::State::Lists=..., the mirror taken from the machine's own apt sources,
+// (-o Dir::Etc::sourcelist=... -o Dir::State::Lists=..., the mirror taken from the machine's own apt sources
+// or RMIG_DEBIAN_MIRROR,
 // Release files accepted past their Valid-Until like the container recipe does), unpacked with
 // `dpkg-deb -x` into a cache directory under /tmp named after the package versions, and reused by later runs.
 // Debian ships the server binary as *-check-rdb (it picks its mode from argv[0]): a *-server symlink is made
