@@ -444,3 +444,43 @@ TEST_SUITE("rewrite") {
     check_no_temp_keys(dst);
   }
 }
+
+TEST_SUITE("rewrite") {
+  TEST_CASE("--cleanup after the rewrite path: only keys whose DUMP was read are deleted, compared by it") {
+    RedisServer src_server(valkey_8_0().options());
+    RedisServer dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_mixed(src, {.count = 300});
+    const auto n = static_cast<uint64_t>(src.dbsize());
+    const auto before = src.scan_all();
+
+    auto run = run_copy({src_server.url(), dst_server.url(), "--cleanup", "--yes"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == n);
+    CHECK(run.counter("rewritten") == n);
+    // Keys that fell back after their RESTORE was refused carry the DUMP's hash, so compare-and-delete works;
+    // keys sent straight to the rewrite path after the switch have none and stay.
+    CHECK(run.counter("deleted") > 0);
+    CHECK(run.counter("deleted") + run.counter("cleanup_kept") == n);
+    CHECK(static_cast<uint64_t>(src.dbsize()) == run.counter("cleanup_kept"));
+    for (const auto& k : before)
+      CHECK(dst.command({"EXISTS", k}).integer == 1);
+
+    // --mode rewrite reads no DUMP: nothing is deleted, and the log says why once.
+    dst.flushall();
+    const auto left = static_cast<uint64_t>(src.dbsize());
+    if (left == 0) seed_mixed(src, {.count = 30});
+    const auto m = static_cast<uint64_t>(src.dbsize());
+    auto forced = run_copy({src_server.url(), dst_server.url(), "--cleanup", "--yes", "--mode", "rewrite"});
+    INFO(forced.result.describe());
+    REQUIRE(forced.exit_code() == 0);
+    CHECK(forced.counter("rewritten") == m);
+    CHECK(forced.counter("deleted") == 0);
+    CHECK(forced.counter("cleanup_kept") == m);
+    CHECK(static_cast<uint64_t>(src.dbsize()) == m);
+    CHECK(lines_with(forced.result.err, "--cleanup keeps source keys copied by the rewrite path").size() ==
+          1);
+  }
+}
