@@ -8,7 +8,6 @@
 
 #include "copy/temp_key.hpp"
 #include "copy/ttl.hpp"
-#include "resp/server_error.hpp"
 #include "util/escape.hpp"
 
 namespace rmig::copy {
@@ -16,7 +15,6 @@ namespace rmig::copy {
 namespace {
 
 using Side = Engine::Side;
-using resp::ServerError;
 
 constexpr std::size_t kPendingPage = 1000;  // XPENDING entries per read
 // The guard group that creates an empty stream without entries or groups (XGROUP CREATE ... MKSTREAM).

@@ -19,7 +19,7 @@ using namespace rmig::test;
 namespace {
 
 // The trimmed edge stream's two pending entries refer to entries XTRIM deleted: XCLAIM cannot recreate them.
-const std::string kTrimmedStream = "edge:stream-trimmed";
+constexpr const char* kTrimmedStream = "edge:stream-trimmed";
 
 // Source streams with a consumer that has no pending entries (seed_mixed's "latecomers"/"bob").
 std::set<std::string> streams_with_idle_consumers(Client& src) {

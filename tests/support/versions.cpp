@@ -203,7 +203,10 @@ ServerBuild fetch(const Recipe& recipe) {
   fs::remove_all(staging);
   fs::create_directories(staging);
   for (const auto& f : files) {
-    RunResult x = run({"dpkg-deb", "-x", debs + "/" + f, staging}, {}, 120s);
+    std::string deb = debs;
+    deb += "/";
+    deb += f;
+    RunResult x = run({"dpkg-deb", "-x", deb, staging}, {}, 120s);
     if (x.exit_code != 0) fetch_failed(recipe.name, "dpkg-deb -x " + f, x, apt.mirror());
   }
   if (recipe.module.empty()) fs::create_symlink(recipe.check_rdb, staging + "/usr/bin/" + recipe.server);
