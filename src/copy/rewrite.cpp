@@ -128,6 +128,7 @@ void Rewriter::on_reply(uint32_t j, uint8_t code, resp::Reply reply) {
     case kDiscard: return settle(j);
     case kCheckTemp: return on_check_temp(j, r);
     case kIgnore: return;
+    case kRecheck: return on_recheck(j, r);
   }
 }
 
@@ -660,6 +661,14 @@ void Rewriter::finalize(uint32_t j) {
     }
     return give_up(j);
   }
+  if (st.guarded && !st.rechecked) {
+    // A key read in several chunks may have been deleted on the source meanwhile (the last reads then see an
+    // empty key): what was built of it must not land.
+    st.phase = Phase::kRecheck;
+    const std::string_view args[] = {"EXISTS", job.key};
+    engine_->send(j, Side::kSource, args, 2, op(kRecheck));
+    return;
+  }
   const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                               std::chrono::steady_clock::now() - job.sent_at)
                                               .count());
@@ -682,6 +691,14 @@ void Rewriter::finalize(uint32_t j) {
   }
   st.probing = job.maybe_duplicate && engine_->options().conflict == ConflictPolicy::kReplace;
   send_rename(j);
+}
+
+void Rewriter::on_recheck(uint32_t j, const redisReply* r) {
+  State& st = state_[j];
+  if (!resp::is_integer(r)) return error(j, Side::kSource, "EXISTS", r);
+  if (r->integer == 0) return discard(j, Outcome::kVanished);
+  st.rechecked = true;
+  finalize(j);
 }
 
 void Rewriter::send_rename(uint32_t j) {

@@ -85,6 +85,7 @@ class Rewriter {
     kDiscard,
     kCheckTemp,
     kIgnore,
+    kRecheck,
   };
   enum class Type : uint8_t { kUnknown, kString, kList, kSet, kZset, kHash, kStream };
   enum class Phase : uint8_t {
@@ -93,6 +94,7 @@ class Rewriter {
     kRead,
     kStreamMeta,
     kStreamGroup,
+    kRecheck,
     kFinalize,
     kCheck,
     kDiscard
@@ -117,6 +119,7 @@ class Rewriter {
     bool source_done = false;              // the last chunk was read
     bool created = false;                  // something was written to the temporary key
     bool guarded = false;                  // the temporary key has the guard expiry
+    bool rechecked = false;                // the source key still existed after its last chunk
     bool finalize_sent = false;            // finalize pipelined behind the only write
     bool probing = false;                  // replace policy, maybe a duplicate: RENAMENX first
     bool duplicate = false;                // the probe found the target: RENAME it over, count a duplicate
@@ -155,6 +158,7 @@ class Rewriter {
   void read_pending(uint32_t j);
   void on_pending(uint32_t j, const redisReply* r);
   void finalize(uint32_t j);
+  void on_recheck(uint32_t j, const redisReply* r);
   void send_rename(uint32_t j);
   void on_rename(uint32_t j, const redisReply* r);
   void on_check_temp(uint32_t j, const redisReply* r);

@@ -484,3 +484,39 @@ TEST_SUITE("rewrite") {
           1);
   }
 }
+
+TEST_SUITE("rewrite") {
+  TEST_CASE("a big key deleted on the source during its rewrite is counted vanished and does not land") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    src.checked(
+        {"EVAL",
+         "local a = {} for i = 1, 300000 do a[#a + 1] = 'f' .. i; a[#a + 1] = string.rep('v', 40) .. i "
+         "if #a >= 2000 then redis.call('HSET', KEYS[1], unpack(a)); a = {} end end",
+         "1", "big:hash"});
+    src.checked({"SET", "small", "s"});
+    auto tool = start_tool(
+        {src_server.url(), dst_server.url(), "--big-key-threshold", "100KB", "--progress-interval", "0"});
+    // Freeze the destination while the hash is half-built, delete the source key, let the copy go on.
+    bool deleted = false;
+    for (int i = 0; i < 20000 && tool.running() && !deleted; ++i) {
+      if (!dst.scan_all("*redis-migrate:tmp:*").empty()) {
+        dst_server.pause();
+        src.checked({"DEL", "big:hash"});
+        dst_server.resume();
+        deleted = true;
+      } else {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    auto result = tool.finish(120s);
+    INFO(result.describe());
+    REQUIRE(deleted);
+    CHECK(result.exit_code == 0);
+    CHECK(dst.command({"EXISTS", "big:hash"}).integer == 0);
+    CHECK(dst.command({"GET", "small"}).str == "s");
+    check_no_temp_keys(dst);
+    CHECK(result.err.find("vanished                1") != std::string::npos);
+  }
+}
