@@ -483,7 +483,7 @@ void Rewriter::on_write(uint32_t j, uint8_t code, const redisReply* r) {
   }
   if (code == op(kClaim) && resp::is_array(r) && r->elements == 0) {
     // XCLAIM ... FORCE ignores an ID whose entry was deleted from the stream: that pending entry is lost.
-    ++engine_->counters(j).stream_not_recreated;
+    ++state_[j].not_recreated;
   }
   if (st.finalize_sent) return;
   maybe_advance(j);
@@ -597,7 +597,7 @@ void Rewriter::on_consumers(uint32_t j, const redisReply* r) {
       if (!write(j, args, 5, 0, op(kWrite))) return;
     } else if (pending == "0") {
       // Without CREATECONSUMER (before Redis 6.2) a consumer exists only through its pending entries.
-      ++engine_->counters(j).stream_not_recreated;
+      ++state_[j].not_recreated;
     }
   }
   st.pending_start = "-";
@@ -711,11 +711,7 @@ void Rewriter::send_rename(uint32_t j) {
 
 void Rewriter::on_rename(uint32_t j, const redisReply* r) {
   State& st = state_[j];
-  if (resp::is_status(r, "OK") || (resp::is_integer(r) && r->integer == 1)) {
-    st.phase = Phase::kIdle;
-    engine_->hold_bytes(j, 0);
-    return owner_.rewritten(j, st.total_bytes, st.duplicate);
-  }
+  if (resp::is_status(r, "OK") || (resp::is_integer(r) && r->integer == 1)) return placed(j);
   if (resp::is_integer(r) && r->integer == 0) {
     if (st.probing) {
       // Replace policy, a key SCAN may have returned twice: the target is (almost surely) this run's own
@@ -745,8 +741,15 @@ void Rewriter::on_check_temp(uint32_t j, const redisReply* r) {
     st.finalize_sent = false;
     return finalize(j);
   }
+  placed(j);
+}
+
+void Rewriter::placed(uint32_t j) {
+  State& st = state_[j];
   st.phase = Phase::kIdle;
   engine_->hold_bytes(j, 0);
+  // Counted for the key that landed only, not for an attempt started again after a reconnection.
+  engine_->counters(j).stream_not_recreated += st.not_recreated;
   owner_.rewritten(j, st.total_bytes, st.duplicate);
 }
 

@@ -129,6 +129,7 @@ class Rewriter {
     std::size_t write_head = 0;
     std::size_t write_bytes = 0;
     uint64_t total_bytes = 0;
+    uint64_t not_recreated = 0;  // stream parts the destination could not be given
     Outcome outcome = Outcome::kNone;
     std::string message;  // kFailed
     // streams
@@ -162,6 +163,8 @@ class Rewriter {
   void send_rename(uint32_t j);
   void on_rename(uint32_t j, const redisReply* r);
   void on_check_temp(uint32_t j, const redisReply* r);
+  // The RENAME went through: the key is in place.
+  void placed(uint32_t j);
   // Ends the key with `outcome`, deleting the temporary key first when it may exist.
   void discard(uint32_t j, Outcome outcome, std::string message = {});
   void settle(uint32_t j);
