@@ -440,7 +440,10 @@ TEST_SUITE("rewrite") {
     CHECK(report["copied"] == n);
     CHECK(report["rewritten"] == 2);
     CHECK(report["failed"] == 0);
-    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), n);
+    // The comparison reads every key's TTL on the source, then on the destination, after reading the 400,000
+    // fields of each big key on the source: seconds apart under the sanitizers. The TTLs themselves are checked
+    // to the millisecond elsewhere.
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 60000}), n);
     check_no_temp_keys(dst);
   }
 }
