@@ -71,12 +71,8 @@ std::string grouped(double v) {
   return out;
 }
 
-Json number_or_null(double v) {
-  return std::isnan(v) ? Json(nullptr) : Json(v);
-}
-Json count_or_null(double v) {
-  return std::isnan(v) ? Json(nullptr) : Json(std::llround(v));
-}
+Json number_or_null(double v) { return std::isnan(v) ? Json(nullptr) : Json(v); }
+Json count_or_null(double v) { return std::isnan(v) ? Json(nullptr) : Json(std::llround(v)); }
 
 // A tool measurement recorded with a prefix: PREFIX_status (ok|failed|unavailable), PREFIX_s, PREFIX_rss_kb,
 // PREFIX_note.
@@ -138,9 +134,7 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string percent(double ratio) {
-  return std::isnan(ratio) ? "not measured" : fixed(ratio * 100, 0) + "%";
-}
+std::string percent(double ratio) { return std::isnan(ratio) ? "not measured" : fixed(ratio * 100, 0) + "%"; }
 
 }  // namespace
 
@@ -257,9 +251,12 @@ std::string render_results(const std::string& results_path, const std::string& m
       const ToolRun dump(rec, "dump");
       const ToolRun rewrite(rec, "rewrite");
       const double ratio = rewrite.rate(keys) / dump.rate(keys);
+      // Target: the rewrite path at least half as fast as the dump path, in the same RSS bound.
       const std::string result = !rewrite.ok() ? rewrite.why_not()
                                  : rewrite.rss_mib > kMaxRssMib
                                      ? "FAIL (RSS " + fixed(rewrite.rss_mib, 1) + " MB > 64 MB)"
+                                 : dump.ok() && ratio < kMinRewriteRatio
+                                     ? "FAIL (rewrite " + percent(ratio) + " of the dump path < 50 %)"
                                      : "pass";
       rewrite_table.add({name, grouped(keys), grouped(dump.rate(keys)), grouped(rewrite.rate(keys)),
                          percent(ratio), fixed(rewrite.rss_mib, 1), result});

@@ -11,6 +11,8 @@ namespace rmbench {
 inline constexpr double kLimitFraction = 0.75;
 // Tool peak RSS bound, MiB, whatever the keyspace size.
 inline constexpr double kMaxRssMib = 64;
+// The rewrite path's keys/s on the mixed dataset, as a share of the dump path's.
+inline constexpr double kMinRewriteRatio = 0.5;
 // TLS-to-TLS throughput must reach this fraction of plain on the same data.
 inline constexpr double kTlsFraction = 0.70;
 

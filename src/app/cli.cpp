@@ -191,6 +191,8 @@ struct Flags {
   bool all_dbs = false;
   // tuning
   std::string window_bytes = "16MB", max_bytes_per_sec;
+  // paths
+  std::string mode = "auto", big_key_threshold = "64MB";
   double connect_timeout_s = 10, timeout_s = 60, retry_timeout_s = 60, progress_s = 5;
   uint64_t rate_limit = 0;
   // cluster
@@ -286,6 +288,26 @@ void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
       ->group(g);
 }
 
+void add_path_options(CLI::App& app, Flags& f) {
+  const std::string g = "Paths (dump and rewrite)";
+  app.add_option(
+         "--mode", f.mode,
+         "how keys travel: auto (DUMP/RESTORE; a key the destination cannot RESTORE, e.g. from a newer "
+         "server, and a key above --big-key-threshold are rebuilt with the type's own commands), dump "
+         "(DUMP/RESTORE only) or rewrite (every key rebuilt)")
+      ->envname("MODE")
+      ->check(CLI::IsMember({"auto", "dump", "rewrite"}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option(
+         "--big-key-threshold", f.big_key_threshold,
+         "auto mode: a key larger than this (MEMORY USAGE) is copied in chunks by the rewrite path, so "
+         "memory stays bounded and no single command blocks a server for long (0: no size check)")
+      ->envname("BIG_KEY_THRESHOLD")
+      ->capture_default_str()
+      ->group(g);
+}
+
 void add_cluster_options(CLI::App& app, Flags& f) {
   const std::string g = "Cluster";
   app.add_option(
@@ -376,6 +398,7 @@ void add_run_options(CLI::App& app, Flags& f, Config& cfg) {
   add_side_options(app, "destination", f.dst);
   add_cluster_options(app, f);
   add_tuning_options(app, f, cfg.copy.options);
+  add_path_options(app, f);
   add_output_options(app, f, cfg);
 }
 
@@ -654,6 +677,12 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     o.rate_limit_bytes = *mb;
   }
   o.rate_limit_keys = f.rate_limit;
+  o.mode = f.mode == "dump"      ? copy::CopyMode::kDump
+           : f.mode == "rewrite" ? copy::CopyMode::kRewrite
+                                 : copy::CopyMode::kAuto;
+  auto bkt = parse_size(f.big_key_threshold);
+  if (!bkt) return fail(Error{ExitCode::kUsage, "--big-key-threshold " + bkt.error().message});
+  o.big_key_threshold = *bkt;
   o.dry_run = f.dry_run || cfg.command == Command::kPlan;
   o.cleanup = f.cleanup;
 

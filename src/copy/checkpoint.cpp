@@ -1,6 +1,5 @@
 #include "copy/checkpoint.hpp"
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -15,6 +14,7 @@
 #include "copy/rename.hpp"
 #include "report/run_report.hpp"
 #include "resp/server_error.hpp"
+#include "util/sha1.hpp"
 
 namespace rmig::copy {
 
@@ -311,16 +311,7 @@ nlohmann::json fingerprint(const CopyCommand& cmd, std::string_view command) {
 }
 
 std::string run_id(const nlohmann::json& fp) {
-  const std::string text = fp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (std::size_t i = 0; i < 8; ++i) {
-    id += kHex[digest[i] >> 4];
-    id += kHex[digest[i] & 0xf];
-  }
-  return id;
+  return sha1_hex(fp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).substr(0, 16);
 }
 
 std::string run_key(const std::string& prefix, const std::string& id) { return prefix + "run:" + id; }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
@@ -59,6 +60,14 @@ Result<uint64_t> dbsize(net::Loop& loop, resp::Connection& c) {
   return 0;
 }
 
+// INFO memory's used_memory_dataset (Redis >= 4), or 0 when refused or absent.
+uint64_t dataset_bytes(net::Loop& loop, resp::Connection& c) {
+  auto r = resp::call_sync(loop, c, {"INFO", "memory"});
+  if (!r || !resp::is_string(r->get())) return 0;
+  auto info = resp::parse_info(resp::text(r->get()));
+  return std::strtoull(info["used_memory_dataset"].c_str(), nullptr, 10);
+}
+
 // A replica worth reading from: linked to its primary and not in the middle of a full sync. When INFO is
 // refused the replica is trusted.
 bool replica_in_sync(net::Loop& loop, resp::Connection& c) {
@@ -97,7 +106,8 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
     }
     auto n = dbsize(loop, *seed);
     if (!n) return n.error();
-    nodes.push_back(SourceNode{std::move(seed), nullptr, cmd.source.endpoint.to_string(), *n});
+    const uint64_t data = dataset_bytes(loop, *seed);
+    nodes.push_back(SourceNode{std::move(seed), nullptr, cmd.source.endpoint.to_string(), *n, data});
     return nodes;
   }
   auto topo = cluster::discover(loop, *seed);
@@ -143,7 +153,8 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
     }
     auto n = dbsize(loop, *conn);
     if (!n) return n.error();
-    nodes.push_back(SourceNode{std::move(conn), std::move(writer), read->address(), *n});
+    const uint64_t data = dataset_bytes(loop, *conn);
+    nodes.push_back(SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
   }
   spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
                cmd.read_from_replicas ? "replicas" : "primaries");
@@ -294,6 +305,7 @@ struct PassResult {
   PlanStats plan;
   bool interrupted = false;
   nlohmann::json run;  // the run record's section of the report (lock, id, resumed)
+  report::BigKeys big_keys;
 };
 
 enum class PassKind { kCopy, kPlan, kServerCopy };
@@ -369,6 +381,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   progress_timer.stop();
   out.result = engine.take_result();
   out.plan = plan_task.stats();
+  out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();
   out.interrupted = out.result.signal != 0;
   if (state.active()) {
     report::RunReport pass_report;
@@ -427,6 +440,97 @@ void log_plan(const PlanStats& s, const Selection& sel) {
   }
   for (const auto& c : s.collisions)
     spdlog::error("{}", c.message());
+}
+
+// Major * 100 + minor of a server's version; 0 when unknown.
+int version_number(const resp::ServerFacts& f) {
+  const int major = f.version.empty() ? 0 : std::atoi(f.version.c_str());
+  const std::size_t dot = f.version.find('.');
+  const int minor = dot == std::string::npos ? 0 : std::atoi(f.version.c_str() + dot + 1);
+  return major * 100 + minor;
+}
+
+// What the rewrite path may use on the destination. Valkey is 7.2 or later; an unknown version is assumed
+// current (a refused command then fails the key with the server's message).
+DestinationTraits destination_traits(const resp::ServerFacts& dst) {
+  const int v = version_number(dst);
+  DestinationTraits t;
+  if (dst.server == "valkey" || v == 0) return t;
+  t.stream_metadata = v >= 700;
+  t.create_consumer = v >= 602;
+  return t;
+}
+
+nlohmann::json server_json(const resp::ServerFacts& f) {
+  return {{"server", f.server}, {"version", f.version}, {"rdb_version", resp::rdb_version(f)}};
+}
+
+// Says before the run which path the keys will take, from both servers' versions (INFO server) and the
+// RDB version each writes. In auto mode the run starts with DUMP/RESTORE all the same and switches on the
+// first refused payload: the table can be behind a server release, the destination cannot.
+void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerFacts& src,
+               const resp::ServerFacts& dst) {
+  const int src_rdb = resp::rdb_version(src);
+  const int dst_rdb = resp::rdb_version(dst);
+  auto side = [](const resp::ServerFacts& f, int rdb) {
+    return resp::server_name(f) + ", RDB " + (rdb > 0 ? std::to_string(rdb) : std::string("unknown"));
+  };
+  const std::string dst_text = "the destination (" + side(dst, dst_rdb) + ")";
+  const std::string src_text = "the source (" + side(src, src_rdb) + ")";
+  const bool known = src_rdb > 0 && dst_rdb > 0;
+  const bool readable = known && src_rdb <= dst_rdb;
+  std::string expected;
+  std::string text;
+  switch (o.mode) {
+    case CopyMode::kRewrite:
+      expected = "rewrite";
+      text = "rewrite path for every key (--mode rewrite)";
+      break;
+    case CopyMode::kDump:
+      expected = "dump";
+      text = "dump path for every key (--mode dump)";
+      if (known && !readable) {
+        text += "; " + dst_text + " cannot read DUMP payloads of " + src_text +
+                ": keys will fail, use --mode auto";
+      }
+      break;
+    case CopyMode::kAuto:
+      if (!known) {
+        expected = "dump";
+        text =
+            "dump path, switching to the rewrite path if the destination refuses a payload (versions "
+            "not known: " +
+            side(src, src_rdb) + " -> " + side(dst, dst_rdb) + ")";
+      } else if (!readable) {
+        expected = "rewrite";
+        text = "rewrite path: " + dst_text + " cannot read DUMP payloads of " + src_text;
+      } else {
+        expected = "dump";
+        text = "dump path: " + dst_text + " reads DUMP payloads of " + src_text;
+      }
+      if (o.big_key_threshold > 0) {
+        text += "; big keys over the threshold (" + report::human_bytes(o.big_key_threshold) + "): rewrite";
+      }
+      break;
+  }
+  rep.path = text;
+  rep.path_detail = {{"mode", o.mode == CopyMode::kAuto   ? "auto"
+                              : o.mode == CopyMode::kDump ? "dump"
+                                                          : "rewrite"},
+                     {"expected", expected},
+                     {"big_key_threshold", o.mode == CopyMode::kAuto ? o.big_key_threshold : 0},
+                     {"source", server_json(src)},
+                     {"destination", server_json(dst)}};
+  spdlog::info("path: {}", text);
+}
+
+std::string random_run_id() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(8, '0');
+  for (auto& c : id)
+    c = kHex[rd() % 16];
+  return id;
 }
 
 }  // namespace
@@ -499,6 +603,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                    src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
                    cmd.destination_url, dst_cluster ? " [cluster]" : "",
                    dst_facts->version.empty() ? "?" : dst_facts->version);
+      options.destination = destination_traits(*dst_facts);
+      options.run_id = random_run_id();
 
       if (cmd.all_dbs) {
         if (src_cluster || dst_cluster) {
@@ -535,6 +641,12 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         kind = PassKind::kServerCopy;
         spdlog::info("source and destination are the same server: keys are copied server-side with {}",
                      options.cleanup ? "MOVE" : "COPY ... DB");
+      }
+      if (kind == PassKind::kServerCopy) {
+        rep.path =
+            std::string("server-side ") + (options.cleanup ? "MOVE" : "COPY") + " (one server, two DBs)";
+      } else {
+        plan_path(rep, options, *src_facts, *dst_facts);
       }
 
       if (renaming && kind == PassKind::kCopy) {
@@ -578,6 +690,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         if (rep.examples.size() < options.examples) rep.examples.push_back(std::move(e));
       }
       plan += pass->plan;
+      for (const auto& k : pass->big_keys.listed())
+        rep.big_keys.add(k);
       plan_by_db.emplace_back(src_db, r.total.scanned);
       if (!pass->run.is_null()) {
         if (passes.size() > 1) {

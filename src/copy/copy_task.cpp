@@ -1,6 +1,5 @@
 #include "copy/copy_task.hpp"
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include "copy/ttl.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
+#include "util/sha1.hpp"
 
 namespace rmig::copy {
 
@@ -40,18 +40,6 @@ constexpr const char* kCleanupScript =
     "redis.call('UNLINK', KEYS[1])\n"
     "return 1\n";
 
-std::string sha1_hex(std::string_view data) {
-  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(SHA_DIGEST_LENGTH * 2, '0');
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return out;
-}
-
 struct IntText {
   std::array<char, 24> buf{};
   std::size_t len = 0;
@@ -74,11 +62,32 @@ const std::string& CopyTask::cleanup_sha() noexcept {
 void CopyTask::attach(Engine& engine) {
   DumpTask::attach(engine);
   state_.assign(engine.window_size(), State{});
+  rewriter_.attach(engine);
 }
 
+void CopyTask::start(uint32_t j) {
+  state_[j] = State{};
+  const uint32_t node = engine_->job(j).node;
+  if (engine_->options().mode == CopyMode::kRewrite ||
+      (node < rewrite_node_.size() && rewrite_node_[node] != 0))
+    return rewrite(j);
+  DumpTask::start(j);
+}
+
+void CopyTask::rewrite(uint32_t j) {
+  if (engine_->failing()) return engine_->abandon(j);
+  engine_->job(j).stage = kStageRewrite;
+  state_[j].rewrote = true;
+  state_[j].merge_temp.clear();
+  rewriter_.start(j);
+}
+
+void CopyTask::big_key(uint32_t j, uint64_t /*size*/) { rewrite(j); }
+
 void CopyTask::resend(uint32_t j) {
+  if (resend_fetch(j)) return;
   switch (engine_->job(j).stage) {
-    case kStageFetch: return fetch(j);
+    case kStageRewrite: return rewriter_.resend(j);
     case kStageApply:
     case kStageCheck: return apply(j);
     case kStageCleanup: return cleanup(j);
@@ -89,6 +98,7 @@ void CopyTask::resend(uint32_t j) {
 }
 
 void CopyTask::give_up(uint32_t j) {
+  if (engine_->job(j).stage == kStageRewrite) return rewriter_.give_up(j);
   if (engine_->job(j).stage != kStageCleanup) return engine_->abandon(j);
   // Copied, but the deletion's outcome is unknown.
   ++engine_->counters(j).cleanup_failed;
@@ -100,6 +110,7 @@ void CopyTask::give_up(uint32_t j) {
 }
 
 void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
+  if (rewriter_.owns(op)) return rewriter_.on_reply(j, op, std::move(reply));
   if (on_fetch_reply(j, op, reply)) return;
   switch (op) {
     case kRestore: return on_restore(j, std::move(reply));
@@ -113,7 +124,9 @@ void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
 }
 
 void CopyTask::fetched(uint32_t j) {
+  const std::string sha = std::move(state_[j].payload_sha);
   state_[j] = State{};
+  state_[j].payload_sha = sha;
   apply(j);
 }
 
@@ -184,7 +197,70 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
     return existing(j);
   }
   if (engine_->handle_error(j, Side::kDestination, "RESTORE", msg)) return;
+  if (resp::classify_error(msg) == ServerError::kBadPayload && engine_->options().mode == CopyMode::kAuto) {
+    // The destination cannot read this payload (an older RDB version, or a type it does not know): the key
+    // is rewritten with its type's commands, and so is every later key of this source node.
+    const uint32_t node = job.node;
+    if (rewrite_node_.size() <= node) rewrite_node_.resize(node + 1, 0);
+    if (rewrite_node_[node] == 0) {
+      rewrite_node_[node] = 1;
+      spdlog::warn("{} refuses DUMP payloads of {} ({}): copying its keys with the rewrite path from now on",
+                   engine_->label(j, Side::kDestination), engine_->label(j, Side::kSource), msg);
+    }
+    if (engine_->options().cleanup) st.payload_sha = sha1_hex(job.payload_view());
+    job.resent = false;
+    return rewrite(j);
+  }
   engine_->fail_key(j, "RESTORE: " + std::string(msg));
+}
+
+void CopyTask::rewritten(uint32_t j, uint64_t bytes, bool duplicate) {
+  report::Counters& c = engine_->counters(j);
+  if (duplicate) {
+    ++c.duplicates;
+    --c.scanned;
+  } else {
+    ++c.copied;
+    ++c.rewritten;
+    c.bytes += bytes;
+  }
+  written(j);
+}
+
+void CopyTask::written(uint32_t j) {
+  if (!engine_->options().cleanup) return engine_->done(j);
+  if (state_[j].rewrote && state_[j].payload_sha.empty()) {
+    // No DUMP was read (a big key, --mode rewrite, a node switched to the rewrite path): nothing to compare
+    // the source key with, so it stays.
+    if (!warned_cleanup_) {
+      warned_cleanup_ = true;
+      spdlog::warn(
+          "--cleanup keeps source keys copied by the rewrite path without a DUMP (big keys, --mode "
+          "rewrite, keys after a refused payload): delete them after a verify");
+    }
+    ++engine_->counters(j).cleanup_kept;
+    return engine_->done(j);
+  }
+  engine_->job(j).resent = false;  // a new stage starts
+  cleanup(j);
+}
+
+bool CopyTask::take_existing(uint32_t j, const std::string& temp) {
+  if (engine_->options().conflict != ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate) return false;
+  state_[j].merge_temp = temp;
+  engine_->job(j).resent = false;
+  merge(j);
+  return true;
+}
+
+void CopyTask::target_exists(uint32_t j) {
+  if (engine_->job(j).maybe_duplicate) {
+    report::Counters& c = engine_->counters(j);
+    ++c.duplicates;
+    --c.scanned;
+    return engine_->done(j);
+  }
+  existing(j);  // skip or fail (a merge took the temporary key already)
 }
 
 void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
@@ -264,7 +340,7 @@ void CopyTask::on_restore_temp(uint32_t j, resp::Reply reply) {
 void CopyTask::merge(uint32_t j) {
   Job& job = engine_->job(j);
   job.stage = kStageMerge;
-  const std::string temp = temp_name(j);
+  const std::string temp = state_[j].merge_temp.empty() ? temp_name(j) : state_[j].merge_temp;
   const char* prefer = engine_->options().merge_prefer_source ? "1" : "0";
   if (state_[j].merge_eval) {
     const std::string_view args[] = {"EVAL", merge_script(), "2", job.target(), temp, prefer};
@@ -284,16 +360,22 @@ void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
       case 1:
         ++c.merged;
         c.bytes += job.held;
-        if (!engine_->options().cleanup) return engine_->done(j);
-        job.resent = false;
-        return cleanup(j);
+        return written(j);
       case -1:
         ++c.conflicts;
-        engine_->record_error("conflict: the existing key has another type (--on-conflict merge)",
-                              job.target());
+        engine_->record_error(
+            state_[j].merge_temp.empty()
+                ? "conflict: the existing key has another type (--on-conflict merge)"
+                : "conflict: the existing key has another type, or its type cannot be merged "
+                  "(--on-conflict merge merges hashes, sets and zsets)",
+            job.target());
         return engine_->done(j);
-      case -2: return restore_temp(j);                                  // the temporary key expired: again
-      default: state_[j].duplicate_confirmed = false; return apply(j);  // the target went away: a plain copy
+      case -2:  // the temporary key expired: again
+        return state_[j].merge_temp.empty() ? restore_temp(j) : rewrite(j);
+      default:  // the target went away (the temporary key is deleted): a plain copy
+        if (!state_[j].merge_temp.empty()) return rewrite(j);
+        state_[j].duplicate_confirmed = false;
+        return apply(j);
     }
   }
   const std::string msg =
@@ -325,15 +407,14 @@ void CopyTask::restored(uint32_t j) {
     ++c.copied;
     c.bytes += job.held;
   }
-  if (!engine_->options().cleanup) return engine_->done(j);
-  job.resent = false;  // a new stage starts
-  cleanup(j);
+  written(j);
 }
 
 void CopyTask::cleanup(uint32_t j) {
   Job& job = engine_->job(j);
   job.stage = kStageCleanup;
-  const std::string sha = sha1_hex(job.payload_view());
+  const std::string sha =
+      state_[j].payload_sha.empty() ? sha1_hex(job.payload_view()) : state_[j].payload_sha;
   IntText pttl(job.pttl < 0 ? -1 : job.pttl);
   if (state_[j].use_eval) {
     const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view()};

@@ -1,17 +1,23 @@
 #pragma once
 // Copying one key: PTTL + DUMP on the source, RESTORE on the destination (with its TTL as an absolute time on
 // the destination's clock), then with --cleanup a compare-and-delete on the source.
+//
+// The rewrite path (copy/rewrite.hpp) takes over a key when RESTORE refuses its payload (a destination older
+// than the source), when the key is above --big-key-threshold, and for every key with --mode rewrite. After
+// the first refused payload of a source node, that node's later keys go straight to the rewrite path.
 
 #include <string>
 #include <vector>
 
 #include "copy/dump_task.hpp"
+#include "copy/rewrite.hpp"
 
 namespace rmig::copy {
 
-class CopyTask final : public DumpTask {
+class CopyTask final : public DumpTask, private Rewriter::Owner {
  public:
   void attach(Engine& engine) override;
+  void start(uint32_t j) override;
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply) override;
   void resend(uint32_t j) override;
   void give_up(uint32_t j) override;
@@ -27,17 +33,22 @@ class CopyTask final : public DumpTask {
   static constexpr uint8_t kRestoreTemp = kFirstOwnOp + 3;
   static constexpr uint8_t kMerge = kFirstOwnOp + 4;
   static constexpr uint8_t kCheckRestored = kFirstOwnOp + 5;
-  static constexpr uint8_t kStageApply = 2;
-  static constexpr uint8_t kStageCheck = 3;
-  static constexpr uint8_t kStageCleanup = 4;
-  static constexpr uint8_t kStageRestoreTemp = 5;
-  static constexpr uint8_t kStageMerge = 6;
+  static constexpr uint8_t kStageApply = kFirstOwnStage;
+  static constexpr uint8_t kStageCheck = kFirstOwnStage + 1;
+  static constexpr uint8_t kStageCleanup = kFirstOwnStage + 2;
+  static constexpr uint8_t kStageRestoreTemp = kFirstOwnStage + 3;
+  static constexpr uint8_t kStageMerge = kFirstOwnStage + 4;
+  static constexpr uint8_t kStageRewrite = kFirstOwnStage + 5;
+  static constexpr uint8_t kRewriteFirstOp = kFirstOwnOp + 6;  // Rewriter::kOpCount codes from here
 
   struct State {
     bool probing = false;              // replace mode, maybe duplicate: first RESTORE without REPLACE
     bool duplicate_confirmed = false;  // the probe hit BUSYKEY: the next OK is the duplicate's
     bool use_eval = false;             // the source's script cache does not have the cleanup script
     bool merge_eval = false;           // the destination's script cache does not have the merge script
+    std::string payload_sha;           // SHA1 of the DUMP payload of a key that fell back to the rewrite path
+    bool rewrote = false;              // the key took the rewrite path
+    std::string merge_temp;            // the rewrite path's complete temporary key, merged into the target
   };
 
   void fetched(uint32_t j) override;
@@ -55,8 +66,20 @@ class CopyTask final : public DumpTask {
   std::string temp_name(uint32_t j) const;
   void cleanup(uint32_t j);
   void on_cleanup(uint32_t j, resp::Reply reply);
+  void big_key(uint32_t j, uint64_t size) override;
+  void rewrite(uint32_t j);
+  // Rewriter::Owner
+  void rewritten(uint32_t j, uint64_t bytes, bool duplicate) override;
+  bool take_existing(uint32_t j, const std::string& temp) override;
+  void target_exists(uint32_t j) override;
+  // The key is on the destination (copied, rewritten or merged): --cleanup's stage follows, or the end.
+  void written(uint32_t j);
 
   std::vector<State> state_;
+  Rewriter rewriter_{*this, kRewriteFirstOp};
+  std::vector<uint8_t>
+      rewrite_node_;  // per source node: its payloads are refused, keys go straight to rewrite
+  bool warned_cleanup_ = false;
 };
 
 }  // namespace rmig::copy

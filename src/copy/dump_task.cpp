@@ -1,10 +1,79 @@
 #include "copy/dump_task.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include "resp/server_error.hpp"
+#include "util/escape.hpp"
+
 namespace rmig::copy {
+
+namespace {
+
+using Side = Engine::Side;
+using resp::ServerError;
+
+// The length command of a type; nullptr for types without one (modules).
+const char* length_command(std::string_view type) {
+  if (type == "string") return "STRLEN";
+  if (type == "list") return "LLEN";
+  if (type == "set") return "SCARD";
+  if (type == "zset") return "ZCARD";
+  if (type == "hash") return "HLEN";
+  if (type == "stream") return "XLEN";
+  return nullptr;
+}
+
+// A command is refused as such (ACL, renamed, a managed service), not for this key.
+bool memory_refused(std::string_view message) {
+  const ServerError kind = resp::classify_error(message);
+  if (kind == ServerError::kUnknownCommand) return true;
+  if (kind != ServerError::kNoPerm) return false;
+  return message.find("access a key") == std::string_view::npos &&
+         message.find("one of the keys") == std::string_view::npos;
+}
+
+}  // namespace
 
 void DumpTask::attach(Engine& engine) {
   engine_ = &engine;
   fetch_error_.assign(engine.window_size(), std::string());
+  size_.assign(engine.window_size(), 0);
+}
+
+void DumpTask::start(uint32_t j) {
+  const CopyOptions& o = engine_->options();
+  // A plan with --mode rewrite sizes keys too: it must not DUMP a big key whole either.
+  const uint32_t node = engine_->job(j).node;
+  const uint64_t data = engine_->dataset_bytes(node);
+  // A node whose whole dataset is under the threshold cannot hold a key over it: no per-key check there.
+  if (o.mode != CopyMode::kDump && o.big_key_threshold > 0 && size_mode(node) != kUnsized &&
+      (data == 0 || data > o.big_key_threshold)) {
+    return check_size(j);
+  }
+  fetch(j);
+}
+
+uint8_t DumpTask::size_mode(uint32_t node) const noexcept {
+  return node < size_mode_.size() ? size_mode_[node] : kByMemory;
+}
+
+void DumpTask::refused(uint32_t j, uint8_t mode, std::string_view command, std::string_view message) {
+  const uint32_t node = engine_->job(j).node;
+  if (size_mode_.size() <= node) size_mode_.resize(node + 1, kByMemory);
+  if (size_mode_[node] < mode) {
+    size_mode_[node] = mode;
+    if (mode == kByLength) {
+      spdlog::warn(
+          "{}: {} refused ({}): sizing keys for --big-key-threshold with TYPE and the type's length "
+          "command instead",
+          engine_->label(j, Side::kSource), command, message);
+    } else {
+      spdlog::warn("{}: {} refused ({}): big keys cannot be found on this node, every key is DUMPed whole",
+                   engine_->label(j, Side::kSource), command, message);
+    }
+  }
+  if (size_mode_[node] == kUnsized) return fetch(j);
+  check_size(j);
 }
 
 void DumpTask::fetch(uint32_t j) {
@@ -19,9 +88,104 @@ void DumpTask::fetch(uint32_t j) {
   engine_->send(j, Engine::Side::kSource, dump, 2, kDump);
 }
 
+void DumpTask::check_size(uint32_t j) {
+  Job& job = engine_->job(j);
+  job.stage = kStageSize;
+  size_[j] = 0;
+  if (size_mode(job.node) == kByLength) {
+    const std::string_view args[] = {"TYPE", job.key};
+    engine_->send(j, Side::kSource, args, 2, kSizeType);
+    return;
+  }
+  // The default sampling (5 nested values) is O(1) whatever the key's size and close enough for a threshold;
+  // SAMPLES 0 would walk every element of a big key.
+  const std::string_view args[] = {"MEMORY", "USAGE", job.key};
+  engine_->send(j, Side::kSource, args, 3, kSize);
+}
+
+bool DumpTask::resend_fetch(uint32_t j) {
+  switch (engine_->job(j).stage) {
+    case kStageSize: check_size(j); return true;
+    case kStageFetch: fetch(j); return true;
+    default: return false;
+  }
+}
+
+void DumpTask::on_size(uint32_t j, const redisReply* r) {
+  Job& job = engine_->job(j);
+  if (resp::is_nil(r)) {
+    ++engine_->counters(j).vanished;
+    return engine_->done(j);
+  }
+  if (resp::is_integer(r)) {
+    const auto size = static_cast<uint64_t>(std::max<long long>(r->integer, 0));
+    if (size <= engine_->options().big_key_threshold) return fetch(j);
+    size_[j] = size;
+    const std::string_view args[] = {"TYPE", job.key};
+    engine_->send(j, Side::kSource, args, 2, kSizeType);
+    return;
+  }
+  const std::string msg =
+      resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
+  if (resp::is_error(r) && memory_refused(msg)) return refused(j, kByLength, "MEMORY USAGE", msg);
+  if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, "MEMORY", msg)) return;
+  engine_->fail_key(j, "MEMORY USAGE: " + msg);
+}
+
+void DumpTask::on_size_type(uint32_t j, const redisReply* r) {
+  Job& job = engine_->job(j);
+  if (!resp::is_string(r)) {
+    const std::string msg =
+        resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
+    if (resp::is_error(r) && memory_refused(msg)) return refused(j, kUnsized, "TYPE", msg);
+    if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, "TYPE", msg)) return;
+    return engine_->fail_key(j, "TYPE: " + msg);
+  }
+  job.type = std::string(resp::text(r));
+  if (job.type == "none") {
+    ++engine_->counters(j).vanished;
+    return engine_->done(j);
+  }
+  if (size_[j] > 0) return found_big(j, size_[j]);
+  const char* cmd = length_command(job.type);
+  if (cmd == nullptr) return fetch(j);  // a module's type: its size is unknown, and only DUMP can copy it
+  const std::string_view args[] = {cmd, job.key};
+  engine_->send(j, Side::kSource, args, 2, kLength);
+}
+
+void DumpTask::on_length(uint32_t j, const redisReply* r) {
+  const Job& job = engine_->job(j);
+  if (!resp::is_integer(r)) {
+    const std::string msg =
+        resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
+    if (resp::is_error(r) && memory_refused(msg)) return refused(j, kUnsized, length_command(job.type), msg);
+    if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, length_command(job.type), msg)) return;
+    return engine_->fail_key(j, std::string(length_command(job.type)) + ": " + msg);
+  }
+  const auto n = static_cast<uint64_t>(std::max<long long>(r->integer, 0));
+  const uint64_t size = job.type == "string" ? n : n * kElementEstimate;
+  if (size <= engine_->options().big_key_threshold) return fetch(j);
+  found_big(j, size);
+}
+
+void DumpTask::found_big(uint32_t j, uint64_t size) {
+  const Job& job = engine_->job(j);
+  ++engine_->counters(j).big_keys;
+  big_keys_.add(report::BigKey{job.key, job.type, size});
+  spdlog::debug("big key \"{}\" ({}, {} bytes): rewrite path in chunks", printable_short(job.key), job.type,
+                size);
+  big_key(j, size);
+}
+
 bool DumpTask::on_fetch_reply(uint32_t j, uint8_t op, resp::Reply& reply) {
   Job& job = engine_->job(j);
   const redisReply* r = reply.get();
+  switch (op) {
+    case kSize: on_size(j, r); return true;
+    case kSizeType: on_size_type(j, r); return true;
+    case kLength: on_length(j, r); return true;
+    default: break;
+  }
   if (op == kPttl) {
     if (resp::is_integer(r)) {
       job.pttl = r->integer;

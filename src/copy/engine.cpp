@@ -74,6 +74,7 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
     Node n;
     n.name = s.name;
     n.dbsize = s.dbsize;
+    n.dataset_bytes = s.dataset_bytes;
     n.read_link = add_link(std::move(s.conn), s.name, false);
     if (s.writer) {
       std::string name = s.writer->options().endpoint.to_string();
@@ -883,6 +884,15 @@ void Engine::hold(uint32_t j, resp::Reply payload) {
       byte_tokens_ -= held;
     }
   }
+}
+
+void Engine::hold_bytes(uint32_t j, std::size_t bytes) {
+  Job& job = jobs_[j];
+  job.payload.reset();
+  job.shared.reset();
+  bytes_held_ -= job.held;
+  job.held = bytes;
+  bytes_held_ += bytes;
 }
 
 const std::shared_ptr<redisReply>& Engine::share_payload(uint32_t j) {

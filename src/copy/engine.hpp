@@ -37,6 +37,9 @@ struct SourceNode {
   std::unique_ptr<resp::Connection> writer;  // --cleanup when conn is a replica: the shard's primary
   std::string name;                          // host:port, for per-node reporting
   uint64_t dbsize = 0;                       // at start, for the ETA
+  // INFO memory's used_memory_dataset at start (0: unknown): no key can be bigger, so a node whose whole
+  // dataset is under --big-key-threshold needs no per-key size check.
+  uint64_t dataset_bytes = 0;
 };
 
 struct DestinationNode {
@@ -175,6 +178,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void fail(Error error) { fail_run(std::move(error)); }
   bool rate_limited() const noexcept { return rate_limited_; }
   std::size_t in_flight() const noexcept { return active_; }
+  // Payload and chunk bytes held by the jobs in flight (the window's byte count).
+  std::size_t bytes_held() const noexcept { return bytes_held_; }
   bool paused_by_destination() const noexcept { return paused_by_destination_; }
   std::size_t links_down() const noexcept;
   EngineResult take_result();
@@ -187,6 +192,10 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   // Whether a command for job j to `side` would go out now (its link is up). A task that sends to two sides
   // at once checks both first, so a job is never parked with commands still in flight elsewhere.
   bool can_send(uint32_t j, Side side);
+  // SourceNode::dataset_bytes of a source node (0: unknown).
+  uint64_t dataset_bytes(uint32_t node) const noexcept {
+    return node < nodes_.size() ? nodes_[node].dataset_bytes : 0;
+  }
   // Sends a command for job j to the side's node (the destination node owning the key's slot). When that link
   // is down the job is parked, resend() runs once it is back, and false is returned.
   bool send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op);
@@ -201,6 +210,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   bool handle_error(uint32_t j, Side side, std::string_view command, std::string_view message);
   // Keeps a DUMP reply with the job, counted in the window's bytes.
   void hold(uint32_t j, resp::Reply payload);
+  // Counts `bytes` of job j's data in the window's bytes instead of a held payload (the rewrite path's chunks
+  // in flight): the dispatcher takes no new key while the window's bytes are used up. Drops a held payload.
+  void hold_bytes(uint32_t j, std::size_t bytes);
   // Turns the held payload into a shared owner a write can reference.
   const std::shared_ptr<redisReply>& share_payload(uint32_t j);
   // The job is finished: its slot returns to the window.
@@ -262,6 +274,7 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     uint32_t read_link = kNoLink;
     uint32_t write_link = kNoLink;
     uint64_t dbsize = 0;
+    uint64_t dataset_bytes = 0;
     std::string cursor = "0";
     bool scanning = false;
     bool scan_done = false;

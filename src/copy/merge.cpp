@@ -1,8 +1,8 @@
 #include "copy/merge.hpp"
 
-#include <openssl/sha.h>
-
 #include <array>
+
+#include "util/sha1.hpp"
 
 namespace rmig::copy {
 
@@ -48,18 +48,6 @@ constexpr const char* kMergeScript =
     "redis.call('UNLINK', temp)\n"
     "return 1\n";
 
-std::string sha1_hex(std::string_view data) {
-  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(SHA_DIGEST_LENGTH * 2, '0');
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return out;
-}
-
 }  // namespace
 
 ValueKind payload_kind(std::string_view payload) noexcept {
@@ -94,6 +82,14 @@ ValueKind payload_kind(std::string_view payload) noexcept {
     case 7: return ValueKind::kModule;
     default: return ValueKind::kUnknown;
   }
+}
+
+ValueKind type_kind(std::string_view type) noexcept {
+  for (ValueKind k : {ValueKind::kString, ValueKind::kList, ValueKind::kSet, ValueKind::kZset,
+                      ValueKind::kHash, ValueKind::kStream}) {
+    if (type == kind_name(k)) return k;
+  }
+  return type.empty() || type == "none" ? ValueKind::kUnknown : ValueKind::kModule;
 }
 
 const char* kind_name(ValueKind k) noexcept {

@@ -41,8 +41,25 @@ struct WindowLimits {
   std::size_t destination_queue = 8u << 20;  // pause dispatching while more than this waits to be sent
 };
 
+// How keys travel. auto: DUMP/RESTORE, and the rewrite path for big keys and for keys whose payload the
+// destination cannot read; dump: DUMP/RESTORE only; rewrite: every key is read and rebuilt with the type's
+// own commands (see copy/rewrite.hpp).
+enum class CopyMode { kAuto, kDump, kRewrite };
+
+// What the destination's version allows the rewrite path to recreate (from INFO server at start).
+struct DestinationTraits {
+  bool stream_metadata = true;  // XSETID ENTRIESADDED/MAXDELETEDID, XGROUP CREATE ENTRIESREAD (Redis >= 7.0)
+  bool create_consumer = true;  // XGROUP CREATECONSUMER (Redis >= 6.2)
+};
+
 struct CopyOptions {
   ConflictPolicy conflict = ConflictPolicy::kSkip;
+  CopyMode mode = CopyMode::kAuto;
+  // auto mode: keys above this size (MEMORY USAGE, or the type's length where MEMORY is refused) take the
+  // rewrite path in chunks instead of one DUMP; 0 turns the size check off.
+  uint64_t big_key_threshold = 64'000'000;
+  DestinationTraits destination;
+  std::string run_id = "0";          // distinguishes this run's temporary keys from another run's
   bool merge_prefer_source = false;  // merge: a field or member on both sides takes the source's value
   bool cleanup = false;              // delete each source key after its copy, if unchanged
   bool dry_run = false;              // read only: count what would be copied

@@ -26,16 +26,25 @@ PlanStats& PlanStats::operator+=(const PlanStats& o) {
 
 void PlanTask::attach(Engine& engine) {
   DumpTask::attach(engine);
+  big_size_.assign(engine.window_size(), 0);
   const auto& rules = engine.options().selection.rename;
   if (rules && !rules->empty()) detector_ = std::make_unique<CollisionDetector>(*rules);
 }
 
 void PlanTask::resend(uint32_t j) {
   if (engine_->job(j).stage == kStageType) return destination_type(j);
+  if (resend_fetch(j)) return;
   fetch(j);
 }
 
+void PlanTask::big_key(uint32_t j, uint64_t size) {
+  big_size_[j] = size;
+  if (detector_) check_collision(j);
+  destination_type(j);
+}
+
 void PlanTask::fetched(uint32_t j) {
+  big_size_[j] = 0;
   Job& job = engine_->job(j);
   const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                               std::chrono::steady_clock::now() - job.sent_at)
@@ -96,7 +105,8 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
     --c.scanned;
     return engine_->done(j);
   }
-  const ValueKind kind = payload_kind(job.payload_view());
+  // A big key was not DUMPed: its size check asked its TYPE.
+  const ValueKind kind = big_size_[j] != 0 ? type_kind(job.type) : payload_kind(job.payload_view());
   ++stats_.by_type[kind_name(kind)];
   ++stats_.by_rule[job.rule()];
   const std::string_view dst_type = resp::text(r);
@@ -116,12 +126,12 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   const std::string_view a(action);
   if (a == "copy" || a == "replace (exists)") {
     ++c.would_copy;
-    c.would_copy_bytes += job.held;
+    c.would_copy_bytes += job.held + big_size_[j];
   } else if (a == "skip (exists)") {
     ++c.would_skip;
   } else if (a == "merge (exists)") {
     ++c.would_merge;
-    c.would_copy_bytes += job.held;
+    c.would_copy_bytes += job.held + big_size_[j];
   } else {
     ++c.would_conflict;
   }

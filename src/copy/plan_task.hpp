@@ -38,15 +38,18 @@ class PlanTask final : public DumpTask {
 
  private:
   static constexpr uint8_t kType = kFirstOwnOp;
-  static constexpr uint8_t kStageType = 2;
+  static constexpr uint8_t kStageType = kFirstOwnStage;
 
   void fetched(uint32_t j) override;
+  // Not DUMPed: its size (MEMORY USAGE) stands for the payload's in would_copy_bytes.
+  void big_key(uint32_t j, uint64_t size) override;
   void destination_type(uint32_t j);
   void check_collision(uint32_t j);
 
   std::size_t detector_bytes_;
   std::unique_ptr<CollisionDetector> detector_;
   PlanStats stats_;
+  std::vector<uint64_t> big_size_;  // per job slot
 };
 
 }  // namespace rmig::copy

@@ -6,40 +6,15 @@
 namespace rmig::report {
 
 Counters& Counters::operator+=(const Counters& o) {
-  scanned += o.scanned;
-  copied += o.copied;
-  skipped += o.skipped;
-  expired += o.expired;
-  vanished += o.vanished;
-  failed += o.failed;
-  bytes += o.bytes;
-  duplicates += o.duplicates;
-  deleted += o.deleted;
-  cleanup_kept += o.cleanup_kept;
-  cleanup_failed += o.cleanup_failed;
-  redirects_moved += o.redirects_moved;
-  redirects_ask += o.redirects_ask;
-  merged += o.merged;
-  conflicts += o.conflicts;
-  would_copy += o.would_copy;
-  would_copy_bytes += o.would_copy_bytes;
-  would_skip += o.would_skip;
-  would_merge += o.would_merge;
-  would_conflict += o.would_conflict;
-  existing += o.existing;
-  checked += o.checked;
-  equal += o.equal;
-  missing += o.missing;
-  type_differs += o.type_differs;
-  value_differs += o.value_differs;
-  ttl_differs += o.ttl_differs;
-  would_delete += o.would_delete;
+  for (std::size_t i = 0; i < kCounterFieldCount; ++i)
+    this->*kCounterFields[i].member += o.*kCounterFields[i].member;
   return *this;
 }
 
 const CounterField kCounterFields[] = {
     {"scanned", &Counters::scanned},
     {"copied", &Counters::copied},
+    {"rewritten", &Counters::rewritten},
     {"skipped", &Counters::skipped},
     {"expired", &Counters::expired},
     {"vanished", &Counters::vanished},
@@ -51,9 +26,15 @@ const CounterField kCounterFields[] = {
     {"cleanup_failed", &Counters::cleanup_failed},
     {"redirects_moved", &Counters::redirects_moved},
     {"redirects_ask", &Counters::redirects_ask},
+    {"merged", &Counters::merged},
+    {"conflicts", &Counters::conflicts},
+    {"stream_not_recreated", &Counters::stream_not_recreated},
+    {"big_keys", &Counters::big_keys},
     {"would_copy", &Counters::would_copy},
     {"would_copy_bytes", &Counters::would_copy_bytes},
     {"would_skip", &Counters::would_skip},
+    {"would_merge", &Counters::would_merge},
+    {"would_conflict", &Counters::would_conflict},
     {"existing", &Counters::existing},
     {"checked", &Counters::checked},
     {"equal", &Counters::equal},
@@ -64,6 +45,8 @@ const CounterField kCounterFields[] = {
     {"would_delete", &Counters::would_delete},
 };
 const std::size_t kCounterFieldCount = std::size(kCounterFields);
+static_assert(sizeof(Counters) == std::size(kCounterFields) * sizeof(uint64_t),
+              "every counter is listed in kCounterFields (sums, checkpoints)");
 
 void ErrorGroups::add(std::string_view message, std::string_view key) {
   ++total_;

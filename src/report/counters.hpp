@@ -13,7 +13,8 @@ namespace rmig::report {
 
 struct Counters {
   uint64_t scanned = 0;          // distinct keys taken into the pipeline
-  uint64_t copied = 0;           // restored on the destination
+  uint64_t copied = 0;           // written on the destination (by RESTORE or by the rewrite path)
+  uint64_t rewritten = 0;        // of the copied keys, those rebuilt by the rewrite path
   uint64_t skipped = 0;          // already on the destination (conflict policy skip)
   uint64_t expired = 0;          // TTL ran out before the key could be restored
   uint64_t vanished = 0;         // deleted between SCAN and DUMP
@@ -27,6 +28,10 @@ struct Counters {
   uint64_t redirects_ask = 0;    // cluster: -ASK answers followed (a slot was being migrated)
   uint64_t merged = 0;           // --on-conflict merge: folded into the existing destination key
   uint64_t conflicts = 0;  // existing destination keys the policy could not handle (merge of a string, fail)
+  // Rewrite path: parts of streams the destination could not be given (pending entries whose message was
+  // deleted, consumers without pending entries on a server without XGROUP CREATECONSUMER).
+  uint64_t stream_not_recreated = 0;
+  uint64_t big_keys = 0;  // keys above --big-key-threshold (rewritten in chunks)
   // Dry run only.
   uint64_t would_copy = 0;
   uint64_t would_copy_bytes = 0;
@@ -59,6 +64,26 @@ struct CounterField {
 };
 extern const CounterField kCounterFields[];
 extern const std::size_t kCounterFieldCount;
+
+// A key above --big-key-threshold, listed in the summary and the report.
+struct BigKey {
+  std::string key;  // raw bytes
+  std::string type;
+  uint64_t size = 0;  // MEMORY USAGE, or the estimate from the type's length
+};
+
+// The first kMaxListed big keys; the rest are only counted (Counters::big_keys).
+class BigKeys {
+ public:
+  static constexpr std::size_t kMaxListed = 100;
+  void add(BigKey k) {
+    if (list_.size() < kMaxListed) list_.push_back(std::move(k));
+  }
+  const std::vector<BigKey>& listed() const noexcept { return list_; }
+
+ private:
+  std::vector<BigKey> list_;
+};
 
 struct NodeCounters {
   std::string name;  // host:port of a source node

@@ -14,6 +14,7 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
   nlohmann::json j;
   j["scanned"] = c.scanned;
   j["copied"] = c.copied;
+  j["rewritten"] = c.rewritten;
   j["skipped"] = c.skipped;
   j["expired"] = c.expired;
   j["vanished"] = c.vanished;
@@ -27,6 +28,8 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
   j["redirects_ask"] = c.redirects_ask;
   j["merged"] = c.merged;
   j["conflicts"] = c.conflicts;
+  j["stream_not_recreated"] = c.stream_not_recreated;
+  j["big_keys_total"] = c.big_keys;
   if (dry_run) {
     j["would_copy"] = c.would_copy;
     j["would_copy_bytes"] = c.would_copy_bytes;
@@ -141,6 +144,14 @@ nlohmann::json to_json(const RunReport& r) {
     nodes.push_back(std::move(node));
   }
   j["nodes"] = std::move(nodes);
+  if (!r.path.empty()) {
+    j["path"] = r.path;
+    j["path_detail"] = r.path_detail;
+  }
+  nlohmann::json big = nlohmann::json::array();
+  for (const auto& b : r.big_keys.listed())
+    big.push_back({{"key", printable(b.key)}, {"type", b.type}, {"size", b.size}});
+  j["big_keys"] = std::move(big);
   if (r.dry_run) {
     nlohmann::json ex = nlohmann::json::array();
     for (const auto& e : r.examples) {
@@ -294,6 +305,7 @@ void print_summary(const RunReport& r) {
                   thousands(static_cast<uint64_t>(static_cast<double>(c.copied) / secs)).c_str(),
                   human_bytes(static_cast<uint64_t>(static_cast<double>(c.bytes) / secs)).c_str());
     line("copied", c.copied, rate);
+    if (c.rewritten > 0) line("rewritten", c.rewritten, "of the copied keys, rebuilt by the rewrite path");
     line("skipped", c.skipped, "already on the destination");
     if (c.merged > 0) line("merged", c.merged, "into the existing destination key");
     if (c.conflicts > 0)
@@ -312,6 +324,20 @@ void print_summary(const RunReport& r) {
   if (c.redirects_moved + c.redirects_ask > 0) {
     std::fprintf(stderr, "  %-12s %12s  MOVED, %s ASK (the cluster resharded during the copy)\n", "redirects",
                  thousands(c.redirects_moved).c_str(), thousands(c.redirects_ask).c_str());
+  }
+  if (c.stream_not_recreated > 0) {
+    line("not recreated", c.stream_not_recreated,
+         "stream pending entries or consumers the destination could not be given (see the README)");
+  }
+  if (!r.path.empty()) std::fprintf(stderr, "  %-12s %s\n", "path", r.path.c_str());
+  if (c.big_keys > 0) {
+    std::fprintf(stderr, "  big keys: %s over the threshold, %s in chunks by the rewrite path%s\n",
+                 thousands(c.big_keys).c_str(), r.dry_run ? "to be copied" : "copied",
+                 c.big_keys > r.big_keys.listed().size() ? " (the first ones listed)" : "");
+    for (const auto& b : r.big_keys.listed()) {
+      std::fprintf(stderr, "    %-8s %10s  \"%s\"\n", b.type.c_str(), human_bytes(b.size).c_str(),
+                   printable_short(b.key, 80).c_str());
+    }
   }
   if (r.nodes.size() > 1) {
     std::fprintf(stderr, "  per source node:\n");

@@ -24,6 +24,10 @@ struct RunReport {
   std::vector<NodeCounters> nodes;
   ErrorGroups errors;
   std::vector<Example> examples;
+  // Which path the keys take and why, decided from both servers' versions before the run (copy and plan).
+  std::string path;
+  nlohmann::json path_detail = nlohmann::json::object();
+  BigKeys big_keys;          // the first ones found; Counters::big_keys counts them all
   uint64_t source_keys = 0;  // DBSIZE at start
   // The copy itself began (connections, authentication and start-up checks passed). A run stopped before
   // that has nothing to summarise: its error alone is printed.

@@ -8,6 +8,41 @@
 
 namespace rmig::resp {
 
+namespace {
+
+// "7.2.4" -> {7, 2}; {0, 0} when it does not parse.
+std::pair<int, int> major_minor(const std::string& version) {
+  int major = 0, minor = 0;
+  const char* p = version.data();
+  const char* end = p + version.size();
+  auto r = std::from_chars(p, end, major);
+  if (r.ec != std::errc()) return {0, 0};
+  if (r.ptr < end && *r.ptr == '.') std::from_chars(r.ptr + 1, end, minor);
+  return {major, minor};
+}
+
+}  // namespace
+
+int rdb_version(const ServerFacts& facts) noexcept {
+  const auto [major, minor] = major_minor(facts.version);
+  if (major == 0) return 0;
+  const int v = major * 100 + minor;
+  if (facts.server == "valkey") return v >= 702 && v < 900 ? 11 : 0;
+  if (v < 500) return 0;
+  if (v < 700) return 9;
+  if (v < 702) return 10;
+  if (v < 704) return 11;
+  if (v < 802) return 12;
+  return 0;
+}
+
+std::string server_name(const ServerFacts& facts) {
+  const auto [major, minor] = major_minor(facts.version);
+  std::string name = facts.server == "valkey" ? "Valkey" : "Redis";
+  if (major == 0) return name + (facts.version.empty() ? "" : " " + facts.version);
+  return name + " " + std::to_string(major) + "." + std::to_string(minor);
+}
+
 Result<ServerFacts> probe_server(net::Loop& loop, Connection& conn) {
   auto reply = call_sync(loop, conn, {"INFO"});
   if (!reply) return reply.error();
@@ -27,6 +62,7 @@ Result<ServerFacts> probe_server(net::Loop& loop, Connection& conn) {
   };
   f.run_id = get("run_id");
   f.version = get("valkey_version");
+  if (!f.version.empty()) f.server = "valkey";
   if (f.version.empty()) f.version = get("redis_version");
   f.role = get("role");
   if (f.role == "slave") f.primary = get("master_host") + ":" + get("master_port");

@@ -1,6 +1,5 @@
 #include "verify/verify_task.hpp"
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include "copy/copy_task.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
+#include "util/sha1.hpp"
 #include "verify/compare.hpp"
 
 namespace rmig::verify {
@@ -26,18 +26,6 @@ constexpr const char* kShaScript =
     "local v = redis.call('DUMP', KEYS[1])\n"
     "if not v then return '' end\n"
     "return redis.sha1hex(v)\n";
-
-std::string sha1_hex(std::string_view data) {
-  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(SHA_DIGEST_LENGTH * 2, '0');
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return out;
-}
 
 std::string q(std::string_view bytes) { return "\"" + printable_short(bytes, 60) + "\""; }
 

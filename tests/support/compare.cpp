@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -69,6 +71,26 @@ void add_pair_items(KeySnapshot& s, const Reply& r, bool sort, const char* separ
   if (sort) std::sort(pairs.begin(), pairs.end());
   for (const auto& [a, b] : pairs)
     s.items.push_back(q(a) + separator + (quote_second ? q(b) : b));
+}
+
+// A zset score as the double it stands for: servers print the same double differently (Redis 7.0 "%.17g"
+// "0.10000000000000001", Valkey 8 the shortest round trip "0.1"), so the text is parsed and printed one way.
+std::string score_text(const std::string& text) {
+  char* end = nullptr;
+  const double d = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0') return "(not a score) " + q(text);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
+void add_zset_items(KeySnapshot& s, const Reply& r) {
+  if (!r.is_array() || r.elements.size() % 2 != 0) {
+    s.items.push_back(error_item(r));
+    return;
+  }
+  for (std::size_t i = 0; i < r.elements.size(); i += 2)
+    s.items.push_back(q(r.elements[i].str) + " " + score_text(r.elements[i + 1].str));
 }
 
 void add_stream_entries(KeySnapshot& s, const Reply& r) {
@@ -271,8 +293,7 @@ std::vector<KeySnapshot> snapshot_keys(KeyReader& client, const std::vector<std:
     } else if (s.type == "set") {
       add_list_items(s, v[0], true);
     } else if (s.type == "zset") {
-      // Scores unquoted: they are the server's own text for the double.
-      add_pair_items(s, v[0], false, " ", false);
+      add_zset_items(s, v[0]);
     } else if (s.type == "hash") {
       add_pair_items(s, v[0], true, " => ", true);
     } else if (s.type == "stream" && count[i] == 3) {

@@ -35,11 +35,18 @@ class EnvGuard {
   }
 
  private:
-  static constexpr const char* kAll[] = {"SOURCE_REDIS_URL", "DESTINATION_REDIS_URL",
-                                         "DRY_RUN",          "DEBUG",
-                                         "REPLACE_DST_KEYS", "CLEAN_UP",
-                                         "LOG_LEVEL",        "REPORT_JSON",
-                                         "WINDOW_BYTES",     "SOURCE_PASSWORD_FILE"};
+  static constexpr const char* kAll[] = {"SOURCE_REDIS_URL",
+                                         "DESTINATION_REDIS_URL",
+                                         "DRY_RUN",
+                                         "DEBUG",
+                                         "REPLACE_DST_KEYS",
+                                         "CLEAN_UP",
+                                         "LOG_LEVEL",
+                                         "REPORT_JSON",
+                                         "WINDOW_BYTES",
+                                         "SOURCE_PASSWORD_FILE",
+                                         "MODE",
+                                         "BIG_KEY_THRESHOLD"};
   std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
@@ -127,4 +134,31 @@ TEST_CASE("sizes") {
   CHECK(*app::parse_size("2g") == 2'000'000'000ull);
   CHECK_FALSE(app::parse_size("MB"));
   CHECK_FALSE(app::parse_size("12 parsecs"));
+}
+
+TEST_CASE("--mode and --big-key-threshold, from the command line or MODE / BIG_KEY_THRESHOLD") {
+  {
+    EnvGuard env({});
+    auto r = parse({"redis://a", "redis://b"});
+    REQUIRE(std::holds_alternative<app::Config>(r));
+    CHECK(std::get<app::Config>(r).copy.options.mode == copy::CopyMode::kAuto);
+    CHECK(std::get<app::Config>(r).copy.options.big_key_threshold == 64'000'000);
+  }
+  {
+    EnvGuard env({});
+    auto r = parse({"redis://a", "redis://b", "--mode", "rewrite", "--big-key-threshold", "1MiB"});
+    REQUIRE(std::holds_alternative<app::Config>(r));
+    CHECK(std::get<app::Config>(r).copy.options.mode == copy::CopyMode::kRewrite);
+    CHECK(std::get<app::Config>(r).copy.options.big_key_threshold == 1u << 20);
+  }
+  {
+    EnvGuard env({{"MODE", "dump"}, {"BIG_KEY_THRESHOLD", "0"}});
+    auto r = parse({"plan", "redis://a", "redis://b"});
+    REQUIRE(std::holds_alternative<app::Config>(r));
+    CHECK(std::get<app::Config>(r).copy.options.mode == copy::CopyMode::kDump);
+    CHECK(std::get<app::Config>(r).copy.options.big_key_threshold == 0);
+  }
+  EnvGuard env({});
+  CHECK(std::get<int>(parse({"redis://a", "redis://b", "--mode", "fast"})) == 2);
+  CHECK(std::get<int>(parse({"redis://a", "redis://b", "--big-key-threshold", "lots"})) == 2);
 }
