@@ -1,34 +1,55 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need, builds twice (warnings as errors; once with AddressSanitizer and
-# UndefinedBehaviorSanitizer) and runs every test against real redis-server processes that the tests start
-# themselves on free loopback ports. Usage: scripts/test.sh [ctest arguments, e.g. -L tls]
+# Installs what the build and the tests need, builds twice (warnings as errors: a release build with every test,
+# and an AddressSanitizer + UndefinedBehaviorSanitizer build of the binary and the unit tests) and runs every test
+# against real redis-server processes that the tests start themselves on free loopback ports:
+#   - unit tests in both builds;
+#   - the integration suites (each starts the redis-migrate binary) against the sanitizer build's binary, so every
+#     copy, verify and failure path runs under ASan/UBSan, with leak detection;
+#   - the heavy, memory-measuring suites against the release binary (sanitizers multiply RSS);
+#   - the container image, its copy and the compose demo (scripts/test-container.sh).
+# Usage: scripts/test.sh [ctest arguments, e.g. -L tls]: with arguments, only the integration suites they select
+# run (against the sanitizer build's binary) and the container test is skipped. JOBS sets the compile jobs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$SECONDS
+step() { printf '== [%3ds] %s\n' $((SECONDS - t0)) "$*"; }
 
 scripts/install-deps.sh all
 
 jobs=${JOBS:-$(nproc)}
 ctest_args=("$@")
 
-echo "== build: release (warnings as errors)"
+step "build: release (warnings as errors), with the tests"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRM_WERROR=ON -DRM_BUILD_TESTS=ON >/dev/null
 cmake --build build/release -j"$jobs"
 
-echo "== build: AddressSanitizer + UndefinedBehaviorSanitizer"
+step "build: AddressSanitizer + UndefinedBehaviorSanitizer: the binary and the unit tests"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRM_SANITIZE=ON -DRM_WERROR=ON -DRM_BUILD_TESTS=ON >/dev/null
-cmake --build build/asan -j"$jobs"
+cmake --build build/asan -j"$jobs" --target redis-migrate unit_tests
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+sanitized_binary=$PWD/build/asan/src/redis-migrate
 
-echo "== tests: sanitizer build (all but the heavy, memory-measuring ones)"
-ctest --test-dir build/asan --output-on-failure -j2 -LE heavy "${ctest_args[@]}"
+if [ ${#ctest_args[@]} -gt 0 ]; then
+  step "tests: ${ctest_args[*]} against the sanitizer build's binary"
+  RM_BINARY=$sanitized_binary ctest --test-dir build/release --output-on-failure -j2 "${ctest_args[@]}"
+  step "selected tests passed"
+  exit 0
+fi
 
-echo "== tests: release build"
-ctest --test-dir build/release --output-on-failure -j2 "${ctest_args[@]}"
+step "tests: unit, sanitizer and release builds"
+ctest --test-dir build/asan --output-on-failure -L unit
+ctest --test-dir build/release --output-on-failure -L unit
 
-if [ -x scripts/test-container.sh ] && [ "${SKIP_CONTAINER:-0}" != 1 ] && [ ${#ctest_args[@]} -eq 0 ]; then
-  echo "== container image"
+step "tests: integration suites against the sanitizer build's binary"
+RM_BINARY=$sanitized_binary ctest --test-dir build/release --output-on-failure -j2 -LE 'unit|heavy'
+
+step "tests: heavy suites against the release binary"
+ctest --test-dir build/release --output-on-failure -L heavy
+
+if [ -x scripts/test-container.sh ] && [ "${SKIP_CONTAINER:-0}" != 1 ]; then
+  step "container image"
   scripts/test-container.sh
 fi
-echo "== all tests passed"
+step "all tests passed"

@@ -187,6 +187,14 @@ TEST_SUITE("cli") {
       RunResult r = run_tool({"--version"}, {}, 30s);
       CHECK_MESSAGE(r.term_signal == 0, r.describe());
       CHECK_FALSE(r.timed_out);
+      if (std::getenv("RM_BINARY") == nullptr) {
+        // The binary beside the tests was built with the same flags as they were.
+#ifdef RM_SANITIZED
+        CHECK(tool_sanitized());
+#else
+        CHECK_FALSE(tool_sanitized());
+#endif
+      }
     }
   }
 

@@ -13,7 +13,10 @@
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -496,7 +499,19 @@ RunResult run(ProcessOptions options, std::chrono::milliseconds timeout) {
   return Process::start(std::move(options)).finish(timeout);
 }
 
-std::string tool_path() { return RM_BINARY_PATH; }
+std::string tool_path() {
+  const char* env = std::getenv("RM_BINARY");
+  return env != nullptr && *env != '\0' ? env : RM_BINARY_PATH;
+}
+
+bool tool_sanitized() {
+  static const bool sanitized = [] {
+    std::ifstream in(tool_path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return bytes.find("__asan_init") != std::string::npos;
+  }();
+  return sanitized;
+}
 
 RunResult run_tool(const std::vector<std::string>& args, const EnvOverrides& env,
                    std::chrono::milliseconds timeout) {

@@ -131,9 +131,13 @@ RunResult run(const std::vector<std::string>& argv, const EnvOverrides& env = {}
               std::chrono::milliseconds timeout = 120s);
 RunResult run(ProcessOptions options, std::chrono::milliseconds timeout = 120s);
 
-// The redis-migrate binary under test.
+// The redis-migrate binary under test: $RM_BINARY when set (scripts/test.sh points the integration tests of
+// the release build at the sanitizer build's binary), otherwise the one built beside the tests.
 using ToolProcess = Process;
 std::string tool_path();
+// Whether that binary was built with AddressSanitizer (it then holds more memory, so RSS bounds do not
+// apply).
+bool tool_sanitized();
 RunResult run_tool(const std::vector<std::string>& args, const EnvOverrides& env = {},
                    std::chrono::milliseconds timeout = 120s);
 ToolProcess start_tool(const std::vector<std::string>& args, const EnvOverrides& env = {});
