@@ -9,11 +9,26 @@
 # source lives, for the source label), JOBS (parallel compile jobs).
 # Every RUN is plain sh without heredocs, so buildah/podman build it as well as docker.
 
-FROM debian:bookworm-slim AS build
+# The two package layers come first, as stages of their own (`--target toolchain`, `--target runtime`), so that
+# they can be built and cached ahead of the source: CI fetches them while it compiles the tests.
+FROM debian:bookworm-slim AS toolchain
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ cmake make pkg-config libhiredis-dev libuv1-dev libssl-dev \
       libboost-url1.81-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libre2-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+
+FROM debian:bookworm-slim AS runtime
+# Runtime libraries only: what the binary links.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libhiredis0.14 libuv1 libssl3 libspdlog1.10 libfmt9 libre2-9 \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt \
+      /var/log/dpkg.log \
+ && mkdir -p /usr/lib/ssl \
+ && ln -s /etc/ssl/certs/ca-certificates.crt /usr/lib/ssl/cert.pem \
+ && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin redis-migrate
+
+FROM toolchain AS build
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY src ./src
@@ -29,16 +44,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRM_BUILD_TESTS=OFF -DRM_WER
  && strip build/src/redis-migrate \
  && build/src/redis-migrate --version
 
-FROM debian:bookworm-slim
-# Runtime libraries only: what the binary links.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libhiredis0.14 libuv1 libssl3 libspdlog1.10 libfmt9 libre2-9 \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt \
-      /var/log/dpkg.log \
- && mkdir -p /usr/lib/ssl \
- && ln -s /etc/ssl/certs/ca-certificates.crt /usr/lib/ssl/cert.pem \
- && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin redis-migrate
+FROM runtime
 # The system CA store, for verifying rediss:// servers: Debian's bundle, found through OpenSSL's default
 # /usr/lib/ssl/cert.pem. Only the bundle: the ca-certificates package would bring the openssl program along.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

@@ -9,7 +9,7 @@ root=$(pwd)
 
 scripts/install-deps.sh all
 echo "== building redis-migrate (release)"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$(nproc)" --target redis-migrate >/dev/null
 bin=$root/build/release/src/redis-migrate
 

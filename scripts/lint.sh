@@ -15,6 +15,6 @@ else
   fi
 fi
 # clang-tidy needs compile_commands.json from a configured build.
-[ -f build/release/compile_commands.json ] || cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+[ -f build/release/compile_commands.json ] || cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 git ls-files 'src/*.cpp' | xargs -P"$(nproc)" -n4 clang-tidy -p build/release --quiet
 echo "lint: clean"

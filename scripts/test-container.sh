@@ -14,9 +14,18 @@
 # the machine needs no registry, only Debian's mirror. Run as root (or with sudo for the installs).
 # Environment: RM_CONTAINER_DIR, CONTAINER_ENGINE=docker|podman (skip the detection), JOBS (compile jobs, 2),
 # SIGTERM_KEYS (keys for the SIGTERM test, 200000).
+# `--prepare` does only the network-bound part: packages, base image, and the image's package layers (the
+# Dockerfile's toolchain and runtime stages, the compose demo's redis image) into the layer cache; scripts/test.sh
+# runs it in the background while it compiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$SECONDS
+prepare_only=0
+case "${1:-}" in
+  --prepare) prepare_only=1 ;;
+  '') ;;
+  *) echo "usage: $0 [--prepare]" >&2; exit 2 ;;
+esac
 
 ctr=${RM_CONTAINER_DIR:-/tmp/redis-migrate-container}
 image=localhost/redis-migrate:ci
@@ -375,6 +384,21 @@ else
   build_opts=(--network host)
 fi
 say "engine: $engine ($("$engine" --version | head -n 1))"
+
+if [ "$prepare_only" = 1 ]; then
+  # The package layers of the image and the compose demo's redis image: network-bound work that scripts/test.sh
+  # runs in the background while it compiles, so that the test proper finds them in the layer cache.
+  for target in toolchain runtime; do
+    say "preparing the $target layer"
+    "$engine" build "${build_opts[@]}" --target "$target" -t "localhost/redis-migrate-$target:cache" . \
+      >"$work/prepare-$target.log" 2>&1 || fail "building the $target stage failed"
+  done
+  say "preparing the compose demo's redis image"
+  "$engine" build "${build_opts[@]}" -t redis-migrate-demo-redis:latest docker/redis >"$work/prepare-redis.log" 2>&1 ||
+    fail "building docker/redis failed"
+  say "prepared in $((SECONDS - t0)) s"
+  exit 0
+fi
 
 say "building $image (version $version, revision $revision)"
 build_start=$SECONDS

@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$SECONDS
+prepare_pid=
+trap '[ -n "$prepare_pid" ] && kill "$prepare_pid" 2>/dev/null; true' EXIT
 step() { printf '== [%3ds] %s\n' $((SECONDS - t0)) "$*"; }
 
 scripts/install-deps.sh all
@@ -19,8 +21,18 @@ scripts/install-deps.sh all
 jobs=${JOBS:-$(nproc)}
 ctest_args=("$@")
 
-step "build: release (warnings as errors), with the tests"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRM_WERROR=ON -DRM_BUILD_TESTS=ON >/dev/null
+container=0
+if [ -x scripts/test-container.sh ] && [ "${SKIP_CONTAINER:-0}" != 1 ] && [ ${#ctest_args[@]} -eq 0 ]; then
+  container=1
+  # Packages, base image and package layers for the container test come over the network: fetch them while
+  # the compiler has the CPU.
+  mkdir -p build
+  scripts/test-container.sh --prepare >build/container-prepare.log 2>&1 &
+  prepare_pid=$!
+fi
+
+step "build: release, as the image ships it (warnings as errors), with the tests"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRM_WERROR=ON -DRM_BUILD_TESTS=ON >/dev/null
 cmake --build build/release -j"$jobs"
 
 step "build: AddressSanitizer + UndefinedBehaviorSanitizer: the binary and the unit tests"
@@ -48,8 +60,13 @@ RM_BINARY=$sanitized_binary ctest --test-dir build/release --output-on-failure -
 step "tests: heavy suites against the release binary"
 ctest --test-dir build/release --output-on-failure -L heavy
 
-if [ -x scripts/test-container.sh ] && [ "${SKIP_CONTAINER:-0}" != 1 ]; then
+if [ "$container" = 1 ]; then
   step "container image"
+  prepare_rc=0
+  wait "$prepare_pid" || prepare_rc=$?
+  prepare_pid=
+  cat build/container-prepare.log
+  [ "$prepare_rc" = 0 ] || { echo "test.sh: preparing the container test failed ($prepare_rc)" >&2; exit 1; }
   scripts/test-container.sh
 fi
 step "all tests passed"
