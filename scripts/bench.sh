@@ -176,6 +176,15 @@ dbsize_sum() {
   for p in "$@"; do total=$((total + $(rcli "$p" DBSIZE))); done
   echo "$total"
 }
+# Keys on the destination other than the tool's own (its run record and run index under redis-migrate:).
+user_dbsize_sum() {
+  local p total=0 own
+  for p in "$@"; do
+    own=$(redis-cli -h 127.0.0.1 -p "$p" --scan --pattern 'redis-migrate:*' | wc -l)
+    total=$((total + $(rcli "$p" DBSIZE) - own))
+  done
+  echo "$total"
+}
 
 # seed_on TARGETS KIND ARGS...: runs rm-bench seed-KIND on every target ("PORT" or "PORT@SLOTS"); sets SEED_S.
 seed_on() {
@@ -225,7 +234,7 @@ run_tool_once() {
   echo "report: $fields" >>"$OUT/bench.log"
   copied=$(kv copied "$fields")
   # shellcheck disable=SC2086
-  got=$(dbsize_sum $dst_ports)
+  got=$(user_dbsize_sum $dst_ports)
   if [ "$copied" != "$expected" ] || [ "$got" != "$expected" ]; then
     RUN_NOTE="copied=$copied, destination holds $got keys, expected $expected"
     return 0

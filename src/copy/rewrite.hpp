@@ -10,7 +10,7 @@
 //   string  GETRANGE (1 MB)          -> SET, then APPEND
 //   list    LRANGE (<= 1000 items)   -> RPUSH (order kept)
 //   set     SSCAN                    -> SADD
-//   zset    ZREVRANGE WITHSCORES     -> ZADD (scores as the server prints them: exact doubles)
+//   zset    ZSCAN                    -> ZADD (scores as the server prints them: exact doubles)
 //   hash    HSCAN                    -> HSET
 //   stream  XRANGE (<= 1000 entries) -> XADD with the original IDs; then XINFO STREAM -> XSETID (last ID, and
 //           entries-added / max-deleted-ID where the destination has XSETID's options), XINFO GROUPS ->

@@ -138,7 +138,7 @@ const std::vector<std::string> kDestinationRules = {"reset", "on", "~*", "+resto
 // The rewrite path: the source's chunked reads, the destination's writes under a temporary name and the
 // rename.
 const std::vector<std::string> kRewriteSourceRules = {"+type",  "+exists",  "+getrange",  "+lrange",
-                                                      "+sscan", "+hscan",   "+zrevrange", "+xrange",
+                                                      "+sscan", "+hscan",   "+zscan", "+xrange",
                                                       "+xinfo", "+xpending"};
 const std::vector<std::string> kRewriteDestinationRules = {
     "+set",    "+append",  "+rpush",     "+sadd",    "+zadd", "+hset",   "+xadd",   "+xsetid",  "+xgroup",
