@@ -516,6 +516,17 @@ n=$(compare_keys "$src" "$dst" subset) || fail "after SIGTERM: a key on the dest
 [ "$n" -lt "$src_keys" ] || fail "the copy finished before SIGTERM arrived: raise SIGTERM_KEYS"
 say "  stopped $stop_ms ms after SIGTERM with exit code 143; $n of $src_keys keys copied, each equal to the source's"
 "$engine" rm "$name-sigterm" >/dev/null
+# The checkpoint was written on the way out and the lock released: a retried Job resumes where this one stopped.
+[ "$(redis-cli -p "$dst" exists redis-migrate:lock)" = 0 ] || fail "after SIGTERM: the lock is still held"
+record=$(redis-cli -p "$dst" --scan --pattern 'redis-migrate:run:*' | grep -v ':index$' | head -n 1)
+[ -n "$record" ] || fail "after SIGTERM: no run record (checkpoint) on the destination"
+redis-cli -p "$dst" get "$record" | grep -q '"status":"interrupted"' ||
+  fail "after SIGTERM: the run record does not say interrupted: $(redis-cli -p "$dst" get "$record" | cut -c1-200)"
+run_image "$work/resume.out" "$work/resume.err" -- "redis://127.0.0.1:$src/0" "redis://127.0.0.1:$dst/0"
+expect_rc 0 "the resumed copy" "$work/resume.err"
+grep -q 'resuming run' "$work/resume.err" || fail "the second run did not resume from the checkpoint"
+n=$(compare_keys "$src" "$dst" all) || fail "after the resumed copy: the destination differs from the source"
+say "  the checkpoint said interrupted, the lock was released, and a second run resumed and finished: $n keys equal"
 
 # ================================================================ 3. the compose demo
 demo_src=$(free_port)
@@ -550,3 +561,6 @@ compose down >"$work/compose-down.log" 2>&1 || fail "compose down failed"
 compose_up=0
 
 say "all container tests passed in $((SECONDS - t0)) s; image $image: $size_mb MB"
+if [ $((SECONDS - t0)) -gt 300 ]; then
+  echo "test-container: WARNING: took $((SECONDS - t0)) s, more than its 5-minute budget" >&2
+fi
