@@ -117,7 +117,16 @@ SeedStats seed_strings(const Target& target, std::uint64_t count, std::size_t va
       values[n] = pool.slice(rng, value_size);
       ++n;
     }
-    if (n > 0) {
+    if (n > 0 && filter.filtering()) {
+      for (std::size_t i = 0; i < n; ++i) {
+        w.begin(3);
+        w.arg("SET");
+        w.arg(keys[i]);
+        w.arg(values[i]);
+      }
+      stats.keys += n;
+      stats.raw_bytes += n * value_size;
+    } else if (n > 0) {
       w.begin(1 + 2 * n);
       w.arg("MSET");
       for (std::size_t i = 0; i < n; ++i) {

@@ -17,6 +17,8 @@ class SlotFilter {
   // "0-5460,10923-16383"; throws std::invalid_argument on a malformed list.
   static SlotFilter parse(const std::string& text);
   bool wants(std::string_view key) const;
+  // True when seeding one cluster node: keys of many slots, which one MSET cannot take (CROSSSLOT).
+  bool filtering() const { return !ranges_.empty(); }
 
  private:
   std::vector<std::pair<unsigned, unsigned>> ranges_;
