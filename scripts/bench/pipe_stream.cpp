@@ -23,9 +23,7 @@ namespace {
 constexpr std::size_t kReadBuffer = 1u << 20;
 constexpr std::size_t kMaxWrite = 1u << 20;
 
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
+std::string errno_text(int err) { return std::strerror(err); }
 
 }  // namespace
 

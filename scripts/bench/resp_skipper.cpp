@@ -15,18 +15,12 @@ bool is_scalar_line(char type) {
   return type == '+' || type == '-' || type == ':' || type == '_' || type == ',' || type == '#' ||
          type == '(';
 }
-bool is_bulk(char type) {
-  return type == '$' || type == '=' || type == '!';
-}
-bool is_aggregate(char type) {
-  return type == '*' || type == '%' || type == '~';
-}
+bool is_bulk(char type) { return type == '$' || type == '=' || type == '!'; }
+bool is_aggregate(char type) { return type == '*' || type == '%' || type == '~'; }
 
 }  // namespace
 
-RespSkipper::RespSkipper() {
-  open_.reserve(kMaxDepth);
-}
+RespSkipper::RespSkipper() { open_.reserve(kMaxDepth); }
 
 bool RespSkipper::fail(std::string why) {
   state_ = State::kFailed;
@@ -75,8 +69,7 @@ bool RespSkipper::feed(const char* data, std::size_t len) {
         if (data[i++] != '\n') return fail("bulk payload not followed by CRLF");
         finish_element();
         break;
-      case State::kFailed:
-        return false;
+      case State::kFailed: return false;
     }
   }
   return true;

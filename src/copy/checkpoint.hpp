@@ -22,7 +22,7 @@
 
 namespace rmig::copy {
 
-struct RunRecord {
+struct RunRecord {  // NOLINT(bugprone-exception-escape): implicit moves of std containers and json
   std::string id;
   std::string command;  // "copy" or "cleanup"
   std::string status;   // "running", "finished", "failed", "interrupted"

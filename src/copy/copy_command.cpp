@@ -300,7 +300,7 @@ Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::ve
 }
 
 // One pass of the engine: one source DB into one destination DB.
-struct PassResult {
+struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std containers and json
   EngineResult result;
   PlanStats plan;
   bool interrupted = false;

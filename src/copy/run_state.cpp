@@ -120,6 +120,7 @@ void RunState::decide_resume(const RunRecord& old, const std::vector<SourceNode>
   }
   if (ordered.size() != sources.size() || old.nodes.size() != sources.size()) {
     std::vector<NodeProgress> now;
+    now.reserve(sources.size());
     for (const auto& s : sources)
       now.push_back(NodeProgress{s.name, "0", false, {}});
     spdlog::warn(
