@@ -636,7 +636,10 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
       ->envname("TTL_TOLERANCE")
       ->capture_default_str()
       ->group("Cleanup");
-  cleanup->add_flag("--yes,--force", cleanup_cmd.cfg.yes, "do not ask for confirmation")
+  cleanup
+      ->add_flag(
+          "--yes,--force", cleanup_cmd.cfg.yes,
+          "do not ask for confirmation (on a terminal, cleanup first shows what it would delete and asks)")
       ->envname("YES")
       ->group("Cleanup");
 
@@ -757,13 +760,20 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   sel.types = f.types;
   sel.own_prefix = cfg.state.prefix;
   auto specs = rule_specs(*used, f);
+  bool env_rules = false;
   if (specs.empty() && used->get_option_no_throw("--rename") != nullptr) {
     auto from_env = env_rule_specs();
     if (!from_env) return fail(from_env.error());
     specs = std::move(*from_env);
+    env_rules = !specs.empty();
   }
   if (!specs.empty()) {
     auto rules = copy::RenameRules::build(specs);
+    if (!rules && env_rules) {
+      return fail(
+          Error{rules.error().code,
+                rules.error().message + " (the rule comes from RENAME_PREFIX or RENAME in the environment)"});
+    }
     if (!rules) return fail(rules.error());
     sel.rename = std::make_shared<const copy::RenameRules>(std::move(*rules));
   }
