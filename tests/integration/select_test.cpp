@@ -149,8 +149,9 @@ TEST_SUITE("select") {
       Client w = server.client();
       for (int n = 0; !tool_done; ++n) {
         last = "during-move-" + std::to_string(n);
-        w.checked({"SET", "tt:agent:7", last});
-        if (w.command({"EXISTS", "tt:my-project:agent:7"}).integer == 1) break;
+        auto replies = w.pipeline({{"SET", "tt:agent:7", last}, {"EXISTS", "tt:my-project:agent:7"}});
+        REQUIRE(replies.at(0).is_status("OK"));
+        if (replies.at(1).integer == 1) break;
       }
     });
     std::vector<std::string> move_args = {server.url(),    server.url(), "--cleanup",    "--yes",
