@@ -212,7 +212,8 @@ void add_urls(CLI::App& app, Flags& f, bool source) {
       ->envname("DESTINATION_REDIS_URL");
 }
 
-void add_selection_options(CLI::App& app, Flags& f) {
+// `all_dbs`: the command takes --all-dbs (copy and plan; verify and cleanup work on one database).
+void add_selection_options(CLI::App& app, Flags& f, bool all_dbs) {
   const std::string g = "Selection and renaming";
   app.add_option(
          "--match", f.match,
@@ -234,13 +235,16 @@ void add_selection_options(CLI::App& app, Flags& f) {
   app.add_option(
          "--rename-prefix", f.rename_prefix,
          "OLD NEW: a key starting with OLD lands as NEW + the rest (repeatable; the first matching rule "
-         "wins; keys no rule matches keep their name)")
+         "wins; keys no rule matches keep their name) [env: RENAME_PREFIX, rules separated by ';' or "
+         "newlines, OLD and NEW by a space]")
       ->group(g);
   app.add_option(
          "--rename", f.rename_regex,
          "REGEX REPLACEMENT: a key the RE2 regex matches entirely lands under REPLACEMENT, with \\\\1-style "
-         "captures (repeatable, in order with --rename-prefix)")
+         "captures (repeatable, in order with --rename-prefix) [env: RENAME, as RENAME_PREFIX; its rules "
+         "come after RENAME_PREFIX's]")
       ->group(g);
+  if (!all_dbs) return;
   app.add_flag("--all-dbs", f.all_dbs, "copy every non-empty logical DB N to DB N (standalone servers)")
       ->envname("ALL_DBS")
       ->group(g);
@@ -390,10 +394,10 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
       ->group(g);
 }
 
-// Everything a copy, a plan, a verify and a cleanup share.
-void add_run_options(CLI::App& app, Flags& f, Config& cfg) {
+// Everything a copy, a plan, a verify and a cleanup share (--all-dbs: copy and plan only).
+void add_run_options(CLI::App& app, Flags& f, Config& cfg, bool all_dbs) {
   add_urls(app, f, true);
-  add_selection_options(app, f);
+  add_selection_options(app, f, all_dbs);
   add_side_options(app, "source", f.src);
   add_side_options(app, "destination", f.dst);
   add_cluster_options(app, f);
@@ -447,7 +451,53 @@ std::vector<copy::RuleSpec> rule_specs(const CLI::App& app, const Flags& f) {
   return specs;
 }
 
+// The rules of RENAME_PREFIX and RENAME (used when the command line has no rename rule): RENAME_PREFIX's
+// first, each in its own order.
+Result<std::vector<copy::RuleSpec>> env_rule_specs() {
+  std::vector<copy::RuleSpec> specs;
+  for (auto [name, kind] : {std::pair{"RENAME_PREFIX", copy::RuleSpec::Kind::kPrefix},
+                            std::pair{"RENAME", copy::RuleSpec::Kind::kRegex}}) {
+    const char* v = std::getenv(name);
+    if (v == nullptr) continue;
+    auto rules = parse_rule_list(v, kind, name);
+    if (!rules) return rules.error();
+    specs.insert(specs.end(), rules->begin(), rules->end());
+  }
+  return specs;
+}
+
 }  // namespace
+
+Result<std::vector<copy::RuleSpec>> parse_rule_list(std::string_view value, copy::RuleSpec::Kind kind,
+                                                    std::string_view variable) {
+  std::vector<copy::RuleSpec> specs;
+  // One rule per line; a value on one line may separate its rules with ';' instead.
+  const char separator = value.find('\n') != std::string_view::npos ? '\n' : ';';
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t end = value.find(separator, start);
+    if (end == std::string_view::npos) end = value.size();
+    std::string_view rule = value.substr(start, end - start);
+    start = end + 1;
+    while (!rule.empty() && (rule.front() == ' ' || rule.front() == '\t' || rule.front() == '\r'))
+      rule.remove_prefix(1);
+    while (!rule.empty() && (rule.back() == ' ' || rule.back() == '\t' || rule.back() == '\r'))
+      rule.remove_suffix(1);
+    if (rule.empty()) continue;
+    const std::size_t space = rule.find(' ');
+    if (space == std::string_view::npos) {
+      return make_error(ExitCode::kUsage,
+                        std::string(variable) + ": rule \"" + std::string(rule) + "\" has no " +
+                            (kind == copy::RuleSpec::Kind::kPrefix ? "new prefix" : "replacement") +
+                            ": write each rule as FROM TO, separated by one space");
+    }
+    std::string_view to = rule.substr(space + 1);
+    while (!to.empty() && to.front() == ' ')
+      to.remove_prefix(1);
+    specs.push_back(copy::RuleSpec{kind, std::string(rule.substr(0, space)), std::string(to)});
+  }
+  return specs;
+}
 
 const char* command_name(Command c) noexcept {
   switch (c) {
@@ -517,7 +567,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   // The default command: copy.
-  add_run_options(app, main_cmd.f, main_cmd.cfg);
+  add_run_options(app, main_cmd.f, main_cmd.cfg, true);
   add_conflict_options(app, main_cmd.f, main_cmd.cfg);
   app.add_flag(
          "--dry-run", main_cmd.f.dry_run,
@@ -541,7 +591,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   auto& plan_cmd = bound[1];
   CLI::App* plan =
       app.add_subcommand("plan", "show what a copy would do, writing nothing (the same as --dry-run)");
-  add_run_options(*plan, plan_cmd.f, plan_cmd.cfg);
+  add_run_options(*plan, plan_cmd.f, plan_cmd.cfg, true);
   add_conflict_options(*plan, plan_cmd.f, plan_cmd.cfg);
   add_state_options(*plan, plan_cmd.cfg, false);
 
@@ -550,7 +600,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
       "verify",
       "check that every selected source key exists on the destination (after renaming) with the same "
       "type, value and TTL; exit 0 only when everything checked is equal");
-  add_run_options(*verify, verify_cmd.f, verify_cmd.cfg);
+  add_run_options(*verify, verify_cmd.f, verify_cmd.cfg, false);
   add_state_options(*verify, verify_cmd.cfg, false);
   verify
       ->add_option("--ttl-tolerance", verify_cmd.f.ttl_tolerance_s,
@@ -575,7 +625,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
       "cleanup",
       "delete from the source the selected keys whose copy on the destination verifies equal "
       "(compare-and-delete: a key written meanwhile survives)");
-  add_run_options(*cleanup, cleanup_cmd.f, cleanup_cmd.cfg);
+  add_run_options(*cleanup, cleanup_cmd.f, cleanup_cmd.cfg, false);
   add_state_options(*cleanup, cleanup_cmd.cfg, true);
   cleanup->add_flag("--dry-run", cleanup_cmd.f.dry_run, "list what would be deleted, delete nothing")
       ->envname("DRY_RUN")
@@ -586,7 +636,10 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
       ->envname("TTL_TOLERANCE")
       ->capture_default_str()
       ->group("Cleanup");
-  cleanup->add_flag("--yes,--force", cleanup_cmd.cfg.yes, "do not ask for confirmation")
+  cleanup
+      ->add_flag(
+          "--yes,--force", cleanup_cmd.cfg.yes,
+          "do not ask for confirmation (on a terminal, cleanup first shows what it would delete and asks)")
       ->envname("YES")
       ->group("Cleanup");
 
@@ -707,8 +760,20 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   sel.types = f.types;
   sel.own_prefix = cfg.state.prefix;
   auto specs = rule_specs(*used, f);
+  bool env_rules = false;
+  if (specs.empty() && used->get_option_no_throw("--rename") != nullptr) {
+    auto from_env = env_rule_specs();
+    if (!from_env) return fail(from_env.error());
+    specs = std::move(*from_env);
+    env_rules = !specs.empty();
+  }
   if (!specs.empty()) {
     auto rules = copy::RenameRules::build(specs);
+    if (!rules && env_rules) {
+      return fail(
+          Error{rules.error().code,
+                rules.error().message + " (the rule comes from RENAME_PREFIX or RENAME in the environment)"});
+    }
     if (!rules) return fail(rules.error());
     sel.rename = std::make_shared<const copy::RenameRules>(std::move(*rules));
   }

@@ -1,7 +1,8 @@
 #pragma once
 // The command line and the environment. Every option has an environment variable (the option name in upper
 // case with '-' as '_', e.g. --report-json = REPORT_JSON), plus the names operators already use:
-// SOURCE_REDIS_URL, DESTINATION_REDIS_URL, DRY_RUN, DEBUG, REPLACE_DST_KEYS, CLEAN_UP. A command-line value
+// SOURCE_REDIS_URL, DESTINATION_REDIS_URL, DRY_RUN, DEBUG, REPLACE_DST_KEYS, CLEAN_UP. The rename rules,
+// which take two values each, come from RENAME_PREFIX and RENAME (see parse_rule_list). A command-line value
 // wins over the environment.
 //
 //   redis-migrate [OPTIONS] SOURCE_URL DESTINATION_URL          copy (the default command)
@@ -17,6 +18,7 @@
 #include <variant>
 
 #include "copy/copy_command.hpp"
+#include "copy/rename.hpp"
 #include "report/log.hpp"
 
 namespace rmig::app {
@@ -55,6 +57,13 @@ struct Config {
 // Returns the configuration, or the exit code to end with right away (--help, --version, or an error that
 // was already printed as one line on stderr).
 std::variant<Config, int> parse_command_line(int argc, char** argv);
+
+// The rename rules of an environment variable (RENAME_PREFIX, RENAME): one rule per line, or separated by ';'
+// when the value is one line; each rule is FROM and TO split at the first space (TO may hold spaces, FROM may
+// not: a regex writes \x20 or \s). Empty rules are ignored; a rule without TO is a usage error naming the
+// variable.
+Result<std::vector<copy::RuleSpec>> parse_rule_list(std::string_view value, copy::RuleSpec::Kind kind,
+                                                    std::string_view variable);
 
 // Parses "16MB", "512KiB", "1g" or a plain number of bytes.
 Result<uint64_t> parse_size(std::string_view text);

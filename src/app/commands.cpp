@@ -23,14 +23,14 @@ int emit(report::RunReport rep, const Config& cfg) {
   return to_int(rep.exit_code);
 }
 
-namespace {
-
 verify::VerifyOptions verify_options(const Config& cfg) {
   verify::VerifyOptions o;
   o.ttl_tolerance_ms = cfg.verify.ttl_tolerance_ms;
   o.max_differences = cfg.verify.max_differences;
   return o;
 }
+
+namespace {
 
 copy::StateCommand state_command(const Config& cfg) {
   copy::StateCommand c;

@@ -7,6 +7,7 @@
 #include "app/cli.hpp"
 #include "copy/state_options.hpp"
 #include "report/run_report.hpp"
+#include "verify/verify_task.hpp"
 
 namespace rmig::app {
 
@@ -18,6 +19,9 @@ std::string redacted_command_line(int argc, char** argv);
 
 // The lock and checkpoint settings of a writing run.
 copy::StateOptions state_options(const Config& cfg, std::string command_line);
+
+// The comparison settings of verify and cleanup.
+verify::VerifyOptions verify_options(const Config& cfg);
 
 // verify, cleanup, status or unlock: runs it, prints its summary (and JSON report) and returns the process
 // exit code.

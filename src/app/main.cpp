@@ -14,6 +14,7 @@
 #include "report/format.hpp"
 #include "report/log.hpp"
 #include "report/run_report.hpp"
+#include "verify/verify_command.hpp"
 
 namespace rmig::app {
 
@@ -22,20 +23,44 @@ namespace {
 // Exit code for an unexpected internal failure (a bug), as sysexits' EX_SOFTWARE.
 constexpr int kInternalError = 70;
 
+// The answer to "Proceed? [y/N]" on stdin.
+bool answered_yes() {
+  std::fflush(stderr);
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
+}
+
+// What asking for confirmation decided: go on, or stop with this exit code.
+struct Consent {
+  bool go = true;
+  int exit_code = 0;
+};
+
+Consent declined() {
+  std::fprintf(stderr, "redis-migrate: aborted: nothing was written\n");
+  return Consent{false, to_int(ExitCode::kKeysFailed)};
+}
+
 // A copy that can overwrite, merge or delete asks first when a person is at the terminal, showing the plan's
-// totals; --yes skips the question, and without a terminal (a Job) the flags themselves are the consent.
-bool confirmed(const Config& cfg) {
+// totals; --yes skips the question, and without a terminal (a Job) the flags themselves are the consent. A
+// plan that fails (a rename collision: 2, an unreachable server: 3, ...) stops the run with the plan's own
+// exit code, without a question. (A plan takes no lock: a lock held by another run is found by the run.)
+Consent confirm_copy(const Config& cfg) {
   const copy::CopyOptions& o = cfg.copy.options;
   const bool destructive =
       o.cleanup || o.conflict == copy::ConflictPolicy::kReplace || o.conflict == copy::ConflictPolicy::kMerge;
-  if (!destructive || cfg.yes || o.dry_run || isatty(STDIN_FILENO) == 0) return true;
+  if (!destructive || cfg.yes || o.dry_run || isatty(STDIN_FILENO) == 0) return {};
   copy::CopyCommand plan = cfg.copy;
   plan.options.dry_run = true;
   plan.options.cleanup = false;
   plan.progress_interval_ms = 0;
   report::RunReport rep = copy::run_copy(plan);
   report::print_summary(rep);
-  if (rep.exit_code != ExitCode::kOk) return false;
+  if (rep.exit_code != ExitCode::kOk) {
+    std::fprintf(stderr, "redis-migrate: the plan failed: nothing was written\n");
+    return Consent{false, to_int(rep.exit_code)};
+  }
   const report::Counters& c = rep.totals;
   std::string what;
   if (o.conflict == copy::ConflictPolicy::kReplace) {
@@ -49,10 +74,29 @@ bool confirmed(const Config& cfg) {
             " source keys will be deleted after their copy";
   }
   std::fprintf(stderr, "\n%s.\nProceed? [y/N] ", what.c_str());
-  std::fflush(stderr);
-  std::string answer;
-  if (!std::getline(std::cin, answer)) return false;
-  return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
+  return answered_yes() ? Consent{} : declined();
+}
+
+// cleanup deletes from the source: on a terminal it first runs as --dry-run, shows what it would delete and
+// asks, unless --yes. Without a terminal it proceeds.
+Consent confirm_cleanup(const Config& cfg) {
+  if (cfg.yes || cfg.copy.options.dry_run || isatty(STDIN_FILENO) == 0) return {};
+  copy::CopyCommand dry = cfg.copy;
+  dry.options.dry_run = true;
+  dry.progress_interval_ms = 0;
+  report::RunReport rep = verify::run_cleanup(dry, verify_options(cfg));
+  report::print_summary(rep);
+  if (rep.fatal || rep.signal != 0) {
+    std::fprintf(stderr, "redis-migrate: the dry run failed: nothing was deleted\n");
+    return Consent{false, to_int(rep.exit_code)};
+  }
+  std::fprintf(stderr,
+               "\n%s source keys verify equal on the destination and will be deleted from the source.\n"
+               "Proceed? [y/N] ",
+               report::thousands(rep.totals.would_delete).c_str());
+  if (answered_yes()) return {};
+  std::fprintf(stderr, "redis-migrate: aborted: nothing was deleted\n");
+  return Consent{false, to_int(ExitCode::kKeysFailed)};
 }
 
 int run(int argc, char** argv) {
@@ -63,13 +107,17 @@ int run(int argc, char** argv) {
 
   cfg.copy.state = state_options(cfg, redacted_command_line(argc, argv));
   switch (cfg.command) {
-    case Command::kCopy:
-      if (!confirmed(cfg)) {
-        std::fprintf(stderr, "redis-migrate: aborted: nothing was written\n");
-        return to_int(ExitCode::kKeysFailed);
-      }
+    case Command::kCopy: {
+      const Consent consent = confirm_copy(cfg);
+      if (!consent.go) return consent.exit_code;
       return emit(copy::run_copy(cfg.copy), cfg);
+    }
     case Command::kPlan: return emit(copy::run_copy(cfg.copy), cfg);
+    case Command::kCleanup: {
+      const Consent consent = confirm_cleanup(cfg);
+      if (!consent.go) return consent.exit_code;
+      return run_subcommand(cfg);
+    }
     default: return run_subcommand(cfg);
   }
 }

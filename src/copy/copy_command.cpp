@@ -23,6 +23,7 @@
 #include "report/progress.hpp"
 #include "resp/info.hpp"
 #include "resp/probe.hpp"
+#include "resp/server_error.hpp"
 
 namespace rmig::copy {
 
@@ -297,6 +298,26 @@ Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::ve
   }
   spdlog::info("rename check: {} selected keys, no collision", seen);
   return {};
+}
+
+// Whether the server takes the command a server-side copy would send (an ACL may deny COPY or MOVE, a
+// managed service may rename or disable them): the command is tried on a key that does not exist, which
+// changes nothing. A key outside the user's key patterns says nothing about the command: assumed allowed.
+Result<bool> server_copy_allowed(net::Loop& loop, resp::Connection& c, const CopyOptions& o, int dst_db) {
+  const std::string key =
+      (o.selection.own_prefix.empty() ? std::string("redis-migrate:") : o.selection.own_prefix) +
+      "copy-probe:" + o.run_id;
+  const std::string db = std::to_string(dst_db);
+  std::string_view words[6];
+  Engine::Side side = Engine::Side::kSource;
+  const std::size_t n = ServerCopyTask::command(o, key, db, words, side);
+  auto r = resp::call_sync(loop, c, resp::Args(words, words + n));
+  if (!r) return r.error();
+  if (!resp::is_error(r->get())) return true;
+  const std::string_view msg = resp::text(r->get());
+  if (resp::classify_error(msg) == resp::ServerError::kNoPermKey) return true;
+  spdlog::warn("{}: {} refused ({}): keys go through DUMP/RESTORE instead", c.label(), words[0], msg);
+  return false;
 }
 
 // One pass of the engine: one source DB into one destination DB.
@@ -638,9 +659,13 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster &&
           at_least(src_facts->version, 6, 2) &&
           (options.conflict == ConflictPolicy::kSkip || options.conflict == ConflictPolicy::kReplace)) {
-        kind = PassKind::kServerCopy;
-        spdlog::info("source and destination are the same server: keys are copied server-side with {}",
-                     options.cleanup ? "MOVE" : "COPY ... DB");
+        auto allowed = server_copy_allowed(loop, **src, options, cmd.destination.db);
+        if (!allowed) return failed(allowed.error());
+        if (*allowed) {
+          kind = PassKind::kServerCopy;
+          spdlog::info("source and destination are the same server: keys are copied server-side with {}",
+                       options.cleanup ? "MOVE" : "COPY ... DB");
+        }
       }
       if (kind == PassKind::kServerCopy) {
         rep.path =
@@ -650,6 +675,9 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       }
 
       if (renaming && kind == PassKind::kCopy) {
+        // The pre-scan below is bounded; past its bound, and for keys created meanwhile, the copy checks
+        // each destination name as it goes.
+        options.detect_rename_collisions = true;
         for (const auto& [src_db, dst_db] : passes) {
           resp::ConnectOptions o = cmd.source;
           o.db = src_db;

@@ -65,6 +65,12 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
       rate_timer_(loop, this, &Engine::on_rate_timer) {
   clock_timer_.unref();
   const Selection& sel = opts_.selection;
+  if (opts_.detect_rename_collisions && sel.rename && !sel.rename->empty()) {
+    uint64_t expected = 0;
+    for (const auto& s : sources)
+      expected += s.dbsize;
+    targets_ = std::make_unique<SeenFilter>(expected, opts_.seen_filter_bytes);
+  }
   if (sel.match.size() == 1) scan_match_ = sel.match.front();
   if (sel.types.size() == 1 && sel.scan_type_supported) scan_type_ = sel.types.front();
   // After a resume, keys up to the previous run's in-flight frontier may be done already: at most the window
@@ -697,10 +703,32 @@ bool Engine::select(Node& node, QueuedKey& q, uint32_t j) {
     job.renamed_ = job.rule_ >= 0 && job.renamed_to_ != job.key;
   }
   if (sel.renamed_only && !job.renamed_) {
+    // In place, a key no rule renames stays where it is: its name is taken all the same.
+    if (targets_ && sel.rename->may_produce(job.key)) targets_->test_and_add(job.key);
     settle(node, q.batch);
     return false;
   }
   return true;
+}
+
+std::string Engine::take_target(uint32_t j) {
+  const Job& job = jobs_[j];
+  // Only names a rule can produce can collide: a renamed key's new name, or a kept key a rule could hit.
+  if (!job.renamed_ && !opts_.selection.rename->may_produce(job.key)) return {};
+  // The same key again from SCAN finds its own name: not a collision. The seen filter's "not seen" is exact,
+  // so a hit here for a key seen for the first time is another key's (or, rarely, a false alarm of the
+  // filter, which fails the key and never writes over anything).
+  if (!targets_->test_and_add(job.target()) || job.maybe_duplicate) return {};
+  const std::string fix =
+      ": not written (a rename collision found while copying; change the rules or the selection, or copy "
+      "this key alone)";
+  if (job.renamed_) {
+    return "rename rule " + std::to_string(job.rule_ + 1) + " (" +
+           opts_.selection.rename->describe(job.rule_) + ") sends the key to \"" +
+           printable_short(job.renamed_to_, 200) + "\", a name another selected key already took" + fix;
+  }
+  return "the key keeps its name \"" + printable_short(job.key, 200) +
+         "\", which a rename rule already gave another selected key" + fix;
 }
 
 // The key is selected (and of a selected type): it counts as scanned and goes to the task.
@@ -717,6 +745,9 @@ void Engine::begin(uint32_t j) {
   }
   if (job.renamed_ && job.renamed_to_.empty()) {
     return fail_key(j, "rename rule " + std::to_string(job.rule_ + 1) + " gives an empty key name");
+  }
+  if (targets_) {
+    if (std::string collision = take_target(j); !collision.empty()) return fail_key(j, std::move(collision));
   }
   task_.start(j);
 }

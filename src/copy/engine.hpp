@@ -337,6 +337,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void on_type(uint32_t j, resp::Reply reply);
   void send_type(uint32_t j);
   void begin(uint32_t j);
+  // A rename collision found while copying: the message job j fails with, or empty when its destination
+  // name is still free (and is now taken).
+  std::string take_target(uint32_t j);
   // resend() / give_up() for a job still in the engine's TYPE check, else the task's.
   void resend_job(uint32_t j);
   void give_up_job(uint32_t j);
@@ -369,6 +372,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::size_t bytes_held_ = 0;
   std::size_t next_node_ = 0;
   SeenFilter seen_;
+  // Copies with rename rules (CopyOptions::detect_rename_collisions): the destination names taken so far.
+  std::unique_ptr<SeenFilter> targets_;
   std::vector<Retry> retries_;
   net::Timer retry_timer_;
   net::Timer clock_timer_;

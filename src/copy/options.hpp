@@ -68,6 +68,11 @@ struct CopyOptions {
   std::size_t examples = 10;           // dry run: keys listed as examples
   uint32_t retry_timeout_ms = 60'000;  // how long a retryable per-key error (LOADING, BUSY) is retried
   std::size_t seen_filter_bytes = 16u << 20;
+  // A copy with rename rules: remember the destination names this run has taken (a filter like the seen
+  // filter, at most seen_filter_bytes), and fail a key whose destination name another selected key already
+  // took instead of writing it (collisions the pre-scan could not see: beyond its memory bound, or keys
+  // created during the run).
+  bool detect_rename_collisions = false;
   uint64_t rate_limit_keys = 0;   // keys per second read from the source; 0: unlimited
   uint64_t rate_limit_bytes = 0;  // DUMP payload bytes per second read from the source; 0: unlimited
 };

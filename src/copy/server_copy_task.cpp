@@ -19,24 +19,33 @@ void ServerCopyTask::resend(uint32_t j) {
   send(j);
 }
 
+std::size_t ServerCopyTask::command(const CopyOptions& o, std::string_view key, std::string_view db,
+                                    std::string_view (&args)[6], Engine::Side& side) {
+  const bool replace = o.conflict == ConflictPolicy::kReplace;
+  side = o.cleanup ? Side::kWriter : Side::kSource;
+  std::size_t n = 0;
+  if (o.cleanup && !replace) {
+    for (std::string_view w : {std::string_view("MOVE"), key, db})
+      args[n++] = w;
+  } else if (o.cleanup) {
+    for (std::string_view w :
+         {std::string_view("EVAL"), std::string_view(kMoveReplaceScript), std::string_view("1"), key, db})
+      args[n++] = w;
+  } else {
+    for (std::string_view w : {std::string_view("COPY"), key, key, std::string_view("DB"), db})
+      args[n++] = w;
+    if (replace) args[n++] = "REPLACE";
+  }
+  return n;
+}
+
 void ServerCopyTask::send(uint32_t j) {
   Job& job = engine_->job(j);
   job.stage = kStageCopy;
-  const CopyOptions& o = engine_->options();
-  const bool replace = o.conflict == ConflictPolicy::kReplace;
-  if (o.cleanup && !replace) {
-    const std::string_view args[] = {"MOVE", job.key, db_};
-    engine_->send(j, Side::kWriter, args, std::size(args), kCopy);
-  } else if (o.cleanup) {
-    const std::string_view args[] = {"EVAL", kMoveReplaceScript, "1", job.key, db_};
-    engine_->send(j, Side::kWriter, args, std::size(args), kCopy);
-  } else if (replace) {
-    const std::string_view args[] = {"COPY", job.key, job.key, "DB", db_, "REPLACE"};
-    engine_->send(j, Side::kSource, args, std::size(args), kCopy);
-  } else {
-    const std::string_view args[] = {"COPY", job.key, job.key, "DB", db_};
-    engine_->send(j, Side::kSource, args, std::size(args), kCopy);
-  }
+  std::string_view args[6];
+  Side side = Side::kSource;
+  const std::size_t n = command(engine_->options(), job.key, db_, args, side);
+  engine_->send(j, side, args, n, kCopy);
 }
 
 void ServerCopyTask::check_source(uint32_t j) {

@@ -2,7 +2,8 @@
 // Source and destination are two databases of the same server and no key is renamed: the server copies each
 // key itself, with its exact TTL, and nothing travels through the tool. COPY key key DB n [REPLACE]
 // (Redis >= 6.2); with --cleanup the key moves instead: MOVE key n (skip policy, atomic), or COPY ... REPLACE
-// and UNLINK in one script (replace policy). Merge and fail policies use the DUMP/RESTORE path.
+// and UNLINK in one script (replace policy). Merge and fail policies use the DUMP/RESTORE path, and so does a
+// pass whose server refuses the command (see copy_command.cpp: it is tried on a key that does not exist).
 
 #include <string>
 
@@ -20,6 +21,12 @@ class ServerCopyTask final : public KeyTask {
   void give_up(uint32_t j) override { engine_->abandon(j); }
 
   static const char* move_replace_script() noexcept;
+
+  // The command that copies (or moves) `key` into database `db` under the options' conflict policy, in args
+  // (at most 6 words); returns the word count and sets `side` to where it goes (the source, or its writer
+  // for a move). The views point into key, db and static strings.
+  static std::size_t command(const CopyOptions& o, std::string_view key, std::string_view db,
+                             std::string_view (&args)[6], Engine::Side& side);
 
  private:
   static constexpr uint8_t kCopy = Engine::kFirstTaskOp;

@@ -102,11 +102,6 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
     rep.fatal = e;
     return finish(rep);
   };
-  if (cmd_in.all_dbs) {
-    return failed(make_error(ExitCode::kUsage,
-                             "verify compares one database: give each database in the URLs (/N) and run "
-                             "verify once per database instead of --all-dbs"));
-  }
   // Read-only: no clock sampling, no writer connections; verify never writes anything.
   copy::CopyCommand cmd = cmd_in;
   cmd.options.dry_run = true;
@@ -190,11 +185,6 @@ report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptio
     rep.fatal = e;
     return finish(rep);
   };
-  if (cmd_in.all_dbs) {
-    return failed(make_error(ExitCode::kUsage,
-                             "cleanup works on one database: give each database in the URLs (/N) and run "
-                             "cleanup once per database instead of --all-dbs"));
-  }
   copy::CopyCommand cmd = cmd_in;
   cmd.options.cleanup = true;  // opens the primaries for deletions when a cluster is read on its replicas
 

@@ -46,7 +46,10 @@ class EnvGuard {
                                          "WINDOW_BYTES",
                                          "SOURCE_PASSWORD_FILE",
                                          "MODE",
-                                         "BIG_KEY_THRESHOLD"};
+                                         "BIG_KEY_THRESHOLD",
+                                         "RENAME",
+                                         "RENAME_PREFIX",
+                                         "ALL_DBS"};
   std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
@@ -161,4 +164,67 @@ TEST_CASE("--mode and --big-key-threshold, from the command line or MODE / BIG_K
   EnvGuard env({});
   CHECK(std::get<int>(parse({"redis://a", "redis://b", "--mode", "fast"})) == 2);
   CHECK(std::get<int>(parse({"redis://a", "redis://b", "--big-key-threshold", "lots"})) == 2);
+}
+
+TEST_CASE("rename rules from RENAME_PREFIX and RENAME: ';' or newlines between rules, a space inside") {
+  using Kind = copy::RuleSpec::Kind;
+  auto one_line = app::parse_rule_list("old: new:; legacy: leg: ;", Kind::kPrefix, "RENAME_PREFIX");
+  REQUIRE(one_line);
+  REQUIRE(one_line->size() == 2);
+  CHECK((*one_line)[0].from == "old:");
+  CHECK((*one_line)[0].to == "new:");
+  CHECK((*one_line)[1].from == "legacy:");
+  CHECK((*one_line)[1].to == "leg:");
+  // With newlines, ';' belongs to the rule; the replacement may hold spaces.
+  auto lines = app::parse_rule_list("a;b:(.*) x;\\1\n\n  c:(.*) the \\1\r\n", Kind::kRegex, "RENAME");
+  REQUIRE(lines);
+  REQUIRE(lines->size() == 2);
+  CHECK((*lines)[0].kind == Kind::kRegex);
+  CHECK((*lines)[0].from == "a;b:(.*)");
+  CHECK((*lines)[0].to == "x;\\1");
+  CHECK((*lines)[1].from == "c:(.*)");
+  CHECK((*lines)[1].to == "the \\1");
+  auto missing = app::parse_rule_list("old:", Kind::kPrefix, "RENAME_PREFIX");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == ExitCode::kUsage);
+  CHECK(missing.error().message.find("RENAME_PREFIX") != std::string::npos);
+  CHECK(app::parse_rule_list("", Kind::kPrefix, "RENAME_PREFIX")->empty());
+
+  {
+    EnvGuard env({{"RENAME_PREFIX", "old: new:"}, {"RENAME", "t:(.*) {t}:\\1"}});
+    auto r = parse({"redis://a", "redis://b"});
+    REQUIRE(std::holds_alternative<app::Config>(r));
+    const auto& rules = std::get<app::Config>(r).copy.options.selection.rename;
+    REQUIRE(rules);
+    REQUIRE(rules->size() == 2);
+    CHECK(rules->apply("old:1") == "new:1");
+    CHECK(rules->apply("t:9") == "{t}:9");
+    // The command line's rules replace the environment's.
+    auto cli = parse({"redis://a", "redis://b", "--rename-prefix", "old:", "cli:"});
+    REQUIRE(std::holds_alternative<app::Config>(cli));
+    const auto& cli_rules = std::get<app::Config>(cli).copy.options.selection.rename;
+    REQUIRE(cli_rules);
+    CHECK(cli_rules->size() == 1);
+    CHECK(cli_rules->apply("old:1") == "cli:1");
+  }
+  EnvGuard bad({{"RENAME", "no-replacement"}});
+  CHECK(std::get<int>(parse({"redis://a", "redis://b"})) == 2);
+  EnvGuard bad_regex({{"RENAME", "tenant:( x"}});
+  CHECK(std::get<int>(parse({"redis://a", "redis://b"})) == 2);
+}
+
+TEST_CASE("--all-dbs belongs to copy and plan; verify and cleanup work on one database") {
+  EnvGuard env({});
+  auto copy_all = parse({"redis://a", "redis://b", "--all-dbs"});
+  REQUIRE(std::holds_alternative<app::Config>(copy_all));
+  CHECK(std::get<app::Config>(copy_all).copy.all_dbs);
+  auto plan_all = parse({"plan", "redis://a", "redis://b", "--all-dbs"});
+  REQUIRE(std::holds_alternative<app::Config>(plan_all));
+  CHECK(std::get<app::Config>(plan_all).copy.all_dbs);
+  CHECK(std::get<int>(parse({"verify", "redis://a", "redis://b", "--all-dbs"})) == 2);
+  CHECK(std::get<int>(parse({"cleanup", "redis://a", "redis://b", "--all-dbs"})) == 2);
+  EnvGuard all({{"ALL_DBS", "1"}});
+  auto verify = parse({"verify", "redis://a", "redis://b"});
+  REQUIRE(std::holds_alternative<app::Config>(verify));
+  CHECK_FALSE(std::get<app::Config>(verify).copy.all_dbs);
 }
