@@ -124,6 +124,7 @@ TEST_SUITE("rewrite") {
     CHECK(run.report["big_keys_total"] == 1);
     REQUIRE(run.report["big_keys"].size() == 1);
     CHECK(run.report["big_keys"][0]["key"] == "bigstr");
+    CHECK(run.report["big_keys"][0]["name"] == "bigstr");
     CHECK(run.report["big_keys"][0]["type"] == "string");
     CHECK(run.report["big_keys"][0]["size"].get<uint64_t>() >= 300'000);
     CHECK(run.result.err.find("path: rewrite path") != std::string::npos);
