@@ -137,11 +137,11 @@ const std::string kToolKeys =
 const std::vector<std::string> kDestinationRules = {"reset", "on", "~*", "+restore", kToolKeys};
 // The rewrite path: the source's chunked reads, the destination's writes under a temporary name and the
 // rename.
-const std::vector<std::string> kRewriteSourceRules = {"+type",  "+exists",  "+getrange",  "+lrange",
-                                                      "+sscan", "+hscan",   "+zscan", "+xrange",
+const std::vector<std::string> kRewriteSourceRules = {"+type",  "+exists",  "+getrange", "+lrange",
+                                                      "+sscan", "+hscan",   "+zscan",    "+xrange",
                                                       "+xinfo", "+xpending"};
 const std::vector<std::string> kRewriteDestinationRules = {
-    "+set",    "+append",  "+rpush",     "+sadd",    "+zadd", "+hset",   "+xadd",   "+xsetid",  "+xgroup",
+    "+set",    "+append",  "+rpush",     "+sadd",    "+zadd",   "+hset",   "+xadd",   "+xsetid",  "+xgroup",
     "+xclaim", "+pexpire", "+pexpireat", "+persist", "+unlink", "+exists", "+rename", "+renamenx"};
 
 void set_user(Client& admin, const std::string& user, const std::string& password,
@@ -646,8 +646,8 @@ TEST_SUITE("tls") {
       set_user(src, "migrate-src", "src-pw", with(kSourceRules, kRewriteSourceRules));
       set_user(dst, "migrate-dst", "dst-pw", with(kDestinationRules, kRewriteDestinationRules));
       seed(src);
-      // Its pending entries point at trimmed messages, which no command can recreate (the rewrite suite covers
-      // that count); here every key must compare equal.
+      // Its pending entries point at trimmed messages, which no command can recreate (the rewrite suite
+      // covers that count); here every key must compare equal.
       src.checked({"DEL", "edge:stream-trimmed"});
       auto run = run_copy({src_url, dst_url, "--mode", "rewrite"});
       require_copied(run, src, dst);
