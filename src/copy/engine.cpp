@@ -611,6 +611,7 @@ void Engine::on_scan(uint32_t index, resp::Reply reply) {
 void Engine::dispatch() {
   paused_by_destination_ = false;
   rate_limited_ = false;
+  task_.room();
   while (!stopping_ && !free_.empty() && bytes_held_ < opts_.window.bytes) {
     if (destination_backed_up()) {
       paused_by_destination_ = true;  // resumed by on_connection_writable

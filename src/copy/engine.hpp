@@ -139,6 +139,9 @@ class KeyTask {
   // The job's slot is about to return to the window, whatever ended it (the task, a per-key failure decided
   // by the engine, a give-up): per-job resources the task holds outside the job go here.
   virtual void finished(uint32_t /*j*/) {}
+  // Before new keys are dispatched: work of jobs in flight that waits for room in the window's bytes goes
+  // first (the rewrite path's reads).
+  virtual void room() {}
 };
 
 class Engine final : private resp::Connection::ReplyHandler, private resp::Connection::Observer {
