@@ -130,6 +130,18 @@ report::Counters Engine::totals() const {
   return total;
 }
 
+std::vector<report::NodeCounters> Engine::node_totals() const {
+  std::vector<report::NodeCounters> out;
+  out.reserve(nodes_.size());
+  for (const auto& n : nodes_) {
+    report::Counters c = n.committed;
+    for (const auto& b : n.batches)
+      c += b.counters;
+    out.push_back(report::NodeCounters{n.name, std::move(c)});
+  }
+  return out;
+}
+
 report::Counters& Engine::counters(uint32_t j) noexcept {
   Job& job = jobs_[j];
   Node& node = nodes_[job.node];

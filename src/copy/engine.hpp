@@ -164,6 +164,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void stop(int signal);
 
   report::Counters totals() const;
+  // The counters of each source node (same order as the sources), for the progress line.
+  std::vector<report::NodeCounters> node_totals() const;
   // Continues a previous run: per source node (same order as the sources), its checkpointed progress. Keys
   // between the cursor and where the previous run really was are handled again; a RESTORE of one of them
   // that meets BUSYKEY compares the destination's value to decide copied or skipped. Call before start().

@@ -62,8 +62,8 @@ void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_l
   log_event(spdlog::level::info, "progress", line, fields);
 }
 
-void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination,
-                     bool rate_limited) {
+void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination, bool rate_limited,
+                     const std::vector<NodeCounters>& nodes) {
   const auto now = Clock::now();
   const double interval = std::max(1e-3, std::chrono::duration<double>(now - last_).count());
   const double elapsed = std::max(1e-3, std::chrono::duration<double>(now - start_).count());
@@ -94,6 +94,21 @@ void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_de
                 human_bytes(static_cast<uint64_t>(bytes_per_s)).c_str(), in_flight,
                 paused_by_destination ? " (waiting for the destination)" : "", eta.c_str(),
                 pacing_text(rate_limited).c_str());
+  std::string text = line;
+  nlohmann::json per_node = nlohmann::json::array();
+  if (nodes.size() >= 2) {
+    // A cluster source: where each shard stands, e.g. one lagging behind or failing.
+    text += " | per node";
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const Counters& n = nodes[i].counters;
+      text += (i == 0 ? " " : "; ") + nodes[i].name + " scanned " + thousands(n.scanned) + " copied " +
+              thousands(n.copied + n.would_copy) + " failed " + thousands(n.failed);
+      per_node.push_back({{"name", nodes[i].name},
+                          {"scanned", n.scanned},
+                          {"copied", n.copied + n.would_copy},
+                          {"failed", n.failed}});
+    }
+  }
   nlohmann::json fields = {{"scanned", c.scanned},
                            {"copied", c.copied},
                            {"skipped", c.skipped},
@@ -106,8 +121,9 @@ void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_de
                            {"in_flight", in_flight},
                            {"source_keys", total_},
                            {"paused_by_destination", paused_by_destination}};
+  if (!per_node.empty()) fields["nodes"] = std::move(per_node);
   add_pacing(fields, rate_limited);
-  log_event(spdlog::level::info, "progress", line, fields);
+  log_event(spdlog::level::info, "progress", text, fields);
 }
 
 }  // namespace rmig::report
