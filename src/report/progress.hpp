@@ -24,12 +24,16 @@ class Progress {
   void print(const Counters& c, std::size_t in_flight, bool paused_by_destination, bool rate_limited = false,
              const std::vector<NodeCounters>& nodes = {});
   // The line of verify and cleanup: checked, equal, differences.
-  void print_check(const Counters& c, std::size_t in_flight, bool rate_limited = false);
+  void print_check(const Counters& c, std::size_t in_flight, bool rate_limited = false,
+                   const std::vector<NodeCounters>& nodes = {});
   double elapsed_s() const;
 
  private:
   using Clock = std::chrono::steady_clock;
   std::string pacing_text(bool rate_limited) const;
+  // " | per node NAME scanned N <done_name> N failed N; ..." for two or more nodes (else empty), and the same
+  // as JSON fields.
+  static std::string nodes_text(const std::vector<NodeCounters>& nodes, bool check, nlohmann::json& fields);
   void add_pacing(nlohmann::json& fields, bool rate_limited) const;
   uint64_t total_;
   uint64_t pacing_keys_ = 0;

@@ -79,6 +79,21 @@ TEST_SUITE("cluster") {
         CHECK(line.find(":" + std::to_string(p->port()) + " scanned ") != std::string::npos);
     }
 
+    // verify's progress line too.
+    auto verified = run_copy({"verify", src_cluster.url(), dst_server.url(2), "--rate-limit", "3000",
+                              "--progress-interval", "0.2"});
+    INFO(verified.result.describe());
+    CHECK(verified.exit_code() == 0);
+    CHECK(verified.counter("equal") == 3000);
+    const auto check_lines = lines_with(verified.result.err, " | in flight ");
+    REQUIRE(!check_lines.empty());
+    for (const auto& line : check_lines) {
+      CAPTURE(line);
+      for (auto* p : src_cluster.primaries())
+        CHECK(line.find(":" + std::to_string(p->port()) + " scanned ") != std::string::npos);
+      CHECK(line.find(" checked ") != std::string::npos);
+    }
+
     // SOURCE_CLUSTER from the environment, started from a primary other than the first: off scans that node
     // alone, on (like auto) finds every primary from it.
     RedisServer& second = src_cluster.primary(1);
