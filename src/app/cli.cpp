@@ -257,7 +257,8 @@ void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str()
       ->group(g);
-  app.add_option("--window-bytes", f.window_bytes, "DUMP payload bytes held at most (e.g. 16MB)")
+  app.add_option("--window-bytes", f.window_bytes,
+                 "DUMP payload and rewrite-path chunk bytes held at most (e.g. 16MB)")
       ->envname("WINDOW_BYTES")
       ->capture_default_str()
       ->group(g);

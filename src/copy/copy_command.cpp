@@ -378,7 +378,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   net::Timer progress_timer(loop, &ticker, [](void* p) {
     auto* t = static_cast<Ticker*>(p);
     t->progress->print(t->engine->totals(), t->engine->in_flight(), t->engine->paused_by_destination(),
-                       t->engine->rate_limited());
+                       t->engine->rate_limited(), t->engine->node_totals());
   });
   progress_timer.unref();
   net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });

@@ -74,15 +74,15 @@ void CopyTask::start(uint32_t j) {
   DumpTask::start(j);
 }
 
-void CopyTask::rewrite(uint32_t j) {
+void CopyTask::rewrite(uint32_t j, uint64_t size_hint) {
   if (engine_->failing()) return engine_->abandon(j);
   engine_->job(j).stage = kStageRewrite;
   state_[j].rewrote = true;
   state_[j].merge_temp.clear();
-  rewriter_.start(j);
+  rewriter_.start(j, size_hint);
 }
 
-void CopyTask::big_key(uint32_t j, uint64_t /*size*/) { rewrite(j); }
+void CopyTask::big_key(uint32_t j, uint64_t size) { rewrite(j, size); }
 
 void CopyTask::resend(uint32_t j) {
   if (resend_fetch(j)) return;
@@ -209,7 +209,7 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
     }
     if (engine_->options().cleanup) st.payload_sha = sha1_hex(job.payload_view());
     job.resent = false;
-    return rewrite(j);
+    return rewrite(j, job.payload_view().size());
   }
   engine_->fail_key(j, "RESTORE: " + std::string(msg));
 }

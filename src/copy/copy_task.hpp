@@ -21,6 +21,7 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply) override;
   void resend(uint32_t j) override;
   void give_up(uint32_t j) override;
+  void room() override { rewriter_.wake(); }
 
   // The compare-and-delete script run on the source by --cleanup, and its SHA1 for EVALSHA.
   static const char* cleanup_script() noexcept;
@@ -67,7 +68,8 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void cleanup(uint32_t j);
   void on_cleanup(uint32_t j, resp::Reply reply);
   void big_key(uint32_t j, uint64_t size) override;
-  void rewrite(uint32_t j);
+  // `size_hint`: the key's size when known (a big key's, a refused payload's length), else 0.
+  void rewrite(uint32_t j, uint64_t size_hint = 0);
   // Rewriter::Owner
   void rewritten(uint32_t j, uint64_t bytes, bool duplicate) override;
   bool take_existing(uint32_t j, const std::string& temp) override;

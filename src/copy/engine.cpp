@@ -136,6 +136,18 @@ report::Counters Engine::totals() const {
   return total;
 }
 
+std::vector<report::NodeCounters> Engine::node_totals() const {
+  std::vector<report::NodeCounters> out;
+  out.reserve(nodes_.size());
+  for (const auto& n : nodes_) {
+    report::Counters c = n.committed;
+    for (const auto& b : n.batches)
+      c += b.counters;
+    out.push_back(report::NodeCounters{n.name, std::move(c)});
+  }
+  return out;
+}
+
 report::Counters& Engine::counters(uint32_t j) noexcept {
   Job& job = jobs_[j];
   Node& node = nodes_[job.node];
@@ -617,6 +629,7 @@ void Engine::on_scan(uint32_t index, resp::Reply reply) {
 void Engine::dispatch() {
   paused_by_destination_ = false;
   rate_limited_ = false;
+  task_.room();
   while (!stopping_ && !free_.empty() && bytes_held_ < opts_.window.bytes) {
     if (destination_backed_up()) {
       paused_by_destination_ = true;  // resumed by on_connection_writable

@@ -139,6 +139,9 @@ class KeyTask {
   // The job's slot is about to return to the window, whatever ended it (the task, a per-key failure decided
   // by the engine, a give-up): per-job resources the task holds outside the job go here.
   virtual void finished(uint32_t /*j*/) {}
+  // Before new keys are dispatched: work of jobs in flight that waits for room in the window's bytes goes
+  // first (the rewrite path's reads).
+  virtual void room() {}
 };
 
 class Engine final : private resp::Connection::ReplyHandler, private resp::Connection::Observer {
@@ -161,6 +164,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void stop(int signal);
 
   report::Counters totals() const;
+  // The counters of each source node (same order as the sources), for the progress line.
+  std::vector<report::NodeCounters> node_totals() const;
   // Continues a previous run: per source node (same order as the sources), its checkpointed progress. Keys
   // between the cursor and where the previous run really was are handled again; a RESTORE of one of them
   // that meets BUSYKEY compares the destination's value to decide copied or skipped. Call before start().

@@ -36,7 +36,7 @@ struct Selection {
 // The bounded window: memory stays flat whatever the keyspace size.
 struct WindowLimits {
   std::size_t keys = 2048;                   // keys between DUMP and the end of their RESTORE
-  std::size_t bytes = 16u << 20;             // DUMP payload bytes held at once
+  std::size_t bytes = 16u << 20;             // DUMP payload and rewrite-path chunk bytes held at once
   std::size_t scan_count = 1000;             // SCAN COUNT hint
   std::size_t destination_queue = 8u << 20;  // pause dispatching while more than this waits to be sent
 };

@@ -78,15 +78,16 @@ void Rewriter::attach(Engine& engine) {
   state_.assign(engine.window_size(), State{});
 }
 
-void Rewriter::start(uint32_t j) {
+void Rewriter::start(uint32_t j, uint64_t size_hint) {
   State& st = state_[j];
   const Job& job = engine_->job(j);
   const uint32_t attempt = st.attempt + 1;
   st = State{};
   st.attempt = attempt;
+  st.size_hint = size_hint;
   st.temp = temp_key(job.target(), engine_->options().selection.own_prefix,
                      engine_->options().run_id + ":" + std::to_string(j) + ":" + std::to_string(attempt));
-  engine_->hold_bytes(j, 0);
+  hold(j, 0);
   prepare(j);
 }
 
@@ -149,24 +150,26 @@ void Rewriter::resend(uint32_t j) {
     }
     case Phase::kDiscard: {
       if (!st.created) return settle(j);
-      const std::string_view args[] = {"DEL", st.temp};
+      const std::string_view args[] = {"UNLINK", st.temp};
       engine_->send(j, Side::kDestination, args, 2, op(kDiscard));
       return;
     }
     default: break;
   }
-  // Anything else starts the key again, under the same temporary name, emptied first (the DEL runs after
+  // Anything else starts the key again, under the same temporary name, emptied first (the UNLINK runs after
   // every write sent before it on that connection).
   if (st.created) {
-    const std::string_view args[] = {"DEL", st.temp};
+    const std::string_view args[] = {"UNLINK", st.temp};
     if (!engine_->send(j, Side::kDestination, args, 2, op(kIgnore))) return;
   }
   const std::string temp = st.temp;
   const uint32_t attempt = st.attempt;
+  const uint64_t size_hint = st.size_hint;
   st = State{};
   st.temp = temp;
   st.attempt = attempt;
-  engine_->hold_bytes(j, 0);
+  st.size_hint = size_hint;
+  hold(j, 0);
   prepare(j);
 }
 
@@ -232,12 +235,20 @@ void Rewriter::begin_read(uint32_t j) {
 void Rewriter::read_next(uint32_t j) {
   State& st = state_[j];
   if (st.phase != Phase::kRead || st.reading || st.source_done) return;
-  // Bounded memory: a key with writes unacknowledged reads on only while they are few and the window has
-  // room; a key with none always may, so every key makes progress.
-  if (st.writes > 0 &&
-      (st.write_bytes >= kMaxWriteBytes || engine_->bytes_held() >= engine_->options().window.bytes)) {
+  // Bounded memory: a read goes out only while the window's bytes have room. A key with writes
+  // unacknowledged reads on only while they are few; their acknowledgements call back here. A key with
+  // nothing in flight waits in line and is woken when bytes are released. The bytes held then belong to
+  // commands in flight, which always end, so every key makes progress.
+  const bool room = engine_->bytes_held() < engine_->options().window.bytes;
+  if (st.writes > 0 && (st.write_bytes >= kMaxWriteBytes || !room)) return;
+  if (!room) {
+    if (!st.waiting) {
+      st.waiting = true;
+      waiting_.push_back(j);
+    }
     return;
   }
+  st.waiting = false;
   const Job& job = engine_->job(j);
   const std::string count = int_text(static_cast<int64_t>(st.count));
   std::string a, b;
@@ -277,7 +288,15 @@ void Rewriter::read_next(uint32_t j) {
     case Type::kUnknown: return;
   }
   st.reading = true;
+  st.read_charge = expected_read(st);
+  update_held(j);
   engine_->send(j, Side::kSource, args.data(), argc, op(kRead));
+}
+
+std::size_t Rewriter::expected_read(const State& st) const noexcept {
+  if (st.last_read > 0) return st.last_read;  // element counts adapt to keep chunks alike
+  if (st.size_hint > 0) return static_cast<std::size_t>(std::min<uint64_t>(st.size_hint, kChunkBytes));
+  return static_cast<std::size_t>(first_read_mean_);
 }
 
 void Rewriter::on_read(uint32_t j, resp::Reply reply) {
@@ -285,6 +304,9 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
   const Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   st.reading = false;
+  // The reply is here: its charge goes, the writes made of it are charged instead.
+  st.read_charge = 0;
+  update_held(j);
   static constexpr const char* kReadName[] = {"", "GETRANGE", "LRANGE", "SSCAN", "ZSCAN", "HSCAN", "XRANGE"};
   const char* name = kReadName[static_cast<int>(st.type)];
   if (resp::is_error(r)) return error(j, Side::kSource, name, r);
@@ -293,6 +315,11 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
   std::size_t elements = 0;
   std::size_t bytes = 0;
   const bool first = !st.created;
+  auto note = [&](std::size_t got_bytes) {
+    // What the next read of this key, and the first read of a key of unknown size, is expected to bring.
+    st.last_read = std::max<std::size_t>(got_bytes, 1);
+    if (first) first_read_mean_ = 0.9 * first_read_mean_ + 0.1 * static_cast<double>(st.last_read);
+  };
   auto adapt = [&](std::size_t got) {
     // Aim at kChunkBytes per read, whatever the element size.
     if (got == 0 || bytes == 0) return;
@@ -393,6 +420,7 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
         bytes += entry_bytes;
         if (!write(j, xadd.data(), xadd.size(), entry_bytes, op(kWrite))) return;
       }
+      note(bytes);
       if (elements > 0) {
         st.cursor = next_stream_id(resp::text(r->element[elements - 1]->element[0]));
         if (st.cursor.empty()) st.source_done = true;
@@ -404,6 +432,7 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
     }
     case Type::kUnknown: return;
   }
+  note(bytes);
 
   if (elements == 0) {
     // Nothing (more) to write. A collection that yields nothing at all was deleted since TYPE.
@@ -644,7 +673,7 @@ void Rewriter::finalize(uint32_t j) {
   if (engine_->failing()) {
     // Nothing new is put in place once the run is failing; a temporary key without its guard goes now.
     if (st.created && !st.guarded) {
-      const std::string_view args[] = {"DEL", st.temp};
+      const std::string_view args[] = {"UNLINK", st.temp};
       engine_->send(j, Side::kDestination, args, 2, op(kIgnore));
     }
     return give_up(j);
@@ -711,7 +740,7 @@ void Rewriter::on_rename(uint32_t j, const redisReply* r) {
     if (owner_.take_existing(j, st.temp)) {
       st.phase = Phase::kIdle;
       st.created = false;  // the owner's now
-      engine_->hold_bytes(j, 0);
+      hold(j, 0);
       return;
     }
     return discard(j, Outcome::kExists);
@@ -741,7 +770,7 @@ void Rewriter::on_check_temp(uint32_t j, const redisReply* r) {
 void Rewriter::placed(uint32_t j) {
   State& st = state_[j];
   st.phase = Phase::kIdle;
-  engine_->hold_bytes(j, 0);
+  hold(j, 0);
   // Counted for the key that landed only, not for an attempt started again after a reconnection.
   engine_->counters(j).stream_not_recreated += st.not_recreated;
   owner_.rewritten(j, st.total_bytes, st.duplicate);
@@ -753,14 +782,14 @@ void Rewriter::discard(uint32_t j, Outcome outcome, std::string message) {
   st.message = std::move(message);
   st.phase = Phase::kDiscard;
   if (!st.created) return settle(j);
-  const std::string_view args[] = {"DEL", st.temp};
+  const std::string_view args[] = {"UNLINK", st.temp};
   engine_->send(j, Side::kDestination, args, 2, op(kDiscard));
 }
 
 void Rewriter::settle(uint32_t j) {
   State& st = state_[j];
   st.phase = Phase::kIdle;
-  engine_->hold_bytes(j, 0);
+  hold(j, 0);
   report::Counters& c = engine_->counters(j);
   switch (st.outcome) {
     case Outcome::kExpired: ++c.expired; return engine_->done(j);
@@ -771,6 +800,27 @@ void Rewriter::settle(uint32_t j) {
   }
 }
 
-void Rewriter::update_held(uint32_t j) { engine_->hold_bytes(j, state_[j].write_bytes); }
+void Rewriter::update_held(uint32_t j) { hold(j, state_[j].write_bytes + state_[j].read_charge); }
+
+void Rewriter::hold(uint32_t j, std::size_t bytes) {
+  const bool released = bytes < engine_->job(j).held;
+  engine_->hold_bytes(j, bytes);
+  if (released) wake();
+}
+
+void Rewriter::wake() {
+  if (waking_ || engine_ == nullptr) return;
+  waking_ = true;
+  while (!waiting_.empty() && engine_->bytes_held() < engine_->options().window.bytes) {
+    const uint32_t j = waiting_.front();
+    waiting_.pop_front();
+    State& st = state_[j];
+    if (!st.waiting) continue;  // started again, or read already
+    st.waiting = false;
+    if (!engine_->job(j).active || st.phase != Phase::kRead) continue;
+    read_next(j);
+  }
+  waking_ = false;
+}
 
 }  // namespace rmig::copy

@@ -19,8 +19,12 @@
 //           pending entry)
 //
 // Element counts adapt to the element sizes so a chunk stays near 1 MB. One read is in flight per key, and
-// the next waits while more than 4 MB of its writes are unacknowledged; those bytes count in the engine's
-// window.
+// the next waits while more than 4 MB of its writes are unacknowledged. A read in flight is charged to the
+// engine's window at its expected size (the key's previous chunk; else the key's size when known, at most a
+// chunk; else a running mean of first chunks, starting at a full chunk) until its reply is processed, and the
+// unacknowledged writes after it: a read waits while the window's bytes are used up (woken, before any new
+// key is dispatched, when bytes are released), so however many big keys are in progress, the replies in
+// flight stay bounded by --window-bytes (plus one chunk).
 //
 // A key is not a snapshot: a big key written on the source while it is copied may land as a mix of before
 // and after. After a reconnection, redirect or retry the key is rewritten from the start (the temporary key
@@ -28,6 +32,7 @@
 // ran).
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -63,7 +68,10 @@ class Rewriter {
   void attach(Engine& engine);
   bool owns(uint8_t op) const noexcept { return op >= first_op_ && op < first_op_ + kOpCount; }
   // Rewrites job j's key from the start: PTTL (and TYPE unless job.type is known), then the chunks.
-  void start(uint32_t j);
+  // `size_hint`: the key's size when known (MEMORY USAGE, a DUMP payload's length), else 0.
+  void start(uint32_t j, uint64_t size_hint = 0);
+  // The window's bytes may have room again: reads waiting for it go out (oldest first) while it lasts.
+  void wake();
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply);
   void resend(uint32_t j);
   // The run is failing: the key is given back. A temporary key of more than one write keeps its guard expiry.
@@ -119,6 +127,10 @@ class Rewriter {
     int64_t offset = 0;    // string byte offset, list index
     std::size_t count = kMaxChunkElements;
     bool reading = false;                  // a source read is in flight
+    bool waiting = false;                  // a read waits for room in the window's bytes (in waiting_)
+    std::size_t read_charge = 0;           // the expected bytes of the read in flight, held in the window
+    std::size_t last_read = 0;             // bytes of the key's previous chunk
+    uint64_t size_hint = 0;                // the key's size when known
     bool source_done = false;              // the last chunk was read
     bool created = false;                  // something was written to the temporary key
     bool guarded = false;                  // the temporary key has the guard expiry
@@ -175,11 +187,18 @@ class Rewriter {
   // An error reply of a source or destination command: the engine's handling, else the key fails.
   void error(uint32_t j, Engine::Side side, std::string_view command, const redisReply* r);
   void update_held(uint32_t j);
+  // Sets job j's window charge to `bytes`; a charge that went down may let waiting reads go.
+  void hold(uint32_t j, std::size_t bytes);
+  // The bytes a read of job j is expected to bring.
+  std::size_t expected_read(const State& st) const noexcept;
 
   Owner& owner_;
   uint8_t first_op_;
   Engine* engine_ = nullptr;
   std::vector<State> state_;
+  std::deque<uint32_t> waiting_;          // jobs whose next read waits for room in the window's bytes
+  double first_read_mean_ = kChunkBytes;  // running mean of the first chunk's bytes, for keys of unknown size
+  bool waking_ = false;
 };
 
 }  // namespace rmig::copy

@@ -30,7 +30,26 @@ void Progress::add_pacing(nlohmann::json& fields, bool rate_limited) const {
   fields["rate_limited"] = rate_limited;
 }
 
-void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_limited) {
+std::string Progress::nodes_text(const std::vector<NodeCounters>& nodes, bool check, nlohmann::json& fields) {
+  if (nodes.size() < 2) return {};
+  // A cluster source: where each shard stands, e.g. one lagging behind or failing.
+  std::string text = " | per node";
+  nlohmann::json per_node = nlohmann::json::array();
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Counters& n = nodes[i].counters;
+    const uint64_t done = check ? n.checked : n.copied + n.would_copy;
+    const char* done_name = check ? "checked" : "copied";
+    text += (i == 0 ? " " : "; ") + nodes[i].name + " scanned " + thousands(n.scanned) + " " + done_name +
+            " " + thousands(done) + " failed " + thousands(n.failed);
+    per_node.push_back(
+        {{"name", nodes[i].name}, {"scanned", n.scanned}, {done_name, done}, {"failed", n.failed}});
+  }
+  fields["nodes"] = std::move(per_node);
+  return text;
+}
+
+void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_limited,
+                           const std::vector<NodeCounters>& nodes) {
   const auto now = Clock::now();
   const double interval = std::max(1e-3, std::chrono::duration<double>(now - last_).count());
   const uint64_t done = c.done();
@@ -58,12 +77,13 @@ void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_l
                            {"keys_per_s", static_cast<uint64_t>(keys_per_s)},
                            {"in_flight", in_flight},
                            {"source_keys", total_}};
+  const std::string text = line + nodes_text(nodes, true, fields);
   add_pacing(fields, rate_limited);
-  log_event(spdlog::level::info, "progress", line, fields);
+  log_event(spdlog::level::info, "progress", text, fields);
 }
 
-void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination,
-                     bool rate_limited) {
+void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination, bool rate_limited,
+                     const std::vector<NodeCounters>& nodes) {
   const auto now = Clock::now();
   const double interval = std::max(1e-3, std::chrono::duration<double>(now - last_).count());
   const double elapsed = std::max(1e-3, std::chrono::duration<double>(now - start_).count());
@@ -106,8 +126,9 @@ void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_de
                            {"in_flight", in_flight},
                            {"source_keys", total_},
                            {"paused_by_destination", paused_by_destination}};
+  const std::string text = line + nodes_text(nodes, false, fields);
   add_pacing(fields, rate_limited);
-  log_event(spdlog::level::info, "progress", line, fields);
+  log_event(spdlog::level::info, "progress", text, fields);
 }
 
 }  // namespace rmig::report

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "report/counters.hpp"
 
@@ -18,15 +19,21 @@ class Progress {
     pacing_keys_ = keys_per_s;
     pacing_bytes_ = bytes_per_s;
   }
-  // `rate_limited`: the pacing held reads back at the moment of the line.
-  void print(const Counters& c, std::size_t in_flight, bool paused_by_destination, bool rate_limited = false);
+  // `rate_limited`: the pacing held reads back at the moment of the line. `nodes`: the counters per source
+  // node; with two or more, the line ends with a segment per node.
+  void print(const Counters& c, std::size_t in_flight, bool paused_by_destination, bool rate_limited = false,
+             const std::vector<NodeCounters>& nodes = {});
   // The line of verify and cleanup: checked, equal, differences.
-  void print_check(const Counters& c, std::size_t in_flight, bool rate_limited = false);
+  void print_check(const Counters& c, std::size_t in_flight, bool rate_limited = false,
+                   const std::vector<NodeCounters>& nodes = {});
   double elapsed_s() const;
 
  private:
   using Clock = std::chrono::steady_clock;
   std::string pacing_text(bool rate_limited) const;
+  // " | per node NAME scanned N <done_name> N failed N; ..." for two or more nodes (else empty), and the same
+  // as JSON fields.
+  static std::string nodes_text(const std::vector<NodeCounters>& nodes, bool check, nlohmann::json& fields);
   void add_pacing(nlohmann::json& fields, bool rate_limited) const;
   uint64_t total_;
   uint64_t pacing_keys_ = 0;

@@ -149,8 +149,11 @@ nlohmann::json to_json(const RunReport& r) {
     j["path_detail"] = r.path_detail;
   }
   nlohmann::json big = nlohmann::json::array();
-  for (const auto& b : r.big_keys.listed())
-    big.push_back({{"key", printable(b.key)}, {"type", b.type}, {"size", b.size}});
+  for (const auto& b : r.big_keys.listed()) {
+    // `name` is the word for the key; `key` stays for readers of earlier reports.
+    const std::string name = printable(b.key);
+    big.push_back({{"name", name}, {"key", name}, {"type", b.type}, {"size", b.size}});
+  }
   j["big_keys"] = std::move(big);
   if (r.dry_run) {
     nlohmann::json ex = nlohmann::json::array();

@@ -32,7 +32,8 @@ copy::EngineResult drive(net::Loop& loop, copy::Engine& engine, const copy::Copy
   } ticker{&engine, &progress};
   net::Timer progress_timer(loop, &ticker, [](void* p) {
     auto* t = static_cast<Ticker*>(p);
-    t->progress->print_check(t->engine->totals(), t->engine->in_flight(), t->engine->rate_limited());
+    t->progress->print_check(t->engine->totals(), t->engine->in_flight(), t->engine->rate_limited(),
+                             t->engine->node_totals());
   });
   progress_timer.unref();
   net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });

@@ -53,7 +53,9 @@ TEST_SUITE("cluster") {
     RedisServer dst_server;
     ClusterClient src = src_cluster.client();
     seed_mixed(src, {.count = 3000, .ttl_fraction = 0.3});
-    auto run = run_copy({src_cluster.url(), dst_server.url(2)});
+    // Paced to last about a second, so progress lines are printed on the way.
+    auto run = run_copy(
+        {src_cluster.url(), dst_server.url(2), "--rate-limit", "3000", "--progress-interval", "0.2"});
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
     Client dst = dst_server.client(2);
@@ -67,6 +69,50 @@ TEST_SUITE("cluster") {
     }
     CHECK(sum == 3000);
     CHECK(run.result.err.find("per source node") != std::string::npos);
+    // The progress line breaks the counters down per source node.
+    const auto lines = lines_with(run.result.err, " | in flight ");
+    REQUIRE(!lines.empty());
+    for (const auto& line : lines) {
+      CAPTURE(line);
+      CHECK(line.find("| per node ") != std::string::npos);
+      for (auto* p : src_cluster.primaries())
+        CHECK(line.find(":" + std::to_string(p->port()) + " scanned ") != std::string::npos);
+    }
+
+    // verify's progress line too.
+    auto verified = run_copy({"verify", src_cluster.url(), dst_server.url(2), "--rate-limit", "3000",
+                              "--progress-interval", "0.2"});
+    INFO(verified.result.describe());
+    CHECK(verified.exit_code() == 0);
+    CHECK(verified.counter("equal") == 3000);
+    const auto check_lines = lines_with(verified.result.err, " | in flight ");
+    REQUIRE(!check_lines.empty());
+    for (const auto& line : check_lines) {
+      CAPTURE(line);
+      for (auto* p : src_cluster.primaries())
+        CHECK(line.find(":" + std::to_string(p->port()) + " scanned ") != std::string::npos);
+      CHECK(line.find(" checked ") != std::string::npos);
+    }
+
+    // SOURCE_CLUSTER from the environment, started from a primary other than the first: off scans that node
+    // alone, on (like auto) finds every primary from it.
+    RedisServer& second = src_cluster.primary(1);
+    const std::string second_url = "redis://127.0.0.1:" + std::to_string(second.port());
+    const auto second_keys = static_cast<uint64_t>(second.client().dbsize());
+    REQUIRE(second_keys > 0);
+    REQUIRE(second_keys < 3000);
+    dst.flushall();
+    auto off = run_copy({second_url, dst_server.url(2)}, {{"SOURCE_CLUSTER", "off"}});
+    INFO(off.result.describe());
+    REQUIRE(off.exit_code() == 0);
+    CHECK(off.counter("copied") == second_keys);
+    CHECK(static_cast<uint64_t>(user_dbsize(dst)) == second_keys);
+    auto on = run_copy({second_url, dst_server.url(2)}, {{"SOURCE_CLUSTER", "on"}});
+    INFO(on.result.describe());
+    REQUIRE(on.exit_code() == 0);
+    CHECK(on.counter("copied") == 3000 - second_keys);
+    CHECK(on.counter("skipped") == second_keys);
+    require_same(compare_keyspaces(src, dst), 3000);
   }
 
   TEST_CASE("3-primary cluster -> 2-primary cluster (a different shard count)") {
@@ -106,6 +152,19 @@ TEST_SUITE("cluster") {
     ClusterClient dst = dst_cluster.client();
     require_same(compare_keyspaces(src, dst), 4000);
     CHECK(dst_cluster.primary(2).client().dbsize() == 0);
+
+    // Both sides named by a primary other than the first, cluster mode from the environment.
+    dst.flushall();
+    auto env = run_copy({"redis://127.0.0.1:" + std::to_string(src_cluster.primary(2).port()),
+                         "redis://127.0.0.1:" + std::to_string(dst_cluster.primary(1).port())},
+                        {{"SOURCE_CLUSTER", "on"}, {"DESTINATION_CLUSTER", "on"}});
+    INFO(env.result.describe());
+    REQUIRE(env.exit_code() == 0);
+    CHECK(env.counter("copied") == 4000);
+    require_same(compare_keyspaces(src, dst), 4000);
+    // An invalid value in the environment is a usage error, like the option's.
+    auto bad = run_copy({src_cluster.url(), dst_cluster.url()}, {{"DESTINATION_CLUSTER", "sometimes"}});
+    CHECK(bad.exit_code() == 2);
   }
 
   TEST_CASE("--read-from replicas scans and dumps on the replicas only") {
@@ -142,6 +201,16 @@ TEST_SUITE("cluster") {
     CHECK(env.exit_code() == 0);
     for (auto* p : src_cluster.primaries())
       CHECK(calls_of(*p, "dump") == 0);
+    // Started from a replica's URL: the cluster's primaries are found from it and every key is copied.
+    RedisServer& replica = *src_cluster.replicas().at(0);
+    dst.flushall();
+    auto from_replica = run_copy({"redis://127.0.0.1:" + std::to_string(replica.port()), dst_server.url()},
+                                 {{"SOURCE_CLUSTER", "on"}});
+    INFO(from_replica.result.describe());
+    CHECK(from_replica.exit_code() == 0);
+    CHECK(from_replica.counter("copied") == 2000);
+    CHECK(from_replica.report["nodes"].size() == 3);
+    CHECK(user_dbsize(dst) == 2000);
   }
 
   TEST_CASE("slots moving between destination nodes during the copy: MOVED and ASK, every key exactly once") {

@@ -54,31 +54,6 @@ TEST_SUITE("copy") {
     require_same_dumps(src, dst, keys);
   }
 
-  TEST_CASE("a 50 MB value and an empty value") {
-    RedisServer src_server, dst_server;
-    Client src = src_server.client();
-    Client dst = dst_server.client();
-    std::string big(50u << 20, 'v');
-    for (std::size_t i = 0; i < big.size(); i += 4096)
-      big[i] = static_cast<char>(i / 4096);
-    src.checked({"SET", "big", big});
-    src.checked({"SET", "empty", ""});
-    src.checked({"SET", "small", "x"});
-    auto run = run_copy({src_server.url(), dst_server.url()});
-    INFO(run.result.describe());
-    REQUIRE(run.exit_code() == 0);
-    CHECK(run.counter("copied") == 3);
-    CHECK(dst.command({"GET", "big"}).str == big);
-    CHECK(dst.command({"STRLEN", "empty"}).integer == 0);
-    CHECK(dst.command({"EXISTS", "empty"}).integer == 1);
-    if (!tool_sanitized()) {
-      // Bounded memory: the value is held about twice (read buffer and reply), never copied again on its way
-      // out.
-      CHECK(run.counter("peak_rss_bytes") > 0);
-      CHECK(run.counter("peak_rss_bytes") < 150ull << 20);
-    }
-  }
-
   TEST_CASE("TTLs are kept to the millisecond and persistent keys stay persistent") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();

@@ -39,6 +39,16 @@ std::size_t count_lines(const std::string& text, const std::string& needle) {
   return lines_with(text, needle).size();
 }
 
+// Calls of `command` (lower case, e.g. "dump") the server counted in INFO commandstats.
+long long command_calls(Client& c, const std::string& command) {
+  const std::string stats = c.checked({"INFO", "commandstats"}).str;
+  const std::string field = "cmdstat_" + command + ":calls=";
+  const std::size_t at = stats.find(field);
+  return at == std::string::npos ? 0ll : std::atoll(stats.c_str() + at + field.size());
+}
+
+ToolRun run_verify(const std::string& src, const std::string& dst) { return run_copy({"verify", src, dst}); }
+
 void check_no_temp_keys(Client& dst) {
   auto temps = dst.scan_all("*redis-migrate:tmp:*");
   CHECK_MESSAGE(temps.empty(), "temporary keys left on the destination: " << temps.size());
@@ -56,14 +66,23 @@ TEST_SUITE("rewrite") {
     seed_mixed(src, {.count = 1200, .ttl_fraction = 0.3});
     seed_edge_keys(src, {.short_ttl_key = false});
     const auto n = static_cast<uint64_t>(src.dbsize());
+    src.checked({"CONFIG", "RESETSTAT"});
 
-    auto run = run_copy({src_server.url(), dst_server.url(), "--progress-interval", "0"});
+    // A small window: after the first refused payload, the keys in flight are the only ones DUMPed.
+    auto run =
+        run_copy({src_server.url(), dst_server.url(), "--progress-interval", "0", "--window-keys", "4"});
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
     CHECK(run.counter("scanned") == n);
     CHECK(run.counter("copied") == n);
     CHECK(run.counter("rewritten") == n);  // Redis 7.0 reads none of Valkey 8.0's payloads (RDB 11)
     CHECK(run.counter("failed") == 0);
+    // Every later key of the source node went straight to the rewrite path: DUMP was sent for the keys in the
+    // window when the first payload was refused, and a few dispatched meanwhile, not for every key.
+    const long long dumps = command_calls(src, "dump");
+    MESSAGE(dumps << " DUMPs for " << n << " keys");
+    CHECK(dumps >= 1);
+    CHECK(dumps <= 16);
     // The trimmed stream's two pending entries whose messages are gone.
     CHECK(run.counter("stream_not_recreated") == 2);
     // The switch is said once, however many keys were in flight when it happened.
@@ -84,6 +103,15 @@ TEST_SUITE("rewrite") {
     CHECK(dst.command({"XPENDING", kTrimmedStream, "g"}).elements.at(0).integer == 0);
     CHECK(static_cast<uint64_t>(user_dbsize(dst)) == n);
     check_no_temp_keys(dst);
+
+    // verify compares the rewritten keys by value, type-aware, across the two versions. The trimmed stream
+    // cannot be equal (its lost pending entries); without it on the source, verify does not check it.
+    src.checked({"DEL", kTrimmedStream});
+    auto verified = run_verify(src_server.url(), dst_server.url());
+    INFO(verified.result.describe());
+    CHECK(verified.exit_code() == 0);
+    CHECK(verified.counter("checked") == n - 1);
+    CHECK(verified.counter("equal") == n - 1);
   }
 
   TEST_CASE("Valkey 8.0 -> a Redis 7.0 cluster: temporary keys in each target's slot, renamed in place") {
@@ -124,6 +152,7 @@ TEST_SUITE("rewrite") {
     CHECK(run.report["big_keys_total"] == 1);
     REQUIRE(run.report["big_keys"].size() == 1);
     CHECK(run.report["big_keys"][0]["key"] == "bigstr");
+    CHECK(run.report["big_keys"][0]["name"] == "bigstr");
     CHECK(run.report["big_keys"][0]["type"] == "string");
     CHECK(run.report["big_keys"][0]["size"].get<uint64_t>() >= 300'000);
     CHECK(run.result.err.find("path: rewrite path") != std::string::npos);
@@ -184,6 +213,20 @@ TEST_SUITE("rewrite") {
             src.command({"XPENDING", k, "readers"}).elements.at(0).integer);
     }
     check_no_temp_keys(dst);
+
+    // verify: every key equal but those streams, whose groups count fewer consumers on 6.0 (documented).
+    src.checked({"DEL", kTrimmedStream});
+    auto verified = run_verify(src_server.url(), dst_server.url());
+    INFO(verified.result.describe());
+    CHECK(verified.exit_code() == 1);
+    CHECK(verified.counter("checked") == n - 1);
+    CHECK(verified.counter("equal") == n - 1 - idle.size());
+    CHECK(verified.counter("value_differs") == idle.size());
+    for (const auto& d : verified.report["differences"]) {
+      CAPTURE(d.dump());
+      CHECK(idle.count(d["key"].get<std::string>()) == 1);
+      CHECK(d["detail"].get<std::string>().find("consumers") != std::string::npos);
+    }
   }
 
   TEST_CASE("--mode rewrite between equal versions: every key rebuilt, the conflict policy kept") {
@@ -221,6 +264,38 @@ TEST_SUITE("rewrite") {
                  n - 1);
     CHECK(static_cast<uint64_t>(user_dbsize(dst)) == n);
     check_no_temp_keys(dst);
+
+    // verify passes on the rebuilt keys (the trimmed stream's lost pending entries aside).
+    src.checked({"DEL", kTrimmedStream});
+    auto verified = run_verify(src_server.url(), dst_server.url());
+    INFO(verified.result.describe());
+    CHECK(verified.exit_code() == 0);
+    CHECK(verified.counter("checked") == n - 1);
+    CHECK(verified.counter("equal") == n - 1);
+  }
+
+  TEST_CASE("MODE and BIG_KEY_THRESHOLD from the environment") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_mixed(src, {.count = 60});
+    const auto n = static_cast<uint64_t>(src.dbsize());
+    auto run = run_copy({src_server.url(), dst_server.url()}, {{"MODE", "rewrite"}});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == n);
+    CHECK(run.counter("rewritten") == n);
+    CHECK(run.report["path_detail"]["mode"] == "rewrite");
+
+    dst.flushall();
+    src.checked({"SET", "bigstr", std::string(300'000, 'x')});
+    auto sized = run_copy({src_server.url(), dst_server.url()}, {{"BIG_KEY_THRESHOLD", "100KB"}});
+    INFO(sized.result.describe());
+    REQUIRE(sized.exit_code() == 0);
+    CHECK(sized.counter("copied") == n + 1);
+    CHECK(sized.counter("big_keys_total") == 1);
+    CHECK(sized.counter("rewritten") == 1);
+    CHECK(dst.command({"STRLEN", "bigstr"}).integer == 300'000);
   }
 
   TEST_CASE("--mode rewrite with --on-conflict merge and fail") {

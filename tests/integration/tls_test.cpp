@@ -141,8 +141,8 @@ const std::vector<std::string> kRewriteSourceRules = {"+type",  "+exists",  "+ge
                                                       "+sscan", "+hscan",   "+zscan",    "+xrange",
                                                       "+xinfo", "+xpending"};
 const std::vector<std::string> kRewriteDestinationRules = {
-    "+set",    "+append",  "+rpush",     "+sadd",    "+zadd", "+hset",   "+xadd",   "+xsetid",  "+xgroup",
-    "+xclaim", "+pexpire", "+pexpireat", "+persist", "+del",  "+exists", "+rename", "+renamenx"};
+    "+set",    "+append",  "+rpush",     "+sadd",    "+zadd",   "+hset",   "+xadd",   "+xsetid",  "+xgroup",
+    "+xclaim", "+pexpire", "+pexpireat", "+persist", "+unlink", "+exists", "+rename", "+renamenx"};
 
 void set_user(Client& admin, const std::string& user, const std::string& password,
               std::vector<std::string> rules) {

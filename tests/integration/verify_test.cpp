@@ -218,38 +218,6 @@ TEST_SUITE("verify") {
     CHECK(again.counter("equal") == n);
   }
 
-  TEST_CASE("big keys are compared in chunks, never whole in memory") {
-    RedisServer src_server, dst_server;
-    Client src = src_server.client();
-    Client dst = dst_server.client();
-    const std::size_t size = 48u << 20;
-    {
-      std::string big(size, 'a');
-      for (std::size_t i = 0; i < big.size(); i += 4096)
-        big[i] = static_cast<char>('a' + (i / 4096) % 26);
-      src.checked({"SET", "bigstring", big});
-    }  // freed: a child's peak RSS counts what the test process held when it forked
-    seed_big_set(src, "bigset", 200'000);
-    REQUIRE(run_copy({src_server.url(), dst_server.url()}).exit_code() == 0);
-    auto run = run_verify(src_server.url(), dst_server.url());
-    INFO(run.result.describe());
-    CHECK(run.exit_code() == 0);
-    CHECK(run.counter("equal") == 2);
-    if (!tool_sanitized()) {
-      // A DUMP of the string alone would be 48 MB, twice (reply buffer and reply).
-      CHECK(run.counter("peak_rss_bytes") > 0);
-      CHECK(run.counter("peak_rss_bytes") < 32ull << 20);
-    }
-    // One byte changed near the end is found, at its offset.
-    dst.checked({"SETRANGE", "bigstring", std::to_string(size - 10), "Z"});
-    auto changed = run_verify(src_server.url(), dst_server.url());
-    CHECK(changed.exit_code() == 1);
-    CHECK(changed.counter("value_differs") == 1);
-    REQUIRE(changed.report["differences"].size() == 1);
-    CHECK(changed.report["differences"][0]["detail"].get<std::string>().find(
-              "at byte " + std::to_string(size - 10)) != std::string::npos);
-  }
-
   TEST_CASE("--sample N checks a random sample of the selection") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
