@@ -1,0 +1,117 @@
+// The command line as an operator meets it: --help documents every exit code and environment variable.
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+#include "support/redis_server.hpp"
+#include "support/seed.hpp"
+
+using namespace rmig::test;
+
+namespace {
+
+bool has_word(const std::string& text, const std::string& name) {
+  auto word_char = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; };
+  for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
+    const bool left = at == 0 || !word_char(text[at - 1]);
+    const bool right = at + name.size() >= text.size() || !word_char(text[at + name.size()]);
+    if (left && right) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_SUITE("cli") {
+  TEST_CASE("--help lists every exit code and every environment variable of the README") {
+    RunResult help = run_tool({"--help"}, {}, 30s);
+    INFO(help.describe());
+    REQUIRE(help.exit_code == 0);
+    const std::string& text = help.out;
+    // README "Exit codes": 0, 1, 2, 3, 4, 5, 70, 130 and 143, each on a line of the help's exit code list.
+    const auto exit_section = text.find("Exit codes:");
+    REQUIRE(exit_section != std::string::npos);
+    const std::string exits = text.substr(exit_section);
+    for (const char* code : {"0", "1", "2", "3", "4", "5", "70", "130"}) {
+      CAPTURE(code);
+      CHECK(std::regex_search(exits, std::regex(std::string("\\n  ") + code + " +[a-z]")));
+    }
+    CHECK(exits.find("143 by SIGTERM") != std::string::npos);
+    CHECK(exits.find("internal error") != std::string::npos);
+
+    // The variables of the README's option tables (copying, pacing, lock and state, TLS, cluster) and the
+    // four names operators already use.
+    const std::vector<std::string> readme_env = {"SOURCE_REDIS_URL",
+                                                 "DESTINATION_REDIS_URL",
+                                                 "DRY_RUN",
+                                                 "REPLACE_DST_KEYS",
+                                                 "CLEAN_UP",
+                                                 "LOG_LEVEL",
+                                                 "LOG_FORMAT",
+                                                 "REPORT_JSON",
+                                                 "PROGRESS_INTERVAL",
+                                                 "WINDOW_KEYS",
+                                                 "WINDOW_BYTES",
+                                                 "SCAN_COUNT",
+                                                 "CONNECT_TIMEOUT",
+                                                 "TIMEOUT",
+                                                 "RETRY_TIMEOUT",
+                                                 "EXAMPLES",
+                                                 "MODE",
+                                                 "BIG_KEY_THRESHOLD",
+                                                 "RATE_LIMIT",
+                                                 "MAX_BYTES_PER_SEC",
+                                                 "STATE_PREFIX",
+                                                 "NO_LOCK",
+                                                 "LOCK_TTL",
+                                                 "STATE_FILE",
+                                                 "RESTART",
+                                                 "SOURCE_CLUSTER",
+                                                 "DESTINATION_CLUSTER",
+                                                 "READ_FROM",
+                                                 "ON_CONFLICT",
+                                                 "MERGE_PREFER",
+                                                 "MATCH",
+                                                 "EXCLUDE",
+                                                 "TYPE",
+                                                 "YES",
+                                                 "SOURCE_PASSWORD_FILE",
+                                                 "DESTINATION_PASSWORD_FILE",
+                                                 "SOURCE_TLS_CA_FILE",
+                                                 "SOURCE_TLS_CA_DIR",
+                                                 "SOURCE_TLS_CERT",
+                                                 "SOURCE_TLS_KEY",
+                                                 "SOURCE_TLS_SERVER_NAME",
+                                                 "SOURCE_TLS_INSECURE",
+                                                 "DESTINATION_TLS_CA_FILE"};
+    for (const auto& name : readme_env) {
+      CAPTURE(name);
+      CHECK(has_word(text, name));
+    }
+    // DEBUG=1 has no option of its own: the help says what it means.
+    CHECK(text.find("DEBUG=1 (--log-level debug)") != std::string::npos);
+    for (const char* sw :
+         {"DRY_RUN=1 (--dry-run)", "REPLACE_DST_KEYS=1 (--replace)", "CLEAN_UP=1 (--cleanup)"})
+      CHECK(text.find(sw) != std::string::npos);
+
+    // verify's own variables (README "verify").
+    RunResult verify = run_tool({"verify", "--help"}, {}, 30s);
+    REQUIRE(verify.exit_code == 0);
+    for (const char* name : {"TTL_TOLERANCE", "SAMPLE", "MAX_DIFFERENCES", "REPORT_JSON"}) {
+      CAPTURE(name);
+      CHECK(has_word(verify.out, name));
+    }
+
+    // What the help says the tool sends is true of the rewrite path too.
+    CHECK(text.find("SCAN, PTTL, DUMP and RESTORE only") == std::string::npos);
+    CHECK(text.find("never KEYS, MIGRATE, CONFIG, DEBUG or SYNC") != std::string::npos);
+    CHECK(text.find("MEMORY USAGE, or the type's length where MEMORY is refused") != std::string::npos);
+  }
+}
