@@ -1,4 +1,5 @@
-// The command line as an operator meets it: --help documents every exit code and environment variable.
+// The command line as an operator meets it: --help documents every exit code and environment variable, and
+// the test support keeps the tool's variables out of children.
 
 #include <doctest/doctest.h>
 
@@ -25,6 +26,20 @@ bool has_word(const std::string& text, const std::string& name) {
     if (left && right) return true;
   }
   return false;
+}
+
+std::set<std::string> env_names_in_help(const std::string& command) {
+  std::vector<std::string> args;
+  if (!command.empty()) args.push_back(command);
+  args.push_back("--help");
+  RunResult r = run_tool(args, {}, 30s);
+  INFO(r.describe());
+  REQUIRE(r.exit_code == 0);
+  std::set<std::string> names;
+  const std::regex env_re("\\(Env:([A-Z0-9_]+)\\)");
+  for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), env_re); it != std::sregex_iterator(); ++it)
+    names.insert((*it)[1].str());
+  return names;
 }
 
 }  // namespace
@@ -113,5 +128,32 @@ TEST_SUITE("cli") {
     CHECK(text.find("SCAN, PTTL, DUMP and RESTORE only") == std::string::npos);
     CHECK(text.find("never KEYS, MIGRATE, CONFIG, DEBUG or SYNC") != std::string::npos);
     CHECK(text.find("MEMORY USAGE, or the type's length where MEMORY is refused") != std::string::npos);
+  }
+
+  TEST_CASE("support: children never inherit a variable the tool reads") {
+    // Every variable named in the help of every command must be on the list the test support clears,
+    // or a developer's exported TIMEOUT or TYPE would silently change what a test copies.
+    std::set<std::string> named;
+    for (const char* command : {"", "plan", "verify", "cleanup", "status", "unlock"}) {
+      CAPTURE(command);
+      const auto names = env_names_in_help(command);
+      CHECK(!names.empty());
+      named.insert(names.begin(), names.end());
+    }
+    // Read without an option of their own (DEBUG) or named in the help's environment section (the URLs).
+    for (const char* name : {"DEBUG", "SOURCE_REDIS_URL", "DESTINATION_REDIS_URL"})
+      named.insert(name);
+    std::set<std::string> cleared;
+    for (std::string_view v : kToolEnvVars)
+      cleared.emplace(v);
+    for (const auto& name : named) {
+      CAPTURE(name);
+      CHECK(cleared.count(name) == 1);
+    }
+    // ...and the list holds nothing the tool does not read (it would hide a typo).
+    for (const auto& name : cleared) {
+      CAPTURE(name);
+      CHECK(named.count(name) == 1);
+    }
   }
 }
