@@ -1,5 +1,6 @@
-// The command line as an operator meets it: --help documents every exit code and environment variable, and
-// the test support keeps the tool's variables out of children.
+// The command line as an operator meets it: --help documents every exit code and environment variable, the
+// test support keeps the tool's variables out of children, and the logs (text or JSON, any level) never show
+// a password.
 
 #include <doctest/doctest.h>
 
@@ -18,6 +19,7 @@ using namespace rmig::test;
 
 namespace {
 
+// `name` occurs in `text` as a whole word (not as part of a longer variable name such as CONNECT_TIMEOUT).
 bool has_word(const std::string& text, const std::string& name) {
   auto word_char = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; };
   for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
@@ -28,6 +30,17 @@ bool has_word(const std::string& text, const std::string& name) {
   return false;
 }
 
+std::vector<std::string> non_empty_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+// Every environment variable the --help of `command` (empty: the copy) names with CLI11's "(Env:NAME)".
 std::set<std::string> env_names_in_help(const std::string& command) {
   std::vector<std::string> args;
   if (!command.empty()) args.push_back(command);
@@ -40,6 +53,38 @@ std::set<std::string> env_names_in_help(const std::string& command) {
   for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), env_re); it != std::sregex_iterator(); ++it)
     names.insert((*it)[1].str());
   return names;
+}
+
+struct Seeded {
+  RedisServer src{ServerOptions{.requirepass = "Src-S3cret-pw"}};
+  RedisServer dst{ServerOptions{.requirepass = "Dst-S3cret-pw"}};
+  Seeded() {
+    Client s = src.client();
+    seed_mixed(s, {.count = 300, .ttl_fraction = 0.3});
+  }
+  std::vector<std::string> urls() const {
+    return {src.url_as("", "Src-S3cret-pw"), dst.url_as("", "Dst-S3cret-pw")};
+  }
+};
+
+void check_passwords_hidden(const ToolRun& run) {
+  for (const char* secret : {"Src-S3cret-pw", "Dst-S3cret-pw"})
+    require_secret_hidden(run, secret);
+}
+
+// Every non-empty line of stderr is one JSON object with a time, a level and a message.
+void check_all_json(const std::string& err, std::set<std::string>& levels) {
+  const auto lines = non_empty_lines(err);
+  CHECK(!lines.empty());
+  for (const auto& l : lines) {
+    auto j = nlohmann::json::parse(l, nullptr, false);
+    CHECK_MESSAGE(j.is_object(), "not a JSON object: " << l);
+    if (!j.is_object()) continue;
+    CHECK_MESSAGE(j.contains("time"), l);
+    CHECK_MESSAGE(j.contains("msg"), l);
+    CHECK_MESSAGE(j.contains("level"), l);
+    if (j.contains("level") && j["level"].is_string()) levels.insert(j["level"].get<std::string>());
+  }
 }
 
 }  // namespace
@@ -154,6 +199,58 @@ TEST_SUITE("cli") {
     for (const auto& name : cleared) {
       CAPTURE(name);
       CHECK(named.count(name) == 1);
+    }
+  }
+
+  TEST_CASE("JSON logs at trace level: every line is JSON, no password anywhere") {
+    Seeded servers;
+    auto args = servers.urls();
+    for (const char* a : {"--log-format", "json", "--log-level", "trace", "--progress-interval", "0.05",
+                          "--rate-limit", "1000"})
+      args.push_back(a);
+    auto run = run_copy(args);
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 300);
+    std::set<std::string> levels;
+    check_all_json(run.result.err, levels);
+    CHECK(levels.count("info") == 1);
+    CHECK(levels.count("debug") == 1);  // trace includes debug
+    // The summary and at least one progress line are among them, as JSON events.
+    CHECK(run.result.err.find("\"event\":\"summary\"") != std::string::npos);
+    CHECK(run.result.err.find("\"event\":\"progress\"") != std::string::npos);
+    check_passwords_hidden(run);
+  }
+
+  TEST_CASE("DEBUG=1 turns on debug lines, in text and in JSON, and they show no password") {
+    Seeded servers;
+    {
+      auto run = run_copy(servers.urls(), {{"DEBUG", "1"}});
+      INFO(run.result.describe());
+      REQUIRE(run.exit_code() == 0);
+      CHECK(run.counter("copied") == 300);
+      CHECK(!lines_with(run.result.err, " debug ").empty());
+      check_passwords_hidden(run);
+    }
+    {
+      Client d = servers.dst.client();
+      d.flushall();
+      auto run = run_copy(servers.urls(), {{"DEBUG", "1"}, {"LOG_FORMAT", "json"}});
+      INFO(run.result.describe());
+      REQUIRE(run.exit_code() == 0);
+      std::set<std::string> levels;
+      check_all_json(run.result.err, levels);
+      CHECK(levels.count("debug") == 1);
+      CHECK(levels.count("trace") == 0);
+      check_passwords_hidden(run);
+    }
+    {
+      // Without DEBUG, no debug line.
+      Client d = servers.dst.client();
+      d.flushall();
+      auto run = run_copy(servers.urls());
+      REQUIRE(run.exit_code() == 0);
+      CHECK(lines_with(run.result.err, " debug ").empty());
     }
   }
 }
