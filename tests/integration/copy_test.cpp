@@ -40,9 +40,14 @@ TEST_SUITE("copy") {
     auto edge = seed_edge_keys(src, {.short_ttl_key = false});
     keys.insert(keys.end(), edge.begin(), edge.end());
 
+    const auto src_before = forbidden_calls(src);
+    const auto dst_before = forbidden_calls(dst);
     auto run = run_copy({src_server.url(), dst_server.url()});
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
+    // Nothing a managed service forbids was sent to either side.
+    check_no_forbidden_calls(src_before, forbidden_calls(src), "the source");
+    check_no_forbidden_calls(dst_before, forbidden_calls(dst), "the destination");
     const auto n = static_cast<uint64_t>(src.dbsize());
     CHECK(run.counter("scanned") == n);
     CHECK(run.counter("copied") == n);

@@ -57,9 +57,14 @@ TEST_SUITE("rewrite") {
     seed_edge_keys(src, {.short_ttl_key = false});
     const auto n = static_cast<uint64_t>(src.dbsize());
 
+    const auto src_before = forbidden_calls(src);
+    const auto dst_before = forbidden_calls(dst);
     auto run = run_copy({src_server.url(), dst_server.url(), "--progress-interval", "0"});
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
+    // The rewrite path too sends nothing a managed service forbids.
+    check_no_forbidden_calls(src_before, forbidden_calls(src), "the source");
+    check_no_forbidden_calls(dst_before, forbidden_calls(dst), "the destination");
     CHECK(run.counter("scanned") == n);
     CHECK(run.counter("copied") == n);
     CHECK(run.counter("rewritten") == n);  // Redis 7.0 reads none of Valkey 8.0's payloads (RDB 11)
