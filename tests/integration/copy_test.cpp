@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <random>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -394,6 +396,57 @@ TEST_SUITE("copy") {
     CHECK(user_dbsize(dst) == 4000);
     for (int i = 0; i < 4000; i += 97)
       CHECK(dst.command({"GET", "k:" + std::to_string(i)}).str == "v" + std::to_string(i));
+  }
+
+  TEST_CASE(
+      "progress lines: scanned, copied, skipped, expired, failed, keys/s, MB/s and an ETA from DBSIZE") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    // 200 keys of 50 KB paced to 100 keys/s: a copy of about 2 s at about 5 MB/s, a progress line every
+    // 0.2 s. The values are random: DUMP would compress repeated bytes.
+    std::mt19937_64 rng(7);
+    std::vector<Command> cmds;
+    for (int i = 0; i < 200; ++i) {
+      std::string value(50'000, '\0');
+      for (auto& ch : value)
+        ch = static_cast<char>(rng());
+      cmds.push_back({"SET", "k:" + std::to_string(i), std::move(value)});
+    }
+    src.pipeline_checked(cmds);
+    for (int i = 0; i < 10; ++i)
+      dst.checked({"SET", "k:" + std::to_string(i), "old"});  // skipped
+    auto run = run_copy({src_server.url(), dst_server.url(), "--rate-limit", "100", "--progress-interval",
+                         "0.2", "--big-key-threshold", "0"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 190);
+    CHECK(run.counter("skipped") == 10);
+    // As src/report/progress.cpp prints it:
+    // progress 42% | scanned 84 of ~200 | copied 80 skipped 4 expired 0 vanished 0 failed 0 | 100 keys/s
+    // 5.0 MB/s | in flight 3 | ETA 1.2s | paced to 100 keys/s
+    const std::regex line_re(
+        "progress ([0-9]+)% \\| scanned ([0-9,]+) of ~200 \\| copied ([0-9,]+) skipped ([0-9,]+) expired "
+        "([0-9,]+) vanished ([0-9,]+) failed ([0-9,]+) \\| ([0-9,]+) keys/s ([0-9.]+ (B|KB|MB|GB))/s \\| in "
+        "flight [0-9]+( \\(waiting for the destination\\))? \\| ETA ([^ ]+)( \\| paced to 100 keys/s"
+        "( \\(holding back\\))?)?$");
+    const auto lines = lines_with(run.result.err, "progress ");
+    CHECK(lines.size() >= 3);
+    std::size_t matched = 0, in_megabytes = 0, with_eta = 0, with_rate = 0;
+    for (const auto& l : lines) {
+      std::smatch m;
+      CHECK_MESSAGE(std::regex_search(l, m, line_re), "progress line not as expected: " << l);
+      if (m.empty()) continue;
+      ++matched;
+      if (m[9].str().find(" MB") != std::string::npos) ++in_megabytes;
+      if (m[8].str() != "0") ++with_rate;
+      // An ETA is a duration ("1.2s", "12s", "1m5s"); "?" only before anything was copied.
+      if (std::regex_match(m[12].str(), std::regex("[0-9][0-9.hms]*"))) ++with_eta;
+    }
+    CHECK(matched == lines.size());
+    CHECK(in_megabytes > 0);
+    CHECK(with_rate > 0);
+    CHECK(with_eta > 0);
   }
 
   TEST_CASE("a stream with consumer groups and pending entries keeps them") {
