@@ -113,12 +113,23 @@ TEST_SUITE("failures") {
     RedisServer primary;
     RedisServer replica({.extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())}});
     Client s = src.client();
+    Client p = primary.client();
+    Client r = replica.client();
     seed_strings(s, 100);
     auto run = run_copy({src.url(), replica.url()});
+    INFO(run.result.describe());
     CHECK(run.exit_code() == 5);
     const std::string line = error_line(run);
-    CHECK(line.find("read-only replica") != std::string::npos);
-    CHECK(line.find("primary") != std::string::npos);
+    CAPTURE(line);
+    // The endpoint (the destination, by its URL), what is wrong, and the fix.
+    CHECK(line.find("destination " + replica.url() + " is a read-only replica") != std::string::npos);
+    CHECK(line.find("primary at 127.0.0.1:" + std::to_string(primary.port())) != std::string::npos);
+    CHECK(line.find("point the destination URL at the primary") != std::string::npos);
+    CHECK(run.counter("copied") == 0);
+    // Nothing written anywhere: not a key, not the lock or a run record, on the replica nor on its primary
+    // (which would pass it on to the replica).
+    CHECK(r.dbsize() == 0);
+    CHECK(p.dbsize() == 0);
     CHECK(s.dbsize() == 100);
   }
 
@@ -128,20 +139,46 @@ TEST_SUITE("failures") {
     RedisServer dst({.extra_args = {"--maxmemory", "3mb", "--maxmemory-policy", "noeviction"}});
     Client s = src.client();
     Client d = dst.client();
-    seed_strings(s, 20000, "k:", 500);  // about 12 MB: does not fit
+    // About 12 MB: does not fit. Every other key expires at a known time, an hour from now.
+    const long long now_ms = std::stoll(s.checked({"TIME"}).elements.at(0).str) * 1000;
+    const long long expire_base = now_ms + 3'600'000;
+    std::vector<Command> cmds;
+    for (int i = 0; i < 20000; ++i) {
+      Command c{"SET", "k:" + std::to_string(i), std::string(500, 'v')};
+      if (i % 2 == 0) {
+        c.push_back("PXAT");
+        c.push_back(std::to_string(expire_base + i));
+      }
+      cmds.push_back(std::move(c));
+    }
+    s.pipeline_checked(cmds);
     auto run = run_copy({src.url(), dst.url(), "--cleanup"});
+    INFO(run.result.describe());
     CHECK(run.exit_code() == 5);
-    CHECK(error_line(run).find("out of memory") != std::string::npos);
-    CHECK(error_line(run).find("maxmemory") != std::string::npos);
+    const std::string line = error_line(run);
+    CAPTURE(line);
+    CHECK(line.find("destination " + dst.url()) != std::string::npos);
+    CHECK(line.find("out of memory") != std::string::npos);
+    CHECK(line.find("maxmemory") != std::string::npos);
     CHECK(s.dbsize() == 20000 - static_cast<long long>(run.counter("deleted")));
     CHECK(run.counter("copied") < 20000);
-    // Whatever reached the destination is an exact copy, and every deleted source key is on the destination.
-    CompareOptions opts;
-    opts.check_extra_keys_on_dst = false;
+    // Whatever reached the destination is an exact copy, TTL included, and every deleted source key is on
+    // the destination.
     auto on_dst = d.scan_all("k:*");
     CHECK(on_dst.size() >= run.counter("deleted"));
-    for (const auto& k : on_dst)
+    for (const auto& k : on_dst) {
+      CAPTURE(k);
       CHECK(d.command({"GET", k}).str == std::string(500, 'v'));
+      const int i = std::stoi(k.substr(2));
+      const long long at = d.command({"PEXPIRETIME", k}).integer;
+      if (i % 2 == 0) {
+        // Sent as an absolute time from the destination's clock sample: within a second of the source's.
+        CHECK(at <= expire_base + i);
+        CHECK(at >= expire_base + i - 1000);
+      } else {
+        CHECK(at == -1);
+      }
+    }
   }
 
   TEST_CASE("bad URL and unknown option: exit 2 with one line") {
