@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "helpers.hpp"
@@ -178,6 +180,48 @@ TEST_SUITE("failures") {
       } else {
         CHECK(at == -1);
       }
+    }
+  }
+
+  TEST_CASE("one key too large for the destination fails alone; the others are copied") {
+    // The destination takes no argument over 1 MB: it answers the 3 MB RESTORE with a protocol error and
+    // closes the connection, dropping the commands pipelined behind it. That key fails; the tool reconnects
+    // and every other key arrives.
+    RedisServer src;
+    RedisServer dst({.extra_args = {"--proto-max-bulk-len", "1mb"}});
+    Client s = src.client();
+    Client d = dst.client();
+    std::mt19937_64 rng(42);
+    std::string big(3'000'000, '\0');
+    for (auto& ch : big)
+      ch = static_cast<char>(rng());  // incompressible: DUMP does not shrink it below the limit
+    s.checked({"SET", "big", big});
+    seed_mixed(s, {.count = 100, .ttl_fraction = 0.3});
+    const auto n = static_cast<uint64_t>(s.dbsize());
+    auto not_big = [](const std::string& k) { return k != "big"; };
+
+    for (const std::vector<std::string>& mode :
+         {std::vector<std::string>{"--mode", "dump"}, std::vector<std::string>{"--big-key-threshold", "0"}}) {
+      CAPTURE(mode[0]);
+      d.flushall();
+      std::vector<std::string> args = {src.url(), dst.url(), "--retry-timeout", "20"};
+      args.insert(args.end(), mode.begin(), mode.end());
+      auto run = run_copy(args, {}, 120s);
+      INFO(run.result.describe());
+      CHECK_FALSE(run.result.timed_out);
+      CHECK(run.exit_code() == 1);
+      CHECK(run.counter("failed") == 1);
+      CHECK(run.counter("copied") == n - 1);
+      REQUIRE(run.report["errors"].size() == 1);
+      CHECK(run.report["errors"][0]["count"] == 1);
+      CHECK(run.report["errors"][0]["example_key"] == "big");
+      CHECK(run.report["errors"][0]["message"].get<std::string>().find("Protocol error") !=
+            std::string::npos);
+      // The destination did close the connection, and the tool came back.
+      CHECK(run.result.err.find("reconnected") != std::string::npos);
+      CHECK(d.command({"EXISTS", "big"}).integer == 0);
+      require_same(compare_keyspaces(s, d, {.include = not_big}), n - 1);
+      CHECK(run.result.seconds < 30);
     }
   }
 
