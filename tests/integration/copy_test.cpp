@@ -50,8 +50,12 @@ TEST_SUITE("copy") {
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
     // Nothing a managed service forbids was sent to either side.
-    check_no_forbidden_calls(src_before, forbidden_calls(src), "the source");
+    const auto src_after = forbidden_calls(src);
+    check_no_forbidden_calls(src_before, src_after, "the source");
     check_no_forbidden_calls(dst_before, forbidden_calls(dst), "the destination");
+    // ...and the counting sees such a command when one is sent.
+    src.checked({"CONFIG", "GET", "maxmemory"});
+    CHECK(forbidden_calls(src).at("config") == src_after.at("config") + 1);
     const auto n = static_cast<uint64_t>(src.dbsize());
     CHECK(run.counter("scanned") == n);
     CHECK(run.counter("copied") == n);
