@@ -26,6 +26,7 @@ constexpr const char* kExitCodes =
     "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission)\n"
     "  4    another run holds the destination's lock\n"
     "  5    the destination refuses writes (read-only replica, out of memory, cannot persist)\n"
+    "  70   internal error (a bug: please report it)\n"
     "  130  interrupted by SIGINT, 143 by SIGTERM (keys in flight were finished first)\n";
 
 constexpr const char* kEnvHelp =
@@ -306,8 +307,9 @@ void add_path_options(CLI::App& app, Flags& f) {
       ->group(g);
   app.add_option(
          "--big-key-threshold", f.big_key_threshold,
-         "auto mode: a key larger than this (MEMORY USAGE) is copied in chunks by the rewrite path, so "
-         "memory stays bounded and no single command blocks a server for long (0: no size check)")
+         "auto mode: a key larger than this (MEMORY USAGE, or the type's length where MEMORY is refused) "
+         "is copied in chunks by the rewrite path, so memory stays bounded and no single command blocks a "
+         "server for long (0: no size check)")
       ->envname("BIG_KEY_THRESHOLD")
       ->capture_default_str()
       ->group(g);
@@ -559,7 +561,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
 
   CLI::App app{
       "redis-migrate: copy every key from one Redis server to another, exactly, with TTLs.\n"
-      "Uses SCAN, PTTL, DUMP and RESTORE only (no KEYS, MIGRATE, CONFIG, DEBUG or SYNC), so it works on\n"
+      "Uses SCAN, PTTL, DUMP and RESTORE, and on the rewrite path each type's own read and write commands\n"
+      "(GETRANGE, HSCAN, XRANGE, RENAME...); never KEYS, MIGRATE, CONFIG, DEBUG or SYNC, so it works on\n"
       "managed services (ElastiCache, Memorystore, Azure, Upstash, Redis Cloud, Valkey).",
       "redis-migrate"};
   app.set_version_flag("--version", std::string("redis-migrate ") + RM_VERSION);

@@ -211,6 +211,15 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
     job.resent = false;
     return rewrite(j, job.payload_view().size());
   }
+  if (engine_->options().mode == CopyMode::kAuto &&
+      msg.find("invalid bulk length") != std::string_view::npos) {
+    // The payload is longer than the destination's proto-max-bulk-len (it closes the connection after this
+    // reply; the commands behind it are sent again): this key alone is rewritten in chunks, which fit when
+    // its elements do. A string longer than the limit fails there (APPEND refuses to pass it).
+    if (engine_->options().cleanup) st.payload_sha = sha1_hex(job.payload_view());
+    job.resent = false;
+    return rewrite(j);
+  }
   engine_->fail_key(j, "RESTORE: " + std::string(msg));
 }
 

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "helpers.hpp"
@@ -113,12 +115,23 @@ TEST_SUITE("failures") {
     RedisServer primary;
     RedisServer replica({.extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())}});
     Client s = src.client();
+    Client p = primary.client();
+    Client r = replica.client();
     seed_strings(s, 100);
     auto run = run_copy({src.url(), replica.url()});
+    INFO(run.result.describe());
     CHECK(run.exit_code() == 5);
     const std::string line = error_line(run);
-    CHECK(line.find("read-only replica") != std::string::npos);
-    CHECK(line.find("primary") != std::string::npos);
+    CAPTURE(line);
+    // The endpoint (the destination, by its URL), what is wrong, and the fix.
+    CHECK(line.find("destination " + replica.url() + " is a read-only replica") != std::string::npos);
+    CHECK(line.find("primary at 127.0.0.1:" + std::to_string(primary.port())) != std::string::npos);
+    CHECK(line.find("point the destination URL at the primary") != std::string::npos);
+    CHECK(run.counter("copied") == 0);
+    // Nothing written anywhere: not a key, not the lock or a run record, on the replica nor on its primary
+    // (which would pass it on to the replica).
+    CHECK(r.dbsize() == 0);
+    CHECK(p.dbsize() == 0);
     CHECK(s.dbsize() == 100);
   }
 
@@ -128,20 +141,109 @@ TEST_SUITE("failures") {
     RedisServer dst({.extra_args = {"--maxmemory", "3mb", "--maxmemory-policy", "noeviction"}});
     Client s = src.client();
     Client d = dst.client();
-    seed_strings(s, 20000, "k:", 500);  // about 12 MB: does not fit
+    // About 12 MB: does not fit. Every other key expires at a known time, an hour from now.
+    const long long now_ms = std::stoll(s.checked({"TIME"}).elements.at(0).str) * 1000;
+    const long long expire_base = now_ms + 3'600'000;
+    std::vector<Command> cmds;
+    for (int i = 0; i < 20000; ++i) {
+      Command c{"SET", "k:" + std::to_string(i), std::string(500, 'v')};
+      if (i % 2 == 0) {
+        c.push_back("PXAT");
+        c.push_back(std::to_string(expire_base + i));
+      }
+      cmds.push_back(std::move(c));
+    }
+    s.pipeline_checked(cmds);
     auto run = run_copy({src.url(), dst.url(), "--cleanup"});
+    INFO(run.result.describe());
     CHECK(run.exit_code() == 5);
-    CHECK(error_line(run).find("out of memory") != std::string::npos);
-    CHECK(error_line(run).find("maxmemory") != std::string::npos);
+    const std::string line = error_line(run);
+    CAPTURE(line);
+    CHECK(line.find("destination " + dst.url()) != std::string::npos);
+    CHECK(line.find("out of memory") != std::string::npos);
+    CHECK(line.find("maxmemory") != std::string::npos);
     CHECK(s.dbsize() == 20000 - static_cast<long long>(run.counter("deleted")));
     CHECK(run.counter("copied") < 20000);
-    // Whatever reached the destination is an exact copy, and every deleted source key is on the destination.
-    CompareOptions opts;
-    opts.check_extra_keys_on_dst = false;
+    // Whatever reached the destination is an exact copy, TTL included, and every deleted source key is on
+    // the destination.
     auto on_dst = d.scan_all("k:*");
     CHECK(on_dst.size() >= run.counter("deleted"));
-    for (const auto& k : on_dst)
+    for (const auto& k : on_dst) {
+      CAPTURE(k);
       CHECK(d.command({"GET", k}).str == std::string(500, 'v'));
+      const int i = std::stoi(k.substr(2));
+      const long long at = d.command({"PEXPIRETIME", k}).integer;
+      if (i % 2 == 0) {
+        // Sent as an absolute time from the destination's clock sample: within a second of the source's.
+        CHECK(at <= expire_base + i);
+        CHECK(at >= expire_base + i - 1000);
+      } else {
+        CHECK(at == -1);
+      }
+    }
+  }
+
+  TEST_CASE("keys too large for the destination fail alone; the others are copied") {
+    // The destination takes no argument over 1 MB: it answers a 3 MB RESTORE with a protocol error and closes
+    // the connection, dropping the commands pipelined behind it. With --mode dump both big keys fail; in
+    // auto mode the hash, whose fields fit, is rebuilt in chunks by the rewrite path and only the string
+    // (which APPEND cannot grow past the limit either) fails. The tool reconnects and every other key
+    // arrives.
+    RedisServer src;
+    RedisServer dst({.extra_args = {"--proto-max-bulk-len", "1mb"}});
+    Client s = src.client();
+    Client d = dst.client();
+    std::mt19937_64 rng(42);
+    auto random_bytes = [&](std::size_t n) {
+      std::string out(n, '\0');
+      for (auto& ch : out)
+        ch = static_cast<char>(rng());  // incompressible: DUMP does not shrink it below the limit
+      return out;
+    };
+    s.checked({"SET", "big", random_bytes(3'000'000)});
+    Command hset{"HSET", "bighash"};
+    for (int i = 0; i < 3000; ++i) {
+      hset.push_back("f" + std::to_string(i));
+      hset.push_back(random_bytes(1000));
+    }
+    s.checked(hset);
+    seed_mixed(s, {.count = 100, .ttl_fraction = 0.3});
+    const auto n = static_cast<uint64_t>(s.dbsize());
+
+    for (const bool dump_mode : {true, false}) {
+      CAPTURE(dump_mode);
+      d.flushall();
+      std::vector<std::string> args = {src.url(), dst.url(), "--retry-timeout", "20"};
+      if (dump_mode) {
+        args.insert(args.end(), {"--mode", "dump"});
+      } else {
+        args.insert(args.end(), {"--big-key-threshold", "0"});  // auto mode, no size check: DUMP first
+      }
+      const std::set<std::string> failing =
+          dump_mode ? std::set<std::string>{"big", "bighash"} : std::set<std::string>{"big"};
+      auto run = run_copy(args, {}, 120s);
+      INFO(run.result.describe());
+      CHECK_FALSE(run.result.timed_out);
+      CHECK(run.exit_code() == 1);
+      CHECK(run.counter("failed") == failing.size());
+      CHECK(run.counter("copied") == n - failing.size());
+      CHECK(run.counter("rewritten") == (dump_mode ? 0 : 1));
+      REQUIRE(run.report["errors"].size() == 1);
+      const auto& group = run.report["errors"][0];
+      CHECK(group["count"] == failing.size());
+      CHECK(failing.count(group["example_key"].get<std::string>()) == 1);
+      CHECK(group["message"].get<std::string>().find(dump_mode ? "Protocol error" : "proto-max-bulk-len") !=
+            std::string::npos);
+      // The destination did close the connection, and the tool came back.
+      CHECK(run.result.err.find("reconnected") != std::string::npos);
+      for (const auto& k : failing)
+        CHECK(d.command({"EXISTS", k}).integer == 0);
+      CHECK(d.scan_all("*redis-migrate:tmp:*").empty());
+      require_same(
+          compare_keyspaces(s, d, {.include = [&](const std::string& k) { return failing.count(k) == 0; }}),
+          n - failing.size());
+      CHECK(run.result.seconds < 30);
+    }
   }
 
   TEST_CASE("bad URL and unknown option: exit 2 with one line") {

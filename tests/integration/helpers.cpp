@@ -57,4 +57,39 @@ void require_secret_hidden(const ToolRun& run, const std::string& secret) {
   CHECK_MESSAGE(run.report.dump().find(secret) == std::string::npos, "secret in the report");
 }
 
+const std::vector<std::string> kForbiddenCommands = {"keys", "migrate", "config",   "debug",
+                                                     "sync", "psync",   "randomkey"};
+
+std::map<std::string, long long> forbidden_calls(KeyReader& client) {
+  std::map<std::string, long long> calls;
+  for (const auto& c : kForbiddenCommands)
+    calls[c] = 0;
+  const Reply stats = client.command({"INFO", "commandstats"});
+  REQUIRE_MESSAGE(stats.is_string(), "INFO commandstats: " << stats.to_string());
+  // Lines like "cmdstat_config|get:calls=3,usec=..." (Redis 7) or "cmdstat_config:calls=3,..." (Redis 6).
+  std::istringstream in(stats.str);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("cmdstat_", 0) != 0) continue;
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(8, colon - 8);
+    name = name.substr(0, name.find('|'));
+    auto it = calls.find(name);
+    const std::size_t at = line.find("calls=", colon);
+    if (it == calls.end() || at == std::string::npos) continue;
+    it->second += std::stoll(line.substr(at + 6));
+  }
+  return calls;
+}
+
+void check_no_forbidden_calls(const std::map<std::string, long long>& before,
+                              const std::map<std::string, long long>& after, const std::string& side) {
+  for (const auto& c : kForbiddenCommands) {
+    const long long b = before.count(c) != 0 ? before.at(c) : 0;
+    const long long a = after.count(c) != 0 ? after.at(c) : 0;
+    CHECK_MESSAGE(a == b, side << " received " << (a - b) << " " << c << " command(s) during the run");
+  }
+}
+
 }  // namespace rmig::test

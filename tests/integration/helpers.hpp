@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -36,5 +37,17 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 
 // Checks that nothing the tool printed or wrote contains `secret`.
 void require_secret_hidden(const ToolRun& run, const std::string& secret);
+
+// Commands a managed service forbids and the tool must never send: KEYS, MIGRATE, CONFIG, DEBUG, SYNC, PSYNC,
+// RANDOMKEY.
+extern const std::vector<std::string> kForbiddenCommands;
+
+// Calls of each forbidden command a server has counted so far (INFO commandstats; subcommands such as
+// "config|get" are added to their command). Compare a snapshot taken before a run with one taken after: the
+// test's own client may have used some of them.
+std::map<std::string, long long> forbidden_calls(KeyReader& client);
+// Checks that no forbidden command was called between the two snapshots; `side` names the server.
+void check_no_forbidden_calls(const std::map<std::string, long long>& before,
+                              const std::map<std::string, long long>& after, const std::string& side);
 
 }  // namespace rmig::test

@@ -68,11 +68,16 @@ TEST_SUITE("rewrite") {
     const auto n = static_cast<uint64_t>(src.dbsize());
     src.checked({"CONFIG", "RESETSTAT"});
 
+    const auto src_before = forbidden_calls(src);
+    const auto dst_before = forbidden_calls(dst);
     // A small window: after the first refused payload, the keys in flight are the only ones DUMPed.
     auto run =
         run_copy({src_server.url(), dst_server.url(), "--progress-interval", "0", "--window-keys", "4"});
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
+    // The rewrite path too sends nothing a managed service forbids.
+    check_no_forbidden_calls(src_before, forbidden_calls(src), "the source");
+    check_no_forbidden_calls(dst_before, forbidden_calls(dst), "the destination");
     CHECK(run.counter("scanned") == n);
     CHECK(run.counter("copied") == n);
     CHECK(run.counter("rewritten") == n);  // Redis 7.0 reads none of Valkey 8.0's payloads (RDB 11)
@@ -442,6 +447,7 @@ TEST_SUITE("rewrite") {
     RedisServer src_server(valkey_8_0().options());
     RedisServer dst_server;
     Client src = src_server.client();
+    Client dst = dst_server.client();
     src.checked({"SET", "a", "1"});
     src.checked({"RPUSH", "b", "x"});
     auto run = run_copy({src_server.url(), dst_server.url(), "--mode", "dump"});
@@ -450,6 +456,55 @@ TEST_SUITE("rewrite") {
     CHECK(run.counter("failed") == 2);
     CHECK(run.counter("rewritten") == 0);
     CHECK(run.report["path"].get<std::string>().find("keys will fail") != std::string::npos);
+    // Both failures under one message, with one of them as the example.
+    REQUIRE(run.report["errors"].size() == 1);
+    const auto& group = run.report["errors"][0];
+    CHECK(group["count"] == 2);
+    CHECK(group["message"].get<std::string>().find("DUMP payload version or checksum are wrong") !=
+          std::string::npos);
+    const std::string example = group["example_key"].get<std::string>();
+    CHECK((example == "a" || example == "b"));
+    CHECK(user_dbsize(dst) == 0);
+  }
+
+  TEST_CASE("--mode dump: a payload the destination refuses fails that key only; the others are copied") {
+    // A module's keys restore only where the module is loaded: the destination without it refuses their
+    // payloads (ERR Bad data format), while plain keys of the same source restore fine.
+    RedisServer src_server({.extra_args = {"--loadmodule", redisearch_module()}});
+    RedisServer dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    src.checked({"FT.CREATE", "idx", "SCHEMA", "title", "TEXT"});
+    src.checked({"FT.ADD", "idx", "doc1", "1.0", "FIELDS", "title", "hello world"});
+    seed_mixed(src, {.count = 200, .ttl_fraction = 0.3});
+    std::set<std::string> module_keys;
+    for (const auto& k : src.scan_all()) {
+      const std::string type = src.checked({"TYPE", k}).str;
+      if (type != "string" && type != "hash" && type != "list" && type != "set" && type != "zset" &&
+          type != "stream") {
+        module_keys.insert(k);
+      }
+    }
+    REQUIRE(!module_keys.empty());
+    const auto n = static_cast<uint64_t>(src.dbsize());
+
+    auto run = run_copy({src_server.url(), dst_server.url(), "--mode", "dump"});
+    INFO(run.result.describe());
+    CHECK(run.exit_code() == 1);
+    CHECK(run.counter("failed") == module_keys.size());
+    CHECK(run.counter("copied") == n - module_keys.size());
+    CHECK(run.counter("rewritten") == 0);
+    REQUIRE(run.report["errors"].size() == 1);
+    const auto& group = run.report["errors"][0];
+    CHECK(group["count"] == module_keys.size());
+    CHECK(group["message"].get<std::string>().find("RESTORE") != std::string::npos);
+    CHECK(module_keys.count(group["example_key"].get<std::string>()) == 1);
+    // Every other key is on the destination, exact; no module key is.
+    require_same(compare_keyspaces(
+                     src, dst, {.include = [&](const std::string& k) { return module_keys.count(k) == 0; }}),
+                 n - module_keys.size());
+    for (const auto& k : module_keys)
+      CHECK(dst.command({"EXISTS", k}).integer == 0);
   }
 }
 

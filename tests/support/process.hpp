@@ -25,9 +25,29 @@ namespace rmig::test {
 
 using namespace std::chrono_literals;
 
-// Variables the tool reads from its environment; removed from every child unless set in EnvOverrides.
-inline constexpr std::array<std::string_view, 6> kToolEnvVars = {
-    "SOURCE_REDIS_URL", "DESTINATION_REDIS_URL", "DRY_RUN", "DEBUG", "REPLACE_DST_KEYS", "CLEAN_UP"};
+// Variables the tool reads from its environment (every envname of src/app/cli.cpp, plus DEBUG); removed from
+// every child unless set in EnvOverrides. The cli suite checks this list against the variables --help names.
+inline constexpr auto kToolEnvVars = std::to_array<std::string_view>(
+    {// URLs and the switches operators already use
+     "SOURCE_REDIS_URL", "DESTINATION_REDIS_URL", "DRY_RUN", "DEBUG", "REPLACE_DST_KEYS", "CLEAN_UP",
+     // connections, per side
+     "SOURCE_PASSWORD_FILE", "SOURCE_TLS_CA_FILE", "SOURCE_TLS_CA_DIR", "SOURCE_TLS_CERT", "SOURCE_TLS_KEY",
+     "SOURCE_TLS_SERVER_NAME", "SOURCE_TLS_INSECURE", "DESTINATION_PASSWORD_FILE", "DESTINATION_TLS_CA_FILE",
+     "DESTINATION_TLS_CA_DIR", "DESTINATION_TLS_CERT", "DESTINATION_TLS_KEY", "DESTINATION_TLS_SERVER_NAME",
+     "DESTINATION_TLS_INSECURE",
+     // selection
+     "MATCH", "EXCLUDE", "TYPE", "ALL_DBS",
+     // tuning and paths
+     "WINDOW_KEYS", "WINDOW_BYTES", "SCAN_COUNT", "RATE_LIMIT", "MAX_BYTES_PER_SEC", "CONNECT_TIMEOUT",
+     "TIMEOUT", "RETRY_TIMEOUT", "MODE", "BIG_KEY_THRESHOLD",
+     // cluster
+     "SOURCE_CLUSTER", "DESTINATION_CLUSTER", "READ_FROM",
+     // output
+     "REPORT_JSON", "PROGRESS_INTERVAL", "LOG_LEVEL", "LOG_FORMAT",
+     // lock and state
+     "STATE_PREFIX", "NO_LOCK", "LOCK_TTL", "STATE_FILE", "RESTART",
+     // copy, verify, cleanup, unlock
+     "ON_CONFLICT", "MERGE_PREFER", "EXAMPLES", "YES", "TTL_TOLERANCE", "SAMPLE", "MAX_DIFFERENCES"});
 
 // Name -> value sets a variable in the child; name -> nullopt removes it.
 using EnvOverrides = std::map<std::string, std::optional<std::string>>;
