@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "copy/merge.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
 
@@ -11,17 +12,6 @@ namespace {
 
 using Side = Engine::Side;
 using resp::ServerError;
-
-// The length command of a type; nullptr for types without one (modules).
-const char* length_command(std::string_view type) {
-  if (type == "string") return "STRLEN";
-  if (type == "list") return "LLEN";
-  if (type == "set") return "SCARD";
-  if (type == "zset") return "ZCARD";
-  if (type == "hash") return "HLEN";
-  if (type == "stream") return "XLEN";
-  return nullptr;
-}
 
 // A command is refused as such (ACL, renamed, a managed service), not for this key.
 bool memory_refused(std::string_view message) {

@@ -92,6 +92,16 @@ ValueKind type_kind(std::string_view type) noexcept {
   return type.empty() || type == "none" ? ValueKind::kUnknown : ValueKind::kModule;
 }
 
+const char* length_command(std::string_view type) noexcept {
+  if (type == "string") return "STRLEN";
+  if (type == "list") return "LLEN";
+  if (type == "set") return "SCARD";
+  if (type == "zset") return "ZCARD";
+  if (type == "hash") return "HLEN";
+  if (type == "stream") return "XLEN";
+  return nullptr;
+}
+
 const char* kind_name(ValueKind k) noexcept {
   switch (k) {
     case ValueKind::kString: return "string";

@@ -18,6 +18,9 @@ ValueKind payload_kind(std::string_view payload) noexcept;
 // From a TYPE reply ("hash", "zset", ...); a module's type name is kModule.
 ValueKind type_kind(std::string_view type) noexcept;
 const char* kind_name(ValueKind k) noexcept;
+// The command that gives a type's length (STRLEN, LLEN, SCARD, ZCARD, HLEN, XLEN); nullptr for a module's
+// type.
+const char* length_command(std::string_view type) noexcept;
 bool mergeable(ValueKind k) noexcept;  // hash, set, zset
 
 // The merge script: KEYS[1] the target, KEYS[2] the temporary key, ARGV[1] "1" when the source's values win.

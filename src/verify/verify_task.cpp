@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "copy/copy_task.hpp"
+#include "copy/merge.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
 #include "util/sha1.hpp"
@@ -45,16 +46,6 @@ std::string scalar(const redisReply* r) {
   if (resp::is_integer(r)) return std::to_string(r->integer);
   if (resp::is_string(r)) return std::string(str(r));
   return resp::describe(r);
-}
-
-const char* size_command(std::string_view type) {
-  if (type == "string") return "STRLEN";
-  if (type == "list") return "LLEN";
-  if (type == "set") return "SCARD";
-  if (type == "zset") return "ZCARD";
-  if (type == "hash") return "HLEN";
-  if (type == "stream") return "XLEN";
-  return nullptr;
 }
 
 const char* unit(std::string_view type) {
@@ -285,7 +276,7 @@ void VerifyTask::size(uint32_t j) {
   job.stage = kStageSize;
   if (abandon_if_failing(j) || !both_up(j)) return;
   State& st = state_[j];
-  const char* cmd = size_command(st.src.type);
+  const char* cmd = copy::length_command(st.src.type);
   st.pending = 2;
   send(j, Side::kSource, {cmd, job.key}, kSrcSize);
   send(j, Side::kDestination, {cmd, job.target()}, kDstSize);
@@ -300,7 +291,7 @@ void VerifyTask::on_size(uint32_t j, uint8_t op, const redisReply* r) {
         str(r).rfind("WRONGTYPE", 0) == 0) {
       return difference(j, "type differs", "the key changed type while it was checked");
     }
-    return reply_error(j, src ? Side::kSource : Side::kDestination, size_command(st.src.type), r);
+    return reply_error(j, src ? Side::kSource : Side::kDestination, copy::length_command(st.src.type), r);
   }
   (src ? st.src : st.dst).size = r->integer;
   if (--st.pending > 0) return;

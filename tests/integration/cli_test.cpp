@@ -30,16 +30,6 @@ bool has_word(const std::string& text, const std::string& name) {
   return false;
 }
 
-std::vector<std::string> non_empty_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
 // Every environment variable the --help of `command` (empty: the copy) names with CLI11's "(Env:NAME)".
 std::set<std::string> env_names_in_help(const std::string& command) {
   std::vector<std::string> args;
@@ -74,7 +64,7 @@ void check_passwords_hidden(const ToolRun& run) {
 
 // Every non-empty line of stderr is one JSON object with a time, a level and a message.
 void check_all_json(const std::string& err, std::set<std::string>& levels) {
-  const auto lines = non_empty_lines(err);
+  const auto lines = nonempty_lines(err);
   CHECK(!lines.empty());
   for (const auto& l : lines) {
     auto j = nlohmann::json::parse(l, nullptr, false);

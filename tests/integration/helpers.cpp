@@ -51,6 +51,14 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
   return out;
 }
 
+std::vector<std::string> nonempty_lines(const std::string& text) {
+  std::vector<std::string> out;
+  for (auto& line : lines_with(text, "")) {
+    if (!line.empty()) out.push_back(std::move(line));
+  }
+  return out;
+}
+
 void require_secret_hidden(const ToolRun& run, const std::string& secret) {
   CHECK_MESSAGE(run.result.out.find(secret) == std::string::npos, "secret in stdout: " << run.result.out);
   CHECK_MESSAGE(run.result.err.find(secret) == std::string::npos, "secret in stderr: " << run.result.err);

@@ -34,6 +34,8 @@ long long user_dbsize(KeyReader& client);
 
 // The lines of `text` that mention `needle`.
 std::vector<std::string> lines_with(const std::string& text, const std::string& needle);
+// The lines of `text` that are not empty.
+std::vector<std::string> nonempty_lines(const std::string& text);
 
 // Checks that nothing the tool printed or wrote contains `secret`.
 void require_secret_hidden(const ToolRun& run, const std::string& secret);

@@ -46,16 +46,6 @@ std::vector<std::string> args(std::initializer_list<std::vector<std::string>> pa
   return out;
 }
 
-std::vector<std::string> nonempty_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
 bool has(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;
 }
