@@ -80,7 +80,9 @@ set +e
 "$bin" "redis://127.0.0.1:$src/0" "redis://127.0.0.1:$dst/0" --progress-interval 1 "$@"
 rc=$?
 set -e
-echo "== redis-migrate exited with $rc; the destination holds $(redis-cli -p "$dst" dbsize) keys"
+own=$(redis-cli -p "$dst" --scan --pattern 'redis-migrate:*' | wc -l)
+echo "== redis-migrate exited with $rc; the destination holds $(($(redis-cli -p "$dst" dbsize) - own)) keys" \
+  "(plus $own of the tool's own: its run record and run index, see README \"Lock and resume\")"
 
 if [ -x "$bin" ] && "$bin" --help 2>/dev/null | grep -q '^ *verify'; then
   echo "== verify"
