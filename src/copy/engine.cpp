@@ -143,7 +143,7 @@ std::vector<report::NodeCounters> Engine::node_totals() const {
     report::Counters c = n.committed;
     for (const auto& b : n.batches)
       c += b.counters;
-    out.push_back(report::NodeCounters{n.name, std::move(c)});
+    out.push_back(report::NodeCounters{n.name, c});
   }
   return out;
 }

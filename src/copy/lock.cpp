@@ -193,8 +193,10 @@ Result<std::unique_ptr<Lease>> Lease::acquire(StateClient& client, std::string k
     const redisReply* rr = r->get();
     if (resp::is_status(rr, "OK")) {
       spdlog::debug("{}: took the lock {} for {} ms", destination, key, ttl_ms);
+      // The key's connection options first: the key itself is moved into the lease.
+      auto options = client.options_for(key);
       return std::unique_ptr<Lease>(
-          new Lease(std::move(key), value, ttl_ms, destination, client.options_for(key)));
+          new Lease(std::move(key), value, ttl_ms, destination, std::move(options)));
     }
     if (resp::is_error(rr)) {
       return state_write_error(destination, key, resp::text(rr),
