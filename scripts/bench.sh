@@ -14,12 +14,14 @@
 # Environment:
 #   RM_BENCH_CLUSTER_URL_FORMAT  printf format of a cluster URL from one node's port (default redis://127.0.0.1:%s)
 #   RM_BENCH_CLUSTER_ARGS        extra tool arguments for cluster runs (default none)
+#   RM_BENCH_TOOL_ARGS           extra tool arguments for every run, e.g. "--big-key-threshold 0" (default none)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/build-bench"
 ALL_SECTIONS=(strings mixed strings5m bigkeys tls cluster rewrite)
 COMMAND_LINE="scripts/bench.sh"
+[ -n "${RM_BENCH_TOOL_ARGS:-}" ] && COMMAND_LINE="RM_BENCH_TOOL_ARGS='$RM_BENCH_TOOL_ARGS' $COMMAND_LINE"
 for arg in "$@"; do
   if [[ $arg =~ ^[A-Za-z0-9_./,:=@+-]+$ ]]; then COMMAND_LINE+=" $arg"; else COMMAND_LINE+=" $(printf '%q' "$arg")"; fi
 done
@@ -80,6 +82,7 @@ BIG_SCALE=$([ "$QUICK" = 1 ] && echo 0.1 || echo 1)
 PROBE_KEYS=600
 CLUSTER_URL_FORMAT=${RM_BENCH_CLUSTER_URL_FORMAT:-redis://127.0.0.1:%s}
 read -r -a CLUSTER_ARGS <<<"${RM_BENCH_CLUSTER_ARGS:-}"
+read -r -a TOOL_ARGS <<<"${RM_BENCH_TOOL_ARGS:-}"
 
 # 1000000 -> 1m, 20000 -> 20k
 short_count() {
@@ -220,7 +223,7 @@ run_tool_once() {
   # shellcheck disable=SC2086
   flush $dst_ports
   res=$(rmb exec --stdout "$WORK/tool.out" --stderr "$WORK/tool.err" -- \
-    "$TOOL" --report-json "$report" "$@" "$src" "$dst") || die "rm-bench exec failed"
+    "$TOOL" --report-json "$report" "${TOOL_ARGS[@]}" "$@" "$src" "$dst") || die "rm-bench exec failed"
   echo "tool $* $src $dst: $res" >>"$OUT/bench.log"
   exit_code=$(kv exit "$res")
   if [ "$exit_code" != 0 ]; then
