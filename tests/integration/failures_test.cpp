@@ -305,6 +305,60 @@ TEST_SUITE("failures") {
     CHECK(run.result.err.find("loading") != std::string::npos);
   }
 
+  TEST_CASE("a source still loading its data is waited for, then copied whole") {
+    const std::vector<std::string> slow_load = {"--key-load-delay", "100",
+                                                "--loading-process-events-interval-bytes", "1024"};
+    RedisServer src({.extra_args = slow_load});
+    RedisServer dst;
+    {
+      Client s = src.client();
+      seed_strings(s, 20000, "k:");  // about 2 s to load at 100 us per key
+      s.checked({"SAVE"});
+    }
+    const int port = src.port();
+    const std::string dir = src.dir();
+    src.stop();
+    std::vector<std::string> argv = {"redis-server",
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--port",
+                                     std::to_string(port),
+                                     "--dir",
+                                     dir,
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--logfile",
+                                     dir + "/restart.log"};
+    argv.insert(argv.end(), slow_load.begin(), slow_load.end());
+    Process restarted = Process::start({.argv = argv, .out = Output::null(), .err = Output::null()});
+    // Wait until the port accepts connections (it does before the data is loaded).
+    for (int i = 0; i < 200 && port_is_free(port); ++i)
+      std::this_thread::sleep_for(10ms);
+    ConnectOptions src_options;
+    src_options.port = port;
+    {
+      // Still loading when the copy starts.
+      Client probe(src_options);
+      REQUIRE(probe.command({"PING"}).is_error("LOADING"));
+    }
+    auto run = run_copy({"redis://127.0.0.1:" + std::to_string(port) + "/0", dst.url()});
+    INFO(run.result.describe());
+    CHECK(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 20000);
+    CHECK(run.counter("failed") == 0);
+    // The wait is logged, naming the source.
+    const auto waits = lines_with(run.result.err, "loading");
+    REQUIRE(!waits.empty());
+    CHECK(waits.front().find("source redis://127.0.0.1:" + std::to_string(port)) != std::string::npos);
+    Client s(src_options);
+    Client d = dst.client();
+    require_same(compare_keyspaces(s, d), 20000);
+    restarted.send_signal(SIGKILL);
+    restarted.wait();
+  }
+
   TEST_CASE(
       "a stopped destination fills the byte window: the scan pauses, the progress says so, nothing is lost") {
     RedisServer src_server, dst_server;
