@@ -392,7 +392,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   double avg_payload_ = 0;   // running mean of payload sizes, the charge of a key whose size is unknown yet
   uint32_t unmeasured_ = 0;  // keys dispatched before any size was known
   // The window's charge of a key whose payload has not arrived: the running mean of payload sizes, so that
-  // keys dispatched together cannot take more than --window-bytes between them once their payloads arrive.
+  // keys dispatched together take about --window-bytes between them once their payloads arrive (more only
+  // when they are larger than the mean).
   double window_estimate_ = 0;
   bool any_done_ = false;  // a key has finished (before that, nothing says whether payloads are held)
   std::size_t estimated_keys_ = 0;  // keys in flight still charged an estimate (waiting for the source)
