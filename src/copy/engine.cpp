@@ -628,6 +628,7 @@ void Engine::on_scan(uint32_t index, resp::Reply reply) {
 
 void Engine::dispatch() {
   paused_by_destination_ = false;
+  window_full_ = false;
   rate_limited_ = false;
   task_.room();
   while (!stopping_ && !free_.empty() && bytes_held_ < opts_.window.bytes) {
@@ -674,6 +675,9 @@ void Engine::dispatch() {
     job.attempts = 0;
     job.redirects = 0;
     job.first_retry_at = {};
+    job.estimate_ = dispatch_estimate();
+    bytes_held_ += job.estimate_;
+    if (job.estimate_ > 0) ++estimated_keys_;
     if (opts_.rate_limit_bytes > 0) {
       job.reserved_ = avg_payload_;
       job.measuring_ = true;
@@ -689,6 +693,28 @@ void Engine::dispatch() {
     }
     if (node->queue.size() < opts_.window.scan_count) maybe_scan(*node, node_index);
   }
+  window_full_ = !stopping_;
+}
+
+bool Engine::paused_by_destination() const noexcept {
+  if (paused_by_destination_) return true;
+  // The window is full (in keys or in bytes): when most of the keys in it have their payload and wait for the
+  // destination's answer, the destination holds the scan back.
+  return window_full_ && active_ > 0 && (active_ - estimated_keys_) * 2 >= active_;
+}
+
+std::size_t Engine::dispatch_estimate() const noexcept {
+  if (window_estimate_ > 0) return std::max<std::size_t>(1, static_cast<std::size_t>(window_estimate_));
+  // No size known yet: one key at a time until the first payload arrives or a key finishes without one (a
+  // task that holds no payloads).
+  return any_done_ ? 0 : opts_.window.bytes;
+}
+
+void Engine::drop_estimate(Job& job) noexcept {
+  if (job.estimate_ == 0) return;
+  bytes_held_ -= job.estimate_;
+  job.estimate_ = 0;
+  --estimated_keys_;
 }
 
 bool Engine::select(Node& node, QueuedKey& q, uint32_t j) {
@@ -897,6 +923,8 @@ void Engine::done(uint32_t j) {
     if (job.reserved_ <= 0) --unmeasured_;
     job.measuring_ = false;
   }
+  drop_estimate(job);
+  any_done_ = true;
   bytes_held_ -= job.held;
   job.held = 0;
   job.payload.reset();
@@ -912,11 +940,17 @@ void Engine::done(uint32_t j) {
 
 void Engine::hold(uint32_t j, resp::Reply payload) {
   Job& job = jobs_[j];
+  const bool first = job.estimate_ > 0;
+  drop_estimate(job);
   bytes_held_ -= job.held;
   job.shared.reset();
   job.payload = std::move(payload);
   job.held = job.payload ? job.payload->len : 0;
   bytes_held_ += job.held;
+  if (first && job.payload) {
+    const auto size = std::max(static_cast<double>(job.held), 1.0);
+    window_estimate_ = window_estimate_ <= 0 ? size : 0.9 * window_estimate_ + 0.1 * size;
+  }
   if (opts_.rate_limit_bytes > 0) {
     const auto held = static_cast<double>(job.held);
     if (job.measuring_) {
@@ -932,6 +966,7 @@ void Engine::hold(uint32_t j, resp::Reply payload) {
 
 void Engine::hold_bytes(uint32_t j, std::size_t bytes) {
   Job& job = jobs_[j];
+  drop_estimate(job);
   job.payload.reset();
   job.shared.reset();
   bytes_held_ -= job.held;

@@ -116,6 +116,7 @@ struct Job {
   bool write_ask = false;     // source-side -ASK: send ASKING before the next write
   double reserved_ = 0;       // --max-bytes-per-sec: payload bytes charged at dispatch, an estimate
   bool measuring_ = false;    // ... to be corrected by the first hold()
+  std::size_t estimate_ = 0;  // window bytes charged at dispatch until the payload's size is known
   uint32_t attempts = 0;      // retries of the current error
   uint32_t redirects = 0;
   std::chrono::steady_clock::time_point first_retry_at{};
@@ -185,7 +186,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::size_t in_flight() const noexcept { return active_; }
   // Payload and chunk bytes held by the jobs in flight (the window's byte count).
   std::size_t bytes_held() const noexcept { return bytes_held_; }
-  bool paused_by_destination() const noexcept { return paused_by_destination_; }
+  // The destination holds the scan back: its connection has too much waiting to be sent, or the window is
+  // full of keys waiting for its answers.
+  bool paused_by_destination() const noexcept;
   std::size_t links_down() const noexcept;
   EngineResult take_result();
 
@@ -388,6 +391,16 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   double byte_tokens_ = 0;
   double avg_payload_ = 0;   // running mean of payload sizes, the charge of a key whose size is unknown yet
   uint32_t unmeasured_ = 0;  // keys dispatched before any size was known
+  // The window's charge of a key whose payload has not arrived: the running mean of payload sizes, so that
+  // keys dispatched together take about --window-bytes between them once their payloads arrive (more only
+  // when they are larger than the mean).
+  double window_estimate_ = 0;
+  bool any_done_ = false;  // a key has finished (before that, nothing says whether payloads are held)
+  std::size_t estimated_keys_ = 0;  // keys in flight still charged an estimate (waiting for the source)
+  // The window's charge of the next key dispatched.
+  std::size_t dispatch_estimate() const noexcept;
+  // Replaces job j's estimate by nothing (its real size is about to be held, or it is done).
+  void drop_estimate(Job& job) noexcept;
   std::chrono::steady_clock::time_point tokens_at_{};
   bool rate_limited_ = false;
   std::string scan_match_;  // SCAN MATCH argument, empty for none
@@ -403,7 +416,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   bool pump_again_ = false;
   bool stopping_ = false;
   bool finished_ = false;
-  bool paused_by_destination_ = false;
+  bool paused_by_destination_ = false;  // the destination's connection has too much waiting to be sent
+  bool window_full_ = false;            // the dispatcher stopped because the window is full
 };
 
 }  // namespace rmig::copy

@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <random>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -302,6 +303,128 @@ TEST_SUITE("failures") {
     CHECK(run.exit_code() == 0);
     CHECK(run.counter("copied") == 200);
     CHECK(run.result.err.find("loading") != std::string::npos);
+  }
+
+  TEST_CASE("a source still loading its data is waited for, then copied whole") {
+    const std::vector<std::string> slow_load = {"--key-load-delay", "100",
+                                                "--loading-process-events-interval-bytes", "1024"};
+    RedisServer src({.extra_args = slow_load});
+    RedisServer dst;
+    {
+      Client s = src.client();
+      seed_strings(s, 20000, "k:");  // about 2 s to load at 100 us per key
+      s.checked({"SAVE"});
+    }
+    const int port = src.port();
+    const std::string dir = src.dir();
+    src.stop();
+    std::vector<std::string> argv = {"redis-server",
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--port",
+                                     std::to_string(port),
+                                     "--dir",
+                                     dir,
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--logfile",
+                                     dir + "/restart.log"};
+    argv.insert(argv.end(), slow_load.begin(), slow_load.end());
+    Process restarted = Process::start({.argv = argv, .out = Output::null(), .err = Output::null()});
+    // Wait until the port accepts connections (it does before the data is loaded).
+    for (int i = 0; i < 200 && port_is_free(port); ++i)
+      std::this_thread::sleep_for(10ms);
+    ConnectOptions src_options;
+    src_options.port = port;
+    {
+      // Still loading when the copy starts.
+      Client probe(src_options);
+      REQUIRE(probe.command({"PING"}).is_error("LOADING"));
+    }
+    auto run = run_copy({"redis://127.0.0.1:" + std::to_string(port) + "/0", dst.url()});
+    INFO(run.result.describe());
+    CHECK(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 20000);
+    CHECK(run.counter("failed") == 0);
+    // The wait is logged, naming the source.
+    const auto waits = lines_with(run.result.err, "loading");
+    REQUIRE(!waits.empty());
+    CHECK(waits.front().find("source redis://127.0.0.1:" + std::to_string(port)) != std::string::npos);
+    Client s(src_options);
+    Client d = dst.client();
+    require_same(compare_keyspaces(s, d), 20000);
+    restarted.send_signal(SIGKILL);
+    restarted.wait();
+  }
+
+  TEST_CASE(
+      "a stopped destination fills the byte window: the scan pauses, the progress says so, nothing is lost") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    // 3,000 keys of 10 KB (30 MB), random so that DUMP cannot compress them, through a 64 KB window: about
+    // six payloads fit.
+    constexpr int kKeys = 3000;
+    constexpr std::size_t kValueSize = 10'000;
+    std::mt19937_64 rng(11);
+    std::vector<Command> cmds;
+    for (int i = 0; i < kKeys; ++i) {
+      std::string value(kValueSize, '\0');
+      for (auto& ch : value)
+        ch = static_cast<char>(rng());
+      cmds.push_back({"SET", "k:" + std::to_string(i), std::move(value)});
+    }
+    src.pipeline_checked(cmds);
+    TempDir dir("report");
+    auto tool = start_tool({src_server.url(), dst_server.url(), "--window-bytes", "64KB",
+                            "--progress-interval", "0.2", "--report-json", dir.file("r.json")});
+    bool arrived = false;
+    for (int i = 0; i < 20000 && tool.running() && !arrived; ++i) {
+      if (dst.dbsize() >= 50)
+        arrived = true;
+      else
+        std::this_thread::sleep_for(1ms);
+    }
+    REQUIRE(arrived);
+    dst_server.pause();
+    // Let the keys already sent drain into the stopped server's socket, then watch the tool for 2 s.
+    std::this_thread::sleep_for(300ms);
+    const std::size_t from = tool.err().size();
+    std::this_thread::sleep_for(2s);
+    const std::string during = tool.err().substr(from);
+    const bool still_running = tool.running();
+    dst_server.resume();
+    auto result = tool.finish(60s);
+    INFO(result.describe());
+    INFO("stderr while the destination was stopped:\n" << during);
+    CHECK(still_running);
+    CHECK(result.exit_code == 0);
+    const auto report = nlohmann::json::parse(read_file(dir.file("r.json")));
+    CHECK(report["copied"] == kKeys);
+    CHECK(report["failed"] == 0);
+    CHECK(report["peak_rss_bytes"].get<uint64_t>() > 0);
+    require_same(compare_keyspaces(src, dst), kKeys);
+
+    // Every progress line printed while the destination was stopped says the tool waits for it, holds the
+    // same copied count (nothing was acknowledged), and shows no more keys in flight than the byte window
+    // holds payloads (plus the one that crosses the limit, and slack for DUMP's framing).
+    const auto lines = lines_with(during, "progress ");
+    REQUIRE(lines.size() >= 5);
+    const std::regex copied_re("copied ([0-9,]+) ");
+    const std::regex in_flight_re("in flight ([0-9]+)");
+    std::set<std::string> copied_counts;
+    for (const auto& l : lines) {
+      CAPTURE(l);
+      CHECK(l.find("(waiting for the destination)") != std::string::npos);
+      std::smatch m;
+      REQUIRE(std::regex_search(l, m, copied_re));
+      copied_counts.insert(m[1].str());
+      REQUIRE(std::regex_search(l, m, in_flight_re));
+      CHECK(std::stoul(m[1].str()) <= 64'000 / kValueSize + 2);
+    }
+    CHECK(copied_counts.size() == 1);
   }
 
   TEST_CASE("SIGINT and SIGTERM stop the scan, finish the keys in flight, print the summary, exit 130/143") {
