@@ -12,6 +12,7 @@
 #include "copy/ttl.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
+#include "util/int_text.hpp"
 #include "util/sha1.hpp"
 
 namespace rmig::copy {
@@ -39,16 +40,6 @@ constexpr const char* kCleanupScript =
     "if not v or redis.sha1hex(v) ~= ARGV[1] then return 0 end\n"
     "redis.call('UNLINK', KEYS[1])\n"
     "return 1\n";
-
-struct IntText {
-  std::array<char, 24> buf{};
-  std::size_t len = 0;
-  explicit IntText(int64_t v) {
-    auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
-    len = static_cast<std::size_t>(r.ptr - buf.data());
-  }
-  std::string_view view() const noexcept { return {buf.data(), len}; }
-};
 
 }  // namespace
 

@@ -281,13 +281,8 @@ uint32_t Engine::link_for_address(const std::string& host, int port, bool destin
     }
   }
   // A node first met through a redirect: connect to it like to the others.
-  resp::ConnectOptions o = destination ? destination_template_ : source_template_;
-  o.endpoint.kind = net::Endpoint::Kind::kTcp;
-  o.endpoint.host = host;
-  o.endpoint.port = static_cast<uint16_t>(port);
-  o.db = 0;
-  o.readonly = false;
-  o.label = o.side + " node " + o.endpoint.to_string();
+  resp::ConnectOptions o =
+      resp::cluster_node_options(destination ? destination_template_ : source_template_, host, port);
   resp::Connection::Observer* observer = this;
   auto conn = std::make_unique<resp::Connection>(loop_, o, observer);
   const uint32_t link = add_link(std::move(conn), o.endpoint.to_string(), destination);

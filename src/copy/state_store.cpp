@@ -24,18 +24,6 @@ bool retry_later(ServerError e) {
          e == ServerError::kBusy || e == ServerError::kMasterDown;
 }
 
-// A cluster node of the side `seed` belongs to: the same credentials and TLS settings, db 0.
-resp::ConnectOptions node_of(const resp::ConnectOptions& seed, const std::string& host, int port) {
-  resp::ConnectOptions o = seed;
-  o.endpoint.kind = net::Endpoint::Kind::kTcp;
-  o.endpoint.host = host;
-  o.endpoint.port = static_cast<uint16_t>(port);
-  o.db = 0;
-  o.readonly = false;
-  o.label = seed.side + " node " + o.endpoint.to_string();
-  return o;
-}
-
 }  // namespace
 
 // ---- StateClient ----
@@ -45,7 +33,7 @@ StateClient::StateClient(net::Loop& loop, resp::ConnectOptions seed) : loop_(loo
 StateClient::~StateClient() = default;
 
 resp::ConnectOptions StateClient::node(const std::string& host, int port) const {
-  return node_of(seed_, host, port);
+  return resp::cluster_node_options(seed_, host, port);
 }
 
 resp::ConnectOptions StateClient::options_for(std::string_view key) const {
@@ -167,7 +155,7 @@ void StateLink::on_reply(uint64_t /*tag*/, resp::Reply reply) {
       if (auto to = resp::parse_redirect(resp::text(r)); to && !moving_) {
         // The key's slot moved (a reshard or a failover): follow it for the next commands.
         moving_ = true;
-        move_to_ = node_of(seed_, to->host, to->port);
+        move_to_ = resp::cluster_node_options(seed_, to->host, to->port);
         timer_.start(0);
       }
     }

@@ -406,6 +406,17 @@ void Connection::fail_pending() noexcept {
     p.handler->on_reply(p.tag, Reply());
 }
 
+ConnectOptions cluster_node_options(const ConnectOptions& seed, const std::string& host, int port) {
+  ConnectOptions o = seed;
+  o.endpoint.kind = net::Endpoint::Kind::kTcp;
+  o.endpoint.host = host;
+  o.endpoint.port = static_cast<uint16_t>(port);
+  o.db = 0;
+  o.readonly = false;
+  o.label = seed.side + " node " + o.endpoint.to_string();
+  return o;
+}
+
 std::string acl_rule_fix(const ConnectOptions& options, std::string_view command) {
   const std::string user = options.user.empty() ? "default" : options.user;
   if (command.empty()) return "check the ACL rules of user '" + user + "'";

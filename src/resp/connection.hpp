@@ -137,6 +137,10 @@ class Connection final : private net::Transport::Handler, private net::Flushable
   bool dispatching_ = false;
 };
 
+// A cluster node of the side `seed` belongs to (met through discovery or a redirect): the same credentials
+// and TLS settings, db 0, no READONLY, labelled "<side> node host:port".
+ConnectOptions cluster_node_options(const ConnectOptions& seed, const std::string& host, int port);
+
 // The fix for a command the ACL user may not run: "add the ACL rule +dump to user 'src' (ACL SETUSER src
 // +dump)". `command` is lower case as Redis names it ("dump", "client|setname").
 std::string acl_rule_fix(const ConnectOptions& options, std::string_view command);

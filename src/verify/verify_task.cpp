@@ -12,6 +12,7 @@
 #include "copy/merge.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
+#include "util/int_text.hpp"
 #include "util/sha1.hpp"
 #include "verify/compare.hpp"
 
@@ -55,16 +56,6 @@ const char* unit(std::string_view type) {
   if (type == "list") return "elements";
   return "members";
 }
-
-struct IntText {
-  std::array<char, 24> buf{};
-  std::size_t len = 0;
-  explicit IntText(int64_t v) {
-    auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
-    len = static_cast<std::size_t>(r.ptr - buf.data());
-  }
-  std::string_view view() const noexcept { return {buf.data(), len}; }
-};
 
 }  // namespace
 
