@@ -22,19 +22,23 @@ namespace {
 using Side = Engine::Side;
 using resp::ServerError;
 
-// Compare-and-delete for --cleanup. KEYS[1] is the source key, ARGV[1] the SHA1 of the DUMP payload that was
-// copied, ARGV[2] the PTTL read before the copy (-1: persistent). The key is deleted only if it still holds
-// that value and its expiry was not changed meanwhile (a TTL only goes down on its own; a larger TTL or a
-// different persistence means somebody wrote the key). Returns 1 when deleted, 0 when kept because it
-// changed, -1 when the key is gone.
+// Compare-and-delete for --cleanup and the cleanup command. KEYS[1] is the source key, ARGV[1] the SHA1 of
+// the DUMP payload that was copied (or compared), ARGV[2] the remaining TTL in ms the copy was given (-1:
+// persistent), read ARGV[3] ms before this call was sent (on the tool's monotonic clock). The key is deleted
+// only if it still holds that value and its expiry is the one copied: persistent then and now, or an
+// absolute expiry within kExpiryToleranceMs of the copy's (its PTTL now against the TTL read then minus the
+// time elapsed since). A TTL lowered, raised, added or removed means the key was written: it is kept.
+// Returns 1 when deleted, 0 when kept because it changed, -1 when the key is gone.
 constexpr const char* kCleanupScript =
     "local t = redis.call('PTTL', KEYS[1])\n"
     "if t == -2 then return -1 end\n"
     "local want = tonumber(ARGV[2])\n"
     "if want < 0 then\n"
     "  if t ~= -1 then return 0 end\n"
-    "elseif t < 0 or t > want then\n"
-    "  return 0\n"
+    "else\n"
+    "  if t < 0 then return 0 end\n"
+    "  local drift = t - (want - tonumber(ARGV[3]))\n"
+    "  if drift > 1000 or drift < -1000 then return 0 end\n"  // kExpiryToleranceMs
     "end\n"
     "local v = redis.call('DUMP', KEYS[1])\n"
     "if not v or redis.sha1hex(v) ~= ARGV[1] then return 0 end\n"
@@ -44,6 +48,13 @@ constexpr const char* kCleanupScript =
 }  // namespace
 
 const char* CopyTask::cleanup_script() noexcept { return kCleanupScript; }
+
+int64_t CopyTask::cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - read_at)
+          .count();
+  return ms < 0 ? 0 : static_cast<int64_t>(ms);
+}
 
 const std::string& CopyTask::cleanup_sha() noexcept {
   static const std::string sha = sha1_hex(kCleanupScript);
@@ -416,11 +427,13 @@ void CopyTask::cleanup(uint32_t j) {
   const std::string sha =
       state_[j].payload_sha.empty() ? sha1_hex(job.payload_view()) : state_[j].payload_sha;
   IntText pttl(job.pttl < 0 ? -1 : job.pttl);
+  IntText elapsed(cleanup_elapsed_ms(job.sent_at));
   if (state_[j].use_eval) {
-    const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view()};
+    const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view(), elapsed.view()};
     engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
   } else {
-    const std::string_view args[] = {"EVALSHA", cleanup_sha(), "1", job.key, sha, pttl.view()};
+    const std::string_view args[] = {"EVALSHA", cleanup_sha(), "1",           job.key,
+                                     sha,       pttl.view(),   elapsed.view()};
     engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
   }
 }

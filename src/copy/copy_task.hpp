@@ -6,6 +6,8 @@
 // than the source), when the key is above --big-key-threshold, and for every key with --mode rewrite. After
 // the first refused payload of a source node, that node's later keys go straight to the rewrite path.
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,9 +25,15 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void give_up(uint32_t j) override;
   void room() override { rewriter_.wake(); }
 
-  // The compare-and-delete script run on the source by --cleanup, and its SHA1 for EVALSHA.
+  // The compare-and-delete script run on the source by --cleanup and the cleanup command, and its SHA1 for
+  // EVALSHA. Arguments: 1 key (the source key); the SHA1 of the DUMP payload that was copied, the remaining
+  // TTL in ms the copy was given (-1: persistent) and cleanup_elapsed_ms() of the moment that TTL was read.
+  // It deletes the key (1) only if its value still hashes to that SHA1 and its expiry is the copy's (both
+  // persistent, or absolute expiries within kExpiryToleranceMs); 0: kept, it changed; -1: gone.
   static const char* cleanup_script() noexcept;
   static const std::string& cleanup_sha() noexcept;
+  static int64_t cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept;
+  static constexpr int64_t kExpiryToleranceMs = 1000;
 
  private:
   static constexpr uint8_t kRestore = kFirstOwnOp;

@@ -208,6 +208,7 @@ void VerifyTask::head(uint32_t j) {
   st.pending = 4;
   st.src = SideRead{};
   st.dst = SideRead{};
+  st.read_at = std::chrono::steady_clock::now();
   send(j, Side::kSource, {"TYPE", job.key}, kSrcType);
   send(j, Side::kSource, {"PTTL", job.key}, kSrcPttl);
   send(j, Side::kDestination, {"TYPE", job.target()}, kDstType);
@@ -753,12 +754,17 @@ void VerifyTask::remove(uint32_t j) {
   copy::Job& job = engine_->job(j);
   State& st = state_[j];
   job.stage = kStageDelete;
-  IntText pttl(st.src.pttl < 0 ? -1 : st.src.pttl);
+  // The expiry the source key must still have is its copy's (read with the source's, at the same moment):
+  // a source TTL changed since the copy, even within --ttl-tolerance, keeps the key.
+  IntText pttl(st.dst.pttl < 0 ? -1 : st.dst.pttl);
+  IntText elapsed(copy::CopyTask::cleanup_elapsed_ms(st.read_at));
   if (st.use_eval) {
-    send(j, Side::kWriter, {"EVAL", copy::CopyTask::cleanup_script(), "1", job.key, st.sha, pttl.view()},
+    send(j, Side::kWriter,
+         {"EVAL", copy::CopyTask::cleanup_script(), "1", job.key, st.sha, pttl.view(), elapsed.view()},
          kDelete);
   } else {
-    send(j, Side::kWriter, {"EVALSHA", copy::CopyTask::cleanup_sha(), "1", job.key, st.sha, pttl.view()},
+    send(j, Side::kWriter,
+         {"EVALSHA", copy::CopyTask::cleanup_sha(), "1", job.key, st.sha, pttl.view(), elapsed.view()},
          kDelete);
   }
 }

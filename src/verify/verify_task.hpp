@@ -16,6 +16,7 @@
 //      size of a key.
 // Nothing is ever written, except the cleanup's deletions on the source.
 
+#include <chrono>
 #include <deque>
 #include <string>
 #include <vector>
@@ -101,6 +102,7 @@ class VerifyTask final : public copy::KeyTask {
     std::vector<resp::Reply> singles;  // one-per-member lookup replies
     std::string sha;                   // cleanup: SHA-1 of the source's DUMP that was compared
     bool use_eval = false;             // the cleanup script is not in the source's script cache
+    std::chrono::steady_clock::time_point read_at{};  // when both PTTLs were sent
   };
 
   // Sends to both sides, or parks the job on the side that is down and returns false (resend() comes back).
