@@ -232,11 +232,13 @@ bool at_least(const std::string& version, int major, int minor) {
 
 // Before a copy with rename rules writes anything: every selected source name through the collision
 // detector (names only, from SCAN). Two keys landing on one name, or a renamed key landing on a key that
-// keeps its name, stop the run with exit code 2.
+// keeps its name, stop the run with exit code 2; so does, in place (source and destination one keyspace),
+// a renamed key landing on the old name of another selected renamed key (a swap, chain or cycle).
 Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::vector<SourceNode>& nodes,
                           std::size_t detector_bytes) {
   const Selection& sel = cmd.options.selection;
-  CollisionDetector detector(*sel.rename);
+  const bool in_place = sel.renamed_only;
+  CollisionDetector detector(*sel.rename, in_place);
   uint64_t seen = 0;
   std::vector<std::string> types = sel.types;
   if (types.empty()) types.push_back("");
@@ -286,6 +288,17 @@ Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::ve
           }
           if (c) return make_error(ExitCode::kUsage, c->message() + " (found before anything was written)");
           if (detector.memory_bytes() > detector_bytes) {
+            if (in_place && sel.rename->may_chain()) {
+              // Past the bound a chain could only be found after its first key was overwritten: not safe.
+              return make_error(
+                  ExitCode::kUsage,
+                  "the rename check stopped after " + std::to_string(seen) +
+                      " keys (memory bound) and cannot prove that no renamed key lands on the old name of "
+                      "another selected key, which in place would be overwritten before it is copied: "
+                      "narrow the selection (--match) and run once per part, or rename in two passes "
+                      "through a temporary prefix that no key uses: " +
+                      sel.rename->two_pass_recipe("tmp:"));
+            }
             spdlog::warn(
                 "rename check stopped after {} keys (memory bound): collisions among later keys are only "
                 "found while copying, per key",

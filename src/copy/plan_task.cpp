@@ -28,7 +28,9 @@ void PlanTask::attach(Engine& engine) {
   DumpTask::attach(engine);
   big_size_.assign(engine.window_size(), 0);
   const auto& rules = engine.options().selection.rename;
-  if (rules && !rules->empty()) detector_ = std::make_unique<CollisionDetector>(*rules);
+  if (rules && !rules->empty()) {
+    detector_ = std::make_unique<CollisionDetector>(*rules, engine.options().selection.renamed_only);
+  }
 }
 
 void PlanTask::resend(uint32_t j) {

@@ -268,10 +268,60 @@ bool RenameRules::may_produce(std::string_view name) const noexcept {
   return false;
 }
 
+namespace {
+
+// One shell word: single-quoted, a quote inside as '\'', bytes a terminal would not show escaped.
+std::string shell_word(std::string_view arg) {
+  std::string out = "'";
+  for (char ch : shown(arg)) {
+    if (ch == '\'') {
+      out += "'\\''";
+    } else {
+      out += ch;
+    }
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+bool RenameRules::may_chain() const noexcept {
+  for (const Rule& out : rules_) {
+    for (const Rule& in : rules_) {
+      if (out.kind == RuleSpec::Kind::kRegex || in.kind == RuleSpec::Kind::kRegex) return true;
+      if (out.output_prefix.starts_with(in.from) || std::string_view(in.from).starts_with(out.output_prefix))
+        return true;
+    }
+  }
+  return false;
+}
+
+std::string RenameRules::two_pass_recipe(std::string_view tmp) const {
+  std::string first;
+  for (const Rule& rule : rules_) {
+    if (!first.empty()) first += ' ';
+    first += rule.kind == RuleSpec::Kind::kPrefix ? "--rename-prefix " : "--rename ";
+    first += shell_word(rule.from) + " " + shell_word(std::string(tmp) + rule.to);
+  }
+  const std::string tmp_word(tmp);
+  return "first " + first + ", then --match " + shell_word(tmp_word + "*") + " --rename " +
+         shell_word(tmp_word + "(.*)") + " '\\1'";
+}
+
 std::string Collision::message() const {
   static constexpr std::string_view kFix =
       ": change the rename rules or the key selection so that every destination name is used once";
   std::string text;
+  if (kind == Kind::kOntoRenamedKey) {
+    return "key \"" + printable(renamed_source) + "\" would be renamed to \"" + printable(destination) +
+           "\" by " + rule + ", but \"" + printable(other_source) + "\" is also a selected key, which " +
+           other_rule + " renames to \"" + printable(other_destination) +
+           "\": source and destination are one keyspace, so \"" + printable(other_source) +
+           "\" would be overwritten before it is copied (a swap, chain or cycle of rename rules). Rename in "
+           "two "
+           "passes through a temporary prefix that no key uses (add --cleanup to both to move): " +
+           recipe;
+  }
   if (kind == Kind::kOntoKeptKey) {
     text = "key \"" + printable(renamed_source) + "\" would be renamed to \"" + printable(destination) +
            "\", which is also a selected key that keeps its name";
@@ -293,11 +343,13 @@ constexpr uint64_t kKeptBit = 1;
 
 }  // namespace
 
-CollisionDetector::CollisionDetector(const RenameRules& rules) : rules_(rules) {}
+CollisionDetector::CollisionDetector(const RenameRules& rules, bool in_place)
+    : rules_(rules), in_place_(in_place) {}
 CollisionDetector::~CollisionDetector() = default;
 
 std::size_t CollisionDetector::memory_bytes() const noexcept {
-  std::size_t bytes = slots_.capacity() * sizeof(Slot) + chunks_.capacity() * sizeof(Chunk);
+  std::size_t bytes =
+      (slots_.capacity() + sources_.capacity()) * sizeof(Slot) + chunks_.capacity() * sizeof(Chunk);
   for (const Chunk& chunk : chunks_)
     bytes += chunk.size;
   return bytes;
@@ -305,7 +357,63 @@ std::size_t CollisionDetector::memory_bytes() const noexcept {
 
 std::optional<Collision> CollisionDetector::add_renamed(std::string_view source,
                                                         std::string_view destination) {
-  return add(source, destination, false);
+  stored_last_ = false;
+  auto c = add(source, destination, false);
+  if (c || !in_place_ || !stored_last_) return c;  // not stored: the same key again
+  return chain(source, destination, last_ref_);
+}
+
+Collision CollisionDetector::onto_renamed(std::string_view first, std::string_view second,
+                                          std::string_view name) {
+  auto described = [&](std::string_view key) {
+    const int rule = rules_.rule_index_for(key);
+    return "rule " + std::to_string(rule + 1) + " (" + rules_.describe(rule) + ")";
+  };
+  Collision c;
+  c.kind = Collision::Kind::kOntoRenamedKey;
+  c.renamed_source = std::string(first);
+  c.other_source = std::string(second);
+  c.destination = std::string(name);
+  c.rule = described(first);
+  c.other_rule = described(second);
+  c.other_destination = rules_.apply(second).value_or(std::string(second));
+  c.recipe = rules_.two_pass_recipe("tmp:");
+  return c;
+}
+
+std::optional<Collision> CollisionDetector::chain(std::string_view source, std::string_view destination,
+                                                  uint64_t ref) {
+  // The new name is the old name of a renamed key seen before: that key would be overwritten first.
+  const uint64_t dh = hash_name(destination);
+  if (!sources_.empty()) {
+    const std::size_t mask = sources_.size() - 1;
+    for (std::size_t i = dh & mask; sources_[i].hash != 0; i = (i + 1) & mask) {
+      if (sources_[i].hash == dh && stored_name(sources_[i].ref) == destination) {
+        return onto_renamed(source, destination, destination);
+      }
+    }
+  }
+  // The old name is the new name of a renamed key seen before: this key would be overwritten first.
+  const uint64_t sh = hash_name(source);
+  if (!slots_.empty()) {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = sh & mask; slots_[i].hash != 0; i = (i + 1) & mask) {
+      if (slots_[i].hash != sh || (slots_[i].ref & kKeptBit) != 0) continue;
+      const std::string_view stored = stored_name(slots_[i].ref);
+      scratch_.clear();
+      if (rules_.apply_into(stored, scratch_) < 0 || scratch_ != source || stored == source) continue;
+      const std::string other(stored);
+      return onto_renamed(other, source, source);
+    }
+  }
+  if ((renamed_ + 1) * 4 > sources_.size() * 3) grow(sources_);
+  const std::size_t mask = sources_.size() - 1;
+  std::size_t i = sh & mask;
+  while (sources_[i].hash != 0)
+    i = (i + 1) & mask;
+  sources_[i] = Slot{sh, ref};
+  ++renamed_;
+  return std::nullopt;
 }
 
 std::optional<Collision> CollisionDetector::add_kept(std::string_view key) {
@@ -316,7 +424,7 @@ std::optional<Collision> CollisionDetector::add_kept(std::string_view key) {
 
 std::optional<Collision> CollisionDetector::add(std::string_view source, std::string_view destination,
                                                 bool kept) {
-  if ((count_ + 1) * 4 > slots_.size() * 3) grow();
+  if ((count_ + 1) * 4 > slots_.size() * 3) grow(slots_);
   const uint64_t hash = hash_name(destination);
   const std::size_t mask = slots_.size() - 1;
   std::size_t i = hash & mask;
@@ -345,7 +453,9 @@ std::optional<Collision> CollisionDetector::add(std::string_view source, std::st
     c.destination = std::string(destination);
     return c;
   }
-  slots_[i] = Slot{hash, store(source, kept)};
+  last_ref_ = store(source, kept);
+  stored_last_ = true;
+  slots_[i] = Slot{hash, last_ref_};
   ++count_;
   return std::nullopt;
 }
@@ -375,16 +485,16 @@ std::string_view CollisionDetector::stored_name(uint64_t ref) const noexcept {
   return std::string_view(at + kLengthSize, length);
 }
 
-void CollisionDetector::grow() {
-  std::vector<Slot> old = std::move(slots_);
-  slots_.assign(old.empty() ? kInitialSlots : old.size() * 2, Slot{});
-  const std::size_t mask = slots_.size() - 1;
+void CollisionDetector::grow(std::vector<Slot>& slots) {
+  std::vector<Slot> old = std::move(slots);
+  slots.assign(old.empty() ? kInitialSlots : old.size() * 2, Slot{});
+  const std::size_t mask = slots.size() - 1;
   for (const Slot& slot : old) {
     if (slot.hash == 0) continue;
     std::size_t i = slot.hash & mask;
-    while (slots_[i].hash != 0)
+    while (slots[i].hash != 0)
       i = (i + 1) & mask;
-    slots_[i] = slot;
+    slots[i] = slot;
   }
 }
 

@@ -67,6 +67,18 @@ class RenameRules {
   // conservative: a replacement starting with \N makes it true for every name.
   bool may_produce(std::string_view name) const noexcept;
 
+  // Whether a name some rule produces may be renamed again by a rule (in place, a swap, a chain or a cycle
+  // of rules): a prefix rule's NEW and a prefix rule's OLD where one starts with the other, or any regex
+  // rule on either end (whose inputs are not known from its text). Static and conservative: only the
+  // selected keys tell whether two of them really clash.
+  bool may_chain() const noexcept;
+
+  // The same renaming done in two passes through the temporary prefix `tmp`, which no key may use: the
+  // first pass gives every rule's output the prefix, the second takes it off. As command-line options,
+  // e.g. first `--rename-prefix 'a:' 'tmp:b:' --rename-prefix 'b:' 'tmp:a:'`, then
+  // `--match 'tmp:*' --rename 'tmp:(.*)' '\1'`.
+  std::string two_pass_recipe(std::string_view tmp) const;
+
  private:
   struct Rule;
   std::vector<Rule> rules_;
@@ -76,11 +88,21 @@ struct Collision {
   enum class Kind {
     kSameDestination,  // two renamed keys map to one name
     kOntoKeptKey,      // a renamed key maps onto a selected key that keeps its name
+    // In place (source and destination are one keyspace): a renamed key maps onto the old name of another
+    // selected key that is renamed too (a swap, a chain or a cycle of rules), which would be overwritten
+    // before it is copied.
+    kOntoRenamedKey,
   };
   Kind kind = Kind::kSameDestination;
   std::string renamed_source;  // a renamed key
   std::string other_source;    // the other renamed key, or the kept key (then equal to destination)
   std::string destination;
+  // kOntoRenamedKey: the rules that clash (renamed_source's, other_source's), as RenameRules::describe()
+  // gives them, where other_source goes, and the two-pass way out.
+  std::string rule;
+  std::string other_rule;
+  std::string other_destination;
+  std::string recipe;
 
   // What went wrong and what to do, with names escaped for display.
   std::string message() const;
@@ -99,8 +121,10 @@ struct Collision {
 // stored.
 class CollisionDetector {
  public:
-  // rules must outlive the detector.
-  explicit CollisionDetector(const RenameRules& rules);
+  // rules must outlive the detector. `in_place`: source and destination are one keyspace, so a renamed key
+  // may not land on the old name of another selected renamed key either (Collision::kOntoRenamedKey); the
+  // renamed keys' source names are then tracked too (one more slot each).
+  explicit CollisionDetector(const RenameRules& rules, bool in_place = false);
   CollisionDetector(const CollisionDetector&) = delete;
   CollisionDetector& operator=(const CollisionDetector&) = delete;
   ~CollisionDetector();
@@ -126,13 +150,21 @@ class CollisionDetector {
   };
 
   std::optional<Collision> add(std::string_view source, std::string_view destination, bool kept);
+  // In place: `source` (renamed to `destination`) against the renamed keys' old and new names so far.
+  std::optional<Collision> chain(std::string_view source, std::string_view destination, uint64_t ref);
+  Collision onto_renamed(std::string_view first, std::string_view second, std::string_view name);
   uint64_t store(std::string_view name, bool kept);
   std::string_view stored_name(uint64_t ref) const noexcept;
-  void grow();
+  static void grow(std::vector<Slot>& slots);
 
   const RenameRules& rules_;
-  std::vector<Slot> slots_;
+  const bool in_place_;
+  std::vector<Slot> slots_;    // by destination name
+  std::vector<Slot> sources_;  // in place: the renamed keys, by source name
   std::size_t count_ = 0;
+  std::size_t renamed_ = 0;   // entries of sources_
+  uint64_t last_ref_ = 0;     // where add() stored the last new key
+  bool stored_last_ = false;  // ... when it stored one (not for a key seen before)
   std::vector<Chunk> chunks_;
   std::string scratch_;  // the recomputed destination of a stored key on a hash hit
 };
