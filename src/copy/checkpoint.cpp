@@ -217,10 +217,22 @@ std::string iso_utc_ms(int64_t unix_ms) {
 nlohmann::json RunRecord::to_json() const {
   nlohmann::json nodes_json = nlohmann::json::array();
   for (const auto& n : nodes) {
-    nodes_json.push_back({{"name", n.name},
-                          {"cursor", n.cursor},
-                          {"complete", n.complete},
-                          {"counters", report::counters_to_json(n.counters)}});
+    nlohmann::json node = {{"name", n.name},
+                           {"cursor", n.cursor},
+                           {"complete", n.complete},
+                           {"counters", report::counters_to_json(n.counters)}};
+    // The keys written after the cursor, as 8 hex digits each (Engine::key_hash).
+    if (!n.written.empty()) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      std::string hex;
+      hex.reserve(n.written.size() * 8);
+      for (uint32_t h : n.written) {
+        for (int shift = 28; shift >= 0; shift -= 4)
+          hex += kHex[(h >> shift) & 0xf];
+      }
+      node["written"] = std::move(hex);
+    }
+    nodes_json.push_back(std::move(node));
   }
   nlohmann::json j = {{"version", kRecordVersion},
                       {"id", id},
@@ -279,6 +291,15 @@ std::optional<RunRecord> RunRecord::from_json(const nlohmann::json& j) {
       p.cursor = n.value("cursor", std::string("0"));
       p.complete = n.value("complete", false);
       p.counters = report::counters_from_json(n.value("counters", nlohmann::json::object()));
+      const std::string hex = n.value("written", std::string());
+      for (std::size_t i = 0; i + 8 <= hex.size(); i += 8) {
+        uint32_t h = 0;
+        for (std::size_t k = i; k < i + 8; ++k) {
+          const char c = hex[k];
+          h = (h << 4) | static_cast<uint32_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+        p.written.push_back(h);
+      }
       r.nodes.push_back(std::move(p));
     }
   }

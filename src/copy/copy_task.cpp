@@ -182,10 +182,12 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
       st.duplicate_confirmed = true;
       return apply(j);
     }
-    if (job.resent || job.recheck) {
-      // The RESTORE was sent again after its connection dropped, or a resumed run meets a key the previous
-      // run may have written: if the destination holds exactly the payload, it was this copy's (copied);
-      // otherwise the key was there before (skipped).
+    if (job.resent || (job.recheck && engine_->written_before(j))) {
+      // The RESTORE was sent again after its connection dropped, or a resumed run meets a key its checkpoint
+      // says an earlier attempt wrote: if the destination holds exactly the payload, it was this run's copy
+      // (copied); otherwise the key was there before (the policy decides). A resumed run's other keys that
+      // exist were not written by this run as far as its records show: the policy decides (skipped), even
+      // when they are equal, so `copied` never counts a key an earlier, finished run copied.
       job.stage = kStageCheck;
       const std::string_view args[] = {"DUMP", job.target()};
       engine_->send(j, Side::kDestination, args, 2, kCheckBusy);
@@ -234,6 +236,7 @@ void CopyTask::rewritten(uint32_t j, uint64_t bytes, bool duplicate) {
     ++c.copied;
     ++c.rewritten;
     c.bytes += bytes;
+    engine_->wrote(j);
   }
   written(j);
 }
@@ -371,6 +374,7 @@ void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
       case 1:
         ++c.merged;
         c.bytes += job.held;
+        engine_->wrote(j);
         return written(j);
       case -1:
         ++c.conflicts;
@@ -417,6 +421,7 @@ void CopyTask::restored(uint32_t j) {
   } else {
     ++c.copied;
     c.bytes += job.held;
+    engine_->wrote(j);
   }
   written(j);
 }

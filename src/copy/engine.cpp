@@ -168,17 +168,45 @@ void Engine::settle(Node& node, uint64_t seq) {
   while (!node.batches.empty() && node.batches.front().pending == 0) {
     node.committed += node.batches.front().counters;
     node.safe_cursor = node.batches.front().next_cursor;
+    // Every key an earlier attempt may have written is past: its record of them is no longer needed.
+    if (node.recheck == 0 && node.batches.front().seq >= node.recheck_last_batch) node.written_before.clear();
     node.batches.pop_front();
     moved = true;
   }
   if (moved && on_progress_) on_progress_();
 }
 
+uint32_t Engine::key_hash(std::string_view key) noexcept {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : key) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+void Engine::wrote(uint32_t j) {
+  Job& job = jobs_[j];
+  if (Batch* b = batch_of(nodes_[job.node], job.batch_); b != nullptr)
+    b->written.push_back(key_hash(job.key));
+}
+
+bool Engine::written_before(uint32_t j) const noexcept {
+  const Job& job = jobs_[j];
+  const auto& w = nodes_[job.node].written_before;
+  return !w.empty() && std::binary_search(w.begin(), w.end(), key_hash(job.key));
+}
+
 std::vector<NodeProgress> Engine::checkpoint() const {
   std::vector<NodeProgress> out;
   for (const auto& n : nodes_) {
-    out.push_back(NodeProgress{n.name, n.safe_cursor, n.scan_done && n.batches.empty() && n.queue.empty(),
-                               n.committed});
+    NodeProgress p{n.name, n.safe_cursor, n.scan_done && n.batches.empty() && n.queue.empty(), n.committed,
+                   n.written_before};
+    for (const auto& b : n.batches)
+      p.written.insert(p.written.end(), b.written.begin(), b.written.end());
+    std::sort(p.written.begin(), p.written.end());
+    p.written.erase(std::unique(p.written.begin(), p.written.end()), p.written.end());
+    out.push_back(std::move(p));
   }
   return out;
 }
@@ -192,6 +220,8 @@ void Engine::resume(const std::vector<NodeProgress>& progress) {
     n.safe_cursor = n.cursor;
     n.scan_done = p.complete;
     n.recheck = p.complete ? 0 : recheck_budget_;
+    n.written_before = p.complete ? std::vector<uint32_t>() : p.written;
+    std::sort(n.written_before.begin(), n.written_before.end());
   }
 }
 
@@ -776,6 +806,7 @@ void Engine::begin(uint32_t j) {
     // Resumed run: the previous one may have written this key already.
     --node.recheck;
     job.recheck = true;
+    node.recheck_last_batch = job.batch_;
   }
   if (job.renamed_ && job.renamed_to_.empty()) {
     return fail_key(j, "rename rule " + std::to_string(job.rule_ + 1) + " gives an empty key name");

@@ -61,6 +61,9 @@ struct NodeProgress {
   std::string cursor = "0";
   bool complete = false;  // the scan reached its end and every key is done
   report::Counters counters;
+  // Keys after the cursor that the run wrote on the destination (Engine::key_hash of the source key): a
+  // resumed run that finds one of them already there counts it copied, any other such key skipped.
+  std::vector<uint32_t> written;
 };
 
 struct EngineResult {
@@ -204,6 +207,13 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   uint64_t dataset_bytes(uint32_t node) const noexcept {
     return node < nodes_.size() ? nodes_[node].dataset_bytes : 0;
   }
+  // The task wrote job j's key on the destination (counted copied or merged): recorded with the batch, so
+  // that a checkpoint taken before the batch is done says so (NodeProgress::written).
+  void wrote(uint32_t j);
+  // A resumed run: whether the checkpoint it continues records job j's key as written by an earlier attempt.
+  bool written_before(uint32_t j) const noexcept;
+  // 32 bits of FNV-1a of a key name, as NodeProgress::written holds them.
+  static uint32_t key_hash(std::string_view key) noexcept;
   // Sends a command for job j to the side's node (the destination node owning the key's slot). When that link
   // is down the job is parked, resend() runs once it is back, and false is returned.
   bool send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op);
@@ -270,6 +280,7 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     std::string next_cursor;
     uint32_t pending = 0;
     report::Counters counters;
+    std::vector<uint32_t> written;  // key_hash() of its keys the task wrote
   };
 
   struct QueuedKey {
@@ -292,6 +303,10 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     std::string safe_cursor = "0";
     report::Counters committed;
     uint64_t recheck = 0;  // after a resume: keys still to treat as possibly copied already
+    // After a resume: the keys the checkpoint says were written after its cursor (sorted), kept until the
+    // batches of the keys marked recheck are done.
+    std::vector<uint32_t> written_before;
+    uint64_t recheck_last_batch = 0;
   };
 
   struct Retry {

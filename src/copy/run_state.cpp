@@ -80,7 +80,7 @@ Status RunState::begin(const std::vector<SourceNode>& sources) {
   record_.started_ms = unix_ms_now();
   record_.updated_ms = record_.started_ms;
   for (const auto& s : sources)
-    record_.nodes.push_back(NodeProgress{s.name, "0", false, {}});
+    record_.nodes.push_back(NodeProgress{s.name, "0", false, {}, {}});
 
   auto old = store_->load(record_.id);
   if (!old) return fail(old.error());
@@ -122,7 +122,7 @@ void RunState::decide_resume(const RunRecord& old, const std::vector<SourceNode>
     std::vector<NodeProgress> now;
     now.reserve(sources.size());
     for (const auto& s : sources)
-      now.push_back(NodeProgress{s.name, "0", false, {}});
+      now.push_back(NodeProgress{s.name, "0", false, {}, {}});
     spdlog::warn(
         "run {}: the source's nodes changed since its checkpoint (then: {}; now: {}): starting from the "
         "beginning (keys already on the destination are skipped)",
