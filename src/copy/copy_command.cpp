@@ -698,6 +698,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
           if (!seed) return failed(seed.error());
           CopyCommand c = cmd;
           c.source = o;
+          c.options = options;  // the selection as decided above (in place: renamed keys only)
           auto nodes = open_sources(loop, c, std::move(*seed), src_cluster);
           if (!nodes) return failed(nodes.error());
           if (auto st = prescan_collisions(loop, c, *nodes, 32u << 20); !st) return failed(st.error());

@@ -23,6 +23,7 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
   j["duplicates"] = c.duplicates;
   j["deleted"] = c.deleted;
   j["cleanup_kept"] = c.cleanup_kept;
+  j["kept"] = c.cleanup_kept;  // the summary's name for it
   j["cleanup_failed"] = c.cleanup_failed;
   j["redirects_moved"] = c.redirects_moved;
   j["redirects_ask"] = c.redirects_ask;

@@ -1,0 +1,403 @@
+// Runs that could destroy data prove they are safe first: in-place renames whose targets are other selected
+// keys (a swap, a chain, a cycle) are refused before anything is written; the compare-and-delete keeps a
+// source key whose expiry changed during the copy; and a resumed run counts copied only what it wrote.
+// After every case: every key that existed anywhere before the run exists somewhere after it, with its value.
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <functional>
+#include <thread>
+
+#include "helpers.hpp"
+#include "support/cluster.hpp"
+#include "support/invariant.hpp"
+#include "support/redis_server.hpp"
+
+using namespace rmig::test;
+
+namespace {
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
+}
+
+// n strings under each prefix, each with a value of its own ("a:7" holds "value of a:7").
+void seed_prefixes(KeyWriter& c, const std::vector<std::string>& prefixes, int n) {
+  std::vector<Command> cmds;
+  for (const auto& p : prefixes) {
+    for (int i = 0; i < n; ++i)
+      cmds.push_back({"SET", p + std::to_string(i), "value of " + p + std::to_string(i)});
+  }
+  c.pipeline_checked(cmds);
+}
+
+// How often a server ran a command (INFO commandstats), 0 when never.
+long long calls(KeyReader& c, const std::string& command) {
+  const Reply r = c.command({"INFO", "commandstats"});
+  const std::string tag = "cmdstat_" + command + ":calls=";
+  const auto at = r.str.find(tag);
+  return at == std::string::npos ? 0 : std::atoll(r.str.c_str() + at + tag.size());
+}
+
+// The newest run record on a destination, or null.
+nlohmann::json latest_record(KeyReader& dst) {
+  Reply ids = dst.command({"ZREVRANGE", "redis-migrate:run:index", "0", "0"});
+  if (!ids.is_array() || ids.elements.empty()) return nullptr;
+  Reply v = dst.command({"GET", "redis-migrate:run:" + ids.elements[0].str});
+  if (!v.is_string()) return nullptr;
+  return nlohmann::json::parse(v.str);
+}
+
+uint64_t record_scanned(const nlohmann::json& record) {
+  uint64_t n = 0;
+  if (record.is_object()) {
+    for (const auto& node : record["nodes"])
+      n += node["counters"]["scanned"].get<uint64_t>();
+  }
+  return n;
+}
+
+// An in-place run over one server that must be refused with exit 2 before anything is written: the server
+// is byte-identical afterwards and holds none of the tool's keys.
+void check_refused_in_place(KeyWriter& server, const std::string& url, std::vector<std::string> rules,
+                            const std::vector<std::string>& expected) {
+  const ServerImage before_image = server_image(server);
+  const KeyValues before = key_values({&server});
+  std::vector<std::string> args = {url, url, "--yes", "--progress-interval", "0"};
+  args.insert(args.end(), rules.begin(), rules.end());
+  auto run = run_copy(args);
+  INFO(run.result.describe());
+  CHECK(run.exit_code() == 2);
+  for (const auto& text : expected)
+    CHECK_MESSAGE(run.result.err.find(text) != std::string::npos, "missing: " << text);
+  // One line says why, and nothing else went wrong.
+  CHECK(lines_with(run.result.err, "redis-migrate: ").size() == 1);
+  CHECK(run.counter("copied") == 0);
+  check_unchanged(before_image, server_image(server), 5000);
+  CHECK(server.scan_all("redis-migrate:*").empty());
+  check_nothing_lost(before, key_values({&server}));
+}
+
+}  // namespace
+
+TEST_SUITE("safety_rename") {
+  TEST_CASE("in place, a swap of two prefixes with --replace is refused before anything is written") {
+    RedisServer server;
+    Client c = server.client();
+    seed_prefixes(c, {"a:", "b:", "other:"}, 200);
+    check_refused_in_place(c, server.url(),
+                           {"--rename-prefix", "a:", "b:", "--rename-prefix", "b:", "a:", "--replace"},
+                           {"would be overwritten before it is copied", "rule 1 (prefix \"a:\" -> \"b:\")",
+                            "rule 2 (prefix \"b:\" -> \"a:\")",
+                            "first --rename-prefix 'a:' 'tmp:b:' --rename-prefix 'b:' 'tmp:a:', then --match "
+                            "'tmp:*' --rename 'tmp:(.*)' '\\1'"});
+  }
+
+  TEST_CASE(
+      "in place, a chain of rules (a: -> b:, b: -> c:) with --replace --cleanup is refused, naming two "
+      "keys") {
+    RedisServer server;
+    Client c = server.client();
+    seed_prefixes(c, {"a:", "b:"}, 200);
+    const ServerImage before_image = server_image(c);
+    auto run = run_copy({server.url(), server.url(), "--rename-prefix", "a:", "b:", "--rename-prefix",
+                         "b:", "c:", "--replace", "--cleanup", "--yes"});
+    INFO(run.result.describe());
+    CHECK(run.exit_code() == 2);
+    // The two keys named are real: one a: key, and the b: key its new name is.
+    const std::string& err = run.result.err;
+    const auto at = err.find("key \"a:");
+    REQUIRE(at != std::string::npos);
+    const auto end = err.find('"', at + 5);
+    const std::string number = err.substr(at + 7, end - at - 7);
+    CHECK(err.find("renamed to \"b:" + number + "\"") != std::string::npos);
+    CHECK(err.find("but \"b:" + number +
+                   "\" is also a selected key, which rule 2 (prefix \"b:\" -> \"c:\") renames to \"c:" +
+                   number + "\"") != std::string::npos);
+    check_unchanged(before_image, server_image(c));
+    CHECK(c.scan_all("c:*").empty());
+  }
+
+  TEST_CASE("in place, a cycle of three rules with --replace is refused") {
+    RedisServer server;
+    Client c = server.client();
+    seed_prefixes(c, {"a:", "b:", "c:"}, 100);
+    check_refused_in_place(c, server.url(),
+                           {"--rename-prefix", "a:", "b:", "--rename-prefix", "b:", "c:", "--rename-prefix",
+                            "c:", "a:", "--replace"},
+                           {"would be overwritten before it is copied", "a swap, chain or cycle"});
+  }
+
+  TEST_CASE("in place, a swap with --on-conflict merge is refused") {
+    RedisServer server;
+    Client c = server.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 100; ++i) {
+      cmds.push_back({"HSET", "a:" + std::to_string(i), "from", "a", "n", std::to_string(i)});
+      cmds.push_back({"HSET", "b:" + std::to_string(i), "from", "b", "m", std::to_string(i)});
+    }
+    c.pipeline_checked(cmds);
+    check_refused_in_place(
+        c, server.url(),
+        {"--rename-prefix", "a:", "b:", "--rename-prefix", "b:", "a:", "--on-conflict", "merge"},
+        {"would be overwritten before it is copied"});
+  }
+
+  TEST_CASE("in place on a 3-primary cluster, a swap with --replace is refused before anything is written") {
+    LocalCluster cluster;
+    ClusterClient c = cluster.client();
+    seed_prefixes(c, {"a:", "b:"}, 300);
+    check_refused_in_place(c, cluster.url(),
+                           {"--rename-prefix", "a:", "b:", "--rename-prefix", "b:", "a:", "--replace"},
+                           {"would be overwritten before it is copied", "rule 1 (prefix \"a:\" -> \"b:\")"});
+  }
+
+  TEST_CASE("the two-pass recipe the refusal gives swaps the prefixes in place and loses nothing") {
+    RedisServer server;
+    Client c = server.client();
+    seed_prefixes(c, {"a:", "b:"}, 200);
+    const KeyValues before = key_values({&c});
+    auto first = run_copy({server.url(), server.url(), "--rename-prefix", "a:", "tmp:b:", "--rename-prefix",
+                           "b:", "tmp:a:", "--cleanup", "--yes"});
+    INFO(first.result.describe());
+    REQUIRE(first.exit_code() == 0);
+    CHECK(first.counter("copied") == 400);
+    CHECK(first.counter("deleted") == 400);
+    auto second = run_copy({server.url(), server.url(), "--match", "tmp:*", "--rename", "tmp:(.*)", "\\1",
+                            "--cleanup", "--yes"});
+    INFO(second.result.describe());
+    REQUIRE(second.exit_code() == 0);
+    CHECK(second.counter("copied") == 400);
+    CHECK(second.counter("deleted") == 400);
+    CHECK(c.command({"GET", "a:7"}).str == "value of b:7");
+    CHECK(c.command({"GET", "b:7"}).str == "value of a:7");
+    CHECK(user_dbsize(c) == 400);
+    check_nothing_lost(before, key_values({&c}));
+  }
+
+  TEST_CASE("between two servers a chain of rules is a re-layout: allowed, every key under its new name") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_prefixes(src, {"a:", "b:"}, 200);
+    const KeyValues before = key_values({&src, &dst});
+    auto run = run_copy({src_server.url(), dst_server.url(), "--rename-prefix", "a:", "b:", "--rename-prefix",
+                         "b:", "c:", "--cleanup", "--yes"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 400);
+    CHECK(dst.command({"GET", "b:3"}).str == "value of a:3");
+    CHECK(dst.command({"GET", "c:3"}).str == "value of b:3");
+    CHECK(user_dbsize(src) == 0);
+    check_nothing_lost(before, key_values({&src, &dst}));
+  }
+}
+
+namespace {
+
+// A --cleanup copy of the one key `key` whose RESTORE waits (the destination's writes are paused) until the
+// key was read from the source; then `change` alters it on the source, 1.5 s pass (more than the 1 s
+// tolerance, so an expiry compared without the elapsed time would differ), and the destination resumes.
+// Returns the run's report.
+nlohmann::json paused_cleanup(RedisServer& src_server, RedisServer& dst_server, const std::string& key,
+                              const std::function<void(Client&)>& change) {
+  Client src = src_server.client();
+  Client dst = dst_server.client();
+  TempDir dir;
+  const long long dumps_before = calls(src, "dump");
+  // Paused writes hold the RESTORE; the run keeps its record in a file so nothing else waits.
+  REQUIRE(dst.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
+  auto tool = start_tool({src_server.url(), dst_server.url(), "--cleanup", "--yes", "--no-lock",
+                          "--state-file", dir.file("state.json"), "--report-json", dir.file("report.json"),
+                          "--progress-interval", "0", "--big-key-threshold", "0", "--match", key});
+  const bool read = eventually([&] { return calls(src, "dump") > dumps_before; }, 15s);
+  change(src);
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(dst.command({"CLIENT", "UNPAUSE"}).is_status("OK"));
+  const RunResult result = tool.finish(60s);
+  INFO(result.describe());
+  REQUIRE(read);
+  REQUIRE(result.exit_code == 0);
+  auto report = nlohmann::json::parse(read_file(dir.file("report.json")));
+  report["stderr"] = result.err;
+  return report;
+}
+
+// The key "changed" (seeded by `seed`) is altered by `change` while its copy is in flight: it is copied, then
+// kept on the source (counted kept). The key "same", copied the same way with nothing changed, is deleted.
+void ttl_changed_mid_run(const std::function<void(Client&)>& seed,
+                         const std::function<void(Client&)>& change) {
+  RedisServer src_server, dst_server;
+  Client src = src_server.client();
+  Client dst = dst_server.client();
+  seed(src);
+  src.checked({"SET", "same", "unchanged value", "EX", "3600"});
+  src.checked({"SET", "same-persistent", "unchanged persistent value"});
+  const KeyValues before = key_values({&src, &dst});
+
+  const nlohmann::json changed = paused_cleanup(src_server, dst_server, "changed", change);
+  INFO(changed.dump());
+  CHECK(changed["copied"] == 1);
+  CHECK(changed["deleted"] == 0);
+  CHECK(changed["cleanup_kept"] == 1);
+  CHECK(changed["kept"] == 1);
+  CHECK(changed["stderr"].get<std::string>().find("changed on the source during the copy, not deleted") !=
+        std::string::npos);
+  // Still on the source, with the expiry it was given meanwhile; its copy on the destination.
+  CHECK(src.command({"EXISTS", "changed"}).integer == 1);
+  CHECK(dst.command({"EXISTS", "changed"}).integer == 1);
+
+  for (const char* key : {"same", "same-persistent"}) {
+    const nlohmann::json same = paused_cleanup(src_server, dst_server, key, [](Client&) {});
+    INFO(same.dump());
+    CHECK(same["copied"] == 1);
+    CHECK(same["deleted"] == 1);
+    CHECK(same["cleanup_kept"] == 0);
+    CHECK(src.command({"EXISTS", key}).integer == 0);
+  }
+  check_nothing_lost(before, key_values({&src, &dst}));
+}
+
+}  // namespace
+
+TEST_SUITE("safety_rename") {
+  TEST_CASE("--cleanup: a TTL lowered on the source during the copy keeps the key (kept)") {
+    ttl_changed_mid_run(
+        [](Client& c) {
+          c.checked({"SET", "changed", "x", "EX", "3600"});
+        },
+        [](Client& c) {
+          c.checked({"EXPIRE", "changed", "60"});
+        });
+  }
+
+  TEST_CASE("--cleanup: a TTL raised by 3 s on the source during the copy keeps the key (kept)") {
+    ttl_changed_mid_run(
+        [](Client& c) {
+          c.checked({"SET", "changed", "x", "EX", "3600"});
+        },
+        [](Client& c) {
+          const long long pttl = c.command({"PTTL", "changed"}).integer;
+          c.checked({"PEXPIRE", "changed", std::to_string(pttl + 3000)});
+        });
+  }
+
+  TEST_CASE("--cleanup: a TTL removed on the source during the copy keeps the key (kept)") {
+    ttl_changed_mid_run(
+        [](Client& c) {
+          c.checked({"SET", "changed", "x", "EX", "3600"});
+        },
+        [](Client& c) {
+          CHECK(c.command({"PERSIST", "changed"}).integer == 1);
+        });
+  }
+
+  TEST_CASE("--cleanup: a TTL added on the source during the copy keeps the key (kept)") {
+    ttl_changed_mid_run(
+        [](Client& c) {
+          c.checked({"SET", "changed", "x"});
+        },
+        [](Client& c) {
+          CHECK(c.command({"EXPIRE", "changed", "3600"}).integer == 1);
+        });
+  }
+
+  TEST_CASE("cleanup: a source TTL raised by 3 s since the copy (within --ttl-tolerance) keeps the key") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    std::vector<Command> cmds;
+    for (int i = 0; i < 20; ++i)
+      cmds.push_back({"SET", "k:" + std::to_string(i), "v" + std::to_string(i), "EX", "3600"});
+    src.pipeline_checked(cmds);
+    auto copy = run_copy({src_server.url(), dst_server.url()});
+    REQUIRE(copy.exit_code() == 0);
+    const long long pttl = src.command({"PTTL", "k:5"}).integer;
+    src.checked({"PEXPIRE", "k:5", std::to_string(pttl + 3000)});
+    const KeyValues before = key_values({&src, &dst});
+    auto cleanup = run_copy({"cleanup", src_server.url(), dst_server.url(), "--yes"});
+    INFO(cleanup.result.describe());
+    CHECK(cleanup.exit_code() == 1);        // a key was kept
+    CHECK(cleanup.counter("equal") == 20);  // verify's tolerance (5 s) accepts the TTLs ...
+    CHECK(cleanup.counter("deleted") == 19);
+    CHECK(cleanup.counter("cleanup_kept") == 1);  // ... the deletion does not: the copy would die first
+    CHECK(src.command({"EXISTS", "k:5"}).integer == 1);
+    CHECK(user_dbsize(src) == 1);
+    check_nothing_lost(before, key_values({&src, &dst}));
+  }
+
+  TEST_CASE("resume after a finished run: nothing is counted copied, every key skipped, nothing deleted") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_prefixes(src, {"k:"}, 3000);
+    auto first = run_copy({src_server.url(), dst_server.url()});
+    REQUIRE(first.exit_code() == 0);
+    REQUIRE(first.counter("copied") == 3000);
+    const KeyValues before = key_values({&src, &dst});
+    // The same command again (a second pass), with --cleanup, killed half-way, then resumed.
+    const std::vector<std::string> args = {src_server.url(),      dst_server.url(),
+                                           "--cleanup",           "--yes",
+                                           "--lock-ttl",          "1",
+                                           "--progress-interval", "0"};
+    std::vector<std::string> slow = args;
+    slow.insert(slow.end(), {"--rate-limit", "500"});
+    auto tool = start_tool(slow);
+    REQUIRE(eventually(
+        [&] {
+          const auto r = latest_record(dst);
+          return r.is_object() && r["status"] == "running" && record_scanned(r) >= 1000;
+        },
+        30s));
+    tool.kill9();
+    REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 0; }, 5s));
+    auto resumed = run_copy(args);
+    INFO(resumed.result.describe());
+    REQUIRE(resumed.exit_code() == 0);
+    CHECK(resumed.report["run"]["resumed"] == true);
+    CHECK(resumed.counter("scanned") == 3000);
+    CHECK(resumed.counter("copied") == 0);
+    CHECK(resumed.counter("skipped") == 3000);
+    CHECK(resumed.counter("deleted") == 0);
+    CHECK(user_dbsize(src) == 3000);
+    check_nothing_lost(before, key_values({&src, &dst}));
+  }
+
+  TEST_CASE("resume after SIGTERM: every key the first attempt wrote is counted copied, none skipped") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_prefixes(src, {"k:"}, 3000);
+    const KeyValues before = key_values({&src, &dst});
+    const std::vector<std::string> args = {src_server.url(), dst_server.url(), "--progress-interval", "0"};
+    std::vector<std::string> slow = args;
+    slow.insert(slow.end(), {"--rate-limit", "1000"});
+    auto tool = start_tool(slow);
+    REQUIRE(eventually([&] { return record_scanned(latest_record(dst)) >= 1000; }, 30s));
+    std::this_thread::sleep_for(300ms);  // into the next batch: keys are copied past the checkpoint's cursor
+    tool.send_signal(SIGTERM);
+    const RunResult stopped = tool.finish(30s);
+    REQUIRE(stopped.exit_code == 143);
+    const auto on_dst = static_cast<uint64_t>(user_dbsize(dst));
+    CHECK(on_dst < 3000);
+    // Keys the first attempt copied that its checkpoint's cursor does not cover: only its list of written
+    // keys says they are its own.
+    const uint64_t covered = record_scanned(latest_record(dst));
+    MESSAGE("copied before SIGTERM " << on_dst << ", covered by the cursor " << covered);
+    CHECK(on_dst > covered);
+    auto resumed = run_copy(args);
+    INFO(resumed.result.describe());
+    REQUIRE(resumed.exit_code() == 0);
+    CHECK(resumed.report["run"]["resumed"] == true);
+    CHECK(resumed.counter("copied") == 3000);
+    CHECK(resumed.counter("skipped") == 0);
+    check_nothing_lost(before, key_values({&src, &dst}));
+  }
+}
