@@ -236,7 +236,8 @@ void add_selection_options(CLI::App& app, Flags& f, bool all_dbs) {
   app.add_option(
          "--rename-prefix", f.rename_prefix,
          "OLD NEW: a key starting with OLD lands as NEW + the rest (repeatable; the first matching rule "
-         "wins; keys no rule matches keep their name) [env: RENAME_PREFIX, rules separated by ';' or "
+         "wins; keys no rule matches keep their name; in place, rules that send a selected key onto "
+         "another selected key's old name are refused) [env: RENAME_PREFIX, rules separated by ';' or "
          "newlines, OLD and NEW by a space]")
       ->group(g);
   app.add_option(
@@ -581,7 +582,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
       ->group("Copy");
   app.add_flag("--cleanup", main_cmd.f.cleanup,
                "delete each source key after its copy succeeded, only if it did not change meanwhile "
-               "(compare-and-delete); skipped keys are never deleted")
+               "(compare-and-delete: the same value and the same expiry, within 1 s; a key changed is kept "
+               "and counted kept); skipped keys are never deleted")
       ->envname("CLEAN_UP")
       ->group("Copy");
   app.add_flag(
@@ -628,7 +630,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   CLI::App* cleanup = app.add_subcommand(
       "cleanup",
       "delete from the source the selected keys whose copy on the destination verifies equal "
-      "(compare-and-delete: a key written meanwhile survives)");
+      "(compare-and-delete: a key written meanwhile, or whose expiry is not its copy's within 1 s, "
+      "survives)");
   add_run_options(*cleanup, cleanup_cmd.f, cleanup_cmd.cfg, false);
   add_state_options(*cleanup, cleanup_cmd.cfg, true);
   cleanup->add_flag("--dry-run", cleanup_cmd.f.dry_run, "list what would be deleted, delete nothing")

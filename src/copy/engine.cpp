@@ -189,6 +189,13 @@ void Engine::wrote(uint32_t j) {
   Job& job = jobs_[j];
   if (Batch* b = batch_of(nodes_[job.node], job.batch_); b != nullptr)
     b->written.push_back(key_hash(job.key));
+  // Keys written past the cursor are in no record until the next save: ask for one every 250 ms of writes
+  // too, not only when a cursor moves (a batch can take long), so a SIGKILL leaves few of them unrecorded.
+  const auto now = std::chrono::steady_clock::now();
+  if (on_progress_ && now - written_progress_at_ >= std::chrono::milliseconds(250)) {
+    written_progress_at_ = now;
+    on_progress_();
+  }
 }
 
 bool Engine::written_before(uint32_t j) const noexcept {

@@ -176,8 +176,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void resume(const std::vector<NodeProgress>& progress);
   // The checkpoint: progress of every source node.
   std::vector<NodeProgress> checkpoint() const;
-  // Called whenever a checkpoint cursor moves (a SCAN batch is fully done), so a caller can save it while
-  // it is fresh. Must not call back into the engine's job API.
+  // Called whenever a checkpoint cursor moves (a SCAN batch is fully done), and at most every 250 ms while
+  // keys are written past the cursor, so a caller can save it while it is fresh. Must not call back into the
+  // engine's job API.
   void on_progress(std::function<void()> callback) { on_progress_ = std::move(callback); }
   // Takes these keys (one list per source node, same order as the sources) instead of scanning: a sample
   // chosen beforehand. Call before start().
@@ -426,6 +427,7 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::optional<Error> fatal_;
   std::function<void()> on_done_;
   std::function<void()> on_progress_;
+  std::chrono::steady_clock::time_point written_progress_at_{};  // wrote() last called on_progress_
   int signal_ = 0;
   bool pumping_ = false;  // pump() is on the stack: a nested call only asks for another round
   bool pump_again_ = false;
