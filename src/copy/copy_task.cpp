@@ -116,6 +116,12 @@ void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   if (on_fetch_reply(j, op, reply)) return;
   switch (op) {
     case kRestore: return on_restore(j, std::move(reply));
+    case kCheckBusyTtl:
+      if (resp::is_integer(reply.get()) && reply->integer != -2) {
+        state_[j].copy_ttl_known = true;
+        state_[j].copy_pttl = reply->integer;
+      }
+      return;
     case kCheckBusy: return on_check_busy(j, std::move(reply));
     case kCheckRestored: return on_check_restored(j, std::move(reply));
     case kCleanup: return on_cleanup(j, std::move(reply));
@@ -189,6 +195,10 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
       // exist were not written by this run as far as its records show: the policy decides (skipped), even
       // when they are equal, so `copied` never counts a key an earlier, finished run copied.
       job.stage = kStageCheck;
+      st.copy_ttl_known = false;
+      st.copy_read_at = std::chrono::steady_clock::now();
+      const std::string_view pttl[] = {"PTTL", job.target()};
+      if (!engine_->send(j, Side::kDestination, pttl, 2, kCheckBusyTtl)) return;
       const std::string_view args[] = {"DUMP", job.target()};
       engine_->send(j, Side::kDestination, args, 2, kCheckBusy);
       return;
@@ -294,6 +304,7 @@ void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
 }
 
 void CopyTask::existing(uint32_t j) {
+  state_[j].copy_ttl_known = false;  // not this run's copy: the TTL read on the destination is not its
   Job& job = engine_->job(j);
   report::Counters& c = engine_->counters(j);
   switch (engine_->options().conflict) {
@@ -431,8 +442,12 @@ void CopyTask::cleanup(uint32_t j) {
   job.stage = kStageCleanup;
   const std::string sha =
       state_[j].payload_sha.empty() ? sha1_hex(job.payload_view()) : state_[j].payload_sha;
-  IntText pttl(job.pttl < 0 ? -1 : job.pttl);
-  IntText elapsed(cleanup_elapsed_ms(job.sent_at));
+  // The expiry the copy has: the one this attempt read, or, for a copy an earlier attempt made (or one sent
+  // again after a dropped connection), the one read on the destination when it was recognised.
+  const State& st = state_[j];
+  const int64_t want = st.copy_ttl_known ? st.copy_pttl : job.pttl;
+  IntText pttl(want < 0 ? -1 : want);
+  IntText elapsed(cleanup_elapsed_ms(st.copy_ttl_known ? st.copy_read_at : job.sent_at));
   if (state_[j].use_eval) {
     const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view(), elapsed.view()};
     engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);

@@ -42,13 +42,14 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   static constexpr uint8_t kRestoreTemp = kFirstOwnOp + 3;
   static constexpr uint8_t kMerge = kFirstOwnOp + 4;
   static constexpr uint8_t kCheckRestored = kFirstOwnOp + 5;
+  static constexpr uint8_t kCheckBusyTtl = kFirstOwnOp + 6;
   static constexpr uint8_t kStageApply = kFirstOwnStage;
   static constexpr uint8_t kStageCheck = kFirstOwnStage + 1;
   static constexpr uint8_t kStageCleanup = kFirstOwnStage + 2;
   static constexpr uint8_t kStageRestoreTemp = kFirstOwnStage + 3;
   static constexpr uint8_t kStageMerge = kFirstOwnStage + 4;
   static constexpr uint8_t kStageRewrite = kFirstOwnStage + 5;
-  static constexpr uint8_t kRewriteFirstOp = kFirstOwnOp + 6;  // Rewriter::kOpCount codes from here
+  static constexpr uint8_t kRewriteFirstOp = kFirstOwnOp + 7;  // Rewriter::kOpCount codes from here
 
   struct State {
     bool probing = false;              // replace mode, maybe duplicate: first RESTORE without REPLACE
@@ -58,6 +59,12 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
     std::string payload_sha;           // SHA1 of the DUMP payload of a key that fell back to the rewrite path
     bool rewrote = false;              // the key took the rewrite path
     std::string merge_temp;            // the rewrite path's complete temporary key, merged into the target
+    // A key found already on the destination and recognised as this run's copy: the expiry that copy has
+    // (its PTTL, read at copy_read_at), which --cleanup compares the source key with instead of the TTL
+    // this attempt read (an earlier attempt gave the copy its expiry).
+    bool copy_ttl_known = false;
+    int64_t copy_pttl = 0;
+    std::chrono::steady_clock::time_point copy_read_at{};
   };
 
   void fetched(uint32_t j) override;

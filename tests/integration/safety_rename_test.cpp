@@ -401,3 +401,72 @@ TEST_SUITE("safety_rename") {
     check_nothing_lost(before, key_values({&src, &dst}));
   }
 }
+
+TEST_SUITE("safety_rename") {
+  TEST_CASE(
+      "resume with --cleanup: a copy an earlier attempt made is compared with the source's expiry now") {
+    // The first attempt copies the key and records it, but its deletion waits (the source's writes are
+    // paused) and it is killed. The source key's TTL is then raised by 3 s: the resumed run recognises the
+    // copy as its own (copied), and keeps the source key, whose copy would now die 3 s before it.
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    TempDir dir;
+    src.checked({"SET", "k", "the value", "EX", "3600"});
+    const KeyValues before = key_values({&src, &dst});
+    const std::vector<std::string> args = {
+        src_server.url(), dst_server.url(),       "--cleanup",           "--yes", "--no-lock",
+        "--state-file",   dir.file("state.json"), "--progress-interval", "0"};
+    REQUIRE(src.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
+    auto tool = start_tool(args);
+    const bool recorded = eventually(
+        [&] {
+          const auto j = nlohmann::json::parse(read_file(dir.file("state.json")), nullptr, false);
+          return j.is_object() && !j["nodes"].empty() && j["nodes"][0].contains("written");
+        },
+        15s);
+    tool.kill9();
+    REQUIRE(src.command({"CLIENT", "UNPAUSE"}).is_status("OK"));
+    REQUIRE(recorded);
+    REQUIRE(dst.command({"EXISTS", "k"}).integer == 1);
+    REQUIRE(src.command({"EXISTS", "k"}).integer == 1);
+    const long long pttl = src.command({"PTTL", "k"}).integer;
+    src.checked({"PEXPIRE", "k", std::to_string(pttl + 3000)});
+
+    auto resumed = run_copy(args);
+    INFO(resumed.result.describe());
+    REQUIRE(resumed.exit_code() == 0);
+    CHECK(resumed.report["run"]["resumed"] == true);
+    CHECK(resumed.counter("copied") == 1);
+    CHECK(resumed.counter("skipped") == 0);
+    CHECK(resumed.counter("deleted") == 0);
+    CHECK(resumed.counter("kept") == 1);
+    CHECK(src.command({"EXISTS", "k"}).integer == 1);
+    check_nothing_lost(before, key_values({&src, &dst}));
+
+    // Unchanged since, the same resumed copy deletes it.
+    src.checked({"SET", "k2", "another value", "EX", "3600"});
+    REQUIRE(src.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
+    std::vector<std::string> args2 = args;
+    args2.insert(args2.end(), {"--match", "k2"});
+    auto tool2 = start_tool(args2);
+    const bool recorded2 = eventually(
+        [&] {
+          const auto j = nlohmann::json::parse(read_file(dir.file("state.json")), nullptr, false);
+          return j.is_object() && !j["nodes"].empty() && j["nodes"][0].contains("written") &&
+                 j["fingerprint"].dump().find("k2") != std::string::npos;
+        },
+        15s);
+    tool2.kill9();
+    REQUIRE(src.command({"CLIENT", "UNPAUSE"}).is_status("OK"));
+    REQUIRE(recorded2);
+    auto resumed2 = run_copy(args2);
+    INFO(resumed2.result.describe());
+    REQUIRE(resumed2.exit_code() == 0);
+    CHECK(resumed2.report["run"]["resumed"] == true);
+    CHECK(resumed2.counter("copied") == 1);
+    CHECK(resumed2.counter("deleted") == 1);
+    CHECK(src.command({"EXISTS", "k2"}).integer == 0);
+    CHECK(dst.command({"GET", "k2"}).str == "another value");
+  }
+}
