@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "copy/merge.hpp"
+#include "copy/rename.hpp"
 #include "copy/restore_check.hpp"
 #include "copy/temp_key.hpp"
 #include "copy/ttl.hpp"
@@ -63,6 +64,8 @@ const std::string& CopyTask::cleanup_sha() noexcept {
 
 void CopyTask::attach(Engine& engine) {
   DumpTask::attach(engine);
+  const Selection& sel = engine.options().selection;
+  chains_ = sel.renamed_only && sel.rename && sel.rename->may_chain();
   state_.assign(engine.window_size(), State{});
   rewriter_.attach(engine);
 }
@@ -160,7 +163,10 @@ void CopyTask::apply(uint32_t j) {
   // A possible duplicate in replace mode is first restored without REPLACE: success proves the key is new
   // (counted copied); BUSYKEY means it is (almost surely) the copy this run already made, restored again
   // with REPLACE and counted as a duplicate. Everything else goes straight to the policy's RESTORE.
-  const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace;
+  // In place, a new name that is itself the old name of a key the rules rename existed nowhere when the
+  // rename check ran: a key there now was created during the run and is never overwritten (no REPLACE;
+  // BUSYKEY fails the key, see existing()).
+  const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace && !chain_target(j);
   st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
   const bool replace = replace_policy && !st.probing;
   std::string_view args[6] = {"RESTORE", job.target(), ttl.view(), payload};
@@ -303,8 +309,29 @@ void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
   existing(j);
 }
 
+bool CopyTask::chain_target(uint32_t j) const {
+  const Selection& sel = engine_->options().selection;
+  if (!sel.renamed_only || !chains_) return false;
+  const Job& job = engine_->job(j);
+  if (job.rule() < 0) return false;
+  std::string renamed;
+  return sel.rename->apply_into(job.target(), renamed) >= 0 && renamed != job.target();
+}
+
 void CopyTask::existing(uint32_t j) {
   state_[j].copy_ttl_known = false;  // not this run's copy: the TTL read on the destination is not its
+  if (chain_target(j)) {
+    // In place: the key under the new name appeared after the rename check, and a rule renames it too;
+    // writing over (or merging into) it would lose its value before it is copied.
+    const Job& job = engine_->job(j);
+    const int rule = engine_->options().selection.rename->rule_index_for(job.target());
+    return engine_->fail_key(
+        j, "not written: its new name \"" + printable_short(job.target()) +
+               "\" is a key created during the run that rule " + std::to_string(rule + 1) + " (" +
+               engine_->options().selection.rename->describe(rule) +
+               ") renames in turn (in place, it would be overwritten before it is copied); run again once "
+               "it is moved, or rename in two passes through a temporary prefix");
+  }
   Job& job = engine_->job(j);
   report::Counters& c = engine_->counters(j);
   switch (engine_->options().conflict) {

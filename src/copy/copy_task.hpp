@@ -97,6 +97,10 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   std::vector<uint8_t>
       rewrite_node_;  // per source node: its payloads are refused, keys go straight to rewrite
   bool warned_cleanup_ = false;
+  // In place, with rules whose outputs other rules may rename (RenameRules::may_chain()).
+  bool chains_ = false;
+  // Job j's new name is the old name of a key the rules rename, in place: it must not be overwritten.
+  bool chain_target(uint32_t j) const;
 };
 
 }  // namespace rmig::copy
