@@ -326,9 +326,8 @@ void CopyTask::existing(uint32_t j) {
     const Job& job = engine_->job(j);
     const int rule = engine_->options().selection.rename->rule_index_for(job.target());
     return engine_->fail_key(
-        j, "not written: its new name \"" + printable_short(job.target()) +
-               "\" is a key created during the run that rule " + std::to_string(rule + 1) + " (" +
-               engine_->options().selection.rename->describe(rule) +
+        j, "not written: its new name is a key created during the run that rule " + std::to_string(rule + 1) +
+               " (" + engine_->options().selection.rename->describe(rule) +
                ") renames in turn (in place, it would be overwritten before it is copied); run again once "
                "it is moved, or rename in two passes through a temporary prefix");
   }
