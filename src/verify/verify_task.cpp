@@ -753,6 +753,13 @@ void VerifyTask::remove(uint32_t j) {
   copy::Job& job = engine_->job(j);
   State& st = state_[j];
   job.stage = kStageDelete;
+  switch (engine_->deletion_gate(j)) {
+    case copy::Engine::Gate::kWait: return;  // resend() comes back here once the destination was read
+    case copy::Engine::Gate::kStopped:
+      ++engine_->counters(j).cleanup_kept;  // equal, but deletions stopped: the source key stays
+      return engine_->done(j);
+    case copy::Engine::Gate::kGo: break;
+  }
   IntText pttl(st.src.pttl < 0 ? -1 : st.src.pttl);
   if (st.use_eval) {
     send(j, Side::kWriter, {"EVAL", copy::CopyTask::cleanup_script(), "1", job.key, st.sha, pttl.view()},
