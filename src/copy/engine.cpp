@@ -532,6 +532,16 @@ void Engine::on_topology(EngineOp op, resp::Reply reply) {
       jobs_[j].ask_link = kNoLink;
       resend_job(j);
     }
+    if (opts_.watch_evictions) {
+      // Replication is asynchronous: what the old primary acknowledged may not be on the new one.
+      destination_lost_keys(
+          link.conn->label() +
+              " failed over during the run: copies it acknowledged may not have reached its "
+              "replica. Deletions stopped; run `redis-migrate verify` to see which keys are "
+              "missing",
+          false);
+      check_round();
+    }
   }
 }
 
@@ -1223,6 +1233,13 @@ int64_t info_int(const std::map<std::string, std::string, std::less<>>& info, st
 
 }  // namespace
 
+void Engine::rebase(Link& link, int64_t evicted) {
+  if (link.evicted_base >= 0 && link.evicted_last > link.evicted_base)
+    link.evicted_carried += static_cast<uint64_t>(link.evicted_last - link.evicted_base);
+  link.evicted_base = evicted;
+  link.evicted_last = evicted;
+}
+
 void Engine::send_evict_base(uint32_t l) {
   const std::string_view args[] = {"INFO"};
   links_[l]->conn->send(*this, engine_tag(l, kEvictBase), args, 1);
@@ -1245,8 +1262,10 @@ void Engine::on_evict_reply(uint32_t l, EngineOp op, resp::Reply reply) {
   const redisReply* r = reply.get();
   if (!resp::is_string(r)) {
     // INFO worked at the start: without it now, evictions can no longer be seen.
-    destination_lost_keys(link.conn->label() + ": cannot read evicted_keys any more (INFO: " +
-                          resp::describe(r) + "): deletions stopped, since evictions can no longer be seen");
+    destination_lost_keys(link.conn->label() +
+                              ": cannot read evicted_keys any more (INFO: " + resp::describe(r) +
+                              "): deletions stopped, since evictions can no longer be seen",
+                          false);
     link.evict_owed = false;
     return check_round();
   }
@@ -1261,10 +1280,14 @@ void Engine::on_evict_reply(uint32_t l, EngineOp op, resp::Reply reply) {
       link.evicted_last = evicted;
       spdlog::debug("{}: evicted_keys {} at the start", link.conn->label(), evicted);
     } else if (run_id != link.run_id) {
+      link.run_id = run_id;
+      rebase(link, evicted);
       destination_lost_keys(
           link.conn->label() +
-          " restarted during the run (its run_id changed): the copies written before may be "
-          "gone. Deletions stopped; run `redis-migrate verify` to see which keys are missing");
+              " restarted during the run (its run_id changed): the copies written before may "
+              "be gone. Deletions stopped; run `redis-migrate verify` to see which keys are "
+              "missing",
+          false);
     }
     return;
   }
@@ -1279,35 +1302,41 @@ void Engine::on_evict_reply(uint32_t l, EngineOp op, resp::Reply reply) {
     if (policy != info.end() && policy->second != "noeviction" && max > 0 && used >= 0 &&
         used + headroom > max) {
       destination_lost_keys(link.conn->label() + " is about to evict keys (used_memory " +
-                            std::to_string(used) + " of maxmemory " + std::to_string(max) +
-                            ", maxmemory-policy " + policy->second +
-                            "): stopped before the copies of deleted keys could be evicted. Give the "
-                            "destination more memory, or copy without --cleanup, verify, then clean up");
+                                std::to_string(used) + " of maxmemory " + std::to_string(max) +
+                                ", maxmemory-policy " + policy->second +
+                                "): stopped before the copies of deleted keys could be evicted. Give the "
+                                "destination more memory, or copy without --cleanup, verify, then clean up",
+                            false);
     }
   }
   if (evicted >= 0 && link.evicted_base >= 0) {
-    if (evicted < link.evicted_base) {
-      destination_lost_keys(
-          link.conn->label() + ": evicted_keys went back from " + std::to_string(link.evicted_base) + " to " +
-          std::to_string(evicted) +
-          " (a restart or CONFIG RESETSTAT): the copies written before may be gone. Deletions "
-          "stopped; run `redis-migrate verify` to see which keys are missing");
+    if (evicted < link.evicted_last) {
+      const std::string from = std::to_string(link.evicted_last);
+      rebase(link, evicted);
+      destination_lost_keys(link.conn->label() + ": evicted_keys went back from " + from + " to " +
+                                std::to_string(evicted) +
+                                " (a restart or CONFIG RESETSTAT): the copies written before may be gone. "
+                                "Deletions stopped; run `redis-migrate verify` to see which keys are missing",
+                            false);
     } else if (evicted > link.evicted_last) {
       link.evicted_last = evicted;
       uint64_t total = 0;
       for (uint32_t d : dst_links_) {
         const Link& o = *links_[d];
+        total += o.evicted_carried;
         if (o.evicted_base >= 0 && o.evicted_last > o.evicted_base)
           total += static_cast<uint64_t>(o.evicted_last - o.evicted_base);
       }
       evicted_ = total;
       auto policy = info.find("maxmemory_policy");
-      destination_lost_keys(
-          link.conn->label() + " evicted " + std::to_string(evicted - link.evicted_base) +
-          " keys during the run (evicted_keys " + std::to_string(link.evicted_base) + " -> " +
-          std::to_string(evicted) + (policy == info.end() ? "" : ", maxmemory-policy " + policy->second) +
-          "): deletions stopped; copies of keys written in this run may be missing, and their source keys "
-          "were kept. Run `redis-migrate verify` to name them");
+      destination_lost_keys(link.conn->label() + " evicted " + std::to_string(evicted_) +
+                                " keys during the run (evicted_keys " + std::to_string(link.evicted_base) +
+                                " -> " + std::to_string(evicted) +
+                                (policy == info.end() ? "" : ", maxmemory-policy " + policy->second) +
+                                "): deletions stopped; copies of keys written in this run may be missing, "
+                                "and their source keys "
+                                "were kept. Run `redis-migrate verify` to name them",
+                            true);
     }
   }
   check_round();
@@ -1397,8 +1426,13 @@ Engine::Gate Engine::deletion_gate(uint32_t j) {
   return Gate::kWait;
 }
 
-void Engine::destination_lost_keys(std::string why) {
+void Engine::destination_lost_keys(std::string why, bool eviction) {
   if (deletions_stopped_ || finished_) return;
+  if (!eviction && !opts_.cleanup) {
+    // A run that deletes nothing loses nothing: a restart or failover only leaves copies to check.
+    spdlog::warn("{}", why);
+    return;
+  }
   deletions_stopped_ = true;
   spdlog::error("{}", why);
   lost_keys_ = make_error(ExitCode::kDestinationRefused, std::move(why));

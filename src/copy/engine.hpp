@@ -250,9 +250,10 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   enum class Gate { kGo, kWait, kStopped };
   Gate deletion_gate(uint32_t j);
   // Evidence that the destination lost keys during the run (seen by the engine's eviction watch, or the lock
-  // found missing): every deletion stops at once; a run that deletes stops (exit code 5), any other run goes
-  // on and ends with exit code 5.
-  void destination_lost_keys(std::string why);
+  // found missing): every deletion stops at once and a run that deletes stops (exit code 5). `eviction`: the
+  // destination evicted keys, and any other writing run goes on and ends with exit code 5 too; otherwise (a
+  // restart, a failover, a vanished lock) a run that deletes nothing only warns.
+  void destination_lost_keys(std::string why, bool eviction);
   // Keys the destination evicted since the run started (sum over its nodes).
   uint64_t evicted() const noexcept { return evicted_; }
 
@@ -278,6 +279,7 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     // Destination links, eviction watch: evicted_keys and run_id at the first reading.
     int64_t evicted_base = -1;
     int64_t evicted_last = -1;
+    uint64_t evicted_carried = 0;  // evictions counted before the counter went back (a restart)
     std::string run_id;
     bool evict_in_flight = false;  // an INFO stats is on its way
     bool evict_owed = false;       // the open round still needs this link's reading
@@ -381,6 +383,8 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void retry(uint32_t j, std::string_view message);
   static void on_retry_timer(void* self);
   // eviction watch
+  // Starts counting a link's evictions again from `evicted`, keeping those counted so far.
+  static void rebase(Link& link, int64_t evicted);
   void send_evict_base(uint32_t link);
   void send_evict_stats(uint32_t link);
   void on_evict_reply(uint32_t link, EngineOp op, resp::Reply reply);

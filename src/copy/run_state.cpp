@@ -161,10 +161,12 @@ void RunState::attach(Engine& engine) {
           // Only an eviction, a flush or a restart without persistence removes a live lease: the copies
           // written so far may be gone too.
           if (engine_ != nullptr && !ended_) {
-            engine_->destination_lost_keys(cmd_.destination_url + ": the lock " + lease_->key() +
-                                           " vanished while this run held it (evicted, flushed, or the "
-                                           "destination restarted without its data): deletions stopped; run "
-                                           "`redis-migrate verify` to see which copies are missing");
+            engine_->destination_lost_keys(
+                cmd_.destination_url + ": the lock " + lease_->key() +
+                    " vanished while this run held it (evicted, flushed, or the "
+                    "destination restarted without its data): deletions stopped; run "
+                    "`redis-migrate verify` to see which copies are missing",
+                false);
           }
         });
   }

@@ -226,7 +226,7 @@ void print_check_summary(const RunReport& r) {
       row("would delete", c.would_delete, "verify equal; nothing was deleted");
     } else {
       row("deleted", c.deleted, "from the source, their copy verified equal");
-      row("kept", c.cleanup_kept, "changed on the source after the check, not deleted");
+      row("kept", c.cleanup_kept, "changed on the source after the check, or deletions stopped");
       if (c.cleanup_failed > 0) row("not deleted", c.cleanup_failed, "the deletion failed, see errors");
     }
   }
@@ -324,7 +324,8 @@ void print_summary(const RunReport& r) {
   if (r.cleanup) {
     line("deleted", c.deleted, "from the source after their copy");
     if (c.cleanup_kept > 0)
-      line("kept", c.cleanup_kept, "changed on the source during the copy, not deleted");
+      line("kept", c.cleanup_kept,
+           "changed on the source during the copy, or deletions stopped; not deleted");
     if (c.cleanup_failed > 0) line("not deleted", c.cleanup_failed, "cleanup failed, see errors");
   }
   if (c.evicted > 0) {
