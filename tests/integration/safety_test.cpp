@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "helpers.hpp"
@@ -58,6 +59,15 @@ std::string refused(std::vector<std::string> args, int code, const EnvOverrides&
 
 bool contains(const std::string& text, const std::string& what) {
   return text.find(what) != std::string::npos;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
 }
 
 }  // namespace
@@ -297,5 +307,27 @@ TEST_SUITE("safety") {
       CHECK(contains(copy.result.err, "redis-migrate verify"));
       CHECK(s.dbsize() == 4000);
     }
+  }
+
+  TEST_CASE("the lock found missing during a --cleanup run: deletions stop, exit 5, nothing lost") {
+    RedisServer src;
+    RedisServer dst;
+    Client s = src.client();
+    Client d = dst.client();
+    seed_strings(s, 2000, "k:");
+    const KeysBefore before = keys_before({&s});
+    auto tool = start_tool({src.url(), dst.url(), "--cleanup", "--rate-limit", "500", "--lock-ttl", "1",
+                            "--progress-interval", "0", "--report-json", "-"});
+    REQUIRE(eventually([&] { return user_dbsize(d) >= 200; }, 30s));
+    // Only an eviction, a flush or a restart without its data takes a live lease away.
+    d.checked({"DEL", "redis-migrate:lock"});
+    auto result = tool.finish(60s);
+    INFO(result.describe());
+    CHECK(result.exit_code == 5);
+    CHECK(contains(result.err, "vanished while this run held it"));
+    auto report = nlohmann::json::parse(result.out);
+    CHECK(report["deleted"].get<uint64_t>() < 2000);
+    CHECK(report["deleted"].get<uint64_t>() > 0);
+    require_preserved(check_preserved(before, {&s, &d}), 2000);
   }
 }
