@@ -319,13 +319,15 @@ Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destinat
             where);
         continue;
       }
-      return make_error(
-          ExitCode::kDestinationRefused,
-          where + ": cannot read maxmemory_policy (INFO memory: " +
-              (resp::is_string(r->get()) ? std::string("no such field") : resp::describe(r->get())) +
-              "), and " + command_name +
-              " must not delete source keys whose copies the destination may evict: grant the "
-              "destination user +info, or pass --allow-evicting-destination");
+      std::string why = where;
+      why += ": cannot read maxmemory_policy (INFO memory: ";
+      why += resp::is_string(r->get()) ? std::string("no such field") : resp::describe(r->get());
+      why += "), and ";
+      why += command_name;
+      why +=
+          " must not delete source keys whose copies the destination may evict: grant the destination user "
+          "+info, or pass --allow-evicting-destination";
+      return make_error(ExitCode::kDestinationRefused, std::move(why));
     }
     if (!evicting_policy(policy)) continue;
     if (cmd.allow_evicting_destination) {
@@ -335,12 +337,16 @@ Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destinat
           where, policy);
       return policy;
     }
-    return make_error(
-        ExitCode::kDestinationRefused,
-        where + " evicts keys (maxmemory-policy " + policy + "): " + command_name +
-            " would delete source keys whose only copy the destination may evict. Set "
-            "maxmemory-policy noeviction on the destination, or copy without --cleanup, verify, "
-            "then clean up after the copy is safe (or pass --allow-evicting-destination)");
+    std::string why = where;
+    why += " evicts keys (maxmemory-policy ";
+    why += policy;
+    why += "): ";
+    why += command_name;
+    why +=
+        " would delete source keys whose only copy the destination may evict. Set maxmemory-policy "
+        "noeviction on the destination, or copy without --cleanup, verify, then clean up after the copy is "
+        "safe (or pass --allow-evicting-destination)";
+    return make_error(ExitCode::kDestinationRefused, std::move(why));
   }
   return std::string();
 }
