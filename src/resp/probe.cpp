@@ -81,12 +81,13 @@ Result<ServerFacts> probe_server(net::Loop& loop, Connection& conn) {
   for (const auto& [k, v] : info) {
     if (k.size() > 5 && k.compare(0, 5, "slave") == 0 && v.find("ip=") != std::string::npos) {
       // "ip=127.0.0.1,port=7001,state=online,offset=...,lag=0"
-      auto field = [&](std::string_view name) {
-        const std::size_t p = v.find(name);
+      const std::string& line = v;
+      auto field = [&line](std::string_view name) {
+        const std::size_t p = line.find(name);
         if (p == std::string::npos) return std::string();
-        const std::size_t end = v.find(',', p);
-        return v.substr(p + name.size(),
-                        end == std::string::npos ? std::string::npos : end - p - name.size());
+        const std::size_t end = line.find(',', p);
+        return line.substr(p + name.size(),
+                           end == std::string::npos ? std::string::npos : end - p - name.size());
       };
       f.replicas.push_back(field("ip=") + ":" + field("port="));
       continue;
