@@ -22,10 +22,15 @@ constexpr const char* kExitCodes =
     "  0    everything selected was copied, or legitimately skipped, expired or vanished\n"
     "  1    some keys failed (see the errors in the summary / report); verify: differences found; cleanup:\n"
     "       keys that differ or changed were kept\n"
-    "  2    usage or configuration error (bad URL, unknown option, bad value)\n"
+    "  2    usage or configuration error (bad URL, unknown option, bad value), or a run that would write\n"
+    "       onto the data it reads (one database, one cluster, a primary and its replica), or a deleting "
+    "run\n"
+    "       that cannot tell (see --assume-distinct)\n"
     "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission)\n"
     "  4    another run holds the destination's lock\n"
-    "  5    the destination refuses writes (read-only replica, out of memory, cannot persist)\n"
+    "  5    the destination refuses writes (read-only replica, out of memory, cannot persist), or evicts\n"
+    "       keys: an evicting maxmemory-policy refuses --cleanup and cleanup, and an eviction during a run\n"
+    "       stops every deletion\n"
     "  70   internal error (a bug: please report it)\n"
     "  130  interrupted by SIGINT, 143 by SIGTERM (keys in flight were finished first)\n";
 
@@ -185,6 +190,7 @@ struct Flags {
   SideFlags src, dst;
   // copy
   bool dry_run = false, replace = false, cleanup = false;
+  bool assume_distinct = false, allow_evicting_destination = false;
   std::string on_conflict = "skip", merge_prefer = "destination";
   // selection
   std::vector<std::string> match, exclude, types;
@@ -438,6 +444,20 @@ void add_conflict_options(CLI::App& app, Flags& f, Config& cfg) {
       ->group(g);
 }
 
+// The overrides of the checks before a run deletes source keys (--cleanup, cleanup).
+void add_deletion_options(CLI::App& app, Flags& f, const std::string& group) {
+  app.add_flag("--assume-distinct", f.assume_distinct,
+               "delete even when it cannot be proven that source and destination are different data (no "
+               "INFO, no probe key allowed); without it such a run refuses (exit 2)")
+      ->envname("ASSUME_DISTINCT")
+      ->group(group);
+  app.add_flag("--allow-evicting-destination", f.allow_evicting_destination,
+               "delete even though the destination's maxmemory-policy evicts keys (default: refuse, exit 5); "
+               "an eviction seen during the run still stops every deletion (exit 5)")
+      ->envname("ALLOW_EVICTING_DESTINATION")
+      ->group(group);
+}
+
 // The rename rules in command-line order (first match wins across --rename-prefix and --rename).
 std::vector<copy::RuleSpec> rule_specs(const CLI::App& app, const Flags& f) {
   std::vector<copy::RuleSpec> specs;
@@ -586,6 +606,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
                "and counted kept); skipped keys are never deleted")
       ->envname("CLEAN_UP")
       ->group("Copy");
+  add_deletion_options(app, main_cmd.f, "Copy");
   app.add_flag(
          "--yes,--force", main_cmd.cfg.yes,
          "do not ask for confirmation before a run that can overwrite, merge or delete (a run without a "
@@ -637,6 +658,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   cleanup->add_flag("--dry-run", cleanup_cmd.f.dry_run, "list what would be deleted, delete nothing")
       ->envname("DRY_RUN")
       ->group("Cleanup");
+  add_deletion_options(*cleanup, cleanup_cmd.f, "Cleanup");
   cleanup
       ->add_option("--ttl-tolerance", cleanup_cmd.f.ttl_tolerance_s,
                    "seconds two TTLs may differ and still be equal")
@@ -745,6 +767,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   o.big_key_threshold = *bkt;
   o.dry_run = f.dry_run || cfg.command == Command::kPlan;
   o.cleanup = f.cleanup;
+  cfg.copy.assume_distinct = f.assume_distinct;
+  cfg.copy.allow_evicting_destination = f.allow_evicting_destination;
 
   // Conflict policy: --replace (REPLACE_DST_KEYS) means replace; it must not contradict --on-conflict.
   const bool explicit_policy =

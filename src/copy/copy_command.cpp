@@ -16,6 +16,7 @@
 #include "copy/plan_task.hpp"
 #include "copy/rename.hpp"
 #include "copy/run_state.hpp"
+#include "copy/safety.hpp"
 #include "copy/server_copy_task.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
@@ -365,6 +366,18 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   if (!sources) return sources.error();
   auto destination = open_destination(loop, pass_cmd, std::move(*dst), *dst_facts, dst_cluster);
   if (!destination) return destination.error();
+  CopyOptions engine_options = options;
+  if (options.cleanup) {
+    auto evicting = check_eviction_policy(loop, *destination, pass_cmd, "--cleanup");
+    if (!evicting) return evicting.error();
+    if (!evicting->empty() && kind == PassKind::kCopy) {
+      // Other keys' writes could evict a copy between the reading that clears its deletion and the
+      // deletion: one key at a time, nothing is written in between.
+      engine_options.window.keys = 1;
+      spdlog::warn("the destination evicts: --cleanup copies and deletes one key at a time");
+    }
+  }
+  engine_options.watch_evictions = !options.dry_run && dst_facts->known;
   uint64_t keys = 0;
   for (const auto& n : *sources)
     keys += n.dbsize;
@@ -380,7 +393,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   KeyTask& task = kind == PassKind::kPlan         ? static_cast<KeyTask&>(plan_task)
                   : kind == PassKind::kServerCopy ? static_cast<KeyTask&>(server_copy_task)
                                                   : copy_task;
-  Engine engine(loop, options, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
+  Engine engine(loop, engine_options, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
   state.attach(engine);
   report::Progress progress(keys);
   progress.set_pacing(options.rate_limit_keys, options.rate_limit_bytes);
@@ -611,19 +624,17 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       src_cluster = *sc;
       dst_cluster = *dc;
       const bool renaming = sel.rename && !sel.rename->empty();
-      const bool same_server = src_facts->known && dst_facts->known && !src_facts->run_id.empty() &&
-                               src_facts->run_id == dst_facts->run_id;
-      if (same_server && cmd.source.db == cmd.destination.db && !cmd.all_dbs) {
-        if (!renaming) {
-          return failed(
-              make_error(ExitCode::kUsage,
-                         "source and destination are the same database (" + cmd.destination.label +
-                             "): every key would land on itself; choose another destination db (e.g. /0 vs "
-                             "/1), or rename keys with --rename-prefix / --rename"));
-        }
-        // In place: the copy is a rename (a move with --cleanup); keys no rule renames stay where they are.
-        sel.renamed_only = true;
-      }
+      // Source and destination must be different data, unless keys are renamed in place (a move with
+      // --cleanup; keys no rule renames stay where they are).
+      auto identity = check_identity(
+          loop, IdentityCheck{cmd, **src, **dst, *src_facts, *dst_facts, src_cluster, dst_cluster,
+                              options.cleanup, false,
+                              options.cleanup                                ? "--cleanup"
+                              : options.conflict == ConflictPolicy::kReplace ? "--replace"
+                                                                             : "--on-conflict merge"});
+      if (!identity) return failed(identity.error());
+      const bool same_server = identity->same_server;
+      if (identity->in_place) sel.renamed_only = true;
       if (!dst_cluster && dst_facts->known && dst_facts->role == "slave") {
         return failed(
             make_error(ExitCode::kDestinationRefused,
@@ -655,15 +666,9 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                                                            ": --all-dbs needs INFO keyspace to find the "
                                                            "non-empty databases (add the ACL rule +info)"));
         }
-        if (same_server && !renaming) {
-          return failed(make_error(ExitCode::kUsage,
-                                   "--all-dbs on one server copies each DB onto itself: use two "
-                                   "servers, or --rename-prefix / --rename"));
-        }
         for (const auto& [db, n] : src_facts->db_keys) {
           if (n > 0) passes.emplace_back(db, db);
         }
-        if (same_server) sel.renamed_only = true;
       } else {
         passes.emplace_back(cmd.source.db, cmd.destination.db);
       }
@@ -782,15 +787,12 @@ Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destinat
   if (!src_cluster) return src_cluster.error();
   auto dst_cluster = is_cluster(cmd.destination_cluster, *dst_facts, cmd.destination, cmd.destination_url);
   if (!dst_cluster) return dst_cluster.error();
-  const bool renaming = cmd.options.selection.rename && !cmd.options.selection.rename->empty();
-  if (src_facts->known && dst_facts->known && !src_facts->run_id.empty() &&
-      src_facts->run_id == dst_facts->run_id && cmd.source.db == cmd.destination.db) {
-    if (!renaming) {
-      return make_error(ExitCode::kUsage, "source and destination are the same database (" +
-                                              cmd.destination.label + "): give the destination's URL");
-    }
-    cmd.options.selection.renamed_only = true;  // in place: only renamed keys moved
-  }
+  // verify reads only; cleanup (options.cleanup) deletes from the source.
+  const bool deletes = cmd.options.cleanup;
+  auto identity = check_identity(loop, IdentityCheck{cmd, **src, **dst, *src_facts, *dst_facts, *src_cluster,
+                                                     *dst_cluster, deletes, !deletes, "cleanup"});
+  if (!identity) return identity.error();
+  if (identity->in_place) cmd.options.selection.renamed_only = true;  // in place: only renamed keys moved
   if (writes_destination && !*dst_cluster && dst_facts->known && dst_facts->role == "slave") {
     return make_error(ExitCode::kDestinationRefused,
                       cmd.destination.label + " is a read-only replica (role: slave" +

@@ -27,6 +27,11 @@ struct CopyCommand {
   bool all_dbs = false;             // every non-empty logical DB N to DB N (standalone)
   uint32_t progress_interval_ms = 5'000;
   StateOptions state;  // the destination's lock and the run record (writing runs only)
+  // A deleting run whose identity check cannot tell whether both URLs reach the same data (no INFO, no
+  // probe key) goes ahead instead of refusing.
+  bool assume_distinct = false;
+  // A deleting run onto a destination whose maxmemory-policy evicts goes ahead (evictions are still watched).
+  bool allow_evicting_destination = false;
 };
 
 report::RunReport run_copy(const CopyCommand& cmd);

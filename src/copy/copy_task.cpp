@@ -466,6 +466,13 @@ void CopyTask::restored(uint32_t j) {
 void CopyTask::cleanup(uint32_t j) {
   Job& job = engine_->job(j);
   job.stage = kStageCleanup;
+  switch (engine_->deletion_gate(j)) {
+    case Engine::Gate::kWait: return;  // resend() comes back here once the destination was read
+    case Engine::Gate::kStopped:
+      ++engine_->counters(j).cleanup_kept;  // copied, but deletions stopped: the source key stays
+      return engine_->done(j);
+    case Engine::Gate::kGo: break;
+  }
   const std::string sha =
       state_[j].payload_sha.empty() ? sha1_hex(job.payload_view()) : state_[j].payload_sha;
   // The expiry the copy has: the one this attempt read, or, for a copy an earlier attempt made (or one sent

@@ -10,6 +10,7 @@
 #include "cluster/topology.hpp"
 #include "copy/glob.hpp"
 #include "copy/rename.hpp"
+#include "resp/info.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
 
@@ -25,6 +26,10 @@ constexpr uint64_t kReconnectTickMs = 100;
 constexpr uint64_t kClockRefreshMs = 10'000;
 constexpr uint32_t kMaxRedirects = 16;
 constexpr auto kTopologyRefresh = std::chrono::seconds(1);
+constexpr uint64_t kEvictWatchMs = 1'000;
+// A deleting run stops when an evicting destination has less than this (or four times the mean payload) left
+// below its maxmemory.
+constexpr double kEvictHeadroom = 1024.0 * 1024.0;
 
 bool retryable(ServerError e) noexcept {
   return e == ServerError::kLoading || e == ServerError::kBusy || e == ServerError::kTryAgain ||
@@ -62,8 +67,11 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
       retry_timer_(loop, this, &Engine::on_retry_timer),
       clock_timer_(loop, this, &Engine::on_clock_timer),
       reconnect_timer_(loop, this, &Engine::on_reconnect_timer),
-      rate_timer_(loop, this, &Engine::on_rate_timer) {
+      rate_timer_(loop, this, &Engine::on_rate_timer),
+      evict_timer_(loop, this, &Engine::on_evict_timer),
+      gate_timer_(loop, this, &Engine::on_gate_timer) {
   clock_timer_.unref();
+  evict_timer_.unref();
   const Selection& sel = opts_.selection;
   if (opts_.detect_rename_collisions && sel.rename && !sel.rename->empty()) {
     uint64_t expected = 0;
@@ -123,11 +131,19 @@ void Engine::start(std::function<void()> on_done) {
   for (auto& l : links_)
     l->conn->set_observer(this);
   if (!opts_.dry_run) clock_timer_.start(kClockRefreshMs, kClockRefreshMs);
+  if (opts_.watch_evictions) {
+    // The baseline goes first on each destination connection, before any write of this run.
+    for (uint32_t l : dst_links_) {
+      if (usable(l)) send_evict_base(l);
+    }
+    evict_timer_.start(kEvictWatchMs, kEvictWatchMs);
+  }
   pump();
 }
 
 report::Counters Engine::totals() const {
   report::Counters total;
+  total.evicted = evicted_;
   for (const auto& n : nodes_) {
     total += n.committed;
     for (const auto& b : n.batches)
@@ -265,6 +281,7 @@ EngineResult Engine::take_result() {
     r.total += c;
     r.nodes.push_back(report::NodeCounters{n.name, c});
   }
+  r.total.evicted = evicted_;
   r.errors = std::move(errors_);
   r.fatal = fatal_;
   r.signal = signal_;
@@ -437,6 +454,12 @@ void Engine::on_connection_ready(resp::Connection& c) {
     const std::string_view args[] = {"TIME"};
     c.send(*this, engine_tag(l, kTime), args, 1);
   }
+  if (link.destination && opts_.watch_evictions) {
+    // A reconnected destination may have restarted: its run_id says so, before the round's reading.
+    link.evict_in_flight = false;
+    send_evict_base(l);
+    if (link.evict_owed) send_evict_stats(l);
+  }
   unpark(l);
   pump();
 }
@@ -545,6 +568,16 @@ void Engine::on_topology(EngineOp op, resp::Reply reply) {
       if (!jobs_[j].active) continue;
       jobs_[j].ask_link = kNoLink;
       resend_job(j);
+    }
+    if (opts_.watch_evictions) {
+      // Replication is asynchronous: what the old primary acknowledged may not be on the new one.
+      destination_lost_keys(
+          link.conn->label() +
+              " failed over during the run: copies it acknowledged may not have reached its "
+              "replica. Deletions stopped; run `redis-migrate verify` to see which keys are "
+              "missing",
+          false);
+      check_round();
     }
   }
 }
@@ -896,6 +929,14 @@ void Engine::maybe_finish() {
       if (!n.scan_done || !n.queue.empty() || n.scanning) return;
     }
   }
+  if (opts_.watch_evictions && !fatal_) {
+    // A last reading after every write of the run: evictions up to its end are counted.
+    if (final_round_ == 0) {
+      final_round_ = round_id_ + 1;
+      if (!round_open_) evict_round();
+    }
+    if (round_done_ < final_round_ && !finished_) return;  // check_round() comes back here
+  }
   finish();
 }
 
@@ -906,6 +947,9 @@ void Engine::finish() {
   clock_timer_.stop();
   reconnect_timer_.stop();
   rate_timer_.stop();
+  evict_timer_.stop();
+  gate_timer_.stop();
+  if (lost_keys_ && !fatal_) fatal_ = lost_keys_;
   for (auto& l : links_) {
     l->conn->set_observer(nullptr);
     l->conn->close();
@@ -934,6 +978,7 @@ void Engine::fail_run(Error error) {
     }
     if (l->down) l->conn->close();  // no more reconnect attempts
   }
+  release_gate();  // deletions waiting at the gate do not happen: their keys stay on the source
   maybe_finish();
 }
 
@@ -950,6 +995,7 @@ void Engine::abandon(uint32_t j) {
 void Engine::done(uint32_t j) {
   Job& job = jobs_[j];
   if (!job.active) return;
+  job.gate_round_ = 0;
   task_.finished(j);
   if (job.measuring_) {
     // Never dumped (vanished, failed): its estimate stays charged.
@@ -1046,6 +1092,8 @@ void Engine::on_reply(uint64_t t, resp::Reply reply) {
       case kTime:
         if (reply) on_time(index, std::move(reply));
         return;
+      case kEvictBase:
+      case kEvictStats: return on_evict_reply(index, static_cast<EngineOp>(op), std::move(reply));
       case kShards:
       case kSlots:
         if (!reply) {
@@ -1208,5 +1256,230 @@ void Engine::on_retry_timer(void* self_ptr) {
   }
   self->maybe_finish();
 }
+
+// ---- eviction watch and deletion gate ----
+
+namespace {
+
+int64_t info_int(const std::map<std::string, std::string, std::less<>>& info, std::string_view field) {
+  auto it = info.find(field);
+  if (it == info.end()) return -1;
+  int64_t v = -1;
+  std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  return v;
+}
+
+}  // namespace
+
+void Engine::rebase(Link& link, int64_t evicted) {
+  if (link.evicted_base >= 0 && link.evicted_last > link.evicted_base)
+    link.evicted_carried += static_cast<uint64_t>(link.evicted_last - link.evicted_base);
+  link.evicted_base = evicted;
+  link.evicted_last = evicted;
+}
+
+void Engine::send_evict_base(uint32_t l) {
+  const std::string_view args[] = {"INFO"};
+  links_[l]->conn->send(*this, engine_tag(l, kEvictBase), args, 1);
+}
+
+void Engine::send_evict_stats(uint32_t l) {
+  Link& link = *links_[l];
+  if (!usable(l) || link.evict_in_flight) return;
+  link.evict_in_flight = true;
+  // The default sections: stats (evicted_keys) and memory (used_memory, maxmemory, the policy) in one reply,
+  // on every server version.
+  const std::string_view args[] = {"INFO"};
+  link.conn->send(*this, engine_tag(l, kEvictStats), args, 1);
+}
+
+void Engine::on_evict_reply(uint32_t l, EngineOp op, resp::Reply reply) {
+  Link& link = *links_[l];
+  if (op == kEvictStats) link.evict_in_flight = false;
+  if (!reply) return;  // the link dropped: its reading is sent again once it is back
+  const redisReply* r = reply.get();
+  if (!resp::is_string(r)) {
+    // INFO worked at the start: without it now, evictions can no longer be seen.
+    destination_lost_keys(link.conn->label() +
+                              ": cannot read evicted_keys any more (INFO: " + resp::describe(r) +
+                              "): deletions stopped, since evictions can no longer be seen",
+                          false);
+    link.evict_owed = false;
+    return check_round();
+  }
+  const auto info = resp::parse_info(resp::text(r));
+  const int64_t evicted = info_int(info, "evicted_keys");
+  if (op == kEvictBase) {
+    auto it = info.find("run_id");
+    const std::string run_id = it == info.end() ? std::string() : it->second;
+    if (link.run_id.empty()) {
+      link.run_id = run_id;
+      link.evicted_base = evicted;
+      link.evicted_last = evicted;
+      spdlog::debug("{}: evicted_keys {} at the start", link.conn->label(), evicted);
+    } else if (run_id != link.run_id) {
+      link.run_id = run_id;
+      rebase(link, evicted);
+      destination_lost_keys(
+          link.conn->label() +
+              " restarted during the run (its run_id changed): the copies written before may "
+              "be gone. Deletions stopped; run `redis-migrate verify` to see which keys are "
+              "missing",
+          false);
+    }
+    return;
+  }
+  link.evict_owed = false;
+  if (opts_.cleanup && !deletions_stopped_) {
+    // An evicting destination close to its maxmemory: the next writes would evict keys, possibly copies whose
+    // source keys are already deleted. Stop before that happens.
+    auto policy = info.find("maxmemory_policy");
+    const int64_t max = info_int(info, "maxmemory");
+    const int64_t used = info_int(info, "used_memory");
+    const auto headroom = static_cast<int64_t>(std::max(kEvictHeadroom, 4 * window_estimate_));
+    if (policy != info.end() && policy->second != "noeviction" && max > 0 && used >= 0 &&
+        used + headroom > max) {
+      destination_lost_keys(link.conn->label() + " is about to evict keys (used_memory " +
+                                std::to_string(used) + " of maxmemory " + std::to_string(max) +
+                                ", maxmemory-policy " + policy->second +
+                                "): stopped before the copies of deleted keys could be evicted. Give the "
+                                "destination more memory, or copy without --cleanup, verify, then clean up",
+                            false);
+    }
+  }
+  if (evicted >= 0 && link.evicted_base >= 0) {
+    if (evicted < link.evicted_last) {
+      const std::string from = std::to_string(link.evicted_last);
+      rebase(link, evicted);
+      destination_lost_keys(link.conn->label() + ": evicted_keys went back from " + from + " to " +
+                                std::to_string(evicted) +
+                                " (a restart or CONFIG RESETSTAT): the copies written before may be gone. "
+                                "Deletions stopped; run `redis-migrate verify` to see which keys are missing",
+                            false);
+    } else if (evicted > link.evicted_last) {
+      link.evicted_last = evicted;
+      uint64_t total = 0;
+      for (uint32_t d : dst_links_) {
+        const Link& o = *links_[d];
+        total += o.evicted_carried;
+        if (o.evicted_base >= 0 && o.evicted_last > o.evicted_base)
+          total += static_cast<uint64_t>(o.evicted_last - o.evicted_base);
+      }
+      evicted_ = total;
+      auto policy = info.find("maxmemory_policy");
+      destination_lost_keys(link.conn->label() + " evicted " + std::to_string(evicted_) +
+                                " keys during the run (evicted_keys " + std::to_string(link.evicted_base) +
+                                " -> " + std::to_string(evicted) +
+                                (policy == info.end() ? "" : ", maxmemory-policy " + policy->second) +
+                                "): deletions stopped; copies of keys written in this run may be missing, "
+                                "and their source keys "
+                                "were kept. Run `redis-migrate verify` to name them",
+                            true);
+    }
+  }
+  check_round();
+}
+
+void Engine::evict_round() {
+  if (!opts_.watch_evictions || finished_ || round_open_) return;
+  round_open_ = true;
+  ++round_id_;
+  round_sent_at_ = Clock::now();
+  for (uint32_t l : dst_links_) {
+    Link& link = *links_[l];
+    if (link.retired) continue;
+    link.evict_owed = true;
+    send_evict_stats(l);
+  }
+  check_round();
+}
+
+void Engine::check_round() {
+  if (!round_open_) return;
+  for (uint32_t l : dst_links_) {
+    if (links_[l]->evict_owed && !links_[l]->retired) return;
+  }
+  round_open_ = false;
+  round_done_ = round_id_;
+  release_gate();
+  if (finished_) return;
+  if (gate_.empty() && final_round_ <= round_done_) {
+    if (final_round_ != 0) maybe_finish();
+    return;
+  }
+  const auto since = Clock::now() - round_sent_at_;
+  if (since >= gate_every()) return evict_round();
+  if (!gate_timer_.active()) {
+    gate_timer_.start(
+        static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(gate_every() - since).count()) +
+            1,
+        0);
+  }
+}
+
+void Engine::release_gate() {
+  if (gate_.empty()) return;
+  std::vector<uint32_t> waiting;
+  waiting.swap(gate_);
+  for (uint32_t j : waiting) {
+    Job& job = jobs_[j];
+    if (!job.active || job.gate_round_ == 0) continue;
+    if (job.gate_round_ <= round_done_ || deletions_stopped_ || fatal_) {
+      resend_job(j);  // the task asks the gate again: go, or stopped
+    } else {
+      gate_.push_back(j);
+    }
+  }
+}
+
+Engine::Gate Engine::deletion_gate(uint32_t j) {
+  Job& job = jobs_[j];
+  if (deletions_stopped_ || fatal_) {
+    job.gate_round_ = 0;
+    return Gate::kStopped;
+  }
+  if (!opts_.watch_evictions) return Gate::kGo;
+  if (job.gate_round_ != 0 && job.gate_round_ <= round_done_) {
+    job.gate_round_ = 0;
+    return Gate::kGo;
+  }
+  if (job.gate_round_ == 0) {
+    // A round sent from now on runs after this key's copy (or comparison) was acknowledged.
+    job.gate_round_ = round_id_ + 1;
+    gate_.push_back(j);
+  }
+  if (!round_open_) {
+    const auto since = Clock::now() - round_sent_at_;
+    if (since >= gate_every()) {
+      evict_round();
+    } else if (!gate_timer_.active()) {
+      gate_timer_.start(
+          static_cast<uint64_t>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(gate_every() - since).count()) +
+              1,
+          0);
+    }
+  }
+  return Gate::kWait;
+}
+
+void Engine::destination_lost_keys(std::string why, bool eviction) {
+  if (deletions_stopped_ || finished_) return;
+  if (!eviction && !opts_.cleanup) {
+    // A run that deletes nothing loses nothing: a restart or failover only leaves copies to check.
+    spdlog::warn("{}", why);
+    return;
+  }
+  deletions_stopped_ = true;
+  spdlog::error("{}", why);
+  lost_keys_ = make_error(ExitCode::kDestinationRefused, std::move(why));
+  if (opts_.cleanup) return fail_run(*lost_keys_);  // nothing more is written or deleted
+  release_gate();
+}
+
+void Engine::on_evict_timer(void* self) { static_cast<Engine*>(self)->evict_round(); }
+
+void Engine::on_gate_timer(void* self) { static_cast<Engine*>(self)->evict_round(); }
 
 }  // namespace rmig::copy

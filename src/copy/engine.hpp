@@ -121,6 +121,7 @@ struct Job {
   bool measuring_ = false;    // ... to be corrected by the first hold()
   std::size_t estimate_ = 0;  // window bytes charged at dispatch until the payload's size is known
   uint32_t attempts = 0;      // retries of the current error
+  uint64_t gate_round_ = 0;   // waiting at the deletion gate for this reading of evicted_keys (0: not)
   uint32_t redirects = 0;
   std::chrono::steady_clock::time_point first_retry_at{};
 };
@@ -253,8 +254,22 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   }
   void record_error(std::string_view message, std::string_view key) { errors_.add(message, key); }
 
+  // Before a task deletes job j's source key (CopyOptions::watch_evictions): kGo once a reading of every
+  // destination node's evicted_keys, sent after the task called this, shows no eviction; kWait parks the job
+  // until that reading (the task's resend() runs then and calls this again); kStopped when deletions have
+  // stopped (an eviction, a restart or a vanished lock was seen, or the run is failing): the key stays.
+  enum class Gate { kGo, kWait, kStopped };
+  Gate deletion_gate(uint32_t j);
+  // Evidence that the destination lost keys during the run (seen by the engine's eviction watch, or the lock
+  // found missing): every deletion stops at once and a run that deletes stops (exit code 5). `eviction`: the
+  // destination evicted keys, and any other writing run goes on and ends with exit code 5 too; otherwise (a
+  // restart, a failover, a vanished lock) a run that deletes nothing only warns.
+  void destination_lost_keys(std::string why, bool eviction);
+  // Keys the destination evicted since the run started (sum over its nodes).
+  uint64_t evicted() const noexcept { return evicted_; }
+
  private:
-  enum EngineOp : uint8_t { kScan = 1, kTime, kShards, kSlots };
+  enum EngineOp : uint8_t { kScan = 1, kTime, kShards, kSlots, kEvictBase, kEvictStats };
   // Engine commands sent for a job (the task's ops start at kFirstTaskOp).
   enum JobOp : uint8_t { kAsking = 0, kTypeCheck = 1 };
   static constexpr uint8_t kEngineSide = 0xff;
@@ -272,6 +287,13 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     std::chrono::steady_clock::time_point down_since{};
     std::chrono::steady_clock::time_point retry_at{};
     std::string last_error;
+    // Destination links, eviction watch: evicted_keys and run_id at the first reading.
+    int64_t evicted_base = -1;
+    int64_t evicted_last = -1;
+    uint64_t evicted_carried = 0;  // evictions counted before the counter went back (a restart)
+    std::string run_id;
+    bool evict_in_flight = false;  // an INFO stats is on its way
+    bool evict_owed = false;       // the open round still needs this link's reading
   };
 
   // The keys of one SCAN reply. Batches complete in order: when the oldest one has no key pending, its
@@ -376,6 +398,21 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   bool redirect(uint32_t j, Side side, std::string_view message);
   void retry(uint32_t j, std::string_view message);
   static void on_retry_timer(void* self);
+  // eviction watch
+  // Starts counting a link's evictions again from `evicted`, keeping those counted so far.
+  static void rebase(Link& link, int64_t evicted);
+  void send_evict_base(uint32_t link);
+  void send_evict_stats(uint32_t link);
+  void on_evict_reply(uint32_t link, EngineOp op, resp::Reply reply);
+  void evict_round();
+  void check_round();
+  void release_gate();
+  // The least time between two rounds (none with a window of one key: one reading per key is the point).
+  std::chrono::milliseconds gate_every() const noexcept {
+    return std::chrono::milliseconds(opts_.window.keys > 1 ? 10 : 0);
+  }
+  static void on_evict_timer(void* self);
+  static void on_gate_timer(void* self);
 
   net::Loop& loop_;
   CopyOptions opts_;
@@ -403,6 +440,17 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   net::Timer clock_timer_;
   net::Timer reconnect_timer_;
   net::Timer rate_timer_;
+  net::Timer evict_timer_;  // a round of readings every second
+  net::Timer gate_timer_;   // the next round for deletions waiting at the gate
+  bool round_open_ = false;
+  uint64_t round_id_ = 0;     // the last round sent
+  uint64_t round_done_ = 0;   // the last round every destination link answered
+  uint64_t final_round_ = 0;  // the round that ends the run (0: not asked yet)
+  std::chrono::steady_clock::time_point round_sent_at_{};
+  std::vector<uint32_t> gate_;  // jobs waiting at the deletion gate
+  bool deletions_stopped_ = false;
+  uint64_t evicted_ = 0;
+  std::optional<Error> lost_keys_;
   double key_tokens_ = 0;
   double byte_tokens_ = 0;
   double avg_payload_ = 0;   // running mean of payload sizes, the charge of a key whose size is unknown yet

@@ -216,8 +216,9 @@ Result<std::unique_ptr<Lease>> Lease::acquire(StateClient& client, std::string k
 }
 
 void Lease::start_renewing(net::Loop& loop, const resp::ConnectOptions& seed,
-                           std::function<void(Error)> on_lost) {
+                           std::function<void(Error)> on_lost, std::function<void()> on_vanished) {
   on_lost_ = std::move(on_lost);
+  on_vanished_ = std::move(on_vanished);
   link_ = std::make_unique<StateLink>(loop, at_, seed);
   link_->open();
   timer_ = std::make_unique<net::Timer>(loop, this, &Lease::on_timer);
@@ -240,7 +241,10 @@ void Lease::renew() {
     renewing_ = false;
     if (r == nullptr) return;  // the connection dropped: the next tick tries again
     if (resp::is_integer(r)) {
-      if (r->integer == 2) spdlog::warn("{}: the lock {} had vanished; taken again", destination_, key_);
+      if (r->integer == 2) {
+        spdlog::warn("{}: the lock {} had vanished; taken again", destination_, key_);
+        if (on_vanished_) on_vanished_();
+      }
       if (r->integer == 0) lose();
       return;
     }
@@ -250,6 +254,7 @@ void Lease::renew() {
         if (v == nullptr || lost_) return;
         if (resp::is_nil(v)) {
           link_->send({"SET", key_, value_, "NX", "PX", ttl}, nullptr);
+          if (on_vanished_) on_vanished_();
         } else if (resp::is_string(v) && resp::text(v) == value_) {
           link_->send({"PEXPIRE", key_, ttl}, nullptr);
         } else if (resp::is_string(v)) {

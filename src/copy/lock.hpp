@@ -52,8 +52,10 @@ class Lease {
   Lease& operator=(const Lease&) = delete;
 
   // Renews on the loop every third of the TTL through its own connection. `on_lost` runs once when another
-  // run holds the lock at a renewal (this one's lease had expired meanwhile).
-  void start_renewing(net::Loop& loop, const resp::ConnectOptions& seed, std::function<void(Error)> on_lost);
+  // run holds the lock at a renewal (this one's lease had expired meanwhile); `on_vanished` when the lease
+  // was gone (evicted, or a destination restarted without its data) and was taken again.
+  void start_renewing(net::Loop& loop, const resp::ConnectOptions& seed, std::function<void(Error)> on_lost,
+                      std::function<void()> on_vanished = {});
   void stop_renewing() noexcept;
   // Deletes the lease if it is still this run's.
   void release(StateClient& client);
@@ -75,6 +77,7 @@ class Lease {
   std::unique_ptr<StateLink> link_;
   std::unique_ptr<net::Timer> timer_;
   std::function<void(Error)> on_lost_;
+  std::function<void()> on_vanished_;
   bool renewing_ = false;  // a renewal is in flight
   bool lost_ = false;
 };

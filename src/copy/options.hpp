@@ -73,6 +73,10 @@ struct CopyOptions {
   // took instead of writing it (collisions the pre-scan could not see: beyond its memory bound, or keys
   // created during the run).
   bool detect_rename_collisions = false;
+  // Writing runs: watch the destination's evicted_keys (INFO stats) on every destination node at the start,
+  // every second, and before deletions: a source key is deleted only after a reading taken after its copy was
+  // acknowledged shows no eviction (Engine::deletion_gate).
+  bool watch_evictions = false;
   uint64_t rate_limit_keys = 0;   // keys per second read from the source; 0: unlimited
   uint64_t rate_limit_bytes = 0;  // DUMP payload bytes per second read from the source; 0: unlimited
 };

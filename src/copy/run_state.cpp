@@ -152,9 +152,23 @@ void RunState::attach(Engine& engine) {
   engine.on_progress([this] { request_save(); });
   heartbeat_.start(cmd_.state.heartbeat_ms, cmd_.state.heartbeat_ms);
   if (lease_) {
-    lease_->start_renewing(loop_, cmd_.destination, [this](Error e) {
-      if (engine_ != nullptr && !ended_) engine_->fail(std::move(e));
-    });
+    lease_->start_renewing(
+        loop_, cmd_.destination,
+        [this](Error e) {
+          if (engine_ != nullptr && !ended_) engine_->fail(std::move(e));
+        },
+        [this] {
+          // Only an eviction, a flush or a restart without persistence removes a live lease: the copies
+          // written so far may be gone too.
+          if (engine_ != nullptr && !ended_) {
+            engine_->destination_lost_keys(
+                cmd_.destination_url + ": the lock " + lease_->key() +
+                    " vanished while this run held it (evicted, flushed, or the "
+                    "destination restarted without its data): deletions stopped; run "
+                    "`redis-migrate verify` to see which copies are missing",
+                false);
+          }
+        });
   }
 }
 

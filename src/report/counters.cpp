@@ -30,6 +30,7 @@ const CounterField kCounterFields[] = {
     {"conflicts", &Counters::conflicts},
     {"stream_not_recreated", &Counters::stream_not_recreated},
     {"big_keys", &Counters::big_keys},
+    {"evicted", &Counters::evicted},
     {"would_copy", &Counters::would_copy},
     {"would_copy_bytes", &Counters::would_copy_bytes},
     {"would_skip", &Counters::would_skip},

@@ -32,6 +32,9 @@ struct Counters {
   // deleted, consumers without pending entries on a server without XGROUP CREATECONSUMER).
   uint64_t stream_not_recreated = 0;
   uint64_t big_keys = 0;  // keys above --big-key-threshold (rewritten in chunks)
+  // Keys the destination evicted during the run (its evicted_keys, summed over its nodes; not per source
+  // node). Any eviction stops every deletion and ends the run with exit code 5.
+  uint64_t evicted = 0;
   // Dry run only.
   uint64_t would_copy = 0;
   uint64_t would_copy_bytes = 0;

@@ -31,6 +31,7 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
   j["conflicts"] = c.conflicts;
   j["stream_not_recreated"] = c.stream_not_recreated;
   j["big_keys_total"] = c.big_keys;
+  j["evicted"] = c.evicted;
   if (dry_run) {
     j["would_copy"] = c.would_copy;
     j["would_copy_bytes"] = c.would_copy_bytes;
@@ -226,10 +227,12 @@ void print_check_summary(const RunReport& r) {
       row("would delete", c.would_delete, "verify equal; nothing was deleted");
     } else {
       row("deleted", c.deleted, "from the source, their copy verified equal");
-      row("kept", c.cleanup_kept, "changed on the source after the check, not deleted");
+      row("kept", c.cleanup_kept, "changed on the source after the check, or deletions stopped");
       if (c.cleanup_failed > 0) row("not deleted", c.cleanup_failed, "the deletion failed, see errors");
     }
   }
+  if (c.evicted > 0)
+    row("evicted", c.evicted, "by the destination during the run: deletions stopped, run verify");
   if (r.nodes.size() > 1) {
     std::fprintf(stderr, "  per source node:\n");
     for (const auto& n : r.nodes) {
@@ -322,8 +325,14 @@ void print_summary(const RunReport& r) {
   if (r.cleanup) {
     line("deleted", c.deleted, "from the source after their copy");
     if (c.cleanup_kept > 0)
-      line("kept", c.cleanup_kept, "changed on the source during the copy, not deleted");
+      line("kept", c.cleanup_kept,
+           "changed on the source during the copy, or deletions stopped; not deleted");
     if (c.cleanup_failed > 0) line("not deleted", c.cleanup_failed, "cleanup failed, see errors");
+  }
+  if (c.evicted > 0) {
+    line("evicted", c.evicted,
+         "by the destination during the run: deletions stopped; `redis-migrate verify` names the keys whose "
+         "copy is missing");
   }
   if (c.redirects_moved + c.redirects_ask > 0) {
     std::fprintf(stderr, "  %-12s %12s  MOVED, %s ASK (the cluster resharded during the copy)\n", "redirects",

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cstdlib>
 
 #include "resp/info.hpp"
 
@@ -65,9 +66,32 @@ Result<ServerFacts> probe_server(net::Loop& loop, Connection& conn) {
   if (!f.version.empty()) f.server = "valkey";
   if (f.version.empty()) f.version = get("redis_version");
   f.role = get("role");
-  if (f.role == "slave") f.primary = get("master_host") + ":" + get("master_port");
+  if (f.role == "slave") {
+    f.primary = get("master_host") + ":" + get("master_port");
+    f.primary_host = get("master_host");
+    f.primary_port = std::atoi(get("master_port").c_str());
+  }
+  f.port = std::atoi(get("tcp_port").c_str());
+  f.replid = get("master_replid");
+  f.replid2 = get("master_replid2");
+  if (f.replid2.find_first_not_of('0') == std::string::npos) f.replid2.clear();  // no previous history
+  f.maxmemory_policy = get("maxmemory_policy");
+  if (auto e = get("evicted_keys"); !e.empty()) f.evicted_keys = std::atoll(e.c_str());
   f.cluster = get("cluster_enabled") == "1";
   for (const auto& [k, v] : info) {
+    if (k.size() > 5 && k.compare(0, 5, "slave") == 0 && v.find("ip=") != std::string::npos) {
+      // "ip=127.0.0.1,port=7001,state=online,offset=...,lag=0"
+      const std::string& line = v;
+      auto field = [&line](std::string_view name) {
+        const std::size_t p = line.find(name);
+        if (p == std::string::npos) return std::string();
+        const std::size_t end = line.find(',', p);
+        return line.substr(p + name.size(),
+                           end == std::string::npos ? std::string::npos : end - p - name.size());
+      };
+      f.replicas.push_back(field("ip=") + ":" + field("port="));
+      continue;
+    }
     if (k.size() < 3 || k.compare(0, 2, "db") != 0) continue;
     int db = 0;
     if (std::from_chars(k.data() + 2, k.data() + k.size(), db).ec != std::errc()) continue;

@@ -10,6 +10,7 @@
 
 #include "copy/engine.hpp"
 #include "copy/run_state.hpp"
+#include "copy/safety.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
 #include "report/format.hpp"
@@ -194,6 +195,10 @@ report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptio
     auto sides = copy::open_sides(loop, cmd, false);
     if (!sides) return failed(sides.error());
     rep.source_keys = sides->source_keys;
+    // No deletion whose copy the destination may evict; evictions during the run stop every deletion.
+    auto evicting = copy::check_eviction_policy(loop, sides->destination, cmd, "cleanup");
+    if (!evicting) return failed(evicting.error());
+    cmd.options.watch_evictions = !cmd.options.dry_run && sides->destination_facts.known;
     copy::RunState state(loop, cmd, "cleanup");
     if (auto st = state.begin(sides->sources); !st) return failed(st.error());
     VerifyOptions o = options;

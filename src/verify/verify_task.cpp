@@ -754,6 +754,13 @@ void VerifyTask::remove(uint32_t j) {
   copy::Job& job = engine_->job(j);
   State& st = state_[j];
   job.stage = kStageDelete;
+  switch (engine_->deletion_gate(j)) {
+    case copy::Engine::Gate::kWait: return;  // resend() comes back here once the destination was read
+    case copy::Engine::Gate::kStopped:
+      ++engine_->counters(j).cleanup_kept;  // equal, but deletions stopped: the source key stays
+      return engine_->done(j);
+    case copy::Engine::Gate::kGo: break;
+  }
   // The expiry the source key must still have is its copy's (read with the source's, at the same moment):
   // a source TTL changed since the copy, even within --ttl-tolerance, keeps the key.
   IntText pttl(st.dst.pttl < 0 ? -1 : st.dst.pttl);

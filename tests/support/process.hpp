@@ -47,7 +47,9 @@ inline constexpr auto kToolEnvVars = std::to_array<std::string_view>(
      // lock and state
      "STATE_PREFIX", "NO_LOCK", "LOCK_TTL", "STATE_FILE", "RESTART",
      // copy, verify, cleanup, unlock
-     "ON_CONFLICT", "MERGE_PREFER", "EXAMPLES", "YES", "TTL_TOLERANCE", "SAMPLE", "MAX_DIFFERENCES"});
+     "ON_CONFLICT", "MERGE_PREFER", "EXAMPLES", "YES", "TTL_TOLERANCE", "SAMPLE", "MAX_DIFFERENCES",
+     // the overrides of the checks before a deletion
+     "ASSUME_DISTINCT", "ALLOW_EVICTING_DESTINATION"});
 
 // Name -> value sets a variable in the child; name -> nullopt removes it.
 using EnvOverrides = std::map<std::string, std::optional<std::string>>;
