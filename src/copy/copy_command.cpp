@@ -289,17 +289,8 @@ Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::ve
           }
           if (c) return make_error(ExitCode::kUsage, c->message() + " (found before anything was written)");
           if (detector.memory_bytes() > detector_bytes) {
-            if (in_place && sel.rename->may_chain()) {
-              // Past the bound a chain could only be found after its first key was overwritten: not safe.
-              return make_error(
-                  ExitCode::kUsage,
-                  "the rename check stopped after " + std::to_string(seen) +
-                      " keys (memory bound) and cannot prove that no renamed key lands on the old name of "
-                      "another selected key, which in place would be overwritten before it is copied: "
-                      "narrow the selection (--match) and run once per part, or rename in two passes "
-                      "through a temporary prefix that no key uses: " +
-                      sel.rename->two_pass_recipe("tmp:"));
-            }
+            // In place, a chain among the later keys is still never written over: the copy fails such a
+            // key instead (CopyTask::chain_target).
             spdlog::warn(
                 "rename check stopped after {} keys (memory bound): collisions among later keys are only "
                 "found while copying, per key",

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
+#include "copy/glob.hpp"
 #include "copy/merge.hpp"
 #include "copy/rename.hpp"
 #include "copy/restore_check.hpp"
@@ -163,9 +165,9 @@ void CopyTask::apply(uint32_t j) {
   // A possible duplicate in replace mode is first restored without REPLACE: success proves the key is new
   // (counted copied); BUSYKEY means it is (almost surely) the copy this run already made, restored again
   // with REPLACE and counted as a duplicate. Everything else goes straight to the policy's RESTORE.
-  // In place, a new name that is itself the old name of a key the rules rename existed nowhere when the
-  // rename check ran: a key there now was created during the run and is never overwritten (no REPLACE;
-  // BUSYKEY fails the key, see existing()).
+  // In place, a key under a new name that is itself the old name of a key the rules rename is another
+  // selected key the rename check did not see (created during the run, or past the check's memory bound):
+  // it is never overwritten (no REPLACE; BUSYKEY fails the key, see existing()).
   const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace && !chain_target(j);
   st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
   const bool replace = replace_policy && !st.probing;
@@ -276,7 +278,9 @@ void CopyTask::written(uint32_t j) {
 }
 
 bool CopyTask::take_existing(uint32_t j, const std::string& temp) {
-  if (engine_->options().conflict != ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate) return false;
+  if (engine_->options().conflict != ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate ||
+      chain_target(j))
+    return false;
   state_[j].merge_temp = temp;
   engine_->job(j).resent = false;
   merge(j);
@@ -314,22 +318,35 @@ bool CopyTask::chain_target(uint32_t j) const {
   if (!sel.renamed_only || !chains_) return false;
   const Job& job = engine_->job(j);
   if (job.rule() < 0) return false;
+  const std::string& name = job.target();
+  // Only a name the selection takes can be another selected key's (its type is not asked: a key of a type
+  // left out counts as selected, so it is not written over either).
+  if (!sel.own_prefix.empty() && name.starts_with(sel.own_prefix)) return false;
+  if (!sel.match.empty() && std::none_of(sel.match.begin(), sel.match.end(),
+                                         [&](const std::string& p) { return glob_match(p, name); }))
+    return false;
+  if (std::any_of(sel.exclude.begin(), sel.exclude.end(),
+                  [&](const std::string& p) { return glob_match(p, name); }))
+    return false;
   std::string renamed;
-  return sel.rename->apply_into(job.target(), renamed) >= 0 && renamed != job.target();
+  return sel.rename->apply_into(name, renamed) >= 0 && renamed != name;
 }
 
 void CopyTask::existing(uint32_t j) {
   state_[j].copy_ttl_known = false;  // not this run's copy: the TTL read on the destination is not its
   if (chain_target(j)) {
-    // In place: the key under the new name appeared after the rename check, and a rule renames it too;
+    // In place: the key under the new name is one a rule renames too, which the rename check did not see;
     // writing over (or merging into) it would lose its value before it is copied.
     const Job& job = engine_->job(j);
     const int rule = engine_->options().selection.rename->rule_index_for(job.target());
     return engine_->fail_key(
-        j, "not written: its new name is a key created during the run that rule " + std::to_string(rule + 1) +
-               " (" + engine_->options().selection.rename->describe(rule) +
-               ") renames in turn (in place, it would be overwritten before it is copied); run again once "
-               "it is moved, or rename in two passes through a temporary prefix");
+        j,
+        "not written: its new name is the old name of another selected key (created during the run, or past "
+        "the "
+        "rename check's memory bound) that rule " +
+            std::to_string(rule + 1) + " (" + engine_->options().selection.rename->describe(rule) +
+            ") renames in turn (in place, it would be overwritten before it is copied); run again once "
+            "it is moved, or rename in two passes through a temporary prefix");
   }
   Job& job = engine_->job(j);
   report::Counters& c = engine_->counters(j);

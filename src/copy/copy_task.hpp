@@ -89,6 +89,7 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void rewritten(uint32_t j, uint64_t bytes, bool duplicate) override;
   bool take_existing(uint32_t j, const std::string& temp) override;
   void target_exists(uint32_t j) override;
+  bool may_replace(uint32_t j) override { return !chain_target(j); }
   // The key is on the destination (copied, rewritten or merged): --cleanup's stage follows, or the end.
   void written(uint32_t j);
 

@@ -721,7 +721,8 @@ void Rewriter::on_recheck(uint32_t j, const redisReply* r) {
 void Rewriter::send_rename(uint32_t j) {
   State& st = state_[j];
   const Job& job = engine_->job(j);
-  const bool replace = engine_->options().conflict == ConflictPolicy::kReplace && !st.probing;
+  const bool replace =
+      engine_->options().conflict == ConflictPolicy::kReplace && !st.probing && owner_.may_replace(j);
   const std::string_view args[] = {replace ? "RENAME" : "RENAMENX", st.temp, job.target()};
   engine_->send(j, Side::kDestination, args, 3, op(kRename));
 }

@@ -54,6 +54,9 @@ class Rewriter {
     virtual bool take_existing(uint32_t /*j*/, const std::string& /*temp*/) { return false; }
     // The target exists and the policy keeps it; the temporary key is deleted already.
     virtual void target_exists(uint32_t j) = 0;
+    // Whether the replace policy may put the key over an existing target (RENAME); false: RENAMENX, and an
+    // existing target goes to take_existing() / target_exists().
+    virtual bool may_replace(uint32_t /*j*/) { return true; }
   };
 
   static constexpr uint8_t kOpCount = 16;

@@ -471,6 +471,45 @@ TEST_SUITE("safety_rename") {
   }
 }
 
+namespace {
+
+void created_under_chained_name(const std::string& mode) {
+  // a: -> b: and b: -> c: with only a: keys: the rename check passes. While the copy runs (slowly), the
+  // application creates b: keys: each one the copy meets fails instead of being overwritten (--replace).
+  RedisServer server;
+  Client c = server.client();
+  seed_prefixes(c, {"a:"}, 10);
+  const KeyValues before = key_values({&c});
+  auto tool = start_tool({server.url(), server.url(), "--rename-prefix", "a:", "b:", "--rename-prefix",
+                          "b:", "c:", "--replace", "--yes", "--rate-limit", "2", "--progress-interval", "0",
+                          "--mode", mode});
+  REQUIRE(eventually([&] { return !c.scan_all("b:*").empty(); }, 20s));
+  int created = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (c.command({"SET", "b:" + std::to_string(i), "written by the application", "NX"}).is_status("OK"))
+      ++created;
+  }
+  const RunResult result = tool.finish(60s);
+  INFO(result.describe());
+  MESSAGE("keys created by the application during the run: " << created);
+  CHECK(created > 0);
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("that rule 2 (prefix \"b:\" -> \"c:\") renames in turn") != std::string::npos);
+  int app = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string v = c.command({"GET", "b:" + std::to_string(i)}).str;
+    if (v == "written by the application") {
+      ++app;
+    } else {
+      CHECK(v == "value of a:" + std::to_string(i));
+    }
+  }
+  CHECK(app == created);  // every key the application created is still its own
+  check_nothing_lost(before, key_values({&c}));
+}
+
+}  // namespace
+
 TEST_SUITE("safety_rename") {
   TEST_CASE("plan: in place, a swap is listed as a collision and the plan exits 2") {
     RedisServer server;
@@ -487,40 +526,12 @@ TEST_SUITE("safety_rename") {
     check_unchanged(before, server_image(c));
   }
 
-  TEST_CASE("in place, a key created during the run under a chained name is never overwritten") {
-    // a: -> b: and b: -> c: with only a: keys: the rename check passes. While the copy runs (slowly), the
-    // application creates b: keys: each one the copy meets fails instead of being overwritten (--replace).
-    RedisServer server;
-    Client c = server.client();
-    seed_prefixes(c, {"a:"}, 10);
-    const KeyValues before = key_values({&c});
-    auto tool =
-        start_tool({server.url(), server.url(), "--rename-prefix", "a:", "b:", "--rename-prefix",
-                    "b:", "c:", "--replace", "--yes", "--rate-limit", "2", "--progress-interval", "0"});
-    REQUIRE(eventually([&] { return !c.scan_all("b:*").empty(); }, 20s));
-    int created = 0;
-    for (int i = 0; i < 10; ++i) {
-      if (c.command({"SET", "b:" + std::to_string(i), "written by the application", "NX"}).is_status("OK"))
-        ++created;
-    }
-    const RunResult result = tool.finish(60s);
-    INFO(result.describe());
-    MESSAGE("keys created by the application during the run: " << created);
-    CHECK(created > 0);
-    CHECK(result.exit_code == 1);
-    CHECK(result.err.find(
-              "is a key created during the run that rule 2 (prefix \"b:\" -> \"c:\") renames in turn") !=
-          std::string::npos);
-    int app = 0;
-    for (int i = 0; i < 10; ++i) {
-      const std::string v = c.command({"GET", "b:" + std::to_string(i)}).str;
-      if (v == "written by the application") {
-        ++app;
-      } else {
-        CHECK(v == "value of a:" + std::to_string(i));
-      }
-    }
-    CHECK(app == created);  // every key the application created is still its own
-    check_nothing_lost(before, key_values({&c}));
+  TEST_CASE("in place, a key created during the run under a chained name is never overwritten (dump path)") {
+    created_under_chained_name("dump");
+  }
+
+  TEST_CASE(
+      "in place, a key created during the run under a chained name is never overwritten (rewrite path)") {
+    created_under_chained_name("rewrite");
   }
 }
