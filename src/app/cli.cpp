@@ -8,14 +8,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "app/url.hpp"
 #include "copy/glob.hpp"
 #include "copy/rename.hpp"
 #include "net/tls.hpp"
+#include "util/file_check.hpp"
 
 namespace rmig::app {
 
@@ -87,19 +86,24 @@ void add_side_options(CLI::App& app, const std::string& side, SideFlags& f) {
       ->group(group);
 }
 
+// A password file: a regular file of at most 64 KB (never a FIFO or a device read without end), minus one
+// trailing newline ("\n" or "\r\n", as `echo` and editors leave it).
+constexpr std::size_t kMaxSecretFile = 64 * 1024;
+
 Result<std::string> read_secret_file(const std::string& path, const std::string& option) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return make_error(ExitCode::kUsage, option + " " + path +
-                                            ": cannot read the file: check the path and "
-                                            "its permissions");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
-    s.pop_back();
-  if (s.empty()) return make_error(ExitCode::kUsage, option + " " + path + ": the file is empty");
-  return s;
+  const std::string what = option + " " + path;
+  auto s = read_small_file(path, kMaxSecretFile, what);
+  if (!s) {
+    return make_error(
+        ExitCode::kUsage,
+        s.error().message + ": give a regular file that holds only the password (at most 64 KB)");
+  }
+  if (!s->empty() && s->back() == '\n') {
+    s->pop_back();
+    if (!s->empty() && s->back() == '\r') s->pop_back();
+  }
+  if (s->empty()) return make_error(ExitCode::kUsage, what + ": the file is empty");
+  return std::move(*s);
 }
 
 // Builds one side's connection options from its URL and flags.
@@ -310,7 +314,7 @@ void add_path_options(CLI::App& app, Flags& f) {
          "server, and a key above --big-key-threshold are rebuilt with the type's own commands), dump "
          "(DUMP/RESTORE only) or rewrite (every key rebuilt)")
       ->envname("MODE")
-      ->check(CLI::IsMember({"auto", "dump", "rewrite"}))
+      ->check(CLI::IsMember(names_of(copy::kCopyModeNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -330,7 +334,7 @@ void add_cluster_options(CLI::App& app, Flags& f) {
          "on, off or auto: treat the source as a Redis Cluster (auto: ask it with INFO cluster); any node "
          "of the cluster is enough as SOURCE_URL")
       ->envname("SOURCE_CLUSTER")
-      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->check(CLI::IsMember(names_of(copy::kClusterModeNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -338,7 +342,7 @@ void add_cluster_options(CLI::App& app, Flags& f) {
          "on, off or auto: treat the destination as a Redis Cluster (each RESTORE goes to the node owning "
          "the key's slot)")
       ->envname("DESTINATION_CLUSTER")
-      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->check(CLI::IsMember(names_of(copy::kClusterModeNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option("--read-from", f.read_from,
@@ -368,7 +372,7 @@ void add_output_options(CLI::App& app, Flags& f, Config& cfg) {
       ->group(g);
   app.add_option("--log-format", f.log_format, "text, or json for one JSON object per line (log collectors)")
       ->envname("LOG_FORMAT")
-      ->check(CLI::IsMember({"text", "json"}))
+      ->check(CLI::IsMember(names_of(report::kLogFormatNames)))
       ->capture_default_str()
       ->group(g);
 }
@@ -427,7 +431,7 @@ void add_conflict_options(CLI::App& app, Flags& f, Config& cfg) {
          "what to do with a key that exists on the destination: skip (default), replace, merge (fold a "
          "hash, set or zset into the existing one) or fail (stop at the first one)")
       ->envname("ON_CONFLICT")
-      ->check(CLI::IsMember({"skip", "replace", "merge", "fail"}))
+      ->check(CLI::IsMember(names_of(copy::kConflictPolicyNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -592,17 +596,7 @@ Result<std::vector<copy::RuleSpec>> parse_rule_list(std::string_view value, copy
   return specs;
 }
 
-const char* command_name(Command c) noexcept {
-  switch (c) {
-    case Command::kCopy: return "copy";
-    case Command::kPlan: return "plan";
-    case Command::kVerify: return "verify";
-    case Command::kCleanup: return "cleanup";
-    case Command::kStatus: return "status";
-    case Command::kUnlock: return "unlock";
-  }
-  return "copy";
-}
+const char* command_name(Command c) noexcept { return name_of(kCommandNames, c); }
 
 Result<uint64_t> parse_size(std::string_view text) {
   std::string_view t = text;
@@ -922,7 +916,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   if (int rc = env_flag("DEBUG", debug); rc != 0) return rc;
   if (debug && used->get_option("--log-level")->count() == 0) f.log_level = "debug";
   cfg.log_level = spdlog::level::from_str(f.log_level);
-  cfg.log_format = f.log_format == "json" ? report::LogFormat::kJson : report::LogFormat::kText;
+  cfg.log_format = value_of(report::kLogFormatNames, f.log_format).value_or(report::LogFormat::kText);
 
   auto fail = [](const Error& e) {
     std::fprintf(stderr, "redis-migrate: %s\n", e.message.c_str());
@@ -974,9 +968,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     o.rate_limit_bytes = *mb;
   }
   o.rate_limit_keys = f.rate_limit;
-  o.mode = f.mode == "dump"      ? copy::CopyMode::kDump
-           : f.mode == "rewrite" ? copy::CopyMode::kRewrite
-                                 : copy::CopyMode::kAuto;
+  o.mode = value_of(copy::kCopyModeNames, f.mode).value_or(copy::CopyMode::kAuto);
   auto bkt = parse_size(f.big_key_threshold);
   if (!bkt) return fail(Error{ExitCode::kUsage, "--big-key-threshold " + bkt.error().message});
   o.big_key_threshold = *bkt;
@@ -991,10 +983,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
                       "--replace contradicts --on-conflict " + f.on_conflict + ": give one of them"});
   }
   const std::string policy = f.replace ? "replace" : f.on_conflict;
-  o.conflict = policy == "replace" ? copy::ConflictPolicy::kReplace
-               : policy == "merge" ? copy::ConflictPolicy::kMerge
-               : policy == "fail"  ? copy::ConflictPolicy::kFail
-                                   : copy::ConflictPolicy::kSkip;
+  o.conflict = value_of(copy::kConflictPolicyNames, policy).value_or(copy::ConflictPolicy::kSkip);
   o.merge_prefer_source = f.merge_prefer == "source";
 
   // Selection. Lists from the environment (MATCH, EXCLUDE, TYPE) arrive as one value each: split them as the
@@ -1055,9 +1044,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   cfg.copy.all_dbs = f.all_dbs;
 
   auto mode = [](const std::string& m) {
-    return m == "on"    ? copy::ClusterMode::kOn
-           : m == "off" ? copy::ClusterMode::kOff
-                        : copy::ClusterMode::kAuto;
+    return value_of(copy::kClusterModeNames, m).value_or(copy::ClusterMode::kAuto);
   };
   cfg.copy.source_cluster = mode(f.source_cluster);
   cfg.copy.destination_cluster = mode(f.destination_cluster);

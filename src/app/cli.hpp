@@ -25,6 +25,14 @@
 namespace rmig::app {
 
 enum class Command { kCopy, kPlan, kVerify, kCleanup, kStatus, kUnlock };
+inline constexpr std::array<NamedValue<Command>, 6> kCommandNames = {{
+    {Command::kCopy, "copy"},
+    {Command::kPlan, "plan"},
+    {Command::kVerify, "verify"},
+    {Command::kCleanup, "cleanup"},
+    {Command::kStatus, "status"},
+    {Command::kUnlock, "unlock"},
+}};
 
 const char* command_name(Command c) noexcept;
 
