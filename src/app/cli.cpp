@@ -527,6 +527,27 @@ std::vector<std::string> subcommand_first(const CLI::App& app, int argc, char** 
   return args;
 }
 
+// " (from the environment variable RATE_LIMIT)" when the option a parse error starts with ("--rate-limit:
+// ...") got its value from its environment variable rather than from the command line; empty otherwise.
+std::string environment_origin(const CLI::App& app, const std::vector<std::string>& args,
+                               const std::string& what) {
+  if (what.rfind("--", 0) != 0) return {};
+  const std::string name = what.substr(0, what.find_first_of(": "));
+  for (const std::string& a : args) {
+    if (a == name || a.rfind(name + "=", 0) == 0) return {};
+  }
+  std::vector<const CLI::App*> apps = {&app};
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    apps.push_back(sub);
+  for (const CLI::App* a : apps) {
+    const CLI::Option* o = a->get_option_no_throw(name);
+    if (o != nullptr && !o->get_envname().empty() && std::getenv(o->get_envname().c_str()) != nullptr) {
+      return " (from the environment variable " + o->get_envname() + ")";
+    }
+  }
+  return {};
+}
+
 // The values of an option that look like URLs: a URL swallowed by an option is named when URLs are missing.
 std::vector<std::string> url_like_values(const CLI::App& app) {
   std::vector<std::string> out;
@@ -888,7 +909,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     std::printf("%s\n", e.what());
     return 0;
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "redis-migrate: %s (see redis-migrate --help)\n", redact_urls(e.what()).c_str());
+    std::fprintf(stderr, "redis-migrate: %s%s (see redis-migrate --help)\n", redact_urls(e.what()).c_str(),
+                 environment_origin(app, args, e.what()).c_str());
     return 2;
   }
 
