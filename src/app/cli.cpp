@@ -39,6 +39,8 @@ constexpr const char* kEnvHelp =
     "  DRY_RUN=1 (--dry-run), DEBUG=1 (--log-level debug), REPLACE_DST_KEYS=1 (--replace), CLEAN_UP=1 "
     "(--cleanup)\n"
     "  Every other option reads the variable shown next to it, e.g. REPORT_JSON=/tmp/report.json.\n"
+    "  MATCH, EXCLUDE, TYPE, RENAME_PREFIX, RENAME: one value per line, or separated by ';' (a ';' inside\n"
+    "  a glob's [...] or escaped as \\; is part of the value).\n"
     "  Command-line values win over the environment.\n";
 
 constexpr const char* kUrlHelp =
@@ -46,7 +48,9 @@ constexpr const char* kUrlHelp =
     "  redis://[[user]:password@]host[:port][/db]   (defaults: port 6379, db 0; IPv6 as [::1])\n"
     "  rediss://...                                 the same over TLS\n"
     "  unix:///path/to/redis.sock[?db=N]\n"
-    "  Percent-encode special characters in passwords (@ as %40). Passwords are never printed.\n";
+    "  Percent-encode @ / # ? in passwords (as %40 %2F %23 %3F). Passwords are never printed.\n"
+    "Options may come before, between or after the URLs and the command; -- ends the options. Each takes\n"
+    "its own values per occurrence (--match G, --rename-prefix OLD NEW): repeat it for more.\n";
 
 struct SideFlags {
   std::string url;
@@ -59,8 +63,8 @@ void add_side_options(CLI::App& app, const std::string& side, SideFlags& f) {
   const std::string group = side == "source" ? "Source connection" : "Destination connection";
   app.add_option("--" + side + "-password-file", f.password_file,
                  "read the " + side +
-                     " password from this file (e.g. a mounted Kubernetes secret); "
-                     "overrides the URL's password")
+                     " password from this file (e.g. a mounted Kubernetes secret; a regular file of at most "
+                     "64 KB, one trailing newline dropped); overrides the URL's password")
       ->envname(up + "_PASSWORD_FILE")
       ->group(group);
   app.add_option("--" + side + "-tls-ca-file", f.tls.ca_file,
@@ -382,7 +386,7 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
   app.add_option(
          "--state-prefix", cfg.state.prefix,
          "prefix of the tool's own keys on the destination (lock and run state); they are never copied "
-         "or verified")
+         "or verified (not empty, and out of reach of every --match pattern)")
       ->envname("STATE_PREFIX")
       ->capture_default_str()
       ->group(g);

@@ -2,8 +2,12 @@
 // The command line and the environment. Every option has an environment variable (the option name in upper
 // case with '-' as '_', e.g. --report-json = REPORT_JSON), plus the names operators already use:
 // SOURCE_REDIS_URL, DESTINATION_REDIS_URL, DRY_RUN, DEBUG, REPLACE_DST_KEYS, CLEAN_UP. The rename rules,
-// which take two values each, come from RENAME_PREFIX and RENAME (see parse_rule_list). A command-line value
-// wins over the environment.
+// which take two values each, come from RENAME_PREFIX and RENAME (see parse_rule_list); MATCH, EXCLUDE and
+// TYPE are lists split the same way (split_env_list). A command-line value wins over the environment.
+//
+// Options may come before, between or after the URLs and the command: each takes exactly its own values per
+// occurrence, the command's name is moved first before parsing, and "--" ends the options. Numeric values are
+// checked against numeric_options() before conversion.
 //
 //   redis-migrate [OPTIONS] SOURCE_URL DESTINATION_URL          copy (the default command)
 //   redis-migrate plan [OPTIONS] SOURCE_URL DESTINATION_URL     what a copy would do, writing nothing
