@@ -1020,13 +1020,23 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     std::vector<std::string> items;
     for (const std::string& v : *list) {
       auto split = split_env_list(v);
+      // Commas separated the patterns once: say so when a one-line value reads like such a list.
+      std::string as_list = v;
+      std::replace(as_list.begin(), as_list.end(), ',', ';');
+      if (list != &f.types && split.size() == 1 && split_env_list(as_list).size() > 1) {
+        const std::string variable = used->get_option(name)->get_envname();
+        std::fprintf(stderr,
+                     "redis-migrate: note: %s='%s' is one pattern (a comma is part of a pattern); separate "
+                     "several with ';' or newlines\n",
+                     variable.c_str(), v.c_str());
+      }
       items.insert(items.end(), split.begin(), split.end());
     }
     *list = std::move(items);
   }
   for (const std::string& t : f.types) {
     if (t != "string" && t != "list" && t != "set" && t != "zset" && t != "hash" && t != "stream") {
-      return fail(Error{ExitCode::kUsage, "--type '" + t +
+      return fail(Error{ExitCode::kUsage, (from_environment("--type") ? "TYPE: '" : "--type '") + t +
                                               "' is not a key type: give one of string, list, set, zset, "
                                               "hash, stream (one per --type; in TYPE, separated by ';')"});
     }

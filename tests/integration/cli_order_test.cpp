@@ -180,6 +180,15 @@ TEST_SUITE("cli_order") {
     CHECK(copy_with({{"MATCH", "tt:*\nad\n"}}) == tt_and_ad);
     CHECK(copy_with({{"MATCH", "tt:*;a[d;x]"}, {"EXCLUDE", "tt:1*;tt:2*"}}).size() == 1 + kTtKeys - 31 - 11);
     CHECK(copy_with({{"TYPE", "hash"}, {"MATCH", "other:*;tt:*"}}) == names("other:", kOtherKeys));
+    // The old comma-separated form is one pattern now, and the run says so.
+    {
+      sv.clear_dst();
+      auto run = run_copy(urls, {{"MATCH", "ab,ac"}});
+      INFO(run.result.describe());
+      CHECK(run.exit_code() == 0);
+      CHECK(run.result.err.find("MATCH='ab,ac' is one pattern") != std::string::npos);
+      CHECK(sv.dst_keys().empty());
+    }
     // A type that is not one refuses the run, naming it.
     check_refused(sv, urls, {"'strings'", "TYPE"}, {{"TYPE", "hash;strings"}});
   }

@@ -370,3 +370,54 @@ TEST_CASE("glob_may_match_prefixed") {
   CHECK_FALSE(copy::glob_may_match_prefixed("[^b]t:*", "bt:"));
   CHECK_FALSE(copy::glob_may_match_prefixed("abc", "abcd"));
 }
+
+TEST_CASE("the README's command lines parse, as written") {
+  CleanEnv env;
+  const std::string src = "redis://old-host:6379/0";
+  const std::string dst = "rediss://:PASSWORD@new-host:6380/0";
+  const std::vector<std::vector<std::string>> lines = {
+      {"redis://old-host:6379/0", "rediss://:PASSWORD@new-host:6380/0"},
+      {"redis://old-host:6379/0", "redis://cluster-node-1:6379"},
+      {"redis://old-host:6379",
+       "rediss://copier:PASSWORD@clustercfg.my-cache.abc123.use1.cache.amazonaws.com:6379"},
+      {"--read-from", "replicas", "redis://src-cluster-node:6379", "redis://dst-cluster-node:6379"},
+      {"plan", "redis://host:6379", "redis://host:6379", "--rename",
+       "^tt:(agent|inbox|urgent|task|activity|stop):(.*)$", "tt:my-project:\\1:\\2", "--rename-prefix",
+       "tt:backlog", "tt:my-project:backlog", "--match", "tt:*", "--exclude", "tt:my-project:*"},
+      {"redis://host:6379", "redis://host:6379", "--cleanup", "--yes", "--rename",
+       "^tt:(agent|inbox|urgent|task|activity|stop):(.*)$", "tt:my-project:\\1:\\2", "--rename-prefix",
+       "tt:backlog", "tt:my-project:backlog", "--match", "tt:*", "--exclude", "tt:my-project:*"},
+      {"redis://host:6379/1", "redis://host:6379/0", "--match", "storyart:session:*"},
+      {"redis://host:6379/1", "redis://host:6379/0", "--match", "storyart:sessions:index", "--on-conflict",
+       "merge", "--yes"},
+      {"redis://old-host:6379", "redis://cluster-node:6379", "--rename", "tenant:([^:]+):(.*)",
+       "{tenant:\\1}:\\2"},
+      {"redis://old-host:6379/0",
+       "rediss://:AUTH_TOKEN@master.my-cache.abc123.use1.cache.amazonaws.com:6379/0"},
+      {"rediss://default:PASSWORD@eu1-happy-cat-12345.upstash.io:6379/0", "redis://new-host:6379/0"},
+      {"plan", src, dst},
+      {src, dst},
+      {"verify", src, dst},
+      {"cleanup", "--dry-run", src, dst},
+      {"cleanup", src, dst},
+      {"status", dst},
+      {"unlock", dst},
+      {"--report-json", "/tmp/report.json", src, dst},
+  };
+  for (const auto& args : lines) {
+    CAPTURE(join(args));
+    CHECK(std::holds_alternative<app::Config>(parse(args)));
+  }
+  // The recipe's rules, in their order, and its selection.
+  auto r = parse(lines[5]);
+  REQUIRE(std::holds_alternative<app::Config>(r));
+  const auto& c = std::get<app::Config>(r);
+  REQUIRE(c.copy.options.selection.rename);
+  CHECK(c.copy.options.selection.rename->size() == 2);
+  CHECK(c.copy.options.selection.rename->apply("tt:agent:7") == "tt:my-project:agent:7");
+  CHECK(c.copy.options.selection.rename->apply("tt:backlog") == "tt:my-project:backlog");
+  CHECK(c.copy.options.selection.match == std::vector<std::string>{"tt:*"});
+  CHECK(c.copy.options.selection.exclude == std::vector<std::string>{"tt:my-project:*"});
+  CHECK(c.copy.options.cleanup);
+  CHECK(c.yes);
+}
