@@ -290,7 +290,7 @@ void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
       ->envname("RATE_LIMIT")
       ->group(g);
   app.add_option("--max-bytes-per-sec", f.max_bytes_per_sec,
-                 "read at most this many DUMP bytes per second from the source (e.g. 20MB)")
+                 "read at most this many DUMP bytes per second from the source (e.g. 20MB; 0: no limit)")
       ->envname("MAX_BYTES_PER_SEC")
       ->group(g);
   app.add_option("--connect-timeout", f.connect_timeout_s,
@@ -304,7 +304,7 @@ void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
       ->group(g);
   app.add_option("--retry-timeout", f.retry_timeout_s,
                  "seconds a dropped connection is reconnected, and a retryable per-key error (LOADING, BUSY, "
-                 "TRYAGAIN) retried, before giving up")
+                 "TRYAGAIN) retried, before giving up (0: no retries)")
       ->envname("RETRY_TIMEOUT")
       ->capture_default_str()
       ->group(g);
@@ -844,7 +844,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
       ->group("Verify");
   verify
       ->add_option("--sample", verify_cmd.cfg.verify.sample,
-                   "check a random sample of N keys instead of every key")
+                   "check a random sample of N keys instead of every key (0: every key)")
       ->envname("SAMPLE")
       ->group("Verify");
   verify

@@ -28,12 +28,15 @@ Result<int> parse_db(std::string_view text, const std::string& where) {
 
 // The characters among @ / # ? that the password part of a URL's text holds unencoded, as each would be
 // percent-encoded: "'@' as %40, '/' as %2F". The password part, as a person typed it, runs from the ':' after
-// the user to the last '@'. Empty when there is no such character (or no password).
+// the user to the last '@' (for unix://, to the "@/" before the socket's path). Empty when there is no such
+// character (or no password).
 std::string unencoded_in_password(std::string_view text) {
   const std::size_t scheme_end = text.find("://");
   if (scheme_end == std::string_view::npos) return {};
   const std::size_t start = scheme_end + 3;
-  const std::size_t at = text.rfind('@');
+  // A unix:// URL's path may hold '@' too: its user part ends at the "@/" before the path.
+  const bool unix_socket = text.substr(0, scheme_end) == "unix";
+  const std::size_t at = unix_socket ? text.find("@/", start) : text.rfind('@');
   if (at == std::string_view::npos || at < start) return {};
   const std::size_t colon = text.find(':', start);
   if (colon == std::string_view::npos || colon > at) return {};
@@ -186,7 +189,8 @@ Result<RedisUrl> parse_redis_url(std::string_view text, std::string_view what) {
   auto url = parse_url_text(text, what);
   const std::string unencoded = unencoded_in_password(text);
   if (unencoded.empty()) return url;
-  if (url) {
+  // A unix:// password part (up to the "@/" before the path) never holds them legitimately.
+  if (url && url->endpoint.kind != net::Endpoint::Kind::kUnix) {
     // An '@' after the host is never part of a Redis URL: the password held it, and the URL only seemed to
     // parse.
     const std::size_t start = text.find("://") + 3;

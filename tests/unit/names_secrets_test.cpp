@@ -149,6 +149,18 @@ TEST_CASE("a password with @ / # ? unencoded: the error says how to encode each,
   auto ok = app::parse_redis_url("redis://user:Qs3cr%2Fet%23%40%3Fx9@127.0.0.1:7500/0", "source URL");
   REQUIRE(ok);
   CHECK(ok->password == "Qs3cr/et#@?x9");
+  // A unix socket path may hold '@'; its password may hold reserved characters too.
+  auto sock = app::parse_redis_url("unix://:pw@/tmp/redis@1.sock?db=2", "source URL");
+  REQUIRE(sock);
+  CHECK(sock->endpoint.path == "/tmp/redis@1.sock");
+  CHECK(sock->password == "pw");
+  auto sock_bad = app::parse_redis_url("unix://:Kw9a#Zz84@/tmp/redis.sock", "source URL");
+  REQUIRE_FALSE(sock_bad);
+  CHECK(sock_bad.error().message.find("%23") != std::string::npos);
+  CHECK(sock_bad.error().message.find("Zz84") == std::string::npos);
+  auto sock_slash = app::parse_redis_url("unix://:Kw9a/Zz85@/tmp/redis.sock", "source URL");
+  REQUIRE_FALSE(sock_slash);
+  CHECK(sock_slash.error().message.find("%2F") != std::string::npos);
   // No hint where the password holds none of them.
   auto plain = app::parse_redis_url("redis://:pw@127.0.0.1:x/0", "source URL");
   REQUIRE_FALSE(plain);
