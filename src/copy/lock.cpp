@@ -125,7 +125,7 @@ LockHolder parse_lock_value(std::string_view value, int64_t pttl_ms) {
   h.pid = pid_ok ? pid->get<int64_t>() : 0;
   h.started_at = text("started_at");
   h.command = text("command");
-  h.lease = !h.host.empty() && pid_ok && !h.started_at.empty() && !text("token").empty();
+  h.lease = !h.host.empty() && pid_ok && !h.started_at.empty();
   return h;
 }
 

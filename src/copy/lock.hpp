@@ -29,7 +29,7 @@ struct LockHolder {
   std::string command;
   std::string value;     // the raw value (compare-and-delete by unlock)
   int64_t pttl_ms = -1;  // remaining lease, -1 when it has none
-  // The value is this tool's lease: a JSON object with a host, a pid, a start time and a token. Anything else
+  // The value is this tool's lease: a JSON object with a host, an integer pid and a start time. Anything else
   // (a user's key under a wrong --state-prefix) is never deleted by unlock.
   bool lease = false;
   // "host H pid P (copy ..., started T), until U (in 25s)"

@@ -171,7 +171,7 @@ int run_unlock(const StateCommand& cmd) {
         std::fprintf(
             stderr,
             "redis-migrate: %s on %s is not a redis-migrate lease (it holds %s; a lease is JSON with "
-            "host, pid, started_at and token): left alone; check --state-prefix (the default is "
+            "host, pid and started_at): left alone; check --state-prefix (the default is "
             "redis-migrate:)\n",
             key.c_str(), cmd.destination_url.c_str(), (*lock)->describe().c_str());
         go = false;

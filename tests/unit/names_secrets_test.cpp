@@ -212,6 +212,11 @@ TEST_CASE("only the tool's own lease value counts as a lease") {
   CHECK_FALSE(copy::parse_lock_value("1", -1).lease);
   CHECK_FALSE(copy::parse_lock_value("a user's value", -1).lease);
   CHECK_FALSE(copy::parse_lock_value("{\"host\":\"h\",\"pid\":1}", -1).lease);
+  CHECK_FALSE(copy::parse_lock_value("{\"pid\":1,\"started_at\":\"t\"}", -1).lease);
+  CHECK_FALSE(copy::parse_lock_value("[1,2]", -1).lease);
+  // A lease written by hand or by an older version, without a token, is still one.
+  CHECK(copy::parse_lock_value("{\"host\":\"h\",\"pid\":7,\"started_at\":\"t\",\"command\":\"copy\"}", -1)
+            .lease);
   CHECK_FALSE(
       copy::parse_lock_value("{\"host\":\"h\",\"pid\":\"1\",\"started_at\":\"t\",\"token\":\"x\"}", -1)
           .lease);
