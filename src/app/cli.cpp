@@ -898,6 +898,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
 
   std::vector<std::string> args = subcommand_first(app, argc, argv);
   std::vector<char*> arg_ptrs;
+  arg_ptrs.reserve(args.size());
   for (std::string& a : args)
     arg_ptrs.push_back(a.data());
   try {

@@ -40,6 +40,7 @@ constexpr std::optional<E> value_of(const std::array<NamedValue<E>, N>& table,
 template <class E, std::size_t N>
 std::vector<std::string> names_of(const std::array<NamedValue<E>, N>& table) {
   std::vector<std::string> out;
+  out.reserve(N);
   for (const auto& e : table)
     out.emplace_back(e.name);
   return out;
