@@ -33,8 +33,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using ConnectionPtr = std::unique_ptr<resp::Connection>;
 
-const char* policy_name(ConflictPolicy p) { return p == ConflictPolicy::kReplace ? "replace" : "skip"; }
-
 // The options of one cluster node, derived from the side's URL options (TLS, credentials, timeouts).
 resp::ConnectOptions node_options(const resp::ConnectOptions& base, const cluster::NodeInfo& n,
                                   bool readonly) {
@@ -552,9 +550,7 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
       break;
   }
   rep.path = text;
-  rep.path_detail = {{"mode", o.mode == CopyMode::kAuto   ? "auto"
-                              : o.mode == CopyMode::kDump ? "dump"
-                                                          : "rewrite"},
+  rep.path_detail = {{"mode", name_of(kCopyModeNames, o.mode)},
                      {"expected", expected},
                      {"big_key_threshold", o.mode == CopyMode::kAuto ? o.big_key_threshold : 0},
                      {"source", server_json(src)},
@@ -580,7 +576,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
   rep.source = cmd.source_url;
   rep.destination = cmd.destination_url;
   rep.dry_run = cmd.options.dry_run;
-  rep.conflict_policy = policy_name(cmd.options.conflict);
+  rep.conflict_policy = name_of(kConflictPolicyNames, cmd.options.conflict);
   rep.cleanup = cmd.options.cleanup;
   auto finish = [&](report::RunReport& r) -> report::RunReport {
     r.duration_s = std::chrono::duration<double>(Clock::now() - started).count();

@@ -10,10 +10,16 @@
 #include "report/run_report.hpp"
 #include "resp/connection.hpp"
 #include "resp/probe.hpp"
+#include "util/enum_names.hpp"
 
 namespace rmig::copy {
 
 enum class ClusterMode { kAuto, kOn, kOff };
+inline constexpr std::array<NamedValue<ClusterMode>, 3> kClusterModeNames = {{
+    {ClusterMode::kAuto, "auto"},
+    {ClusterMode::kOn, "on"},
+    {ClusterMode::kOff, "off"},
+}};
 
 struct CopyCommand {
   resp::ConnectOptions source;

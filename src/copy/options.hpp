@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "util/enum_names.hpp"
+
 namespace rmig::copy {
 
 class RenameRules;
@@ -13,6 +15,12 @@ class RenameRules;
 // skip: leave existing destination keys alone (BUSYKEY); replace: overwrite them; merge: fold hashes, sets
 // and zsets into the existing key; fail: stop at the first existing key.
 enum class ConflictPolicy { kSkip, kReplace, kMerge, kFail };
+inline constexpr std::array<NamedValue<ConflictPolicy>, 4> kConflictPolicyNames = {{
+    {ConflictPolicy::kSkip, "skip"},
+    {ConflictPolicy::kReplace, "replace"},
+    {ConflictPolicy::kMerge, "merge"},
+    {ConflictPolicy::kFail, "fail"},
+}};
 
 // Which keys a run takes, and under which name they land.
 struct Selection {
@@ -45,6 +53,11 @@ struct WindowLimits {
 // destination cannot read; dump: DUMP/RESTORE only; rewrite: every key is read and rebuilt with the type's
 // own commands (see copy/rewrite.hpp).
 enum class CopyMode { kAuto, kDump, kRewrite };
+inline constexpr std::array<NamedValue<CopyMode>, 3> kCopyModeNames = {{
+    {CopyMode::kAuto, "auto"},
+    {CopyMode::kDump, "dump"},
+    {CopyMode::kRewrite, "rewrite"},
+}};
 
 // What the destination's version allows the rewrite path to recreate (from INFO server at start).
 struct DestinationTraits {

@@ -7,9 +7,15 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "util/enum_names.hpp"
+
 namespace rmig::report {
 
 enum class LogFormat { kText, kJson };
+inline constexpr std::array<NamedValue<LogFormat>, 2> kLogFormatNames = {{
+    {LogFormat::kText, "text"},
+    {LogFormat::kJson, "json"},
+}};
 
 void setup_logging(spdlog::level::level_enum level, LogFormat format);
 LogFormat log_format() noexcept;
