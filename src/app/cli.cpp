@@ -194,6 +194,7 @@ struct Flags {
   std::string window_bytes = "16MB", max_bytes_per_sec;
   // paths
   std::string mode = "auto", big_key_threshold = "64MB";
+  bool drop_field_ttls = false;
   double connect_timeout_s = 10, timeout_s = 60, retry_timeout_s = 60, progress_s = 5;
   uint64_t rate_limit = 0;
   // cluster
@@ -312,6 +313,13 @@ void add_path_options(CLI::App& app, Flags& f) {
          "server for long (0: no size check)")
       ->envname("BIG_KEY_THRESHOLD")
       ->capture_default_str()
+      ->group(g);
+  app.add_flag(
+         "--drop-field-ttls", f.drop_field_ttls,
+         "a hash whose fields have TTLs, copied onto a destination without hash field expiration "
+         "(Redis <= 7.2, Valkey <= 8.1), gets its fields without their TTLs (counted field_ttls_dropped) "
+         "instead of failing")
+      ->envname("DROP_FIELD_TTLS")
       ->group(g);
 }
 
@@ -740,6 +748,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   auto bkt = parse_size(f.big_key_threshold);
   if (!bkt) return fail(Error{ExitCode::kUsage, "--big-key-threshold " + bkt.error().message});
   o.big_key_threshold = *bkt;
+  o.drop_field_ttls = f.drop_field_ttls;
   o.dry_run = f.dry_run || cfg.command == Command::kPlan;
   o.cleanup = f.cleanup;
 

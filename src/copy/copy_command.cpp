@@ -471,11 +471,20 @@ int version_number(const resp::ServerFacts& f) {
   return major * 100 + minor;
 }
 
+// Hash field expiration (HPEXPIRE, HPTTL): Redis >= 7.4, Valkey >= 9.0; assumed when the version is unknown.
+bool has_field_ttls(const resp::ServerFacts& f) {
+  const int v = version_number(f);
+  if (v == 0) return true;
+  return f.server == "valkey" ? v >= 900 : v >= 704;
+}
+
 // What the rewrite path may use on the destination. Valkey is 7.2 or later; an unknown version is assumed
 // current (a refused command then fails the key with the server's message).
 DestinationTraits destination_traits(const resp::ServerFacts& dst) {
   const int v = version_number(dst);
   DestinationTraits t;
+  t.field_ttls = has_field_ttls(dst);
+  if (dst.known && !dst.version.empty()) t.server = resp::server_name(dst);
   if (dst.server == "valkey" || v == 0) return t;
   t.stream_metadata = v >= 700;
   t.create_consumer = v >= 602;
@@ -498,8 +507,10 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
   };
   const std::string dst_text = "the destination (" + side(dst, dst_rdb) + ")";
   const std::string src_text = "the source (" + side(src, src_rdb) + ")";
-  const bool known = src_rdb > 0 && dst_rdb > 0;
-  const bool readable = known && src_rdb <= dst_rdb;
+  std::string why;
+  const std::optional<bool> reads = resp::reads_payloads(src, dst, &why);
+  const bool known = reads.has_value();
+  const bool readable = known && *reads;
   std::string expected;
   std::string text;
   switch (o.mode) {
@@ -510,10 +521,7 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
     case CopyMode::kDump:
       expected = "dump";
       text = "dump path for every key (--mode dump)";
-      if (known && !readable) {
-        text += "; " + dst_text + " cannot read DUMP payloads of " + src_text +
-                ": keys will fail, use --mode auto";
-      }
+      if (known && !readable) text += "; " + why + ": keys will fail, use --mode auto";
       break;
     case CopyMode::kAuto:
       if (!known) {
@@ -524,7 +532,8 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
             side(src, src_rdb) + " -> " + side(dst, dst_rdb) + ")";
       } else if (!readable) {
         expected = "rewrite";
-        text = "rewrite path: " + dst_text + " cannot read DUMP payloads of " + src_text;
+        text = "rewrite path: " + (src_rdb > dst_rdb ? dst_text + " cannot read DUMP payloads of " + src_text
+                                                     : "the destination " + why);
       } else {
         expected = "dump";
         text = "dump path: " + dst_text + " reads DUMP payloads of " + src_text;
@@ -534,12 +543,31 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
       }
       break;
   }
+  // Hashes with field TTLs: what becomes of their TTLs (the plan counts them from their DUMP payloads).
+  std::string field_ttls;
+  if (!o.source_field_ttls) {
+    field_ttls = "none: the source (" + resp::server_name(src) + ") has no hash field expiration";
+  } else if (expected == "dump" && (known || o.mode == CopyMode::kDump)) {
+    field_ttls = "carried in their DUMP payloads (dump path)";
+  } else if (o.destination.field_ttls) {
+    field_ttls = expected == "dump"
+                     ? "carried in their DUMP payloads, or recreated (HPEXPIREAT) if the "
+                       "destination refuses a payload"
+                     : "recreated on the rewrite path (HPTTL -> HPEXPIREAT, to the millisecond)";
+  } else if (o.drop_field_ttls) {
+    field_ttls =
+        "dropped (--drop-field-ttls): their fields are copied without TTLs, counted field_ttls_dropped";
+  } else {
+    field_ttls = "such hashes will FAIL: the destination (" + resp::server_name(dst) +
+                 ") has no hash field expiration; --drop-field-ttls copies their fields without the TTLs";
+  }
   rep.path = text;
   rep.path_detail = {{"mode", o.mode == CopyMode::kAuto   ? "auto"
                               : o.mode == CopyMode::kDump ? "dump"
                                                           : "rewrite"},
                      {"expected", expected},
                      {"big_key_threshold", o.mode == CopyMode::kAuto ? o.big_key_threshold : 0},
+                     {"field_ttls", field_ttls},
                      {"source", server_json(src)},
                      {"destination", server_json(dst)}};
   spdlog::info("path: {}", text);
@@ -625,6 +653,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                    cmd.destination_url, dst_cluster ? " [cluster]" : "",
                    dst_facts->version.empty() ? "?" : dst_facts->version);
       options.destination = destination_traits(*dst_facts);
+      options.source_field_ttls = has_field_ttls(*src_facts);
       options.run_id = random_run_id();
 
       if (cmd.all_dbs) {
@@ -737,6 +766,16 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     if (options.dry_run) {
       rep.extra["plan"] = plan_json(plan, sel, plan_by_db);
       log_plan(plan, sel);
+      if (rep.path_detail.contains("field_ttls")) {
+        const std::string outcome = rep.path_detail["field_ttls"].get<std::string>();
+        rep.extra["plan"]["hash_field_ttls"] = {{"keys", plan.field_ttl_hashes}, {"outcome", outcome}};
+        if (plan.field_ttl_hashes > 0) {
+          spdlog::info("plan: {} hash(es) with field TTLs: {}", report::thousands(plan.field_ttl_hashes),
+                       outcome);
+          rep.notes.push_back(report::thousands(plan.field_ttl_hashes) +
+                              " hash(es) with field TTLs: " + outcome);
+        }
+      }
       if (plan.collision_count > 0 && !rep.fatal) {
         rep.fatal =
             make_error(ExitCode::kUsage, plan.collisions.front().message() + " (" +

@@ -294,6 +294,15 @@ void CopyTask::existing(uint32_t j) {
             job.target());
         return engine_->done(j);
       }
+      if (payload_has_field_ttls(job.payload_view())) {
+        // The merge script folds fields in with HSET: their TTLs would be lost.
+        ++c.conflicts;
+        engine_->record_error(
+            "conflict: a hash with field TTLs cannot be merged into an existing key (the merge would drop "
+            "its field TTLs)",
+            job.target());
+        return engine_->done(j);
+      }
       job.resent = false;  // a new stage starts
       return restore_temp(j);
     }

@@ -50,6 +50,8 @@ enum class CopyMode { kAuto, kDump, kRewrite };
 struct DestinationTraits {
   bool stream_metadata = true;  // XSETID ENTRIESADDED/MAXDELETEDID, XGROUP CREATE ENTRIESREAD (Redis >= 7.0)
   bool create_consumer = true;  // XGROUP CREATECONSUMER (Redis >= 6.2)
+  bool field_ttls = true;       // hash field expiration, HPEXPIREAT (Redis >= 7.4, Valkey >= 9.0)
+  std::string server;           // "Redis 7.0", for messages; empty when unknown
 };
 
 struct CopyOptions {
@@ -59,6 +61,12 @@ struct CopyOptions {
   // rewrite path in chunks instead of one DUMP; 0 turns the size check off.
   uint64_t big_key_threshold = 64'000'000;
   DestinationTraits destination;
+  // The source may hold hash fields with TTLs (Redis >= 7.4, Valkey >= 9.0, or its version unknown): the
+  // rewrite path reads them (HPTTL) with each chunk of fields.
+  bool source_field_ttls = true;
+  // A hash with field TTLs onto a destination without field expiration: copy its fields without their TTLs
+  // (counted field_ttls_dropped) instead of failing the key.
+  bool drop_field_ttls = false;
   std::string run_id = "0";          // distinguishes this run's temporary keys from another run's
   bool merge_prefer_source = false;  // merge: a field or member on both sides takes the source's value
   bool cleanup = false;              // delete each source key after its copy, if unchanged

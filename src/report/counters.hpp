@@ -32,6 +32,8 @@ struct Counters {
   // deleted, consumers without pending entries on a server without XGROUP CREATECONSUMER).
   uint64_t stream_not_recreated = 0;
   uint64_t big_keys = 0;  // keys above --big-key-threshold (rewritten in chunks)
+  // --drop-field-ttls: hashes copied without their field TTLs (the destination has no field expiration).
+  uint64_t field_ttls_dropped = 0;
   // Dry run only.
   uint64_t would_copy = 0;
   uint64_t would_copy_bytes = 0;
@@ -39,22 +41,26 @@ struct Counters {
   uint64_t would_merge = 0;     // already on the destination, merged into by --on-conflict merge
   uint64_t would_conflict = 0;  // already on the destination, and the policy cannot handle it (merge, fail)
   uint64_t existing = 0;        // already on the destination (skipped or replaced, depending on the policy)
-  // verify and cleanup: every checked key ends in exactly one of equal, missing, type_differs, value_differs
-  // or ttl_differs (keys that vanished or expired on the source are not checked).
+  // verify and cleanup: every checked key ends in exactly one of equal, missing, type_differs, value_differs,
+  // ttl_differs or field_ttl_differs (keys that vanished or expired on the source are not checked).
   uint64_t checked = 0;
   uint64_t equal = 0;
   uint64_t missing = 0;        // not on the destination (under its renamed name)
   uint64_t type_differs = 0;   // on both sides with different types
   uint64_t value_differs = 0;  // same type, different value
   uint64_t ttl_differs = 0;    // same value; one side persistent, or TTLs further apart than the tolerance
-  uint64_t would_delete = 0;   // cleanup --dry-run: keys that verify equal and would be deleted
+  // same value and key TTL; a hash field's TTL present on one side only, or further apart than the tolerance
+  uint64_t field_ttl_differs = 0;
+  uint64_t would_delete = 0;  // cleanup --dry-run: keys that verify equal and would be deleted
 
   Counters& operator+=(const Counters& o);
   uint64_t done() const noexcept {
     return copied + skipped + expired + vanished + failed + merged + conflicts + would_copy + would_skip +
            would_merge + would_conflict + checked;
   }
-  uint64_t differences() const noexcept { return missing + type_differs + value_differs + ttl_differs; }
+  uint64_t differences() const noexcept {
+    return missing + type_differs + value_differs + ttl_differs + field_ttl_differs;
+  }
 };
 
 // Every counter by name, for the JSON report and checkpoints.
