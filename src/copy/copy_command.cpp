@@ -471,19 +471,12 @@ int version_number(const resp::ServerFacts& f) {
   return major * 100 + minor;
 }
 
-// Hash field expiration (HPEXPIRE, HPTTL): Redis >= 7.4, Valkey >= 9.0; assumed when the version is unknown.
-bool has_field_ttls(const resp::ServerFacts& f) {
-  const int v = version_number(f);
-  if (v == 0) return true;
-  return f.server == "valkey" ? v >= 900 : v >= 704;
-}
-
 // What the rewrite path may use on the destination. Valkey is 7.2 or later; an unknown version is assumed
 // current (a refused command then fails the key with the server's message).
 DestinationTraits destination_traits(const resp::ServerFacts& dst) {
   const int v = version_number(dst);
   DestinationTraits t;
-  t.field_ttls = has_field_ttls(dst);
+  t.field_ttls = resp::has_field_ttls(dst);
   if (dst.known && !dst.version.empty()) t.server = resp::server_name(dst);
   if (dst.server == "valkey" || v == 0) return t;
   t.stream_metadata = v >= 700;
@@ -653,7 +646,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                    cmd.destination_url, dst_cluster ? " [cluster]" : "",
                    dst_facts->version.empty() ? "?" : dst_facts->version);
       options.destination = destination_traits(*dst_facts);
-      options.source_field_ttls = has_field_ttls(*src_facts);
+      options.source_field_ttls = resp::has_field_ttls(*src_facts);
       options.run_id = random_run_id();
 
       if (cmd.all_dbs) {

@@ -41,6 +41,13 @@ int rdb_version(const ServerFacts& facts) noexcept {
   return 0;
 }
 
+bool has_field_ttls(const ServerFacts& facts) noexcept {
+  const auto [major, minor] = major_minor(facts.version);
+  if (major == 0) return true;
+  const int v = major * 100 + minor;
+  return facts.server == "valkey" ? v >= 900 : v >= 704;
+}
+
 std::optional<bool> reads_payloads(const ServerFacts& src, const ServerFacts& dst, std::string* why) {
   const int s = rdb_version(src);
   const int d = rdb_version(dst);

@@ -36,6 +36,9 @@ int rdb_version(const ServerFacts& facts) noexcept;
 // `why` gets the reason in words ("Valkey 9.1 (RDB 80) refuses Redis's RDB 12").
 std::optional<bool> reads_payloads(const ServerFacts& src, const ServerFacts& dst,
                                    std::string* why = nullptr);
+// Hash field expiration (HPEXPIRE, HPTTL): Redis >= 7.4, Valkey >= 9.0; assumed when the version is unknown
+// (an "unknown command" answer then says no).
+bool has_field_ttls(const ServerFacts& facts) noexcept;
 // "Valkey 8.0" / "Redis 7.0", for messages.
 std::string server_name(const ServerFacts& facts);
 

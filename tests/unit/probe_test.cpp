@@ -70,6 +70,16 @@ TEST_CASE("which destination reads which source's DUMP payloads") {
   CHECK_FALSE(reads("redis", "8.0.2", "valkey", "10.0.0").has_value());
 }
 
+TEST_CASE("which servers have hash field expiration") {
+  CHECK(resp::has_field_ttls(facts("redis", "7.4.1")));
+  CHECK(resp::has_field_ttls(facts("redis", "8.0.2")));
+  CHECK(resp::has_field_ttls(facts("valkey", "9.0.0")));
+  CHECK_FALSE(resp::has_field_ttls(facts("redis", "7.2.4")));
+  CHECK_FALSE(resp::has_field_ttls(facts("redis", "7.0.15")));
+  CHECK_FALSE(resp::has_field_ttls(facts("valkey", "8.1.1")));
+  CHECK(resp::has_field_ttls(facts("redis", "")));  // unknown: tried, "unknown command" says no
+}
+
 TEST_CASE("server names for messages") {
   CHECK(resp::server_name(facts("valkey", "8.0.1")) == "Valkey 8.0");
   CHECK(resp::server_name(facts("redis", "7.0.15")) == "Redis 7.0");
