@@ -195,4 +195,116 @@ TEST_SUITE("versions") {
       }
     }
   }
+
+  TEST_CASE(
+      "Redis 8.0 -> Redis 7.0: a hash with field TTLs fails with the reason, --drop-field-ttls copies it") {
+    RedisServer src_server(redis_8_0().options());
+    RedisServer dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_mixed(src, {.count = 24, .ttl_fraction = 0.3});
+    const auto fttl = seed_field_ttl_hashes(src, "h:");
+    const std::set<std::string> with_ttls(fttl.begin(), fttl.end());
+    const auto n = static_cast<uint64_t>(src.dbsize());
+
+    // The plan counts them and says what will become of them.
+    auto plan = run_copy({"plan", src_server.url(), dst_server.url(), "--progress-interval", "0"});
+    INFO(plan.result.describe());
+    REQUIRE(plan.exit_code() == 0);
+    CHECK(plan.report["plan"]["hash_field_ttls"]["keys"] == fttl.size());
+    const std::string outcome = plan.report["plan"]["hash_field_ttls"]["outcome"].get<std::string>();
+    CHECK(outcome.find("will FAIL") != std::string::npos);
+    CHECK(outcome.find("Redis 7.0") != std::string::npos);
+    CHECK(outcome.find("--drop-field-ttls") != std::string::npos);
+    CHECK(plan.report["path_detail"]["expected"] == "rewrite");
+    CHECK(user_dbsize(dst) == 0);
+
+    auto run = run_copy({src_server.url(), dst_server.url(), "--progress-interval", "0"});
+    INFO(run.result.describe());
+    CHECK(run.exit_code() == 1);
+    CHECK(run.counter("failed") == fttl.size());
+    CHECK(run.counter("copied") == n - fttl.size());
+    CHECK(run.counter("field_ttls_dropped") == 0);
+    REQUIRE(run.report["errors"].size() == 1);
+    const auto& group = run.report["errors"][0];
+    CHECK(group["count"] == fttl.size());
+    CHECK(with_ttls.count(group["example_key"].get<std::string>()) == 1);
+    const std::string message = group["message"].get<std::string>();
+    CHECK(message.find("has no hash field expiration") != std::string::npos);
+    CHECK(message.find("Redis 7.0") != std::string::npos);
+    CHECK(message.find("--drop-field-ttls") != std::string::npos);
+    for (const auto& k : fttl)
+      CHECK(dst.command({"EXISTS", k}).integer == 0);
+    CHECK(dst.scan_all("*redis-migrate:tmp:*").empty());
+
+    // DROP_FIELD_TTLS=1: the fields come without their TTLs; the key's own TTL stays.
+    auto dropped = run_copy({src_server.url(), dst_server.url(), "--progress-interval", "0"},
+                            {{"DROP_FIELD_TTLS", "1"}});
+    INFO(dropped.result.describe());
+    REQUIRE(dropped.exit_code() == 0);
+    CHECK(dropped.counter("copied") == fttl.size());
+    CHECK(dropped.counter("skipped") == n - fttl.size());
+    CHECK(dropped.counter("field_ttls_dropped") == fttl.size());
+    CHECK(dropped.result.err.find("field TTLs dropped") != std::string::npos);
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 2000}), n);
+    for (const auto& k : fttl) {
+      for (const auto& [field, at] : field_expiries(dst, k, false))
+        CHECK(at == -1);
+    }
+
+    // verify sees what was dropped.
+    auto verified = run_copy({"verify", src_server.url(), dst_server.url()});
+    INFO(verified.result.describe());
+    CHECK(verified.exit_code() == 1);
+    CHECK(verified.counter("field_ttl_differs") == fttl.size());
+    CHECK(verified.counter("equal") == n - fttl.size());
+  }
+
+  TEST_CASE(
+      "Redis 8.0 -> Valkey 9: verify catches a field TTL removed on the destination; cleanup keeps it") {
+    RedisServer src_server(redis_8_0().options());
+    RedisServer dst_server(valkey_9().options());
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_mixed(src, {.count = 12});
+    const auto fttl = seed_field_ttl_hashes(src, "h:");
+    const auto n = static_cast<uint64_t>(src.dbsize());
+    auto run = run_copy({src_server.url(), dst_server.url(), "--progress-interval", "0"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("rewritten") == n);
+
+    auto same = run_copy({"verify", src_server.url(), dst_server.url()});
+    INFO(same.result.describe());
+    CHECK(same.exit_code() == 0);
+    CHECK(same.counter("equal") == n);
+    CHECK(same.counter("field_ttl_differs") == 0);
+
+    // One field of the big hash loses its TTL on the destination, one of the small hash gets another.
+    REQUIRE(dst.checked({"HPERSIST", "h:fttl:big", "FIELDS", "1", "field:3"}).elements.at(0).integer == 1);
+    dst.checked({"HPEXPIRE", "h:fttl:small", "600000", "FIELDS", "1", "a"});
+    auto changed = run_copy({"verify", src_server.url(), dst_server.url()});
+    INFO(changed.result.describe());
+    CHECK(changed.exit_code() == 1);
+    CHECK(changed.counter("field_ttl_differs") == 2);
+    CHECK(changed.counter("value_differs") == 0);
+    CHECK(changed.counter("equal") == n - 2);
+    std::set<std::string> keys;
+    for (const auto& d : changed.report["differences"]) {
+      CAPTURE(d.dump());
+      CHECK(d["kind"] == "field TTL differs");
+      keys.insert(d["key"].get<std::string>());
+    }
+    CHECK(keys == std::set<std::string>{"h:fttl:big", "h:fttl:small"});
+    CHECK(changed.result.err.find("field TTL differs") != std::string::npos);
+
+    // cleanup deletes what checks equal and keeps the two hashes.
+    auto cleaned = run_copy({"cleanup", src_server.url(), dst_server.url()});
+    INFO(cleaned.result.describe());
+    CHECK(cleaned.exit_code() == 1);
+    CHECK(cleaned.counter("deleted") == n - 2);
+    CHECK(src.command({"EXISTS", "h:fttl:big"}).integer == 1);
+    CHECK(src.command({"EXISTS", "h:fttl:small"}).integer == 1);
+    CHECK(src.dbsize() == 2);
+  }
 }
