@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <random>
 
 #include "cluster/slot.hpp"
@@ -41,15 +42,36 @@ resp::ConnectOptions node_options(const resp::ConnectOptions& base, const cluste
   o.endpoint.kind = net::Endpoint::Kind::kTcp;
   o.endpoint.host = n.host;
   o.endpoint.port = n.port;
-  o.db = 0;
-  o.readonly = readonly;
+  o.readonly = readonly;  // the URL's db: every node SELECTs it (numbered databases of a Valkey 9 cluster)
   o.label = base.side + " node " + n.address();
   return o;
 }
 
 Result<ConnectionPtr> open(net::Loop& loop, const resp::ConnectOptions& o) {
   auto c = std::make_unique<resp::Connection>(loop, o, nullptr);
-  if (auto st = resp::open_sync(loop, *c); !st) return st.error();
+  if (auto st = resp::open_sync(loop, *c); !st) {
+    if (o.db == 0 || st.error().code != ExitCode::kUsage) return st.error();
+    // SELECT N refused: on a cluster node, say which server and which setting (numbered databases in a
+    // cluster need Valkey >= 9.0 with cluster-databases > N).
+    resp::ConnectOptions zero = o;
+    zero.db = 0;
+    auto c0 = std::make_unique<resp::Connection>(loop, zero, nullptr);
+    if (!resp::open_sync(loop, *c0)) return st.error();
+    auto facts = resp::probe_server(loop, *c0);
+    if (!facts || !facts->known || !facts->cluster) return st.error();
+    const std::string n = std::to_string(o.db);
+    const bool valkey9 = facts->server == "valkey" && std::atoi(facts->version.c_str()) >= 9;
+    const std::string who = o.label + ": database " + n + " requested, but " + resp::server_name(*facts);
+    if (valkey9) {
+      return make_error(ExitCode::kUsage, who + " runs in cluster mode and refused SELECT " + n +
+                                              ": set cluster-databases above " + n +
+                                              " on every primary, or remove /" + n + " from the URL");
+    }
+    return make_error(
+        ExitCode::kUsage,
+        who + " runs in cluster mode, which has only db 0 (numbered databases in a cluster need " +
+            "Valkey >= 9.0 with cluster-databases above " + n + "): remove /" + n + " from the URL");
+  }
   return c;
 }
 
@@ -80,18 +102,36 @@ bool replica_in_sync(net::Loop& loop, resp::Connection& c) {
 
 Result<bool> is_cluster(ClusterMode mode, const resp::ServerFacts& facts, const resp::ConnectOptions& o,
                         const std::string& url) {
+  // A db other than 0 was SELECTed on the seed already: a cluster that refuses it failed in open().
   const bool cluster = mode == ClusterMode::kOn || (mode == ClusterMode::kAuto && facts.cluster);
-  if (cluster && o.db != 0) {
-    return make_error(ExitCode::kUsage, o.side + " " + url +
-                                            " is a Redis Cluster, which has only db 0: remove /" +
-                                            std::to_string(o.db) + " from the URL");
-  }
   if (mode == ClusterMode::kOn && facts.known && !facts.cluster) {
     return make_error(
         ExitCode::kUsage,
         o.side + " " + url + " is not a cluster node (cluster_enabled:0): drop --" + o.side + "-cluster on");
   }
   return cluster;
+}
+
+// INFO keyspace of every primary of a cluster, added up per database.
+Result<std::map<int, uint64_t>> cluster_db_keys(net::Loop& loop, const resp::ConnectOptions& base,
+                                                resp::Connection& seed) {
+  auto topo = cluster::discover(loop, seed);
+  if (!topo) return topo.error();
+  std::map<int, uint64_t> out;
+  for (const auto& shard : topo->shards) {
+    auto c = open(loop, node_options(base, shard.primary, false));
+    if (!c) return c.error();
+    auto facts = resp::probe_server(loop, **c);
+    if (!facts) return facts.error();
+    if (!facts->known) {
+      return make_error(ExitCode::kConnect, base.label +
+                                                ": --all-dbs needs INFO keyspace on every primary "
+                                                "(add the ACL rule +info)");
+    }
+    for (const auto& [db, n] : facts->db_keys)
+      out[db] += n;
+  }
+  return out;
 }
 
 // Source: one node per shard of a cluster (its primary, or a replica with --read-from replicas), or the
@@ -650,10 +690,6 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       options.run_id = random_run_id();
 
       if (cmd.all_dbs) {
-        if (src_cluster || dst_cluster) {
-          return failed(
-              make_error(ExitCode::kUsage, "--all-dbs needs standalone servers: a cluster has only db 0"));
-        }
         if (cmd.source.db != 0 || cmd.destination.db != 0) {
           return failed(make_error(ExitCode::kUsage,
                                    "--all-dbs copies each DB to the same number: remove /N from the "
@@ -669,7 +705,14 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                                    "--all-dbs on one server copies each DB onto itself: use two "
                                    "servers, or --rename-prefix / --rename"));
         }
-        for (const auto& [db, n] : src_facts->db_keys) {
+        std::map<int, uint64_t> db_keys = src_facts->db_keys;
+        if (src_cluster) {
+          // Each primary holds some slots of every database (Valkey 9's cluster-databases): the union.
+          auto keys = cluster_db_keys(loop, cmd.source, **src);
+          if (!keys) return failed(keys.error());
+          db_keys = std::move(*keys);
+        }
+        for (const auto& [db, n] : db_keys) {
           if (n > 0) passes.emplace_back(db, db);
         }
         if (same_server) sel.renamed_only = true;

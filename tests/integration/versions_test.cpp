@@ -54,7 +54,7 @@ bool starts_with(const std::string& s, const std::string& prefix) { return s.rfi
 
 // Hashes whose fields have TTLs: a small one (listpack), a large one (hash table) with a TTL on every third
 // field, and one with a key TTL as well. Field TTLs are absolute times a few hours out, distinct per field.
-std::vector<std::string> seed_field_ttl_hashes(Client& c, const std::string& prefix) {
+std::vector<std::string> seed_field_ttl_hashes(KeyWriter& c, const std::string& prefix) {
   const std::string small = prefix + "fttl:small";
   const std::string big = prefix + "fttl:big";
   const std::string both = prefix + "fttl:keyttl";
@@ -79,7 +79,7 @@ std::vector<std::string> seed_field_ttl_hashes(Client& c, const std::string& pre
 }
 
 // Field -> absolute expiry in ms (-1: none) of a hash; without field expiration every field has none.
-std::map<std::string, long long> field_expiries(Client& c, const std::string& key, bool field_ttls) {
+std::map<std::string, long long> field_expiries(KeyReader& c, const std::string& key, bool field_ttls) {
   std::map<std::string, long long> out;
   Reply fields = c.checked({"HKEYS", key});
   if (fields.elements.empty()) return out;
@@ -101,7 +101,7 @@ std::map<std::string, long long> field_expiries(Client& c, const std::string& ke
 // The same fields with the same TTLs: both none, or the destination's absolute expiry at most `tolerance_ms`
 // before the source's (the rewrite path's estimate of the destination clock is a lower bound) and never
 // after it; the dump path carries them exactly.
-void check_field_ttls(Client& src, bool src_ttls, Client& dst, bool dst_ttls, const std::string& key,
+void check_field_ttls(KeyReader& src, bool src_ttls, KeyReader& dst, bool dst_ttls, const std::string& key,
                       long long tolerance_ms) {
   CAPTURE(key);
   const auto s = field_expiries(src, key, src_ttls);
@@ -124,7 +124,7 @@ void check_field_ttls(Client& src, bool src_ttls, Client& dst, bool dst_ttls, co
   CHECK(with_ttl > 0);
 }
 
-long long keys_with_prefix(Client& c, const std::string& prefix) {
+long long keys_with_prefix(KeyReader& c, const std::string& prefix) {
   return static_cast<long long>(c.scan_all(prefix + "*").size());
 }
 
@@ -306,5 +306,69 @@ TEST_SUITE("versions") {
     CHECK(src.command({"EXISTS", "h:fttl:big"}).integer == 1);
     CHECK(src.command({"EXISTS", "h:fttl:small"}).integer == 1);
     CHECK(src.dbsize() == 2);
+  }
+
+  TEST_CASE(
+      "a Valkey 9 cluster with two databases: /1 and --all-dbs between two clusters; refusals say why") {
+    ClusterOptions with_dbs;
+    with_dbs.node = valkey_9().options();
+    with_dbs.node.extra_args = {"--cluster-databases", "2"};
+    LocalCluster src_cluster(with_dbs);
+    LocalCluster dst_cluster(with_dbs);
+    ClusterClient src0 = src_cluster.client(0);
+    ClusterClient src1 = src_cluster.client(1);
+    ClusterClient dst0 = dst_cluster.client(0);
+    ClusterClient dst1 = dst_cluster.client(1);
+    seed_mixed(src0, {.count = 30, .prefix = "zero:", .ttl_fraction = 0.3});
+    seed_mixed(src1, {.count = 40, .prefix = "one:", .ttl_fraction = 0.3, .seed = 2});
+    const auto fttl = seed_field_ttl_hashes(src1, "{h}one:");
+    const auto n0 = static_cast<uint64_t>(src0.dbsize());
+    const auto n1 = static_cast<uint64_t>(src1.dbsize());
+    REQUIRE(n0 == 30);
+    REQUIRE(n1 == 43);
+
+    // Database 1 only: routed by slot on every primary, SELECT 1 on each connection; Valkey 9 to Valkey 9
+    // takes the dump path, field TTLs in the payloads.
+    auto one = run_copy({src_cluster.url(1), dst_cluster.url(1), "--progress-interval", "0"});
+    INFO(one.result.describe());
+    REQUIRE(one.exit_code() == 0);
+    CHECK(one.counter("copied") == n1);
+    CHECK(one.counter("failed") == 0);
+    CHECK(one.counter("rewritten") == 0);
+    CHECK(dst0.dbsize() == 0);
+    require_same(compare_keyspaces(src1, dst1, {.ttl_tolerance_ms = 2000}), n1);
+    for (const auto& k : fttl)
+      check_field_ttls(src1, true, dst1, true, k, 0);
+    // Every primary of the destination holds its share of database 1.
+    for (auto* p : dst_cluster.primaries())
+      CHECK(p->client(1).dbsize() > 0);
+    // verify reads database 1 of both clusters.
+    auto verified = run_copy({"verify", src_cluster.url(1), dst_cluster.url(1)});
+    INFO(verified.result.describe());
+    CHECK(verified.exit_code() == 0);
+    CHECK(verified.counter("equal") == n1);
+
+    // --all-dbs: database 0 as well (database 1 is there: skipped), found on every source primary.
+    auto all = run_copy({src_cluster.url(), dst_cluster.url(), "--all-dbs", "--progress-interval", "0"});
+    INFO(all.result.describe());
+    REQUIRE(all.exit_code() == 0);
+    CHECK(all.counter("copied") == n0);
+    CHECK(all.counter("skipped") == n1);
+    require_same(compare_keyspaces(src0, dst0, {.ttl_tolerance_ms = 2000}), n0);
+    require_same(compare_keyspaces(src1, dst1, {.ttl_tolerance_ms = 2000}), n1);
+
+    // A database the cluster does not have: the refusal names the server and the setting.
+    auto beyond = run_copy({src_cluster.url(1), dst_cluster.url() + "/2"});
+    CHECK(beyond.exit_code() == 2);
+    CHECK(beyond.result.err.find("Valkey 9.") != std::string::npos);
+    CHECK(beyond.result.err.find("cluster-databases above 2") != std::string::npos);
+    // Redis 8.0 in cluster mode has only db 0.
+    ServerOptions redis_node = redis_8_0().options();
+    redis_node.cluster = true;
+    RedisServer redis_cluster_node(redis_node);
+    auto redis = run_copy({src_cluster.url(1), redis_cluster_node.url(1)});
+    CHECK(redis.exit_code() == 2);
+    CHECK(redis.result.err.find("Redis 8.0 runs in cluster mode, which has only db 0") != std::string::npos);
+    CHECK(redis.result.err.find("Valkey >= 9.0 with cluster-databases above 1") != std::string::npos);
   }
 }

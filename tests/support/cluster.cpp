@@ -215,7 +215,7 @@ std::string LocalCluster::url_as(const std::string& user, const std::string& pas
          std::to_string(p.port());
 }
 
-ClusterClient LocalCluster::client() const { return ClusterClient(primary(0).tcp_connect_options()); }
+ClusterClient LocalCluster::client(int db) const { return ClusterClient(primary(0).tcp_connect_options(db)); }
 
 std::size_t LocalCluster::index_of(const RedisServer& node) const {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {

@@ -86,12 +86,15 @@ class LocalCluster {
 
   // redis://127.0.0.1:P of the first primary (the seed the tool gets); rediss://localhost:T with tls.
   std::string url() const;
+  // redis://127.0.0.1:P/db (a numbered database of a Valkey 9 cluster).
+  std::string url(int db) const { return url() + "/" + std::to_string(db); }
   std::string seed_url() const { return url(); }
   std::string tls_url() const;
   std::string url_as(const std::string& user, const std::string& password) const;
 
-  // A client that routes by slot, seeded with the first primary's plain port and admin credentials.
-  ClusterClient client() const;
+  // A client that routes by slot, seeded with the first primary's plain port and admin credentials; `db`:
+  // a numbered database of a Valkey 9 cluster (cluster-databases).
+  ClusterClient client(int db = 0) const;
 
   // CLUSTER MYID of a node.
   std::string node_id(const RedisServer& node) const;
