@@ -687,6 +687,14 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                    dst_facts->version.empty() ? "?" : dst_facts->version);
       options.destination = destination_traits(*dst_facts);
       options.source_field_ttls = resp::has_field_ttls(*src_facts);
+      options.source_lfu = src_facts->maxmemory_policy.find("lfu") != std::string::npos;
+      if (options.keep_idle) {
+        spdlog::info(
+            "--keep-idle: each key's {} is read before its DUMP and given to RESTORE (source "
+            "maxmemory-policy {})",
+            options.source_lfu ? "LFU frequency (OBJECT FREQ)" : "LRU idle time (OBJECT IDLETIME)",
+            src_facts->maxmemory_policy.empty() ? "unknown" : src_facts->maxmemory_policy);
+      }
       options.run_id = random_run_id();
 
       if (cmd.all_dbs) {

@@ -146,10 +146,15 @@ void CopyTask::apply(uint32_t j) {
   const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace;
   st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
   const bool replace = replace_policy && !st.probing;
-  std::string_view args[6] = {"RESTORE", job.target(), ttl.view(), payload};
+  std::string_view args[8] = {"RESTORE", job.target(), ttl.view(), payload};
   std::size_t argc = 4;
   if (replace) args[argc++] = "REPLACE";
   if (absolute) args[argc++] = "ABSTTL";
+  const IntText idle_value(idle(j));
+  if (idle(j) >= 0) {
+    args[argc++] = engine_->options().source_lfu ? "FREQ" : "IDLETIME";
+    args[argc++] = idle_value.view();
+  }
   if (payload.size() >= net::OutBuffer::kReferenceThreshold) {
     // Large payload: the write references it instead of copying it.
     engine_->send_ref(j, Side::kDestination, args, argc, 3, engine_->share_payload(j), kRestore);

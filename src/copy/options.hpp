@@ -67,7 +67,11 @@ struct CopyOptions {
   // A hash with field TTLs onto a destination without field expiration: copy its fields without their TTLs
   // (counted field_ttls_dropped) instead of failing the key.
   bool drop_field_ttls = false;
-  std::string run_id = "0";          // distinguishes this run's temporary keys from another run's
+  // Carry each key's LRU idle time or LFU frequency on the dump path: OBJECT IDLETIME / OBJECT FREQ (by the
+  // source's maxmemory-policy) read before the DUMP, RESTORE ... IDLETIME / FREQ.
+  bool keep_idle = false;
+  bool source_lfu = false;   // the source's maxmemory-policy is an LFU one: OBJECT FREQ, else OBJECT IDLETIME
+  std::string run_id = "0";  // distinguishes this run's temporary keys from another run's
   bool merge_prefer_source = false;  // merge: a field or member on both sides takes the source's value
   bool cleanup = false;              // delete each source key after its copy, if unchanged
   bool dry_run = false;              // read only: count what would be copied

@@ -102,6 +102,7 @@ Result<ServerFacts> probe_server(net::Loop& loop, Connection& conn) {
   f.role = get("role");
   if (f.role == "slave") f.primary = get("master_host") + ":" + get("master_port");
   f.cluster = get("cluster_enabled") == "1";
+  f.maxmemory_policy = get("maxmemory_policy");
   for (const auto& [k, v] : info) {
     if (k.size() < 3 || k.compare(0, 2, "db") != 0) continue;
     int db = 0;

@@ -21,6 +21,7 @@ struct ServerFacts {
   std::string role;                 // "master" / "slave"
   std::string primary;              // host:port of the primary, for replicas
   bool cluster = false;             // cluster_enabled:1
+  std::string maxmemory_policy;     // INFO memory, e.g. "allkeys-lfu"
   std::map<int, uint64_t> db_keys;  // db number -> keys (INFO keyspace)
 };
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "helpers.hpp"
 #include "support/cluster.hpp"
@@ -370,5 +371,52 @@ TEST_SUITE("versions") {
     CHECK(redis.exit_code() == 2);
     CHECK(redis.result.err.find("Redis 8.0 runs in cluster mode, which has only db 0") != std::string::npos);
     CHECK(redis.result.err.find("Valkey >= 9.0 with cluster-databases above 1") != std::string::npos);
+  }
+
+  TEST_CASE("--keep-idle carries LRU idle times and LFU frequencies on the dump path") {
+    // LFU: every access counts (lfu-log-factor 0), on both sides.
+    ServerOptions lfu;
+    lfu.extra_args = {"--maxmemory-policy", "allkeys-lfu", "--lfu-log-factor", "0"};
+    RedisServer lfu_src(lfu);
+    RedisServer lfu_dst(lfu);
+    Client ls = lfu_src.client();
+    Client ld = lfu_dst.client();
+    for (const char* k : {"a:hot", "a:cold", "b:hot"})
+      ls.checked({"SET", k, "v"});
+    for (int i = 0; i < 40; ++i) {
+      ls.checked({"GET", "a:hot"});
+      ls.checked({"GET", "b:hot"});
+    }
+    const long long hot = ls.checked({"OBJECT", "FREQ", "a:hot"}).integer;
+    const long long cold = ls.checked({"OBJECT", "FREQ", "a:cold"}).integer;
+    REQUIRE(hot > cold + 30);
+    auto kept = run_copy({lfu_src.url(), lfu_dst.url(), "--match", "a:*", "--keep-idle"});
+    INFO(kept.result.describe());
+    REQUIRE(kept.exit_code() == 0);
+    CHECK(kept.counter("copied") == 2);
+    CHECK(ld.checked({"OBJECT", "FREQ", "a:hot"}).integer == hot);
+    CHECK(ld.checked({"OBJECT", "FREQ", "a:cold"}).integer == cold);
+    // Off by default: a restored key starts afresh.
+    auto plain = run_copy({lfu_src.url(), lfu_dst.url(), "--match", "b:*"}, {{"KEEP_IDLE", "0"}});
+    REQUIRE(plain.exit_code() == 0);
+    CHECK(ld.checked({"OBJECT", "FREQ", "b:hot"}).integer < hot - 30);
+
+    // LRU (the default policy): idle seconds.
+    RedisServer lru_src;
+    RedisServer lru_dst;
+    Client rs = lru_src.client();
+    Client rd = lru_dst.client();
+    rs.checked({"SET", "a:idle", "v"});
+    rs.checked({"RPUSH", "b:idle", "v"});
+    std::this_thread::sleep_for(2500ms);
+    const long long idle = rs.checked({"OBJECT", "IDLETIME", "a:idle"}).integer;
+    REQUIRE(idle >= 2);
+    auto lru = run_copy({lru_src.url(), lru_dst.url(), "--match", "a:*"}, {{"KEEP_IDLE", "1"}});
+    INFO(lru.result.describe());
+    REQUIRE(lru.exit_code() == 0);
+    CHECK(rd.checked({"OBJECT", "IDLETIME", "a:idle"}).integer >= idle);
+    auto fresh = run_copy({lru_src.url(), lru_dst.url(), "--match", "b:*"});
+    REQUIRE(fresh.exit_code() == 0);
+    CHECK(rd.checked({"OBJECT", "IDLETIME", "b:idle"}).integer < idle);
   }
 }
