@@ -252,10 +252,20 @@ void CopyTask::written(uint32_t j) {
 
 bool CopyTask::take_existing(uint32_t j, const std::string& temp) {
   if (engine_->options().conflict != ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate) return false;
+  if (rewriter_.field_ttls(j)) return false;  // counted a conflict in target_exists
   state_[j].merge_temp = temp;
   engine_->job(j).resent = false;
   merge(j);
   return true;
+}
+
+void CopyTask::field_ttl_conflict(uint32_t j) {
+  ++engine_->counters(j).conflicts;
+  engine_->record_error(
+      "conflict: a hash with field TTLs cannot be merged into an existing key (the merge would drop its "
+      "field TTLs)",
+      engine_->job(j).target());
+  engine_->done(j);
 }
 
 void CopyTask::target_exists(uint32_t j) {
@@ -264,6 +274,9 @@ void CopyTask::target_exists(uint32_t j) {
     ++c.duplicates;
     --c.scanned;
     return engine_->done(j);
+  }
+  if (engine_->options().conflict == ConflictPolicy::kMerge && rewriter_.field_ttls(j)) {
+    return field_ttl_conflict(j);
   }
   existing(j);  // skip or fail (a merge took the temporary key already)
 }
@@ -299,15 +312,8 @@ void CopyTask::existing(uint32_t j) {
             job.target());
         return engine_->done(j);
       }
-      if (payload_has_field_ttls(job.payload_view())) {
-        // The merge script folds fields in with HSET: their TTLs would be lost.
-        ++c.conflicts;
-        engine_->record_error(
-            "conflict: a hash with field TTLs cannot be merged into an existing key (the merge would drop "
-            "its field TTLs)",
-            job.target());
-        return engine_->done(j);
-      }
+      // The merge script folds fields in with HSET: their TTLs would be lost.
+      if (payload_has_field_ttls(job.payload_view())) return field_ttl_conflict(j);
       job.resent = false;  // a new stage starts
       return restore_temp(j);
     }

@@ -82,6 +82,8 @@ class Rewriter {
   void give_up(uint32_t j);
   // The temporary key job j builds (for messages and tests).
   const std::string& temp(uint32_t j) const { return state_[j].temp; }
+  // Job j's key is a hash with field TTLs set on its temporary key (a merge would drop them).
+  bool field_ttls(uint32_t j) const { return state_[j].field_expiring; }
 
  private:
   enum Op : uint8_t {

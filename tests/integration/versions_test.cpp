@@ -307,6 +307,23 @@ TEST_SUITE("versions") {
     CHECK(src.command({"EXISTS", "h:fttl:big"}).integer == 1);
     CHECK(src.command({"EXISTS", "h:fttl:small"}).integer == 1);
     CHECK(src.dbsize() == 2);
+
+    // --on-conflict merge would fold the fields in without their TTLs: a conflict, the target left alone.
+    src.checked({"HSET", "h:merge", "new", "1"});
+    src.checked({"HPEXPIRE", "h:merge", "600000", "FIELDS", "1", "new"});
+    dst.checked({"HSET", "h:merge", "old", "1"});
+    auto merge =
+        run_copy({src_server.url(), dst_server.url(), "--match", "h:merge", "--on-conflict", "merge"});
+    INFO(merge.result.describe());
+    CHECK(merge.exit_code() == 1);
+    CHECK(merge.counter("conflicts") == 1);
+    CHECK(merge.counter("merged") == 0);
+    REQUIRE(merge.report["errors"].size() == 1);
+    CHECK(merge.report["errors"][0]["message"].get<std::string>().find("hash with field TTLs") !=
+          std::string::npos);
+    CHECK(dst.checked({"HGETALL", "h:merge"}).elements.size() == 2);
+    CHECK(dst.command({"EXISTS", "{h:merge}redis-migrate:tmp:x"}).integer == 0);
+    CHECK(dst.scan_all("*redis-migrate:tmp:*").empty());
   }
 
   TEST_CASE(
