@@ -344,7 +344,6 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
       if (chunk.empty()) break;
       args = {first ? "SET" : "APPEND", st.temp, chunk};
       bytes = chunk.size();
-      elements = 1;
       break;
     }
     case Type::kList: {
