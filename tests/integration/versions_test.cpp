@@ -375,6 +375,38 @@ TEST_SUITE("versions") {
     require_same(compare_keyspaces(src0, dst0, {.ttl_tolerance_ms = 2000}), n0);
     require_same(compare_keyspaces(src1, dst1, {.ttl_tolerance_ms = 2000}), n1);
 
+    // Slots moving between destination nodes while database 1 is copied into: -ASK and -MOVED followed on
+    // connections that select database 1.
+    dst0.flushall();
+    RedisServer plain_src;
+    Client ps = plain_src.client();
+    std::vector<Command> sets;
+    for (int i = 0; i < 3000; ++i)
+      sets.push_back({"SET", "moving:" + std::to_string(i), std::to_string(i)});
+    ps.pipeline_checked(sets);
+    auto& from = dst_cluster.primary(0);
+    auto& to = dst_cluster.primary(1);
+    auto slots = dst_cluster.slots_of(from);
+    slots.resize(std::min<std::size_t>(slots.size(), 600));
+    auto tool = start_tool({plain_src.url(), dst_cluster.url(1), "--window-keys", "16", "--rate-limit",
+                            "1500", "--progress-interval", "0", "--report-json", "-"});
+    MoveOptions moving = MoveOptions::background();
+    moving.db = 1;
+    auto reshard = dst_cluster.reshard_async(from, to, slots, moving);
+    auto moved = tool.finish(120s);
+    reshard.wait();
+    INFO(moved.describe());
+    REQUIRE(moved.exit_code == 0);
+    auto report = nlohmann::json::parse(moved.out);
+    CHECK(report["copied"] == 3000);
+    CHECK(report["failed"] == 0);
+    MESSAGE("slots moved: " << reshard.slots_moved() << ", MOVED " << report["redirects_moved"] << ", ASK "
+                            << report["redirects_ask"]);
+    CHECK(report["redirects_moved"].get<uint64_t>() + report["redirects_ask"].get<uint64_t>() > 0);
+    ClusterClient after1 = dst_cluster.client(1);
+    require_same(compare_keyspaces(ps, after1, {.ttl_tolerance_ms = 2000}), 3000);
+    CHECK(dst_cluster.client(0).dbsize() == 0);
+
     // A database the cluster does not have: the refusal names the server and the setting.
     auto beyond = run_copy({src_cluster.url(1), dst_cluster.url() + "/2"});
     CHECK(beyond.exit_code() == 2);

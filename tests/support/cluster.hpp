@@ -28,6 +28,7 @@ struct MoveOptions {
   int keys_per_batch = 100;                         // keys per MIGRATE
   std::chrono::milliseconds delay_per_batch = 0ms;  // pause after each MIGRATE
   std::chrono::milliseconds migrate_timeout = 5s;   // MIGRATE's own timeout
+  int db = 0;  // the database whose keys are moved (numbered databases of a Valkey 9 cluster)
 
   // Small batches with a pause, so that a copy running at the same time sees the slots half-moved.
   static MoveOptions background() {
