@@ -212,6 +212,7 @@ struct Flags {
   std::string window_bytes = "16MB", max_bytes_per_sec;
   // paths
   std::string mode = "auto", big_key_threshold = "64MB";
+  bool drop_field_ttls = false, keep_idle = false;
   double connect_timeout_s = 10, timeout_s = 60, retry_timeout_s = 60, progress_s = 5;
   uint64_t rate_limit = 0;
   // cluster
@@ -335,6 +336,19 @@ void add_path_options(CLI::App& app, Flags& f) {
          "server for long (0: no size check)")
       ->envname("BIG_KEY_THRESHOLD")
       ->capture_default_str()
+      ->group(g);
+  app.add_flag(
+         "--drop-field-ttls", f.drop_field_ttls,
+         "a hash whose fields have TTLs, copied onto a destination without hash field expiration "
+         "(Redis <= 7.2, Valkey <= 8.1), gets its fields without their TTLs (counted field_ttls_dropped) "
+         "instead of failing")
+      ->envname("DROP_FIELD_TTLS")
+      ->group(g);
+  app.add_flag("--keep-idle", f.keep_idle,
+               "carry each key's LRU idle time or LFU frequency (OBJECT IDLETIME / OBJECT FREQ, by the "
+               "source's maxmemory-policy) so a cache's eviction order survives the move; one more read per "
+               "key")
+      ->envname("KEEP_IDLE")
       ->group(g);
 }
 
@@ -1024,6 +1038,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   auto bkt = parse_size(f.big_key_threshold);
   if (!bkt) return fail(Error{ExitCode::kUsage, "--big-key-threshold " + bkt.error().message});
   o.big_key_threshold = *bkt;
+  o.drop_field_ttls = f.drop_field_ttls;
+  o.keep_idle = f.keep_idle;
   o.dry_run = f.dry_run || cfg.command == Command::kPlan;
   o.cleanup = f.cleanup;
   cfg.copy.assume_distinct = f.assume_distinct;

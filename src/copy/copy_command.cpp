@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <random>
 
 #include "cluster/slot.hpp"
@@ -40,15 +41,36 @@ resp::ConnectOptions node_options(const resp::ConnectOptions& base, const cluste
   o.endpoint.kind = net::Endpoint::Kind::kTcp;
   o.endpoint.host = n.host;
   o.endpoint.port = n.port;
-  o.db = 0;
-  o.readonly = readonly;
+  o.readonly = readonly;  // the URL's db: every node SELECTs it (numbered databases of a Valkey 9 cluster)
   o.label = base.side + " node " + n.address();
   return o;
 }
 
 Result<ConnectionPtr> open(net::Loop& loop, const resp::ConnectOptions& o) {
   auto c = std::make_unique<resp::Connection>(loop, o, nullptr);
-  if (auto st = resp::open_sync(loop, *c); !st) return st.error();
+  if (auto st = resp::open_sync(loop, *c); !st) {
+    if (o.db == 0 || st.error().code != ExitCode::kUsage) return st.error();
+    // SELECT N refused: on a cluster node, say which server and which setting (numbered databases in a
+    // cluster need Valkey >= 9.0 with cluster-databases > N).
+    resp::ConnectOptions zero = o;
+    zero.db = 0;
+    auto c0 = std::make_unique<resp::Connection>(loop, zero, nullptr);
+    if (!resp::open_sync(loop, *c0)) return st.error();
+    auto facts = resp::probe_server(loop, *c0);
+    if (!facts || !facts->known || !facts->cluster) return st.error();
+    const std::string n = std::to_string(o.db);
+    const bool valkey9 = facts->server == "valkey" && std::atoi(facts->version.c_str()) >= 9;
+    const std::string who = o.label + ": database " + n + " requested, but " + resp::server_name(*facts);
+    if (valkey9) {
+      return make_error(ExitCode::kUsage, who + " runs in cluster mode and refused SELECT " + n +
+                                              ": set cluster-databases above " + n +
+                                              " on every primary, or remove /" + n + " from the URL");
+    }
+    return make_error(
+        ExitCode::kUsage,
+        who + " runs in cluster mode, which has only db 0 (numbered databases in a cluster need " +
+            "Valkey >= 9.0 with cluster-databases above " + n + "): remove /" + n + " from the URL");
+  }
   return c;
 }
 
@@ -79,18 +101,36 @@ bool replica_in_sync(net::Loop& loop, resp::Connection& c) {
 
 Result<bool> is_cluster(ClusterMode mode, const resp::ServerFacts& facts, const resp::ConnectOptions& o,
                         const std::string& url) {
+  // A db other than 0 was SELECTed on the seed already: a cluster that refuses it failed in open().
   const bool cluster = mode == ClusterMode::kOn || (mode == ClusterMode::kAuto && facts.cluster);
-  if (cluster && o.db != 0) {
-    return make_error(ExitCode::kUsage, o.side + " " + url +
-                                            " is a Redis Cluster, which has only db 0: remove /" +
-                                            std::to_string(o.db) + " from the URL");
-  }
   if (mode == ClusterMode::kOn && facts.known && !facts.cluster) {
     return make_error(
         ExitCode::kUsage,
         o.side + " " + url + " is not a cluster node (cluster_enabled:0): drop --" + o.side + "-cluster on");
   }
   return cluster;
+}
+
+// INFO keyspace of every primary of a cluster, added up per database.
+Result<std::map<int, uint64_t>> cluster_db_keys(net::Loop& loop, const resp::ConnectOptions& base,
+                                                resp::Connection& seed) {
+  auto topo = cluster::discover(loop, seed);
+  if (!topo) return topo.error();
+  std::map<int, uint64_t> out;
+  for (const auto& shard : topo->shards) {
+    auto c = open(loop, node_options(base, shard.primary, false));
+    if (!c) return c.error();
+    auto facts = resp::probe_server(loop, **c);
+    if (!facts) return facts.error();
+    if (!facts->known) {
+      return make_error(ExitCode::kConnect, base.label +
+                                                ": --all-dbs needs INFO keyspace on every primary "
+                                                "(add the ACL rule +info)");
+    }
+    for (const auto& [db, n] : facts->db_keys)
+      out[db] += n;
+  }
+  return out;
 }
 
 // Source: one node per shard of a cluster (its primary, or a replica with --read-from replicas), or the
@@ -491,6 +531,8 @@ int version_number(const resp::ServerFacts& f) {
 DestinationTraits destination_traits(const resp::ServerFacts& dst) {
   const int v = version_number(dst);
   DestinationTraits t;
+  t.field_ttls = resp::has_field_ttls(dst);
+  if (dst.known && !dst.version.empty()) t.server = resp::server_name(dst);
   if (dst.server == "valkey" || v == 0) return t;
   t.stream_metadata = v >= 700;
   t.create_consumer = v >= 602;
@@ -513,8 +555,10 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
   };
   const std::string dst_text = "the destination (" + side(dst, dst_rdb) + ")";
   const std::string src_text = "the source (" + side(src, src_rdb) + ")";
-  const bool known = src_rdb > 0 && dst_rdb > 0;
-  const bool readable = known && src_rdb <= dst_rdb;
+  std::string why;
+  const std::optional<bool> reads = resp::reads_payloads(src, dst, &why);
+  const bool known = reads.has_value();
+  const bool readable = known && *reads;
   std::string expected;
   std::string text;
   switch (o.mode) {
@@ -525,10 +569,7 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
     case CopyMode::kDump:
       expected = "dump";
       text = "dump path for every key (--mode dump)";
-      if (known && !readable) {
-        text += "; " + dst_text + " cannot read DUMP payloads of " + src_text +
-                ": keys will fail, use --mode auto";
-      }
+      if (known && !readable) text += "; " + why + ": keys will fail, use --mode auto";
       break;
     case CopyMode::kAuto:
       if (!known) {
@@ -539,7 +580,8 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
             side(src, src_rdb) + " -> " + side(dst, dst_rdb) + ")";
       } else if (!readable) {
         expected = "rewrite";
-        text = "rewrite path: " + dst_text + " cannot read DUMP payloads of " + src_text;
+        text = "rewrite path: " + (src_rdb > dst_rdb ? dst_text + " cannot read DUMP payloads of " + src_text
+                                                     : "the destination " + why);
       } else {
         expected = "dump";
         text = "dump path: " + dst_text + " reads DUMP payloads of " + src_text;
@@ -549,10 +591,29 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
       }
       break;
   }
+  // Hashes with field TTLs: what becomes of their TTLs (the plan counts them from their DUMP payloads).
+  std::string field_ttls;
+  if (!o.source_field_ttls) {
+    field_ttls = "none: the source (" + resp::server_name(src) + ") has no hash field expiration";
+  } else if (expected == "dump" && (known || o.mode == CopyMode::kDump)) {
+    field_ttls = "carried in their DUMP payloads (dump path)";
+  } else if (o.destination.field_ttls) {
+    field_ttls = expected == "dump"
+                     ? "carried in their DUMP payloads, or recreated (HPEXPIREAT) if the "
+                       "destination refuses a payload"
+                     : "recreated on the rewrite path (HPTTL -> HPEXPIREAT, to the millisecond)";
+  } else if (o.drop_field_ttls) {
+    field_ttls =
+        "dropped (--drop-field-ttls): their fields are copied without TTLs, counted field_ttls_dropped";
+  } else {
+    field_ttls = "such hashes will FAIL: the destination (" + resp::server_name(dst) +
+                 ") has no hash field expiration; --drop-field-ttls copies their fields without the TTLs";
+  }
   rep.path = text;
   rep.path_detail = {{"mode", name_of(kCopyModeNames, o.mode)},
                      {"expected", expected},
                      {"big_key_threshold", o.mode == CopyMode::kAuto ? o.big_key_threshold : 0},
+                     {"field_ttls", field_ttls},
                      {"source", server_json(src)},
                      {"destination", server_json(dst)}};
   spdlog::info("path: {}", text);
@@ -636,13 +697,18 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                    cmd.destination_url, dst_cluster ? " [cluster]" : "",
                    dst_facts->version.empty() ? "?" : dst_facts->version);
       options.destination = destination_traits(*dst_facts);
+      options.source_field_ttls = resp::has_field_ttls(*src_facts);
+      options.source_lfu = src_facts->maxmemory_policy.find("lfu") != std::string::npos;
+      if (options.keep_idle) {
+        spdlog::info(
+            "--keep-idle: each key's {} is read before its DUMP and given to RESTORE (source "
+            "maxmemory-policy {})",
+            options.source_lfu ? "LFU frequency (OBJECT FREQ)" : "LRU idle time (OBJECT IDLETIME)",
+            src_facts->maxmemory_policy.empty() ? "unknown" : src_facts->maxmemory_policy);
+      }
       options.run_id = random_run_id();
 
       if (cmd.all_dbs) {
-        if (src_cluster || dst_cluster) {
-          return failed(
-              make_error(ExitCode::kUsage, "--all-dbs needs standalone servers: a cluster has only db 0"));
-        }
         if (cmd.source.db != 0 || cmd.destination.db != 0) {
           return failed(make_error(ExitCode::kUsage,
                                    "--all-dbs copies each DB to the same number: remove /N from the "
@@ -653,7 +719,14 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                                                            ": --all-dbs needs INFO keyspace to find the "
                                                            "non-empty databases (add the ACL rule +info)"));
         }
-        for (const auto& [db, n] : src_facts->db_keys) {
+        std::map<int, uint64_t> db_keys = src_facts->db_keys;
+        if (src_cluster) {
+          // Each primary holds some slots of every database (Valkey 9's cluster-databases): the union.
+          auto keys = cluster_db_keys(loop, cmd.source, **src);
+          if (!keys) return failed(keys.error());
+          db_keys = std::move(*keys);
+        }
+        for (const auto& [db, n] : db_keys) {
           if (n > 0) passes.emplace_back(db, db);
         }
       } else {
@@ -743,6 +816,16 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     if (options.dry_run) {
       rep.extra["plan"] = plan_json(plan, sel, plan_by_db);
       log_plan(plan, sel);
+      if (rep.path_detail.contains("field_ttls")) {
+        const std::string outcome = rep.path_detail["field_ttls"].get<std::string>();
+        rep.extra["plan"]["hash_field_ttls"] = {{"keys", plan.field_ttl_hashes}, {"outcome", outcome}};
+        if (plan.field_ttl_hashes > 0) {
+          spdlog::info("plan: {} hash(es) with field TTLs: {}", report::thousands(plan.field_ttl_hashes),
+                       outcome);
+          rep.notes.push_back(report::thousands(plan.field_ttl_hashes) +
+                              " hash(es) with field TTLs: " + outcome);
+        }
+      }
       if (plan.collision_count > 0 && !rep.fatal) {
         rep.fatal =
             make_error(ExitCode::kUsage, plan.collisions.front().message() + " (" +

@@ -171,10 +171,15 @@ void CopyTask::apply(uint32_t j) {
   const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace && !chain_target(j);
   st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
   const bool replace = replace_policy && !st.probing;
-  std::string_view args[6] = {"RESTORE", job.target(), ttl.view(), payload};
+  std::string_view args[8] = {"RESTORE", job.target(), ttl.view(), payload};
   std::size_t argc = 4;
   if (replace) args[argc++] = "REPLACE";
   if (absolute) args[argc++] = "ABSTTL";
+  const IntText idle_value(idle(j));
+  if (idle(j) >= 0) {
+    args[argc++] = engine_->options().source_lfu ? "FREQ" : "IDLETIME";
+    args[argc++] = idle_value.view();
+  }
   if (payload.size() >= net::OutBuffer::kReferenceThreshold) {
     // Large payload: the write references it instead of copying it.
     engine_->send_ref(j, Side::kDestination, args, argc, 3, engine_->share_payload(j), kRestore);
@@ -281,10 +286,20 @@ bool CopyTask::take_existing(uint32_t j, const std::string& temp) {
   if (engine_->options().conflict != ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate ||
       chain_target(j))
     return false;
+  if (rewriter_.field_ttls(j)) return false;  // counted a conflict in target_exists
   state_[j].merge_temp = temp;
   engine_->job(j).resent = false;
   merge(j);
   return true;
+}
+
+void CopyTask::field_ttl_conflict(uint32_t j) {
+  ++engine_->counters(j).conflicts;
+  engine_->record_error(
+      "conflict: a hash with field TTLs cannot be merged into an existing key (the merge would drop its "
+      "field TTLs)",
+      engine_->job(j).target());
+  engine_->done(j);
 }
 
 void CopyTask::target_exists(uint32_t j) {
@@ -293,6 +308,9 @@ void CopyTask::target_exists(uint32_t j) {
     ++c.duplicates;
     --c.scanned;
     return engine_->done(j);
+  }
+  if (engine_->options().conflict == ConflictPolicy::kMerge && rewriter_.field_ttls(j)) {
+    return field_ttl_conflict(j);
   }
   existing(j);  // skip or fail (a merge took the temporary key already)
 }
@@ -362,6 +380,8 @@ void CopyTask::existing(uint32_t j) {
             job.target());
         return engine_->done(j);
       }
+      // The merge script folds fields in with HSET: their TTLs would be lost.
+      if (payload_has_field_ttls(job.payload_view())) return field_ttl_conflict(j);
       job.resent = false;  // a new stage starts
       return restore_temp(j);
     }

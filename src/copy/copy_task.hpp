@@ -72,6 +72,8 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void on_restore(uint32_t j, resp::Reply reply);
   void on_check_busy(uint32_t j, resp::Reply reply);
   void on_check_restored(uint32_t j, resp::Reply reply);
+  // --on-conflict merge meets an existing key for a hash with field TTLs: a conflict.
+  void field_ttl_conflict(uint32_t j);
   void restored(uint32_t j);
   // The key exists on the destination: the conflict policy decides (skip, merge, fail).
   void existing(uint32_t j);

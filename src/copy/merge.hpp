@@ -15,6 +15,8 @@ namespace rmig::copy {
 enum class ValueKind { kString, kList, kSet, kZset, kHash, kStream, kModule, kUnknown };
 
 ValueKind payload_kind(std::string_view payload) noexcept;
+// A hash stored with field-expiration metadata (RDB types 22-25: Redis >= 7.4, Valkey >= 9.0).
+bool payload_has_field_ttls(std::string_view payload) noexcept;
 // From a TYPE reply ("hash", "zset", ...); a module's type name is kModule.
 ValueKind type_kind(std::string_view type) noexcept;
 const char* kind_name(ValueKind k) noexcept;

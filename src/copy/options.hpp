@@ -63,6 +63,8 @@ inline constexpr std::array<NamedValue<CopyMode>, 3> kCopyModeNames = {{
 struct DestinationTraits {
   bool stream_metadata = true;  // XSETID ENTRIESADDED/MAXDELETEDID, XGROUP CREATE ENTRIESREAD (Redis >= 7.0)
   bool create_consumer = true;  // XGROUP CREATECONSUMER (Redis >= 6.2)
+  bool field_ttls = true;       // hash field expiration, HPEXPIREAT (Redis >= 7.4, Valkey >= 9.0)
+  std::string server;           // "Redis 7.0", for messages; empty when unknown
 };
 
 struct CopyOptions {
@@ -72,7 +74,17 @@ struct CopyOptions {
   // rewrite path in chunks instead of one DUMP; 0 turns the size check off.
   uint64_t big_key_threshold = 64'000'000;
   DestinationTraits destination;
-  std::string run_id = "0";          // distinguishes this run's temporary keys from another run's
+  // The source may hold hash fields with TTLs (Redis >= 7.4, Valkey >= 9.0, or its version unknown): the
+  // rewrite path reads them (HPTTL) with each chunk of fields.
+  bool source_field_ttls = true;
+  // A hash with field TTLs onto a destination without field expiration: copy its fields without their TTLs
+  // (counted field_ttls_dropped) instead of failing the key.
+  bool drop_field_ttls = false;
+  // Carry each key's LRU idle time or LFU frequency on the dump path: OBJECT IDLETIME / OBJECT FREQ (by the
+  // source's maxmemory-policy) read before the DUMP, RESTORE ... IDLETIME / FREQ.
+  bool keep_idle = false;
+  bool source_lfu = false;   // the source's maxmemory-policy is an LFU one: OBJECT FREQ, else OBJECT IDLETIME
+  std::string run_id = "0";  // distinguishes this run's temporary keys from another run's
   bool merge_prefer_source = false;  // merge: a field or member on both sides takes the source's value
   bool cleanup = false;              // delete each source key after its copy, if unchanged
   bool dry_run = false;              // read only: count what would be copied

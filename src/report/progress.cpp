@@ -72,6 +72,7 @@ void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_l
                            {"type_differs", c.type_differs},
                            {"value_differs", c.value_differs},
                            {"ttl_differs", c.ttl_differs},
+                           {"field_ttl_differs", c.field_ttl_differs},
                            {"failed", c.failed},
                            {"deleted", c.deleted},
                            {"keys_per_s", static_cast<uint64_t>(keys_per_s)},

@@ -30,6 +30,7 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
   j["merged"] = c.merged;
   j["conflicts"] = c.conflicts;
   j["stream_not_recreated"] = c.stream_not_recreated;
+  j["field_ttls_dropped"] = c.field_ttls_dropped;
   j["big_keys_total"] = c.big_keys;
   j["evicted"] = c.evicted;
   if (dry_run) {
@@ -53,6 +54,7 @@ void add_check_counters(nlohmann::json& j, const Counters& c, const RunReport& r
   j["type_differs"] = c.type_differs;
   j["value_differs"] = c.value_differs;
   j["ttl_differs"] = c.ttl_differs;
+  j["field_ttl_differs"] = c.field_ttl_differs;
   if (r.command == "cleanup" && r.dry_run) j["would_delete"] = c.would_delete;
 }
 
@@ -219,6 +221,7 @@ void print_check_summary(const RunReport& r) {
   if (auto it = r.extra.find("ttl_tolerance_ms"); it != r.extra.end() && it->is_number_unsigned())
     tolerance = "tolerance " + human_duration(static_cast<double>(it->get<uint64_t>()) / 1000.0);
   row("TTL differs", c.ttl_differs, tolerance);
+  row("field TTL differs", c.field_ttl_differs, "hash field TTLs (same tolerance)");
   row("vanished", c.vanished, "gone from the source before it was checked");
   if (c.expired > 0) row("expired", c.expired, "TTL ran out, not on the destination");
   row("failed", c.failed, c.failed > 0 ? "see errors below" : "");
@@ -341,6 +344,10 @@ void print_summary(const RunReport& r) {
   if (c.stream_not_recreated > 0) {
     line("not recreated", c.stream_not_recreated,
          "stream pending entries or consumers the destination could not be given (see the README)");
+  }
+  if (c.field_ttls_dropped > 0) {
+    line("field TTLs dropped", c.field_ttls_dropped,
+         "hashes copied without their field TTLs (--drop-field-ttls)");
   }
   if (!r.path.empty()) std::fprintf(stderr, "  %-12s %s\n", "path", r.path.c_str());
   if (c.big_keys > 0) {

@@ -411,7 +411,6 @@ ConnectOptions cluster_node_options(const ConnectOptions& seed, const std::strin
   o.endpoint.kind = net::Endpoint::Kind::kTcp;
   o.endpoint.host = host;
   o.endpoint.port = static_cast<uint16_t>(port);
-  o.db = 0;
   o.readonly = false;
   o.label = seed.side + " node " + o.endpoint.to_string();
   return o;

@@ -138,7 +138,7 @@ class Connection final : private net::Transport::Handler, private net::Flushable
 };
 
 // A cluster node of the side `seed` belongs to (met through discovery or a redirect): the same credentials
-// and TLS settings, db 0, no READONLY, labelled "<side> node host:port".
+// and TLS settings and db (SELECTed on every connect), no READONLY, labelled "<side> node host:port".
 ConnectOptions cluster_node_options(const ConnectOptions& seed, const std::string& host, int port);
 
 // The fix for a command the ACL user may not run: "add the ACL rule +dump to user 'src' (ACL SETUSER src

@@ -143,6 +143,8 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
     VerifyOptions o = options;
     o.cleanup = false;
     o.multi_lookup = has_multi_lookup(sides->destination_facts);
+    o.src_field_ttls = resp::has_field_ttls(sides->source_facts);
+    o.dst_field_ttls = resp::has_field_ttls(sides->destination_facts);
     VerifyTask task(o);
     std::vector<std::vector<std::string>> keys(sides->sources.size());
     if (sample > 0) {
@@ -205,6 +207,8 @@ report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptio
     o.cleanup = true;
     o.dry_run = cmd.options.dry_run;
     o.multi_lookup = has_multi_lookup(sides->destination_facts);
+    o.src_field_ttls = resp::has_field_ttls(sides->source_facts);
+    o.dst_field_ttls = resp::has_field_ttls(sides->destination_facts);
     VerifyTask task(o);
     copy::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
                         cmd.source, cmd.destination, task);
