@@ -10,6 +10,7 @@
 #include "cluster/topology.hpp"
 #include "copy/glob.hpp"
 #include "copy/rename.hpp"
+#include "report/format.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
 
@@ -249,7 +250,7 @@ void Engine::stop(int signal) {
   signal_ = signal;
   stopping_ = true;
   spdlog::warn("{}: stopping the scan, waiting for {} keys in flight (signal again to abandon them)",
-               signal == SIGTERM ? "SIGTERM" : "SIGINT", active_);
+               report::signal_name(signal), active_);
   for (auto& n : nodes_)
     n.queue.clear();
   maybe_finish();
