@@ -320,6 +320,146 @@ Result<bool> server_copy_allowed(net::Loop& loop, resp::Connection& c, const Cop
   return false;
 }
 
+// --all-dbs: the destination has a database for the highest source DB with keys, checked before any is
+// copied (CONFIG GET databases may be refused; SELECT is what the copy itself needs). When it has not, the
+// destination's count is found with SELECT by bisection, for the message. The connection is left on the
+// URL's database.
+Status check_destination_dbs(net::Loop& loop, resp::Connection& dst, const resp::ConnectOptions& o,
+                             int highest) {
+  auto select = [&](int db) -> Result<bool> {
+    auto r = resp::call_sync(loop, dst, {"SELECT", std::to_string(db)});
+    if (!r) return r.error();
+    if (!resp::is_error(r->get())) return true;
+    const std::string_view msg = resp::text(r->get());
+    if (resp::classify_error(msg) == resp::ServerError::kNoPerm) {
+      return resp::permission_error(o, "select", msg, " (--all-dbs selects each database)");
+    }
+    return false;
+  };
+  auto top = select(highest);
+  if (!top) return top.error();
+  if (!*top) {
+    int lo = 0, hi = highest;  // SELECT lo works (the URL's db 0), SELECT hi does not
+    while (hi - lo > 1) {
+      const int mid = lo + (hi - lo) / 2;
+      auto ok = select(mid);
+      if (!ok) return ok.error();
+      (*ok ? lo : hi) = mid;
+    }
+    return make_error(
+        ExitCode::kUsage,
+        "--all-dbs: the source has keys in DB " + std::to_string(highest) + " but " + o.label + " has only " +
+            std::to_string(hi) + " databases (0-" + std::to_string(hi - 1) +
+            "): raise its 'databases' setting, or copy the databases it has one by one with /N in "
+            "both URLs (nothing was copied)");
+  }
+  auto back = select(o.db);
+  if (!back) return back.error();
+  return {};
+}
+
+}  // namespace
+
+namespace {
+
+// A side's scripts: EVAL must run; EVALSHA may be refused (EVAL is sent instead); UNLINK may be refused
+// (DEL is used instead) unless DEL is refused too.
+Status check_scripts(net::Loop& loop, resp::Connection& c, const std::string& key, ScriptCommands& side,
+                     bool delete_required, std::string_view why) {
+  auto eval = resp::command_refusal(loop, c, {"EVAL", "return 0", "0"});
+  if (!eval) return eval.error();
+  if (*eval) return resp::refused_command_error(c.options(), "eval", **eval, why);
+  auto evalsha = resp::command_refusal(loop, c, {"EVALSHA", "0000000000000000000000000000000000000000", "0"});
+  if (!evalsha) return evalsha.error();
+  if (*evalsha && side.evalsha) {
+    spdlog::info("{}: EVALSHA refused ({}): scripts are sent with EVAL", c.label(), **evalsha);
+    side.evalsha = false;
+  }
+  auto unlink = resp::command_refusal(loop, c, {"UNLINK", key});
+  if (!unlink) return unlink.error();
+  if (!*unlink) return {};
+  auto del = resp::command_refusal(loop, c, {"DEL", key});
+  if (!del) return del.error();
+  if (!*del) {
+    if (side.unlink) spdlog::info("{}: UNLINK refused ({}): keys are deleted with DEL", c.label(), **unlink);
+    side.unlink = false;
+    return {};
+  }
+  if (!delete_required) return {};
+  return resp::refused_command_error(c.options(), "unlink", **unlink,
+                                     std::string(why) + " (DEL is refused too)");
+}
+
+}  // namespace
+
+Status check_commands(net::Loop& loop, std::vector<SourceNode>& sources, Destination& destination,
+                      const CommandNeeds& needs, CopyOptions& options) {
+  const std::string key =
+      (options.selection.own_prefix.empty() ? std::string("redis-migrate:") : options.selection.own_prefix) +
+      "probe:" + options.run_id;
+  auto refused = [&](resp::Connection& c, const resp::Args& args, std::string_view why) -> Status {
+    auto r = resp::command_refusal(loop, c, args);
+    if (!r) return r.error();
+    if (*r) {
+      std::string name(args.front());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
+      return resp::refused_command_error(c.options(), name, **r, why);
+    }
+    return {};
+  };
+  for (auto& node : sources) {
+    if (auto st = refused(*node.conn, {"SCAN", "0", "COUNT", "1"}, " (every key is found with SCAN)"); !st)
+      return st;
+    if (needs.dump) {
+      if (auto st = refused(*node.conn, {"DUMP", key}, " (the dump path reads each key with DUMP)"); !st)
+        return st;
+    }
+    if (needs.source_scripts) {
+      resp::Connection& w = node.writer ? *node.writer : *node.conn;
+      if (auto st = check_scripts(loop, w, key, options.source_scripts, true,
+                                  " (cleanup deletes each key with a compare-and-delete script)");
+          !st) {
+        return st;
+      }
+    }
+  }
+  for (auto& node : destination.nodes) {
+    if (needs.restore) {
+      // An invalid payload: refused by RESTORE's payload check before anything is written.
+      if (auto st = refused(*node.conn, {"RESTORE", key, "0", "not a dump payload"},
+                            " (the dump path writes each key with RESTORE)");
+          !st) {
+        return st;
+      }
+    }
+    if (needs.destination_scripts) {
+      if (auto st = check_scripts(loop, *node.conn, key, options.destination_scripts, true,
+                                  " (--on-conflict merge merges with a script)");
+          !st) {
+        return st;
+      }
+    } else if (needs.destination_delete) {
+      auto unlink = resp::command_refusal(loop, *node.conn, {"UNLINK", key});
+      if (!unlink) return unlink.error();
+      if (*unlink) {
+        auto del = resp::command_refusal(loop, *node.conn, {"DEL", key});
+        if (!del) return del.error();
+        if (!*del) {
+          if (options.destination_scripts.unlink) {
+            spdlog::info("{}: UNLINK refused ({}): temporary keys are deleted with DEL", node.conn->label(),
+                         **unlink);
+          }
+          options.destination_scripts.unlink = false;
+        }
+      }
+    }
+  }
+  return {};
+}
+
+namespace {
+
 // One pass of the engine: one source DB into one destination DB.
 struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std containers and json
   EngineResult result;
@@ -357,6 +497,23 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     keys += n.dbsize;
   *keys_estimate += keys;
 
+  // Every command the pass will send that a server may refuse or not know, before the first write (the lock).
+  CopyOptions opts = options;
+  CommandNeeds needs;
+  const bool dump_path = opts.mode != CopyMode::kRewrite;
+  if (kind == PassKind::kPlan) {
+    needs.dump = dump_path;
+  } else if (kind == PassKind::kCopy) {
+    needs.dump = dump_path;
+    needs.restore = dump_path;
+    needs.source_scripts = opts.cleanup;
+    needs.destination_scripts = opts.conflict == ConflictPolicy::kMerge;
+    needs.destination_delete = opts.mode != CopyMode::kDump;
+  } else {
+    needs.source_scripts = opts.cleanup && opts.conflict == ConflictPolicy::kReplace;
+  }
+  if (auto st = check_commands(loop, *sources, *destination, needs, opts); !st) return st.error();
+
   // The lease and the run record (one per database: the fingerprint names it); nothing for a plan.
   RunState state(loop, pass_cmd, "copy");
   if (auto st = state.begin(*sources); !st) return st.error();
@@ -367,10 +524,10 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   KeyTask& task = kind == PassKind::kPlan         ? static_cast<KeyTask&>(plan_task)
                   : kind == PassKind::kServerCopy ? static_cast<KeyTask&>(server_copy_task)
                                                   : copy_task;
-  Engine engine(loop, options, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
+  Engine engine(loop, opts, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
   state.attach(engine);
   report::Progress progress(keys);
-  progress.set_pacing(options.rate_limit_keys, options.rate_limit_bytes);
+  progress.set_pacing(opts.rate_limit_keys, opts.rate_limit_bytes);
   struct Ticker {
     Engine* engine;
     report::Progress* progress;
@@ -651,6 +808,11 @@ report::RunReport run_copy(const CopyCommand& cmd) {
           if (n > 0) passes.emplace_back(db, db);
         }
         if (same_server) sel.renamed_only = true;
+        if (!passes.empty()) {
+          if (auto st = check_destination_dbs(loop, **dst, cmd.destination, passes.back().second); !st) {
+            return failed(st.error());
+          }
+        }
       } else {
         passes.emplace_back(cmd.source.db, cmd.destination.db);
       }
@@ -700,7 +862,10 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       if (passes.size() > 1) spdlog::info("database {}", src_db);
       auto pass = run_pass(loop, cmd, options, src_db, dst_db, src_cluster, dst_cluster, kind, &keys);
       if (!pass) {
+        // Stopped before its engine started (a refused command, the lock): nothing moved in this pass, and
+        // when it is the first, the error line alone says it all.
         rep.fatal = pass.error();
+        if (src_db == passes.front().first) rep.started = false;
         break;
       }
       EngineResult& r = pass->result;
@@ -791,6 +956,9 @@ Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destinat
   if (!sources) return sources.error();
   auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
   if (!destination) return destination.error();
+  CommandNeeds needs;
+  needs.source_scripts = cmd.options.cleanup && !cmd.options.dry_run;
+  if (auto st = check_commands(loop, *sources, *destination, needs, cmd.options); !st) return st.error();
   sides.sources = std::move(*sources);
   sides.destination = std::move(*destination);
   sides.source_facts = std::move(*src_facts);

@@ -43,17 +43,17 @@ constexpr const char* kCleanupScript =
 
 }  // namespace
 
-const char* CopyTask::cleanup_script() noexcept { return kCleanupScript; }
-
-const std::string& CopyTask::cleanup_sha() noexcept {
-  static const std::string sha = sha1_hex(kCleanupScript);
-  return sha;
+const Script& CopyTask::cleanup_script() {
+  static const Script script(kCleanupScript);
+  return script;
 }
 
 void CopyTask::attach(Engine& engine) {
   DumpTask::attach(engine);
   state_.assign(engine.window_size(), State{});
   rewriter_.attach(engine);
+  source_scripts_ = engine.options().source_scripts;
+  destination_scripts_ = engine.options().destination_scripts;
 }
 
 void CopyTask::start(uint32_t j) {
@@ -342,13 +342,9 @@ void CopyTask::merge(uint32_t j) {
   job.stage = kStageMerge;
   const std::string temp = state_[j].merge_temp.empty() ? temp_name(j) : state_[j].merge_temp;
   const char* prefer = engine_->options().merge_prefer_source ? "1" : "0";
-  if (state_[j].merge_eval) {
-    const std::string_view args[] = {"EVAL", merge_script(), "2", job.target(), temp, prefer};
-    engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
-  } else {
-    const std::string_view args[] = {"EVALSHA", merge_sha(), "2", job.target(), temp, prefer};
-    engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
-  }
+  const auto w = merge_script().words(destination_scripts_, state_[j].merge_eval);
+  const std::string_view args[] = {w.verb, w.script, "2", job.target(), temp, prefer};
+  engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
 }
 
 void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
@@ -380,12 +376,11 @@ void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
   }
   const std::string msg =
       resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
-  if (resp::is_error(r) && resp::classify_error(msg) == ServerError::kNoScript) {
-    state_[j].merge_eval = true;
+  const bool sent_eval = state_[j].merge_eval || !destination_scripts_.evalsha;
+  if (resp::is_error(r) && Script::fall_back(msg, destination_scripts_, state_[j].merge_eval))
     return merge(j);
-  }
   if (resp::is_error(r) &&
-      engine_->handle_error(j, Side::kDestination, state_[j].merge_eval ? "EVAL" : "EVALSHA", msg)) {
+      engine_->handle_error(j, Side::kDestination, sent_eval ? "EVAL" : "EVALSHA", msg)) {
     return;
   }
   engine_->fail_key(j, "merge: " + msg);
@@ -416,13 +411,9 @@ void CopyTask::cleanup(uint32_t j) {
   const std::string sha =
       state_[j].payload_sha.empty() ? sha1_hex(job.payload_view()) : state_[j].payload_sha;
   IntText pttl(job.pttl < 0 ? -1 : job.pttl);
-  if (state_[j].use_eval) {
-    const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view()};
-    engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
-  } else {
-    const std::string_view args[] = {"EVALSHA", cleanup_sha(), "1", job.key, sha, pttl.view()};
-    engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
-  }
+  const auto w = cleanup_script().words(source_scripts_, state_[j].use_eval);
+  const std::string_view args[] = {w.verb, w.script, "1", job.key, sha, pttl.view()};
+  engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
 }
 
 void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
@@ -442,15 +433,9 @@ void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
   const std::string_view msg = resp::text(r);
   if (resp::is_error(r)) {
     const ServerError kind = resp::classify_error(msg);
-    if (kind == ServerError::kNoScript) {
-      state_[j].use_eval = true;  // the script cache was flushed (restart, failover): send the body
-      return cleanup(j);
-    }
-    if (kind == ServerError::kNoPerm && !state_[j].use_eval && resp::denied_command(msg) == "evalsha") {
-      // EVALSHA refused: EVAL does the same, sending the script each time.
-      state_[j].use_eval = true;
-      return cleanup(j);
-    }
+    const bool sent_eval = state_[j].use_eval || !source_scripts_.evalsha;
+    // NOSCRIPT (the script cache was flushed: restart, failover), or EVALSHA refused: send the body.
+    if (Script::fall_back(msg, source_scripts_, state_[j].use_eval)) return cleanup(j);
     if (kind == ServerError::kNoPerm) {
       // A refused EVAL, or a command the script runs (Redis 7.0 does not say which: PTTL and DUMP already
       // worked for this user, so it is UNLINK), fails the cleanup of every key: stop rather than copy on.
@@ -460,7 +445,7 @@ void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
           " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)"));
       return give_up(j);
     }
-    if (engine_->handle_error(j, Side::kWriter, state_[j].use_eval ? "EVAL" : "EVALSHA", msg)) return;
+    if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
   }
   ++c.cleanup_failed;
   engine_->record_error(

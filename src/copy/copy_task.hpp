@@ -23,9 +23,8 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void give_up(uint32_t j) override;
   void room() override { rewriter_.wake(); }
 
-  // The compare-and-delete script run on the source by --cleanup, and its SHA1 for EVALSHA.
-  static const char* cleanup_script() noexcept;
-  static const std::string& cleanup_sha() noexcept;
+  // The compare-and-delete script run on the source by --cleanup.
+  static const Script& cleanup_script();
 
  private:
   static constexpr uint8_t kRestore = kFirstOwnOp;
@@ -79,6 +78,8 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
 
   std::vector<State> state_;
   Rewriter rewriter_{*this, kRewriteFirstOp};
+  ScriptCommands source_scripts_;       // EVALSHA / UNLINK on the source, as probed at start
+  ScriptCommands destination_scripts_;  // and on the destination
   std::vector<uint8_t>
       rewrite_node_;  // per source node: its payloads are refused, keys go straight to rewrite
   bool warned_cleanup_ = false;

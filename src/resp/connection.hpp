@@ -150,6 +150,20 @@ std::string acl_rule_fix(const ConnectOptions& options, std::string_view command
 Error permission_error(const ConnectOptions& options, std::string_view command, std::string_view server_msg,
                        std::string_view why = {});
 
+// A command the server does not run at all (renamed or disabled with rename-command: "unknown command"), or
+// that the ACL user may not run: "<label>: SCAN is refused (<server message>)<why>: <fix>", exit code 3.
+// NOPERM gives permission_error's ACL rule; an unknown command says the server renamed or disabled it.
+Error refused_command_error(const ConnectOptions& options, std::string_view command,
+                            std::string_view server_msg, std::string_view why = {});
+
+// Whether the server runs a command, asked at start by sending it once with harmless arguments (a key that
+// cannot exist, under the tool's prefix; a payload that cannot be restored; a script SHA no server holds).
+// Only "unknown command" and a NOPERM for the command itself are refusals: the server's message is returned.
+// Any other answer (nil, 0, an error about the arguments or the payload, a redirect, a key outside the user's
+// key patterns) shows the command is there: nullopt. COMMAND INFO cannot tell: a renamed command is listed
+// under its new name, and the old one answers "unknown command" only when sent.
+Result<std::optional<std::string>> command_refusal(net::Loop& loop, Connection& conn, const Args& args);
+
 // Runs the loop until the connection is ready or failed. For start-up code only (never from a callback).
 Status open_sync(net::Loop& loop, Connection& conn);
 

@@ -65,6 +65,7 @@ void VerifyTask::attach(copy::Engine& engine) {
   state_.resize(engine.window_size());
   streaming_ = 0;
   waiters_.clear();
+  source_scripts_ = engine.options().source_scripts;
 }
 
 // ---- plumbing ----
@@ -754,13 +755,8 @@ void VerifyTask::remove(uint32_t j) {
   State& st = state_[j];
   job.stage = kStageDelete;
   IntText pttl(st.src.pttl < 0 ? -1 : st.src.pttl);
-  if (st.use_eval) {
-    send(j, Side::kWriter, {"EVAL", copy::CopyTask::cleanup_script(), "1", job.key, st.sha, pttl.view()},
-         kDelete);
-  } else {
-    send(j, Side::kWriter, {"EVALSHA", copy::CopyTask::cleanup_sha(), "1", job.key, st.sha, pttl.view()},
-         kDelete);
-  }
+  const auto w = copy::CopyTask::cleanup_script().words(source_scripts_, st.use_eval);
+  send(j, Side::kWriter, {w.verb, w.script, "1", job.key, st.sha, pttl.view()}, kDelete);
 }
 
 void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
@@ -781,11 +777,10 @@ void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
   }
   const std::string_view msg = str(r);
   if (resp::is_error(r)) {
-    if (resp::classify_error(msg) == ServerError::kNoScript) {
-      st.use_eval = true;  // the script cache was flushed: send the body
-      return remove(j);
-    }
-    if (engine_->handle_error(j, Side::kWriter, st.use_eval ? "EVAL" : "EVALSHA", msg)) return;
+    const bool sent_eval = st.use_eval || !source_scripts_.evalsha;
+    // NOSCRIPT (the script cache was flushed), or EVALSHA refused: send the body.
+    if (copy::Script::fall_back(msg, source_scripts_, st.use_eval)) return remove(j);
+    if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
   }
   ++c.cleanup_failed;
   engine_->record_error(
