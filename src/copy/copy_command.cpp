@@ -545,8 +545,9 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     progress_timer.stop();
     signals.close();
   });
-  if (cmd.progress_interval_ms > 0 && !done)
-    progress_timer.start(cmd.progress_interval_ms, cmd.progress_interval_ms);
+  // On a terminal a bar redrawn about twice a second, elsewhere one line per --progress-interval.
+  const uint32_t tick = report::Progress::interval_ms(cmd.progress_interval_ms);
+  if (tick > 0 && !done) progress_timer.start(tick, tick);
   PassResult out;
   while (!done) {
     if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
@@ -557,6 +558,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     }
   }
   progress_timer.stop();
+  progress.finish();
   out.result = engine.take_result();
   out.plan = plan_task.stats();
   out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();

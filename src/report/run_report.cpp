@@ -281,6 +281,7 @@ void print_check_summary(const RunReport& r) {
 }  // namespace
 
 void print_summary(const RunReport& r) {
+  clear_status_line();  // the progress bar, if any: the summary starts on its own line
   const Counters& c = r.totals;
   if (log_format() == LogFormat::kJson) {
     nlohmann::json fields = to_json(r);
