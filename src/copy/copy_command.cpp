@@ -362,19 +362,14 @@ Status check_destination_dbs(net::Loop& loop, resp::Connection& dst, const resp:
 
 namespace {
 
-// A side's scripts: EVAL must run; EVALSHA may be refused (EVAL is sent instead); UNLINK may be refused
-// (DEL is used instead) unless DEL is refused too.
+// A side's scripts: EVAL must run; UNLINK may be refused (DEL is used instead) unless DEL is refused too.
+// EVALSHA is not probed: its first refusal switches the side to EVAL (Script::fall_back), as a NOSCRIPT
+// would.
 Status check_scripts(net::Loop& loop, resp::Connection& c, const std::string& key, ScriptCommands& side,
                      bool delete_required, std::string_view why) {
   auto eval = resp::command_refusal(loop, c, {"EVAL", "return 0", "0"});
   if (!eval) return eval.error();
   if (*eval) return resp::refused_command_error(c.options(), "eval", **eval, why);
-  auto evalsha = resp::command_refusal(loop, c, {"EVALSHA", "0000000000000000000000000000000000000000", "0"});
-  if (!evalsha) return evalsha.error();
-  if (*evalsha && side.evalsha) {
-    spdlog::info("{}: EVALSHA refused ({}): scripts are sent with EVAL", c.label(), **evalsha);
-    side.evalsha = false;
-  }
   auto unlink = resp::command_refusal(loop, c, {"UNLINK", key});
   if (!unlink) return unlink.error();
   if (!*unlink) return {};
