@@ -23,11 +23,13 @@ constexpr const char* kExitCodes =
     "  1    some keys failed (see the errors in the summary / report); verify: differences found; cleanup:\n"
     "       keys that differ or changed were kept\n"
     "  2    usage or configuration error (bad URL, unknown option, bad value)\n"
-    "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission)\n"
+    "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission,\n"
+    "       a command refused or renamed)\n"
     "  4    another run holds the destination's lock\n"
     "  5    the destination refuses writes (read-only replica, out of memory, cannot persist)\n"
+    "  6    the work finished but its --report-json could not be written in full (disk full, stdout closed)\n"
     "  70   internal error (a bug: please report it)\n"
-    "  130  interrupted by SIGINT, 143 by SIGTERM (keys in flight were finished first)\n";
+    "  130  interrupted by SIGINT, 143 by SIGTERM, 129 by SIGHUP (keys in flight were finished first)\n";
 
 constexpr const char* kEnvHelp =
     "Environment:\n"

@@ -150,6 +150,17 @@ std::size_t count(const std::string& text, const std::string& needle) {
 }  // namespace
 
 TEST_SUITE("operator") {
+  TEST_CASE("--help lists the exit codes of a SIGHUP and of a report that could not be written") {
+    RunResult help = run_tool({"--help"}, {}, 30s);
+    INFO(help.describe());
+    REQUIRE(help.exit_code == 0);
+    const std::string exits = help.out.substr(help.out.find("Exit codes:"));
+    CHECK(exits.find("\n  6    the work finished but its --report-json could not be written") !=
+          std::string::npos);
+    CHECK(exits.find("129 by SIGHUP") != std::string::npos);
+    CHECK(exits.find("a command refused or renamed") != std::string::npos);
+  }
+
   TEST_CASE(
       "SIGHUP mid-copy finishes the keys in flight, checkpoints interrupted, releases the lock, exits 129") {
     RedisServer src_server, dst_server;
