@@ -362,26 +362,53 @@ Status check_destination_dbs(net::Loop& loop, resp::Connection& dst, const resp:
 
 namespace {
 
-// A side's scripts: EVAL must run; UNLINK may be refused (DEL is used instead) unless DEL is refused too.
-// EVALSHA is not probed: its first refusal switches the side to EVAL (Script::fall_back), as a NOSCRIPT
-// would.
-Status check_scripts(net::Loop& loop, resp::Connection& c, const std::string& key, ScriptCommands& side,
-                     bool delete_required, std::string_view why) {
-  auto eval = resp::command_refusal(loop, c, {"EVAL", "return 0", "0"});
-  if (!eval) return eval.error();
-  if (*eval) return resp::refused_command_error(c.options(), "eval", **eval, why);
-  auto unlink = resp::command_refusal(loop, c, {"UNLINK", key});
-  if (!unlink) return unlink.error();
-  if (!*unlink) return {};
-  auto del = resp::command_refusal(loop, c, {"DEL", key});
-  if (!del) return del.error();
-  if (!*del) {
-    if (side.unlink) spdlog::info("{}: UNLINK refused ({}): keys are deleted with DEL", c.label(), **unlink);
+// One connection's probes: each command, why the run needs it, and whether it stops the run when refused
+// (UNLINK and DEL are looked at together afterwards).
+struct Probe {
+  resp::Args args;
+  std::string_view why;
+  bool required = true;
+};
+
+struct Probed {
+  std::vector<std::optional<std::string>> refusals;  // by probe
+  std::optional<std::string> refusal(std::size_t i) const {
+    return i < refusals.size() ? refusals[i] : std::nullopt;
+  }
+};
+
+Result<Probed> run_probes(net::Loop& loop, resp::Connection& c, const std::vector<Probe>& probes) {
+  std::vector<resp::Args> args;
+  for (const auto& p : probes)
+    args.push_back(p.args);
+  auto r = resp::command_refusals(loop, c, args);
+  if (!r) return r.error();
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    if (probes[i].required && (*r)[i]) {
+      std::string name(probes[i].args.front());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
+      return resp::refused_command_error(c.options(), name, *(*r)[i], probes[i].why);
+    }
+  }
+  return Probed{std::move(*r)};
+}
+
+// UNLINK refused (in `unlink`) and DEL not: the side deletes with DEL. Both refused: the run stops, naming
+// UNLINK, when a deletion is required (`why` not empty). `renamed_only`: only an UNLINK the server does not
+// know switches (an ACL refusal stays for the key-by-key answer).
+Status settle_delete(const resp::Connection& c, const std::optional<std::string>& unlink,
+                     const std::optional<std::string>& del, ScriptCommands& side, std::string_view why,
+                     bool renamed_only) {
+  if (!unlink) return {};
+  if (renamed_only && resp::classify_error(*unlink) != resp::ServerError::kUnknownCommand) return {};
+  if (!del) {
+    if (side.unlink) spdlog::info("{}: UNLINK refused ({}): keys are deleted with DEL", c.label(), *unlink);
     side.unlink = false;
     return {};
   }
-  if (!delete_required) return {};
-  return resp::refused_command_error(c.options(), "unlink", **unlink,
+  if (why.empty()) return {};
+  return resp::refused_command_error(c.options(), "unlink", *unlink,
                                      std::string(why) + " (DEL is refused too)");
 }
 
@@ -392,46 +419,67 @@ Status check_commands(net::Loop& loop, std::vector<SourceNode>& sources, Destina
   const std::string key =
       (options.selection.own_prefix.empty() ? std::string("redis-migrate:") : options.selection.own_prefix) +
       "probe:" + options.run_id;
-  auto refused = [&](resp::Connection& c, const resp::Args& args, std::string_view why) -> Status {
-    auto r = resp::command_refusal(loop, c, args);
-    if (!r) return r.error();
-    if (*r) {
-      std::string name(args.front());
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char ch) { return std::tolower(ch); });
-      return resp::refused_command_error(c.options(), name, **r, why);
-    }
-    return {};
+  // EVALSHA is not probed: its first refusal switches the side to EVAL (Script::fall_back), as a NOSCRIPT
+  // would.
+  constexpr std::string_view kCleanupWhy =
+      " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)";
+  constexpr std::string_view kMergeWhy = " (--on-conflict merge merges with a script calling UNLINK)";
+  auto add_scripts = [&](std::vector<Probe>& probes, std::string_view why) {
+    probes.push_back({{"EVAL", "return 0", "0"}, why, true});
+    probes.push_back({{"UNLINK", key}, why, false});
+    probes.push_back({{"DEL", key}, why, false});
   };
   for (auto& node : sources) {
-    if (auto st = refused(*node.conn, {"SCAN", "0", "COUNT", "1"}, " (every key is found with SCAN)"); !st)
-      return st;
-    if (needs.dump) {
-      if (auto st = refused(*node.conn, {"DUMP", key}, " (the dump path reads each key with DUMP)"); !st)
+    const bool own_writer = needs.source_scripts && node.writer;
+    std::vector<Probe> probes;
+    probes.push_back({{"SCAN", "0", "COUNT", "1"}, " (every key is found with SCAN)", true});
+    if (needs.dump) probes.push_back({{"DUMP", key}, " (the dump path reads each key with DUMP)", true});
+    const std::size_t scripts_at = probes.size();
+    if (needs.source_scripts && !own_writer) add_scripts(probes, kCleanupWhy);
+    auto probed = run_probes(loop, *node.conn, probes);
+    if (!probed) return probed.error();
+    if (needs.source_scripts && own_writer) {
+      std::vector<Probe> w;
+      add_scripts(w, kCleanupWhy);
+      auto on_writer = run_probes(loop, *node.writer, w);
+      if (!on_writer) return on_writer.error();
+      if (auto st = settle_delete(*node.writer, on_writer->refusal(1), on_writer->refusal(2),
+                                  options.source_scripts, kCleanupWhy, false);
+          !st) {
         return st;
-    }
-    if (needs.source_scripts) {
-      resp::Connection& w = node.writer ? *node.writer : *node.conn;
+      }
+    } else if (needs.source_scripts) {
       if (auto st =
-              check_scripts(loop, w, key, options.source_scripts, true,
-                            " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)");
+              settle_delete(*node.conn, probed->refusal(scripts_at + 1), probed->refusal(scripts_at + 2),
+                            options.source_scripts, kCleanupWhy, false);
           !st) {
         return st;
       }
     }
   }
   for (auto& node : destination.nodes) {
+    std::vector<Probe> probes;
+    // An invalid payload: RESTORE's payload check refuses it before the key is touched (and queued, it never
+    // runs).
     if (needs.restore) {
-      // An invalid payload: refused by RESTORE's payload check before anything is written.
-      if (auto st = refused(*node.conn, {"RESTORE", key, "0", "not a dump payload"},
-                            " (the dump path writes each key with RESTORE)");
-          !st) {
-        return st;
-      }
+      probes.push_back({{"RESTORE", key, "0", "not a dump payload"},
+                        " (the dump path writes each key with RESTORE)",
+                        true});
     }
+    const std::size_t scripts_at = probes.size();
     if (needs.destination_scripts) {
-      if (auto st = check_scripts(loop, *node.conn, key, options.destination_scripts, true,
-                                  " (--on-conflict merge merges with a script)");
+      add_scripts(probes, kMergeWhy);
+    } else if (needs.destination_delete) {
+      probes.push_back({{"UNLINK", key}, "", false});
+      probes.push_back({{"DEL", key}, "", false});
+    }
+    if (probes.empty()) continue;
+    auto probed = run_probes(loop, *node.conn, probes);
+    if (!probed) return probed.error();
+    if (needs.destination_scripts) {
+      if (auto st =
+              settle_delete(*node.conn, probed->refusal(scripts_at + 1), probed->refusal(scripts_at + 2),
+                            options.destination_scripts, kMergeWhy, false);
           !st) {
         return st;
       }
@@ -439,18 +487,10 @@ Status check_commands(net::Loop& loop, std::vector<SourceNode>& sources, Destina
       // Only a renamed UNLINK switches the temporary keys to DEL: an ACL user's rules for them are the
       // documented ones (+unlink), and the probe key, under the tool's prefix, may be reached by a selector
       // that the temporary keys are not.
-      auto unlink = resp::command_refusal(loop, *node.conn, {"UNLINK", key});
-      if (!unlink) return unlink.error();
-      if (*unlink && resp::classify_error(**unlink) == resp::ServerError::kUnknownCommand) {
-        auto del = resp::command_refusal(loop, *node.conn, {"DEL", key});
-        if (!del) return del.error();
-        if (!*del) {
-          if (options.destination_scripts.unlink) {
-            spdlog::info("{}: UNLINK refused ({}): temporary keys are deleted with DEL", node.conn->label(),
-                         **unlink);
-          }
-          options.destination_scripts.unlink = false;
-        }
+      if (auto st = settle_delete(*node.conn, probed->refusal(scripts_at), probed->refusal(scripts_at + 1),
+                                  options.destination_scripts, "", true);
+          !st) {
+        return st;
       }
     }
   }

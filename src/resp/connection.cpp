@@ -450,16 +450,28 @@ Error refused_command_error(const ConnectOptions& options, std::string_view comm
                                             upper + " on the " + options.side + ", or ask its provider");
 }
 
-Result<std::optional<std::string>> command_refusal(net::Loop& loop, Connection& conn, const Args& args) {
-  auto r = call_sync(loop, conn, args);
-  if (!r) return r.error();
-  if (!is_error(r->get())) return std::optional<std::string>();
-  const std::string_view msg = text(r->get());
-  const ServerError kind = classify_error(msg);
-  if (kind == ServerError::kUnknownCommand || kind == ServerError::kNoPerm) {
-    return std::optional<std::string>(std::string(msg));
+Result<std::vector<std::optional<std::string>>> command_refusals(net::Loop& loop, Connection& conn,
+                                                                 const std::vector<Args>& probes) {
+  auto multi = call_sync(loop, conn, {"MULTI"});
+  if (!multi) return multi.error();
+  const bool queued = is_status(multi->get(), "OK");
+  std::vector<std::optional<std::string>> out;
+  for (const Args& args : probes) {
+    auto r = call_sync(loop, conn, args);
+    if (!r) return r.error();
+    std::optional<std::string> refusal;
+    if (is_error(r->get())) {
+      const std::string_view msg = text(r->get());
+      const ServerError kind = classify_error(msg);
+      if (kind == ServerError::kUnknownCommand || kind == ServerError::kNoPerm) refusal = std::string(msg);
+    }
+    out.push_back(std::move(refusal));
   }
-  return std::optional<std::string>();
+  if (queued) {
+    auto discard = call_sync(loop, conn, {"DISCARD"});
+    if (!discard) return discard.error();
+  }
+  return out;
 }
 
 Status open_sync(net::Loop& loop, Connection& conn) {

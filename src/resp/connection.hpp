@@ -156,13 +156,17 @@ Error permission_error(const ConnectOptions& options, std::string_view command, 
 Error refused_command_error(const ConnectOptions& options, std::string_view command,
                             std::string_view server_msg, std::string_view why = {});
 
-// Whether the server runs a command, asked at start by sending it once with harmless arguments (a key that
-// cannot exist, under the tool's prefix; a payload that cannot be restored; a script SHA no server holds).
-// Only "unknown command" and a NOPERM for the command itself are refusals: the server's message is returned.
-// Any other answer (nil, 0, an error about the arguments or the payload, a redirect, a key outside the user's
-// key patterns) shows the command is there: nullopt. COMMAND INFO cannot tell: a renamed command is listed
-// under its new name, and the old one answers "unknown command" only when sent.
-Result<std::optional<std::string>> command_refusal(net::Loop& loop, Connection& conn, const Args& args);
+// Whether the server runs each of `probes` (commands with harmless arguments: a key under the tool's prefix
+// that cannot exist, a payload RESTORE rejects before writing), asked at start: one refusal message per
+// probe, or nullopt when the command is there. They are queued in a transaction that is then discarded (MULTI
+// ... DISCARD): the server checks each queued command's name, arity and ACL, and runs none, so nothing is
+// written and no command statistics move. Where MULTI itself is refused (a minimal ACL user), each probe is
+// sent as it is. Only "unknown command" and a NOPERM for the command itself are refusals; any other answer
+// (QUEUED, nil, an argument error, a redirect, a key outside the user's key patterns) shows the command is
+// there. COMMAND INFO cannot tell: a renamed command is listed under its new name, and the old one answers
+// "unknown command" only when sent.
+Result<std::vector<std::optional<std::string>>> command_refusals(net::Loop& loop, Connection& conn,
+                                                                 const std::vector<Args>& probes);
 
 // Runs the loop until the connection is ready or failed. For start-up code only (never from a callback).
 Status open_sync(net::Loop& loop, Connection& conn);
