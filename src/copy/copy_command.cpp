@@ -379,6 +379,7 @@ struct Probed {
 
 Result<Probed> run_probes(net::Loop& loop, resp::Connection& c, const std::vector<Probe>& probes) {
   std::vector<resp::Args> args;
+  args.reserve(probes.size());
   for (const auto& p : probes)
     args.push_back(p.args);
   auto r = resp::command_refusals(loop, c, args);

@@ -456,6 +456,7 @@ Result<std::vector<std::optional<std::string>>> command_refusals(net::Loop& loop
   if (!multi) return multi.error();
   const bool queued = is_status(multi->get(), "OK");
   std::vector<std::optional<std::string>> out;
+  out.reserve(probes.size());
   for (const Args& args : probes) {
     auto r = call_sync(loop, conn, args);
     if (!r) return r.error();
