@@ -216,7 +216,8 @@ TEST_SUITE("operator") {
     require_kept(src, dst, 3000, "k:");
   }
 
-  TEST_CASE("a closed stdout under --report-json - exits 6 after the work, never 0") {
+  TEST_CASE(
+      "a closed stdout under --report-json -, or a full disk under the report, exits 6 after the work") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
@@ -230,6 +231,17 @@ TEST_SUITE("operator") {
     const nlohmann::json record = latest_record(dst);
     REQUIRE(record.is_object());
     CHECK(record["status"] == "finished");
+    CHECK_FALSE(lock_held(dst));
+
+    // A full disk under the report file: the same exit code, after the same work.
+    dst.flushall();
+    auto full = run_tool(
+        {src_server.url(), dst_server.url(), "--progress-interval", "0", "--report-json", "/dev/full"});
+    INFO(full.describe());
+    CHECK(full.exit_code == 6);
+    CHECK(full.err.find("--report-json /dev/full: write failed (No space left on device)") !=
+          std::string::npos);
+    CHECK(user_dbsize(dst) == 2000);
     CHECK_FALSE(lock_held(dst));
   }
 
