@@ -389,6 +389,21 @@ TEST_SUITE("operator") {
     CHECK(merged.counter("merged") == 1);
     CHECK(dst.command({"SCARD", "s"}).integer == 3);
     CHECK(dst.scan_all("*tmp*").empty());  // the merge's temporary key was deleted (with DEL)
+
+    // An ACL user allowed DEL and EVAL but neither UNLINK nor EVALSHA (nor MULTI: probed one by one): the
+    // same stand-ins.
+    RedisServer acl_src(ServerOptions{.acl_users = {"user mig on >mig-pw ~* +scan +dump +pttl +eval +del"}});
+    RedisServer acl_dst;
+    Client a = acl_src.client();
+    Client ad = acl_dst.client();
+    seed_strings(a, 50, "u:");
+    auto acl = run_copy(
+        {acl_src.url_as("mig", "mig-pw"), acl_dst.url(), "--cleanup", "--yes", "--progress-interval", "0"});
+    INFO(acl.result.describe());
+    CHECK(acl.exit_code() == 0);
+    CHECK(acl.counter("deleted") == 50);
+    CHECK(a.dbsize() == 0);
+    require_kept(a, ad, 50, "u:");
   }
 
   TEST_CASE(
