@@ -36,7 +36,9 @@ Script::Words Script::words(const ScriptCommands& side, bool eval) const noexcep
 }
 
 bool Script::fall_back(std::string_view message, ScriptCommands& side, bool& eval) {
-  if (eval || !side.evalsha) return false;  // it went as EVAL: nothing to fall back to
+  // Only EVALSHA answers NOSCRIPT or is refused by name, so the message tells what was sent: a call sent as
+  // EVALSHA before another call's refusal turned the side to EVAL falls back too when its own refusal comes.
+  if (eval) return false;  // it went as EVAL: nothing to fall back to
   const resp::ServerError kind = resp::classify_error(message);
   if (kind == resp::ServerError::kNoScript) {
     eval = true;
@@ -44,7 +46,7 @@ bool Script::fall_back(std::string_view message, ScriptCommands& side, bool& eva
   }
   if ((kind == resp::ServerError::kUnknownCommand || kind == resp::ServerError::kNoPerm) &&
       resp::denied_command(message) == "evalsha") {
-    spdlog::info("EVALSHA refused ({}): scripts are sent with EVAL from now on", message);
+    if (side.evalsha) spdlog::info("EVALSHA refused ({}): scripts are sent with EVAL from now on", message);
     side.evalsha = false;
     eval = true;
     return true;

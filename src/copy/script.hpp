@@ -37,7 +37,8 @@ class Script {
   // After an error reply to a call sent as `words(side, eval)`: whether to send it again as EVAL. NOSCRIPT
   // (the script cache was flushed by a restart or a failover) sets `eval` for this call; a refused EVALSHA
   // (unknown: renamed or disabled; NOPERM naming it) also turns EVALSHA off for the side, for every later
-  // call. False when the call already went as EVAL, or for any other error.
+  // call. False when the call already went as EVAL (`eval` set), or for any other error. The message alone
+  // says the call went as EVALSHA, so replies to calls sent before the side switched fall back too.
   static bool fall_back(std::string_view message, ScriptCommands& side, bool& eval);
 
  private:

@@ -323,15 +323,15 @@ TEST_SUITE("operator") {
     RedisServer src_server(renamed), dst_server(renamed);
     Client src = src_server.client();
     Client dst = dst_server.client();
-    seed_strings(src, 300, "k:");
+    seed_strings(src, 3000, "k:");
     auto moved =
         run_copy({src_server.url(), dst_server.url(), "--cleanup", "--yes", "--progress-interval", "0"});
     INFO(moved.result.describe());
     CHECK(moved.exit_code() == 0);
-    CHECK(moved.counter("deleted") == 300);
+    CHECK(moved.counter("deleted") == 3000);
     CHECK(moved.result.err.find("EVALSHA refused") != std::string::npos);
     CHECK(src.dbsize() == 0);
-    require_kept(src, dst, 300, "k:");
+    require_kept(src, dst, 3000, "k:");
 
     // The cleanup command, on keys copied without --cleanup.
     seed_strings(src, 100, "c:");

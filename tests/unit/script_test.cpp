@@ -56,6 +56,13 @@ TEST_SUITE("script") {
     CHECK(eval);
     CHECK_FALSE(side.evalsha);
 
+    // A call sent as EVALSHA before another call's refusal switched the side: its own refusal, arriving
+    // later, falls back too.
+    eval = false;
+    CHECK(
+        Script::fall_back("ERR unknown command 'EVALSHA', with args beginning with: 'abc' '1' ", side, eval));
+    CHECK(eval);
+
     ScriptCommands acl;
     eval = false;
     CHECK(Script::fall_back("NOPERM User u has no permissions to run the 'evalsha' command", acl, eval));
