@@ -408,7 +408,11 @@ uint64_t peak_rss_bytes() noexcept {
 }
 
 Status write_json_report(const RunReport& r, const std::string& path) {
-  const std::string text = to_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return write_json_file(to_json(r), path);
+}
+
+Status write_json_file(const nlohmann::json& j, const std::string& path) {
+  const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (path == "-") {
     // A closed stdout (SIGPIPE is ignored: EPIPE) or a full disk behind a redirection: the report is
     // incomplete, which the exit code must say.

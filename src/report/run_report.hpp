@@ -65,6 +65,8 @@ uint64_t peak_rss_bytes() noexcept;
 // Writes the JSON report to `path` ("-" = stdout). Returns an error (ExitCode::kReportNotWritten) when it
 // could not be written in full.
 Status write_json_report(const RunReport& r, const std::string& path);
+// The same for any JSON document (the status command's report).
+Status write_json_file(const nlohmann::json& j, const std::string& path);
 
 // Proves at start that a file the run writes at its end (or as it goes) can be written, so that a bad path
 // stops the run before its first key moves (exit code 2, naming `option` and the path): an existing file is
