@@ -29,13 +29,15 @@ constexpr const char* kExitCodes =
     "       onto the data it reads (one database, one cluster, a primary and its replica), or a deleting "
     "run\n"
     "       that cannot tell (see --assume-distinct)\n"
-    "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission)\n"
+    "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission,\n"
+    "       a command refused or renamed)\n"
     "  4    another run holds the destination's lock\n"
     "  5    the destination refuses writes (read-only replica, out of memory, cannot persist), or evicts\n"
     "       keys: an evicting maxmemory-policy refuses --cleanup and cleanup, and an eviction during a run\n"
     "       stops every deletion\n"
+    "  6    the work finished but its --report-json could not be written in full (disk full, stdout closed)\n"
     "  70   internal error (a bug: please report it)\n"
-    "  130  interrupted by SIGINT, 143 by SIGTERM (keys in flight were finished first)\n";
+    "  130  interrupted by SIGINT, 143 by SIGTERM, 129 by SIGHUP (keys in flight were finished first)\n";
 
 constexpr const char* kEnvHelp =
     "Environment:\n"

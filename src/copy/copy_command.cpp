@@ -363,6 +363,186 @@ Result<bool> server_copy_allowed(net::Loop& loop, resp::Connection& c, const Cop
   return false;
 }
 
+// --all-dbs: the destination has a database for the highest source DB with keys, checked before any is
+// copied (CONFIG GET databases may be refused; SELECT is what the copy itself needs). When it has not, the
+// destination's count is found with SELECT by bisection, for the message. The connection is left on the
+// URL's database.
+Status check_destination_dbs(net::Loop& loop, resp::Connection& dst, const resp::ConnectOptions& o,
+                             int highest) {
+  auto select = [&](int db) -> Result<bool> {
+    auto r = resp::call_sync(loop, dst, {"SELECT", std::to_string(db)});
+    if (!r) return r.error();
+    if (!resp::is_error(r->get())) return true;
+    const std::string_view msg = resp::text(r->get());
+    if (resp::classify_error(msg) == resp::ServerError::kNoPerm) {
+      return resp::permission_error(o, "select", msg, " (--all-dbs selects each database)");
+    }
+    return false;
+  };
+  auto top = select(highest);
+  if (!top) return top.error();
+  if (!*top) {
+    int lo = 0, hi = highest;  // SELECT lo works (the URL's db 0), SELECT hi does not
+    while (hi - lo > 1) {
+      const int mid = lo + (hi - lo) / 2;
+      auto ok = select(mid);
+      if (!ok) return ok.error();
+      (*ok ? lo : hi) = mid;
+    }
+    return make_error(
+        ExitCode::kUsage,
+        "--all-dbs: the source has keys in DB " + std::to_string(highest) + " but " + o.label + " has only " +
+            std::to_string(hi) + " databases (0-" + std::to_string(hi - 1) +
+            "): raise its 'databases' setting, or copy the databases it has one by one with /N in "
+            "both URLs (nothing was copied)");
+  }
+  auto back = select(o.db);
+  if (!back) return back.error();
+  return {};
+}
+
+}  // namespace
+
+namespace {
+
+// One connection's probes: each command, why the run needs it, and whether it stops the run when refused
+// (UNLINK and DEL are looked at together afterwards).
+struct Probe {
+  resp::Args args;
+  std::string_view why;
+  bool required = true;
+};
+
+struct Probed {
+  std::vector<std::optional<std::string>> refusals;  // by probe
+  std::optional<std::string> refusal(std::size_t i) const {
+    return i < refusals.size() ? refusals[i] : std::nullopt;
+  }
+};
+
+Result<Probed> run_probes(net::Loop& loop, resp::Connection& c, const std::vector<Probe>& probes) {
+  std::vector<resp::Args> args;
+  args.reserve(probes.size());
+  for (const auto& p : probes)
+    args.push_back(p.args);
+  auto r = resp::command_refusals(loop, c, args);
+  if (!r) return r.error();
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    if (probes[i].required && (*r)[i]) {
+      std::string name(probes[i].args.front());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
+      return resp::refused_command_error(c.options(), name, *(*r)[i], probes[i].why);
+    }
+  }
+  return Probed{std::move(*r)};
+}
+
+// UNLINK refused (in `unlink`) and DEL not: the side deletes with DEL. Both refused: the run stops, naming
+// UNLINK, when a deletion is required (`why` not empty). `renamed_only`: only an UNLINK the server does not
+// know switches (an ACL refusal stays for the key-by-key answer).
+Status settle_delete(const resp::Connection& c, const std::optional<std::string>& unlink,
+                     const std::optional<std::string>& del, ScriptCommands& side, std::string_view why,
+                     bool renamed_only) {
+  if (!unlink) return {};
+  if (renamed_only && resp::classify_error(*unlink) != resp::ServerError::kUnknownCommand) return {};
+  if (!del) {
+    if (side.unlink) spdlog::info("{}: UNLINK refused ({}): keys are deleted with DEL", c.label(), *unlink);
+    side.unlink = false;
+    return {};
+  }
+  if (why.empty()) return {};
+  return resp::refused_command_error(c.options(), "unlink", *unlink,
+                                     std::string(why) + " (DEL is refused too)");
+}
+
+}  // namespace
+
+Status check_commands(net::Loop& loop, std::vector<SourceNode>& sources, Destination& destination,
+                      const CommandNeeds& needs, CopyOptions& options) {
+  const std::string key =
+      (options.selection.own_prefix.empty() ? std::string("redis-migrate:") : options.selection.own_prefix) +
+      "probe:" + options.run_id;
+  // EVALSHA is not probed: its first refusal switches the side to EVAL (Script::fall_back), as a NOSCRIPT
+  // would.
+  constexpr std::string_view kCleanupWhy =
+      " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)";
+  constexpr std::string_view kMergeWhy = " (--on-conflict merge merges with a script calling UNLINK)";
+  auto add_scripts = [&](std::vector<Probe>& probes, std::string_view why) {
+    probes.push_back({{"EVAL", "return 0", "0"}, why, true});
+    probes.push_back({{"UNLINK", key}, why, false});
+    probes.push_back({{"DEL", key}, why, false});
+  };
+  for (auto& node : sources) {
+    const bool own_writer = needs.source_scripts && node.writer;
+    std::vector<Probe> probes;
+    probes.push_back({{"SCAN", "0", "COUNT", "1"}, " (every key is found with SCAN)", true});
+    if (needs.dump) probes.push_back({{"DUMP", key}, " (the dump path reads each key with DUMP)", true});
+    const std::size_t scripts_at = probes.size();
+    if (needs.source_scripts && !own_writer) add_scripts(probes, kCleanupWhy);
+    auto probed = run_probes(loop, *node.conn, probes);
+    if (!probed) return probed.error();
+    if (needs.source_scripts && own_writer) {
+      std::vector<Probe> w;
+      add_scripts(w, kCleanupWhy);
+      auto on_writer = run_probes(loop, *node.writer, w);
+      if (!on_writer) return on_writer.error();
+      if (auto st = settle_delete(*node.writer, on_writer->refusal(1), on_writer->refusal(2),
+                                  options.source_scripts, kCleanupWhy, false);
+          !st) {
+        return st;
+      }
+    } else if (needs.source_scripts) {
+      if (auto st =
+              settle_delete(*node.conn, probed->refusal(scripts_at + 1), probed->refusal(scripts_at + 2),
+                            options.source_scripts, kCleanupWhy, false);
+          !st) {
+        return st;
+      }
+    }
+  }
+  for (auto& node : destination.nodes) {
+    std::vector<Probe> probes;
+    // An invalid payload: RESTORE's payload check refuses it before the key is touched (and queued, it never
+    // runs).
+    if (needs.restore) {
+      probes.push_back({{"RESTORE", key, "0", "not a dump payload"},
+                        " (the dump path writes each key with RESTORE)",
+                        true});
+    }
+    const std::size_t scripts_at = probes.size();
+    if (needs.destination_scripts) {
+      add_scripts(probes, kMergeWhy);
+    } else if (needs.destination_delete) {
+      probes.push_back({{"UNLINK", key}, "", false});
+      probes.push_back({{"DEL", key}, "", false});
+    }
+    if (probes.empty()) continue;
+    auto probed = run_probes(loop, *node.conn, probes);
+    if (!probed) return probed.error();
+    if (needs.destination_scripts) {
+      if (auto st =
+              settle_delete(*node.conn, probed->refusal(scripts_at + 1), probed->refusal(scripts_at + 2),
+                            options.destination_scripts, kMergeWhy, false);
+          !st) {
+        return st;
+      }
+    } else if (needs.destination_delete) {
+      // Only a renamed UNLINK switches the temporary keys to DEL: an ACL user's rules for them are the
+      // documented ones (+unlink), and the probe key, under the tool's prefix, may be reached by a selector
+      // that the temporary keys are not.
+      if (auto st = settle_delete(*node.conn, probed->refusal(scripts_at), probed->refusal(scripts_at + 1),
+                                  options.destination_scripts, "", true);
+          !st) {
+        return st;
+      }
+    }
+  }
+  return {};
+}
+
+namespace {
+
 // One pass of the engine: one source DB into one destination DB.
 struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std containers and json
   EngineResult result;
@@ -412,6 +592,22 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     keys += n.dbsize;
   *keys_estimate += keys;
 
+  // Every command the pass will send that a server may refuse or not know, before the first write (the lock).
+  CommandNeeds needs;
+  const bool dump_path = engine_options.mode != CopyMode::kRewrite;
+  if (kind == PassKind::kPlan) {
+    needs.dump = dump_path;
+  } else if (kind == PassKind::kCopy) {
+    needs.dump = dump_path;
+    needs.restore = dump_path;
+    needs.source_scripts = engine_options.cleanup;
+    needs.destination_scripts = engine_options.conflict == ConflictPolicy::kMerge;
+    needs.destination_delete = engine_options.mode != CopyMode::kDump;
+  } else {
+    needs.source_scripts = engine_options.cleanup && engine_options.conflict == ConflictPolicy::kReplace;
+  }
+  if (auto st = check_commands(loop, *sources, *destination, needs, engine_options); !st) return st.error();
+
   // The lease and the run record (one per database: the fingerprint names it); nothing for a plan.
   RunState state(loop, pass_cmd, "copy");
   if (auto st = state.begin(*sources); !st) return st.error();
@@ -425,7 +621,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   Engine engine(loop, engine_options, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
   state.attach(engine);
   report::Progress progress(keys);
-  progress.set_pacing(options.rate_limit_keys, options.rate_limit_bytes);
+  progress.set_pacing(engine_options.rate_limit_keys, engine_options.rate_limit_bytes);
   struct Ticker {
     Engine* engine;
     report::Progress* progress;
@@ -443,8 +639,9 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     progress_timer.stop();
     signals.close();
   });
-  if (cmd.progress_interval_ms > 0 && !done)
-    progress_timer.start(cmd.progress_interval_ms, cmd.progress_interval_ms);
+  // On a terminal a bar redrawn about twice a second, elsewhere one line per --progress-interval.
+  const uint32_t tick = report::Progress::interval_ms(cmd.progress_interval_ms);
+  if (tick > 0 && !done) progress_timer.start(tick, tick);
   PassResult out;
   while (!done) {
     if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
@@ -455,6 +652,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     }
   }
   progress_timer.stop();
+  progress.finish();
   out.result = engine.take_result();
   out.plan = plan_task.stats();
   out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();
@@ -729,6 +927,11 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         for (const auto& [db, n] : db_keys) {
           if (n > 0) passes.emplace_back(db, db);
         }
+        if (!passes.empty()) {
+          if (auto st = check_destination_dbs(loop, **dst, cmd.destination, passes.back().second); !st) {
+            return failed(st.error());
+          }
+        }
       } else {
         passes.emplace_back(cmd.source.db, cmd.destination.db);
       }
@@ -779,7 +982,10 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       if (passes.size() > 1) spdlog::info("database {}", src_db);
       auto pass = run_pass(loop, cmd, options, src_db, dst_db, src_cluster, dst_cluster, kind, &keys);
       if (!pass) {
+        // Stopped before its engine started (a refused command, the lock): nothing moved in this pass, and
+        // when it is the first, the error line alone says it all.
         rep.fatal = pass.error();
+        if (src_db == passes.front().first) rep.started = false;
         break;
       }
       EngineResult& r = pass->result;
@@ -877,6 +1083,9 @@ Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destinat
   if (!sources) return sources.error();
   auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
   if (!destination) return destination.error();
+  CommandNeeds needs;
+  needs.source_scripts = cmd.options.cleanup && !cmd.options.dry_run;
+  if (auto st = check_commands(loop, *sources, *destination, needs, cmd.options); !st) return st.error();
   sides.sources = std::move(*sources);
   sides.destination = std::move(*destination);
   sides.source_facts = std::move(*src_facts);

@@ -50,8 +50,6 @@ constexpr const char* kCleanupScript =
 
 }  // namespace
 
-const char* CopyTask::cleanup_script() noexcept { return kCleanupScript; }
-
 int64_t CopyTask::cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept {
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - read_at)
@@ -59,9 +57,9 @@ int64_t CopyTask::cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_
   return ms < 0 ? 0 : static_cast<int64_t>(ms);
 }
 
-const std::string& CopyTask::cleanup_sha() noexcept {
-  static const std::string sha = sha1_hex(kCleanupScript);
-  return sha;
+const Script& CopyTask::cleanup_script() {
+  static const Script script(kCleanupScript);
+  return script;
 }
 
 void CopyTask::attach(Engine& engine) {
@@ -70,6 +68,8 @@ void CopyTask::attach(Engine& engine) {
   chains_ = sel.renamed_only && sel.rename && sel.rename->may_chain();
   state_.assign(engine.window_size(), State{});
   rewriter_.attach(engine);
+  source_scripts_ = engine.options().source_scripts;
+  destination_scripts_ = engine.options().destination_scripts;
 }
 
 void CopyTask::start(uint32_t j) {
@@ -430,13 +430,9 @@ void CopyTask::merge(uint32_t j) {
   job.stage = kStageMerge;
   const std::string temp = state_[j].merge_temp.empty() ? temp_name(j) : state_[j].merge_temp;
   const char* prefer = engine_->options().merge_prefer_source ? "1" : "0";
-  if (state_[j].merge_eval) {
-    const std::string_view args[] = {"EVAL", merge_script(), "2", job.target(), temp, prefer};
-    engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
-  } else {
-    const std::string_view args[] = {"EVALSHA", merge_sha(), "2", job.target(), temp, prefer};
-    engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
-  }
+  const auto w = merge_script().words(destination_scripts_, state_[j].merge_eval);
+  const std::string_view args[] = {w.verb, w.script, "2", job.target(), temp, prefer};
+  engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
 }
 
 void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
@@ -469,12 +465,11 @@ void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
   }
   const std::string msg =
       resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
-  if (resp::is_error(r) && resp::classify_error(msg) == ServerError::kNoScript) {
-    state_[j].merge_eval = true;
+  const bool sent_eval = state_[j].merge_eval || !destination_scripts_.evalsha;
+  if (resp::is_error(r) && Script::fall_back(msg, destination_scripts_, state_[j].merge_eval))
     return merge(j);
-  }
   if (resp::is_error(r) &&
-      engine_->handle_error(j, Side::kDestination, state_[j].merge_eval ? "EVAL" : "EVALSHA", msg)) {
+      engine_->handle_error(j, Side::kDestination, sent_eval ? "EVAL" : "EVALSHA", msg)) {
     return;
   }
   engine_->fail_key(j, "merge: " + msg);
@@ -518,14 +513,9 @@ void CopyTask::cleanup(uint32_t j) {
   const int64_t want = st.copy_ttl_known ? st.copy_pttl : job.pttl;
   IntText pttl(want < 0 ? -1 : want);
   IntText elapsed(cleanup_elapsed_ms(st.copy_ttl_known ? st.copy_read_at : job.sent_at));
-  if (state_[j].use_eval) {
-    const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view(), elapsed.view()};
-    engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
-  } else {
-    const std::string_view args[] = {"EVALSHA", cleanup_sha(), "1",           job.key,
-                                     sha,       pttl.view(),   elapsed.view()};
-    engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
-  }
+  const auto w = cleanup_script().words(source_scripts_, st.use_eval);
+  const std::string_view args[] = {w.verb, w.script, "1", job.key, sha, pttl.view(), elapsed.view()};
+  engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
 }
 
 void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
@@ -545,15 +535,9 @@ void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
   const std::string_view msg = resp::text(r);
   if (resp::is_error(r)) {
     const ServerError kind = resp::classify_error(msg);
-    if (kind == ServerError::kNoScript) {
-      state_[j].use_eval = true;  // the script cache was flushed (restart, failover): send the body
-      return cleanup(j);
-    }
-    if (kind == ServerError::kNoPerm && !state_[j].use_eval && resp::denied_command(msg) == "evalsha") {
-      // EVALSHA refused: EVAL does the same, sending the script each time.
-      state_[j].use_eval = true;
-      return cleanup(j);
-    }
+    const bool sent_eval = state_[j].use_eval || !source_scripts_.evalsha;
+    // NOSCRIPT (the script cache was flushed: restart, failover), or EVALSHA refused: send the body.
+    if (Script::fall_back(msg, source_scripts_, state_[j].use_eval)) return cleanup(j);
     if (kind == ServerError::kNoPerm) {
       // A refused EVAL, or a command the script runs (Redis 7.0 does not say which: PTTL and DUMP already
       // worked for this user, so it is UNLINK), fails the cleanup of every key: stop rather than copy on.
@@ -563,7 +547,7 @@ void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
           " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)"));
       return give_up(j);
     }
-    if (engine_->handle_error(j, Side::kWriter, state_[j].use_eval ? "EVAL" : "EVALSHA", msg)) return;
+    if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
   }
   ++c.cleanup_failed;
   engine_->record_error(

@@ -130,11 +130,9 @@ bool mergeable(ValueKind k) noexcept {
   return k == ValueKind::kSet || k == ValueKind::kZset || k == ValueKind::kHash;
 }
 
-const char* merge_script() noexcept { return kMergeScript; }
-
-const std::string& merge_sha() noexcept {
-  static const std::string sha = sha1_hex(kMergeScript);
-  return sha;
+const Script& merge_script() {
+  static const Script script(kMergeScript);
+  return script;
 }
 
 }  // namespace rmig::copy

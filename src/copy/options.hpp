@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "copy/script.hpp"
 #include "util/enum_names.hpp"
 
 namespace rmig::copy {
@@ -104,6 +105,10 @@ struct CopyOptions {
   bool watch_evictions = false;
   uint64_t rate_limit_keys = 0;   // keys per second read from the source; 0: unlimited
   uint64_t rate_limit_bytes = 0;  // DUMP payload bytes per second read from the source; 0: unlimited
+  // EVALSHA and UNLINK on each side, probed at start (check_commands): a refused one is replaced by EVAL /
+  // DEL.
+  ScriptCommands source_scripts;       // the source's primaries (cleanup's compare-and-delete)
+  ScriptCommands destination_scripts;  // the destination (merge script, temporary keys)
 };
 
 }  // namespace rmig::copy

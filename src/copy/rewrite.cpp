@@ -152,7 +152,7 @@ void Rewriter::resend(uint32_t j) {
     }
     case Phase::kDiscard: {
       if (!st.created) return settle(j);
-      const std::string_view args[] = {"UNLINK", st.temp};
+      const std::string_view args[] = {delete_command(engine_->options().destination_scripts), st.temp};
       engine_->send(j, Side::kDestination, args, 2, op(kDiscard));
       return;
     }
@@ -161,7 +161,7 @@ void Rewriter::resend(uint32_t j) {
   // Anything else starts the key again, under the same temporary name, emptied first (the UNLINK runs after
   // every write sent before it on that connection).
   if (st.created) {
-    const std::string_view args[] = {"UNLINK", st.temp};
+    const std::string_view args[] = {delete_command(engine_->options().destination_scripts), st.temp};
     if (!engine_->send(j, Side::kDestination, args, 2, op(kIgnore))) return;
   }
   const std::string temp = st.temp;
@@ -801,7 +801,7 @@ void Rewriter::finalize(uint32_t j) {
   if (engine_->failing()) {
     // Nothing new is put in place once the run is failing; a temporary key without its guard goes now.
     if (st.created && !st.guarded) {
-      const std::string_view args[] = {"UNLINK", st.temp};
+      const std::string_view args[] = {delete_command(engine_->options().destination_scripts), st.temp};
       engine_->send(j, Side::kDestination, args, 2, op(kIgnore));
     }
     return give_up(j);
@@ -912,7 +912,7 @@ void Rewriter::discard(uint32_t j, Outcome outcome, std::string message) {
   st.message = std::move(message);
   st.phase = Phase::kDiscard;
   if (!st.created) return settle(j);
-  const std::string_view args[] = {"UNLINK", st.temp};
+  const std::string_view args[] = {delete_command(engine_->options().destination_scripts), st.temp};
   engine_->send(j, Side::kDestination, args, 2, op(kDiscard));
 }
 

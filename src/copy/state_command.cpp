@@ -27,17 +27,7 @@ int fail(const Error& e) {
 }
 
 Status write_json(const nlohmann::json& j, const std::string& path) {
-  const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  if (path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return {};
-  }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return make_error(ExitCode::kUsage, "--report-json " + path + ": cannot write the file");
-  return {};
+  return report::write_json_file(j, path);
 }
 
 std::string ago(int64_t ms) {

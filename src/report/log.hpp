@@ -25,4 +25,12 @@ LogFormat log_format() noexcept;
 void log_event(spdlog::level::level_enum level, std::string_view event, std::string_view message,
                const nlohmann::json& fields);
 
+// The status line of a terminal (the progress bar): only when stderr is a terminal and the log format is
+// text. It is redrawn in place ("\r", the text cut to the terminal's width, erase to the end of the line);
+// a log line printed while it is shown erases it first and redraws it after, so neither is garbled.
+bool status_line_enabled() noexcept;
+void set_status_line(std::string text);
+// Erases the status line and forgets it: before a summary or anything else printed on its own lines.
+void clear_status_line();
+
 }  // namespace rmig::report

@@ -1,7 +1,13 @@
 #include "report/run_report.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "report/format.hpp"
@@ -66,6 +72,7 @@ const char* exit_meaning(ExitCode c) {
     case ExitCode::kConnect: return "cannot connect or authenticate";
     case ExitCode::kLocked: return "another run holds the lock";
     case ExitCode::kDestinationRefused: return "the destination refuses writes";
+    case ExitCode::kReportNotWritten: return "the report could not be written";
     case ExitCode::kInterrupted: return "interrupted";
   }
   return "interrupted";
@@ -136,7 +143,7 @@ nlohmann::json to_json(const RunReport& r) {
   if (r.fatal) {
     j["stopped"] = r.fatal->message;
   } else if (r.signal != 0) {
-    j["stopped"] = r.signal == SIGTERM ? "interrupted by SIGTERM" : "interrupted by SIGINT";
+    j["stopped"] = "interrupted by " + signal_name(r.signal);
   } else {
     j["stopped"] = nullptr;
   }
@@ -281,6 +288,7 @@ void print_check_summary(const RunReport& r) {
 }  // namespace
 
 void print_summary(const RunReport& r) {
+  clear_status_line();  // the progress bar, if any: the summary starts on its own line
   const Counters& c = r.totals;
   if (log_format() == LogFormat::kJson) {
     nlohmann::json fields = to_json(r);
@@ -417,18 +425,82 @@ uint64_t peak_rss_bytes() noexcept {
 }
 
 Status write_json_report(const RunReport& r, const std::string& path) {
-  const std::string text = to_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return write_json_file(to_json(r), path);
+}
+
+Status write_json_file(const nlohmann::json& j, const std::string& path) {
+  const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    // A closed stdout (SIGPIPE is ignored: EPIPE) or a full disk behind a redirection: the report is
+    // incomplete, which the exit code must say.
+    const std::size_t n = std::fwrite(text.data(), 1, text.size(), stdout);
+    if (std::fflush(stdout) != 0 || n != text.size() || std::ferror(stdout) != 0) {
+      return make_error(ExitCode::kReportNotWritten, std::string("--report-json -: the report could not be "
+                                                                 "written to stdout (") +
+                                                         std::strerror(errno) + ")");
+    }
     return {};
   }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out)
-    return make_error(ExitCode::kUsage, "--report-json " + path + ": cannot open the file for writing");
+  if (!out) {
+    return make_error(
+        ExitCode::kReportNotWritten,
+        "--report-json " + path + ": cannot open the file for writing (" + std::strerror(errno) + ")");
+  }
   out << text;
   out.close();
-  if (!out) return make_error(ExitCode::kUsage, "--report-json " + path + ": write failed");
+  if (!out) {
+    return make_error(ExitCode::kReportNotWritten, "--report-json " + path + ": write failed (" +
+                                                       std::strerror(errno) + "): the report is incomplete");
+  }
+  return {};
+}
+
+namespace {
+
+// Creates `path` (which must not exist) and removes it: the directory takes new files.
+Status probe_create(const std::string& option, const std::string& shown, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    const std::size_t slash = shown.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : shown.substr(0, slash);
+    std::string why = std::strerror(err);
+    if (err == ENOENT) why = "the directory " + dir + " does not exist";
+    if (err == ENOTDIR) why = dir + " is not a directory";
+    if (err == EACCES || err == EROFS || err == EPERM)
+      why = "the directory " + dir + " is not writable (" + why + ")";
+    return make_error(ExitCode::kUsage, option + " " + shown + ": cannot create the file: " + why +
+                                            ": give a path in a writable directory (nothing was copied)");
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  return {};
+}
+
+}  // namespace
+
+Status check_writable(const std::string& option, const std::string& path, const std::string& sibling_suffix) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return make_error(ExitCode::kUsage,
+                        option + " " + path + " is a directory: give a file name (nothing was copied)");
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (S_ISREG(st.st_mode) ? 0 : O_NONBLOCK));
+    if (fd < 0) {
+      return make_error(ExitCode::kUsage, option + " " + path + ": cannot open the file for writing (" +
+                                              std::strerror(errno) + ") (nothing was copied)");
+    }
+    ::close(fd);
+  } else if (auto s = probe_create(option, path, path); !s) {
+    return s;
+  }
+  if (!sibling_suffix.empty()) {
+    // The file is replaced atomically through a sibling: its directory must take new files too.
+    const std::string sibling = path + sibling_suffix;
+    if (::access(sibling.c_str(), F_OK) != 0) return probe_create(option, path, sibling);
+  }
   return {};
 }
 

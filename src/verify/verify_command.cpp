@@ -44,9 +44,9 @@ copy::EngineResult drive(net::Loop& loop, copy::Engine& engine, const copy::Copy
     progress_timer.stop();
     signals.close();
   });
-  if (cmd.progress_interval_ms > 0 && !done) {
-    progress_timer.start(cmd.progress_interval_ms, cmd.progress_interval_ms);
-  }
+  // On a terminal a bar redrawn about twice a second, elsewhere one line per --progress-interval.
+  const uint32_t tick = report::Progress::interval_ms(cmd.progress_interval_ms);
+  if (tick > 0 && !done) progress_timer.start(tick, tick);
   std::optional<Error> stalled;
   while (!done) {
     if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
@@ -58,6 +58,7 @@ copy::EngineResult drive(net::Loop& loop, copy::Engine& engine, const copy::Copy
     }
   }
   progress_timer.stop();
+  progress.finish();
   copy::EngineResult result = engine.take_result();
   if (stalled && !result.fatal) result.fatal = stalled;
   return result;

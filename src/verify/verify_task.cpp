@@ -65,6 +65,7 @@ void VerifyTask::attach(copy::Engine& engine) {
   state_.resize(engine.window_size());
   streaming_ = 0;
   waiters_.clear();
+  source_scripts_ = engine.options().source_scripts;
 }
 
 // ---- plumbing ----
@@ -845,15 +846,8 @@ void VerifyTask::remove(uint32_t j) {
   // a source TTL changed since the copy, even within --ttl-tolerance, keeps the key.
   IntText pttl(st.dst.pttl < 0 ? -1 : st.dst.pttl);
   IntText elapsed(copy::CopyTask::cleanup_elapsed_ms(st.read_at));
-  if (st.use_eval) {
-    send(j, Side::kWriter,
-         {"EVAL", copy::CopyTask::cleanup_script(), "1", job.key, st.sha, pttl.view(), elapsed.view()},
-         kDelete);
-  } else {
-    send(j, Side::kWriter,
-         {"EVALSHA", copy::CopyTask::cleanup_sha(), "1", job.key, st.sha, pttl.view(), elapsed.view()},
-         kDelete);
-  }
+  const auto w = copy::CopyTask::cleanup_script().words(source_scripts_, st.use_eval);
+  send(j, Side::kWriter, {w.verb, w.script, "1", job.key, st.sha, pttl.view(), elapsed.view()}, kDelete);
 }
 
 void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
@@ -874,11 +868,10 @@ void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
   }
   const std::string_view msg = str(r);
   if (resp::is_error(r)) {
-    if (resp::classify_error(msg) == ServerError::kNoScript) {
-      st.use_eval = true;  // the script cache was flushed: send the body
-      return remove(j);
-    }
-    if (engine_->handle_error(j, Side::kWriter, st.use_eval ? "EVAL" : "EVALSHA", msg)) return;
+    const bool sent_eval = st.use_eval || !source_scripts_.evalsha;
+    // NOSCRIPT (the script cache was flushed), or EVALSHA refused: send the body.
+    if (copy::Script::fall_back(msg, source_scripts_, st.use_eval)) return remove(j);
+    if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
   }
   ++c.cleanup_failed;
   engine_->record_error(

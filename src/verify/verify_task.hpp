@@ -159,6 +159,7 @@ class VerifyTask final : public copy::KeyTask {
   VerifyOptions opts_;
   copy::Engine* engine_ = nullptr;
   std::vector<State> state_;
+  copy::ScriptCommands source_scripts_;  // EVALSHA / UNLINK on the source, as probed at start
   std::size_t streaming_ = 0;
   std::deque<uint32_t> waiters_;
   bool skip_dump_ = false;  // the two sides write different RDB versions: payloads never match
