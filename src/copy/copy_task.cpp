@@ -29,8 +29,10 @@ using resp::ServerError;
 // the DUMP payload that was copied (or compared), ARGV[2] the remaining TTL in ms the copy was given (-1:
 // persistent), read ARGV[3] ms before this call was sent (on the tool's monotonic clock). The key is deleted
 // only if it still holds that value and its expiry is the one copied: persistent then and now, or an
-// absolute expiry within kExpiryToleranceMs of the copy's (its PTTL now against the TTL read then minus the
-// time elapsed since). A TTL lowered, raised, added or removed means the key was written: it is kept.
+// absolute expiry within kExpiryToleranceMs of the copy's (PEXPIRETIME against the server's TIME minus the
+// time elapsed plus the TTL read then; where PEXPIRETIME or TIME is refused or unknown, its PTTL now against
+// the TTL read then minus the time elapsed, the same arithmetic). A TTL lowered, raised, added or removed
+// means the key was written: it is kept.
 // Returns 1 when deleted, 0 when kept because it changed, -1 when the key is gone.
 constexpr const char* kCleanupScript =
     "local t = redis.call('PTTL', KEYS[1])\n"
@@ -40,7 +42,18 @@ constexpr const char* kCleanupScript =
     "  if t ~= -1 then return 0 end\n"
     "else\n"
     "  if t < 0 then return 0 end\n"
-    "  local drift = t - (want - tonumber(ARGV[3]))\n"
+    "  local elapsed = tonumber(ARGV[3])\n"
+    "  local drift = t - (want - elapsed)\n"
+    // Redis >= 7.0 (and Valkey): the absolute expiry against the one expected on the server's own clock.
+    // Refused or unknown (an ACL without +pexpiretime +time, an older server): the PTTL above.
+    "  local at = redis.pcall('PEXPIRETIME', KEYS[1])\n"
+    "  if type(at) == 'number' and at > 0 then\n"
+    "    local now = redis.pcall('TIME')\n"
+    "    if type(now) == 'table' and now[2] then\n"
+    "      local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)\n"
+    "      drift = at - (now_ms - elapsed + want)\n"
+    "    end\n"
+    "  end\n"
     "  if drift > 1000 or drift < -1000 then return 0 end\n"  // kExpiryToleranceMs
     "end\n"
     "local v = redis.call('DUMP', KEYS[1])\n"
