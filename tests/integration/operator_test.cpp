@@ -391,8 +391,9 @@ TEST_SUITE("operator") {
     CHECK(dst.scan_all("*tmp*").empty());  // the merge's temporary key was deleted (with DEL)
 
     // An ACL user allowed DEL and EVAL but neither UNLINK nor EVALSHA (nor MULTI: probed one by one): the
-    // same stand-ins.
-    RedisServer acl_src(ServerOptions{.acl_users = {"user mig on >mig-pw ~* +scan +dump +pttl +eval +del"}});
+    // same stand-ins. (+info: a deleting run proves source and destination are different servers.)
+    RedisServer acl_src(
+        ServerOptions{.acl_users = {"user mig on >mig-pw ~* +scan +dump +pttl +eval +del +info"}});
     RedisServer acl_dst;
     Client a = acl_src.client();
     Client ad = acl_dst.client();

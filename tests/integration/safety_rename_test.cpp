@@ -214,11 +214,17 @@ nlohmann::json paused_cleanup(RedisServer& src_server, RedisServer& dst_server, 
   Client dst = dst_server.client();
   TempDir dir;
   const long long dumps_before = calls(src, "dump");
-  // Paused writes hold the RESTORE; the run keeps its record in a file so nothing else waits.
+  const long long probes_before = calls(dst, "discard");
+  // Paused writes hold the RESTORE; the run keeps its record in a file so nothing else waits. The pause
+  // starts once the run's command checks (queued in a discarded transaction, which a write pause would hold
+  // too) are done; --rate-limit 1 keeps the first key back for a second after that.
+  auto tool =
+      start_tool({src_server.url(), dst_server.url(), "--cleanup", "--yes", "--no-lock", "--state-file",
+                  dir.file("state.json"), "--report-json", dir.file("report.json"), "--progress-interval",
+                  "0", "--big-key-threshold", "0", "--match", key, "--rate-limit", "1"});
+  REQUIRE(eventually([&] { return calls(dst, "discard") > probes_before; }, 15s));
   REQUIRE(dst.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
-  auto tool = start_tool({src_server.url(), dst_server.url(), "--cleanup", "--yes", "--no-lock",
-                          "--state-file", dir.file("state.json"), "--report-json", dir.file("report.json"),
-                          "--progress-interval", "0", "--big-key-threshold", "0", "--match", key});
+  REQUIRE(calls(src, "dump") == dumps_before);
   const bool read = eventually([&] { return calls(src, "dump") > dumps_before; }, 15s);
   change(src);
   std::this_thread::sleep_for(1500ms);
@@ -418,11 +424,24 @@ TEST_SUITE("safety_rename") {
     TempDir dir;
     src.checked({"SET", "k", "the value", "EX", "3600"});
     const KeyValues before = key_values({&src, &dst});
-    const std::vector<std::string> args = {
-        src_server.url(), dst_server.url(),       "--cleanup",           "--yes", "--no-lock",
-        "--state-file",   dir.file("state.json"), "--progress-interval", "0"};
-    REQUIRE(src.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
+    // --rate-limit 1: the first key waits a second after the command checks (which a write pause would hold
+    // too), and the source's writes are paused in that second.
+    const std::vector<std::string> args = {src_server.url(),
+                                           dst_server.url(),
+                                           "--cleanup",
+                                           "--yes",
+                                           "--no-lock",
+                                           "--state-file",
+                                           dir.file("state.json"),
+                                           "--progress-interval",
+                                           "0",
+                                           "--rate-limit",
+                                           "1"};
+    const long long probes_before = calls(dst, "discard");
     auto tool = start_tool(args);
+    REQUIRE(eventually([&] { return calls(dst, "discard") > probes_before; }, 15s));
+    REQUIRE(src.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
+    REQUIRE(dst.command({"EXISTS", "k"}).integer == 0);
     const bool recorded = eventually(
         [&] {
           const auto j = nlohmann::json::parse(read_file(dir.file("state.json")), nullptr, false);
@@ -450,10 +469,13 @@ TEST_SUITE("safety_rename") {
 
     // Unchanged since, the same resumed copy deletes it.
     src.checked({"SET", "k2", "another value", "EX", "3600"});
-    REQUIRE(src.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
     std::vector<std::string> args2 = args;
     args2.insert(args2.end(), {"--match", "k2"});
+    const long long probes_before2 = calls(dst, "discard");
     auto tool2 = start_tool(args2);
+    REQUIRE(eventually([&] { return calls(dst, "discard") > probes_before2; }, 15s));
+    REQUIRE(src.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
+    REQUIRE(dst.command({"EXISTS", "k2"}).integer == 0);
     const bool recorded2 = eventually(
         [&] {
           const auto j = nlohmann::json::parse(read_file(dir.file("state.json")), nullptr, false);

@@ -271,11 +271,11 @@ TEST_SUITE("safety") {
       RedisServer dst({.extra_args = {"--maxmemory-policy", policy}});
       Client s = src.client();
       Client d = dst.client();
-      // About 4 MB with TTLs (volatile-lru evicts only keys with one) into a destination with 1.5 MB to
+      // About 4 MB with TTLs (volatile-lru evicts only keys with one) into a destination with 3 MB to
       // spare.
       seed_strings(s, 4000, "k:", 1000, 3'600'000);
       const long long used = std::stoll(info_field(d, "used_memory", "memory"));
-      d.checked({"CONFIG", "SET", "maxmemory", std::to_string(used + 1'500'000)});
+      d.checked({"CONFIG", "SET", "maxmemory", std::to_string(used + 3'000'000)});
       const KeysBefore before = keys_before({&s});
       auto run = run_copy({src.url(), dst.url(), "--cleanup", "--allow-evicting-destination"});
       INFO(run.result.describe());
@@ -296,7 +296,7 @@ TEST_SUITE("safety") {
       // A copy without --cleanup goes on through evictions, reports them and ends with exit code 5.
       d.checked({"FLUSHALL"});
       s.checked({"FLUSHALL"});
-      d.checked({"CONFIG", "SET", "maxmemory", std::to_string(used + 1'500'000)});
+      d.checked({"CONFIG", "SET", "maxmemory", std::to_string(used + 3'000'000)});
       seed_strings(s, 4000, "c:", 1000, 3'600'000);
       auto copy = run_copy({src.url(), dst.url()});
       INFO(copy.result.describe());

@@ -120,7 +120,8 @@ ServerOptions tls_server() {
 
 // The documented minimal ACL rules (README, "Minimal ACL rules"), applied word for word.
 const std::vector<std::string> kSourceRules = {"reset", "on", "~*", "+scan", "+dump", "+pttl"};
-const std::vector<std::string> kCleanupRules = {"+script|load", "+evalsha", "+eval", "+unlink"};
+// A deleting run also reads INFO on both sides (identity, the destination's eviction policy).
+const std::vector<std::string> kCleanupRules = {"+script|load", "+evalsha", "+eval", "+unlink", "+info"};
 // The destination user also keeps the tool's lease and run records, through a selector on its own keys.
 const std::string kToolKeys =
     "(~redis-migrate:* +get +set +del +pexpire +pttl +eval +zadd +zrevrange +zremrangebyscore)";
@@ -577,6 +578,7 @@ TEST_SUITE("tls") {
     }
     SUBCASE("--cleanup with the cleanup rules") {
       set_user(src, "migrate-src", "src-pw", with(kSourceRules, kCleanupRules));
+      set_user(dst, "migrate-dst", "dst-pw", with(kDestinationRules, {"+info"}));
       std::vector<Command> cmds;
       for (int i = 0; i < 500; ++i)
         cmds.push_back({"SET", "k:" + std::to_string(i), "v" + std::to_string(i)});
@@ -592,7 +594,8 @@ TEST_SUITE("tls") {
       CHECK(calls(src, "evalsha") == 500);  // the script was loaded once, not sent with every key
     }
     SUBCASE("--cleanup with +eval only: the script is sent with each key") {
-      set_user(src, "migrate-src", "src-pw", with(kSourceRules, {"+eval", "+unlink"}));
+      set_user(src, "migrate-src", "src-pw", with(kSourceRules, {"+eval", "+unlink", "+info"}));
+      set_user(dst, "migrate-dst", "dst-pw", with(kDestinationRules, {"+info"}));
       src.checked({"SET", "a", "1"});
       src.checked({"SET", "b", "2"});
       auto run = run_copy({src_url, dst_url, "--cleanup"});
@@ -697,7 +700,9 @@ TEST_SUITE("tls") {
       CHECK(user_dbsize(dst) == 0);
     }
     SUBCASE("UNLINK for --cleanup: nothing is deleted") {
-      set_user(src, "migrate-src", "src-pw", with(kSourceRules, {"+script|load", "+evalsha", "+eval"}));
+      set_user(src, "migrate-src", "src-pw",
+               with(kSourceRules, {"+script|load", "+evalsha", "+eval", "+info"}));
+      set_user(dst, "migrate-dst", "dst-pw", with(kDestinationRules, {"+info"}));
       const auto before = src.dbsize();
       auto run = run_copy({src_url, dst_url, "--cleanup"});
       require_stopped(run, src_label, {"ACL SETUSER migrate-src +unlink", "PTTL, DUMP and UNLINK"});
