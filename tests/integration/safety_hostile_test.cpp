@@ -152,6 +152,20 @@ TEST_SUITE("safety_hostile") {
       require_preserved(check_preserved(before, {&c}), 300);
     }
 
+    // Either side forced standalone (--source-cluster off / --destination-cluster off): still one cluster.
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"cleanup", a, b, "--yes", "--source-cluster", "off"},
+             {"cleanup", a, b, "--yes", "--destination-cluster", "off"},
+             {a, b, "--cleanup", "--source-cluster", "off"},
+             {a, b, "--replace", "--cleanup", "--destination-cluster", "off"}}) {
+      CAPTURE(args.back());
+      CAPTURE(args.at(args.size() - 2));
+      const std::string line = refused(args, 2);
+      CHECK(contains(line, "are nodes of one cluster"));
+      require_preserved(check_preserved(before, {&c}), 300);
+      CHECK(c.dbsize() == 300);
+    }
+
     // A standalone server replicating the second primary, given as the destination of a move whose source
     // URL names the first: its keys are that node's own.
     {
@@ -307,5 +321,44 @@ TEST_SUITE("safety_hostile") {
                                         return k.rfind("a:", 0) == 0 ? "b:" + k.substr(2) : std::string();
                                       }),
                       400);
+  }
+
+  TEST_CASE("SIGTERM in the middle of the cleanup command, then a rerun: nothing lost") {
+    RedisServer src;
+    RedisServer dst;
+    Client s = src.client();
+    Client d = dst.client();
+    seed_mixed(s, {.count = 2000});
+    REQUIRE(run_copy({src.url(), dst.url()}).exit_code() == 0);
+    const KeysBefore before = keys_before({&s, &d});
+    auto tool = start_tool({"cleanup", src.url(), dst.url(), "--yes", "--rate-limit", "800"});
+    REQUIRE(eventually([&] { return s.dbsize() <= 1500; }, 30s));
+    tool.send_signal(SIGTERM);
+    auto first = tool.finish(60s);
+    INFO(first.describe());
+    CHECK(first.exit_code != 0);
+    CHECK(s.dbsize() > 0);
+    require_preserved(check_preserved(before, {&s, &d}), 2000);
+    auto rerun = run_copy({"cleanup", src.url(), dst.url(), "--yes"});
+    INFO(rerun.result.describe());
+    CHECK(rerun.exit_code() == 0);
+    CHECK(user_dbsize(s) == 0);
+    require_preserved(check_preserved(before, {&s, &d}), 2000);
+  }
+
+  TEST_CASE("cleanup in place on a 3-primary cluster: a swap of two prefixes is refused, nothing deleted") {
+    LocalCluster cluster;
+    ClusterClient c = cluster.client();
+    seed_strings(c, 300, "a:");
+    seed_strings(c, 300, "b:");
+    const KeysBefore before = keys_before({&c});
+    REQUIRE(before.size() == 600);
+    auto run = run_copy({"cleanup", cluster.primary(0).url(), cluster.primary(2).url(), "--rename-prefix",
+                         "a:", "b:", "--rename-prefix", "b:", "a:", "--yes"});
+    INFO(run.result.describe());
+    CHECK(run.exit_code() == 2);
+    CHECK(run.counter("deleted") == 0);
+    require_preserved(check_preserved(before, {&c}), 600);
+    CHECK(c.dbsize() == 600);
   }
 }
