@@ -207,8 +207,11 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
 
   // 2. One cluster: the node ids either side knows overlap.
   std::string unknown;  // why identity could not be established, empty when it was
-  const bool maybe_cluster = (c.source_cluster || !s.known) && (c.destination_cluster || !d.known);
-  if (maybe_cluster && (c.source_cluster || c.destination_cluster || destructive)) {
+  // A cluster node is one whatever mode the run treats it in (--source-cluster off reads one node of it).
+  const bool src_cluster = c.source_cluster || (s.known && s.cluster);
+  const bool dst_cluster = c.destination_cluster || (d.known && d.cluster);
+  const bool maybe_cluster = (src_cluster || !s.known) && (dst_cluster || !d.known);
+  if (maybe_cluster && (src_cluster || dst_cluster || destructive)) {
     ClusterIds a = cluster_ids(loop, c.source);
     ClusterIds b = cluster_ids(loop, c.destination);
     std::string shared;
@@ -226,7 +229,7 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
                           (a.self.empty() ? "" : " (node " + a.self + ")") + " and " + who(cmd.destination) +
                           (b.self.empty() ? "" : " (node " + b.self + ")") + " are nodes of one cluster");
     }
-    if (c.source_cluster && c.destination_cluster && (a.all.empty() || b.all.empty())) {
+    if (src_cluster && dst_cluster && (a.all.empty() || b.all.empty())) {
       unknown = "CLUSTER NODES and CLUSTER SHARDS refused (" + (a.all.empty() ? a.refused : b.refused) + ")";
     }
   }
@@ -244,7 +247,7 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
     // A standalone replica of one node of a cluster on the other side: its primary is any of the cluster's
     // nodes, not only the one the URL names.
     std::string node_side;
-    if (evidence.empty() && d.role == "slave" && c.source_cluster && !c.destination_cluster) {
+    if (evidence.empty() && d.role == "slave" && src_cluster && !dst_cluster) {
       for (const auto& a : cluster_ids(loop, c.source).addresses) {
         if (same_host_port(d.primary, a)) {
           evidence = "the destination's primary is " + d.primary + ", a node of the source cluster";
@@ -253,7 +256,7 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
           break;
         }
       }
-    } else if (evidence.empty() && s.role == "slave" && c.destination_cluster && !c.source_cluster) {
+    } else if (evidence.empty() && s.role == "slave" && dst_cluster && !src_cluster) {
       for (const auto& a : cluster_ids(loop, c.destination).addresses) {
         if (same_host_port(s.primary, a)) {
           evidence = "the source's primary is " + s.primary + ", a node of the destination cluster";
