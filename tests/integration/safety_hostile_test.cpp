@@ -262,29 +262,44 @@ TEST_SUITE("safety_hostile") {
     }
   }
 
-  TEST_CASE("SIGTERM in the middle of a --cleanup run, then a rerun: every key moved, none lost") {
-    RedisServer src;
-    RedisServer dst;
-    Client s = src.client();
-    Client d = dst.client();
-    seed_mixed(s, {.count = 2000});
-    const KeysBefore before = keys_before({&s});
-    REQUIRE(before.size() == 2000);
-    auto tool =
-        start_tool({src.url(), dst.url(), "--cleanup", "--rate-limit", "800", "--progress-interval", "0"});
-    REQUIRE(eventually([&] { return s.dbsize() <= 1500; }, 30s));
-    tool.send_signal(SIGTERM);
-    auto first = tool.finish(60s);
-    INFO(first.describe());
-    CHECK(first.exit_code != 0);
-    CHECK(s.dbsize() > 0);
-    require_preserved(check_preserved(before, {&s, &d}), 2000);
-    auto rerun = run_copy({src.url(), dst.url(), "--cleanup"});
-    INFO(rerun.result.describe());
-    CHECK(rerun.exit_code() == 0);
-    CHECK(user_dbsize(s) == 0);
-    CHECK(user_dbsize(d) == 2000);
-    require_preserved(check_preserved(before, {&s, &d}), 2000);
+  TEST_CASE("SIGTERM or kill -9 in the middle of a --cleanup run, then a rerun: every key moved, none lost") {
+    for (const int sig : {SIGTERM, SIGKILL}) {
+      CAPTURE(sig);
+      RedisServer src;
+      RedisServer dst;
+      Client s = src.client();
+      Client d = dst.client();
+      seed_mixed(s, {.count = 2000});
+      const KeysBefore before = keys_before({&s});
+      REQUIRE(before.size() == 2000);
+      auto tool = start_tool({src.url(), dst.url(), "--cleanup", "--rate-limit", "800", "--lock-ttl", "2"});
+      REQUIRE(eventually([&] { return s.dbsize() <= 1500; }, 30s));
+      if (sig == SIGKILL) {
+        tool.kill9();
+      } else {
+        tool.send_signal(sig);
+      }
+      auto first = tool.finish(60s);
+      INFO(first.describe());
+      CHECK(first.exit_code != 0);
+      CHECK(s.dbsize() > 0);
+      require_preserved(check_preserved(before, {&s, &d}), 2000);
+      // The lease of a killed run expires by itself (--lock-ttl); the Job's retry comes after that.
+      REQUIRE(eventually([&] { return d.command({"EXISTS", "redis-migrate:lock"}).integer == 0; }, 10s));
+      auto rerun = run_copy({src.url(), dst.url(), "--cleanup", "--lock-ttl", "2"});
+      INFO(rerun.result.describe());
+      CHECK(rerun.exit_code() == 0);
+      // Keys a killed run copied but did not record are skipped (already on the destination) and, like every
+      // skipped key, not deleted: cleanup finishes the move.
+      CHECK(static_cast<uint64_t>(user_dbsize(s)) == rerun.counter("skipped"));
+      CHECK(user_dbsize(d) == 2000);
+      require_preserved(check_preserved(before, {&s, &d}), 2000);
+      auto cleanup = run_copy({"cleanup", src.url(), dst.url(), "--yes"});
+      INFO(cleanup.result.describe());
+      CHECK(cleanup.exit_code() == 0);
+      CHECK(user_dbsize(s) == 0);
+      require_preserved(check_preserved(before, {&s, &d}), 2000);
+    }
   }
 
   TEST_CASE("cleanup with renames on one database: a swap is refused, a one-way rename keeps the target") {
