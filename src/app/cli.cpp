@@ -1,17 +1,20 @@
 #include "app/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 #include "app/url.hpp"
+#include "copy/glob.hpp"
 #include "copy/rename.hpp"
 #include "net/tls.hpp"
+#include "util/file_check.hpp"
 
 namespace rmig::app {
 
@@ -26,13 +29,15 @@ constexpr const char* kExitCodes =
     "       onto the data it reads (one database, one cluster, a primary and its replica), or a deleting "
     "run\n"
     "       that cannot tell (see --assume-distinct)\n"
-    "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission)\n"
+    "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission,\n"
+    "       a command refused or renamed)\n"
     "  4    another run holds the destination's lock\n"
     "  5    the destination refuses writes (read-only replica, out of memory, cannot persist), or evicts\n"
     "       keys: an evicting maxmemory-policy refuses --cleanup and cleanup, and an eviction during a run\n"
     "       stops every deletion\n"
+    "  6    the work finished but its --report-json could not be written in full (disk full, stdout closed)\n"
     "  70   internal error (a bug: please report it)\n"
-    "  130  interrupted by SIGINT, 143 by SIGTERM (keys in flight were finished first)\n";
+    "  130  interrupted by SIGINT, 143 by SIGTERM, 129 by SIGHUP (keys in flight were finished first)\n";
 
 constexpr const char* kEnvHelp =
     "Environment:\n"
@@ -41,6 +46,8 @@ constexpr const char* kEnvHelp =
     "  DRY_RUN=1 (--dry-run), DEBUG=1 (--log-level debug), REPLACE_DST_KEYS=1 (--replace), CLEAN_UP=1 "
     "(--cleanup)\n"
     "  Every other option reads the variable shown next to it, e.g. REPORT_JSON=/tmp/report.json.\n"
+    "  MATCH, EXCLUDE, TYPE, RENAME_PREFIX, RENAME: one value per line, or separated by ';' (a ';' inside\n"
+    "  a glob's [...] or escaped as \\; is part of the value).\n"
     "  Command-line values win over the environment.\n";
 
 constexpr const char* kUrlHelp =
@@ -48,7 +55,9 @@ constexpr const char* kUrlHelp =
     "  redis://[[user]:password@]host[:port][/db]   (defaults: port 6379, db 0; IPv6 as [::1])\n"
     "  rediss://...                                 the same over TLS\n"
     "  unix:///path/to/redis.sock[?db=N]\n"
-    "  Percent-encode special characters in passwords (@ as %40). Passwords are never printed.\n";
+    "  Percent-encode @ / # ? in passwords (as %40 %2F %23 %3F). Passwords are never printed.\n"
+    "Options may come before, between or after the URLs and the command; -- ends the options. Each takes\n"
+    "its own values per occurrence (--match G, --rename-prefix OLD NEW): repeat it for more.\n";
 
 struct SideFlags {
   std::string url;
@@ -61,8 +70,8 @@ void add_side_options(CLI::App& app, const std::string& side, SideFlags& f) {
   const std::string group = side == "source" ? "Source connection" : "Destination connection";
   app.add_option("--" + side + "-password-file", f.password_file,
                  "read the " + side +
-                     " password from this file (e.g. a mounted Kubernetes secret); "
-                     "overrides the URL's password")
+                     " password from this file (e.g. a mounted Kubernetes secret; a regular file of at most "
+                     "64 KB, one trailing newline dropped); overrides the URL's password")
       ->envname(up + "_PASSWORD_FILE")
       ->group(group);
   app.add_option("--" + side + "-tls-ca-file", f.tls.ca_file,
@@ -88,19 +97,24 @@ void add_side_options(CLI::App& app, const std::string& side, SideFlags& f) {
       ->group(group);
 }
 
+// A password file: a regular file of at most 64 KB (never a FIFO or a device read without end), minus one
+// trailing newline ("\n" or "\r\n", as `echo` and editors leave it).
+constexpr std::size_t kMaxSecretFile = 64 * 1024;
+
 Result<std::string> read_secret_file(const std::string& path, const std::string& option) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return make_error(ExitCode::kUsage, option + " " + path +
-                                            ": cannot read the file: check the path and "
-                                            "its permissions");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
-    s.pop_back();
-  if (s.empty()) return make_error(ExitCode::kUsage, option + " " + path + ": the file is empty");
-  return s;
+  const std::string what = option + " " + path;
+  auto s = read_small_file(path, kMaxSecretFile, what);
+  if (!s) {
+    return make_error(
+        ExitCode::kUsage,
+        s.error().message + ": give a regular file that holds only the password (at most 64 KB)");
+  }
+  if (!s->empty() && s->back() == '\n') {
+    s->pop_back();
+    if (!s->empty() && s->back() == '\r') s->pop_back();
+  }
+  if (s->empty()) return make_error(ExitCode::kUsage, what + ": the file is empty");
+  return std::move(*s);
 }
 
 // Builds one side's connection options from its URL and flags.
@@ -200,6 +214,7 @@ struct Flags {
   std::string window_bytes = "16MB", max_bytes_per_sec;
   // paths
   std::string mode = "auto", big_key_threshold = "64MB";
+  bool drop_field_ttls = false, keep_idle = false;
   double connect_timeout_s = 10, timeout_s = 60, retry_timeout_s = 60, progress_s = 5;
   uint64_t rate_limit = 0;
   // cluster
@@ -222,22 +237,26 @@ void add_urls(CLI::App& app, Flags& f, bool source) {
 // `all_dbs`: the command takes --all-dbs (copy and plan; verify and cleanup work on one database).
 void add_selection_options(CLI::App& app, Flags& f, bool all_dbs) {
   const std::string g = "Selection and renaming";
+  // Each repeatable option takes exactly its own values per occurrence (allow_extra_args(false)), so the
+  // URLs after it stay URLs. The environment's lists are split by split_env_list after parsing.
   app.add_option(
          "--match", f.match,
-         "copy only keys matching this glob (Redis SCAN MATCH syntax; repeatable: any may match; a single "
-         "pattern is applied by the server, so other keys are never dumped)")
+         "copy only keys matching this glob (Redis SCAN MATCH syntax; one pattern per --match, repeatable: "
+         "any may match; a single pattern is applied by the server, so other keys are never dumped) "
+         "[env: patterns separated by ';' or newlines]")
       ->envname("MATCH")
-      ->delimiter(',')
+      ->allow_extra_args(false)
       ->group(g);
-  app.add_option("--exclude", f.exclude, "leave out keys matching this glob (repeatable)")
+  app.add_option("--exclude", f.exclude,
+                 "leave out keys matching this glob (one per --exclude, repeatable) [env: as MATCH]")
       ->envname("EXCLUDE")
-      ->delimiter(',')
+      ->allow_extra_args(false)
       ->group(g);
   app.add_option("--type", f.types,
-                 "copy only keys of this type: string, list, set, zset, hash, stream (repeatable)")
+                 "copy only keys of this type: string, list, set, zset, hash, stream (one per --type, "
+                 "repeatable) [env: as MATCH]")
       ->envname("TYPE")
-      ->delimiter(',')
-      ->check(CLI::IsMember({"string", "list", "set", "zset", "hash", "stream"}))
+      ->allow_extra_args(false)
       ->group(g);
   app.add_option(
          "--rename-prefix", f.rename_prefix,
@@ -245,12 +264,14 @@ void add_selection_options(CLI::App& app, Flags& f, bool all_dbs) {
          "wins; keys no rule matches keep their name; in place, rules that send a selected key onto "
          "another selected key's old name are refused) [env: RENAME_PREFIX, rules separated by ';' or "
          "newlines, OLD and NEW by a space]")
+      ->allow_extra_args(false)
       ->group(g);
   app.add_option(
          "--rename", f.rename_regex,
          "REGEX REPLACEMENT: a key the RE2 regex matches entirely lands under REPLACEMENT, with \\\\1-style "
          "captures (repeatable, in order with --rename-prefix) [env: RENAME, as RENAME_PREFIX; its rules "
          "come after RENAME_PREFIX's]")
+      ->allow_extra_args(false)
       ->group(g);
   if (!all_dbs) return;
   app.add_flag("--all-dbs", f.all_dbs, "copy every non-empty logical DB N to DB N (standalone servers)")
@@ -262,7 +283,6 @@ void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
   const std::string g = "Tuning";
   app.add_option("--window-keys", o.window.keys, "keys in flight at most (between DUMP and RESTORE reply)")
       ->envname("WINDOW_KEYS")
-      ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str()
       ->group(g);
   app.add_option("--window-bytes", f.window_bytes,
@@ -272,7 +292,6 @@ void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
       ->group(g);
   app.add_option("--scan-count", o.window.scan_count, "COUNT hint given to SCAN")
       ->envname("SCAN_COUNT")
-      ->check(CLI::Range(1, 100'000))
       ->capture_default_str()
       ->group(g);
   app.add_option("--rate-limit", f.rate_limit,
@@ -281,7 +300,7 @@ void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
       ->envname("RATE_LIMIT")
       ->group(g);
   app.add_option("--max-bytes-per-sec", f.max_bytes_per_sec,
-                 "read at most this many DUMP bytes per second from the source (e.g. 20MB)")
+                 "read at most this many DUMP bytes per second from the source (e.g. 20MB; 0: no limit)")
       ->envname("MAX_BYTES_PER_SEC")
       ->group(g);
   app.add_option("--connect-timeout", f.connect_timeout_s,
@@ -295,7 +314,7 @@ void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
       ->group(g);
   app.add_option("--retry-timeout", f.retry_timeout_s,
                  "seconds a dropped connection is reconnected, and a retryable per-key error (LOADING, BUSY, "
-                 "TRYAGAIN) retried, before giving up")
+                 "TRYAGAIN) retried, before giving up (0: no retries)")
       ->envname("RETRY_TIMEOUT")
       ->capture_default_str()
       ->group(g);
@@ -309,7 +328,7 @@ void add_path_options(CLI::App& app, Flags& f) {
          "server, and a key above --big-key-threshold are rebuilt with the type's own commands), dump "
          "(DUMP/RESTORE only) or rewrite (every key rebuilt)")
       ->envname("MODE")
-      ->check(CLI::IsMember({"auto", "dump", "rewrite"}))
+      ->check(CLI::IsMember(names_of(copy::kCopyModeNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -320,6 +339,19 @@ void add_path_options(CLI::App& app, Flags& f) {
       ->envname("BIG_KEY_THRESHOLD")
       ->capture_default_str()
       ->group(g);
+  app.add_flag(
+         "--drop-field-ttls", f.drop_field_ttls,
+         "a hash whose fields have TTLs, copied onto a destination without hash field expiration "
+         "(Redis <= 7.2, Valkey <= 8.1), gets its fields without their TTLs (counted field_ttls_dropped) "
+         "instead of failing")
+      ->envname("DROP_FIELD_TTLS")
+      ->group(g);
+  app.add_flag("--keep-idle", f.keep_idle,
+               "carry each key's LRU idle time or LFU frequency (OBJECT IDLETIME / OBJECT FREQ, by the "
+               "source's maxmemory-policy) so a cache's eviction order survives the move; one more read per "
+               "key")
+      ->envname("KEEP_IDLE")
+      ->group(g);
 }
 
 void add_cluster_options(CLI::App& app, Flags& f) {
@@ -329,7 +361,7 @@ void add_cluster_options(CLI::App& app, Flags& f) {
          "on, off or auto: treat the source as a Redis Cluster (auto: ask it with INFO cluster); any node "
          "of the cluster is enough as SOURCE_URL")
       ->envname("SOURCE_CLUSTER")
-      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->check(CLI::IsMember(names_of(copy::kClusterModeNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -337,7 +369,7 @@ void add_cluster_options(CLI::App& app, Flags& f) {
          "on, off or auto: treat the destination as a Redis Cluster (each RESTORE goes to the node owning "
          "the key's slot)")
       ->envname("DESTINATION_CLUSTER")
-      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->check(CLI::IsMember(names_of(copy::kClusterModeNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option("--read-from", f.read_from,
@@ -367,7 +399,7 @@ void add_output_options(CLI::App& app, Flags& f, Config& cfg) {
       ->group(g);
   app.add_option("--log-format", f.log_format, "text, or json for one JSON object per line (log collectors)")
       ->envname("LOG_FORMAT")
-      ->check(CLI::IsMember({"text", "json"}))
+      ->check(CLI::IsMember(names_of(report::kLogFormatNames)))
       ->capture_default_str()
       ->group(g);
 }
@@ -377,7 +409,7 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
   app.add_option(
          "--state-prefix", cfg.state.prefix,
          "prefix of the tool's own keys on the destination (lock and run state); they are never copied "
-         "or verified")
+         "or verified (not empty, and out of reach of every --match pattern)")
       ->envname("STATE_PREFIX")
       ->capture_default_str()
       ->group(g);
@@ -390,7 +422,6 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
                  "seconds the lock lives without renewal (renewed every third of it while the run lives): "
                  "the lock of a killed run expires after this")
       ->envname("LOCK_TTL")
-      ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -427,7 +458,7 @@ void add_conflict_options(CLI::App& app, Flags& f, Config& cfg) {
          "what to do with a key that exists on the destination: skip (default), replace, merge (fold a "
          "hash, set or zset into the existing one) or fail (stop at the first one)")
       ->envname("ON_CONFLICT")
-      ->check(CLI::IsMember({"skip", "replace", "merge", "fail"}))
+      ->check(CLI::IsMember(names_of(copy::kConflictPolicyNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -456,6 +487,121 @@ void add_deletion_options(CLI::App& app, Flags& f, const std::string& group) {
                "an eviction seen during the run still stops every deletion (exit 5)")
       ->envname("ALLOW_EVICTING_DESTINATION")
       ->group(group);
+}
+
+// 1000 -> "1KB", 64e9 -> "64GB", 1500 -> "1500".
+std::string size_text(double bytes) {
+  const auto b = static_cast<uint64_t>(bytes);
+  for (auto [unit, name] : {std::pair{1'000'000'000'000ull, "TB"}, std::pair{1'000'000'000ull, "GB"},
+                            std::pair{1'000'000ull, "MB"}, std::pair{1'000ull, "KB"}}) {
+    if (b >= unit && b % unit == 0) return std::to_string(b / unit) + name;
+  }
+  return std::to_string(b);
+}
+
+std::string number_text(const NumericOption& o, double v) {
+  if (o.kind == NumericOption::Kind::kSize) return size_text(v);
+  std::array<char, 32> buf{};
+  std::snprintf(buf.data(), buf.size(), "%.15g", v);
+  return buf.data();
+}
+
+// "0 (no limit) or a whole number from 1 to 100000000"
+std::string range_text(const NumericOption& o) {
+  std::string r = o.kind == NumericOption::Kind::kCount     ? "a whole number"
+                  : o.kind == NumericOption::Kind::kSeconds ? "a number of seconds"
+                                                            : "a size";
+  r += " from " + number_text(o, o.min) + " to " + number_text(o, o.max);
+  if (o.kind == NumericOption::Kind::kSize) r += " (e.g. 16MB, 512KiB, or bytes)";
+  if (o.zero != nullptr) r = std::string("0 (") + o.zero + ") or " + r;
+  return r;
+}
+
+// The validator's short form for --help: "0|1-100000000".
+std::string range_brief(const NumericOption& o) {
+  return std::string(o.zero != nullptr ? "0|" : "") + number_text(o, o.min) + "-" + number_text(o, o.max);
+}
+
+// Every numeric option of `app` and its subcommands gets the check of its numeric_options() entry.
+void add_numeric_checks(CLI::App& app) {
+  for (const NumericOption& n : numeric_options()) {
+    CLI::Option* opt = app.get_option_no_throw(n.name);
+    if (opt == nullptr) continue;
+    const NumericOption* rule = &n;
+    opt->check(
+        CLI::Validator([rule](std::string& value) { return check_numeric(*rule, value); }, range_brief(n)));
+    if (n.kind == NumericOption::Kind::kSize) opt->type_name("SIZE");
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    add_numeric_checks(*sub);
+}
+
+// Puts the subcommand's name first wherever it was given ("--match 'a:*' verify SRC DST" is parsed as
+// "verify --match 'a:*' SRC DST"), so that the options before it belong to it too. Option values are stepped
+// over by each option's own arity, so "--state-prefix plan" stays a value; nothing after "--" moves.
+std::vector<std::string> subcommand_first(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  auto find = [&](const std::string& name) -> const CLI::Option* {
+    if (const CLI::Option* o = app.get_option_no_throw(name)) return o;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (const CLI::Option* o = sub->get_option_no_throw(name)) return o;
+    }
+    return nullptr;
+  };
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (a.size() > 1 && a[0] == '-') {
+      if (a.find('=') != std::string::npos) continue;
+      const CLI::Option* o = find(a);
+      if (o != nullptr && o->get_expected_max() > 0) i += static_cast<std::size_t>(o->get_type_size_max());
+      continue;
+    }
+    const bool is_sub = !app.get_subcommands([&](const CLI::App* s) { return s->get_name() == a; }).empty();
+    if (is_sub) {
+      if (i > 1)
+        std::rotate(args.begin() + 1, args.begin() + static_cast<std::ptrdiff_t>(i),
+                    args.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+      break;
+    }
+  }
+  return args;
+}
+
+// " (from the environment variable RATE_LIMIT)" when the option a parse error starts with ("--rate-limit:
+// ...") got its value from its environment variable rather than from the command line; empty otherwise.
+std::string environment_origin(const CLI::App& app, const std::vector<std::string>& args,
+                               const std::string& what) {
+  if (what.rfind("--", 0) != 0) return {};
+  const std::string name = what.substr(0, what.find_first_of(": "));
+  for (const std::string& a : args) {
+    if (a == name || a.rfind(name + "=", 0) == 0) return {};
+  }
+  std::vector<const CLI::App*> apps = {&app};
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    apps.push_back(sub);
+  for (const CLI::App* a : apps) {
+    const CLI::Option* o = a->get_option_no_throw(name);
+    if (o != nullptr && !o->get_envname().empty() && std::getenv(o->get_envname().c_str()) != nullptr) {
+      return " (from the environment variable " + o->get_envname() + ")";
+    }
+  }
+  return {};
+}
+
+// The values of an option that look like URLs: a URL swallowed by an option is named when URLs are missing.
+std::vector<std::string> url_like_values(const CLI::App& app) {
+  std::vector<std::string> out;
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_positional()) continue;
+    for (const std::string& v : o->results()) {
+      if (v.find("://") != std::string::npos) {
+        out.push_back(o->get_name() + " took " + redact_raw_url(v) + " as a value (it takes " +
+                      std::to_string(o->get_type_size_max()) + " per occurrence)");
+      }
+    }
+  }
+  return out;
 }
 
 // The rename rules in command-line order (first match wins across --rename-prefix and --rename).
@@ -495,19 +641,8 @@ Result<std::vector<copy::RuleSpec>> env_rule_specs() {
 Result<std::vector<copy::RuleSpec>> parse_rule_list(std::string_view value, copy::RuleSpec::Kind kind,
                                                     std::string_view variable) {
   std::vector<copy::RuleSpec> specs;
-  // One rule per line; a value on one line may separate its rules with ';' instead.
-  const char separator = value.find('\n') != std::string_view::npos ? '\n' : ';';
-  std::size_t start = 0;
-  while (start <= value.size()) {
-    std::size_t end = value.find(separator, start);
-    if (end == std::string_view::npos) end = value.size();
-    std::string_view rule = value.substr(start, end - start);
-    start = end + 1;
-    while (!rule.empty() && (rule.front() == ' ' || rule.front() == '\t' || rule.front() == '\r'))
-      rule.remove_prefix(1);
-    while (!rule.empty() && (rule.back() == ' ' || rule.back() == '\t' || rule.back() == '\r'))
-      rule.remove_suffix(1);
-    if (rule.empty()) continue;
+  for (const std::string& item : split_env_list(value)) {
+    const std::string_view rule = item;
     const std::size_t space = rule.find(' ');
     if (space == std::string_view::npos) {
       return make_error(ExitCode::kUsage,
@@ -523,17 +658,7 @@ Result<std::vector<copy::RuleSpec>> parse_rule_list(std::string_view value, copy
   return specs;
 }
 
-const char* command_name(Command c) noexcept {
-  switch (c) {
-    case Command::kCopy: return "copy";
-    case Command::kPlan: return "plan";
-    case Command::kVerify: return "verify";
-    case Command::kCleanup: return "cleanup";
-    case Command::kStatus: return "status";
-    case Command::kUnlock: return "unlock";
-  }
-  return "copy";
-}
+const char* command_name(Command c) noexcept { return name_of(kCommandNames, c); }
 
 Result<uint64_t> parse_size(std::string_view text) {
   std::string_view t = text;
@@ -563,11 +688,132 @@ Result<uint64_t> parse_size(std::string_view text) {
     mul = 1000ull * 1000 * 1000;
   } else if (unit == "gib") {
     mul = 1024ull * 1024 * 1024;
+  } else if (unit == "t" || unit == "tb") {
+    mul = 1000ull * 1000 * 1000 * 1000;
+  } else if (unit == "tib") {
+    mul = 1024ull * 1024 * 1024 * 1024;
   } else {
     return make_error(ExitCode::kUsage, "'" + std::string(text) + "': unknown unit '" + unit +
-                                            "' (use KB, MB, GB, KiB, MiB, GiB)");
+                                            "' (use KB, MB, GB, TB, KiB, MiB, GiB, TiB)");
+  }
+  if (value > std::numeric_limits<uint64_t>::max() / mul) {
+    return make_error(ExitCode::kUsage, "'" + std::string(text) + "' is too large a size");
   }
   return value * mul;
+}
+
+std::vector<std::string> split_env_list(std::string_view value) {
+  const char separator = value.find('\n') != std::string_view::npos ? '\n' : ';';
+  // The index of the ']' that closes the set opened at `open`, as the server's glob reads it (a ']' right
+  // after '[' or "[^" closes it; '\' escapes), or npos when the set is never closed.
+  auto set_end = [&](std::size_t open) {
+    std::size_t j = open + 1;
+    if (j < value.size() && value[j] == '^') ++j;
+    while (j < value.size()) {
+      if (value[j] == '\\' && j + 1 < value.size()) {
+        j += 2;
+      } else if (value[j] == ']') {
+        return j;
+      } else {
+        ++j;
+      }
+    }
+    return std::string_view::npos;
+  };
+  std::vector<std::string> items;
+  std::string item;
+  auto flush = [&] {
+    const std::size_t first = item.find_first_not_of(" \t\r");
+    if (first != std::string::npos) {
+      const std::size_t last = item.find_last_not_of(" \t\r");
+      items.push_back(item.substr(first, last - first + 1));
+    }
+    item.clear();
+  };
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c == '\\' && i + 1 < value.size()) {
+      item += value.substr(i, 2);
+      ++i;
+    } else if (c == '[' && set_end(i) != std::string_view::npos) {
+      const std::size_t close = set_end(i);
+      item += value.substr(i, close - i + 1);
+      i = close;
+    } else if (c == separator) {
+      flush();
+    } else {
+      item += c;
+    }
+  }
+  flush();
+  return items;
+}
+
+const std::vector<NumericOption>& numeric_options() {
+  using K = NumericOption::Kind;
+  static const std::vector<NumericOption> table = {
+      {"--window-keys", K::kCount, 1, 1e6, nullptr},
+      {"--window-bytes", K::kSize, 1e3, 64e9, nullptr},
+      {"--scan-count", K::kCount, 1, 1e5, nullptr},
+      {"--rate-limit", K::kCount, 1, 1e8, "no limit"},
+      {"--max-bytes-per-sec", K::kSize, 1e3, 1e12, "no limit"},
+      {"--connect-timeout", K::kSeconds, 0.1, 86400, nullptr},
+      {"--timeout", K::kSeconds, 0.1, 86400, nullptr},
+      {"--retry-timeout", K::kSeconds, 0.1, 86400, "no retries"},
+      {"--progress-interval", K::kSeconds, 0.01, 86400, "no progress lines"},
+      {"--examples", K::kCount, 0, 1e4, nullptr},
+      {"--big-key-threshold", K::kSize, 1e3, 1e12, "no size check"},
+      {"--lock-ttl", K::kSeconds, 1, 3600, nullptr},
+      {"--ttl-tolerance", K::kSeconds, 0, 604800, nullptr},
+      {"--sample", K::kCount, 1, 1e8, "every key"},
+      {"--max-differences", K::kCount, 0, 1e6, nullptr},
+  };
+  return table;
+}
+
+std::string check_numeric(const NumericOption& o, std::string_view text) {
+  std::string_view t = text;
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
+    t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
+    t.remove_suffix(1);
+  const std::string quoted = "'" + std::string(text) + "'";
+  auto bad = [&](const std::string& what) { return quoted + " " + what + ": give " + range_text(o); };
+  if (!t.empty() && t.front() == '-') return bad("is negative");
+  double value = 0;
+  switch (o.kind) {
+    case NumericOption::Kind::kCount: {
+      uint64_t v = 0;
+      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (ec == std::errc::result_out_of_range) return bad("is too large");
+      if (ec != std::errc() || p != t.data() + t.size() || t.empty()) return bad("is not a whole number");
+      value = static_cast<double>(v);
+      break;
+    }
+    case NumericOption::Kind::kSeconds: {
+      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+      if (ec == std::errc::result_out_of_range) return bad("is too large");
+      if (ec != std::errc() || p != t.data() + t.size() || t.empty() || !std::isfinite(value)) {
+        return bad("is not a number of seconds");
+      }
+      break;
+    }
+    case NumericOption::Kind::kSize: {
+      auto v = parse_size(t);
+      if (!v) {
+        const std::string& why = v.error().message;
+        if (why.find("too large") != std::string::npos) return bad("is too large");
+        if (why.find("unknown unit") != std::string::npos) return why + ": give " + range_text(o);
+        return bad("is not a size");
+      }
+      value = static_cast<double>(*v);
+      break;
+    }
+  }
+  if (value == 0 && o.zero != nullptr) return {};
+  if (value < o.min) return bad(value == 0 ? "is not allowed" : "is too small");
+  if (value > o.max) return bad("is too large");
+  return {};
 }
 
 std::variant<Config, int> parse_command_line(int argc, char** argv) {
@@ -637,7 +883,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
       ->group("Verify");
   verify
       ->add_option("--sample", verify_cmd.cfg.verify.sample,
-                   "check a random sample of N keys instead of every key")
+                   "check a random sample of N keys instead of every key (0: every key)")
       ->envname("SAMPLE")
       ->group("Verify");
   verify
@@ -689,8 +935,15 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   add_output_options(*unlock, unlock_cmd.f, unlock_cmd.cfg);
   unlock->add_flag("--yes,--force", unlock_cmd.cfg.yes, "do not ask for confirmation")->envname("YES");
 
+  add_numeric_checks(app);
+
+  std::vector<std::string> args = subcommand_first(app, argc, argv);
+  std::vector<char*> arg_ptrs;
+  arg_ptrs.reserve(args.size());
+  for (std::string& a : args)
+    arg_ptrs.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   } catch (const CLI::CallForHelp& e) {
     std::fputs((app.get_subcommands().empty() ? app.help() : app.get_subcommands().front()->help()).c_str(),
                stdout);
@@ -702,7 +955,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     std::printf("%s\n", e.what());
     return 0;
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "redis-migrate: %s (see redis-migrate --help)\n", redact_urls(e.what()).c_str());
+    std::fprintf(stderr, "redis-migrate: %s%s (see redis-migrate --help)\n", redact_urls(e.what()).c_str(),
+                 environment_origin(app, args, e.what()).c_str());
     return 2;
   }
 
@@ -730,28 +984,51 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   if (int rc = env_flag("DEBUG", debug); rc != 0) return rc;
   if (debug && used->get_option("--log-level")->count() == 0) f.log_level = "debug";
   cfg.log_level = spdlog::level::from_str(f.log_level);
-  cfg.log_format = f.log_format == "json" ? report::LogFormat::kJson : report::LogFormat::kText;
+  cfg.log_format = value_of(report::kLogFormatNames, f.log_format).value_or(report::LogFormat::kText);
 
   auto fail = [](const Error& e) {
     std::fprintf(stderr, "redis-migrate: %s\n", e.message.c_str());
     return to_int(e.code);
   };
+  // A value CLI11 took from the option's environment variable rather than from the command line.
+  auto from_environment = [&](const char* name) {
+    const CLI::Option* opt = used->get_option_no_throw(name);
+    if (opt == nullptr || opt->count() == 0) return false;
+    const auto& order = used->parse_order();
+    return std::find(order.begin(), order.end(), opt) == order.end();
+  };
   const bool needs_source = cfg.command != Command::kStatus && cfg.command != Command::kUnlock;
   if ((needs_source && f.src.url.empty()) || f.dst.url.empty()) {
-    std::fprintf(stderr, "%s\n", used->help().c_str());
-    std::fprintf(stderr, "redis-migrate: missing %s: pass %s or set %s\n",
+    // The usage for a first try without anything; otherwise one line saying what was found.
+    if (argc <= 1) std::fprintf(stderr, "%s\n", used->help().c_str());
+    std::string found;
+    if (!needs_source || (f.src.url.empty() && f.dst.url.empty())) {
+      found = "no URL was given";
+    } else {
+      found = "found only " + redact_raw_url(f.src.url) + ", taken as the source URL" +
+              (from_environment("SOURCE_URL") ? " (from SOURCE_REDIS_URL)" : "");
+    }
+    for (const std::string& swallowed : url_like_values(*used))
+      found += "; " + swallowed;
+    std::fprintf(stderr, "redis-migrate: missing %s: %s; pass %s or set %s\n",
                  !needs_source                            ? "the destination URL"
                  : f.src.url.empty() && f.dst.url.empty() ? "the source and destination URLs"
                  : f.src.url.empty()                      ? "the source URL"
                                                           : "the destination URL",
-                 needs_source ? "SOURCE_URL DESTINATION_URL" : "DESTINATION_URL",
+                 found.c_str(), needs_source ? "SOURCE_URL DESTINATION_URL" : "DESTINATION_URL",
                  needs_source ? "SOURCE_REDIS_URL and DESTINATION_REDIS_URL" : "DESTINATION_REDIS_URL");
     return 2;
   }
 
+  if (cfg.state.prefix.empty()) {
+    return fail(
+        Error{ExitCode::kUsage,
+              "--state-prefix must not be empty: the tool's own keys on the destination (its lock and "
+              "run records) need a prefix of their own, e.g. redis-migrate:"});
+  }
+
   auto wb = parse_size(f.window_bytes);
   if (!wb) return fail(Error{ExitCode::kUsage, "--window-bytes " + wb.error().message});
-  if (*wb < 1024) return fail(Error{ExitCode::kUsage, "--window-bytes must be at least 1KB"});
   o.window.bytes = *wb;
   if (!f.max_bytes_per_sec.empty()) {
     auto mb = parse_size(f.max_bytes_per_sec);
@@ -759,12 +1036,12 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     o.rate_limit_bytes = *mb;
   }
   o.rate_limit_keys = f.rate_limit;
-  o.mode = f.mode == "dump"      ? copy::CopyMode::kDump
-           : f.mode == "rewrite" ? copy::CopyMode::kRewrite
-                                 : copy::CopyMode::kAuto;
+  o.mode = value_of(copy::kCopyModeNames, f.mode).value_or(copy::CopyMode::kAuto);
   auto bkt = parse_size(f.big_key_threshold);
   if (!bkt) return fail(Error{ExitCode::kUsage, "--big-key-threshold " + bkt.error().message});
   o.big_key_threshold = *bkt;
+  o.drop_field_ttls = f.drop_field_ttls;
+  o.keep_idle = f.keep_idle;
   o.dry_run = f.dry_run || cfg.command == Command::kPlan;
   o.cleanup = f.cleanup;
   cfg.copy.assume_distinct = f.assume_distinct;
@@ -778,18 +1055,56 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
                       "--replace contradicts --on-conflict " + f.on_conflict + ": give one of them"});
   }
   const std::string policy = f.replace ? "replace" : f.on_conflict;
-  o.conflict = policy == "replace" ? copy::ConflictPolicy::kReplace
-               : policy == "merge" ? copy::ConflictPolicy::kMerge
-               : policy == "fail"  ? copy::ConflictPolicy::kFail
-                                   : copy::ConflictPolicy::kSkip;
+  o.conflict = value_of(copy::kConflictPolicyNames, policy).value_or(copy::ConflictPolicy::kSkip);
   o.merge_prefer_source = f.merge_prefer == "source";
 
-  // Selection.
+  // Selection. Lists from the environment (MATCH, EXCLUDE, TYPE) arrive as one value each: split them as the
+  // rename variables are.
+  for (auto [name, list] :
+       {std::pair{"--match", &f.match}, std::pair{"--exclude", &f.exclude}, std::pair{"--type", &f.types}}) {
+    if (!from_environment(name)) continue;
+    std::vector<std::string> items;
+    for (const std::string& v : *list) {
+      auto split = split_env_list(v);
+      // Commas separated the patterns once: say so when a one-line value reads like such a list.
+      std::string as_list = v;
+      std::replace(as_list.begin(), as_list.end(), ',', ';');
+      if (list != &f.types && split.size() == 1 && split_env_list(as_list).size() > 1) {
+        const std::string variable = used->get_option(name)->get_envname();
+        std::fprintf(stderr,
+                     "redis-migrate: note: %s='%s' is one pattern (a comma is part of a pattern); separate "
+                     "several with ';' or newlines\n",
+                     variable.c_str(), v.c_str());
+      }
+      items.insert(items.end(), split.begin(), split.end());
+    }
+    *list = std::move(items);
+  }
+  for (const std::string& t : f.types) {
+    if (t != "string" && t != "list" && t != "set" && t != "zset" && t != "hash" && t != "stream") {
+      return fail(Error{ExitCode::kUsage, (from_environment("--type") ? "TYPE: '" : "--type '") + t +
+                                              "' is not a key type: give one of string, list, set, zset, "
+                                              "hash, stream (one per --type; in TYPE, separated by ';')"});
+    }
+  }
   copy::Selection& sel = o.selection;
   sel.match = f.match;
   sel.exclude = f.exclude;
   sel.types = f.types;
   sel.own_prefix = cfg.state.prefix;
+  // Keys under the state prefix are never selected: a --match pattern that reaches into it would silently
+  // leave keys behind, and the tool's lock and records would live among the copied keys. A pattern without
+  // literal text at its start ("*", "*:session") selects across every prefix and is left alone.
+  for (const std::string& m : f.match) {
+    if (!copy::glob_literal_prefix(m).empty() && copy::glob_may_match_prefixed(m, cfg.state.prefix)) {
+      return fail(
+          Error{ExitCode::kUsage,
+                "--state-prefix '" + cfg.state.prefix + "' lies inside the selection --match '" + m +
+                    "': keys under it would never be copied, and the tool's own keys would sit among "
+                    "the copied ones; choose a --state-prefix no --match pattern reaches (the default "
+                    "is redis-migrate:)"});
+    }
+  }
   auto specs = rule_specs(*used, f);
   bool env_rules = false;
   if (specs.empty() && used->get_option_no_throw("--rename") != nullptr) {
@@ -811,9 +1126,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   cfg.copy.all_dbs = f.all_dbs;
 
   auto mode = [](const std::string& m) {
-    return m == "on"    ? copy::ClusterMode::kOn
-           : m == "off" ? copy::ClusterMode::kOff
-                        : copy::ClusterMode::kAuto;
+    return value_of(copy::kClusterModeNames, m).value_or(copy::ClusterMode::kAuto);
   };
   cfg.copy.source_cluster = mode(f.source_cluster);
   cfg.copy.destination_cluster = mode(f.destination_cluster);

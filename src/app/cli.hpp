@@ -2,8 +2,12 @@
 // The command line and the environment. Every option has an environment variable (the option name in upper
 // case with '-' as '_', e.g. --report-json = REPORT_JSON), plus the names operators already use:
 // SOURCE_REDIS_URL, DESTINATION_REDIS_URL, DRY_RUN, DEBUG, REPLACE_DST_KEYS, CLEAN_UP. The rename rules,
-// which take two values each, come from RENAME_PREFIX and RENAME (see parse_rule_list). A command-line value
-// wins over the environment.
+// which take two values each, come from RENAME_PREFIX and RENAME (see parse_rule_list); MATCH, EXCLUDE and
+// TYPE are lists split the same way (split_env_list). A command-line value wins over the environment.
+//
+// Options may come before, between or after the URLs and the command: each takes exactly its own values per
+// occurrence, the command's name is moved first before parsing, and "--" ends the options. Numeric values are
+// checked against numeric_options() before conversion.
 //
 //   redis-migrate [OPTIONS] SOURCE_URL DESTINATION_URL          copy (the default command)
 //   redis-migrate plan [OPTIONS] SOURCE_URL DESTINATION_URL     what a copy would do, writing nothing
@@ -16,6 +20,7 @@
 
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "copy/copy_command.hpp"
 #include "copy/rename.hpp"
@@ -24,6 +29,14 @@
 namespace rmig::app {
 
 enum class Command { kCopy, kPlan, kVerify, kCleanup, kStatus, kUnlock };
+inline constexpr std::array<NamedValue<Command>, 6> kCommandNames = {{
+    {Command::kCopy, "copy"},
+    {Command::kPlan, "plan"},
+    {Command::kVerify, "verify"},
+    {Command::kCleanup, "cleanup"},
+    {Command::kStatus, "status"},
+    {Command::kUnlock, "unlock"},
+}};
 
 const char* command_name(Command c) noexcept;
 
@@ -65,7 +78,29 @@ std::variant<Config, int> parse_command_line(int argc, char** argv);
 Result<std::vector<copy::RuleSpec>> parse_rule_list(std::string_view value, copy::RuleSpec::Kind kind,
                                                     std::string_view variable);
 
-// Parses "16MB", "512KiB", "1g" or a plain number of bytes.
+// Parses "16MB", "512KiB", "1g" or a plain number of bytes. Negative, fractional and overflowing sizes are
+// errors.
 Result<uint64_t> parse_size(std::string_view text);
+
+// The items of an environment list (MATCH, EXCLUDE, TYPE, and the rules of RENAME_PREFIX and RENAME): one
+// item per line, or, when the value is one line, items separated by ';'. A separator inside a glob's [...]
+// set (one with its closing ']') or escaped with '\' belongs to the item. Items are trimmed of spaces, tabs
+// and '\r'; empty items are dropped.
+std::vector<std::string> split_env_list(std::string_view value);
+
+// The valid values of a numeric option, in one table that both the parser's checks and --help use. The text
+// is checked before it is converted, so "-5" or "99999999999999999999" can never wrap around to "no limit".
+struct NumericOption {
+  enum class Kind { kCount, kSeconds, kSize };
+  const char* name;  // "--rate-limit"
+  Kind kind;
+  double min, max;  // inclusive; sizes in bytes
+  // What 0 means when 0 is valid outside [min, max] ("no limit"); nullptr when it is not.
+  const char* zero;
+};
+const std::vector<NumericOption>& numeric_options();
+// Checks `text` against `o`: empty when valid, otherwise what is wrong and the valid range in plain words
+// ("-5 is negative: give 0 (no limit) or a whole number from 1 to 100000000").
+std::string check_numeric(const NumericOption& o, std::string_view text);
 
 }  // namespace rmig::app

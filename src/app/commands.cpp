@@ -16,8 +16,14 @@ int emit(report::RunReport rep, const Config& cfg) {
   report::print_summary(rep);
   if (!cfg.report_json.empty()) {
     if (auto st = report::write_json_report(rep, cfg.report_json); !st) {
+      // The work is done (and checkpointed); only its report is missing or incomplete. A run that already
+      // failed keeps its own code, which says more.
       std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
-      if (rep.exit_code == ExitCode::kOk) return to_int(ExitCode::kUsage);
+      if (rep.exit_code == ExitCode::kOk) {
+        std::fprintf(stderr, "exit code %d: the work finished but its report could not be written\n",
+                     to_int(ExitCode::kReportNotWritten));
+        return to_int(ExitCode::kReportNotWritten);
+      }
     }
   }
   return to_int(rep.exit_code);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -100,12 +101,29 @@ Consent confirm_cleanup(const Config& cfg) {
 }
 
 int run(int argc, char** argv) {
+  // A closed stdout or stderr (`| head`, a terminal gone) must not end a run half-way: writes to it fail
+  // with EPIPE instead, what cannot be printed is dropped, and the run finishes, checkpoints and unlocks.
+  std::signal(SIGPIPE, SIG_IGN);
   auto parsed = parse_command_line(argc, argv);
   if (auto* rc = std::get_if<int>(&parsed)) return *rc;
   Config& cfg = std::get<Config>(parsed);
   report::setup_logging(cfg.log_level, cfg.log_format);
 
   cfg.copy.state = state_options(cfg, redacted_command_line(argc, argv));
+  // What can be checked before the first write is: a report or a state file that cannot be written would
+  // otherwise be found only at the end, after every key moved.
+  if (!cfg.report_json.empty() && cfg.report_json != "-") {
+    if (auto st = report::check_writable("--report-json", cfg.report_json); !st) {
+      std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
+      return to_int(st.error().code);
+    }
+  }
+  if (!cfg.state.state_file.empty()) {
+    if (auto st = report::check_writable("--state-file", cfg.state.state_file, ".tmp"); !st) {
+      std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
+      return to_int(st.error().code);
+    }
+  }
   switch (cfg.command) {
     case Command::kCopy: {
       const Consent consent = confirm_copy(cfg);

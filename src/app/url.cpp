@@ -26,6 +26,33 @@ Result<int> parse_db(std::string_view text, const std::string& where) {
   return db;
 }
 
+// The characters among @ / # ? that the password part of a URL's text holds unencoded, as each would be
+// percent-encoded: "'@' as %40, '/' as %2F". The password part, as a person typed it, runs from the ':' after
+// the user to the last '@' (for unix://, to the "@/" before the socket's path). Empty when there is no such
+// character (or no password).
+std::string unencoded_in_password(std::string_view text) {
+  const std::size_t scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  const std::size_t start = scheme_end + 3;
+  // A unix:// URL's path may hold '@' too: its user part ends at the "@/" before the path.
+  const bool unix_socket = text.substr(0, scheme_end) == "unix";
+  const std::size_t at = unix_socket ? text.find("@/", start) : text.rfind('@');
+  if (at == std::string_view::npos || at < start) return {};
+  const std::size_t colon = text.find(':', start);
+  if (colon == std::string_view::npos || colon > at) return {};
+  const std::string_view password = text.substr(colon + 1, at - colon - 1);
+  std::string out;
+  for (auto [c, encoded] :
+       {std::pair{'@', "%40"}, std::pair{'/', "%2F"}, std::pair{'#', "%23"}, std::pair{'?', "%3F"}}) {
+    if (password.find(c) == std::string_view::npos) continue;
+    if (!out.empty()) out += ", ";
+    out += std::string("'") + c + "' as " + encoded;
+  }
+  return out;
+}
+
+Result<RedisUrl> parse_url_text(std::string_view text, std::string_view what);
+
 }  // namespace
 
 std::string redact_raw_url(std::string_view text) {
@@ -64,7 +91,9 @@ std::string RedisUrl::redacted() const {
   return out;
 }
 
-Result<RedisUrl> parse_redis_url(std::string_view text, std::string_view what) {
+namespace {
+
+Result<RedisUrl> parse_url_text(std::string_view text, std::string_view what) {
   const std::string where = std::string(what) + " '" + redact_raw_url(text) + "'";
   auto usage = [&](const std::string& msg) { return make_error(ExitCode::kUsage, where + ": " + msg); };
   if (text.empty()) return make_error(ExitCode::kUsage, std::string(what) + " is empty");
@@ -152,6 +181,28 @@ Result<RedisUrl> parse_redis_url(std::string_view text, std::string_view what) {
   }
   if (u.has_fragment()) return usage("unexpected '#' fragment: percent-encode '#' in the password as %23");
   return out;
+}
+
+}  // namespace
+
+Result<RedisUrl> parse_redis_url(std::string_view text, std::string_view what) {
+  auto url = parse_url_text(text, what);
+  const std::string unencoded = unencoded_in_password(text);
+  if (unencoded.empty()) return url;
+  // A unix:// password part (up to the "@/" before the path) never holds them legitimately.
+  if (url && url->endpoint.kind != net::Endpoint::Kind::kUnix) {
+    // An '@' after the host is never part of a Redis URL: the password held it, and the URL only seemed to
+    // parse.
+    const std::size_t start = text.find("://") + 3;
+    const std::size_t end = text.find_first_of("/?#", start);
+    if (end == std::string_view::npos || text.find('@', end) == std::string_view::npos) return url;
+  }
+  // The parser's own message would quote a piece of the password as a port or a database: say only what to
+  // do.
+  return make_error(ExitCode::kUsage, std::string(what) + " '" + redact_raw_url(text) +
+                                          "' cannot be read: the password holds characters a URL reserves; "
+                                          "percent-encode them (" +
+                                          unencoded + ")");
 }
 
 }  // namespace rmig::app

@@ -25,15 +25,7 @@ constexpr int kRecordVersion = 1;
 constexpr int64_t kRecordTtlMs = 30LL * 24 * 3600 * 1000;
 constexpr long kStatusMaxRuns = 100;
 
-const char* policy_text(ConflictPolicy p) {
-  switch (p) {
-    case ConflictPolicy::kSkip: return "skip";
-    case ConflictPolicy::kReplace: return "replace";
-    case ConflictPolicy::kMerge: return "merge";
-    case ConflictPolicy::kFail: return "fail";
-  }
-  return "skip";
-}
+const char* policy_text(ConflictPolicy p) { return name_of(kConflictPolicyNames, p); }
 
 nlohmann::json side_identity(const resp::ConnectOptions& o) {
   return {{"endpoint", o.endpoint.to_string()}, {"db", o.db}, {"user", o.user}, {"tls", o.tls != nullptr}};

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <random>
 
 #include "cluster/slot.hpp"
@@ -33,8 +34,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using ConnectionPtr = std::unique_ptr<resp::Connection>;
 
-const char* policy_name(ConflictPolicy p) { return p == ConflictPolicy::kReplace ? "replace" : "skip"; }
-
 // The options of one cluster node, derived from the side's URL options (TLS, credentials, timeouts).
 resp::ConnectOptions node_options(const resp::ConnectOptions& base, const cluster::NodeInfo& n,
                                   bool readonly) {
@@ -42,15 +41,36 @@ resp::ConnectOptions node_options(const resp::ConnectOptions& base, const cluste
   o.endpoint.kind = net::Endpoint::Kind::kTcp;
   o.endpoint.host = n.host;
   o.endpoint.port = n.port;
-  o.db = 0;
-  o.readonly = readonly;
+  o.readonly = readonly;  // the URL's db: every node SELECTs it (numbered databases of a Valkey 9 cluster)
   o.label = base.side + " node " + n.address();
   return o;
 }
 
 Result<ConnectionPtr> open(net::Loop& loop, const resp::ConnectOptions& o) {
   auto c = std::make_unique<resp::Connection>(loop, o, nullptr);
-  if (auto st = resp::open_sync(loop, *c); !st) return st.error();
+  if (auto st = resp::open_sync(loop, *c); !st) {
+    if (o.db == 0 || st.error().code != ExitCode::kUsage) return st.error();
+    // SELECT N refused: on a cluster node, say which server and which setting (numbered databases in a
+    // cluster need Valkey >= 9.0 with cluster-databases > N).
+    resp::ConnectOptions zero = o;
+    zero.db = 0;
+    auto c0 = std::make_unique<resp::Connection>(loop, zero, nullptr);
+    if (!resp::open_sync(loop, *c0)) return st.error();
+    auto facts = resp::probe_server(loop, *c0);
+    if (!facts || !facts->known || !facts->cluster) return st.error();
+    const std::string n = std::to_string(o.db);
+    const bool valkey9 = facts->server == "valkey" && std::atoi(facts->version.c_str()) >= 9;
+    const std::string who = o.label + ": database " + n + " requested, but " + resp::server_name(*facts);
+    if (valkey9) {
+      return make_error(ExitCode::kUsage, who + " runs in cluster mode and refused SELECT " + n +
+                                              ": set cluster-databases above " + n +
+                                              " on every primary, or remove /" + n + " from the URL");
+    }
+    return make_error(
+        ExitCode::kUsage,
+        who + " runs in cluster mode, which has only db 0 (numbered databases in a cluster need " +
+            "Valkey >= 9.0 with cluster-databases above " + n + "): remove /" + n + " from the URL");
+  }
   return c;
 }
 
@@ -81,18 +101,36 @@ bool replica_in_sync(net::Loop& loop, resp::Connection& c) {
 
 Result<bool> is_cluster(ClusterMode mode, const resp::ServerFacts& facts, const resp::ConnectOptions& o,
                         const std::string& url) {
+  // A db other than 0 was SELECTed on the seed already: a cluster that refuses it failed in open().
   const bool cluster = mode == ClusterMode::kOn || (mode == ClusterMode::kAuto && facts.cluster);
-  if (cluster && o.db != 0) {
-    return make_error(ExitCode::kUsage, o.side + " " + url +
-                                            " is a Redis Cluster, which has only db 0: remove /" +
-                                            std::to_string(o.db) + " from the URL");
-  }
   if (mode == ClusterMode::kOn && facts.known && !facts.cluster) {
     return make_error(
         ExitCode::kUsage,
         o.side + " " + url + " is not a cluster node (cluster_enabled:0): drop --" + o.side + "-cluster on");
   }
   return cluster;
+}
+
+// INFO keyspace of every primary of a cluster, added up per database.
+Result<std::map<int, uint64_t>> cluster_db_keys(net::Loop& loop, const resp::ConnectOptions& base,
+                                                resp::Connection& seed) {
+  auto topo = cluster::discover(loop, seed);
+  if (!topo) return topo.error();
+  std::map<int, uint64_t> out;
+  for (const auto& shard : topo->shards) {
+    auto c = open(loop, node_options(base, shard.primary, false));
+    if (!c) return c.error();
+    auto facts = resp::probe_server(loop, **c);
+    if (!facts) return facts.error();
+    if (!facts->known) {
+      return make_error(ExitCode::kConnect, base.label +
+                                                ": --all-dbs needs INFO keyspace on every primary "
+                                                "(add the ACL rule +info)");
+    }
+    for (const auto& [db, n] : facts->db_keys)
+      out[db] += n;
+  }
+  return out;
 }
 
 // Source: one node per shard of a cluster (its primary, or a replica with --read-from replicas), or the
@@ -337,6 +375,186 @@ Result<bool> server_copy_allowed(net::Loop& loop, resp::Connection& c, const Cop
   return false;
 }
 
+// --all-dbs: the destination has a database for the highest source DB with keys, checked before any is
+// copied (CONFIG GET databases may be refused; SELECT is what the copy itself needs). When it has not, the
+// destination's count is found with SELECT by bisection, for the message. The connection is left on the
+// URL's database.
+Status check_destination_dbs(net::Loop& loop, resp::Connection& dst, const resp::ConnectOptions& o,
+                             int highest) {
+  auto select = [&](int db) -> Result<bool> {
+    auto r = resp::call_sync(loop, dst, {"SELECT", std::to_string(db)});
+    if (!r) return r.error();
+    if (!resp::is_error(r->get())) return true;
+    const std::string_view msg = resp::text(r->get());
+    if (resp::classify_error(msg) == resp::ServerError::kNoPerm) {
+      return resp::permission_error(o, "select", msg, " (--all-dbs selects each database)");
+    }
+    return false;
+  };
+  auto top = select(highest);
+  if (!top) return top.error();
+  if (!*top) {
+    int lo = 0, hi = highest;  // SELECT lo works (the URL's db 0), SELECT hi does not
+    while (hi - lo > 1) {
+      const int mid = lo + (hi - lo) / 2;
+      auto ok = select(mid);
+      if (!ok) return ok.error();
+      (*ok ? lo : hi) = mid;
+    }
+    return make_error(
+        ExitCode::kUsage,
+        "--all-dbs: the source has keys in DB " + std::to_string(highest) + " but " + o.label + " has only " +
+            std::to_string(hi) + " databases (0-" + std::to_string(hi - 1) +
+            "): raise its 'databases' setting, or copy the databases it has one by one with /N in "
+            "both URLs (nothing was copied)");
+  }
+  auto back = select(o.db);
+  if (!back) return back.error();
+  return {};
+}
+
+}  // namespace
+
+namespace {
+
+// One connection's probes: each command, why the run needs it, and whether it stops the run when refused
+// (UNLINK and DEL are looked at together afterwards).
+struct Probe {
+  resp::Args args;
+  std::string_view why;
+  bool required = true;
+};
+
+struct Probed {
+  std::vector<std::optional<std::string>> refusals;  // by probe
+  std::optional<std::string> refusal(std::size_t i) const {
+    return i < refusals.size() ? refusals[i] : std::nullopt;
+  }
+};
+
+Result<Probed> run_probes(net::Loop& loop, resp::Connection& c, const std::vector<Probe>& probes) {
+  std::vector<resp::Args> args;
+  args.reserve(probes.size());
+  for (const auto& p : probes)
+    args.push_back(p.args);
+  auto r = resp::command_refusals(loop, c, args);
+  if (!r) return r.error();
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    if (probes[i].required && (*r)[i]) {
+      std::string name(probes[i].args.front());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
+      return resp::refused_command_error(c.options(), name, *(*r)[i], probes[i].why);
+    }
+  }
+  return Probed{std::move(*r)};
+}
+
+// UNLINK refused (in `unlink`) and DEL not: the side deletes with DEL. Both refused: the run stops, naming
+// UNLINK, when a deletion is required (`why` not empty). `renamed_only`: only an UNLINK the server does not
+// know switches (an ACL refusal stays for the key-by-key answer).
+Status settle_delete(const resp::Connection& c, const std::optional<std::string>& unlink,
+                     const std::optional<std::string>& del, ScriptCommands& side, std::string_view why,
+                     bool renamed_only) {
+  if (!unlink) return {};
+  if (renamed_only && resp::classify_error(*unlink) != resp::ServerError::kUnknownCommand) return {};
+  if (!del) {
+    if (side.unlink) spdlog::info("{}: UNLINK refused ({}): keys are deleted with DEL", c.label(), *unlink);
+    side.unlink = false;
+    return {};
+  }
+  if (why.empty()) return {};
+  return resp::refused_command_error(c.options(), "unlink", *unlink,
+                                     std::string(why) + " (DEL is refused too)");
+}
+
+}  // namespace
+
+Status check_commands(net::Loop& loop, std::vector<SourceNode>& sources, Destination& destination,
+                      const CommandNeeds& needs, CopyOptions& options) {
+  const std::string key =
+      (options.selection.own_prefix.empty() ? std::string("redis-migrate:") : options.selection.own_prefix) +
+      "probe:" + options.run_id;
+  // EVALSHA is not probed: its first refusal switches the side to EVAL (Script::fall_back), as a NOSCRIPT
+  // would.
+  constexpr std::string_view kCleanupWhy =
+      " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)";
+  constexpr std::string_view kMergeWhy = " (--on-conflict merge merges with a script calling UNLINK)";
+  auto add_scripts = [&](std::vector<Probe>& probes, std::string_view why) {
+    probes.push_back({{"EVAL", "return 0", "0"}, why, true});
+    probes.push_back({{"UNLINK", key}, why, false});
+    probes.push_back({{"DEL", key}, why, false});
+  };
+  for (auto& node : sources) {
+    const bool own_writer = needs.source_scripts && node.writer;
+    std::vector<Probe> probes;
+    probes.push_back({{"SCAN", "0", "COUNT", "1"}, " (every key is found with SCAN)", true});
+    if (needs.dump) probes.push_back({{"DUMP", key}, " (the dump path reads each key with DUMP)", true});
+    const std::size_t scripts_at = probes.size();
+    if (needs.source_scripts && !own_writer) add_scripts(probes, kCleanupWhy);
+    auto probed = run_probes(loop, *node.conn, probes);
+    if (!probed) return probed.error();
+    if (needs.source_scripts && own_writer) {
+      std::vector<Probe> w;
+      add_scripts(w, kCleanupWhy);
+      auto on_writer = run_probes(loop, *node.writer, w);
+      if (!on_writer) return on_writer.error();
+      if (auto st = settle_delete(*node.writer, on_writer->refusal(1), on_writer->refusal(2),
+                                  options.source_scripts, kCleanupWhy, false);
+          !st) {
+        return st;
+      }
+    } else if (needs.source_scripts) {
+      if (auto st =
+              settle_delete(*node.conn, probed->refusal(scripts_at + 1), probed->refusal(scripts_at + 2),
+                            options.source_scripts, kCleanupWhy, false);
+          !st) {
+        return st;
+      }
+    }
+  }
+  for (auto& node : destination.nodes) {
+    std::vector<Probe> probes;
+    // An invalid payload: RESTORE's payload check refuses it before the key is touched (and queued, it never
+    // runs).
+    if (needs.restore) {
+      probes.push_back({{"RESTORE", key, "0", "not a dump payload"},
+                        " (the dump path writes each key with RESTORE)",
+                        true});
+    }
+    const std::size_t scripts_at = probes.size();
+    if (needs.destination_scripts) {
+      add_scripts(probes, kMergeWhy);
+    } else if (needs.destination_delete) {
+      probes.push_back({{"UNLINK", key}, "", false});
+      probes.push_back({{"DEL", key}, "", false});
+    }
+    if (probes.empty()) continue;
+    auto probed = run_probes(loop, *node.conn, probes);
+    if (!probed) return probed.error();
+    if (needs.destination_scripts) {
+      if (auto st =
+              settle_delete(*node.conn, probed->refusal(scripts_at + 1), probed->refusal(scripts_at + 2),
+                            options.destination_scripts, kMergeWhy, false);
+          !st) {
+        return st;
+      }
+    } else if (needs.destination_delete) {
+      // Only a renamed UNLINK switches the temporary keys to DEL: an ACL user's rules for them are the
+      // documented ones (+unlink), and the probe key, under the tool's prefix, may be reached by a selector
+      // that the temporary keys are not.
+      if (auto st = settle_delete(*node.conn, probed->refusal(scripts_at), probed->refusal(scripts_at + 1),
+                                  options.destination_scripts, "", true);
+          !st) {
+        return st;
+      }
+    }
+  }
+  return {};
+}
+
+namespace {
+
 // One pass of the engine: one source DB into one destination DB.
 struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std containers and json
   EngineResult result;
@@ -386,6 +604,22 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     keys += n.dbsize;
   *keys_estimate += keys;
 
+  // Every command the pass will send that a server may refuse or not know, before the first write (the lock).
+  CommandNeeds needs;
+  const bool dump_path = engine_options.mode != CopyMode::kRewrite;
+  if (kind == PassKind::kPlan) {
+    needs.dump = dump_path;
+  } else if (kind == PassKind::kCopy) {
+    needs.dump = dump_path;
+    needs.restore = dump_path;
+    needs.source_scripts = engine_options.cleanup;
+    needs.destination_scripts = engine_options.conflict == ConflictPolicy::kMerge;
+    needs.destination_delete = engine_options.mode != CopyMode::kDump;
+  } else {
+    needs.source_scripts = engine_options.cleanup && engine_options.conflict == ConflictPolicy::kReplace;
+  }
+  if (auto st = check_commands(loop, *sources, *destination, needs, engine_options); !st) return st.error();
+
   // The lease and the run record (one per database: the fingerprint names it); nothing for a plan.
   RunState state(loop, pass_cmd, "copy");
   if (auto st = state.begin(*sources); !st) return st.error();
@@ -399,7 +633,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   Engine engine(loop, engine_options, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
   state.attach(engine);
   report::Progress progress(keys);
-  progress.set_pacing(options.rate_limit_keys, options.rate_limit_bytes);
+  progress.set_pacing(engine_options.rate_limit_keys, engine_options.rate_limit_bytes);
   struct Ticker {
     Engine* engine;
     report::Progress* progress;
@@ -417,8 +651,9 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     progress_timer.stop();
     signals.close();
   });
-  if (cmd.progress_interval_ms > 0 && !done)
-    progress_timer.start(cmd.progress_interval_ms, cmd.progress_interval_ms);
+  // On a terminal a bar redrawn about twice a second, elsewhere one line per --progress-interval.
+  const uint32_t tick = report::Progress::interval_ms(cmd.progress_interval_ms);
+  if (tick > 0 && !done) progress_timer.start(tick, tick);
   PassResult out;
   while (!done) {
     if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
@@ -429,6 +664,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
     }
   }
   progress_timer.stop();
+  progress.finish();
   out.result = engine.take_result();
   out.plan = plan_task.stats();
   out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();
@@ -505,6 +741,8 @@ int version_number(const resp::ServerFacts& f) {
 DestinationTraits destination_traits(const resp::ServerFacts& dst) {
   const int v = version_number(dst);
   DestinationTraits t;
+  t.field_ttls = resp::has_field_ttls(dst);
+  if (dst.known && !dst.version.empty()) t.server = resp::server_name(dst);
   if (dst.server == "valkey" || v == 0) return t;
   t.stream_metadata = v >= 700;
   t.create_consumer = v >= 602;
@@ -527,8 +765,10 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
   };
   const std::string dst_text = "the destination (" + side(dst, dst_rdb) + ")";
   const std::string src_text = "the source (" + side(src, src_rdb) + ")";
-  const bool known = src_rdb > 0 && dst_rdb > 0;
-  const bool readable = known && src_rdb <= dst_rdb;
+  std::string why;
+  const std::optional<bool> reads = resp::reads_payloads(src, dst, &why);
+  const bool known = reads.has_value();
+  const bool readable = known && *reads;
   std::string expected;
   std::string text;
   switch (o.mode) {
@@ -539,10 +779,7 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
     case CopyMode::kDump:
       expected = "dump";
       text = "dump path for every key (--mode dump)";
-      if (known && !readable) {
-        text += "; " + dst_text + " cannot read DUMP payloads of " + src_text +
-                ": keys will fail, use --mode auto";
-      }
+      if (known && !readable) text += "; " + why + ": keys will fail, use --mode auto";
       break;
     case CopyMode::kAuto:
       if (!known) {
@@ -553,7 +790,8 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
             side(src, src_rdb) + " -> " + side(dst, dst_rdb) + ")";
       } else if (!readable) {
         expected = "rewrite";
-        text = "rewrite path: " + dst_text + " cannot read DUMP payloads of " + src_text;
+        text = "rewrite path: " + (src_rdb > dst_rdb ? dst_text + " cannot read DUMP payloads of " + src_text
+                                                     : "the destination " + why);
       } else {
         expected = "dump";
         text = "dump path: " + dst_text + " reads DUMP payloads of " + src_text;
@@ -563,12 +801,29 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
       }
       break;
   }
+  // Hashes with field TTLs: what becomes of their TTLs (the plan counts them from their DUMP payloads).
+  std::string field_ttls;
+  if (!o.source_field_ttls) {
+    field_ttls = "none: the source (" + resp::server_name(src) + ") has no hash field expiration";
+  } else if (expected == "dump" && (known || o.mode == CopyMode::kDump)) {
+    field_ttls = "carried in their DUMP payloads (dump path)";
+  } else if (o.destination.field_ttls) {
+    field_ttls = expected == "dump"
+                     ? "carried in their DUMP payloads, or recreated (HPEXPIREAT) if the "
+                       "destination refuses a payload"
+                     : "recreated on the rewrite path (HPTTL -> HPEXPIREAT, to the millisecond)";
+  } else if (o.drop_field_ttls) {
+    field_ttls =
+        "dropped (--drop-field-ttls): their fields are copied without TTLs, counted field_ttls_dropped";
+  } else {
+    field_ttls = "such hashes will FAIL: the destination (" + resp::server_name(dst) +
+                 ") has no hash field expiration; --drop-field-ttls copies their fields without the TTLs";
+  }
   rep.path = text;
-  rep.path_detail = {{"mode", o.mode == CopyMode::kAuto   ? "auto"
-                              : o.mode == CopyMode::kDump ? "dump"
-                                                          : "rewrite"},
+  rep.path_detail = {{"mode", name_of(kCopyModeNames, o.mode)},
                      {"expected", expected},
                      {"big_key_threshold", o.mode == CopyMode::kAuto ? o.big_key_threshold : 0},
+                     {"field_ttls", field_ttls},
                      {"source", server_json(src)},
                      {"destination", server_json(dst)}};
   spdlog::info("path: {}", text);
@@ -592,7 +847,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
   rep.source = cmd.source_url;
   rep.destination = cmd.destination_url;
   rep.dry_run = cmd.options.dry_run;
-  rep.conflict_policy = policy_name(cmd.options.conflict);
+  rep.conflict_policy = name_of(kConflictPolicyNames, cmd.options.conflict);
   rep.cleanup = cmd.options.cleanup;
   auto finish = [&](report::RunReport& r) -> report::RunReport {
     r.duration_s = std::chrono::duration<double>(Clock::now() - started).count();
@@ -652,13 +907,18 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                    cmd.destination_url, dst_cluster ? " [cluster]" : "",
                    dst_facts->version.empty() ? "?" : dst_facts->version);
       options.destination = destination_traits(*dst_facts);
+      options.source_field_ttls = resp::has_field_ttls(*src_facts);
+      options.source_lfu = src_facts->maxmemory_policy.find("lfu") != std::string::npos;
+      if (options.keep_idle) {
+        spdlog::info(
+            "--keep-idle: each key's {} is read before its DUMP and given to RESTORE (source "
+            "maxmemory-policy {})",
+            options.source_lfu ? "LFU frequency (OBJECT FREQ)" : "LRU idle time (OBJECT IDLETIME)",
+            src_facts->maxmemory_policy.empty() ? "unknown" : src_facts->maxmemory_policy);
+      }
       options.run_id = random_run_id();
 
       if (cmd.all_dbs) {
-        if (src_cluster || dst_cluster) {
-          return failed(
-              make_error(ExitCode::kUsage, "--all-dbs needs standalone servers: a cluster has only db 0"));
-        }
         if (cmd.source.db != 0 || cmd.destination.db != 0) {
           return failed(make_error(ExitCode::kUsage,
                                    "--all-dbs copies each DB to the same number: remove /N from the "
@@ -669,8 +929,20 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                                                            ": --all-dbs needs INFO keyspace to find the "
                                                            "non-empty databases (add the ACL rule +info)"));
         }
-        for (const auto& [db, n] : src_facts->db_keys) {
+        std::map<int, uint64_t> db_keys = src_facts->db_keys;
+        if (src_cluster) {
+          // Each primary holds some slots of every database (Valkey 9's cluster-databases): the union.
+          auto keys = cluster_db_keys(loop, cmd.source, **src);
+          if (!keys) return failed(keys.error());
+          db_keys = std::move(*keys);
+        }
+        for (const auto& [db, n] : db_keys) {
           if (n > 0) passes.emplace_back(db, db);
+        }
+        if (!passes.empty()) {
+          if (auto st = check_destination_dbs(loop, **dst, cmd.destination, passes.back().second); !st) {
+            return failed(st.error());
+          }
         }
       } else {
         passes.emplace_back(cmd.source.db, cmd.destination.db);
@@ -722,7 +994,10 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       if (passes.size() > 1) spdlog::info("database {}", src_db);
       auto pass = run_pass(loop, cmd, options, src_db, dst_db, src_cluster, dst_cluster, kind, &keys);
       if (!pass) {
+        // Stopped before its engine started (a refused command, the lock): nothing moved in this pass, and
+        // when it is the first, the error line alone says it all.
         rep.fatal = pass.error();
+        if (src_db == passes.front().first) rep.started = false;
         break;
       }
       EngineResult& r = pass->result;
@@ -759,6 +1034,16 @@ report::RunReport run_copy(const CopyCommand& cmd) {
     if (options.dry_run) {
       rep.extra["plan"] = plan_json(plan, sel, plan_by_db);
       log_plan(plan, sel);
+      if (rep.path_detail.contains("field_ttls")) {
+        const std::string outcome = rep.path_detail["field_ttls"].get<std::string>();
+        rep.extra["plan"]["hash_field_ttls"] = {{"keys", plan.field_ttl_hashes}, {"outcome", outcome}};
+        if (plan.field_ttl_hashes > 0) {
+          spdlog::info("plan: {} hash(es) with field TTLs: {}", report::thousands(plan.field_ttl_hashes),
+                       outcome);
+          rep.notes.push_back(report::thousands(plan.field_ttl_hashes) +
+                              " hash(es) with field TTLs: " + outcome);
+        }
+      }
       if (plan.collision_count > 0 && !rep.fatal) {
         rep.fatal =
             make_error(ExitCode::kUsage, plan.collisions.front().message() + " (" +
@@ -814,6 +1099,9 @@ Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destinat
   }
   auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
   if (!destination) return destination.error();
+  CommandNeeds needs;
+  needs.source_scripts = cmd.options.cleanup && !cmd.options.dry_run;
+  if (auto st = check_commands(loop, *sources, *destination, needs, cmd.options); !st) return st.error();
   sides.sources = std::move(*sources);
   sides.destination = std::move(*destination);
   sides.source_facts = std::move(*src_facts);

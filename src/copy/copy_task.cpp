@@ -29,8 +29,10 @@ using resp::ServerError;
 // the DUMP payload that was copied (or compared), ARGV[2] the remaining TTL in ms the copy was given (-1:
 // persistent), read ARGV[3] ms before this call was sent (on the tool's monotonic clock). The key is deleted
 // only if it still holds that value and its expiry is the one copied: persistent then and now, or an
-// absolute expiry within kExpiryToleranceMs of the copy's (its PTTL now against the TTL read then minus the
-// time elapsed since). A TTL lowered, raised, added or removed means the key was written: it is kept.
+// absolute expiry within kExpiryToleranceMs of the copy's (PEXPIRETIME against the server's TIME minus the
+// time elapsed plus the TTL read then; where PEXPIRETIME or TIME is refused or unknown, its PTTL now against
+// the TTL read then minus the time elapsed, the same arithmetic). A TTL lowered, raised, added or removed
+// means the key was written: it is kept.
 // Returns 1 when deleted, 0 when kept because it changed, -1 when the key is gone.
 constexpr const char* kCleanupScript =
     "local t = redis.call('PTTL', KEYS[1])\n"
@@ -40,7 +42,18 @@ constexpr const char* kCleanupScript =
     "  if t ~= -1 then return 0 end\n"
     "else\n"
     "  if t < 0 then return 0 end\n"
-    "  local drift = t - (want - tonumber(ARGV[3]))\n"
+    "  local elapsed = tonumber(ARGV[3])\n"
+    "  local drift = t - (want - elapsed)\n"
+    // Redis >= 7.0 (and Valkey): the absolute expiry against the one expected on the server's own clock.
+    // Refused or unknown (an ACL without +pexpiretime +time, an older server): the PTTL above.
+    "  local at = redis.pcall('PEXPIRETIME', KEYS[1])\n"
+    "  if type(at) == 'number' and at > 0 then\n"
+    "    local now = redis.pcall('TIME')\n"
+    "    if type(now) == 'table' and now[2] then\n"
+    "      local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)\n"
+    "      drift = at - (now_ms - elapsed + want)\n"
+    "    end\n"
+    "  end\n"
     "  if drift > 1000 or drift < -1000 then return 0 end\n"  // kExpiryToleranceMs
     "end\n"
     "local v = redis.call('DUMP', KEYS[1])\n"
@@ -50,8 +63,6 @@ constexpr const char* kCleanupScript =
 
 }  // namespace
 
-const char* CopyTask::cleanup_script() noexcept { return kCleanupScript; }
-
 int64_t CopyTask::cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept {
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - read_at)
@@ -59,9 +70,9 @@ int64_t CopyTask::cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_
   return ms < 0 ? 0 : static_cast<int64_t>(ms);
 }
 
-const std::string& CopyTask::cleanup_sha() noexcept {
-  static const std::string sha = sha1_hex(kCleanupScript);
-  return sha;
+const Script& CopyTask::cleanup_script() {
+  static const Script script(kCleanupScript);
+  return script;
 }
 
 void CopyTask::attach(Engine& engine) {
@@ -70,6 +81,8 @@ void CopyTask::attach(Engine& engine) {
   chains_ = sel.renamed_only && sel.rename && sel.rename->may_chain();
   state_.assign(engine.window_size(), State{});
   rewriter_.attach(engine);
+  source_scripts_ = engine.options().source_scripts;
+  destination_scripts_ = engine.options().destination_scripts;
 }
 
 void CopyTask::start(uint32_t j) {
@@ -171,10 +184,15 @@ void CopyTask::apply(uint32_t j) {
   const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace && !chain_target(j);
   st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
   const bool replace = replace_policy && !st.probing;
-  std::string_view args[6] = {"RESTORE", job.target(), ttl.view(), payload};
+  std::string_view args[8] = {"RESTORE", job.target(), ttl.view(), payload};
   std::size_t argc = 4;
   if (replace) args[argc++] = "REPLACE";
   if (absolute) args[argc++] = "ABSTTL";
+  const IntText idle_value(idle(j));
+  if (idle(j) >= 0) {
+    args[argc++] = engine_->options().source_lfu ? "FREQ" : "IDLETIME";
+    args[argc++] = idle_value.view();
+  }
   if (payload.size() >= net::OutBuffer::kReferenceThreshold) {
     // Large payload: the write references it instead of copying it.
     engine_->send_ref(j, Side::kDestination, args, argc, 3, engine_->share_payload(j), kRestore);
@@ -281,10 +299,20 @@ bool CopyTask::take_existing(uint32_t j, const std::string& temp) {
   if (engine_->options().conflict != ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate ||
       chain_target(j))
     return false;
+  if (rewriter_.field_ttls(j)) return false;  // counted a conflict in target_exists
   state_[j].merge_temp = temp;
   engine_->job(j).resent = false;
   merge(j);
   return true;
+}
+
+void CopyTask::field_ttl_conflict(uint32_t j) {
+  ++engine_->counters(j).conflicts;
+  engine_->record_error(
+      "conflict: a hash with field TTLs cannot be merged into an existing key (the merge would drop its "
+      "field TTLs)",
+      engine_->job(j).target());
+  engine_->done(j);
 }
 
 void CopyTask::target_exists(uint32_t j) {
@@ -293,6 +321,9 @@ void CopyTask::target_exists(uint32_t j) {
     ++c.duplicates;
     --c.scanned;
     return engine_->done(j);
+  }
+  if (engine_->options().conflict == ConflictPolicy::kMerge && rewriter_.field_ttls(j)) {
+    return field_ttl_conflict(j);
   }
   existing(j);  // skip or fail (a merge took the temporary key already)
 }
@@ -362,6 +393,8 @@ void CopyTask::existing(uint32_t j) {
             job.target());
         return engine_->done(j);
       }
+      // The merge script folds fields in with HSET: their TTLs would be lost.
+      if (payload_has_field_ttls(job.payload_view())) return field_ttl_conflict(j);
       job.resent = false;  // a new stage starts
       return restore_temp(j);
     }
@@ -410,13 +443,9 @@ void CopyTask::merge(uint32_t j) {
   job.stage = kStageMerge;
   const std::string temp = state_[j].merge_temp.empty() ? temp_name(j) : state_[j].merge_temp;
   const char* prefer = engine_->options().merge_prefer_source ? "1" : "0";
-  if (state_[j].merge_eval) {
-    const std::string_view args[] = {"EVAL", merge_script(), "2", job.target(), temp, prefer};
-    engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
-  } else {
-    const std::string_view args[] = {"EVALSHA", merge_sha(), "2", job.target(), temp, prefer};
-    engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
-  }
+  const auto w = merge_script().words(destination_scripts_, state_[j].merge_eval);
+  const std::string_view args[] = {w.verb, w.script, "2", job.target(), temp, prefer};
+  engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
 }
 
 void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
@@ -449,12 +478,11 @@ void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
   }
   const std::string msg =
       resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
-  if (resp::is_error(r) && resp::classify_error(msg) == ServerError::kNoScript) {
-    state_[j].merge_eval = true;
+  const bool sent_eval = state_[j].merge_eval || !destination_scripts_.evalsha;
+  if (resp::is_error(r) && Script::fall_back(msg, destination_scripts_, state_[j].merge_eval))
     return merge(j);
-  }
   if (resp::is_error(r) &&
-      engine_->handle_error(j, Side::kDestination, state_[j].merge_eval ? "EVAL" : "EVALSHA", msg)) {
+      engine_->handle_error(j, Side::kDestination, sent_eval ? "EVAL" : "EVALSHA", msg)) {
     return;
   }
   engine_->fail_key(j, "merge: " + msg);
@@ -498,14 +526,9 @@ void CopyTask::cleanup(uint32_t j) {
   const int64_t want = st.copy_ttl_known ? st.copy_pttl : job.pttl;
   IntText pttl(want < 0 ? -1 : want);
   IntText elapsed(cleanup_elapsed_ms(st.copy_ttl_known ? st.copy_read_at : job.sent_at));
-  if (state_[j].use_eval) {
-    const std::string_view args[] = {"EVAL", kCleanupScript, "1", job.key, sha, pttl.view(), elapsed.view()};
-    engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
-  } else {
-    const std::string_view args[] = {"EVALSHA", cleanup_sha(), "1",           job.key,
-                                     sha,       pttl.view(),   elapsed.view()};
-    engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
-  }
+  const auto w = cleanup_script().words(source_scripts_, st.use_eval);
+  const std::string_view args[] = {w.verb, w.script, "1", job.key, sha, pttl.view(), elapsed.view()};
+  engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
 }
 
 void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
@@ -525,15 +548,9 @@ void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
   const std::string_view msg = resp::text(r);
   if (resp::is_error(r)) {
     const ServerError kind = resp::classify_error(msg);
-    if (kind == ServerError::kNoScript) {
-      state_[j].use_eval = true;  // the script cache was flushed (restart, failover): send the body
-      return cleanup(j);
-    }
-    if (kind == ServerError::kNoPerm && !state_[j].use_eval && resp::denied_command(msg) == "evalsha") {
-      // EVALSHA refused: EVAL does the same, sending the script each time.
-      state_[j].use_eval = true;
-      return cleanup(j);
-    }
+    const bool sent_eval = state_[j].use_eval || !source_scripts_.evalsha;
+    // NOSCRIPT (the script cache was flushed: restart, failover), or EVALSHA refused: send the body.
+    if (Script::fall_back(msg, source_scripts_, state_[j].use_eval)) return cleanup(j);
     if (kind == ServerError::kNoPerm) {
       // A refused EVAL, or a command the script runs (Redis 7.0 does not say which: PTTL and DUMP already
       // worked for this user, so it is UNLINK), fails the cleanup of every key: stop rather than copy on.
@@ -543,7 +560,7 @@ void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
           " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)"));
       return give_up(j);
     }
-    if (engine_->handle_error(j, Side::kWriter, state_[j].use_eval ? "EVAL" : "EVALSHA", msg)) return;
+    if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
   }
   ++c.cleanup_failed;
   engine_->record_error(

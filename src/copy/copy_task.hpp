@@ -25,13 +25,12 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void give_up(uint32_t j) override;
   void room() override { rewriter_.wake(); }
 
-  // The compare-and-delete script run on the source by --cleanup and the cleanup command, and its SHA1 for
-  // EVALSHA. Arguments: 1 key (the source key); the SHA1 of the DUMP payload that was copied, the remaining
+  // The compare-and-delete script run on the source by --cleanup and the cleanup command, sent through
+  // Script. Arguments: 1 key (the source key); the SHA1 of the DUMP payload that was copied, the remaining
   // TTL in ms the copy was given (-1: persistent) and cleanup_elapsed_ms() of the moment that TTL was read.
   // It deletes the key (1) only if its value still hashes to that SHA1 and its expiry is the copy's (both
   // persistent, or absolute expiries within kExpiryToleranceMs); 0: kept, it changed; -1: gone.
-  static const char* cleanup_script() noexcept;
-  static const std::string& cleanup_sha() noexcept;
+  static const Script& cleanup_script();
   static int64_t cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept;
   static constexpr int64_t kExpiryToleranceMs = 1000;
 
@@ -72,6 +71,8 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void on_restore(uint32_t j, resp::Reply reply);
   void on_check_busy(uint32_t j, resp::Reply reply);
   void on_check_restored(uint32_t j, resp::Reply reply);
+  // --on-conflict merge meets an existing key for a hash with field TTLs: a conflict.
+  void field_ttl_conflict(uint32_t j);
   void restored(uint32_t j);
   // The key exists on the destination: the conflict policy decides (skip, merge, fail).
   void existing(uint32_t j);
@@ -95,6 +96,8 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
 
   std::vector<State> state_;
   Rewriter rewriter_{*this, kRewriteFirstOp};
+  ScriptCommands source_scripts_;       // EVALSHA / UNLINK on the source, as probed at start
+  ScriptCommands destination_scripts_;  // and on the destination
   std::vector<uint8_t>
       rewrite_node_;  // per source node: its payloads are refused, keys go straight to rewrite
   bool warned_cleanup_ = false;

@@ -22,12 +22,25 @@ bool memory_refused(std::string_view message) {
          message.find("one of the keys") == std::string_view::npos;
 }
 
+// OBJECT's answer is refused for good (ACL, renamed command, another eviction policy), not for the moment
+// (a redirect or a loading server, which the DUMP behind it meets and handles).
+bool refuses_object(std::string_view message) {
+  using resp::ServerError;
+  switch (resp::classify_error(message)) {
+    case ServerError::kNoPerm:
+    case ServerError::kUnknownCommand: return true;
+    case ServerError::kOther: return message.find("policy") != std::string_view::npos;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 void DumpTask::attach(Engine& engine) {
   engine_ = &engine;
   fetch_error_.assign(engine.window_size(), std::string());
   size_.assign(engine.window_size(), 0);
+  idle_.assign(engine.window_size(), -1);
 }
 
 void DumpTask::start(uint32_t j) {
@@ -72,6 +85,13 @@ void DumpTask::fetch(uint32_t j) {
   job.pttl = 0;
   fetch_error_[j].clear();
   job.sent_at = std::chrono::steady_clock::now();
+  idle_[j] = -1;
+  const CopyOptions& o = engine_->options();
+  if (o.keep_idle && !o.dry_run && !idle_refused_) {
+    // Before the DUMP, which counts as an access and would reset the idle time.
+    const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
+    if (!engine_->send(j, Engine::Side::kSource, object, 3, kObject)) return;
+  }
   const std::string_view pttl[] = {"PTTL", job.key};
   const std::string_view dump[] = {"DUMP", job.key};
   if (!engine_->send(j, Engine::Side::kSource, pttl, 2, kPttl)) return;
@@ -175,6 +195,18 @@ bool DumpTask::on_fetch_reply(uint32_t j, uint8_t op, resp::Reply& reply) {
     case kSizeType: on_size_type(j, r); return true;
     case kLength: on_length(j, r); return true;
     default: break;
+  }
+  if (op == kObject) {
+    if (resp::is_integer(r)) {
+      idle_[j] = r->integer;
+    } else if (resp::is_error(r) && !idle_refused_ && refuses_object(resp::text(r))) {
+      // An ACL without OBJECT, or a policy changed meanwhile: the keys go on without their idle times.
+      idle_refused_ = true;
+      spdlog::warn("{}: OBJECT {} refused ({}): --keep-idle carries no idle times from now on",
+                   engine_->label(j, Side::kSource), engine_->options().source_lfu ? "FREQ" : "IDLETIME",
+                   resp::text(r));
+    }
+    return true;
   }
   if (op == kPttl) {
     if (resp::is_integer(r)) {

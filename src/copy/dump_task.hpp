@@ -23,7 +23,8 @@ class DumpTask : public KeyTask {
   static constexpr uint8_t kSize = Engine::kFirstTaskOp + 2;
   static constexpr uint8_t kSizeType = Engine::kFirstTaskOp + 3;
   static constexpr uint8_t kLength = Engine::kFirstTaskOp + 4;
-  static constexpr uint8_t kFirstOwnOp = Engine::kFirstTaskOp + 5;  // for subclasses
+  static constexpr uint8_t kObject = Engine::kFirstTaskOp + 5;      // --keep-idle: OBJECT IDLETIME / FREQ
+  static constexpr uint8_t kFirstOwnOp = Engine::kFirstTaskOp + 6;  // for subclasses
   static constexpr uint8_t kStageFetch = 1;
   static constexpr uint8_t kStageSize = 2;
   static constexpr uint8_t kFirstOwnStage = 3;  // for subclasses
@@ -50,6 +51,9 @@ class DumpTask : public KeyTask {
   virtual void fetched(uint32_t j) = 0;
   // A key above the threshold (job.type is set), recorded already; it was not DUMPed.
   virtual void big_key(uint32_t j, uint64_t size) = 0;
+  // --keep-idle: the key's OBJECT IDLETIME (seconds) or OBJECT FREQ as read before its DUMP; -1 when not
+  // read or refused.
+  int64_t idle(uint32_t j) const noexcept { return idle_[j]; }
 
   Engine* engine_ = nullptr;
 
@@ -67,6 +71,8 @@ class DumpTask : public KeyTask {
   std::vector<std::string> fetch_error_;  // per job slot: the PTTL error, reported with the DUMP reply
   std::vector<uint64_t> size_;            // per job slot: MEMORY USAGE of a big key, while its TYPE is asked
   std::vector<uint8_t> size_mode_;        // per source node
+  std::vector<int64_t> idle_;             // per job slot: see idle()
+  bool idle_refused_ = false;             // OBJECT was refused once: said once, not sent again
   report::BigKeys big_keys_;
 };
 

@@ -10,6 +10,7 @@
 #include "cluster/topology.hpp"
 #include "copy/glob.hpp"
 #include "copy/rename.hpp"
+#include "report/format.hpp"
 #include "resp/info.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
@@ -303,7 +304,7 @@ void Engine::stop(int signal) {
   signal_ = signal;
   stopping_ = true;
   spdlog::warn("{}: stopping the scan, waiting for {} keys in flight (signal again to abandon them)",
-               signal == SIGTERM ? "SIGTERM" : "SIGINT", active_);
+               report::signal_name(signal), active_);
   for (auto& n : nodes_)
     n.queue.clear();
   maybe_finish();
@@ -665,7 +666,9 @@ void Engine::on_scan(uint32_t index, resp::Reply reply) {
       spdlog::warn("{}: SCAN answered {}; retrying", conn.label(), msg);
       return pump();
     }
-    if (kind == ServerError::kNoPerm) return fail_run(resp::permission_error(conn.options(), "scan", msg));
+    if (kind == ServerError::kNoPerm || kind == ServerError::kUnknownCommand) {
+      return fail_run(resp::refused_command_error(conn.options(), "scan", msg));
+    }
     return fail_run(make_error(kind == ServerError::kNoAuth ? ExitCode::kConnect : ExitCode::kKeysFailed,
                                conn.label() + ": SCAN failed (" + std::string(msg) + ")"));
   }
@@ -1212,12 +1215,14 @@ bool Engine::handle_error(uint32_t j, Side side, std::string_view command, std::
                                  "use --" +
                                  (dst ? "destination" : "source") + "-password-file"));
       return true;
-    case ServerError::kUnknownCommand:
-      fail_job(j, make_error(dst ? ExitCode::kDestinationRefused : ExitCode::kConnect,
-                             who + ": " + std::string(command) + " is not available (" +
-                                 std::string(message) + "): the " + (dst ? "destination" : "source") +
-                                 " must allow " + std::string(command)));
+    case ServerError::kUnknownCommand: {
+      // Renamed or disabled (rename-command): the same answer as a refusal found by the probes at start.
+      std::string cmd = resp::denied_command(message);
+      if (cmd.empty()) cmd = std::string(command);
+      fail_job(j,
+               resp::refused_command_error(links_[link_for_error(j, side)]->conn->options(), cmd, message));
       return true;
+    }
     default: break;
   }
   if (retryable(kind)) {

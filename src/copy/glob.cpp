@@ -1,7 +1,9 @@
 #include "copy/glob.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <utility>
+#include <vector>
 
 namespace rmig::copy {
 
@@ -138,6 +140,35 @@ std::string glob_literal_prefix(std::string_view pattern) {
     prefix += pattern[i];
   }
   return prefix;
+}
+
+bool glob_may_match_prefixed(std::string_view pattern, std::string_view prefix) {
+  // The pattern positions reachable after each byte of the prefix (a star also stands for nothing).
+  const std::size_t n = pattern.size();
+  auto close = [&](std::vector<char>& at) {
+    for (std::size_t p = 0; p < n; ++p) {
+      if (at[p] != 0 && pattern[p] == '*') at[p + 1] = 1;
+    }
+  };
+  std::vector<char> cur(n + 1, 0);
+  std::vector<char> next;
+  cur[0] = 1;
+  close(cur);
+  for (const char c : prefix) {
+    next.assign(n + 1, 0);
+    for (std::size_t p = 0; p < n; ++p) {
+      if (cur[p] == 0) continue;
+      if (pattern[p] == '*') {
+        next[p] = 1;
+      } else if (const std::size_t q = match_token(pattern, p, c, false); q != kNoMatch) {
+        next[q] = 1;
+      }
+    }
+    close(next);
+    cur.swap(next);
+    if (std::find(cur.begin(), cur.end(), 1) == cur.end()) return false;
+  }
+  return true;
 }
 
 }  // namespace rmig::copy

@@ -34,4 +34,9 @@ bool glob_is_literal(std::string_view pattern) noexcept;
 // '?' or '[', with "\x" turned into x. For a literal pattern this is the one key it matches.
 std::string glob_literal_prefix(std::string_view pattern);
 
+// True when some key starting with `prefix` could match pattern (case-sensitively): the pattern read over
+// the prefix's bytes still has a way to go on. Conservative where the rest of the pattern could match
+// nothing (an empty set such as "[]"): then it says true.
+bool glob_may_match_prefixed(std::string_view pattern, std::string_view prefix);
+
 }  // namespace rmig::copy

@@ -114,10 +114,18 @@ LockHolder parse_lock_value(std::string_view value, int64_t pttl_ms) {
   h.pttl_ms = pttl_ms;
   auto j = nlohmann::json::parse(value, nullptr, false);
   if (!j.is_object()) return h;
-  h.host = j.value("host", std::string());
-  h.pid = j.value("pid", int64_t{0});
-  h.started_at = j.value("started_at", std::string());
-  h.command = j.value("command", std::string());
+  // Field by field with their types checked: a user's JSON under a wrong prefix must not throw.
+  auto text = [&](const char* name) {
+    const auto it = j.find(name);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const auto pid = j.find("pid");
+  const bool pid_ok = pid != j.end() && pid->is_number_integer();
+  h.host = text("host");
+  h.pid = pid_ok ? pid->get<int64_t>() : 0;
+  h.started_at = text("started_at");
+  h.command = text("command");
+  h.lease = !h.host.empty() && pid_ok && !h.started_at.empty();
   return h;
 }
 
@@ -145,6 +153,13 @@ Result<std::optional<LockHolder>> read_lock(StateClient& client, const std::stri
   if (!value) return value.error();
   const redisReply* v = value->get();
   if (resp::is_nil(v)) return std::optional<LockHolder>();
+  if (resp::is_error(v) && resp::text(v).rfind("WRONGTYPE", 0) == 0) {
+    return make_error(ExitCode::kUsage,
+                      key +
+                          " is not a string, so it is not a redis-migrate lease but a key of "
+                          "someone else's: left alone; check --state-prefix (the default is "
+                          "redis-migrate:)");
+  }
   if (resp::is_error(v) || !resp::is_string(v)) {
     return make_error(ExitCode::kConnect, "cannot read the lock " + key + ": " + resp::describe(v));
   }

@@ -29,13 +29,16 @@ struct LockHolder {
   std::string command;
   std::string value;     // the raw value (compare-and-delete by unlock)
   int64_t pttl_ms = -1;  // remaining lease, -1 when it has none
+  // The value is this tool's lease: a JSON object with a host, an integer pid and a start time. Anything else
+  // (a user's key under a wrong --state-prefix) is never deleted by unlock.
+  bool lease = false;
   // "host H pid P (copy ..., started T), until U (in 25s)"
   std::string describe() const;
 };
 
 // The value of a new lease: JSON with host, pid, started_at, command and a random token.
 std::string lock_value(const std::string& command);
-// Parses a lease value; fields stay empty when the value is not the tool's JSON.
+// Parses a lease value; fields stay empty (and `lease` false) when the value is not the tool's JSON.
 LockHolder parse_lock_value(std::string_view value, int64_t pttl_ms);
 
 // "2024-05-01T12:00:00Z" for a wall-clock time.
@@ -82,7 +85,8 @@ class Lease {
   bool lost_ = false;
 };
 
-// `redis-migrate unlock`: who holds the lock, then (confirmed) deletes that very value. nullopt: no lock.
+// `redis-migrate unlock`: who holds the lock, then (confirmed) deletes that very value. nullopt: no lock. A
+// key that is not a string is no lease: a usage error naming the key (exit code 2).
 Result<std::optional<LockHolder>> read_lock(StateClient& client, const std::string& key);
 // Deletes the lock if it still holds `value`; returns whether it did.
 Result<bool> delete_lock(StateClient& client, const std::string& key, const std::string& value);

@@ -73,6 +73,10 @@ ValueKind payload_kind(std::string_view payload) noexcept {
     case 9:   // hash zipmap
     case 13:  // hash ziplist
     case 16:  // hash listpack
+    case 22:  // hash with field TTLs (Valkey 9; Redis 7.4 release candidates)
+    case 23:  // hash listpack with field TTLs (Redis 7.4 release candidates)
+    case 24:  // hash with field TTLs (Redis >= 7.4)
+    case 25:  // hash listpack with field TTLs (Redis >= 7.4)
       return ValueKind::kHash;
     case 15:  // stream listpacks
     case 19:  // stream listpacks 2
@@ -82,6 +86,12 @@ ValueKind payload_kind(std::string_view payload) noexcept {
     case 7: return ValueKind::kModule;
     default: return ValueKind::kUnknown;
   }
+}
+
+bool payload_has_field_ttls(std::string_view payload) noexcept {
+  if (payload.empty()) return false;
+  const auto type = static_cast<unsigned char>(payload[0]);
+  return type >= 22 && type <= 25;
 }
 
 ValueKind type_kind(std::string_view type) noexcept {
@@ -120,11 +130,9 @@ bool mergeable(ValueKind k) noexcept {
   return k == ValueKind::kSet || k == ValueKind::kZset || k == ValueKind::kHash;
 }
 
-const char* merge_script() noexcept { return kMergeScript; }
-
-const std::string& merge_sha() noexcept {
-  static const std::string sha = sha1_hex(kMergeScript);
-  return sha;
+const Script& merge_script() {
+  static const Script script(kMergeScript);
+  return script;
 }
 
 }  // namespace rmig::copy

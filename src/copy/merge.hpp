@@ -9,12 +9,16 @@
 #include <string>
 #include <string_view>
 
+#include "copy/script.hpp"
+
 namespace rmig::copy {
 
 // What a DUMP payload holds, from its first byte (the RDB object type).
 enum class ValueKind { kString, kList, kSet, kZset, kHash, kStream, kModule, kUnknown };
 
 ValueKind payload_kind(std::string_view payload) noexcept;
+// A hash stored with field-expiration metadata (RDB types 22-25: Redis >= 7.4, Valkey >= 9.0).
+bool payload_has_field_ttls(std::string_view payload) noexcept;
 // From a TYPE reply ("hash", "zset", ...); a module's type name is kModule.
 ValueKind type_kind(std::string_view type) noexcept;
 const char* kind_name(ValueKind k) noexcept;
@@ -27,8 +31,7 @@ bool mergeable(ValueKind k) noexcept;  // hash, set, zset
 // Returns 1 merged, -1 the types differ (nothing changed, temporary key deleted), -2 the temporary key is
 // gone (its safety TTL ran out: retry), -3 the target is gone (temporary key deleted: restore normally
 // instead).
-const char* merge_script() noexcept;
-const std::string& merge_sha() noexcept;
+const Script& merge_script();
 
 // The safety TTL of a temporary key, in milliseconds.
 inline constexpr int64_t kTempKeyTtlMs = 3'600'000;

@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "copy/script.hpp"
+#include "util/enum_names.hpp"
+
 namespace rmig::copy {
 
 class RenameRules;
@@ -13,6 +16,12 @@ class RenameRules;
 // skip: leave existing destination keys alone (BUSYKEY); replace: overwrite them; merge: fold hashes, sets
 // and zsets into the existing key; fail: stop at the first existing key.
 enum class ConflictPolicy { kSkip, kReplace, kMerge, kFail };
+inline constexpr std::array<NamedValue<ConflictPolicy>, 4> kConflictPolicyNames = {{
+    {ConflictPolicy::kSkip, "skip"},
+    {ConflictPolicy::kReplace, "replace"},
+    {ConflictPolicy::kMerge, "merge"},
+    {ConflictPolicy::kFail, "fail"},
+}};
 
 // Which keys a run takes, and under which name they land.
 struct Selection {
@@ -45,11 +54,18 @@ struct WindowLimits {
 // destination cannot read; dump: DUMP/RESTORE only; rewrite: every key is read and rebuilt with the type's
 // own commands (see copy/rewrite.hpp).
 enum class CopyMode { kAuto, kDump, kRewrite };
+inline constexpr std::array<NamedValue<CopyMode>, 3> kCopyModeNames = {{
+    {CopyMode::kAuto, "auto"},
+    {CopyMode::kDump, "dump"},
+    {CopyMode::kRewrite, "rewrite"},
+}};
 
 // What the destination's version allows the rewrite path to recreate (from INFO server at start).
 struct DestinationTraits {
   bool stream_metadata = true;  // XSETID ENTRIESADDED/MAXDELETEDID, XGROUP CREATE ENTRIESREAD (Redis >= 7.0)
   bool create_consumer = true;  // XGROUP CREATECONSUMER (Redis >= 6.2)
+  bool field_ttls = true;       // hash field expiration, HPEXPIREAT (Redis >= 7.4, Valkey >= 9.0)
+  std::string server;           // "Redis 7.0", for messages; empty when unknown
 };
 
 struct CopyOptions {
@@ -59,7 +75,17 @@ struct CopyOptions {
   // rewrite path in chunks instead of one DUMP; 0 turns the size check off.
   uint64_t big_key_threshold = 64'000'000;
   DestinationTraits destination;
-  std::string run_id = "0";          // distinguishes this run's temporary keys from another run's
+  // The source may hold hash fields with TTLs (Redis >= 7.4, Valkey >= 9.0, or its version unknown): the
+  // rewrite path reads them (HPTTL) with each chunk of fields.
+  bool source_field_ttls = true;
+  // A hash with field TTLs onto a destination without field expiration: copy its fields without their TTLs
+  // (counted field_ttls_dropped) instead of failing the key.
+  bool drop_field_ttls = false;
+  // Carry each key's LRU idle time or LFU frequency on the dump path: OBJECT IDLETIME / OBJECT FREQ (by the
+  // source's maxmemory-policy) read before the DUMP, RESTORE ... IDLETIME / FREQ.
+  bool keep_idle = false;
+  bool source_lfu = false;   // the source's maxmemory-policy is an LFU one: OBJECT FREQ, else OBJECT IDLETIME
+  std::string run_id = "0";  // distinguishes this run's temporary keys from another run's
   bool merge_prefer_source = false;  // merge: a field or member on both sides takes the source's value
   bool cleanup = false;              // delete each source key after its copy, if unchanged
   bool dry_run = false;              // read only: count what would be copied
@@ -79,6 +105,10 @@ struct CopyOptions {
   bool watch_evictions = false;
   uint64_t rate_limit_keys = 0;   // keys per second read from the source; 0: unlimited
   uint64_t rate_limit_bytes = 0;  // DUMP payload bytes per second read from the source; 0: unlimited
+  // EVALSHA and UNLINK on each side, probed at start (check_commands): a refused one is replaced by EVAL /
+  // DEL.
+  ScriptCommands source_scripts;       // the source's primaries (cleanup's compare-and-delete)
+  ScriptCommands destination_scripts;  // the destination (merge script, temporary keys)
 };
 
 }  // namespace rmig::copy

@@ -20,6 +20,7 @@ PlanStats& PlanStats::operator+=(const PlanStats& o) {
     if (collisions.size() < kCollisionsKept) collisions.push_back(c);
   }
   collision_count += o.collision_count;
+  field_ttl_hashes += o.field_ttl_hashes;
   collisions_partial = collisions_partial || o.collisions_partial;
   return *this;
 }
@@ -110,6 +111,7 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   // A big key was not DUMPed: its size check asked its TYPE.
   const ValueKind kind = big_size_[j] != 0 ? type_kind(job.type) : payload_kind(job.payload_view());
   ++stats_.by_type[kind_name(kind)];
+  if (big_size_[j] == 0 && payload_has_field_ttls(job.payload_view())) ++stats_.field_ttl_hashes;
   ++stats_.by_rule[job.rule()];
   const std::string_view dst_type = resp::text(r);
   const bool exists = resp::is_integer(r) ? r->integer > 0 : !dst_type.empty() && dst_type != "none";
@@ -120,7 +122,9 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
       case ConflictPolicy::kSkip: action = "skip (exists)"; break;
       case ConflictPolicy::kReplace: action = "replace (exists)"; break;
       case ConflictPolicy::kMerge:
-        action = mergeable(kind) && dst_type == kind_name(kind) ? "merge (exists)" : "conflict (exists)";
+        action = mergeable(kind) && dst_type == kind_name(kind) && !payload_has_field_ttls(job.payload_view())
+                     ? "merge (exists)"
+                     : "conflict (exists)";
         break;
       case ConflictPolicy::kFail: action = "conflict (exists)"; break;
     }

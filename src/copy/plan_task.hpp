@@ -21,6 +21,8 @@ struct PlanStats {
   std::map<std::string, uint64_t> actions;  // copy, replace, skip, merge, conflict -> keys
   std::vector<Collision> collisions;        // the first few
   uint64_t collision_count = 0;
+  // Hashes stored with field-expiration metadata (their DUMP payload's type, see payload_has_field_ttls).
+  uint64_t field_ttl_hashes = 0;
   bool collisions_partial = false;  // the detector's memory cap was reached: later keys were not checked
 
   PlanStats& operator+=(const PlanStats& o);

@@ -75,7 +75,8 @@ std::string map_field(const redisReply* r, std::string_view field) {
 
 void Rewriter::attach(Engine& engine) {
   engine_ = &engine;
-  state_.assign(engine.window_size(), State{});
+  state_.clear();
+  state_.resize(engine.window_size());
 }
 
 void Rewriter::start(uint32_t j, uint64_t size_hint) {
@@ -130,6 +131,7 @@ void Rewriter::on_reply(uint32_t j, uint8_t code, resp::Reply reply) {
     case kCheckTemp: return on_check_temp(j, r);
     case kIgnore: return;
     case kRecheck: return on_recheck(j, r);
+    case kFieldTtl: return on_field_ttl(j, r);
   }
 }
 
@@ -150,7 +152,7 @@ void Rewriter::resend(uint32_t j) {
     }
     case Phase::kDiscard: {
       if (!st.created) return settle(j);
-      const std::string_view args[] = {"UNLINK", st.temp};
+      const std::string_view args[] = {delete_command(engine_->options().destination_scripts), st.temp};
       engine_->send(j, Side::kDestination, args, 2, op(kDiscard));
       return;
     }
@@ -159,7 +161,7 @@ void Rewriter::resend(uint32_t j) {
   // Anything else starts the key again, under the same temporary name, emptied first (the UNLINK runs after
   // every write sent before it on that connection).
   if (st.created) {
-    const std::string_view args[] = {"UNLINK", st.temp};
+    const std::string_view args[] = {delete_command(engine_->options().destination_scripts), st.temp};
     if (!engine_->send(j, Side::kDestination, args, 2, op(kIgnore))) return;
   }
   const std::string temp = st.temp;
@@ -342,7 +344,6 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
       if (chunk.empty()) break;
       args = {first ? "SET" : "APPEND", st.temp, chunk};
       bytes = chunk.size();
-      elements = 1;
       break;
     }
     case Type::kList: {
@@ -373,6 +374,28 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
       const redisReply* items = r->element[1];
       const bool pairs = st.type != Type::kSet;
       if (pairs && items->elements % 2 != 0) return error(j, Side::kSource, name, r);
+      if (st.type == Type::kHash) {
+        if (items->elements == 0 || !engine_->options().source_field_ttls) {
+          return write_hash_chunk(j, items, nullptr);
+        }
+        // The fields' TTLs are read before anything of the chunk is written; the chunk stays charged to the
+        // window meanwhile.
+        std::vector<std::string_view> ask;
+        ask.reserve(items->elements / 2 + 4);
+        const std::string n = int_text(static_cast<int64_t>(items->elements / 2));
+        ask.insert(ask.end(), {"HPTTL", job.key, "FIELDS", n});
+        for (std::size_t i = 0; i < items->elements; i += 2) {
+          ask.push_back(resp::text(items->element[i]));
+          bytes += items->element[i]->len + items->element[i + 1]->len;
+        }
+        st.reading = true;
+        st.read_charge = bytes;
+        update_held(j);
+        st.ttl_sent_at = std::chrono::steady_clock::now();
+        st.hash_chunk = std::move(reply);  // `ask` points into it
+        engine_->send(j, Side::kSource, ask.data(), ask.size(), op(kFieldTtl));
+        return;
+      }
       elements = pairs ? items->elements / 2 : items->elements;
       if (elements == 0) break;
       args.reserve(items->elements + 2);
@@ -433,10 +456,18 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
     case Type::kUnknown: return;
   }
   note(bytes);
+  chunk_written(j, args, bytes, first);
+}
 
-  if (elements == 0) {
-    // Nothing (more) to write. A collection that yields nothing at all was deleted since TYPE.
-    if (!st.created && st.source_done) return discard(j, Outcome::kVanished);
+void Rewriter::chunk_written(uint32_t j, const std::vector<std::string_view>& args, std::size_t bytes,
+                             bool first) {
+  State& st = state_[j];
+  if (args.empty()) {
+    // Nothing (more) to write. A collection that yields nothing at all was deleted since TYPE (or, a hash,
+    // every field's TTL ran out on the way).
+    if (!st.created && st.source_done) {
+      return discard(j, st.fields_expired > 0 ? Outcome::kExpired : Outcome::kVanished);
+    }
     return st.source_done ? maybe_advance(j) : read_next(j);
   }
   // The whole value in one command: its finalize is pipelined right behind it. Should the write fail, the
@@ -444,6 +475,103 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
   const bool only_write = first && st.source_done && st.writes == 0;
   if (!write(j, args.data(), args.size(), bytes, op(kWrite))) return;
   if (only_write) return finalize(j);
+  maybe_advance(j);
+}
+
+void Rewriter::on_field_ttl(uint32_t j, const redisReply* r) {
+  State& st = state_[j];
+  st.reading = false;
+  st.read_charge = 0;
+  update_held(j);
+  resp::Reply chunk = std::move(st.hash_chunk);
+  if (!chunk) return;  // the key started again meanwhile
+  const redisReply* items = chunk.get()->element[1];
+  if (resp::is_error(r) && resp::text(r).find("unknown command") != std::string_view::npos) {
+    // A source of unknown version without field expiration: its fields have no TTLs.
+    return write_hash_chunk(j, items, nullptr);
+  }
+  if (!resp::is_array(r) || r->elements * 2 != items->elements) return error(j, Side::kSource, "HPTTL", r);
+  write_hash_chunk(j, items, r);
+}
+
+void Rewriter::write_hash_chunk(uint32_t j, const redisReply* items, const redisReply* ttls) {
+  State& st = state_[j];
+  const bool first = !st.created;
+  const DestinationTraits& dst = engine_->options().destination;
+  const auto in_flight =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - st.ttl_sent_at)
+          .count();
+  std::vector<std::string_view> args;
+  args.reserve(items->elements + 2);
+  args.push_back("HSET");
+  args.push_back(st.temp);
+  std::size_t bytes = 0;
+  std::size_t elements = 0;
+  // Absolute expiry (destination unix ms, or remaining ms when its clock is not known) -> fields.
+  std::vector<std::pair<int64_t, std::string_view>> expiring;
+  for (std::size_t i = 0; i + 1 < items->elements; i += 2) {
+    const std::string_view field = resp::text(items->element[i]);
+    if (ttls != nullptr) {
+      const redisReply* t = ttls->element[i / 2];
+      if (!resp::is_integer(t)) return error(j, Side::kSource, "HPTTL", ttls);
+      const TtlPlan plan = plan_ttl(t->integer, in_flight);
+      if (plan.kind == TtlPlan::Kind::kVanished) continue;  // deleted since HSCAN
+      if (plan.kind == TtlPlan::Kind::kExpired) {
+        ++st.fields_expired;
+        continue;
+      }
+      if (plan.kind == TtlPlan::Kind::kExpiring) {
+        if (!dst.field_ttls) {
+          if (!engine_->options().drop_field_ttls) {
+            return fail(j,
+                        "a hash field has a TTL, and the destination" +
+                            (dst.server.empty() ? std::string() : " (" + dst.server + ")") +
+                            " has no hash field expiration (Redis >= 7.4, Valkey >= 9.0): copy such hashes "
+                            "without their field TTLs with --drop-field-ttls (DROP_FIELD_TTLS=1), or "
+                            "migrate onto a server with field expiration");
+          }
+          st.field_ttls_dropped = true;
+        } else {
+          const ServerClock& clock = engine_->destination_clock(j);
+          expiring.emplace_back(clock.known()
+                                    ? clock.unix_ms_at(st.ttl_sent_at + std::chrono::milliseconds(t->integer))
+                                    : plan.restore_ttl_ms,
+                                field);
+        }
+      }
+    }
+    args.push_back(field);
+    args.push_back(resp::text(items->element[i + 1]));
+    bytes += items->element[i]->len + items->element[i + 1]->len;
+    ++elements;
+  }
+  // What the next read is expected to bring, and how many fields it asks for (as for the other types).
+  st.last_read = std::max<std::size_t>(bytes, 1);
+  if (first) first_read_mean_ = 0.9 * first_read_mean_ + 0.1 * static_cast<double>(st.last_read);
+  if (elements > 0 && bytes > 0) {
+    const std::size_t per = std::max<std::size_t>(1, bytes / elements);
+    st.count = std::clamp<std::size_t>(kChunkBytes / per, 1, kMaxChunkElements);
+  }
+  if (elements == 0) args.clear();
+  if (expiring.empty()) return chunk_written(j, args, bytes, first);
+  // The field TTLs go on the temporary key right behind its fields, so the key is never put in place
+  // without them; equal times share one command.
+  if (!write(j, args.data(), args.size(), bytes, op(kWrite))) return;
+  std::sort(expiring.begin(), expiring.end());
+  const bool absolute = engine_->destination_clock(j).known();
+  for (std::size_t i = 0; i < expiring.size();) {
+    std::size_t k = i;
+    while (k < expiring.size() && expiring[k].first == expiring[i].first)
+      ++k;
+    const std::string when = int_text(expiring[i].first);
+    const std::string n = int_text(static_cast<int64_t>(k - i));
+    std::vector<std::string_view> expire{absolute ? "HPEXPIREAT" : "HPEXPIRE", st.temp, when, "FIELDS", n};
+    for (std::size_t f = i; f < k; ++f)
+      expire.push_back(expiring[f].second);
+    if (!write(j, expire.data(), expire.size(), 0, op(kWrite))) return;
+    i = k;
+  }
+  st.field_expiring = true;
   maybe_advance(j);
 }
 
@@ -673,7 +801,7 @@ void Rewriter::finalize(uint32_t j) {
   if (engine_->failing()) {
     // Nothing new is put in place once the run is failing; a temporary key without its guard goes now.
     if (st.created && !st.guarded) {
-      const std::string_view args[] = {"UNLINK", st.temp};
+      const std::string_view args[] = {delete_command(engine_->options().destination_scripts), st.temp};
       engine_->send(j, Side::kDestination, args, 2, op(kIgnore));
     }
     return give_up(j);
@@ -750,7 +878,7 @@ void Rewriter::on_rename(uint32_t j, const redisReply* r) {
     // The temporary key is gone: its expiry passed on the way (or the only write failed, see its reply).
     st.created = false;
     if (!st.message.empty()) return fail(j, st.message);
-    if (st.expiring) return discard(j, Outcome::kExpired);
+    if (st.expiring || st.field_expiring) return discard(j, Outcome::kExpired);
     return fail(j, "the temporary key " + printable_short(st.temp) + " vanished before its RENAME");
   }
   error(j, Side::kDestination, "RENAME", r);
@@ -774,6 +902,7 @@ void Rewriter::placed(uint32_t j) {
   hold(j, 0);
   // Counted for the key that landed only, not for an attempt started again after a reconnection.
   engine_->counters(j).stream_not_recreated += st.not_recreated;
+  if (st.field_ttls_dropped) ++engine_->counters(j).field_ttls_dropped;
   owner_.rewritten(j, st.total_bytes, st.duplicate);
 }
 
@@ -783,7 +912,7 @@ void Rewriter::discard(uint32_t j, Outcome outcome, std::string message) {
   st.message = std::move(message);
   st.phase = Phase::kDiscard;
   if (!st.created) return settle(j);
-  const std::string_view args[] = {"UNLINK", st.temp};
+  const std::string_view args[] = {delete_command(engine_->options().destination_scripts), st.temp};
   engine_->send(j, Side::kDestination, args, 2, op(kDiscard));
 }
 

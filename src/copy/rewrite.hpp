@@ -11,7 +11,11 @@
 //   list    LRANGE (<= 1000 items)   -> RPUSH (order kept)
 //   set     SSCAN                    -> SADD
 //   zset    ZSCAN                    -> ZADD (scores as the server prints them: exact doubles)
-//   hash    HSCAN                    -> HSET
+//   hash    HSCAN (+ HPTTL of the fields read, when the source has field expiration)
+//                                    -> HSET, then HPEXPIREAT per field TTL (absolute on the destination's
+//                                       clock; a field whose time ran out in flight is not written). A
+//                                       destination without field expiration fails such a key, or with
+//                                       --drop-field-ttls takes the fields without their TTLs
 //   stream  XRANGE (<= 1000 entries) -> XADD with the original IDs; then XINFO STREAM -> XSETID (last ID, and
 //           entries-added / max-deleted-ID where the destination has XSETID's options), XINFO GROUPS ->
 //           XGROUP CREATE (last-delivered ID, entries-read), XINFO CONSUMERS -> XGROUP CREATECONSUMER,
@@ -59,7 +63,7 @@ class Rewriter {
     virtual bool may_replace(uint32_t /*j*/) { return true; }
   };
 
-  static constexpr uint8_t kOpCount = 16;
+  static constexpr uint8_t kOpCount = 17;
   static constexpr std::size_t kStringChunk = 1u << 20;        // bytes per GETRANGE
   static constexpr std::size_t kChunkBytes = 1u << 20;         // target bytes per collection read
   static constexpr std::size_t kMaxChunkElements = 1000;       // elements per command at most
@@ -81,6 +85,8 @@ class Rewriter {
   void give_up(uint32_t j);
   // The temporary key job j builds (for messages and tests).
   const std::string& temp(uint32_t j) const { return state_[j].temp; }
+  // Job j's key is a hash with field TTLs set on its temporary key (a merge would drop them).
+  bool field_ttls(uint32_t j) const { return state_[j].field_expiring; }
 
  private:
   enum Op : uint8_t {
@@ -100,6 +106,7 @@ class Rewriter {
     kCheckTemp,
     kIgnore,
     kRecheck,
+    kFieldTtl,
   };
   enum class Type : uint8_t { kUnknown, kString, kList, kSet, kZset, kHash, kStream };
   enum class Phase : uint8_t {
@@ -148,6 +155,12 @@ class Rewriter {
     std::size_t write_bytes = 0;
     uint64_t total_bytes = 0;
     uint64_t not_recreated = 0;  // stream parts the destination could not be given
+    // hashes: an HSCAN chunk waiting for its fields' TTLs (HPTTL sent at ttl_sent_at)
+    resp::Reply hash_chunk;
+    std::chrono::steady_clock::time_point ttl_sent_at{};
+    uint64_t fields_expired = 0;      // fields not written: their TTL ran out in flight
+    bool field_expiring = false;      // a field TTL was set on the temporary key
+    bool field_ttls_dropped = false;  // --drop-field-ttls dropped a field TTL of this key
     Outcome outcome = Outcome::kNone;
     std::string message;  // kFailed
     // streams
@@ -165,6 +178,11 @@ class Rewriter {
   void read_next(uint32_t j);
   void on_read(uint32_t j, resp::Reply reply);
   void on_exists_source(uint32_t j, const redisReply* r);
+  // A hash chunk with its fields' HPTTL answers (null: none read): HSET, then the field expiries.
+  void on_field_ttl(uint32_t j, const redisReply* r);
+  void write_hash_chunk(uint32_t j, const redisReply* items, const redisReply* ttls);
+  // What follows a chunk's write: `args` empty when the chunk brought nothing to write.
+  void chunk_written(uint32_t j, const std::vector<std::string_view>& args, std::size_t bytes, bool first);
   // Sends one write of `bytes` value bytes; the first write of a key may bring the guard expiry.
   bool write(uint32_t j, const std::string_view* args, std::size_t argc, std::size_t bytes, uint8_t write_op);
   void on_write(uint32_t j, uint8_t op, const redisReply* r);

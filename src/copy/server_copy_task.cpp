@@ -28,8 +28,10 @@ std::size_t ServerCopyTask::command(const CopyOptions& o, std::string_view key, 
     for (std::string_view w : {std::string_view("MOVE"), key, db})
       args[n++] = w;
   } else if (o.cleanup) {
+    static const Script script(kMoveReplaceScript);
     for (std::string_view w :
-         {std::string_view("EVAL"), std::string_view(kMoveReplaceScript), std::string_view("1"), key, db})
+         {std::string_view("EVAL"), std::string_view(script.body(o.source_scripts.unlink)),
+          std::string_view("1"), key, db})
       args[n++] = w;
   } else {
     for (std::string_view w : {std::string_view("COPY"), key, key, std::string_view("DB"), db})

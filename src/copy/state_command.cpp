@@ -27,17 +27,7 @@ int fail(const Error& e) {
 }
 
 Status write_json(const nlohmann::json& j, const std::string& path) {
-  const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  if (path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return {};
-  }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return make_error(ExitCode::kUsage, "--report-json " + path + ": cannot write the file");
-  return {};
+  return report::write_json_file(j, path);
 }
 
 std::string ago(int64_t ms) {
@@ -164,10 +154,23 @@ int run_unlock(const StateCommand& cmd) {
       std::fprintf(stderr, "no lock on %s (%s is not set): nothing to do\n", cmd.destination_url.c_str(),
                    key.c_str());
     } else {
-      std::fprintf(stderr, "lock %s on %s: held by %s\n", key.c_str(), cmd.destination_url.c_str(),
-                   (*lock)->describe().c_str());
       bool go = true;
-      if (!cmd.yes && isatty(STDIN_FILENO) != 0) {
+      if (!(*lock)->lease) {
+        // Most likely a wrong --state-prefix pointing at a user's key: never delete what this tool did not
+        // write.
+        std::fprintf(
+            stderr,
+            "redis-migrate: %s on %s is not a redis-migrate lease (it holds %s; a lease is JSON with "
+            "host, pid and started_at): left alone; check --state-prefix (the default is "
+            "redis-migrate:)\n",
+            key.c_str(), cmd.destination_url.c_str(), (*lock)->describe().c_str());
+        go = false;
+        rc = to_int(ExitCode::kUsage);
+      } else {
+        std::fprintf(stderr, "lock %s on %s: held by %s\n", key.c_str(), cmd.destination_url.c_str(),
+                     (*lock)->describe().c_str());
+      }
+      if (go && !cmd.yes && isatty(STDIN_FILENO) != 0) {
         std::fprintf(stderr,
                      "Delete it? Only if that run is no longer running: two runs would then write at once. "
                      "[y/N] ");
@@ -176,10 +179,10 @@ int run_unlock(const StateCommand& cmd) {
         std::getline(std::cin, answer);
         go = answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
       }
-      if (!go) {
+      if (!go && rc == 0) {
         std::fprintf(stderr, "left in place\n");
         rc = 1;
-      } else {
+      } else if (go) {
         auto deleted = delete_lock(client, key, (*lock)->value);
         if (!deleted) return fail(deleted.error());
         if (*deleted) {

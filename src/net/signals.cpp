@@ -5,7 +5,7 @@
 namespace rmig::net {
 
 SignalWatcher::SignalWatcher(Loop& loop, Callback cb) : cb_(std::move(cb)) {
-  for (auto* h : {&int_, &term_}) {
+  for (auto* h : {&int_, &term_, &hup_}) {
     uv_signal_init(loop.get(), h->get());
     h->mark_initialized();
     h->get()->data = this;
@@ -13,6 +13,7 @@ SignalWatcher::SignalWatcher(Loop& loop, Callback cb) : cb_(std::move(cb)) {
   }
   uv_signal_start(int_.get(), &SignalWatcher::on_signal, SIGINT);
   uv_signal_start(term_.get(), &SignalWatcher::on_signal, SIGTERM);
+  uv_signal_start(hup_.get(), &SignalWatcher::on_signal, SIGHUP);
 }
 
 void SignalWatcher::on_signal(uv_signal_t* h, int signum) noexcept {

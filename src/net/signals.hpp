@@ -1,5 +1,6 @@
 #pragma once
-// SIGINT/SIGTERM on the loop. The watcher is unreferenced: it never keeps the loop alive by itself.
+// SIGINT, SIGTERM and SIGHUP on the loop (a closed terminal or a dropped SSH session ends a run like
+// SIGTERM). The watcher is unreferenced: it never keeps the loop alive by itself.
 
 #include <uv.h>
 
@@ -20,6 +21,7 @@ class SignalWatcher {
   void close() noexcept {
     int_.close();
     term_.close();
+    hup_.close();
   }
 
  private:
@@ -27,6 +29,7 @@ class SignalWatcher {
   Callback cb_;
   UvHandle<uv_signal_t> int_;
   UvHandle<uv_signal_t> term_;
+  UvHandle<uv_signal_t> hup_;
 };
 
 }  // namespace rmig::net

@@ -1,12 +1,17 @@
 #include "net/tls.hpp"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <array>
-#include <fstream>
+#include <cctype>
+#include <ctime>
+
+#include "util/file_check.hpp"
 
 namespace rmig::net {
 
@@ -24,7 +29,88 @@ std::string openssl_reason(std::string_view fallback = "unknown TLS error") {
   return first.empty() ? std::string(fallback) : first;
 }
 
-bool readable(const std::string& path) { return std::ifstream(path).good(); }
+// The PEM certificates in a file (0 for a file with none, or not PEM at all).
+int count_certificates(const std::string& path) {
+  BIO* bio = BIO_new_file(path.c_str(), "r");
+  if (bio == nullptr) return 0;
+  int n = 0;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    X509_free(cert);
+    ++n;
+  }
+  BIO_free(bio);
+  ERR_clear_error();
+  return n;
+}
+
+// Whether a CA directory holds any name OpenSSL looks certificates up by: <8 hex digits>.<n> (made by
+// `openssl rehash` or c_rehash).
+bool has_hashed_names(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  bool found = false;
+  while (const dirent* e = readdir(d)) {
+    const std::string_view name = e->d_name;
+    const std::size_t dot = name.find('.');
+    if (dot != 8 || dot + 1 >= name.size()) continue;
+    auto all = [](std::string_view s, auto pred) {
+      return std::all_of(s.begin(), s.end(),
+                         [&](char c) { return pred(static_cast<unsigned char>(c)) != 0; });
+    };
+    if (all(name.substr(0, 8), ::isxdigit) && all(name.substr(dot + 1), ::isdigit)) {
+      found = true;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+// "2026-01-31 12:00:00 UTC"
+std::string time_text(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return "an unreadable date";
+  std::array<char, 32> buf{};
+  std::strftime(buf.data(), buf.size(), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf.data();
+}
+
+// Loads the client certificate chain and its private key, checking each for what an operator can fix: a file
+// that is not a certificate, a key that is not a key, a key that belongs to another certificate, a
+// certificate outside its validity period.
+Status load_client_identity(SSL_CTX* raw, const TlsConfig& config, const std::string& opt) {
+  auto usage = [&](std::string msg) { return make_error(ExitCode::kUsage, std::move(msg)); };
+  if (SSL_CTX_use_certificate_chain_file(raw, config.cert_file.c_str()) != 1) {
+    return usage(opt + "cert " + config.cert_file + ": not a PEM certificate (" + openssl_reason() +
+                 "): give the client certificate in PEM form (-----BEGIN CERTIFICATE-----)");
+  }
+  X509* cert = SSL_CTX_get0_certificate(raw);
+  BIO* bio = BIO_new_file(config.key_file.c_str(), "r");
+  EVP_PKEY* key = bio != nullptr ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(bio);
+  if (key == nullptr) {
+    return usage(opt + "key " + config.key_file + ": not a PEM private key (" + openssl_reason() +
+                 "): give the unencrypted private key in PEM form (-----BEGIN PRIVATE KEY-----)");
+  }
+  const bool matches = cert != nullptr && X509_check_private_key(cert, key) == 1;
+  ERR_clear_error();
+  const bool used = matches && SSL_CTX_use_PrivateKey(raw, key) == 1;
+  EVP_PKEY_free(key);
+  if (!matches) {
+    return usage(opt + "key " + config.key_file + " does not match " + opt + "cert " + config.cert_file +
+                 ": the key belongs to another certificate; give the key the certificate was made for");
+  }
+  if (!used) return usage(opt + "key " + config.key_file + ": cannot be used (" + openssl_reason() + ")");
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+    return usage(opt + "cert " + config.cert_file + ": the certificate expired on " +
+                 time_text(X509_get0_notAfter(cert)) + ": renew it (and its key) and give the new files");
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+    return usage(opt + "cert " + config.cert_file + ": the certificate is not valid before " +
+                 time_text(X509_get0_notBefore(cert)) + ": check this machine's clock");
+  }
+  return {};
+}
 
 bool is_ip_address(const std::string& host) {
   std::array<unsigned char, 16> buf{};
@@ -95,8 +181,27 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config, 
   if (config.insecure) {
     SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
   } else {
-    if (!config.ca_file.empty() && !readable(config.ca_file)) {
-      return usage(opt + "ca-file " + config.ca_file + ": cannot read the file: check the path");
+    if (!config.ca_file.empty()) {
+      if (std::string p = file_problem(config.ca_file); !p.empty()) {
+        return usage(opt + "ca-file " + config.ca_file + ": " + p +
+                     ": give the PEM file of the CA certificates");
+      }
+      if (count_certificates(config.ca_file) == 0) {
+        return usage(opt + "ca-file " + config.ca_file +
+                     ": holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the file of the CA "
+                     "certificates that signed the server's certificate");
+      }
+    }
+    if (!config.ca_dir.empty()) {
+      if (std::string p = directory_problem(config.ca_dir); !p.empty()) {
+        return usage(opt + "ca-dir " + config.ca_dir + ": " + p + ": give a directory of CA certificates");
+      }
+      if (!has_hashed_names(config.ca_dir)) {
+        return usage(opt + "ca-dir " + config.ca_dir +
+                     ": holds no hashed certificate names (such as 1a2b3c4d.0), which is how OpenSSL finds "
+                     "CAs in a directory: run `openssl rehash " +
+                     config.ca_dir + "`, or give the CA file with " + opt + "ca-file");
+      }
     }
     if (!config.ca_file.empty() || !config.ca_dir.empty()) {
       if (SSL_CTX_load_verify_locations(raw, config.ca_file.empty() ? nullptr : config.ca_file.c_str(),
@@ -115,18 +220,11 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config, 
     return usage("mutual TLS needs both " + opt + "cert and " + opt + "key");
   }
   if (!config.cert_file.empty()) {
-    if (!readable(config.cert_file))
-      return usage(opt + "cert " + config.cert_file + ": cannot read the file");
-    if (!readable(config.key_file)) return usage(opt + "key " + config.key_file + ": cannot read the file");
-    if (SSL_CTX_use_certificate_chain_file(raw, config.cert_file.c_str()) != 1) {
-      return usage(opt + "cert " + config.cert_file + ": not a PEM certificate (" + openssl_reason() + ")");
-    }
-    if (SSL_CTX_use_PrivateKey_file(raw, config.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return usage(opt + "key " + config.key_file + ": not a PEM private key (" + openssl_reason() + ")");
-    }
-    if (SSL_CTX_check_private_key(raw) != 1) {
-      return usage(opt + "key " + config.key_file + " does not match " + opt + "cert " + config.cert_file);
-    }
+    if (std::string p = file_problem(config.cert_file); !p.empty())
+      return usage(opt + "cert " + config.cert_file + ": " + p + ": give the client certificate file");
+    if (std::string p = file_problem(config.key_file); !p.empty())
+      return usage(opt + "key " + config.key_file + ": " + p + ": give the client private key file");
+    if (auto st = load_client_identity(raw, config, opt); !st) return st.error();
   }
   return ctx;
 }
@@ -200,6 +298,13 @@ Error TlsSession::describe_failure(int ssl_error, std::string_view during) const
                             "'" + (names.empty() ? std::string() : " (it lists " + names + ")") +
                             ": connect with a name the certificate lists, or set " + opt +
                             "server-name to one of them");
+    }
+    if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID) {
+      return make_error(ExitCode::kConnect,
+                        std::string("the server's TLS certificate (or a CA certificate of its chain) is out "
+                                    "of its validity period (") +
+                            X509_verify_cert_error_string(verify) +
+                            "): renew the server's certificate, or check this machine's clock");
     }
     return make_error(ExitCode::kConnect, std::string("TLS certificate not trusted (") +
                                               X509_verify_cert_error_string(verify) + ") by " +

@@ -31,6 +31,7 @@ const CounterField kCounterFields[] = {
     {"stream_not_recreated", &Counters::stream_not_recreated},
     {"big_keys", &Counters::big_keys},
     {"evicted", &Counters::evicted},
+    {"field_ttls_dropped", &Counters::field_ttls_dropped},
     {"would_copy", &Counters::would_copy},
     {"would_copy_bytes", &Counters::would_copy_bytes},
     {"would_skip", &Counters::would_skip},
@@ -43,6 +44,7 @@ const CounterField kCounterFields[] = {
     {"type_differs", &Counters::type_differs},
     {"value_differs", &Counters::value_differs},
     {"ttl_differs", &Counters::ttl_differs},
+    {"field_ttl_differs", &Counters::field_ttl_differs},
     {"would_delete", &Counters::would_delete},
 };
 const std::size_t kCounterFieldCount = std::size(kCounterFields);

@@ -35,6 +35,8 @@ struct Counters {
   // Keys the destination evicted during the run (its evicted_keys, summed over its nodes; not per source
   // node). Any eviction stops every deletion and ends the run with exit code 5.
   uint64_t evicted = 0;
+  // --drop-field-ttls: hashes copied without their field TTLs (the destination has no field expiration).
+  uint64_t field_ttls_dropped = 0;
   // Dry run only.
   uint64_t would_copy = 0;
   uint64_t would_copy_bytes = 0;
@@ -42,22 +44,26 @@ struct Counters {
   uint64_t would_merge = 0;     // already on the destination, merged into by --on-conflict merge
   uint64_t would_conflict = 0;  // already on the destination, and the policy cannot handle it (merge, fail)
   uint64_t existing = 0;        // already on the destination (skipped or replaced, depending on the policy)
-  // verify and cleanup: every checked key ends in exactly one of equal, missing, type_differs, value_differs
-  // or ttl_differs (keys that vanished or expired on the source are not checked).
+  // verify and cleanup: every checked key ends in exactly one of equal, missing, type_differs, value_differs,
+  // ttl_differs or field_ttl_differs (keys that vanished or expired on the source are not checked).
   uint64_t checked = 0;
   uint64_t equal = 0;
   uint64_t missing = 0;        // not on the destination (under its renamed name)
   uint64_t type_differs = 0;   // on both sides with different types
   uint64_t value_differs = 0;  // same type, different value
   uint64_t ttl_differs = 0;    // same value; one side persistent, or TTLs further apart than the tolerance
-  uint64_t would_delete = 0;   // cleanup --dry-run: keys that verify equal and would be deleted
+  // same value and key TTL; a hash field's TTL present on one side only, or further apart than the tolerance
+  uint64_t field_ttl_differs = 0;
+  uint64_t would_delete = 0;  // cleanup --dry-run: keys that verify equal and would be deleted
 
   Counters& operator+=(const Counters& o);
   uint64_t done() const noexcept {
     return copied + skipped + expired + vanished + failed + merged + conflicts + would_copy + would_skip +
            would_merge + would_conflict + checked;
   }
-  uint64_t differences() const noexcept { return missing + type_differs + value_differs + ttl_differs; }
+  uint64_t differences() const noexcept {
+    return missing + type_differs + value_differs + ttl_differs + field_ttl_differs;
+  }
 };
 
 // Every counter by name, for the JSON report and checkpoints.

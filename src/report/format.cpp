@@ -1,6 +1,7 @@
 #include "report/format.hpp"
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 
 namespace rmig::report {
@@ -45,6 +46,15 @@ std::string human_duration(double seconds) {
   if (s < 60) return std::to_string(s) + "s";
   if (s < 3600) return std::to_string(s / 60) + "m" + (s % 60 != 0 ? std::to_string(s % 60) + "s" : "");
   return std::to_string(s / 3600) + "h" + std::to_string((s % 3600) / 60) + "m";
+}
+
+std::string signal_name(int signum) {
+  switch (signum) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "signal " + std::to_string(signum);
+  }
 }
 
 }  // namespace rmig::report

@@ -1,9 +1,14 @@
 #include "report/log.hpp"
 
+#include <spdlog/details/null_mutex.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 
 namespace rmig::report {
@@ -11,6 +16,52 @@ namespace rmig::report {
 namespace {
 
 LogFormat g_format = LogFormat::kText;
+std::string g_status;         // the status line's text, empty when none is shown
+bool g_status_shown = false;  // it is drawn on the terminal now
+
+// Writes are best effort: a closed terminal or pipe (EPIPE, SIGPIPE ignored) drops what cannot be printed.
+void put(std::string_view s) {
+  if (!s.empty()) std::fwrite(s.data(), 1, s.size(), stderr);
+}
+
+std::size_t terminal_columns() {
+  winsize ws{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+void draw_status() {
+  if (g_status.empty()) return;
+  // One column short of the width: a line that reaches the last column wraps on some terminals, and "\r" then
+  // redraws only its second half.
+  const std::size_t width = terminal_columns() - 1;
+  put("\r");
+  put(std::string_view(g_status).substr(0, width));
+  put("\x1b[K");
+  std::fflush(stderr);
+  g_status_shown = true;
+}
+
+void erase_status() {
+  if (!g_status_shown) return;
+  put("\r\x1b[K");
+  g_status_shown = false;
+}
+
+// The text sink on a terminal: a log line erases the status line, is printed, and the status line is drawn
+// again below it.
+class TerminalSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    erase_status();
+    put(std::string_view(formatted.data(), formatted.size()));
+    draw_status();
+    std::fflush(stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+};
 
 std::string iso_time(std::chrono::system_clock::time_point tp) {
   auto secs = std::chrono::time_point_cast<std::chrono::seconds>(tp);
@@ -53,8 +104,15 @@ class JsonFormatter final : public spdlog::formatter {
 
 void setup_logging(spdlog::level::level_enum level, LogFormat format) {
   g_format = format;
-  auto logger =
-      std::make_shared<spdlog::logger>("redis-migrate", std::make_shared<spdlog::sinks::stderr_sink_st>());
+  g_status.clear();
+  g_status_shown = false;
+  spdlog::sink_ptr sink;
+  if (status_line_enabled()) {
+    sink = std::make_shared<TerminalSink>();
+  } else {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
+  }
+  auto logger = std::make_shared<spdlog::logger>("redis-migrate", std::move(sink));
   if (format == LogFormat::kJson) {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else {
@@ -82,6 +140,20 @@ void log_event(spdlog::level::level_enum level, std::string_view event, std::str
     j[it.key()] = it.value();
   std::string line = dump(j);
   std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+bool status_line_enabled() noexcept { return g_format == LogFormat::kText && ::isatty(STDERR_FILENO) == 1; }
+
+void set_status_line(std::string text) {
+  if (!status_line_enabled()) return;
+  g_status = std::move(text);
+  draw_status();
+}
+
+void clear_status_line() {
+  erase_status();
+  g_status.clear();
   std::fflush(stderr);
 }
 

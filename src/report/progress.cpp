@@ -11,6 +11,53 @@ namespace rmig::report {
 
 Progress::Progress(uint64_t total_estimate) : total_(total_estimate), start_(Clock::now()), last_(start_) {}
 
+bool Progress::live() noexcept { return status_line_enabled(); }
+
+uint32_t Progress::interval_ms(uint32_t progress_interval_ms) noexcept {
+  if (progress_interval_ms == 0) return 0;
+  return live() ? kLiveIntervalMs : progress_interval_ms;
+}
+
+void Progress::finish() {
+  if (live()) clear_status_line();
+}
+
+void Progress::draw_bar(uint64_t scanned, uint64_t done, uint64_t bytes, bool with_bytes,
+                        const std::string& middle, const std::string& window) {
+  const auto now = Clock::now();
+  samples_.push_back(Sample{now, done, bytes});
+  // Rates over the last 5 s: steady enough to read at two redraws a second, recent enough to follow changes.
+  while (samples_.size() > 2 && now - samples_[1].at >= std::chrono::seconds(5))
+    samples_.pop_front();
+  const Sample& first = samples_.size() > 1 ? samples_.front() : Sample{start_, 0, 0};
+  const double span = std::max(1e-3, std::chrono::duration<double>(now - first.at).count());
+  const double keys_per_s = static_cast<double>(done - std::min(done, first.done)) / span;
+  const double bytes_per_s = static_cast<double>(bytes - std::min(bytes, first.bytes)) / span;
+
+  constexpr int kWidth = 20;
+  std::string bar = "[";
+  std::string pct = "   ?%";
+  std::string eta = "?";
+  if (total_ > 0) {
+    const uint64_t s = std::min(scanned, total_);
+    const auto filled = static_cast<int>(s * kWidth / total_);
+    bar += std::string(static_cast<std::size_t>(filled), '#') +
+           std::string(static_cast<std::size_t>(kWidth - filled), '.');
+    char p[8];
+    std::snprintf(p, sizeof p, "%3d%%", static_cast<int>(s * 100 / total_));
+    pct = p;
+    if (keys_per_s > 0) eta = human_duration(static_cast<double>(total_ - s) / keys_per_s);
+  } else {
+    bar += std::string(kWidth, '.');
+  }
+  bar += "] ";
+  std::string text =
+      bar + pct + " " + middle + " | " + thousands(static_cast<uint64_t>(keys_per_s)) + " keys/s";
+  if (with_bytes) text += " " + human_bytes(static_cast<uint64_t>(bytes_per_s)) + "/s";
+  text += " | ETA " + eta + " | " + window;
+  set_status_line(std::move(text));
+}
+
 double Progress::elapsed_s() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
 std::string Progress::pacing_text(bool rate_limited) const {
@@ -50,6 +97,17 @@ std::string Progress::nodes_text(const std::vector<NodeCounters>& nodes, bool ch
 
 void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_limited,
                            const std::vector<NodeCounters>& nodes) {
+  if (live()) {
+    std::string window = "in flight " + std::to_string(in_flight);
+    if (rate_limited) window += " (paced)";
+    draw_bar(c.scanned, c.done(), 0, false,
+             "| checked " + thousands(c.checked) + " equal " + thousands(c.equal) + " different " +
+                 thousands(c.differences()) + " failed " + thousands(c.failed) +
+                 (c.deleted + c.would_delete > 0 ? " deleted " + thousands(c.deleted + c.would_delete)
+                                                 : std::string()),
+             window);
+    return;
+  }
   const auto now = Clock::now();
   const double interval = std::max(1e-3, std::chrono::duration<double>(now - last_).count());
   const uint64_t done = c.done();
@@ -72,6 +130,7 @@ void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_l
                            {"type_differs", c.type_differs},
                            {"value_differs", c.value_differs},
                            {"ttl_differs", c.ttl_differs},
+                           {"field_ttl_differs", c.field_ttl_differs},
                            {"failed", c.failed},
                            {"deleted", c.deleted},
                            {"keys_per_s", static_cast<uint64_t>(keys_per_s)},
@@ -84,6 +143,16 @@ void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_l
 
 void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination, bool rate_limited,
                      const std::vector<NodeCounters>& nodes) {
+  if (live()) {
+    std::string window = "in flight " + std::to_string(in_flight);
+    if (paused_by_destination) window += " (waiting for the destination)";
+    if (rate_limited) window += " (paced)";
+    draw_bar(c.scanned, c.done(), c.bytes + c.would_copy_bytes, true,
+             "| copied " + thousands(c.copied + c.would_copy) + " skipped " +
+                 thousands(c.skipped + c.would_skip) + " failed " + thousands(c.failed),
+             window);
+    return;
+  }
   const auto now = Clock::now();
   const double interval = std::max(1e-3, std::chrono::duration<double>(now - last_).count());
   const double elapsed = std::max(1e-3, std::chrono::duration<double>(now - start_).count());

@@ -1,8 +1,12 @@
 #pragma once
-// The progress line printed every few seconds on stderr: counters, rates over the last interval, ETA.
+// The progress line printed every few seconds on stderr: counters, rates over the last interval, ETA. On a
+// terminal (report::status_line_enabled: stderr a terminal, text logs) it is a bar redrawn in place instead,
+// about twice a second (kLiveIntervalMs), with rates over the last few seconds; finish() erases it so that
+// the summary starts on its own line.
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -13,7 +17,18 @@ namespace rmig::report {
 
 class Progress {
  public:
+  static constexpr uint32_t kLiveIntervalMs = 500;
+  // True when the progress is a bar redrawn in place (see above).
+  static bool live() noexcept;
+  // The timer's period: kLiveIntervalMs on a terminal, else --progress-interval; 0 (none) stays 0.
+  static uint32_t interval_ms(uint32_t progress_interval_ms) noexcept;
+
   explicit Progress(uint64_t total_estimate);
+  ~Progress() { finish(); }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  // Erases the bar (nothing without one).
+  void finish();
   // --rate-limit / --max-bytes-per-sec (0: none): shown on every line while set.
   void set_pacing(uint64_t keys_per_s, uint64_t bytes_per_s) noexcept {
     pacing_keys_ = keys_per_s;
@@ -35,6 +50,16 @@ class Progress {
   // as JSON fields.
   static std::string nodes_text(const std::vector<NodeCounters>& nodes, bool check, nlohmann::json& fields);
   void add_pacing(nlohmann::json& fields, bool rate_limited) const;
+  // The bar: "[#####.....]  42% <middle> | 5,432 keys/s <bytes> | ETA 1m2s | <window>", rates over the last
+  // few seconds of samples.
+  void draw_bar(uint64_t scanned, uint64_t done, uint64_t bytes, bool with_bytes, const std::string& middle,
+                const std::string& window);
+  struct Sample {
+    Clock::time_point at;
+    uint64_t done;
+    uint64_t bytes;
+  };
+  std::deque<Sample> samples_;
   uint64_t total_;
   uint64_t pacing_keys_ = 0;
   uint64_t pacing_bytes_ = 0;

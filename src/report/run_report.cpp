@@ -1,7 +1,13 @@
 #include "report/run_report.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "report/format.hpp"
@@ -30,6 +36,7 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
   j["merged"] = c.merged;
   j["conflicts"] = c.conflicts;
   j["stream_not_recreated"] = c.stream_not_recreated;
+  j["field_ttls_dropped"] = c.field_ttls_dropped;
   j["big_keys_total"] = c.big_keys;
   j["evicted"] = c.evicted;
   if (dry_run) {
@@ -53,6 +60,7 @@ void add_check_counters(nlohmann::json& j, const Counters& c, const RunReport& r
   j["type_differs"] = c.type_differs;
   j["value_differs"] = c.value_differs;
   j["ttl_differs"] = c.ttl_differs;
+  j["field_ttl_differs"] = c.field_ttl_differs;
   if (r.command == "cleanup" && r.dry_run) j["would_delete"] = c.would_delete;
 }
 
@@ -64,6 +72,7 @@ const char* exit_meaning(ExitCode c) {
     case ExitCode::kConnect: return "cannot connect or authenticate";
     case ExitCode::kLocked: return "another run holds the lock";
     case ExitCode::kDestinationRefused: return "the destination refuses writes";
+    case ExitCode::kReportNotWritten: return "the report could not be written";
     case ExitCode::kInterrupted: return "interrupted";
   }
   return "interrupted";
@@ -134,7 +143,7 @@ nlohmann::json to_json(const RunReport& r) {
   if (r.fatal) {
     j["stopped"] = r.fatal->message;
   } else if (r.signal != 0) {
-    j["stopped"] = r.signal == SIGTERM ? "interrupted by SIGTERM" : "interrupted by SIGINT";
+    j["stopped"] = "interrupted by " + signal_name(r.signal);
   } else {
     j["stopped"] = nullptr;
   }
@@ -219,6 +228,7 @@ void print_check_summary(const RunReport& r) {
   if (auto it = r.extra.find("ttl_tolerance_ms"); it != r.extra.end() && it->is_number_unsigned())
     tolerance = "tolerance " + human_duration(static_cast<double>(it->get<uint64_t>()) / 1000.0);
   row("TTL differs", c.ttl_differs, tolerance);
+  row("field TTL differs", c.field_ttl_differs, "hash field TTLs (same tolerance)");
   row("vanished", c.vanished, "gone from the source before it was checked");
   if (c.expired > 0) row("expired", c.expired, "TTL ran out, not on the destination");
   row("failed", c.failed, c.failed > 0 ? "see errors below" : "");
@@ -278,6 +288,7 @@ void print_check_summary(const RunReport& r) {
 }  // namespace
 
 void print_summary(const RunReport& r) {
+  clear_status_line();  // the progress bar, if any: the summary starts on its own line
   const Counters& c = r.totals;
   if (log_format() == LogFormat::kJson) {
     nlohmann::json fields = to_json(r);
@@ -341,6 +352,10 @@ void print_summary(const RunReport& r) {
   if (c.stream_not_recreated > 0) {
     line("not recreated", c.stream_not_recreated,
          "stream pending entries or consumers the destination could not be given (see the README)");
+  }
+  if (c.field_ttls_dropped > 0) {
+    line("field TTLs dropped", c.field_ttls_dropped,
+         "hashes copied without their field TTLs (--drop-field-ttls)");
   }
   if (!r.path.empty()) std::fprintf(stderr, "  %-12s %s\n", "path", r.path.c_str());
   if (c.big_keys > 0) {
@@ -410,18 +425,82 @@ uint64_t peak_rss_bytes() noexcept {
 }
 
 Status write_json_report(const RunReport& r, const std::string& path) {
-  const std::string text = to_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return write_json_file(to_json(r), path);
+}
+
+Status write_json_file(const nlohmann::json& j, const std::string& path) {
+  const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    // A closed stdout (SIGPIPE is ignored: EPIPE) or a full disk behind a redirection: the report is
+    // incomplete, which the exit code must say.
+    const std::size_t n = std::fwrite(text.data(), 1, text.size(), stdout);
+    if (std::fflush(stdout) != 0 || n != text.size() || std::ferror(stdout) != 0) {
+      return make_error(ExitCode::kReportNotWritten, std::string("--report-json -: the report could not be "
+                                                                 "written to stdout (") +
+                                                         std::strerror(errno) + ")");
+    }
     return {};
   }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out)
-    return make_error(ExitCode::kUsage, "--report-json " + path + ": cannot open the file for writing");
+  if (!out) {
+    return make_error(
+        ExitCode::kReportNotWritten,
+        "--report-json " + path + ": cannot open the file for writing (" + std::strerror(errno) + ")");
+  }
   out << text;
   out.close();
-  if (!out) return make_error(ExitCode::kUsage, "--report-json " + path + ": write failed");
+  if (!out) {
+    return make_error(ExitCode::kReportNotWritten, "--report-json " + path + ": write failed (" +
+                                                       std::strerror(errno) + "): the report is incomplete");
+  }
+  return {};
+}
+
+namespace {
+
+// Creates `path` (which must not exist) and removes it: the directory takes new files.
+Status probe_create(const std::string& option, const std::string& shown, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    const std::size_t slash = shown.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : shown.substr(0, slash);
+    std::string why = std::strerror(err);
+    if (err == ENOENT) why = "the directory " + dir + " does not exist";
+    if (err == ENOTDIR) why = dir + " is not a directory";
+    if (err == EACCES || err == EROFS || err == EPERM)
+      why = "the directory " + dir + " is not writable (" + why + ")";
+    return make_error(ExitCode::kUsage, option + " " + shown + ": cannot create the file: " + why +
+                                            ": give a path in a writable directory (nothing was copied)");
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  return {};
+}
+
+}  // namespace
+
+Status check_writable(const std::string& option, const std::string& path, const std::string& sibling_suffix) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return make_error(ExitCode::kUsage,
+                        option + " " + path + " is a directory: give a file name (nothing was copied)");
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (S_ISREG(st.st_mode) ? 0 : O_NONBLOCK));
+    if (fd < 0) {
+      return make_error(ExitCode::kUsage, option + " " + path + ": cannot open the file for writing (" +
+                                              std::strerror(errno) + ") (nothing was copied)");
+    }
+    ::close(fd);
+  } else if (auto s = probe_create(option, path, path); !s) {
+    return s;
+  }
+  if (!sibling_suffix.empty()) {
+    // The file is replaced atomically through a sibling: its directory must take new files too.
+    const std::string sibling = path + sibling_suffix;
+    if (::access(sibling.c_str(), F_OK) != 0) return probe_create(option, path, sibling);
+  }
   return {};
 }
 

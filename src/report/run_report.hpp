@@ -62,7 +62,18 @@ void print_summary(const RunReport& r);
 // The peak resident memory of this process so far (VmHWM from /proc/self/status), 0 when unknown.
 uint64_t peak_rss_bytes() noexcept;
 
-// Writes the JSON report to `path` ("-" = stdout). Returns an error when the file cannot be written.
+// Writes the JSON report to `path` ("-" = stdout). Returns an error (ExitCode::kReportNotWritten) when it
+// could not be written in full.
 Status write_json_report(const RunReport& r, const std::string& path);
+// The same for any JSON document (the status command's report).
+Status write_json_file(const nlohmann::json& j, const std::string& path);
+
+// Proves at start that a file the run writes at its end (or as it goes) can be written, so that a bad path
+// stops the run before its first key moves (exit code 2, naming `option` and the path): an existing file is
+// opened for writing without truncating it; otherwise the file is created in its directory and removed again.
+// With `sibling_suffix` (the state file, replaced through `path + suffix` and rename()), that file is created
+// and removed too. Nothing is left behind.
+Status check_writable(const std::string& option, const std::string& path,
+                      const std::string& sibling_suffix = "");
 
 }  // namespace rmig::report

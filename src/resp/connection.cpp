@@ -411,7 +411,6 @@ ConnectOptions cluster_node_options(const ConnectOptions& seed, const std::strin
   o.endpoint.kind = net::Endpoint::Kind::kTcp;
   o.endpoint.host = host;
   o.endpoint.port = static_cast<uint16_t>(port);
-  o.db = 0;
   o.readonly = false;
   o.label = seed.side + " node " + o.endpoint.to_string();
   return o;
@@ -433,6 +432,46 @@ Error permission_error(const ConnectOptions& options, std::string_view command, 
   return make_error(ExitCode::kConnect, options.label + ": user '" + user + "' may not run " + upper + " (" +
                                             std::string(server_msg) + ")" + std::string(why) + ": " +
                                             acl_rule_fix(options, command));
+}
+
+Error refused_command_error(const ConnectOptions& options, std::string_view command,
+                            std::string_view server_msg, std::string_view why) {
+  if (classify_error(server_msg) == ServerError::kNoPerm)
+    return permission_error(options, command, server_msg, why);
+  std::string upper(command);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+  return make_error(ExitCode::kConnect, options.label + ": " + upper + " is refused (" +
+                                            std::string(server_msg) + ")" + std::string(why) +
+                                            ": the server does not know " + upper +
+                                            " under that name (renamed or disabled with rename-command, as "
+                                            "some managed services do); allow " +
+                                            upper + " on the " + options.side + ", or ask its provider");
+}
+
+Result<std::vector<std::optional<std::string>>> command_refusals(net::Loop& loop, Connection& conn,
+                                                                 const std::vector<Args>& probes) {
+  auto multi = call_sync(loop, conn, {"MULTI"});
+  if (!multi) return multi.error();
+  const bool queued = is_status(multi->get(), "OK");
+  std::vector<std::optional<std::string>> out;
+  out.reserve(probes.size());
+  for (const Args& args : probes) {
+    auto r = call_sync(loop, conn, args);
+    if (!r) return r.error();
+    std::optional<std::string> refusal;
+    if (is_error(r->get())) {
+      const std::string_view msg = text(r->get());
+      const ServerError kind = classify_error(msg);
+      if (kind == ServerError::kUnknownCommand || kind == ServerError::kNoPerm) refusal = std::string(msg);
+    }
+    out.push_back(std::move(refusal));
+  }
+  if (queued) {
+    auto discard = call_sync(loop, conn, {"DISCARD"});
+    if (!discard) return discard.error();
+  }
+  return out;
 }
 
 Status open_sync(net::Loop& loop, Connection& conn) {

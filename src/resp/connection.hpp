@@ -138,7 +138,7 @@ class Connection final : private net::Transport::Handler, private net::Flushable
 };
 
 // A cluster node of the side `seed` belongs to (met through discovery or a redirect): the same credentials
-// and TLS settings, db 0, no READONLY, labelled "<side> node host:port".
+// and TLS settings and db (SELECTed on every connect), no READONLY, labelled "<side> node host:port".
 ConnectOptions cluster_node_options(const ConnectOptions& seed, const std::string& host, int port);
 
 // The fix for a command the ACL user may not run: "add the ACL rule +dump to user 'src' (ACL SETUSER src
@@ -149,6 +149,24 @@ std::string acl_rule_fix(const ConnectOptions& options, std::string_view command
 // message>)<why>: <acl_rule_fix>", exit code 3.
 Error permission_error(const ConnectOptions& options, std::string_view command, std::string_view server_msg,
                        std::string_view why = {});
+
+// A command the server does not run at all (renamed or disabled with rename-command: "unknown command"), or
+// that the ACL user may not run: "<label>: SCAN is refused (<server message>)<why>: <fix>", exit code 3.
+// NOPERM gives permission_error's ACL rule; an unknown command says the server renamed or disabled it.
+Error refused_command_error(const ConnectOptions& options, std::string_view command,
+                            std::string_view server_msg, std::string_view why = {});
+
+// Whether the server runs each of `probes` (commands with harmless arguments: a key under the tool's prefix
+// that cannot exist, a payload RESTORE rejects before writing), asked at start: one refusal message per
+// probe, or nullopt when the command is there. They are queued in a transaction that is then discarded (MULTI
+// ... DISCARD): the server checks each queued command's name, arity and ACL, and runs none, so nothing is
+// written and no command statistics move. Where MULTI itself is refused (a minimal ACL user), each probe is
+// sent as it is. Only "unknown command" and a NOPERM for the command itself are refusals; any other answer
+// (QUEUED, nil, an argument error, a redirect, a key outside the user's key patterns) shows the command is
+// there. COMMAND INFO cannot tell: a renamed command is listed under its new name, and the old one answers
+// "unknown command" only when sent.
+Result<std::vector<std::optional<std::string>>> command_refusals(net::Loop& loop, Connection& conn,
+                                                                 const std::vector<Args>& probes);
 
 // Runs the loop until the connection is ready or failed. For start-up code only (never from a callback).
 Status open_sync(net::Loop& loop, Connection& conn);

@@ -28,13 +28,48 @@ int rdb_version(const ServerFacts& facts) noexcept {
   const auto [major, minor] = major_minor(facts.version);
   if (major == 0) return 0;
   const int v = major * 100 + minor;
-  if (facts.server == "valkey") return v >= 702 && v < 900 ? 11 : 0;
+  if (facts.server == "valkey") {
+    if (v >= 702 && v < 900) return 11;
+    if (v >= 900 && v < 1000) return 80;
+    return 0;
+  }
   if (v < 500) return 0;
   if (v < 700) return 9;
   if (v < 702) return 10;
   if (v < 704) return 11;
-  if (v < 802) return 12;
+  if (v < 806) return 12;
+  if (v < 808) return 13;
   return 0;
+}
+
+bool has_field_ttls(const ServerFacts& facts) noexcept {
+  const auto [major, minor] = major_minor(facts.version);
+  if (major == 0) return true;
+  const int v = major * 100 + minor;
+  return facts.server == "valkey" ? v >= 900 : v >= 704;
+}
+
+std::optional<bool> reads_payloads(const ServerFacts& src, const ServerFacts& dst, std::string* why) {
+  const int s = rdb_version(src);
+  const int d = rdb_version(dst);
+  if (s == 0 || d == 0) return std::nullopt;
+  auto say = [&](std::string text) {
+    if (why != nullptr) *why = std::move(text);
+  };
+  const std::string src_text = server_name(src) + " (RDB " + std::to_string(s) + ")";
+  const std::string dst_text = server_name(dst) + " (RDB " + std::to_string(d) + ")";
+  if (s > d) {
+    say(dst_text + " cannot read the newer payloads of " + src_text);
+    return false;
+  }
+  if (dst.server == "valkey" && src.server != "valkey" && s >= 12 && s < 80) {
+    say(dst_text + " refuses Redis's RDB " + std::to_string(s) +
+        " payloads (a foreign format; rdb-version-check relaxed still fails Redis's newer encodings) of " +
+        src_text);
+    return false;
+  }
+  say(dst_text + " reads the payloads of " + src_text);
+  return true;
 }
 
 std::string server_name(const ServerFacts& facts) {
@@ -78,6 +113,7 @@ Result<ServerFacts> probe_server(net::Loop& loop, Connection& conn) {
   f.maxmemory_policy = get("maxmemory_policy");
   if (auto e = get("evicted_keys"); !e.empty()) f.evicted_keys = std::atoll(e.c_str());
   f.cluster = get("cluster_enabled") == "1";
+  f.maxmemory_policy = get("maxmemory_policy");
   for (const auto& [k, v] : info) {
     if (k.size() > 5 && k.compare(0, 5, "slave") == 0 && v.find("ip=") != std::string::npos) {
       // "ip=127.0.0.1,port=7001,state=online,offset=...,lag=0"

@@ -17,7 +17,8 @@ enum class ExitCode : int {
   kConnect = 3,             // cannot connect or authenticate (incl. TLS, missing ACL permissions)
   kLocked = 4,              // another run holds the destination's lock
   kDestinationRefused = 5,  // the destination refuses writes (read-only replica, out of memory, MISCONF)
-  kInterrupted = 130,       // stopped by SIGINT (128 + 2); SIGTERM gives 143
+  kReportNotWritten = 6,    // the work finished but its --report-json could not be written in full
+  kInterrupted = 130,       // stopped by SIGINT (128 + 2); SIGTERM gives 143, SIGHUP 129
 };
 
 constexpr int to_int(ExitCode c) noexcept { return static_cast<int>(c); }

@@ -44,9 +44,9 @@ copy::EngineResult drive(net::Loop& loop, copy::Engine& engine, const copy::Copy
     progress_timer.stop();
     signals.close();
   });
-  if (cmd.progress_interval_ms > 0 && !done) {
-    progress_timer.start(cmd.progress_interval_ms, cmd.progress_interval_ms);
-  }
+  // On a terminal a bar redrawn about twice a second, elsewhere one line per --progress-interval.
+  const uint32_t tick = report::Progress::interval_ms(cmd.progress_interval_ms);
+  if (tick > 0 && !done) progress_timer.start(tick, tick);
   std::optional<Error> stalled;
   while (!done) {
     if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
@@ -58,6 +58,7 @@ copy::EngineResult drive(net::Loop& loop, copy::Engine& engine, const copy::Copy
     }
   }
   progress_timer.stop();
+  progress.finish();
   copy::EngineResult result = engine.take_result();
   if (stalled && !result.fatal) result.fatal = stalled;
   return result;
@@ -143,6 +144,8 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
     VerifyOptions o = options;
     o.cleanup = false;
     o.multi_lookup = has_multi_lookup(sides->destination_facts);
+    o.src_field_ttls = resp::has_field_ttls(sides->source_facts);
+    o.dst_field_ttls = resp::has_field_ttls(sides->destination_facts);
     VerifyTask task(o);
     std::vector<std::vector<std::string>> keys(sides->sources.size());
     if (sample > 0) {
@@ -205,6 +208,8 @@ report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptio
     o.cleanup = true;
     o.dry_run = cmd.options.dry_run;
     o.multi_lookup = has_multi_lookup(sides->destination_facts);
+    o.src_field_ttls = resp::has_field_ttls(sides->source_facts);
+    o.dst_field_ttls = resp::has_field_ttls(sides->destination_facts);
     VerifyTask task(o);
     copy::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
                         cmd.source, cmd.destination, task);

@@ -65,6 +65,7 @@ void VerifyTask::attach(copy::Engine& engine) {
   state_.resize(engine.window_size());
   streaming_ = 0;
   waiters_.clear();
+  source_scripts_ = engine.options().source_scripts;
 }
 
 // ---- plumbing ----
@@ -133,6 +134,9 @@ void VerifyTask::resend(uint32_t j) {
     case kStageSize: return size(j);
     case kStageDump: engine_->hold(j, resp::Reply()); return dump(j);
     case kStageStream:
+      st.src_ttls.reset();
+      st.dst_ttls.reset();
+      if (st.chunk && st.field_ttl_phase) return field_ttls(j);
       if (st.chunk) return lookup(j);
       return stream(j);
     case kStageSha: return sha(j);
@@ -155,6 +159,9 @@ void VerifyTask::finished(uint32_t j) {
   st.held.reset();
   st.chunk.reset();
   st.singles.clear();
+  st.src_ttls.reset();
+  st.dst_ttls.reset();
+  st.field_ttl_phase = false;
   st.waiting = false;
   release_stream_slot(j);
 }
@@ -194,6 +201,8 @@ void VerifyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
     case kLookupOne: return on_lookup(j, op, std::move(reply));
     case kSha: return on_sha(j, reply.get());
     case kDelete: return on_delete(j, reply.get());
+    case kSrcFieldTtl:
+    case kDstFieldTtl: return on_field_ttl(j, op, std::move(reply));
     default: return;
   }
 }
@@ -697,9 +706,79 @@ void VerifyTask::check_lookup(uint32_t j, const redisReply* multi) {
     }
   }
   st.singles.clear();
+  if (st.kind == Kind::kHash && (opts_.src_field_ttls || opts_.dst_field_ttls)) return field_ttls(j);
+  chunk_done(j);
+}
+
+void VerifyTask::chunk_done(uint32_t j) {
+  State& st = state_[j];
   st.chunk.reset();
+  st.field_ttl_phase = false;
   if (st.last_chunk) return value_equal(j);
   stream(j);
+}
+
+void VerifyTask::field_ttls(uint32_t j) {
+  copy::Job& job = engine_->job(j);
+  State& st = state_[j];
+  st.field_ttl_phase = true;
+  if (abandon_if_failing(j) || !both_up(j)) return;
+  const redisReply* items = st.chunk->element[1];
+  const IntText n(static_cast<int64_t>(items->elements / 2));
+  st.pending = 0;
+  for (const bool src : {true, false}) {
+    if (!(src ? opts_.src_field_ttls : opts_.dst_field_ttls)) continue;
+    std::vector<std::string_view> args = {"HPTTL", src ? std::string_view(job.key) : job.target(), "FIELDS",
+                                          n.view()};
+    for (std::size_t i = 0; i < items->elements; i += 2)
+      args.push_back(str(items->element[i]));
+    ++st.pending;
+    send_args(j, src ? Side::kSource : Side::kDestination, args, src ? kSrcFieldTtl : kDstFieldTtl);
+  }
+}
+
+void VerifyTask::on_field_ttl(uint32_t j, uint8_t op, resp::Reply reply) {
+  State& st = state_[j];
+  const bool src = op == kSrcFieldTtl;
+  const redisReply* r = reply.get();
+  if (resp::is_error(r) && resp::classify_error(str(r)) == ServerError::kUnknownCommand) {
+    // A server of unknown version without field expiration: its fields have no TTLs.
+    (src ? opts_.src_field_ttls : opts_.dst_field_ttls) = false;
+  } else if (!resp::is_array(r)) {
+    return reply_error(j, src ? Side::kSource : Side::kDestination, "HPTTL", r);
+  } else {
+    (src ? st.src_ttls : st.dst_ttls) = std::move(reply);
+  }
+  if (--st.pending > 0) return;
+  const redisReply* items = st.chunk->element[1];
+  const std::size_t n = items->elements / 2;
+  auto ttl_of = [&](const resp::Reply& side, std::size_t i) -> int64_t {
+    if (!side) return -1;  // no field expiration on that side
+    if (side->elements != n || !resp::is_integer(side->element[i])) return -3;
+    return side->element[i]->integer;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    const int64_t s = ttl_of(st.src_ttls, i);
+    const int64_t d = ttl_of(st.dst_ttls, i);
+    if (s == -3 || d == -3) {
+      return reply_error(j, s == -3 ? Side::kSource : Side::kDestination, "HPTTL",
+                         (s == -3 ? st.src_ttls : st.dst_ttls).get());
+    }
+    // -2: the field went away since HSCAN (deleted, or its own TTL ran out): not this check's to judge.
+    if (s == -2 || d == -2) continue;
+    if (!ttl_equal(s, d, opts_.ttl_tolerance_ms)) {
+      const std::string field = q(str(items->element[i * 2]));
+      st.src_ttls.reset();
+      st.dst_ttls.reset();
+      return difference(j, "field TTL differs",
+                        "field " + field + ": TTL " + ttl_text(s) + " on the source, " + ttl_text(d) +
+                            " on the destination (tolerance " + ttl_text(opts_.ttl_tolerance_ms) + ")");
+    }
+  }
+  st.src_ttls.reset();
+  st.dst_ttls.reset();
+  engine_->job(j).resent = false;
+  chunk_done(j);
 }
 
 // ---- outcome ----
@@ -737,6 +816,8 @@ void VerifyTask::difference(uint32_t j, const char* kind, std::string detail) {
     ++c.type_differs;
   } else if (k == "value differs") {
     ++c.value_differs;
+  } else if (k == "field TTL differs") {
+    ++c.field_ttl_differs;
   } else {
     ++c.ttl_differs;
   }
@@ -765,15 +846,8 @@ void VerifyTask::remove(uint32_t j) {
   // a source TTL changed since the copy, even within --ttl-tolerance, keeps the key.
   IntText pttl(st.dst.pttl < 0 ? -1 : st.dst.pttl);
   IntText elapsed(copy::CopyTask::cleanup_elapsed_ms(st.read_at));
-  if (st.use_eval) {
-    send(j, Side::kWriter,
-         {"EVAL", copy::CopyTask::cleanup_script(), "1", job.key, st.sha, pttl.view(), elapsed.view()},
-         kDelete);
-  } else {
-    send(j, Side::kWriter,
-         {"EVALSHA", copy::CopyTask::cleanup_sha(), "1", job.key, st.sha, pttl.view(), elapsed.view()},
-         kDelete);
-  }
+  const auto w = copy::CopyTask::cleanup_script().words(source_scripts_, st.use_eval);
+  send(j, Side::kWriter, {w.verb, w.script, "1", job.key, st.sha, pttl.view(), elapsed.view()}, kDelete);
 }
 
 void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
@@ -794,11 +868,10 @@ void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
   }
   const std::string_view msg = str(r);
   if (resp::is_error(r)) {
-    if (resp::classify_error(msg) == ServerError::kNoScript) {
-      st.use_eval = true;  // the script cache was flushed: send the body
-      return remove(j);
-    }
-    if (engine_->handle_error(j, Side::kWriter, st.use_eval ? "EVAL" : "EVALSHA", msg)) return;
+    const bool sent_eval = st.use_eval || !source_scripts_.evalsha;
+    // NOSCRIPT (the script cache was flushed), or EVALSHA refused: send the body.
+    if (copy::Script::fall_back(msg, source_scripts_, st.use_eval)) return remove(j);
+    if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
   }
   ++c.cleanup_failed;
   engine_->record_error(

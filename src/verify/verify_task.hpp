@@ -12,7 +12,9 @@
 //   4. A per-type comparison in chunks: GETRANGE, LRANGE and XRANGE in lockstep; SSCAN, HSCAN and ZSCAN on
 //   the
 //      source checked with SMISMEMBER, HMGET and ZMSCORE on the destination; XINFO for stream metadata and
-//      consumer groups. At most kMaxStreaming keys stream at a time, so memory stays bounded whatever the
+//      consumer groups. A hash's chunk whose values match then has its fields' TTLs compared (HPTTL on both
+//      sides, within the TTL tolerance: "field TTL differs"); equal DUMP payloads carry equal field TTLs.
+//      At most kMaxStreaming keys stream at a time, so memory stays bounded whatever the
 //      size of a key.
 // Nothing is ever written, except the cleanup's deletions on the source.
 
@@ -34,6 +36,11 @@ struct VerifyOptions {
   // The destination has SMISMEMBER and ZMSCORE (Redis >= 6.2); otherwise one command per member. Also
   // switched off by the first "unknown command" answer.
   bool multi_lookup = true;
+  // Each side may hold hash field TTLs (Redis >= 7.4, Valkey >= 9.0, or unknown): a hash compared field by
+  // field also compares its fields' TTLs (HPTTL) with ttl_tolerance_ms. A side without field expiration has
+  // none, so a field TTL on the other side differs.
+  bool src_field_ttls = true;
+  bool dst_field_ttls = true;
 };
 
 class VerifyTask final : public copy::KeyTask {
@@ -73,6 +80,8 @@ class VerifyTask final : public copy::KeyTask {
     kLookupOne,  // SISMEMBER, ZSCORE: one per member
     kSha,
     kDelete,
+    kSrcFieldTtl,  // HPTTL of a hash chunk's fields
+    kDstFieldTtl,
     kParkOnly,  // never sent: parks a job on a side that is down
   };
   enum Stage : uint8_t { kStageHead = 1, kStageSize, kStageDump, kStageStream, kStageSha, kStageDelete };
@@ -100,6 +109,8 @@ class VerifyTask final : public copy::KeyTask {
     bool last_chunk = false;
     resp::Reply chunk;                 // the source's scan chunk, while the destination is asked about it
     std::vector<resp::Reply> singles;  // one-per-member lookup replies
+    resp::Reply src_ttls, dst_ttls;    // a hash chunk's HPTTL answers
+    bool field_ttl_phase = false;      // the chunk's values matched; its field TTLs are asked
     std::string sha;                   // cleanup: SHA-1 of the source's DUMP that was compared
     bool use_eval = false;             // the cleanup script is not in the source's script cache
     std::chrono::steady_clock::time_point read_at{};  // when both PTTLs were sent
@@ -132,6 +143,10 @@ class VerifyTask final : public copy::KeyTask {
   void lookup(uint32_t j);
   void on_lookup(uint32_t j, uint8_t op, resp::Reply reply);
   void check_lookup(uint32_t j, const redisReply* multi);
+  // The chunk is done: the next one, or the end of the value.
+  void chunk_done(uint32_t j);
+  void field_ttls(uint32_t j);
+  void on_field_ttl(uint32_t j, uint8_t op, resp::Reply reply);
   void compare_stream_info(uint32_t j, const redisReply* s, const redisReply* d);
   void compare_groups(uint32_t j, const redisReply* s, const redisReply* d);
 
@@ -144,6 +159,7 @@ class VerifyTask final : public copy::KeyTask {
   VerifyOptions opts_;
   copy::Engine* engine_ = nullptr;
   std::vector<State> state_;
+  copy::ScriptCommands source_scripts_;  // EVALSHA / UNLINK on the source, as probed at start
   std::size_t streaming_ = 0;
   std::deque<uint32_t> waiters_;
   bool skip_dump_ = false;  // the two sides write different RDB versions: payloads never match

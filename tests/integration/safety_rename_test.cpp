@@ -107,6 +107,7 @@ TEST_SUITE("safety_rename") {
     Client c = server.client();
     seed_prefixes(c, {"a:", "b:"}, 200);
     const ServerImage before_image = server_image(c);
+    const KeyValues before = key_values({&c});
     auto run = run_copy({server.url(), server.url(), "--rename-prefix", "a:", "b:", "--rename-prefix",
                          "b:", "c:", "--replace", "--cleanup", "--yes"});
     INFO(run.result.describe());
@@ -123,6 +124,7 @@ TEST_SUITE("safety_rename") {
                    number + "\"") != std::string::npos);
     check_unchanged(before_image, server_image(c));
     CHECK(c.scan_all("c:*").empty());
+    check_nothing_lost(before, key_values({&c}));
   }
 
   TEST_CASE("in place, a cycle of three rules with --replace is refused") {
@@ -248,8 +250,8 @@ void ttl_changed_mid_run(const std::function<void(Client&)>& seed,
   CHECK(changed["deleted"] == 0);
   CHECK(changed["cleanup_kept"] == 1);
   CHECK(changed["kept"] == 1);
-  CHECK(changed["stderr"].get<std::string>().find(
-            "changed on the source during the copy, or deletions stopped; not deleted") != std::string::npos);
+  CHECK(changed["stderr"].get<std::string>().find("changed on the source during the copy") !=
+        std::string::npos);
   // Still on the source, with the expiry it was given meanwhile; its copy on the destination.
   CHECK(src.command({"EXISTS", "changed"}).integer == 1);
   CHECK(dst.command({"EXISTS", "changed"}).integer == 1);
@@ -262,6 +264,8 @@ void ttl_changed_mid_run(const std::function<void(Client&)>& seed,
     CHECK(same["cleanup_kept"] == 0);
     CHECK(src.command({"EXISTS", key}).integer == 0);
   }
+  // On Redis >= 7.0 the script compared absolute expiries (PEXPIRETIME).
+  if (redis_version(src).rfind("6.", 0) != 0) CHECK(calls(src, "pexpiretime") >= 3);
   check_nothing_lost(before, key_values({&src, &dst}));
 }
 
@@ -468,6 +472,7 @@ TEST_SUITE("safety_rename") {
     CHECK(resumed2.counter("deleted") == 1);
     CHECK(src.command({"EXISTS", "k2"}).integer == 0);
     CHECK(dst.command({"GET", "k2"}).str == "another value");
+    check_nothing_lost(before, key_values({&src, &dst}));
   }
 }
 

@@ -33,15 +33,16 @@ void make_ca(const std::string& dir, const std::string& name, const std::string&
   openssl(args, dir);
 }
 
+// `days` -1 makes a certificate that expired yesterday.
 void make_leaf(const std::string& dir, const std::string& name, const std::string& ca,
-               const std::string& subject, const std::string& extensions) {
+               const std::string& subject, const std::string& extensions, const std::string& days = "3650") {
   std::vector<std::string> req = {"req",     "-new",        "-subj", subject,
                                   "-keyout", name + ".key", "-out",  name + ".csr"};
   req.insert(req.begin() + 2, kEcKey.begin(), kEcKey.end());
   openssl(req, dir);
   write_file(dir + "/" + name + ".ext", extensions);
   openssl({"x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
-           "-days", "3650", "-sha256", "-extfile", name + ".ext", "-out", name + ".crt"},
+           "-days", days, "-sha256", "-extfile", name + ".ext", "-out", name + ".crt"},
           dir);
 }
 
@@ -73,6 +74,9 @@ CertStore* generate() {
       d, "wrong-host", "ca", "/O=redis-migrate tests/CN=wrong.example",
       std::string(kCommonExt) + "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:wrong.example\n");
 
+  make_leaf(d, "expired-client", "ca", "/O=redis-migrate tests/CN=expired client",
+            std::string(kCommonExt) + "extendedKeyUsage=clientAuth\n", "-1");
+
   TestCerts& c = store->certs;
   c.dir = d;
   auto set = [&](std::string& cert, std::string& key, const std::string& name) {
@@ -85,6 +89,7 @@ CertStore* generate() {
   set(c.client_cert, c.client_key, "client");
   set(c.wrong_client_cert, c.wrong_client_key, "wrong-client");
   set(c.wrong_host_cert, c.wrong_host_key, "wrong-host");
+  set(c.expired_client_cert, c.expired_client_key, "expired-client");
   return store.release();
 }
 

@@ -27,6 +27,9 @@ struct TestCerts {
   // Signed by the right CA but its only SAN is DNS:wrong.example: host-name verification must fail.
   std::string wrong_host_cert;
   std::string wrong_host_key;
+  // A client certificate signed by the right CA that expired yesterday.
+  std::string expired_client_cert;
+  std::string expired_client_key;
 };
 
 // Generates on first use (thread-safe); throws std::runtime_error with openssl's output when that fails.

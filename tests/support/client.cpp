@@ -341,8 +341,8 @@ std::optional<std::string> command_key(const Command& args) {
 // ---- ClusterClient ----
 
 ClusterClient::ClusterClient(ConnectOptions seed) : seed_(std::move(seed)) {
-  // Cluster nodes have only database 0 and are reached over TCP at the addresses CLUSTER SLOTS announces.
-  seed_.db = 0;
+  // Cluster nodes are reached over TCP at the addresses CLUSTER SLOTS announces; every node connection
+  // SELECTs the seed's db (numbered databases of a Valkey 9 cluster; otherwise 0).
   seed_.unix_socket.clear();
   refresh_slots();
 }

@@ -56,8 +56,12 @@ void migrate_slot(const MigrationPlan& plan, Client& src, Client& dst, int slot,
         {"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), std::to_string(plan.options.keys_per_batch)});
     if (!keys.is_array()) throw std::runtime_error("unexpected GETKEYSINSLOT reply " + keys.to_string());
     if (keys.elements.empty()) break;
-    Command migrate = {"MIGRATE", to.host, std::to_string(to.migrate_port),
-                       "",        "0",     std::to_string(plan.options.migrate_timeout.count())};
+    Command migrate = {"MIGRATE",
+                       to.host,
+                       std::to_string(to.migrate_port),
+                       "",
+                       std::to_string(plan.options.db),
+                       std::to_string(plan.options.migrate_timeout.count())};
     if (!to.admin.password.empty()) {
       if (to.admin.user.empty()) {
         migrate.insert(migrate.end(), {"AUTH", to.admin.password});
@@ -82,7 +86,9 @@ void migrate_slot(const MigrationPlan& plan, Client& src, Client& dst, int slot,
 }
 
 void run_migration(const MigrationPlan& plan, const std::atomic<bool>* stop, std::atomic<int>* moved) {
-  Client src(plan.from.admin);
+  ConnectOptions from = plan.from.admin;
+  from.db = plan.options.db;  // GETKEYSINSLOT lists the selected database's keys
+  Client src(from);
   Client dst(plan.to.admin);
   std::vector<Client> others;
   for (const auto& n : plan.other_primaries)
@@ -215,7 +221,7 @@ std::string LocalCluster::url_as(const std::string& user, const std::string& pas
          std::to_string(p.port());
 }
 
-ClusterClient LocalCluster::client() const { return ClusterClient(primary(0).tcp_connect_options()); }
+ClusterClient LocalCluster::client(int db) const { return ClusterClient(primary(0).tcp_connect_options(db)); }
 
 std::size_t LocalCluster::index_of(const RedisServer& node) const {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {

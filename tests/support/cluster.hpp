@@ -28,6 +28,7 @@ struct MoveOptions {
   int keys_per_batch = 100;                         // keys per MIGRATE
   std::chrono::milliseconds delay_per_batch = 0ms;  // pause after each MIGRATE
   std::chrono::milliseconds migrate_timeout = 5s;   // MIGRATE's own timeout
+  int db = 0;  // the database whose keys are moved (numbered databases of a Valkey 9 cluster)
 
   // Small batches with a pause, so that a copy running at the same time sees the slots half-moved.
   static MoveOptions background() {
@@ -86,12 +87,15 @@ class LocalCluster {
 
   // redis://127.0.0.1:P of the first primary (the seed the tool gets); rediss://localhost:T with tls.
   std::string url() const;
+  // redis://127.0.0.1:P/db (a numbered database of a Valkey 9 cluster).
+  std::string url(int db) const { return url() + "/" + std::to_string(db); }
   std::string seed_url() const { return url(); }
   std::string tls_url() const;
   std::string url_as(const std::string& user, const std::string& password) const;
 
-  // A client that routes by slot, seeded with the first primary's plain port and admin credentials.
-  ClusterClient client() const;
+  // A client that routes by slot, seeded with the first primary's plain port and admin credentials; `db`:
+  // a numbered database of a Valkey 9 cluster (cluster-databases).
+  ClusterClient client(int db = 0) const;
 
   // CLUSTER MYID of a node.
   std::string node_id(const RedisServer& node) const;

@@ -153,6 +153,7 @@ std::vector<std::string> RedisServer::arguments() const {
     if (options_.tls_cluster) add({"--tls-cluster", "yes", "--tls-replication", "yes"});
   }
   a.insert(a.end(), options_.extra_args.begin(), options_.extra_args.end());
+  a.insert(a.begin(), options_.launcher.begin(), options_.launcher.end());
   return a;
 }
 

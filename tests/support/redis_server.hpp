@@ -24,6 +24,9 @@ inline constexpr const char* kAdminPassword = "rmadmin";
 
 struct ServerOptions {
   std::string binary = "redis-server";  // a name in PATH or a path (another Redis version)
+  // Put before `binary` in the argv: a dynamic loader and its options for a build made for a newer C library
+  // (ld-linux-x86-64.so.2 --library-path DIRS); the program then sees `binary` as its argv[0].
+  std::vector<std::string> launcher;
   // Appended after the defaults, so they override them; must not change --port, --tls-port or --dir.
   std::vector<std::string> extra_args;
   bool tls = false;

@@ -37,6 +37,9 @@ struct Recipe {
   std::string server;                 // the symlink made beside it
   std::string version_prefix;         // what --version must say, e.g. "v=8.0."
   bool needs_libs = false;            // LD_LIBRARY_PATH=usr/lib/x86_64-linux-gnu
+  // Built for a newer C library than the machine's: started through the unpacked loader (usr/lib64/
+  // ld-linux-x86-64.so.2 --library-path usr/lib/x86_64-linux-gnu), the package's libc6 among `packages`.
+  bool own_loader = false;
 };
 
 // The mirror of the machine's own Debian sources (deb822 "URIs:" or a one-line "deb URL bookworm ...").
@@ -74,9 +77,10 @@ std::string machine_mirror() {
 class AptArea {
  public:
   AptArea() : dir_("rmig-apt"), mirror_(machine_mirror()) {
-    write_file(dir_.file("sources.list"), "deb " + mirror_ + " bullseye main\ndeb " + mirror_ +
-                                              " bookworm-backports main\ndeb " + mirror_ +
-                                              " bookworm main\n");
+    std::string list;
+    for (const char* suite : {"bullseye", "bookworm-backports", "bookworm", "trixie", "sid"})
+      list += "deb " + mirror_ + " " + suite + " main\n";
+    write_file(dir_.file("sources.list"), list);
     fs::create_directories(dir_.file("lists/partial"));
     fs::create_directories(dir_.file("cache/archives/partial"));
     fs::create_directories(dir_.file("debs"));
@@ -137,7 +141,8 @@ ServerBuild describe(const Recipe& recipe, const std::string& root) {
     return b;
   }
   b.binary = root + "/usr/bin/" + recipe.server;
-  if (recipe.needs_libs) b.lib_dir = root + "/usr/lib/x86_64-linux-gnu";
+  if (recipe.needs_libs || recipe.own_loader) b.lib_dir = root + "/usr/lib/x86_64-linux-gnu";
+  if (recipe.own_loader) b.loader = root + "/usr/lib64/ld-linux-x86-64.so.2";
   return b;
 }
 
@@ -148,9 +153,14 @@ std::string check_version(const Recipe& recipe, const ServerBuild& b) {
       throw std::runtime_error(recipe.name + ": " + b.binary + " is not in the package");
     return {};
   }
+  const ServerOptions o = b.options();
+  std::vector<std::string> argv = o.launcher;
+  argv.push_back(b.binary);
+  argv.push_back("--version");
   EnvOverrides env;
-  if (!b.lib_dir.empty()) env["LD_LIBRARY_PATH"] = b.lib_dir;
-  RunResult r = run({b.binary, "--version"}, env, 30s);
+  for (const auto& [k, v] : o.env)
+    env[k] = v;
+  RunResult r = run(argv, env, 30s);
   const std::size_t at = r.out.find(recipe.version_prefix);
   if (r.exit_code != 0 || at == std::string::npos) {
     throw std::runtime_error(recipe.name + ": " + b.binary + " --version did not say " +
@@ -227,7 +237,13 @@ ServerBuild fetch(const Recipe& recipe) {
 ServerOptions ServerBuild::options() const {
   ServerOptions o;
   o.binary = binary;
-  if (!lib_dir.empty()) o.env["LD_LIBRARY_PATH"] = lib_dir;
+  if (!loader.empty()) {
+    // The loader runs the program named by its path: argv[0] is the *-server symlink, so it starts as a
+    // server.
+    o.launcher = {loader, "--library-path", lib_dir};
+  } else if (!lib_dir.empty()) {
+    o.env["LD_LIBRARY_PATH"] = lib_dir;
+  }
   return o;
 }
 
@@ -268,6 +284,46 @@ const ServerBuild& redis_6_0() {
                    "redis-server",
                    "v=6.0.",
                    true});
+  return build;
+}
+
+const ServerBuild& redis_8_0() {
+  static const ServerBuild build =
+      fetch(Recipe{"Redis 8.0",
+                   "",
+                   "redis-8.0",
+                   {"redis-tools/trixie", "libc6/trixie", "libstdc++6/trixie", "libgcc-s1/trixie"},
+                   "redis-check-rdb",
+                   "redis-server",
+                   "v=8.0.",
+                   false,
+                   true});
+  return build;
+}
+
+const ServerBuild& valkey_8_1() {
+  static const ServerBuild build = fetch(Recipe{"Valkey 8.1",
+                                                "",
+                                                "valkey-8.1",
+                                                {"valkey-tools/trixie", "libc6/trixie"},
+                                                "valkey-check-rdb",
+                                                "valkey-server",
+                                                "v=8.1.",
+                                                false,
+                                                true});
+  return build;
+}
+
+const ServerBuild& valkey_9() {
+  static const ServerBuild build = fetch(Recipe{"Valkey 9",
+                                                "",
+                                                "valkey-9",
+                                                {"valkey-tools/sid", "libc6/sid"},
+                                                "valkey-check-rdb",
+                                                "valkey-server",
+                                                "v=9.",
+                                                false,
+                                                true});
   return build;
 }
 
