@@ -273,8 +273,14 @@ bool at_least(const std::string& version, int major, int minor) {
 // detector (names only, from SCAN). Two keys landing on one name, or a renamed key landing on a key that
 // keeps its name, stop the run with exit code 2; so does, in place (source and destination one keyspace),
 // a renamed key landing on the old name of another selected renamed key (a swap, chain or cycle).
+//
+// `cleanup`: the cleanup command in place, which compares each renamed key with the key under its new name
+// and writes nothing: a key under a target name is the copy it looks for, not a collision, but a renamed key
+// whose new name is the old name of another one (a swap, chain or cycle) is refused, since both could be
+// deleted against each other. Without a per-key check to fall back on, a check stopped by its memory bound
+// refuses too.
 Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::vector<SourceNode>& nodes,
-                          std::size_t detector_bytes) {
+                          std::size_t detector_bytes, bool cleanup) {
   const Selection& sel = cmd.options.selection;
   const bool in_place = sel.renamed_only;
   CollisionDetector detector(*sel.rename, in_place);
@@ -322,11 +328,17 @@ Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::ve
           std::optional<Collision> c;
           if (sel.rename->apply_into(key, renamed) >= 0 && renamed != key) {
             c = detector.add_renamed(key, renamed);
-          } else if (sel.rename->may_produce(key)) {
+          } else if (!cleanup && sel.rename->may_produce(key)) {
             c = detector.add_kept(key);
           }
           if (c) return make_error(ExitCode::kUsage, c->message() + " (found before anything was written)");
           if (detector.memory_bytes() > detector_bytes) {
+            if (cleanup) {
+              return make_error(ExitCode::kUsage,
+                                "cleanup in place: the rename check stopped after " + std::to_string(seen) +
+                                    " keys (memory bound), so the rules cannot be proven free of swaps and "
+                                    "chains: narrow the selection with --match and run cleanup per part");
+            }
             // In place, a chain among the later keys is still never written over: the copy fails such a
             // key instead (CopyTask::chain_target).
             spdlog::warn(
@@ -969,7 +981,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
           c.options = options;  // the selection as decided above (in place: renamed keys only)
           auto nodes = open_sources(loop, c, std::move(*seed), src_cluster);
           if (!nodes) return failed(nodes.error());
-          if (auto st = prescan_collisions(loop, c, *nodes, 32u << 20); !st) return failed(st.error());
+          if (auto st = prescan_collisions(loop, c, *nodes, 32u << 20, false); !st) return failed(st.error());
         }
       }
     }
@@ -1081,6 +1093,10 @@ Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destinat
                dst_facts->version.empty() ? "?" : dst_facts->version);
   auto sources = open_sources(loop, cmd, std::move(*src), *src_cluster);
   if (!sources) return sources.error();
+  if (identity->in_place && deletes) {
+    // In place, a swap or chain of rules would let two keys be deleted against each other.
+    if (auto st = prescan_collisions(loop, cmd, *sources, 32u << 20, true); !st) return st.error();
+  }
   auto destination = open_destination(loop, cmd, std::move(*dst), *dst_facts, *dst_cluster);
   if (!destination) return destination.error();
   CommandNeeds needs;

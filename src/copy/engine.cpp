@@ -1342,13 +1342,19 @@ void Engine::on_evict_reply(uint32_t l, EngineOp op, resp::Reply reply) {
     const int64_t max = info_int(info, "maxmemory");
     const int64_t used = info_int(info, "used_memory");
     const auto headroom = static_cast<int64_t>(std::max(kEvictHeadroom, 4 * window_estimate_));
-    if (policy != info.end() && policy->second != "noeviction" && max > 0 && used >= 0 &&
+    // An eviction in this same reading is reported below, as one.
+    const bool evicted_now = evicted >= 0 && link.evicted_base >= 0 && evicted > link.evicted_last;
+    if (!evicted_now && policy != info.end() && policy->second != "noeviction" && max > 0 && used >= 0 &&
         used + headroom > max) {
+      // This run writes nothing more; other clients' writes may still make it evict, and what it evicts
+      // first are the oldest copies: those of keys already deleted.
       destination_lost_keys(link.conn->label() + " is about to evict keys (used_memory " +
                                 std::to_string(used) + " of maxmemory " + std::to_string(max) +
                                 ", maxmemory-policy " + policy->second +
-                                "): stopped before the copies of deleted keys could be evicted. Give the "
-                                "destination more memory, or copy without --cleanup, verify, then clean up",
+                                "): deletions stopped. If it evicts (other clients' writes), the copies of "
+                                "keys already deleted from the source may be gone, and nothing else holds "
+                                "them: give the destination more memory or set noeviction now, and next "
+                                "time copy without --cleanup, verify, then clean up",
                             false);
     }
   }
@@ -1372,14 +1378,17 @@ void Engine::on_evict_reply(uint32_t l, EngineOp op, resp::Reply reply) {
       }
       evicted_ = total;
       auto policy = info.find("maxmemory_policy");
-      destination_lost_keys(link.conn->label() + " evicted " + std::to_string(evicted_) +
-                                " keys during the run (evicted_keys " + std::to_string(link.evicted_base) +
-                                " -> " + std::to_string(evicted) +
-                                (policy == info.end() ? "" : ", maxmemory-policy " + policy->second) +
-                                "): deletions stopped; copies of keys written in this run may be missing, "
-                                "and their source keys "
-                                "were kept. Run `redis-migrate verify` to name them",
-                            true);
+      destination_lost_keys(
+          link.conn->label() + " evicted " + std::to_string(evicted_) +
+              " keys during the run (evicted_keys " + std::to_string(link.evicted_base) + " -> " +
+              std::to_string(evicted) + (policy == info.end() ? "" : ", maxmemory-policy " + policy->second) +
+              (opts_.cleanup ? "): deletions stopped; the keys not yet deleted stay on the source "
+                               "(`redis-migrate verify` names those whose copy is missing), but "
+                               "the copies of keys already deleted from the source may be gone, "
+                               "and nothing else holds them"
+                             : "): copies of keys written in this run may be missing, and their "
+                               "source keys were kept. Run `redis-migrate verify` to name them"),
+          true);
     }
   }
   check_round();

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <random>
 #include <set>
+#include <vector>
 
 #include "cluster/topology.hpp"
 #include "copy/lock.hpp"
@@ -41,6 +42,14 @@ bool same_endpoint(const net::Endpoint& a, const net::Endpoint& b) {
   return same_address(a.host, a.port, b.host, b.port);
 }
 
+// Two "host:port" texts that name one listener.
+bool same_host_port(const std::string& a, const std::string& b) {
+  const std::size_t ca = a.rfind(':'), cb = b.rfind(':');
+  if (ca == std::string::npos || cb == std::string::npos) return false;
+  return same_address(a.substr(0, ca), std::atoi(a.c_str() + ca + 1), b.substr(0, cb),
+                      std::atoi(b.c_str() + cb + 1));
+}
+
 // "host:port" -> whether it names the endpoint (or the server's own tcp_port on the endpoint's host).
 bool names(const std::string& address, const net::Endpoint& ep, int server_port) {
   const std::size_t colon = address.rfind(':');
@@ -64,7 +73,8 @@ std::string random_hex(std::size_t n) {
 struct ClusterIds {
   std::string self;
   std::set<std::string> all;
-  std::string refused;  // why the ids are unknown
+  std::vector<std::string> addresses;  // "host:port" of every node, as the cluster announces them
+  std::string refused;                 // why the ids are unknown
 };
 
 ClusterIds cluster_ids(net::Loop& loop, resp::Connection& c) {
@@ -81,6 +91,10 @@ ClusterIds cluster_ids(net::Loop& loop, resp::Connection& c) {
       const std::size_t space = line.find(' ');
       if (space != std::string_view::npos && space > 0) {
         out.all.emplace(line.substr(0, space));
+        // "<id> <host>:<port>@<cport>[,<hostname>] <flags> ..."
+        const std::string_view rest = line.substr(space + 1);
+        const std::size_t end = rest.find_first_of("@ ,");
+        out.addresses.emplace_back(rest.substr(0, end));
         if (out.self.empty() && line.find("myself") != std::string_view::npos)
           out.self = std::string(line.substr(0, space));
       }
@@ -91,8 +105,10 @@ ClusterIds cluster_ids(net::Loop& loop, resp::Connection& c) {
     if (topo) {
       for (const auto& s : topo->shards) {
         if (!s.primary.id.empty()) out.all.insert(s.primary.id);
+        out.addresses.push_back(s.primary.address());
         for (const auto& r : s.replicas) {
           if (!r.id.empty()) out.all.insert(r.id);
+          out.addresses.push_back(r.address());
         }
       }
     }
@@ -191,8 +207,11 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
 
   // 2. One cluster: the node ids either side knows overlap.
   std::string unknown;  // why identity could not be established, empty when it was
-  const bool maybe_cluster = (c.source_cluster || !s.known) && (c.destination_cluster || !d.known);
-  if (maybe_cluster && (c.source_cluster || c.destination_cluster || destructive)) {
+  // A cluster node is one whatever mode the run treats it in (--source-cluster off reads one node of it).
+  const bool src_cluster = c.source_cluster || (s.known && s.cluster);
+  const bool dst_cluster = c.destination_cluster || (d.known && d.cluster);
+  const bool maybe_cluster = (src_cluster || !s.known) && (dst_cluster || !d.known);
+  if (maybe_cluster && (src_cluster || dst_cluster || destructive)) {
     ClusterIds a = cluster_ids(loop, c.source);
     ClusterIds b = cluster_ids(loop, c.destination);
     std::string shared;
@@ -210,7 +229,7 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
                           (a.self.empty() ? "" : " (node " + a.self + ")") + " and " + who(cmd.destination) +
                           (b.self.empty() ? "" : " (node " + b.self + ")") + " are nodes of one cluster");
     }
-    if (c.source_cluster && c.destination_cluster && (a.all.empty() || b.all.empty())) {
+    if (src_cluster && dst_cluster && (a.all.empty() || b.all.empty())) {
       unknown = "CLUSTER NODES and CLUSTER SHARDS refused (" + (a.all.empty() ? a.refused : b.refused) + ")";
     }
   }
@@ -225,10 +244,33 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
     } else if (s.role == "slave" && names(s.primary, cmd.destination.endpoint, d.port)) {
       evidence = "the source's primary is " + s.primary + ", the destination";
     }
+    // A standalone replica of one node of a cluster on the other side: its primary is any of the cluster's
+    // nodes, not only the one the URL names.
+    std::string node_side;
+    if (evidence.empty() && d.role == "slave" && src_cluster && !dst_cluster) {
+      for (const auto& a : cluster_ids(loop, c.source).addresses) {
+        if (same_host_port(d.primary, a)) {
+          evidence = "the destination's primary is " + d.primary + ", a node of the source cluster";
+          node_side =
+              "the destination " + who(cmd.destination) + " is a replica of the source cluster's node " + a;
+          break;
+        }
+      }
+    } else if (evidence.empty() && s.role == "slave" && dst_cluster && !src_cluster) {
+      for (const auto& a : cluster_ids(loop, c.destination).addresses) {
+        if (same_host_port(s.primary, a)) {
+          evidence = "the source's primary is " + s.primary + ", a node of the destination cluster";
+          node_side =
+              "the source " + who(cmd.source) + " is a replica of the destination cluster's node " + a;
+          break;
+        }
+      }
+    }
     if (!evidence.empty()) {
       if (c.read_only) return id;  // verify may compare a replica with its primary
       const std::string relation =
-          d.role == "slave" && s.role != "slave"
+          !node_side.empty() ? node_side
+          : d.role == "slave" && s.role != "slave"
               ? "the destination " + who(cmd.destination) + " is a replica of the source " + who(cmd.source)
           : s.role == "slave" && d.role != "slave"
               ? "the source " + who(cmd.source) + " is a replica of the destination " + who(cmd.destination)
