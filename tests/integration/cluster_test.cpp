@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <set>
+#include <thread>
 
 #include "helpers.hpp"
 #include "support/certs.hpp"
@@ -172,9 +173,35 @@ TEST_SUITE("cluster") {
     RedisServer dst_server;
     ClusterClient src = src_cluster.client();
     seed_mixed(src, {.count = 2000});
-    // Let the replicas catch up before reading from them.
+    // Let the replicas catch up before reading from them: each primary's write acknowledged by its replica,
+    // and every node still in the role it was created with, its replicas holding as many keys as it does (a
+    // node stalled past cluster-node-timeout on a loaded machine is failed over, and the demoted primary then
+    // resyncs from scratch).
     for (auto* p : src_cluster.primaries())
       CHECK(p->client().command({"WAIT", "1", "10000"}).integer == 1);
+    std::string roles;
+    for (int attempt = 0; attempt < 150; ++attempt) {
+      roles.clear();
+      bool settled = true;
+      for (auto* p : src_cluster.primaries()) {
+        Client pc = p->client();
+        const Reply role = pc.command({"ROLE"});
+        const long long keys = pc.dbsize();
+        roles += std::to_string(p->port()) + " " + role.to_string() + " keys " + std::to_string(keys) + "\n";
+        if (role.elements.empty() || role.elements[0].str != "master") settled = false;
+        for (auto* r : src_cluster.replicas()) {
+          Client rc = r->client();
+          const Reply rrole = rc.command({"ROLE"});
+          if (rrole.elements.size() < 4 || rrole.elements[2].integer != p->port()) continue;
+          roles += "  " + std::to_string(r->port()) + " " + rrole.to_string() + " keys " +
+                   std::to_string(rc.dbsize()) + "\n";
+          if (rrole.elements[3].str != "connected" || rc.dbsize() != keys) settled = false;
+        }
+      }
+      if (settled) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    INFO("nodes before the copy:\n" << roles);
     auto run = run_copy({src_cluster.url(), dst_server.url(), "--read-from", "replicas"});
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
