@@ -255,6 +255,12 @@ TEST_SUITE("cluster") {
     // The copy runs slowly (a small window), while slots move one by one in the background.
     auto tool = start_tool({src_server.url(), dst_cluster.url(), "--window-keys", "16", "--progress-interval",
                             "0", "--report-json", "-"});
+    // The slots start moving once the copy writes (its start-up checks take a while on a loaded machine).
+    {
+      Client first = from.client();
+      for (int i = 0; i < 2000 && first.dbsize() < 20; ++i)
+        std::this_thread::sleep_for(5ms);
+    }
     auto reshard = dst_cluster.reshard_async(from, to, slots, MoveOptions::background());
     auto result = tool.finish(300s);
     reshard.wait();
