@@ -12,7 +12,7 @@
 
 #include "helpers.hpp"
 #include "support/cluster.hpp"
-#include "support/invariant.hpp"
+#include "support/preserved.hpp"
 #include "support/redis_server.hpp"
 
 using namespace rmig::test;
@@ -69,7 +69,7 @@ uint64_t record_scanned(const nlohmann::json& record) {
 void check_refused_in_place(KeyWriter& server, const std::string& url, std::vector<std::string> rules,
                             const std::vector<std::string>& expected) {
   const ServerImage before_image = server_image(server);
-  const KeyValues before = key_values({&server});
+  const KeysBefore before = keys_before({&server});
   std::vector<std::string> args = {url, url, "--yes", "--progress-interval", "0"};
   args.insert(args.end(), rules.begin(), rules.end());
   auto run = run_copy(args);
@@ -82,7 +82,7 @@ void check_refused_in_place(KeyWriter& server, const std::string& url, std::vect
   CHECK(run.counter("copied") == 0);
   check_unchanged(before_image, server_image(server), 5000);
   CHECK(server.scan_all("redis-migrate:*").empty());
-  check_nothing_lost(before, key_values({&server}));
+  require_preserved(check_preserved(before, {&server}));
 }
 
 }  // namespace
@@ -107,7 +107,7 @@ TEST_SUITE("safety_rename") {
     Client c = server.client();
     seed_prefixes(c, {"a:", "b:"}, 200);
     const ServerImage before_image = server_image(c);
-    const KeyValues before = key_values({&c});
+    const KeysBefore before = keys_before({&c});
     auto run = run_copy({server.url(), server.url(), "--rename-prefix", "a:", "b:", "--rename-prefix",
                          "b:", "c:", "--replace", "--cleanup", "--yes"});
     INFO(run.result.describe());
@@ -124,7 +124,7 @@ TEST_SUITE("safety_rename") {
                    number + "\"") != std::string::npos);
     check_unchanged(before_image, server_image(c));
     CHECK(c.scan_all("c:*").empty());
-    check_nothing_lost(before, key_values({&c}));
+    require_preserved(check_preserved(before, {&c}));
   }
 
   TEST_CASE("in place, a cycle of three rules with --replace is refused") {
@@ -165,7 +165,7 @@ TEST_SUITE("safety_rename") {
     RedisServer server;
     Client c = server.client();
     seed_prefixes(c, {"a:", "b:"}, 200);
-    const KeyValues before = key_values({&c});
+    const KeysBefore before = keys_before({&c});
     auto first = run_copy({server.url(), server.url(), "--rename-prefix", "a:", "tmp:b:", "--rename-prefix",
                            "b:", "tmp:a:", "--cleanup", "--yes"});
     INFO(first.result.describe());
@@ -181,7 +181,7 @@ TEST_SUITE("safety_rename") {
     CHECK(c.command({"GET", "a:7"}).str == "value of b:7");
     CHECK(c.command({"GET", "b:7"}).str == "value of a:7");
     CHECK(user_dbsize(c) == 400);
-    check_nothing_lost(before, key_values({&c}));
+    require_preserved(check_preserved(before, {&c}));
   }
 
   TEST_CASE("between two servers a chain of rules is a re-layout: allowed, every key under its new name") {
@@ -189,7 +189,7 @@ TEST_SUITE("safety_rename") {
     Client src = src_server.client();
     Client dst = dst_server.client();
     seed_prefixes(src, {"a:", "b:"}, 200);
-    const KeyValues before = key_values({&src, &dst});
+    const KeysBefore before = keys_before({&src, &dst});
     auto run = run_copy({src_server.url(), dst_server.url(), "--rename-prefix", "a:", "b:", "--rename-prefix",
                          "b:", "c:", "--cleanup", "--yes"});
     INFO(run.result.describe());
@@ -198,7 +198,7 @@ TEST_SUITE("safety_rename") {
     CHECK(dst.command({"GET", "b:3"}).str == "value of a:3");
     CHECK(dst.command({"GET", "c:3"}).str == "value of b:3");
     CHECK(user_dbsize(src) == 0);
-    check_nothing_lost(before, key_values({&src, &dst}));
+    require_preserved(check_preserved(before, {&src, &dst}));
   }
 }
 
@@ -248,7 +248,7 @@ void ttl_changed_mid_run(const std::function<void(Client&)>& seed,
   seed(src);
   src.checked({"SET", "same", "unchanged value", "EX", "3600"});
   src.checked({"SET", "same-persistent", "unchanged persistent value"});
-  const KeyValues before = key_values({&src, &dst});
+  const KeysBefore before = keys_before({&src, &dst});
 
   const nlohmann::json changed = paused_cleanup(src_server, dst_server, "changed", change);
   INFO(changed.dump());
@@ -272,7 +272,7 @@ void ttl_changed_mid_run(const std::function<void(Client&)>& seed,
   }
   // On Redis >= 7.0 the script compared absolute expiries (PEXPIRETIME).
   if (redis_version(src).rfind("6.", 0) != 0) CHECK(calls(src, "pexpiretime") >= 3);
-  check_nothing_lost(before, key_values({&src, &dst}));
+  require_preserved(check_preserved(before, {&src, &dst}));
 }
 
 }  // namespace
@@ -331,7 +331,7 @@ TEST_SUITE("safety_rename") {
     REQUIRE(copy.exit_code() == 0);
     const long long pttl = src.command({"PTTL", "k:5"}).integer;
     src.checked({"PEXPIRE", "k:5", std::to_string(pttl + 3000)});
-    const KeyValues before = key_values({&src, &dst});
+    const KeysBefore before = keys_before({&src, &dst});
     auto cleanup = run_copy({"cleanup", src_server.url(), dst_server.url(), "--yes"});
     INFO(cleanup.result.describe());
     CHECK(cleanup.exit_code() == 1);        // a key was kept
@@ -340,7 +340,7 @@ TEST_SUITE("safety_rename") {
     CHECK(cleanup.counter("cleanup_kept") == 1);  // ... the deletion does not: the copy would die first
     CHECK(src.command({"EXISTS", "k:5"}).integer == 1);
     CHECK(user_dbsize(src) == 1);
-    check_nothing_lost(before, key_values({&src, &dst}));
+    require_preserved(check_preserved(before, {&src, &dst}));
   }
 
   TEST_CASE("resume after a finished run: nothing is counted copied, every key skipped, nothing deleted") {
@@ -351,7 +351,7 @@ TEST_SUITE("safety_rename") {
     auto first = run_copy({src_server.url(), dst_server.url()});
     REQUIRE(first.exit_code() == 0);
     REQUIRE(first.counter("copied") == 3000);
-    const KeyValues before = key_values({&src, &dst});
+    const KeysBefore before = keys_before({&src, &dst});
     // The same command again (a second pass), with --cleanup, killed half-way, then resumed.
     const std::vector<std::string> args = {src_server.url(),      dst_server.url(),
                                            "--cleanup",           "--yes",
@@ -377,7 +377,7 @@ TEST_SUITE("safety_rename") {
     CHECK(resumed.counter("skipped") == 3000);
     CHECK(resumed.counter("deleted") == 0);
     CHECK(user_dbsize(src) == 3000);
-    check_nothing_lost(before, key_values({&src, &dst}));
+    require_preserved(check_preserved(before, {&src, &dst}));
   }
 
   TEST_CASE("resume after SIGTERM: every key the first attempt wrote is counted copied, none skipped") {
@@ -385,7 +385,7 @@ TEST_SUITE("safety_rename") {
     Client src = src_server.client();
     Client dst = dst_server.client();
     seed_prefixes(src, {"k:"}, 3000);
-    const KeyValues before = key_values({&src, &dst});
+    const KeysBefore before = keys_before({&src, &dst});
     const std::vector<std::string> args = {src_server.url(), dst_server.url(), "--progress-interval", "0"};
     std::vector<std::string> slow = args;
     slow.insert(slow.end(), {"--rate-limit", "1000"});
@@ -408,7 +408,7 @@ TEST_SUITE("safety_rename") {
     CHECK(resumed.report["run"]["resumed"] == true);
     CHECK(resumed.counter("copied") == 3000);
     CHECK(resumed.counter("skipped") == 0);
-    check_nothing_lost(before, key_values({&src, &dst}));
+    require_preserved(check_preserved(before, {&src, &dst}));
   }
 }
 
@@ -423,7 +423,7 @@ TEST_SUITE("safety_rename") {
     Client dst = dst_server.client();
     TempDir dir;
     src.checked({"SET", "k", "the value", "EX", "3600"});
-    const KeyValues before = key_values({&src, &dst});
+    const KeysBefore before = keys_before({&src, &dst});
     // --rate-limit 1: the first key waits a second after the command checks (which a write pause would hold
     // too), and the source's writes are paused in that second.
     const std::vector<std::string> args = {src_server.url(),
@@ -465,7 +465,7 @@ TEST_SUITE("safety_rename") {
     CHECK(resumed.counter("deleted") == 0);
     CHECK(resumed.counter("kept") == 1);
     CHECK(src.command({"EXISTS", "k"}).integer == 1);
-    check_nothing_lost(before, key_values({&src, &dst}));
+    require_preserved(check_preserved(before, {&src, &dst}));
 
     // Unchanged since, the same resumed copy deletes it.
     src.checked({"SET", "k2", "another value", "EX", "3600"});
@@ -494,7 +494,7 @@ TEST_SUITE("safety_rename") {
     CHECK(resumed2.counter("deleted") == 1);
     CHECK(src.command({"EXISTS", "k2"}).integer == 0);
     CHECK(dst.command({"GET", "k2"}).str == "another value");
-    check_nothing_lost(before, key_values({&src, &dst}));
+    require_preserved(check_preserved(before, {&src, &dst}));
   }
 }
 
@@ -506,7 +506,7 @@ void created_under_chained_name(const std::string& mode) {
   RedisServer server;
   Client c = server.client();
   seed_prefixes(c, {"a:"}, 10);
-  const KeyValues before = key_values({&c});
+  const KeysBefore before = keys_before({&c});
   auto tool = start_tool({server.url(), server.url(), "--rename-prefix", "a:", "b:", "--rename-prefix",
                           "b:", "c:", "--replace", "--yes", "--rate-limit", "2", "--progress-interval", "0",
                           "--mode", mode});
@@ -532,7 +532,7 @@ void created_under_chained_name(const std::string& mode) {
     }
   }
   CHECK(app == created);  // every key the application created is still its own
-  check_nothing_lost(before, key_values({&c}));
+  require_preserved(check_preserved(before, {&c}));
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
 #include <sstream>
+#include <utility>
 
 #include "util/escape.hpp"
 
@@ -67,15 +69,19 @@ PreservedResult check_preserved(const KeysBefore& before, const std::vector<KeyR
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
   std::multimap<std::string, KeySnapshot> after;
+  std::set<std::pair<std::string, std::vector<std::string>>> values_after;  // every value, under any name
   for (KeyReader* s : servers) {
-    const std::vector<KeySnapshot> snaps = snapshot_keys(*s, names);
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      if (snaps[i].type != "none") after.emplace(names[i], snaps[i]);
+    const std::vector<std::string> keys = user_keys(*s, tool_prefix);
+    const std::vector<KeySnapshot> snaps = snapshot_keys(*s, keys);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (snaps[i].type == "none") continue;
+      values_after.emplace(snaps[i].type, snaps[i].items);
+      if (std::binary_search(names.begin(), names.end(), keys[i])) after.emplace(keys[i], snaps[i]);
     }
   }
   for (const auto& [key, snap] : before.keys) {
     ++r.checked;
-    bool exists = false, equal = false;
+    bool exists = false, equal = values_after.count({snap.type, snap.items}) != 0;
     for (const std::string& name : {key, renamed ? renamed(key) : std::string()}) {
       if (name.empty()) continue;
       auto range = after.equal_range(name);
@@ -99,6 +105,48 @@ void require_preserved(const PreservedResult& result, std::size_t min_checked, c
                                 std::to_string(min_checked) + " expected): " + result.summary();
     DOCTEST_ADD_FAIL_AT(file, line, message);
   }
+}
+
+ServerImage server_image(KeyReader& server) {
+  ServerImage image;
+  const std::vector<std::string> keys = server.scan_all();
+  std::vector<Command> cmds;
+  for (const auto& k : keys) {
+    cmds.push_back({"DUMP", k});
+    cmds.push_back({"PTTL", k});
+  }
+  const std::vector<Reply> replies = server.pipeline(cmds);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    image.dumps[keys[i]] = replies[2 * i].str;
+    image.pttls[keys[i]] = replies[2 * i + 1].integer;
+  }
+  return image;
+}
+
+void check_unchanged(const ServerImage& before, const ServerImage& after, long long ttl_slack_ms,
+                     const char* file, int line) {
+  std::size_t differ = 0;
+  std::string examples;
+  auto note = [&](const std::string& what) {
+    ++differ;
+    if (examples.size() < 400) examples += " " + what;
+  };
+  for (const auto& [k, v] : before.dumps) {
+    auto it = after.dumps.find(k);
+    if (it == after.dumps.end()) {
+      note("gone:" + k);
+    } else if (it->second != v) {
+      note("changed:" + k);
+    } else {
+      const long long a = before.pttls.at(k), b = after.pttls.at(k);
+      if ((a < 0) != (b < 0) || b > a || a - b > ttl_slack_ms) note("ttl:" + k);
+    }
+  }
+  for (const auto& [k, v] : after.dumps) {
+    if (!before.dumps.count(k)) note("new:" + k);
+  }
+  if (differ > 0)
+    DOCTEST_ADD_FAIL_CHECK_AT(file, line, differ << " keys differ from before the run:" << examples);
 }
 
 }  // namespace rmig::test
