@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -78,10 +79,16 @@ const char* exit_meaning(ExitCode c) {
   return "interrupted";
 }
 
-void line(const char* label, uint64_t n, const std::string& note) {
-  std::fprintf(stderr, "  %-12s %12s%s%s\n", label, thousands(n).c_str(), note.empty() ? "" : "  ",
-               note.c_str());
+// "  label        1,234  note": the number ends in the same column whatever the label's length (a label
+// longer than `label_width` takes its room from the number's).
+void count_line(int label_width, const char* label, uint64_t n, const std::string& note) {
+  const int len = static_cast<int>(std::strlen(label));
+  const int number_width = std::max(1, label_width + 12 - std::max(label_width, len));
+  std::fprintf(stderr, "  %-*s %*s%s%s\n", label_width, label, number_width, thousands(n).c_str(),
+               note.empty() ? "" : "  ", note.c_str());
 }
+
+void line(const char* label, uint64_t n, const std::string& note) { count_line(12, label, n, note); }
 
 }  // namespace
 
@@ -216,10 +223,7 @@ void print_check_summary(const RunReport& r) {
     std::fprintf(stderr, "  %-13s a random sample of at most %s keys\n", "sample",
                  thousands(it->get<uint64_t>()).c_str());
   }
-  auto row = [](const char* label, uint64_t n, const std::string& note) {
-    std::fprintf(stderr, "  %-13s %12s%s%s\n", label, thousands(n).c_str(), note.empty() ? "" : "  ",
-                 note.c_str());
-  };
+  auto row = [](const char* label, uint64_t n, const std::string& note) { count_line(13, label, n, note); };
   row("equal", c.equal, "same type, value and TTL");
   row("missing", c.missing, "not on the destination");
   row("type differs", c.type_differs, "");
