@@ -1,6 +1,7 @@
 #include "helpers.hpp"
 
 #include <sstream>
+#include <thread>
 
 namespace rmig::test {
 
@@ -39,6 +40,15 @@ void require_same_dumps(KeyReader& src, KeyReader& dst, const std::vector<std::s
 
 long long user_dbsize(KeyReader& client) {
   return client.dbsize() - static_cast<long long>(client.scan_all("redis-migrate:*").size());
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
 }
 
 std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {

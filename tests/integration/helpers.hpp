@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,6 +33,9 @@ void require_same_dumps(KeyReader& src, KeyReader& dst, const std::vector<std::s
 
 // Keys on a server other than the tool's own (its lock and run records under "redis-migrate:").
 long long user_dbsize(KeyReader& client);
+
+// Polls `condition` every 5 ms until it holds (true) or `timeout` passed (its last answer).
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s);
 
 // The lines of `text` that mention `needle`.
 std::vector<std::string> lines_with(const std::string& text, const std::string& needle);

@@ -25,15 +25,6 @@ namespace {
 // The defaults a run's re-check budget is made of: --window-keys and 4 x --scan-count.
 constexpr uint64_t kResumeSlack = 2048 + 4 * 1000;
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
-}
-
 void seed_strings(Client& c, int n, const std::string& prefix, std::size_t size = 20) {
   std::vector<Command> cmds;
   cmds.reserve(10000);

@@ -51,15 +51,6 @@ bool contains(const std::string& text, const std::string& what) {
   return text.find(what) != std::string::npos;
 }
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
-}
-
 // Runs the tool, expecting a refusal with `code` before anything is deleted; returns the error line.
 std::string refused(std::vector<std::string> args, int code) {
   auto run = run_copy(std::move(args));

@@ -19,15 +19,6 @@ using namespace rmig::test;
 
 namespace {
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
-}
-
 // n strings under each prefix, each with a value of its own ("a:7" holds "value of a:7").
 void seed_prefixes(KeyWriter& c, const std::vector<std::string>& prefixes, int n) {
   std::vector<Command> cmds;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "helpers.hpp"
 #include "support/certs.hpp"
 #include "support/client.hpp"
 #include "support/cluster.hpp"
@@ -66,15 +67,6 @@ bool process_gone(pid_t pid) {
   if (stat.empty()) return true;
   auto close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
-}
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 // redis-cli against a server's TLS port; returns its result.
