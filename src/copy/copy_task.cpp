@@ -17,6 +17,7 @@
 #include "util/escape.hpp"
 #include "util/int_text.hpp"
 #include "util/sha1.hpp"
+#include "value/kind.hpp"
 
 namespace rmig::copy {
 
@@ -385,18 +386,18 @@ void CopyTask::existing(uint32_t j) {
   report::Counters& c = engine_->counters(j);
   switch (engine_->options().conflict) {
     case engine::ConflictPolicy::kMerge: {
-      const ValueKind kind = payload_kind(job.payload_view());
-      if (!mergeable(kind)) {
+      const value::Kind kind = value::payload_kind(job.payload_view());
+      if (!value::mergeable(kind)) {
         ++c.conflicts;
         engine_->record_error(
-            std::string("conflict: a ") + kind_name(kind) +
+            std::string("conflict: a ") + value::kind_name(kind) +
                 " cannot be merged into an existing key (--on-conflict merge merges hashes, sets "
                 "and zsets)",
             job.target());
         return engine_->done(j);
       }
       // The merge script folds fields in with HSET: their TTLs would be lost.
-      if (payload_has_field_ttls(job.payload_view())) return field_ttl_conflict(j);
+      if (value::payload_has_field_ttls(job.payload_view())) return field_ttl_conflict(j);
       job.resent = false;  // a new stage starts
       return restore_temp(j);
     }

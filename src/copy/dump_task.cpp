@@ -5,6 +5,7 @@
 #include "copy/merge.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
+#include "value/kind.hpp"
 
 namespace rmig::copy {
 
@@ -157,7 +158,7 @@ void DumpTask::on_size_type(uint32_t j, const redisReply* r) {
     return engine_->done(j);
   }
   if (size_[j] > 0) return found_big(j, size_[j]);
-  const char* cmd = length_command(job.type);
+  const char* cmd = value::length_command(job.type);
   if (cmd == nullptr) return fetch(j);  // a module's type: its size is unknown, and only DUMP can copy it
   const std::string_view args[] = {cmd, job.key};
   engine_->send(j, Side::kSource, args, 2, kLength);
@@ -168,9 +169,11 @@ void DumpTask::on_length(uint32_t j, const redisReply* r) {
   if (!resp::is_integer(r)) {
     const std::string msg =
         resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
-    if (resp::is_error(r) && memory_refused(msg)) return refused(j, kUnsized, length_command(job.type), msg);
-    if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, length_command(job.type), msg)) return;
-    return engine_->fail_key(j, std::string(length_command(job.type)) + ": " + msg);
+    if (resp::is_error(r) && memory_refused(msg))
+      return refused(j, kUnsized, value::length_command(job.type), msg);
+    if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, value::length_command(job.type), msg))
+      return;
+    return engine_->fail_key(j, std::string(value::length_command(job.type)) + ": " + msg);
   }
   const auto n = static_cast<uint64_t>(std::max<long long>(r->integer, 0));
   const uint64_t size = job.type == "string" ? n : n * kElementEstimate;

@@ -2,6 +2,7 @@
 
 #include "copy/merge.hpp"
 #include "copy/ttl.hpp"
+#include "value/kind.hpp"
 
 namespace rmig::copy {
 
@@ -109,9 +110,10 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
     return engine_->done(j);
   }
   // A big key was not DUMPed: its size check asked its TYPE.
-  const ValueKind kind = big_size_[j] != 0 ? type_kind(job.type) : payload_kind(job.payload_view());
-  ++stats_.by_type[kind_name(kind)];
-  if (big_size_[j] == 0 && payload_has_field_ttls(job.payload_view())) ++stats_.field_ttl_hashes;
+  const value::Kind kind =
+      big_size_[j] != 0 ? value::type_kind(job.type) : value::payload_kind(job.payload_view());
+  ++stats_.by_type[value::kind_name(kind)];
+  if (big_size_[j] == 0 && value::payload_has_field_ttls(job.payload_view())) ++stats_.field_ttl_hashes;
   ++stats_.by_rule[job.rule()];
   const std::string_view dst_type = resp::text(r);
   const bool exists = resp::is_integer(r) ? r->integer > 0 : !dst_type.empty() && dst_type != "none";
@@ -122,7 +124,8 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
       case engine::ConflictPolicy::kSkip: action = "skip (exists)"; break;
       case engine::ConflictPolicy::kReplace: action = "replace (exists)"; break;
       case engine::ConflictPolicy::kMerge:
-        action = mergeable(kind) && dst_type == kind_name(kind) && !payload_has_field_ttls(job.payload_view())
+        action = value::mergeable(kind) && dst_type == value::kind_name(kind) &&
+                         !value::payload_has_field_ttls(job.payload_view())
                      ? "merge (exists)"
                      : "conflict (exists)";
         break;

@@ -213,14 +213,8 @@ void Rewriter::on_type(uint32_t j, const redisReply* r) {
 void Rewriter::begin_read(uint32_t j) {
   State& st = state_[j];
   const std::string& t = engine_->job(j).type;
-  st.type = t == "string"   ? Type::kString
-            : t == "list"   ? Type::kList
-            : t == "set"    ? Type::kSet
-            : t == "zset"   ? Type::kZset
-            : t == "hash"   ? Type::kHash
-            : t == "stream" ? Type::kStream
-                            : Type::kUnknown;
-  if (st.type == Type::kUnknown) {
+  st.type = value::type_kind(t);
+  if (!value::builtin(st.type)) {
     return fail(j, "type '" + t +
                        "' (a module's) cannot be rewritten: copy it with the dump path between servers that "
                        "read each other's DUMP payloads, or with the module's own tools");
@@ -287,7 +281,8 @@ void Rewriter::read_next(uint32_t j) {
       args = {"XRANGE", job.key, st.cursor, "+", "COUNT", count};
       argc = 6;
       break;
-    case Type::kUnknown: return;
+    case Type::kUnknown:
+    case Type::kModule: return;
   }
   st.reading = true;
   st.read_charge = expected_read(st);
@@ -453,7 +448,8 @@ void Rewriter::on_read(uint32_t j, resp::Reply reply) {
       if (st.source_done) return stream_meta(j);
       return maybe_advance(j);
     }
-    case Type::kUnknown: return;
+    case Type::kUnknown:
+    case Type::kModule: return;
   }
   note(bytes);
   chunk_written(j, args, bytes, first);

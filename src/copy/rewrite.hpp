@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "value/kind.hpp"
 
 namespace rmig::copy {
 
@@ -108,7 +109,7 @@ class Rewriter {
     kRecheck,
     kFieldTtl,
   };
-  enum class Type : uint8_t { kUnknown, kString, kList, kSet, kZset, kHash, kStream };
+  using Type = value::Kind;
   enum class Phase : uint8_t {
     kIdle,
     kPrepare,

@@ -9,11 +9,11 @@
 #include <tuple>
 
 #include "copy/copy_task.hpp"
-#include "copy/merge.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
 #include "util/int_text.hpp"
 #include "util/sha1.hpp"
+#include "value/kind.hpp"
 #include "verify/compare.hpp"
 
 namespace rmig::verify {
@@ -257,16 +257,10 @@ void VerifyTask::on_head(uint32_t j, uint8_t op, const redisReply* r) {
     return difference(j, "type differs", "source " + st.src.type + ", destination " + st.dst.type);
   }
   const std::string& t = st.src.type;
-  st.kind = t == "string"   ? Kind::kString
-            : t == "list"   ? Kind::kList
-            : t == "set"    ? Kind::kSet
-            : t == "zset"   ? Kind::kZset
-            : t == "hash"   ? Kind::kHash
-            : t == "stream" ? Kind::kStream
-                            : Kind::kOther;
+  st.kind = value::type_kind(t);
   st.ttl_ok = ttl_equal(st.src.pttl, st.dst.pttl, opts_.ttl_tolerance_ms);
-  job.resent = false;                           // a new stage starts
-  if (st.kind == Kind::kOther) return dump(j);  // a module type: only its payload can be compared
+  job.resent = false;                            // a new stage starts
+  if (!value::builtin(st.kind)) return dump(j);  // a module type: only its payload can be compared
   size(j);
 }
 
@@ -277,7 +271,7 @@ void VerifyTask::size(uint32_t j) {
   job.stage = kStageSize;
   if (abandon_if_failing(j) || !both_up(j)) return;
   State& st = state_[j];
-  const char* cmd = copy::length_command(st.src.type);
+  const char* cmd = value::length_command(st.src.type);
   st.pending = 2;
   send(j, Side::kSource, {cmd, job.key}, kSrcSize);
   send(j, Side::kDestination, {cmd, job.target()}, kDstSize);
@@ -292,7 +286,7 @@ void VerifyTask::on_size(uint32_t j, uint8_t op, const redisReply* r) {
         str(r).rfind("WRONGTYPE", 0) == 0) {
       return difference(j, "type differs", "the key changed type while it was checked");
     }
-    return reply_error(j, src ? Side::kSource : Side::kDestination, copy::length_command(st.src.type), r);
+    return reply_error(j, src ? Side::kSource : Side::kDestination, value::length_command(st.src.type), r);
   }
   (src ? st.src : st.dst).size = r->integer;
   if (--st.pending > 0) return;
@@ -364,7 +358,7 @@ void VerifyTask::on_dump(uint32_t j, uint8_t op, resp::Reply reply) {
         *sv, *dv);
   }
   engine_->hold(j, resp::Reply());
-  if (st.kind == Kind::kOther) {
+  if (!value::builtin(st.kind)) {
     return difference(j, "value differs",
                       "DUMP payloads differ (" + st.src.type + " has no per-type comparison)");
   }
@@ -461,7 +455,8 @@ void VerifyTask::stream(uint32_t j) {
       send(j, Side::kSource, {cmd, key, st.cursor, "COUNT", count.view()}, kScan);
       return;
     }
-    case Kind::kOther: return difference(j, "value differs", "DUMP payloads differ");
+    case Kind::kModule:
+    case Kind::kUnknown: return difference(j, "value differs", "DUMP payloads differ");
   }
 }
 

@@ -25,6 +25,7 @@
 
 #include "engine/engine.hpp"
 #include "report/counters.hpp"
+#include "value/kind.hpp"
 
 namespace rmig::verify {
 
@@ -85,7 +86,7 @@ class VerifyTask final : public engine::KeyTask {
     kParkOnly,  // never sent: parks a job on a side that is down
   };
   enum Stage : uint8_t { kStageHead = 1, kStageSize, kStageDump, kStageStream, kStageSha, kStageDelete };
-  enum class Kind : uint8_t { kString, kList, kSet, kZset, kHash, kStream, kOther };
+  using Kind = value::Kind;
   enum StreamStep : uint8_t { kEntries = 0, kInfo, kGroups };
 
   struct SideRead {
@@ -97,7 +98,7 @@ class VerifyTask final : public engine::KeyTask {
   struct State {
     int pending = 0;
     SideRead src, dst;
-    Kind kind = Kind::kOther;
+    Kind kind = Kind::kUnknown;
     bool ttl_ok = true;
     resp::Reply held;  // the first reply of a lockstep pair
     bool held_src = false;
