@@ -23,6 +23,7 @@
 #include "resp/info.hpp"
 #include "resp/probe.hpp"
 #include "resp/server_error.hpp"
+#include "scripts/scripts.hpp"
 #include "select/glob.hpp"
 #include "select/rename.hpp"
 #include "state/run_state.hpp"
@@ -485,7 +486,7 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
       " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)";
   constexpr std::string_view kMergeWhy = " (--on-conflict merge merges with a script calling UNLINK)";
   auto add_scripts = [&](std::vector<Probe>& probes, std::string_view why) {
-    probes.push_back({{"EVAL", "return 0", "0"}, why, true});
+    probes.push_back({{"EVAL", scripts::probe().body(), "0"}, why, true});
     probes.push_back({{"UNLINK", key}, why, false});
     probes.push_back({{"DEL", key}, why, false});
   };

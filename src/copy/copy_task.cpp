@@ -12,6 +12,7 @@
 #include "copy/temp_key.hpp"
 #include "copy/ttl.hpp"
 #include "resp/server_error.hpp"
+#include "scripts/scripts.hpp"
 #include "select/glob.hpp"
 #include "select/rename.hpp"
 #include "util/escape.hpp"
@@ -26,55 +27,7 @@ namespace {
 using Side = engine::Engine::Side;
 using resp::ServerError;
 
-// Compare-and-delete for --cleanup and the cleanup command. KEYS[1] is the source key, ARGV[1] the SHA1 of
-// the DUMP payload that was copied (or compared), ARGV[2] the remaining TTL in ms the copy was given (-1:
-// persistent), read ARGV[3] ms before this call was sent (on the tool's monotonic clock). The key is deleted
-// only if it still holds that value and its expiry is the one copied: persistent then and now, or an
-// absolute expiry within kExpiryToleranceMs of the copy's (PEXPIRETIME against the server's TIME minus the
-// time elapsed plus the TTL read then; where PEXPIRETIME or TIME is refused or unknown, its PTTL now against
-// the TTL read then minus the time elapsed, the same arithmetic). A TTL lowered, raised, added or removed
-// means the key was written: it is kept.
-// Returns 1 when deleted, 0 when kept because it changed, -1 when the key is gone.
-constexpr const char* kCleanupScript =
-    "local t = redis.call('PTTL', KEYS[1])\n"
-    "if t == -2 then return -1 end\n"
-    "local want = tonumber(ARGV[2])\n"
-    "if want < 0 then\n"
-    "  if t ~= -1 then return 0 end\n"
-    "else\n"
-    "  if t < 0 then return 0 end\n"
-    "  local elapsed = tonumber(ARGV[3])\n"
-    "  local drift = t - (want - elapsed)\n"
-    // Redis >= 7.0 (and Valkey): the absolute expiry against the one expected on the server's own clock.
-    // Refused or unknown (an ACL without +pexpiretime +time, an older server): the PTTL above.
-    "  local at = redis.pcall('PEXPIRETIME', KEYS[1])\n"
-    "  if type(at) == 'number' and at > 0 then\n"
-    "    local now = redis.pcall('TIME')\n"
-    "    if type(now) == 'table' and now[2] then\n"
-    "      local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)\n"
-    "      drift = at - (now_ms - elapsed + want)\n"
-    "    end\n"
-    "  end\n"
-    "  if drift > 1000 or drift < -1000 then return 0 end\n"  // kExpiryToleranceMs
-    "end\n"
-    "local v = redis.call('DUMP', KEYS[1])\n"
-    "if not v or redis.sha1hex(v) ~= ARGV[1] then return 0 end\n"
-    "redis.call('UNLINK', KEYS[1])\n"
-    "return 1\n";
-
 }  // namespace
-
-int64_t CopyTask::cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept {
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - read_at)
-          .count();
-  return ms < 0 ? 0 : static_cast<int64_t>(ms);
-}
-
-const scripts::Script& CopyTask::cleanup_script() {
-  static const scripts::Script script(kCleanupScript);
-  return script;
-}
 
 void CopyTask::attach(engine::Engine& engine) {
   DumpTask::attach(engine);
@@ -338,8 +291,8 @@ void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
   if (resp::is_string(r)) {
     // Maybe only a hash table's order differs: the destination compares with a fresh restore of the payload.
     const std::string temp = restore_check_key(job.target(), engine_->options().selection.own_prefix);
-    const std::string_view args[] = {"EVAL", same_as_restored_script(), "2", job.target(),
-                                     temp,   job.payload_view()};
+    const std::string_view args[] = {
+        "EVAL", scripts::same_as_restored().body(), "2", job.target(), temp, job.payload_view()};
     engine_->send_ref(j, Side::kDestination, args, std::size(args), 5, engine_->share_payload(j),
                       kCheckRestored);
     return;
@@ -446,7 +399,7 @@ void CopyTask::merge(uint32_t j) {
   job.stage = kStageMerge;
   const std::string temp = state_[j].merge_temp.empty() ? temp_name(j) : state_[j].merge_temp;
   const char* prefer = engine_->options().merge_prefer_source ? "1" : "0";
-  const auto w = merge_script().words(destination_scripts_, state_[j].merge_eval);
+  const auto w = scripts::merge().words(destination_scripts_, state_[j].merge_eval);
   const std::string_view args[] = {w.verb, w.script, "2", job.target(), temp, prefer};
   engine_->send(j, Side::kDestination, args, std::size(args), kMerge);
 }
@@ -528,8 +481,8 @@ void CopyTask::cleanup(uint32_t j) {
   const State& st = state_[j];
   const int64_t want = st.copy_ttl_known ? st.copy_pttl : job.pttl;
   IntText pttl(want < 0 ? -1 : want);
-  IntText elapsed(cleanup_elapsed_ms(st.copy_ttl_known ? st.copy_read_at : job.sent_at));
-  const auto w = cleanup_script().words(source_scripts_, st.use_eval);
+  IntText elapsed(scripts::elapsed_ms(st.copy_ttl_known ? st.copy_read_at : job.sent_at));
+  const auto w = scripts::compare_and_delete().words(source_scripts_, st.use_eval);
   const std::string_view args[] = {w.verb, w.script, "1", job.key, sha, pttl.view(), elapsed.view()};
   engine_->send(j, Side::kWriter, args, std::size(args), kCleanup);
 }

@@ -25,15 +25,6 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void give_up(uint32_t j) override;
   void room() override { rewriter_.wake(); }
 
-  // The compare-and-delete script run on the source by --cleanup and the cleanup command, sent through
-  // Script. Arguments: 1 key (the source key); the SHA1 of the DUMP payload that was copied, the remaining
-  // TTL in ms the copy was given (-1: persistent) and cleanup_elapsed_ms() of the moment that TTL was read.
-  // It deletes the key (1) only if its value still hashes to that SHA1 and its expiry is the copy's (both
-  // persistent, or absolute expiries within kExpiryToleranceMs); 0: kept, it changed; -1: gone.
-  static const scripts::Script& cleanup_script();
-  static int64_t cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept;
-  static constexpr int64_t kExpiryToleranceMs = 1000;
-
  private:
   static constexpr uint8_t kRestore = kFirstOwnOp;
   static constexpr uint8_t kCheckBusy = kFirstOwnOp + 1;

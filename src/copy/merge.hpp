@@ -3,21 +3,11 @@
 // type, server-side and atomically per key. The source value is restored under a temporary name in the
 // target's slot (with a safety TTL, so a crash leaves nothing behind for long), then one Lua script adds its
 // fields or members to the target (keeping the destination's value for those on both sides unless the source
-// is preferred), leaves the target's TTL alone, and deletes the temporary key.
+// is preferred), leaves the target's TTL alone, and deletes the temporary key (scripts::merge).
 
 #include <cstdint>
-#include <string>
-#include <string_view>
-
-#include "scripts/script.hpp"
 
 namespace rmig::copy {
-
-// The merge script: KEYS[1] the target, KEYS[2] the temporary key, ARGV[1] "1" when the source's values win.
-// Returns 1 merged, -1 the types differ (nothing changed, temporary key deleted), -2 the temporary key is
-// gone (its safety TTL ran out: retry), -3 the target is gone (temporary key deleted: restore normally
-// instead).
-const scripts::Script& merge_script();
 
 // The safety TTL of a temporary key, in milliseconds.
 inline constexpr int64_t kTempKeyTtlMs = 3'600'000;

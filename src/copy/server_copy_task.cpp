@@ -1,18 +1,12 @@
 #include "copy/server_copy_task.hpp"
 
+#include "scripts/scripts.hpp"
+
 namespace rmig::copy {
 
 namespace {
 using Side = engine::Engine::Side;
-
-// COPY with REPLACE, then UNLINK of the source, atomically: a one-pass move that overwrites.
-constexpr const char* kMoveReplaceScript =
-    "local n = redis.call('COPY', KEYS[1], KEYS[1], 'DB', ARGV[1], 'REPLACE')\n"
-    "if n == 1 then redis.call('UNLINK', KEYS[1]) end\n"
-    "return n\n";
 }  // namespace
-
-const char* ServerCopyTask::move_replace_script() noexcept { return kMoveReplaceScript; }
 
 void ServerCopyTask::resend(uint32_t j) {
   if (engine_->job(j).stage == kStageExists) return check_source(j);
@@ -28,9 +22,8 @@ std::size_t ServerCopyTask::command(const engine::CopyOptions& o, std::string_vi
     for (std::string_view w : {std::string_view("MOVE"), key, db})
       args[n++] = w;
   } else if (o.cleanup) {
-    static const scripts::Script script(kMoveReplaceScript);
     for (std::string_view w :
-         {std::string_view("EVAL"), std::string_view(script.body(o.source_scripts.unlink)),
+         {std::string_view("EVAL"), std::string_view(scripts::move_replace().body(o.source_scripts.unlink)),
           std::string_view("1"), key, db})
       args[n++] = w;
   } else {

@@ -20,8 +20,6 @@ class ServerCopyTask final : public engine::KeyTask {
   void resend(uint32_t j) override;
   void give_up(uint32_t j) override { engine_->abandon(j); }
 
-  static const char* move_replace_script() noexcept;
-
   // The command that copies (or moves) `key` into database `db` under the options' conflict policy, in args
   // (at most 6 words); returns the word count and sets `side` to where it goes (the source, or its writer
   // for a move). The views point into key, db and static strings.

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "resp/server_error.hpp"
+#include "scripts/scripts.hpp"
 #include "util/escape.hpp"
 
 namespace rmig::state {
@@ -20,19 +21,6 @@ std::string tool_keys_acl(std::string_view prefix) {
 namespace {
 
 using resp::ServerError;
-
-// Extends the lease only while it is still ours; takes it again when it vanished (a destination restarted
-// without persistence). 1: renewed, 2: taken again, 0: another run holds it.
-constexpr const char* kRenewScript =
-    "local v = redis.call('GET', KEYS[1])\n"
-    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
-    "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end\n"
-    "return 0\n";
-
-// Deletes the key only while it holds ARGV[1]: 1 deleted, 0 not.
-constexpr const char* kReleaseScript =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
-    "return 0\n";
 
 std::string host_name() {
   std::array<char, 256> buf{};
@@ -171,7 +159,7 @@ Result<std::optional<LockHolder>> read_lock(StateClient& client, const std::stri
 }
 
 Result<bool> delete_lock(StateClient& client, const std::string& key, const std::string& value) {
-  auto r = client.call(key, {"EVAL", kReleaseScript, "1", key, value});
+  auto r = client.call(key, {"EVAL", scripts::lease_release().body(), "1", key, value});
   if (!r) return r.error();
   const redisReply* rr = r->get();
   if (resp::is_integer(rr)) return rr->integer == 1;
@@ -252,7 +240,8 @@ void Lease::on_timer(void* self) { static_cast<Lease*>(self)->renew(); }
 void Lease::renew() {
   if (lost_ || renewing_ || !link_) return;
   const std::string ttl = std::to_string(ttl_ms_);
-  renewing_ = link_->send({"EVAL", kRenewScript, "1", key_, value_, ttl}, [this, ttl](const redisReply* r) {
+  const std::string& script = scripts::lease_renew().body();
+  renewing_ = link_->send({"EVAL", script, "1", key_, value_, ttl}, [this, ttl](const redisReply* r) {
     renewing_ = false;
     if (r == nullptr) return;  // the connection dropped: the next tick tries again
     if (resp::is_integer(r)) {

@@ -8,8 +8,8 @@
 #include <map>
 #include <tuple>
 
-#include "copy/copy_task.hpp"
 #include "resp/server_error.hpp"
+#include "scripts/scripts.hpp"
 #include "util/escape.hpp"
 #include "util/int_text.hpp"
 #include "util/sha1.hpp"
@@ -21,13 +21,6 @@ namespace rmig::verify {
 namespace {
 
 using resp::ServerError;
-
-// SHA-1 of the source's current DUMP, computed on the server so a large value never travels: the cleanup of
-// a key compared in chunks deletes it only if it still hashes to this. "" when the key is gone.
-constexpr const char* kShaScript =
-    "local v = redis.call('DUMP', KEYS[1])\n"
-    "if not v then return '' end\n"
-    "return redis.sha1hex(v)\n";
 
 std::string q(std::string_view bytes) { return "\"" + printable_short(bytes, 60) + "\""; }
 
@@ -392,7 +385,7 @@ void VerifyTask::sha(uint32_t j) {
   job.stage = kStageSha;
   if (abandon_if_failing(j)) return;
   // Asked of the primary, where the deletion will compare it.
-  send(j, Side::kWriter, {"EVAL", kShaScript, "1", job.key}, kSha);
+  send(j, Side::kWriter, {"EVAL", scripts::dump_sha().body(), "1", job.key}, kSha);
 }
 
 void VerifyTask::on_sha(uint32_t j, const redisReply* r) {
@@ -840,8 +833,8 @@ void VerifyTask::remove(uint32_t j) {
   // The expiry the source key must still have is its copy's (read with the source's, at the same moment):
   // a source TTL changed since the copy, even within --ttl-tolerance, keeps the key.
   IntText pttl(st.dst.pttl < 0 ? -1 : st.dst.pttl);
-  IntText elapsed(copy::CopyTask::cleanup_elapsed_ms(st.read_at));
-  const auto w = copy::CopyTask::cleanup_script().words(source_scripts_, st.use_eval);
+  IntText elapsed(scripts::elapsed_ms(st.read_at));
+  const auto w = scripts::compare_and_delete().words(source_scripts_, st.use_eval);
   send(j, Side::kWriter, {w.verb, w.script, "1", job.key, st.sha, pttl.view(), elapsed.view()}, kDelete);
 }
 

@@ -5,8 +5,7 @@
 
 #include <doctest/doctest.h>
 
-#include "copy/copy_task.hpp"
-#include "copy/merge.hpp"
+#include "scripts/scripts.hpp"
 #include "util/sha1.hpp"
 
 using rmig::scripts::Script;
@@ -19,12 +18,21 @@ TEST_SUITE("script") {
     CHECK(s.sha() == rmig::sha1_hex(s.body()));
     CHECK(s.sha(false) == rmig::sha1_hex(s.body(false)));
     CHECK(s.sha() != s.sha(false));
-    // The scripts the tool sends all delete with UNLINK, and their DEL variants with DEL only.
-    for (const Script* script : {&rmig::copy::CopyTask::cleanup_script(), &rmig::copy::merge_script()}) {
-      CHECK(script->body().find("'UNLINK'") != std::string::npos);
+    // Every script the tool sends: one that deletes with UNLINK has a DEL variant deleting with DEL only;
+    // one that does not is its own DEL variant.
+    int unlinking = 0;
+    for (const Script* script : rmig::scripts::all()) {
       CHECK(script->body(false).find("UNLINK") == std::string::npos);
+      if (script->body().find("'UNLINK'") == std::string::npos) {
+        CHECK(script->body(false) == script->body());
+        continue;
+      }
+      ++unlinking;
       CHECK(script->body(false).find("'DEL'") != std::string::npos);
     }
+    CHECK(unlinking == 3);  // compare-and-delete, the merge, the move with overwrite
+    CHECK(rmig::scripts::compare_and_delete().body().find("'UNLINK'") != std::string::npos);
+    CHECK(rmig::scripts::merge().body().find("'UNLINK'") != std::string::npos);
   }
 
   TEST_CASE("words: EVALSHA with the SHA1, EVAL with the body when asked or when the side refuses EVALSHA") {
