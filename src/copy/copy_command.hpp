@@ -6,6 +6,7 @@
 
 #include "engine/engine.hpp"
 #include "engine/options.hpp"
+#include "engine/run_spec.hpp"
 #include "report/run_report.hpp"
 #include "resp/connection.hpp"
 #include "resp/probe.hpp"
@@ -14,31 +15,12 @@
 
 namespace rmig::copy {
 
-enum class ClusterMode { kAuto, kOn, kOff };
-inline constexpr std::array<NamedValue<ClusterMode>, 3> kClusterModeNames = {{
-    {ClusterMode::kAuto, "auto"},
-    {ClusterMode::kOn, "on"},
-    {ClusterMode::kOff, "off"},
-}};
+// The cluster modes are the engine's (the names stay here for the command line).
+using ClusterMode = engine::ClusterMode;
+inline constexpr const auto& kClusterModeNames = engine::kClusterModeNames;
 
-struct CopyCommand {
-  resp::ConnectOptions source;
-  resp::ConnectOptions destination;
-  std::string source_url;       // redacted, for the report
-  std::string destination_url;  // redacted
-  engine::CopyOptions options;
-  ClusterMode source_cluster = ClusterMode::kAuto;
-  ClusterMode destination_cluster = ClusterMode::kAuto;
-  bool read_from_replicas = false;  // source cluster: SCAN and DUMP on replicas (READONLY)
-  bool all_dbs = false;             // every non-empty logical DB N to DB N (standalone)
-  uint32_t progress_interval_ms = 5'000;
-  state::StateOptions state;  // the destination's lock and the run record (writing runs only)
-  // A deleting run whose identity check cannot tell whether both URLs reach the same data (no INFO, no
-  // probe key) goes ahead instead of refusing.
-  bool assume_distinct = false;
-  // A deleting run onto a destination whose maxmemory-policy evicts goes ahead (evictions are still watched).
-  bool allow_evicting_destination = false;
-};
+// A copy (or its plan, options.dry_run) is a run of the engine and nothing more.
+struct CopyCommand : engine::RunSpec {};
 
 report::RunReport run_copy(const CopyCommand& cmd);
 

@@ -163,7 +163,7 @@ std::string who(const resp::ConnectOptions& o) { return o.endpoint.to_string(); 
 bool evicting_policy(const std::string& policy) noexcept { return policy != "noeviction"; }
 
 Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
-  const copy::CopyCommand& cmd = c.cmd;
+  const RunSpec& cmd = c.cmd;
   const resp::ServerFacts& s = c.source_facts;
   const resp::ServerFacts& d = c.destination_facts;
   const Selection& sel = cmd.options.selection;
@@ -341,8 +341,8 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
           "different servers or databases");
 }
 
-Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destination,
-                                          const copy::CopyCommand& cmd, const std::string& command_name) {
+Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destination, const RunSpec& cmd,
+                                          const std::string& command_name) {
   for (auto& node : destination.nodes) {
     auto r = resp::call_sync(loop, *node.conn, {"INFO", "memory"});
     if (!r) return r.error();

@@ -301,7 +301,7 @@ std::optional<RunRecord> RunRecord::from_json(const nlohmann::json& j) {
   return r;
 }
 
-nlohmann::json fingerprint(const copy::CopyCommand& cmd, std::string_view command) {
+nlohmann::json fingerprint(const engine::RunSpec& cmd, std::string_view command) {
   const engine::Selection& sel = cmd.options.selection;
   nlohmann::json rename = nlohmann::json::array();
   if (sel.rename) {

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "copy/copy_command.hpp"
 #include "engine/engine.hpp"
+#include "engine/run_spec.hpp"
 #include "report/counters.hpp"
 #include "state/state_store.hpp"
 #include "util/result.hpp"
@@ -49,7 +49,7 @@ struct RunRecord {  // NOLINT(bugprone-exception-escape): implicit moves of std 
 // What identifies "the same command": both endpoints (host, port, db, user; never passwords), the selection,
 // the rename rules, the conflict policy and the cleanup flag. Tuning (window, rate limits, timeouts, output)
 // may change between attempts.
-nlohmann::json fingerprint(const copy::CopyCommand& cmd, std::string_view command);
+nlohmann::json fingerprint(const engine::RunSpec& cmd, std::string_view command);
 // 16 hex digits of the fingerprint's SHA-1.
 std::string run_id(const nlohmann::json& fingerprint);
 

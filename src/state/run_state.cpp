@@ -34,7 +34,7 @@ std::string names(const std::vector<engine::NodeProgress>& nodes) {
 
 }  // namespace
 
-RunState::RunState(net::Loop& loop, const copy::CopyCommand& cmd, std::string command)
+RunState::RunState(net::Loop& loop, const engine::RunSpec& cmd, std::string command)
     : loop_(loop), cmd_(cmd), command_(std::move(command)), heartbeat_(loop, this, &RunState::on_heartbeat) {
   heartbeat_.unref();
 }

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "copy/copy_command.hpp"
 #include "engine/engine.hpp"
+#include "engine/run_spec.hpp"
 #include "net/loop.hpp"
 #include "report/run_report.hpp"
 #include "state/checkpoint.hpp"
@@ -30,7 +30,7 @@ namespace rmig::state {
 class RunState {
  public:
   // `command`: "copy" or "cleanup" (part of the fingerprint).
-  RunState(net::Loop& loop, const copy::CopyCommand& cmd, std::string command);
+  RunState(net::Loop& loop, const engine::RunSpec& cmd, std::string command);
   ~RunState();
   RunState(const RunState&) = delete;
   RunState& operator=(const RunState&) = delete;
@@ -54,7 +54,7 @@ class RunState {
   void decide_resume(const RunRecord& old, const std::vector<engine::SourceNode>& sources);
 
   net::Loop& loop_;
-  const copy::CopyCommand& cmd_;
+  const engine::RunSpec& cmd_;
   std::string command_;
   bool active_ = false;
   std::unique_ptr<StateClient> client_;
