@@ -29,11 +29,14 @@ int emit(report::RunReport rep, const Config& cfg) {
   return to_int(rep.exit_code);
 }
 
-verify::VerifyOptions verify_options(const Config& cfg) {
-  verify::VerifyOptions o;
-  o.ttl_tolerance_ms = cfg.verify.ttl_tolerance_ms;
-  o.max_differences = cfg.verify.max_differences;
-  return o;
+verify::VerifyCommand verify_command(const Config& cfg) {
+  verify::VerifyCommand c;
+  c.run = cfg.copy;
+  c.checks.ttl_tolerance_ms = cfg.verify.ttl_tolerance_ms;
+  c.checks.max_differences = cfg.verify.max_differences;
+  c.sample = cfg.verify.sample;
+  c.dry_run = cfg.copy.options.dry_run;
+  return c;
 }
 
 namespace {
@@ -82,9 +85,8 @@ state::StateOptions state_options(const Config& cfg, std::string command_line) {
 
 int run_subcommand(const Config& cfg) {
   switch (cfg.command) {
-    case Command::kVerify:
-      return emit(verify::run_verify(cfg.copy, verify_options(cfg), cfg.verify.sample), cfg);
-    case Command::kCleanup: return emit(verify::run_cleanup(cfg.copy, verify_options(cfg)), cfg);
+    case Command::kVerify: return emit(verify::run_verify(verify_command(cfg)), cfg);
+    case Command::kCleanup: return emit(verify::run_cleanup(verify_command(cfg)), cfg);
     case Command::kStatus: return state::run_status(state_command(cfg));
     case Command::kUnlock: return state::run_unlock(state_command(cfg));
     case Command::kCopy:

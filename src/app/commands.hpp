@@ -7,7 +7,7 @@
 #include "app/cli.hpp"
 #include "report/run_report.hpp"
 #include "state/state_options.hpp"
-#include "verify/verify_task.hpp"
+#include "verify/verify_command.hpp"
 
 namespace rmig::app {
 
@@ -20,8 +20,8 @@ std::string redacted_command_line(int argc, char** argv);
 // The lock and checkpoint settings of a writing run.
 state::StateOptions state_options(const Config& cfg, std::string command_line);
 
-// The comparison settings of verify and cleanup.
-verify::VerifyOptions verify_options(const Config& cfg);
+// What verify and cleanup are given: the endpoints and options shared with copy, and their own settings.
+verify::VerifyCommand verify_command(const Config& cfg);
 
 // verify, cleanup, status or unlock: runs it, prints its summary (and JSON report) and returns the process
 // exit code.

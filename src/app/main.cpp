@@ -82,10 +82,10 @@ Consent confirm_copy(const Config& cfg) {
 // asks, unless --yes. Without a terminal it proceeds.
 Consent confirm_cleanup(const Config& cfg) {
   if (cfg.yes || cfg.copy.options.dry_run || isatty(STDIN_FILENO) == 0) return {};
-  copy::CopyCommand dry = cfg.copy;
-  dry.options.dry_run = true;
-  dry.progress_interval_ms = 0;
-  report::RunReport rep = verify::run_cleanup(dry, verify_options(cfg));
+  verify::VerifyCommand dry = verify_command(cfg);
+  dry.dry_run = true;
+  dry.run.progress_interval_ms = 0;
+  report::RunReport rep = verify::run_cleanup(dry);
   report::print_summary(rep);
   if (rep.fatal || rep.signal != 0) {
     std::fprintf(stderr, "redis-migrate: the dry run failed: nothing was deleted\n");

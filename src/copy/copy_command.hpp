@@ -24,36 +24,4 @@ struct CopyCommand : engine::RunSpec {};
 
 report::RunReport run_copy(const CopyCommand& cmd);
 
-// Both sides of a run connected, probed and checked, ready for an Engine: what verify and cleanup share with
-// the copy's start-up. `writes_destination`: a read-only replica as destination is an error.
-struct Sides {
-  std::vector<engine::SourceNode> sources;
-  engine::Destination destination;
-  resp::ServerFacts source_facts;
-  resp::ServerFacts destination_facts;
-  uint64_t source_keys = 0;  // DBSIZE of every source node at start
-};
-// The commands a run sends that a server may refuse (an ACL) or not know (renamed or disabled with
-// rename-command), beyond SCAN, which every run needs on every source node.
-struct CommandNeeds {
-  bool dump = false;                 // source: DUMP (the dump path, a plan)
-  bool restore = false;              // destination: RESTORE
-  bool source_scripts = false;       // source primaries: EVAL, and UNLINK or DEL: cleanup
-  bool destination_scripts = false;  // destination: EVAL, and UNLINK or DEL: merge
-  bool destination_delete = false;   // destination: UNLINK or DEL of temporary keys (the rewrite path)
-};
-// Probes each of them once on every node before the first write (resp::command_refusal, on a key under the
-// tool's prefix that cannot exist): a refused SCAN, DUMP, RESTORE or EVAL stops the run with exit code 3
-// naming the command; a refused UNLINK is replaced by DEL (recorded in options' ScriptCommands), and only
-// when DEL is refused too is UNLINK the command named. EVALSHA needs no probe: its first refusal switches the
-// side to EVAL (Script::fall_back).
-Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
-                      engine::Destination& destination, const CommandNeeds& needs,
-                      engine::CopyOptions& options);
-
-// Opens and checks both sides like a copy does. Source and destination may be the same database only when
-// keys are renamed: the selection then takes renamed keys only (cmd is adjusted).
-// The commands are probed too (check_commands): SCAN, and with cleanup (not a dry run) the source's scripts.
-Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destination);
-
 }  // namespace rmig::copy

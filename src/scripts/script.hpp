@@ -2,7 +2,7 @@
 // How the tool's Lua scripts and its own deletions are sent, one mechanism for every script (the copy's
 // compare-and-delete, the merge, cleanup's deletion): EVALSHA with the script's SHA1, falling back to EVAL
 // with its body on any refusal of EVALSHA, and, on a server where UNLINK is refused, each UNLINK as DEL (in
-// the scripts and for temporary keys). A server's answer is probed at start (copy/copy_command.cpp,
+// the scripts and for temporary keys). A server's answer is probed at start (engine/sides.hpp,
 // check_commands); a refusal met during the run switches the same way.
 
 #include <string>

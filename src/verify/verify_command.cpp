@@ -8,12 +8,12 @@
 #include <cstdlib>
 #include <random>
 
+#include "engine/drive.hpp"
 #include "engine/engine.hpp"
 #include "engine/safety.hpp"
+#include "engine/sides.hpp"
 #include "net/loop.hpp"
-#include "net/signals.hpp"
 #include "report/format.hpp"
-#include "report/progress.hpp"
 #include "state/run_state.hpp"
 #include "verify/sample_task.hpp"
 
@@ -22,48 +22,6 @@ namespace rmig::verify {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Runs the engine to its end with progress lines and SIGINT/SIGTERM handling, and returns its result.
-engine::EngineResult drive(net::Loop& loop, engine::Engine& engine, const copy::CopyCommand& cmd,
-                           uint64_t keys) {
-  report::Progress progress(keys);
-  progress.set_pacing(cmd.options.rate_limit_keys, cmd.options.rate_limit_bytes);
-  struct Ticker {
-    engine::Engine* engine;
-    report::Progress* progress;
-  } ticker{&engine, &progress};
-  net::Timer progress_timer(loop, &ticker, [](void* p) {
-    auto* t = static_cast<Ticker*>(p);
-    t->progress->print_check(t->engine->totals(), t->engine->in_flight(), t->engine->rate_limited(),
-                             t->engine->node_totals());
-  });
-  progress_timer.unref();
-  net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });
-  bool done = false;
-  engine.start([&] {
-    done = true;
-    progress_timer.stop();
-    signals.close();
-  });
-  // On a terminal a bar redrawn about twice a second, elsewhere one line per --progress-interval.
-  const uint32_t tick = report::Progress::interval_ms(cmd.progress_interval_ms);
-  if (tick > 0 && !done) progress_timer.start(tick, tick);
-  std::optional<Error> stalled;
-  while (!done) {
-    if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
-      // Nothing left that could finish the run: a bug, reported instead of spinning.
-      engine.stop(0);
-      stalled =
-          make_error(ExitCode::kKeysFailed, "internal error: the event loop ran dry before the run ended");
-      break;
-    }
-  }
-  progress_timer.stop();
-  progress.finish();
-  engine::EngineResult result = engine.take_result();
-  if (stalled && !result.fatal) result.fatal = stalled;
-  return result;
-}
 
 void take(report::RunReport& rep, engine::EngineResult result) {
   rep.totals = result.total;
@@ -82,19 +40,21 @@ bool has_multi_lookup(const resp::ServerFacts& facts) {
   return major > 6 || (major == 6 && minor >= 2);
 }
 
-report::RunReport base_report(const copy::CopyCommand& cmd, const char* command, const VerifyOptions& o) {
+report::RunReport base_report(const VerifyCommand& cmd, const char* command, const VerifyOptions& o) {
   report::RunReport rep;
   rep.command = command;
-  rep.source = cmd.source_url;
-  rep.destination = cmd.destination_url;
+  rep.source = cmd.run.source_url;
+  rep.destination = cmd.run.destination_url;
   rep.extra["ttl_tolerance_ms"] = o.ttl_tolerance_ms;
   return rep;
 }
 
 }  // namespace
 
-report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOptions& options, uint64_t sample) {
+report::RunReport run_verify(const VerifyCommand& cmd_in) {
   const auto started = Clock::now();
+  const VerifyOptions& options = cmd_in.checks;
+  const uint64_t sample = cmd_in.sample;
   report::RunReport rep = base_report(cmd_in, "verify", options);
   if (sample > 0) rep.extra["sample"] = sample;
   auto finish = [&](report::RunReport& r) -> report::RunReport {
@@ -107,16 +67,17 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
     return finish(rep);
   };
   // Read-only: no clock sampling, no writer connections; verify never writes anything.
-  copy::CopyCommand cmd = cmd_in;
+  engine::RunSpec cmd = cmd_in.run;
   cmd.options.dry_run = true;
   cmd.options.cleanup = false;
+  const engine::SideChecks checks{false, true, false, "cleanup"};
 
   net::Loop loop;
   {
     std::vector<std::vector<std::string>> picked;
     std::vector<std::string> picked_from;  // the node each list of `picked` was drawn from
     if (sample > 0) {
-      auto sides = copy::open_sides(loop, cmd, false);
+      auto sides = engine::open_sides(loop, cmd, checks);
       if (!sides) return failed(sides.error());
       rep.source_keys = sides->source_keys;
       const std::size_t nodes = sides->sources.size();
@@ -124,7 +85,8 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
       engine::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
                             cmd.source, cmd.destination, sampler);
       spdlog::info("drawing a random sample of {} keys from the selection", report::thousands(sample));
-      engine::EngineResult result = drive(loop, engine, cmd, rep.source_keys);
+      engine::EngineResult result = engine::drive(loop, engine, rep.source_keys, cmd.progress_interval_ms,
+                                                  engine::ProgressStyle::kCheck);
       if (result.fatal || result.signal != 0) {
         take(rep, std::move(result));
         rep.totals = report::Counters{};  // nothing was checked
@@ -139,7 +101,7 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
                    report::thousands(sampler.population()));
     }
 
-    auto sides = copy::open_sides(loop, cmd, false);
+    auto sides = engine::open_sides(loop, cmd, checks);
     if (!sides) return failed(sides.error());
     if (sample == 0) rep.source_keys = sides->source_keys;
     VerifyOptions o = options;
@@ -170,17 +132,18 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
         expected += k.size();
       engine.take_keys(std::move(keys));
     }
-    take(rep, drive(loop, engine, cmd, expected));
+    take(rep, engine::drive(loop, engine, expected, cmd.progress_interval_ms, engine::ProgressStyle::kCheck));
     rep.differences = task.take_differences();
   }
   if (int rc = loop.close(); rc != 0) spdlog::debug("event loop closed with handles still open ({})", rc);
   return finish(rep);
 }
 
-report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptions& options) {
+report::RunReport run_cleanup(const VerifyCommand& cmd_in) {
   const auto started = Clock::now();
+  const VerifyOptions& options = cmd_in.checks;
   report::RunReport rep = base_report(cmd_in, "cleanup", options);
-  rep.dry_run = cmd_in.options.dry_run;
+  rep.dry_run = cmd_in.dry_run;
   rep.cleanup = true;
   auto finish = [&](report::RunReport& r) -> report::RunReport {
     r.duration_s = std::chrono::duration<double>(Clock::now() - started).count();
@@ -191,12 +154,14 @@ report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptio
     rep.fatal = e;
     return finish(rep);
   };
-  copy::CopyCommand cmd = cmd_in;
+  engine::RunSpec cmd = cmd_in.run;
   cmd.options.cleanup = true;  // opens the primaries for deletions when a cluster is read on its replicas
+  cmd.options.dry_run = cmd_in.dry_run;
+  const engine::SideChecks checks{true, false, false, "cleanup"};
 
   net::Loop loop;
   {
-    auto sides = copy::open_sides(loop, cmd, false);
+    auto sides = engine::open_sides(loop, cmd, checks);
     if (!sides) return failed(sides.error());
     rep.source_keys = sides->source_keys;
     // No deletion whose copy the destination may evict; evictions during the run stop every deletion.
@@ -215,7 +180,8 @@ report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptio
     engine::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
                           cmd.source, cmd.destination, task);
     state.attach(engine);
-    take(rep, drive(loop, engine, cmd, rep.source_keys));
+    take(rep, engine::drive(loop, engine, rep.source_keys, cmd.progress_interval_ms,
+                            engine::ProgressStyle::kCheck));
     rep.differences = task.take_differences();
     state.end(rep, report::cleanup_exit_code(rep.totals, rep.fatal, rep.signal), engine.checkpoint());
     if (state.active()) rep.extra["run"] = state.report_section();
