@@ -2,7 +2,8 @@
 // Every Lua script the tool sends, in one file to audit (their bodies are in scripts.cpp, in this order).
 // Each is a Script: sent as EVALSHA falling back to EVAL where the caller uses words(), or as EVAL with
 // body(); a script that deletes with UNLINK has a DEL variant for servers that refuse UNLINK
-// (Script::body(false)). None of them reads or writes a key not named in KEYS.
+// (Script::body(false)). None of them touches a key not named in KEYS (move_replace writes its key's name
+// in another database).
 
 #include <array>
 #include <chrono>
