@@ -129,8 +129,8 @@ void StateLink::connect_to(resp::ConnectOptions options) {
 bool StateLink::send(const std::vector<std::string>& args, Callback callback) {
   if (closed_ || !ready()) return false;
   std::vector<std::string_view> views(args.begin(), args.end());
+  if (!conn_->send(*this, 0, views.data(), views.size())) return false;
   callbacks_.push_back(std::move(callback));
-  conn_->send(*this, 0, views.data(), views.size());
   return true;
 }
 

@@ -59,7 +59,7 @@ class StateLink final : private resp::Connection::Observer, private resp::Connec
 
   void open();
   // Queues a command; false (and no callback) when the connection is not up right now.
-  bool send(const std::vector<std::string>& args, Callback callback);
+  [[nodiscard]] bool send(const std::vector<std::string>& args, Callback callback);
   bool ready() const noexcept { return conn_ && conn_->ready(); }
   void close() noexcept;
 

@@ -212,21 +212,23 @@ void Connection::on_setup_done() {
   if (observer_ != nullptr) observer_->on_connection_ready(*this);
 }
 
-void Connection::send(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc) {
-  if (state_ != State::kReady) return;
+bool Connection::send(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc) {
+  if (state_ != State::kReady) return false;
   if (pending_.empty()) last_read_ = Clock::now();
   append_command(out_, args, argc);
   pending_.push_back(Pending{&handler, tag});
   loop_.schedule_flush(*this);
+  return true;
 }
 
-void Connection::send_ref(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc,
+bool Connection::send_ref(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc,
                           std::size_t ref_index, std::shared_ptr<const void> owner) {
-  if (state_ != State::kReady) return;
+  if (state_ != State::kReady) return false;
   if (pending_.empty()) last_read_ = Clock::now();
   append_command_ref(out_, args, argc, ref_index, std::move(owner));
   pending_.push_back(Pending{&handler, tag});
   loop_.schedule_flush(*this);
+  return true;
 }
 
 void Connection::flush() {
@@ -509,9 +511,11 @@ Result<Reply> call_sync(net::Loop& loop, Connection& conn, const Args& args) {
     void on_connection_ready(Connection&) override {}
     void on_connection_error(Connection&, const Error& e) override { error = e; }
   } waiter;
-  if (!conn.ready()) return make_error(ExitCode::kConnect, conn.label() + ": not connected");
   conn.set_observer(&waiter);
-  conn.send(waiter, 0, args);
+  if (!conn.send(waiter, 0, args)) {
+    conn.set_observer(nullptr);
+    return make_error(ExitCode::kConnect, conn.label() + ": not connected");
+  }
   while (!waiter.done) {
     if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !waiter.done) break;
   }
