@@ -634,14 +634,9 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   state.attach(engine);
   report::Progress progress(keys);
   progress.set_pacing(engine_options.rate_limit_keys, engine_options.rate_limit_bytes);
-  struct Ticker {
-    Engine* engine;
-    report::Progress* progress;
-  } ticker{&engine, &progress};
-  net::Timer progress_timer(loop, &ticker, [](void* p) {
-    auto* t = static_cast<Ticker*>(p);
-    t->progress->print(t->engine->totals(), t->engine->in_flight(), t->engine->paused_by_destination(),
-                       t->engine->rate_limited(), t->engine->node_totals());
+  net::Timer progress_timer(loop, [&] {
+    progress.print(engine.totals(), engine.in_flight(), engine.paused_by_destination(), engine.rate_limited(),
+                   engine.node_totals());
   });
   progress_timer.unref();
   net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });

@@ -247,7 +247,7 @@ void Lease::stop_renewing() noexcept {
   if (link_) link_->close();
 }
 
-void Lease::on_timer(void* self) { static_cast<Lease*>(self)->renew(); }
+void Lease::on_timer() { renew(); }
 
 void Lease::renew() {
   if (lost_ || renewing_ || !link_) return;

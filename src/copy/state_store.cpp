@@ -175,16 +175,14 @@ void StateLink::on_connection_error(resp::Connection& c, const Error& error) {
   timer_.start(100u << std::min<uint32_t>(attempts_, 5));
 }
 
-void StateLink::on_timer(void* self_ptr) {
-  auto* self = static_cast<StateLink*>(self_ptr);
-  self->retired_.reset();
-  if (self->closed_) return;
-  if (self->moving_) {
-    self->moving_ = false;
-    return self->connect_to(self->move_to_);
+void StateLink::on_timer() {
+  retired_.reset();
+  if (closed_) return;
+  if (moving_) {
+    moving_ = false;
+    return connect_to(move_to_);
   }
-  if (self->conn_ && self->conn_->state() == resp::Connection::State::kClosed)
-    self->connect_to(self->current_);
+  if (conn_ && conn_->state() == resp::Connection::State::kClosed) connect_to(current_);
 }
 
 }  // namespace rmig::copy

@@ -67,7 +67,7 @@ class StateLink final : private resp::Connection::Observer, private resp::Connec
   void on_reply(uint64_t tag, resp::Reply reply) override;
   void on_connection_ready(resp::Connection& c) override;
   void on_connection_error(resp::Connection& c, const Error& error) override;
-  static void on_timer(void* self);
+  void on_timer();
   void connect_to(resp::ConnectOptions options);
 
   net::Loop& loop_;

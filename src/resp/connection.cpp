@@ -339,36 +339,33 @@ Error Connection::timeout_error() const {
                         " (no answer): check the host, port, firewall and security groups");
 }
 
-void Connection::on_timer(void* self_ptr) {
-  auto* self = static_cast<Connection*>(self_ptr);
+void Connection::on_timer() {
   auto now = Clock::now();
-  switch (self->state_) {
+  switch (state_) {
     case State::kConnecting: {
-      if (now > self->deadline_) {
-        Error e = self->timeout_error();
+      if (now > deadline_) {
+        Error e = timeout_error();
         e.transient = true;
-        self->fail(e);
+        fail(e);
       }
       return;
     }
     case State::kSetup: {
-      if (now > self->deadline_) {
-        Error e = self->timeout_error();
-        e.transient = self->loading_since_ == Clock::time_point{};  // still LOADING after the wait: give up
-        return self->fail(e);
+      if (now > deadline_) {
+        Error e = timeout_error();
+        e.transient = loading_since_ == Clock::time_point{};  // still LOADING after the wait: give up
+        return fail(e);
       }
       // Waiting out LOADING: resend the setup once all its replies are in and the retry delay passed.
-      if (self->setup_->loading() && self->pending_.empty() && now - self->last_read_ >= kLoadingRetry) {
-        self->start_setup();
+      if (setup_->loading() && pending_.empty() && now - last_read_ >= kLoadingRetry) {
+        start_setup();
       }
       return;
     }
     case State::kReady: {
-      if (!self->pending_.empty() &&
-          now - self->last_read_ > std::chrono::milliseconds(self->opts_.reply_timeout_ms)) {
-        self->fail(transient_error(self->opts_.label + ": no reply for " +
-                                   seconds_text(self->opts_.reply_timeout_ms) +
-                                   " (server stopped, overloaded or unreachable)"));
+      if (!pending_.empty() && now - last_read_ > std::chrono::milliseconds(opts_.reply_timeout_ms)) {
+        fail(transient_error(opts_.label + ": no reply for " + seconds_text(opts_.reply_timeout_ms) +
+                             " (server stopped, overloaded or unreachable)"));
       }
       return;
     }

@@ -120,7 +120,7 @@ class Connection final : private net::Transport::Handler, private net::Flushable
   void on_setup_done();
   void fail(const Error& error);
   void fail_pending() noexcept;
-  static void on_timer(void* self);
+  void on_timer();
   Error timeout_error() const;
 
   net::Loop& loop_;

@@ -27,14 +27,8 @@ using Clock = std::chrono::steady_clock;
 copy::EngineResult drive(net::Loop& loop, copy::Engine& engine, const copy::CopyCommand& cmd, uint64_t keys) {
   report::Progress progress(keys);
   progress.set_pacing(cmd.options.rate_limit_keys, cmd.options.rate_limit_bytes);
-  struct Ticker {
-    copy::Engine* engine;
-    report::Progress* progress;
-  } ticker{&engine, &progress};
-  net::Timer progress_timer(loop, &ticker, [](void* p) {
-    auto* t = static_cast<Ticker*>(p);
-    t->progress->print_check(t->engine->totals(), t->engine->in_flight(), t->engine->rate_limited(),
-                             t->engine->node_totals());
+  net::Timer progress_timer(loop, [&] {
+    progress.print_check(engine.totals(), engine.in_flight(), engine.rate_limited(), engine.node_totals());
   });
   progress_timer.unref();
   net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });
