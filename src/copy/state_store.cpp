@@ -7,6 +7,7 @@
 
 #include "cluster/slot.hpp"
 #include "resp/server_error.hpp"
+#include "util/backoff.hpp"
 
 namespace rmig::copy {
 
@@ -172,7 +173,7 @@ void StateLink::on_connection_error(resp::Connection& c, const Error& error) {
   // 100 ms doubling to 3.2 s; after three failures start over from the URL's node, which redirects to
   // wherever the key lives now.
   if (attempts_ >= 3) current_ = seed_;
-  timer_.start(100u << std::min<uint32_t>(attempts_, 5));
+  timer_.start(static_cast<uint64_t>(kRetryBackoff.delay(attempts_).count()));
 }
 
 void StateLink::on_timer() {
