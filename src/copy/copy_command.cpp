@@ -59,7 +59,7 @@ Result<ConnectionPtr> open(net::Loop& loop, const resp::ConnectOptions& o) {
     auto facts = resp::probe_server(loop, *c0);
     if (!facts || !facts->known || !facts->cluster) return st.error();
     const std::string n = std::to_string(o.db);
-    const bool valkey9 = facts->server == "valkey" && std::atoi(facts->version.c_str()) >= 9;
+    const bool valkey9 = facts->version.valkey() && facts->version.at_least(9);
     const std::string who = o.label + ": database " + n + " requested, but " + resp::server_name(*facts);
     if (valkey9) {
       return make_error(ExitCode::kUsage, who + " runs in cluster mode and refused SELECT " + n +
@@ -203,8 +203,7 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
 
 void sample_clock(net::Loop& loop, DestinationNode& node, const resp::ServerFacts& facts) {
   // ABSTTL needs Redis >= 5 and TIME; without them, relative TTLs are used.
-  const int major = facts.version.empty() ? 0 : std::atoi(facts.version.c_str());
-  if (major != 0 && major < 5) return;
+  if (facts.version.known() && !facts.version.at_least(5)) return;
   auto t = resp::call_sync(loop, *node.conn, {"TIME"});
   if (!t) return;
   const redisReply* r = t->get();
@@ -256,18 +255,6 @@ Result<Destination> open_destination(net::Loop& loop, const CopyCommand& cmd, Co
 }  // namespace
 
 namespace {
-
-// A version string's major and minor numbers ("7.0.15" -> 7, 0); 0, 0 when unknown.
-std::pair<int, int> version_of(const std::string& v) {
-  int major = 0, minor = 0;
-  std::sscanf(v.c_str(), "%d.%d", &major, &minor);
-  return {major, minor};
-}
-
-bool at_least(const std::string& version, int major, int minor) {
-  const auto [ma, mi] = version_of(version);
-  return ma > major || (ma == major && mi >= minor);
-}
 
 // Before a copy with rename rules writes anything: every selected source name through the collision
 // detector (names only, from SCAN). Two keys landing on one name, or a renamed key landing on a key that
@@ -723,29 +710,22 @@ void log_plan(const PlanStats& s, const Selection& sel) {
     spdlog::error("{}", c.message());
 }
 
-// Major * 100 + minor of a server's version; 0 when unknown.
-int version_number(const resp::ServerFacts& f) {
-  const int major = f.version.empty() ? 0 : std::atoi(f.version.c_str());
-  const std::size_t dot = f.version.find('.');
-  const int minor = dot == std::string::npos ? 0 : std::atoi(f.version.c_str() + dot + 1);
-  return major * 100 + minor;
-}
-
 // What the rewrite path may use on the destination. Valkey is 7.2 or later; an unknown version is assumed
 // current (a refused command then fails the key with the server's message).
 DestinationTraits destination_traits(const resp::ServerFacts& dst) {
-  const int v = version_number(dst);
+  const resp::ServerVersion& v = dst.version;
   DestinationTraits t;
-  t.field_ttls = resp::has_field_ttls(dst);
-  if (dst.known && !dst.version.empty()) t.server = resp::server_name(dst);
-  if (dst.server == "valkey" || v == 0) return t;
-  t.stream_metadata = v >= 700;
-  t.create_consumer = v >= 602;
+  t.field_ttls = v.has_field_ttls();
+  if (dst.known && !v.text.empty()) t.server = v.name();
+  if (v.valkey() || !v.known()) return t;
+  t.stream_metadata = v.at_least(7, 0);
+  t.create_consumer = v.at_least(6, 2);
   return t;
 }
 
 nlohmann::json server_json(const resp::ServerFacts& f) {
-  return {{"server", f.server}, {"version", f.version}, {"rdb_version", resp::rdb_version(f)}};
+  return {
+      {"server", f.version.server()}, {"version", f.version.text}, {"rdb_version", f.version.rdb_version()}};
 }
 
 // Says before the run which path the keys will take, from both servers' versions (INFO server) and the
@@ -896,11 +876,12 @@ report::RunReport run_copy(const CopyCommand& cmd) {
                            "): point the destination URL at the primary"));
       }
       sel.scan_type_supported =
-          !src_facts->known || src_facts->version.empty() || at_least(src_facts->version, 6, 0);
+          !src_facts->known || !src_facts->version.known() || src_facts->version.at_least(6, 0);
       spdlog::info("source {}{} (version {}), destination {}{} (version {})", cmd.source_url,
-                   src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
-                   cmd.destination_url, dst_cluster ? " [cluster]" : "",
-                   dst_facts->version.empty() ? "?" : dst_facts->version);
+                   src_cluster ? " [cluster]" : "",
+                   src_facts->version.text.empty() ? "?" : src_facts->version.text, cmd.destination_url,
+                   dst_cluster ? " [cluster]" : "",
+                   dst_facts->version.text.empty() ? "?" : dst_facts->version.text);
       options.destination = destination_traits(*dst_facts);
       options.source_field_ttls = resp::has_field_ttls(*src_facts);
       options.source_lfu = src_facts->maxmemory_policy.find("lfu") != std::string::npos;
@@ -945,7 +926,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
 
       // The server copies by itself when both DBs live on it and nothing is renamed (COPY needs Redis 6.2).
       if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster &&
-          at_least(src_facts->version, 6, 2) &&
+          src_facts->version.at_least(6, 2) &&
           (options.conflict == ConflictPolicy::kSkip || options.conflict == ConflictPolicy::kReplace)) {
         auto allowed = server_copy_allowed(loop, **src, options, cmd.destination.db);
         if (!allowed) return failed(allowed.error());
@@ -1083,9 +1064,10 @@ Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destinat
                           "): point the destination URL at the primary");
   }
   spdlog::info("source {}{} (version {}), destination {}{} (version {})", cmd.source_url,
-               *src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
-               cmd.destination_url, *dst_cluster ? " [cluster]" : "",
-               dst_facts->version.empty() ? "?" : dst_facts->version);
+               *src_cluster ? " [cluster]" : "",
+               src_facts->version.text.empty() ? "?" : src_facts->version.text, cmd.destination_url,
+               *dst_cluster ? " [cluster]" : "",
+               dst_facts->version.text.empty() ? "?" : dst_facts->version.text);
   auto sources = open_sources(loop, cmd, std::move(*src), *src_cluster);
   if (!sources) return sources.error();
   if (identity->in_place && deletes) {
