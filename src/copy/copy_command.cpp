@@ -29,18 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A version string's major and minor numbers ("7.0.15" -> 7, 0); 0, 0 when unknown.
-std::pair<int, int> version_of(const std::string& v) {
-  int major = 0, minor = 0;
-  std::sscanf(v.c_str(), "%d.%d", &major, &minor);
-  return {major, minor};
-}
-
-bool at_least(const std::string& version, int major, int minor) {
-  const auto [ma, mi] = version_of(version);
-  return ma > major || (ma == major && mi >= minor);
-}
-
 // Whether the server takes the command a server-side copy would send (an ACL may deny COPY or MOVE, a
 // managed service may rename or disable them): the command is tried on a key that does not exist, which
 // changes nothing. A key outside the user's key patterns says nothing about the command: assumed allowed.
@@ -244,29 +232,22 @@ void log_plan(const PlanStats& s, const engine::Selection& sel) {
     spdlog::error("{}", c.message());
 }
 
-// Major * 100 + minor of a server's version; 0 when unknown.
-int version_number(const resp::ServerFacts& f) {
-  const int major = f.version.empty() ? 0 : std::atoi(f.version.c_str());
-  const std::size_t dot = f.version.find('.');
-  const int minor = dot == std::string::npos ? 0 : std::atoi(f.version.c_str() + dot + 1);
-  return major * 100 + minor;
-}
-
 // What the rewrite path may use on the destination. Valkey is 7.2 or later; an unknown version is assumed
 // current (a refused command then fails the key with the server's message).
 engine::DestinationTraits destination_traits(const resp::ServerFacts& dst) {
-  const int v = version_number(dst);
+  const resp::ServerVersion& v = dst.version;
   engine::DestinationTraits t;
-  t.field_ttls = resp::has_field_ttls(dst);
-  if (dst.known && !dst.version.empty()) t.server = resp::server_name(dst);
-  if (dst.server == "valkey" || v == 0) return t;
-  t.stream_metadata = v >= 700;
-  t.create_consumer = v >= 602;
+  t.field_ttls = v.has_field_ttls();
+  if (dst.known && !v.text.empty()) t.server = v.name();
+  if (v.valkey() || !v.known()) return t;
+  t.stream_metadata = v.at_least(7, 0);
+  t.create_consumer = v.at_least(6, 2);
   return t;
 }
 
 nlohmann::json server_json(const resp::ServerFacts& f) {
-  return {{"server", f.server}, {"version", f.version}, {"rdb_version", resp::rdb_version(f)}};
+  return {
+      {"server", f.version.server()}, {"version", f.version.text}, {"rdb_version", f.version.rdb_version()}};
 }
 
 // Says before the run which path the keys will take, from both servers' versions (INFO server) and the
@@ -401,7 +382,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       resp::Connection& src = *checked->source;
       resp::Connection& dst = *checked->destination;
       sel.scan_type_supported =
-          !src_facts->known || src_facts->version.empty() || at_least(src_facts->version, 6, 0);
+          !src_facts->known || !src_facts->version.known() || src_facts->version.at_least(6, 0);
       options.destination = destination_traits(*dst_facts);
       options.source_field_ttls = resp::has_field_ttls(*src_facts);
       options.source_lfu = src_facts->maxmemory_policy.find("lfu") != std::string::npos;
@@ -446,7 +427,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
 
       // The server copies by itself when both DBs live on it and nothing is renamed (COPY needs Redis 6.2).
       if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster &&
-          at_least(src_facts->version, 6, 2) &&
+          src_facts->version.at_least(6, 2) &&
           (options.conflict == engine::ConflictPolicy::kSkip ||
            options.conflict == engine::ConflictPolicy::kReplace)) {
         auto allowed = server_copy_allowed(loop, src, options, cmd.destination.db);

@@ -414,7 +414,10 @@ bool Engine::before_send(uint32_t j, Side side, uint32_t link) {
   const bool asking = side == Side::kDestination ? job.ask_link != kNoLink : *ask;
   if (asking) {
     const std::string_view args[] = {"ASKING"};
-    links_[link]->conn->send(*this, job_tag(j, job.generation, side, 0), args, 1);
+    if (!links_[link]->conn->send(*this, job_tag(j, job.generation, side, 0), args, 1)) {
+      park(j, link);
+      return false;
+    }
     if (side == Side::kDestination) {
       job.ask_link = kNoLink;
     } else {
@@ -429,17 +432,20 @@ bool Engine::can_send(uint32_t j, Side side) { return usable(link_for(j, side));
 bool Engine::send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op) {
   const uint32_t link = link_for(j, side);
   if (!before_send(j, side, link)) return false;
-  links_[link]->conn->send(*this, job_tag(j, jobs_[j].generation, side, op), args, argc);
-  return true;
+  if (links_[link]->conn->send(*this, job_tag(j, jobs_[j].generation, side, op), args, argc)) return true;
+  park(j, link);
+  return false;
 }
 
 bool Engine::send_ref(uint32_t j, Side side, const std::string_view* args, std::size_t argc,
                       std::size_t ref_index, std::shared_ptr<const void> owner, uint8_t op) {
   const uint32_t link = link_for(j, side);
   if (!before_send(j, side, link)) return false;
-  links_[link]->conn->send_ref(*this, job_tag(j, jobs_[j].generation, side, op), args, argc, ref_index,
-                               std::move(owner));
-  return true;
+  if (links_[link]->conn->send_ref(*this, job_tag(j, jobs_[j].generation, side, op), args, argc, ref_index,
+                                   std::move(owner)))
+    return true;
+  park(j, link);
+  return false;
 }
 
 void Engine::on_connection_ready(resp::Connection& c) {
@@ -453,7 +459,7 @@ void Engine::on_connection_ready(resp::Connection& c) {
   link.attempts = 0;
   if (link.destination && !opts_.dry_run) {
     const std::string_view args[] = {"TIME"};
-    c.send(*this, engine_tag(l, kTime), args, 1);
+    if (!c.send(*this, engine_tag(l, kTime), args, 1)) spdlog::debug("{}: TIME not sent", c.label());
   }
   if (link.destination && opts_.watch_evictions) {
     // A reconnected destination may have restarted: its run_id says so, before the round's reading.
@@ -519,10 +525,10 @@ void Engine::refresh_destination_topology() {
   if (topology_in_flight_ || now - topology_asked_at_ < kTopologyRefresh) return;
   for (uint32_t l : dst_links_) {
     if (!usable(l)) continue;
+    const std::string_view args[] = {"CLUSTER", "SHARDS"};
+    if (!links_[l]->conn->send(*this, engine_tag(l, kShards), args, 2)) continue;
     topology_in_flight_ = true;
     topology_asked_at_ = now;
-    const std::string_view args[] = {"CLUSTER", "SHARDS"};
-    links_[l]->conn->send(*this, engine_tag(l, kShards), args, 2);
     return;
   }
 }
@@ -535,9 +541,9 @@ void Engine::on_topology(EngineOp op, resp::Reply reply) {
       // Older servers: CLUSTER SLOTS.
       for (uint32_t l : dst_links_) {
         if (!usable(l)) continue;
-        topology_in_flight_ = true;
         const std::string_view args[] = {"CLUSTER", "SLOTS"};
-        links_[l]->conn->send(*this, engine_tag(l, kSlots), args, 2);
+        if (!links_[l]->conn->send(*this, engine_tag(l, kSlots), args, 2)) continue;
+        topology_in_flight_ = true;
         return;
       }
     }
@@ -595,7 +601,8 @@ void Engine::on_clock_timer(void* self_ptr) {
   for (uint32_t l : self->dst_links_) {
     if (!self->usable(l)) continue;
     const std::string_view args[] = {"TIME"};
-    self->links_[l]->conn->send(*self, engine_tag(l, kTime), args, 1);
+    if (!self->links_[l]->conn->send(*self, engine_tag(l, kTime), args, 1))
+      spdlog::debug("{}: TIME not sent", self->links_[l]->conn->label());
   }
 }
 
@@ -650,7 +657,8 @@ void Engine::maybe_scan(Node& node, uint32_t index) {
     args[argc++] = "TYPE";
     args[argc++] = scan_type_;
   }
-  links_[node.read_link]->conn->send(*this, engine_tag(index, kScan), args, argc);
+  // Not sent (the link went down): the scan is asked again when the link is back.
+  if (!links_[node.read_link]->conn->send(*this, engine_tag(index, kScan), args, argc)) node.scanning = false;
 }
 
 void Engine::on_scan(uint32_t index, resp::Reply reply) {
@@ -864,7 +872,9 @@ void Engine::send_type(uint32_t j) {
   Job& job = jobs_[j];
   const std::string_view args[] = {"TYPE", job.key};
   if (!before_send(j, Side::kSource, job.read_link)) return;
-  links_[job.read_link]->conn->send(*this, job_tag(j, job.generation, Side::kSource, kTypeCheck), args, 2);
+  if (!links_[job.read_link]->conn->send(*this, job_tag(j, job.generation, Side::kSource, kTypeCheck), args,
+                                         2))
+    park(j, job.read_link);
 }
 
 void Engine::on_type(uint32_t j, resp::Reply reply) {
@@ -1285,7 +1295,8 @@ void Engine::rebase(Link& link, int64_t evicted) {
 
 void Engine::send_evict_base(uint32_t l) {
   const std::string_view args[] = {"INFO"};
-  links_[l]->conn->send(*this, engine_tag(l, kEvictBase), args, 1);
+  if (!links_[l]->conn->send(*this, engine_tag(l, kEvictBase), args, 1))
+    spdlog::debug("{}: INFO not sent", links_[l]->conn->label());
 }
 
 void Engine::send_evict_stats(uint32_t l) {
@@ -1295,7 +1306,7 @@ void Engine::send_evict_stats(uint32_t l) {
   // The default sections: stats (evicted_keys) and memory (used_memory, maxmemory, the policy) in one reply,
   // on every server version.
   const std::string_view args[] = {"INFO"};
-  link.conn->send(*this, engine_tag(l, kEvictStats), args, 1);
+  if (!link.conn->send(*this, engine_tag(l, kEvictStats), args, 1)) link.evict_in_flight = false;
 }
 
 void Engine::on_evict_reply(uint32_t l, EngineOp op, resp::Reply reply) {

@@ -86,7 +86,7 @@ Result<ConnectionPtr> open_connection(net::Loop& loop, const resp::ConnectOption
     auto facts = resp::probe_server(loop, *c0);
     if (!facts || !facts->known || !facts->cluster) return st.error();
     const std::string n = std::to_string(o.db);
-    const bool valkey9 = facts->server == "valkey" && std::atoi(facts->version.c_str()) >= 9;
+    const bool valkey9 = facts->version.valkey() && facts->version.at_least(9);
     const std::string who = o.label + ": database " + n + " requested, but " + resp::server_name(*facts);
     if (valkey9) {
       return make_error(ExitCode::kUsage, who + " runs in cluster mode and refused SELECT " + n +
@@ -105,8 +105,7 @@ namespace {
 
 void sample_clock(net::Loop& loop, engine::DestinationNode& node, const resp::ServerFacts& facts) {
   // ABSTTL needs Redis >= 5 and TIME; without them, relative TTLs are used.
-  const int major = facts.version.empty() ? 0 : std::atoi(facts.version.c_str());
-  if (major != 0 && major < 5) return;
+  if (facts.version.known() && !facts.version.at_least(5)) return;
   auto t = resp::call_sync(loop, *node.conn, {"TIME"});
   if (!t) return;
   const redisReply* r = t->get();
@@ -482,9 +481,10 @@ Result<CheckedSides> check_sides(net::Loop& loop, RunSpec& spec, const SideCheck
                           "): point the destination URL at the primary");
   }
   spdlog::info("source {}{} (version {}), destination {}{} (version {})", spec.source_url,
-               *src_cluster ? " [cluster]" : "", src_facts->version.empty() ? "?" : src_facts->version,
-               spec.destination_url, *dst_cluster ? " [cluster]" : "",
-               dst_facts->version.empty() ? "?" : dst_facts->version);
+               *src_cluster ? " [cluster]" : "",
+               src_facts->version.text.empty() ? "?" : src_facts->version.text, spec.destination_url,
+               *dst_cluster ? " [cluster]" : "",
+               dst_facts->version.text.empty() ? "?" : dst_facts->version.text);
   CheckedSides out;
   out.source = std::move(*src);
   out.destination = std::move(*dst);

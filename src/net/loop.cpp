@@ -79,7 +79,7 @@ void Loop::flush_all() noexcept {
   uv_idle_stop(idle_);
 }
 
-Timer::Timer(Loop& loop, void* owner, Callback cb) : owner_(owner), cb_(cb) {
+Timer::Timer(Loop& loop, Callback callback) : callback_(std::move(callback)) {
   uv_timer_init(loop.get(), h_.get());
   h_.mark_initialized();
   h_.get()->data = this;
@@ -89,7 +89,7 @@ void Timer::start(uint64_t timeout_ms, uint64_t repeat_ms) {
   uv_timer_start(
       h_.get(),
       [](uv_timer_t* t) {
-        if (auto* self = static_cast<Timer*>(t->data)) self->cb_(self->owner_);
+        if (auto* self = static_cast<Timer*>(t->data)) self->callback_();
       },
       timeout_ms, repeat_ms);
 }

@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <vector>
 
 namespace rmig::net {
@@ -91,11 +92,24 @@ class UvHandle {
   bool initialized_ = false;
 };
 
-// A one-shot or repeating timer calling back into a member function.
+// A one-shot or repeating timer on the loop. The callback runs on the loop thread, never after the timer is
+// stopped or destroyed; it may be stopped or restarted from inside its callback, not destroyed there.
+// Non-copyable and non-movable.
 class Timer {
  public:
-  using Callback = void (*)(void* owner);
-  Timer(Loop& loop, void* owner, Callback cb);
+  using Callback = std::function<void()>;
+  Timer(Loop& loop, Callback callback);
+  // Calls owner->method(): Timer timer_{loop, this, &Owner::on_timer}.
+  template <class T>
+  Timer(Loop& loop, T* owner, void (T::*method)())
+      : Timer(loop, Callback([owner, method] { (owner->*method)(); })) {}
+  // The untyped form, kept only for the engine's timers until they move to the member binding above.
+  using RawCallback = void (*)(void* owner);
+  Timer(Loop& loop, void* owner, RawCallback callback)
+      : Timer(loop, Callback([owner, callback] { callback(owner); })) {}
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
   void start(uint64_t timeout_ms, uint64_t repeat_ms = 0);
   void stop() noexcept;
   bool active() const noexcept;
@@ -104,8 +118,7 @@ class Timer {
 
  private:
   UvHandle<uv_timer_t> h_;
-  void* owner_;
-  Callback cb_;
+  Callback callback_;
 };
 
 }  // namespace rmig::net

@@ -212,21 +212,23 @@ void Connection::on_setup_done() {
   if (observer_ != nullptr) observer_->on_connection_ready(*this);
 }
 
-void Connection::send(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc) {
-  if (state_ != State::kReady) return;
+bool Connection::send(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc) {
+  if (state_ != State::kReady) return false;
   if (pending_.empty()) last_read_ = Clock::now();
   append_command(out_, args, argc);
   pending_.push_back(Pending{&handler, tag});
   loop_.schedule_flush(*this);
+  return true;
 }
 
-void Connection::send_ref(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc,
+bool Connection::send_ref(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc,
                           std::size_t ref_index, std::shared_ptr<const void> owner) {
-  if (state_ != State::kReady) return;
+  if (state_ != State::kReady) return false;
   if (pending_.empty()) last_read_ = Clock::now();
   append_command_ref(out_, args, argc, ref_index, std::move(owner));
   pending_.push_back(Pending{&handler, tag});
   loop_.schedule_flush(*this);
+  return true;
 }
 
 void Connection::flush() {
@@ -337,36 +339,33 @@ Error Connection::timeout_error() const {
                         " (no answer): check the host, port, firewall and security groups");
 }
 
-void Connection::on_timer(void* self_ptr) {
-  auto* self = static_cast<Connection*>(self_ptr);
+void Connection::on_timer() {
   auto now = Clock::now();
-  switch (self->state_) {
+  switch (state_) {
     case State::kConnecting: {
-      if (now > self->deadline_) {
-        Error e = self->timeout_error();
+      if (now > deadline_) {
+        Error e = timeout_error();
         e.transient = true;
-        self->fail(e);
+        fail(e);
       }
       return;
     }
     case State::kSetup: {
-      if (now > self->deadline_) {
-        Error e = self->timeout_error();
-        e.transient = self->loading_since_ == Clock::time_point{};  // still LOADING after the wait: give up
-        return self->fail(e);
+      if (now > deadline_) {
+        Error e = timeout_error();
+        e.transient = loading_since_ == Clock::time_point{};  // still LOADING after the wait: give up
+        return fail(e);
       }
       // Waiting out LOADING: resend the setup once all its replies are in and the retry delay passed.
-      if (self->setup_->loading() && self->pending_.empty() && now - self->last_read_ >= kLoadingRetry) {
-        self->start_setup();
+      if (setup_->loading() && pending_.empty() && now - last_read_ >= kLoadingRetry) {
+        start_setup();
       }
       return;
     }
     case State::kReady: {
-      if (!self->pending_.empty() &&
-          now - self->last_read_ > std::chrono::milliseconds(self->opts_.reply_timeout_ms)) {
-        self->fail(transient_error(self->opts_.label + ": no reply for " +
-                                   seconds_text(self->opts_.reply_timeout_ms) +
-                                   " (server stopped, overloaded or unreachable)"));
+      if (!pending_.empty() && now - last_read_ > std::chrono::milliseconds(opts_.reply_timeout_ms)) {
+        fail(transient_error(opts_.label + ": no reply for " + seconds_text(opts_.reply_timeout_ms) +
+                             " (server stopped, overloaded or unreachable)"));
       }
       return;
     }
@@ -509,9 +508,11 @@ Result<Reply> call_sync(net::Loop& loop, Connection& conn, const Args& args) {
     void on_connection_ready(Connection&) override {}
     void on_connection_error(Connection&, const Error& e) override { error = e; }
   } waiter;
-  if (!conn.ready()) return make_error(ExitCode::kConnect, conn.label() + ": not connected");
   conn.set_observer(&waiter);
-  conn.send(waiter, 0, args);
+  if (!conn.send(waiter, 0, args)) {
+    conn.set_observer(nullptr);
+    return make_error(ExitCode::kConnect, conn.label() + ": not connected");
+  }
   while (!waiter.done) {
     if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !waiter.done) break;
   }

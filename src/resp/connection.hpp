@@ -78,17 +78,20 @@ class Connection final : private net::Transport::Handler, private net::Flushable
   void set_observer(Observer* observer) noexcept { observer_ = observer; }
   // Starts connecting; valid in kIdle and kClosed (reconnect).
   void connect();
-  // Queues a command. Only valid in kReady.
-  void send(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc);
-  void send(ReplyHandler& handler, uint64_t tag, std::initializer_list<std::string_view> args) {
-    send(handler, tag, args.begin(), args.size());
+  // Queues a command and returns true: its handler then gets exactly one on_reply (a null reply when the
+  // connection fails first). In any state but kReady nothing is queued, the handler is never called, and
+  // the result is false: the caller retries once the connection is ready, or reports the command as lost.
+  [[nodiscard]] bool send(ReplyHandler& handler, uint64_t tag, const std::string_view* args,
+                          std::size_t argc);
+  [[nodiscard]] bool send(ReplyHandler& handler, uint64_t tag, std::initializer_list<std::string_view> args) {
+    return send(handler, tag, args.begin(), args.size());
   }
-  void send(ReplyHandler& handler, uint64_t tag, const Args& args) {
-    send(handler, tag, args.data(), args.size());
+  [[nodiscard]] bool send(ReplyHandler& handler, uint64_t tag, const Args& args) {
+    return send(handler, tag, args.data(), args.size());
   }
   // As send(), with args[ref_index] referenced rather than copied (see append_command_ref).
-  void send_ref(ReplyHandler& handler, uint64_t tag, const std::string_view* args, std::size_t argc,
-                std::size_t ref_index, std::shared_ptr<const void> owner);
+  [[nodiscard]] bool send_ref(ReplyHandler& handler, uint64_t tag, const std::string_view* args,
+                              std::size_t argc, std::size_t ref_index, std::shared_ptr<const void> owner);
 
   State state() const noexcept { return state_; }
   bool ready() const noexcept { return state_ == State::kReady; }
@@ -117,7 +120,7 @@ class Connection final : private net::Transport::Handler, private net::Flushable
   void on_setup_done();
   void fail(const Error& error);
   void fail_pending() noexcept;
-  static void on_timer(void* self);
+  void on_timer();
   Error timeout_error() const;
 
   net::Loop& loop_;

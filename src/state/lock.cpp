@@ -235,7 +235,7 @@ void Lease::stop_renewing() noexcept {
   if (link_) link_->close();
 }
 
-void Lease::on_timer(void* self) { static_cast<Lease*>(self)->renew(); }
+void Lease::on_timer() { renew(); }
 
 void Lease::renew() {
   if (lost_ || renewing_ || !link_) return;
@@ -254,17 +254,21 @@ void Lease::renew() {
     }
     if (resp::is_error(r) && script_refused(resp::text(r))) {
       // No scripting for this user: the same comparison in two steps.
-      link_->send({"GET", key_}, [this, ttl](const redisReply* v) {
+      // Whatever is not sent (the connection dropped) is tried again on the next tick.
+      const bool sent = link_->send({"GET", key_}, [this, ttl](const redisReply* v) {
         if (v == nullptr || lost_) return;
         if (resp::is_nil(v)) {
-          link_->send({"SET", key_, value_, "NX", "PX", ttl}, nullptr);
+          if (!link_->send({"SET", key_, value_, "NX", "PX", ttl}, nullptr))
+            spdlog::debug("{}: the lock {} is taken again on the next tick", destination_, key_);
           if (on_vanished_) on_vanished_();
         } else if (resp::is_string(v) && resp::text(v) == value_) {
-          link_->send({"PEXPIRE", key_, ttl}, nullptr);
+          if (!link_->send({"PEXPIRE", key_, ttl}, nullptr))
+            spdlog::debug("{}: the lock {} is renewed on the next tick", destination_, key_);
         } else if (resp::is_string(v)) {
           lose();
         }
       });
+      if (!sent) spdlog::debug("{}: the lock {} is renewed on the next tick", destination_, key_);
       return;
     }
     spdlog::warn("{}: renewing the lock {}: {}", destination_, key_, resp::describe(r));

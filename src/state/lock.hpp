@@ -68,7 +68,7 @@ class Lease {
  private:
   Lease(std::string key, std::string value, uint32_t ttl_ms, std::string destination,
         resp::ConnectOptions at);
-  static void on_timer(void* self);
+  void on_timer();
   void renew();
   void lose();
 

@@ -172,7 +172,7 @@ void RunState::attach(engine::Engine& engine) {
   }
 }
 
-void RunState::on_heartbeat(void* self) { static_cast<RunState*>(self)->request_save(); }
+void RunState::on_heartbeat() { request_save(); }
 
 RunRecord RunState::snapshot() const {
   RunRecord r = record_;

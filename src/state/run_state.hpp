@@ -48,7 +48,7 @@ class RunState {
   nlohmann::json report_section() const;
 
  private:
-  static void on_heartbeat(void* self);
+  void on_heartbeat();
   void request_save();
   RunRecord snapshot() const;
   void decide_resume(const RunRecord& old, const std::vector<engine::SourceNode>& sources);

@@ -7,6 +7,7 @@
 
 #include "cluster/slot.hpp"
 #include "resp/server_error.hpp"
+#include "util/backoff.hpp"
 
 namespace rmig::state {
 
@@ -129,8 +130,8 @@ void StateLink::connect_to(resp::ConnectOptions options) {
 bool StateLink::send(const std::vector<std::string>& args, Callback callback) {
   if (closed_ || !ready()) return false;
   std::vector<std::string_view> views(args.begin(), args.end());
+  if (!conn_->send(*this, 0, views.data(), views.size())) return false;
   callbacks_.push_back(std::move(callback));
-  conn_->send(*this, 0, views.data(), views.size());
   return true;
 }
 
@@ -172,19 +173,17 @@ void StateLink::on_connection_error(resp::Connection& c, const Error& error) {
   // 100 ms doubling to 3.2 s; after three failures start over from the URL's node, which redirects to
   // wherever the key lives now.
   if (attempts_ >= 3) current_ = seed_;
-  timer_.start(100u << std::min<uint32_t>(attempts_, 5));
+  timer_.start(static_cast<uint64_t>(kRetryBackoff.delay(attempts_).count()));
 }
 
-void StateLink::on_timer(void* self_ptr) {
-  auto* self = static_cast<StateLink*>(self_ptr);
-  self->retired_.reset();
-  if (self->closed_) return;
-  if (self->moving_) {
-    self->moving_ = false;
-    return self->connect_to(self->move_to_);
+void StateLink::on_timer() {
+  retired_.reset();
+  if (closed_) return;
+  if (moving_) {
+    moving_ = false;
+    return connect_to(move_to_);
   }
-  if (self->conn_ && self->conn_->state() == resp::Connection::State::kClosed)
-    self->connect_to(self->current_);
+  if (conn_ && conn_->state() == resp::Connection::State::kClosed) connect_to(current_);
 }
 
 }  // namespace rmig::state

@@ -59,7 +59,7 @@ class StateLink final : private resp::Connection::Observer, private resp::Connec
 
   void open();
   // Queues a command; false (and no callback) when the connection is not up right now.
-  bool send(const std::vector<std::string>& args, Callback callback);
+  [[nodiscard]] bool send(const std::vector<std::string>& args, Callback callback);
   bool ready() const noexcept { return conn_ && conn_->ready(); }
   void close() noexcept;
 
@@ -67,7 +67,7 @@ class StateLink final : private resp::Connection::Observer, private resp::Connec
   void on_reply(uint64_t tag, resp::Reply reply) override;
   void on_connection_ready(resp::Connection& c) override;
   void on_connection_error(resp::Connection& c, const Error& error) override;
-  static void on_timer(void* self);
+  void on_timer();
   void connect_to(resp::ConnectOptions options);
 
   net::Loop& loop_;

@@ -34,10 +34,7 @@ void take(report::RunReport& rep, engine::EngineResult result) {
 
 // SMISMEMBER and ZMSCORE arrived in Redis 6.2 (Valkey has them all). Unknown versions try them.
 bool has_multi_lookup(const resp::ServerFacts& facts) {
-  if (facts.version.empty()) return true;
-  int major = 0, minor = 0;
-  if (std::sscanf(facts.version.c_str(), "%d.%d", &major, &minor) < 1) return true;
-  return major > 6 || (major == 6 && minor >= 2);
+  return !facts.version.known() || facts.version.at_least(6, 2);
 }
 
 report::RunReport base_report(const VerifyCommand& cmd, const char* command, const VerifyOptions& o) {

@@ -276,29 +276,9 @@ TEST_SUITE("failures") {
       d.checked({"SAVE"});
     }
     const int port = dst.port();
-    const std::string dir = dst.dir();
-    dst.stop();
-    std::vector<std::string> argv = {"redis-server",
-                                     "--bind",
-                                     "127.0.0.1",
-                                     "--port",
-                                     std::to_string(port),
-                                     "--dir",
-                                     dir,
-                                     "--save",
-                                     "",
-                                     "--appendonly",
-                                     "no",
-                                     "--logfile",
-                                     dir + "/restart.log"};
-    argv.insert(argv.end(), slow_load.begin(), slow_load.end());
-    Process restarted = Process::start({.argv = argv, .out = Output::null(), .err = Output::null()});
-    // Wait until the port accepts connections (it does before the data is loaded).
-    for (int i = 0; i < 200 && port_is_free(port); ++i)
-      std::this_thread::sleep_for(10ms);
+    // Back on the same port, answering LOADING while it reads its dump.rdb.
+    dst.restart(RedisServer::Until::kAccepting);
     auto run = run_copy({src.url(), "redis://127.0.0.1:" + std::to_string(port) + "/0"});
-    restarted.send_signal(SIGKILL);
-    restarted.wait();
     INFO(run.result.describe());
     CHECK(run.exit_code() == 0);
     CHECK(run.counter("copied") == 200);
@@ -316,26 +296,8 @@ TEST_SUITE("failures") {
       s.checked({"SAVE"});
     }
     const int port = src.port();
-    const std::string dir = src.dir();
-    src.stop();
-    std::vector<std::string> argv = {"redis-server",
-                                     "--bind",
-                                     "127.0.0.1",
-                                     "--port",
-                                     std::to_string(port),
-                                     "--dir",
-                                     dir,
-                                     "--save",
-                                     "",
-                                     "--appendonly",
-                                     "no",
-                                     "--logfile",
-                                     dir + "/restart.log"};
-    argv.insert(argv.end(), slow_load.begin(), slow_load.end());
-    Process restarted = Process::start({.argv = argv, .out = Output::null(), .err = Output::null()});
-    // Wait until the port accepts connections (it does before the data is loaded).
-    for (int i = 0; i < 200 && port_is_free(port); ++i)
-      std::this_thread::sleep_for(10ms);
+    // Back on the same port, answering LOADING while it reads its dump.rdb.
+    src.restart(RedisServer::Until::kAccepting);
     ConnectOptions src_options;
     src_options.port = port;
     {
@@ -355,8 +317,6 @@ TEST_SUITE("failures") {
     Client s(src_options);
     Client d = dst.client();
     require_same(compare_keyspaces(s, d), 20000);
-    restarted.send_signal(SIGKILL);
-    restarted.wait();
   }
 
   TEST_CASE(

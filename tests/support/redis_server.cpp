@@ -157,7 +157,7 @@ std::vector<std::string> RedisServer::arguments() const {
   return a;
 }
 
-RedisServer::StartOutcome RedisServer::spawn_and_wait() {
+RedisServer::StartOutcome RedisServer::spawn_and_wait(Until until) {
   ProcessOptions p;
   p.argv = arguments();
   for (const auto& [k, v] : options_.env)
@@ -190,6 +190,7 @@ RedisServer::StartOutcome RedisServer::spawn_and_wait() {
       if (r.is_status("PONG")) return StartOutcome::kReady;
       // LOADING while the AOF is read back after restart(); anything else is a setup error.
       if (!r.is_error("LOADING")) start_failed("PING answered " + r.to_string());
+      if (until == Until::kAccepting) return StartOutcome::kReady;
       last_error = r.to_string();
     } catch (const std::runtime_error& e) {
       last_error = e.what();
@@ -286,9 +287,9 @@ void RedisServer::pause() { process_.send_signal(SIGSTOP); }
 
 void RedisServer::resume() { process_.send_signal(SIGCONT); }
 
-void RedisServer::restart() {
+void RedisServer::restart(Until until) {
   stop();
-  if (spawn_and_wait() != StartOutcome::kReady) {
+  if (spawn_and_wait(until) != StartOutcome::kReady) {
     start_failed("restart on the same ports failed: a port was taken meanwhile");
   }
 }

@@ -97,15 +97,19 @@ class RedisServer {
   // SIGSTOP / SIGCONT: the server keeps its sockets but answers nothing.
   void pause();
   void resume();
-  // stop(), then start again on the same ports and directory; with persistence the data is back.
-  void restart();
+  // What restart() waits for: PONG (the data is loaded), or any answer, LOADING included (the port accepts
+  // connections while the server still reads its AOF or dump.rdb).
+  enum class Until { kServing, kAccepting };
+  // stop(), then start again with the same options, ports and directory: with persistence (or after a SAVE)
+  // the data is back once it is loaded. Throws like the constructor when the server does not come up.
+  void restart(Until until = Until::kServing);
 
  private:
   enum class StartOutcome { kReady, kPortClash };
   void pick_ports();
   void write_acl_file() const;
   std::vector<std::string> arguments() const;
-  StartOutcome spawn_and_wait();
+  StartOutcome spawn_and_wait(Until until = Until::kServing);
   [[noreturn]] void start_failed(const std::string& why);
 
   ServerOptions options_;

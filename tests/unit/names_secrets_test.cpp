@@ -72,7 +72,7 @@ struct TempFiles {
 TEST_CASE("every enum-to-name table round-trips name -> value -> name") {
   check_table(engine::kConflictPolicyNames);
   check_table(engine::kCopyModeNames);
-  check_table(copy::kClusterModeNames);
+  check_table(engine::kClusterModeNames);
   check_table(report::kLogFormatNames);
   check_table(app::kCommandNames);
 }
@@ -91,7 +91,7 @@ TEST_CASE("the parser takes the table's names: every conflict policy and mode la
     REQUIRE(std::holds_alternative<app::Config>(r));
     CHECK(std::get<app::Config>(r).copy.options.mode == mode);
   }
-  for (const auto& [mode, name] : copy::kClusterModeNames) {
+  for (const auto& [mode, name] : engine::kClusterModeNames) {
     auto r = parse({"--source-cluster", name, "--destination-cluster", name, "redis://a", "redis://b"});
     REQUIRE(std::holds_alternative<app::Config>(r));
     CHECK(std::get<app::Config>(r).copy.source_cluster == mode);

@@ -9,8 +9,8 @@ namespace {
 resp::ServerFacts facts(const char* server, const char* version) {
   resp::ServerFacts f;
   f.known = true;
-  f.server = server;
-  f.version = version;
+  f.version = resp::ServerVersion::parse(
+      std::string_view(server) == "valkey" ? resp::ServerKind::kValkey : resp::ServerKind::kRedis, version);
   return f;
 }
 
