@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "scripts/scripts.hpp"
 #include "util/sha1.hpp"
 
@@ -31,6 +33,14 @@ TEST_SUITE("script") {
       CHECK(script->body(false).find("'DEL'") != std::string::npos);
     }
     CHECK(unlinking == 3);  // compare-and-delete, the merge, the move with overwrite
+    for (std::size_t i = 0; i < rmig::scripts::all().size(); ++i) {
+      for (std::size_t k = i + 1; k < rmig::scripts::all().size(); ++k)
+        CHECK(rmig::scripts::all()[i]->sha() != rmig::scripts::all()[k]->sha());  // listed once each
+    }
+    // The tolerance the header states is the one the script applies.
+    const std::string tolerance = std::to_string(rmig::scripts::kExpiryToleranceMs);
+    CHECK(rmig::scripts::compare_and_delete().body().find("drift > " + tolerance + " or drift < -" +
+                                                          tolerance) != std::string::npos);
     CHECK(rmig::scripts::compare_and_delete().body().find("'UNLINK'") != std::string::npos);
     CHECK(rmig::scripts::merge().body().find("'UNLINK'") != std::string::npos);
   }
