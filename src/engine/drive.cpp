@@ -11,19 +11,12 @@ EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t prog
                    ProgressStyle style) {
   report::Progress progress(keys);
   progress.set_pacing(engine.options().rate_limit_keys, engine.options().rate_limit_bytes);
-  struct Ticker {
-    Engine* engine;
-    report::Progress* progress;
-    ProgressStyle style;
-  } ticker{&engine, &progress, style};
-  net::Timer progress_timer(loop, &ticker, [](void* p) {
-    auto* t = static_cast<Ticker*>(p);
-    if (t->style == ProgressStyle::kCopy) {
-      t->progress->print(t->engine->totals(), t->engine->in_flight(), t->engine->paused_by_destination(),
-                         t->engine->rate_limited(), t->engine->node_totals());
+  net::Timer progress_timer(loop, [&] {
+    if (style == ProgressStyle::kCopy) {
+      progress.print(engine.totals(), engine.in_flight(), engine.paused_by_destination(),
+                     engine.rate_limited(), engine.node_totals());
     } else {
-      t->progress->print_check(t->engine->totals(), t->engine->in_flight(), t->engine->rate_limited(),
-                               t->engine->node_totals());
+      progress.print_check(engine.totals(), engine.in_flight(), engine.rate_limited(), engine.node_totals());
     }
   });
   progress_timer.unref();
