@@ -147,8 +147,6 @@ class VerifyTask final : public engine::KeyTask {
   void chunk_done(uint32_t j);
   void field_ttls(uint32_t j);
   void on_field_ttl(uint32_t j, uint8_t op, resp::Reply reply);
-  void compare_stream_info(uint32_t j, const redisReply* s, const redisReply* d);
-  void compare_groups(uint32_t j, const redisReply* s, const redisReply* d);
 
   void value_equal(uint32_t j);
   void difference(uint32_t j, const char* kind, std::string detail);
