@@ -61,7 +61,7 @@ using Check = std::optional<Finding>;
 // is none of the others).
 void count_difference(report::Counters& c, std::string_view kind) noexcept;
 
-// A key's bytes for a detail: quoted, escaped, cut at about 60 characters.
+// An element's, member's or field's bytes for a detail: quoted, escaped, cut at about 60 characters.
 std::string quoted(std::string_view bytes);
 
 // Stage 1, from TYPE and PTTL on both sides ("none" for a missing key).

@@ -15,8 +15,8 @@
 //      depending on each server's hash seed) fall back to stage 4.
 //   4. A per-type comparison in chunks (verify_chunks.cpp): GETRANGE, LRANGE and XRANGE in lockstep; SSCAN,
 //      HSCAN and ZSCAN on the source checked with SMISMEMBER, HMGET and ZMSCORE on the destination; XINFO
-//      for stream metadata and consumer groups; HPTTL on both sides for a hash chunk whose values match. At
-//      most kMaxStreaming keys are in this stage at a time.
+//      for stream metadata and consumer groups; HPTTL, on each side with field expiration, for a hash chunk
+//      whose values match. At most kMaxStreaming keys are in this stage at a time.
 //   5. cleanup (verify_cleanup.cpp): the SHA-1 of the source's DUMP (asked before stage 4 when no DUMP
 //      payload was compared), then the compare-and-delete.
 // What a stage concludes from the replies of both sides is decided by the functions of verify/compare.hpp
