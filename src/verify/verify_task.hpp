@@ -1,22 +1,26 @@
 #pragma once
 // Checking one key: is the destination key (under its renamed name) there, of the same type, with the same
-// value and a matching TTL? With cleanup, a key that checks equal is then deleted from the source by the
-// copy's compare-and-delete script, so a key written meanwhile survives.
+// value and a matching TTL (within ttl_tolerance_ms)? Each scanned key ends in exactly one count: vanished or
+// expired (not checked), equal, or one difference (missing, type differs, value differs, ttl differs, field
+// TTL differs; the first max_differences are kept for the report). With cleanup, a key that checks equal is
+// then deleted from the source by the copy's compare-and-delete script, so a key written meanwhile survives.
+// Nothing is ever written, except the cleanup's deletions on the source. The reasoning is in
+// docs/internals.md ("Verify").
 //
-// Stages, both sides at once:
-//   1. TYPE + PTTL on each side: missing, type differs, vanished (gone from the source) are decided here.
+// Stages, each sent to both sides at once:
+//   1. TYPE + PTTL: missing, type differs, vanished (gone from the source) and expired are decided here.
 //   2. The size (STRLEN, LLEN, SCARD, ZCARD, HLEN, XLEN): different sizes are different values.
 //   3. A small key (a string up to kDumpMaxBytes, a collection up to kDumpMaxElements) is dumped on both
 //      sides: equal payloads are equal values. Different payloads (another RDB version, a hash table's order
 //      depending on each server's hash seed) fall back to stage 4.
-//   4. A per-type comparison in chunks: GETRANGE, LRANGE and XRANGE in lockstep; SSCAN, HSCAN and ZSCAN on
-//   the
-//      source checked with SMISMEMBER, HMGET and ZMSCORE on the destination; XINFO for stream metadata and
-//      consumer groups. A hash's chunk whose values match then has its fields' TTLs compared (HPTTL on both
-//      sides, within the TTL tolerance: "field TTL differs"); equal DUMP payloads carry equal field TTLs.
-//      At most kMaxStreaming keys stream at a time, so memory stays bounded whatever the
-//      size of a key.
-// Nothing is ever written, except the cleanup's deletions on the source.
+//   4. A per-type comparison in chunks (verify_chunks.cpp): GETRANGE, LRANGE and XRANGE in lockstep; SSCAN,
+//      HSCAN and ZSCAN on the source checked with SMISMEMBER, HMGET and ZMSCORE on the destination; XINFO
+//      for stream metadata and consumer groups; HPTTL, on each side with field expiration, for a hash chunk
+//      whose values match. At most kMaxStreaming keys are in this stage at a time.
+//   5. cleanup (verify_cleanup.cpp): the SHA-1 of the source's DUMP (asked before stage 4 when no DUMP
+//      payload was compared), then the compare-and-delete.
+// What a stage concludes from the replies of both sides is decided by the functions of verify/compare.hpp
+// (no server needed); this task sends the commands, checks each reply's shape, and counts.
 
 #include <chrono>
 #include <deque>
@@ -129,15 +133,24 @@ class VerifyTask final : public engine::KeyTask {
   // Collects one reply of a lockstep pair; true with both in `src` and `dst`.
   bool pair(State& st, bool from_src, resp::Reply& reply, resp::Reply& src, resp::Reply& dst);
 
+  // Stages 1-3 and the outcome (verify_task.cpp). A stage sets job.stage (resend() repeats it), sends its
+  // commands and, on its last reply, ends the job or starts the next stage.
   void head(uint32_t j);
   void on_head(uint32_t j, uint8_t op, const redisReply* r);
   void size(uint32_t j);
   void on_size(uint32_t j, uint8_t op, const redisReply* r);
   void dump(uint32_t j);
   void on_dump(uint32_t j, uint8_t op, resp::Reply reply);
+  // The value is equal: a TTL difference, or counted equal (and on to remove() with cleanup).
+  void value_equal(uint32_t j);
+  // Counts a difference of `kind` (compare.hpp's names), keeps it while fewer than max_differences are kept,
+  // and ends the job.
+  void difference(uint32_t j, const char* kind, std::string detail);
+
+  // Stage 4 (verify_chunks.cpp). begin_stream() takes one of the kMaxStreaming slots or queues the job;
+  // stream() sends the next chunk from st.offset, st.cursor or st.step; lookup() asks the destination about
+  // the source's scan chunk in st.chunk.
   void begin_stream(uint32_t j);
-  void sha(uint32_t j);
-  void on_sha(uint32_t j, const redisReply* r);
   void stream(uint32_t j);
   void on_chunk(uint32_t j, uint8_t op, resp::Reply reply);
   void on_scan(uint32_t j, resp::Reply reply);
@@ -148,14 +161,15 @@ class VerifyTask final : public engine::KeyTask {
   void chunk_done(uint32_t j);
   void field_ttls(uint32_t j);
   void on_field_ttl(uint32_t j, uint8_t op, resp::Reply reply);
-  void compare_stream_info(uint32_t j, const redisReply* s, const redisReply* d);
-  void compare_groups(uint32_t j, const redisReply* s, const redisReply* d);
+  // Gives back the job's stage-4 slot, if it holds one, to the first job still waiting for it.
+  void release_stream_slot(uint32_t j);
 
-  void value_equal(uint32_t j);
-  void difference(uint32_t j, const char* kind, std::string detail);
+  // cleanup (verify_cleanup.cpp). sha() asks the writer for the SHA-1 of the source's DUMP, then stage 4
+  // goes on; remove() passes the engine's deletion gate and sends the compare-and-delete script.
+  void sha(uint32_t j);
+  void on_sha(uint32_t j, const redisReply* r);
   void remove(uint32_t j);
   void on_delete(uint32_t j, const redisReply* r);
-  void release_stream_slot(uint32_t j);
 
   VerifyOptions opts_;
   engine::Engine* engine_ = nullptr;

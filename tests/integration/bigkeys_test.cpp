@@ -86,19 +86,6 @@ std::pair<std::string, std::string> digests(const ConnectOptions& a, const Conne
   return {first.get(), second};
 }
 
-// A hashtable-encoded set: its DUMP depends on each server's hash seed, so two servers holding the same
-// members dump different bytes and verify must compare it member by member.
-void seed_big_set(Client& c, const std::string& key, int members) {
-  std::vector<Command> cmds;
-  for (int b = 0; b < members; b += 5000) {
-    Command cmd{"SADD", key};
-    for (int i = b; i < std::min(members, b + 5000); ++i)
-      cmd.push_back("member-" + std::to_string(i));
-    cmds.push_back(std::move(cmd));
-  }
-  c.pipeline_checked(cmds);
-}
-
 // A hash of ARGV[1] fields of about 1 KB each, and a string of ARGV[1] copies of ARGV[2], made by the server.
 constexpr const char* kKbHashScript =
     "local v = string.rep('h', 1000) local n = tonumber(ARGV[1]) "

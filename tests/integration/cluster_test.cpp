@@ -21,11 +21,7 @@ namespace {
 
 long long calls_of(RedisServer& node, const std::string& command) {
   Client c = node.client();
-  const std::string stats = c.command({"INFO", "commandstats"}).str;
-  const std::string needle = "cmdstat_" + command + ":calls=";
-  auto p = stats.find(needle);
-  if (p == std::string::npos) return 0;
-  return std::stoll(stats.substr(p + needle.size()));
+  return command_calls(c, command);
 }
 
 }  // namespace

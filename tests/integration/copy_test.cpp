@@ -19,22 +19,6 @@
 
 using namespace rmig::test;
 
-namespace {
-
-// Fills a set with `members` members quickly (pipelined SADDs); its DUMP then takes the server a while.
-void make_big_set(Client& c, const std::string& key, std::size_t members) {
-  std::vector<Command> cmds;
-  for (std::size_t b = 0; b < members; b += 5000) {
-    Command cmd{"SADD", key};
-    for (std::size_t i = b; i < std::min(members, b + 5000); ++i)
-      cmd.push_back("member-" + std::to_string(i) + "-padding-padding");
-    cmds.push_back(std::move(cmd));
-  }
-  c.pipeline_checked(cmds);
-}
-
-}  // namespace
-
 TEST_SUITE("copy") {
   TEST_CASE("every type and edge key round-trips byte-exact, with TTLs") {
     RedisServer src_server, dst_server;
@@ -100,7 +84,7 @@ TEST_SUITE("copy") {
     // (PTTL and DUMP go out together) runs out on its way and must be counted expired. Too short a TTL and
     // the key is gone before the tool reads it (vanished, or never scanned); too long and it lands. The
     // window between depends on the machine's load, so the TTL is adjusted until the key is caught in flight.
-    make_big_set(src, "slow", 1'000'000);
+    seed_big_set(src, "slow", 1'000'000, "-padding-padding");
     const auto dump_start = std::chrono::steady_clock::now();
     const std::string payload = src.checked({"DUMP", "slow"}).str;
     const auto dump_ms =
@@ -195,7 +179,7 @@ TEST_SUITE("copy") {
     for (int i = 0; i < 3000; ++i)
       cmds.push_back({"SET", "k:" + std::to_string(i), "v1"});
     src.pipeline_checked(cmds);
-    make_big_set(src, "bigset", 500'000);
+    seed_big_set(src, "bigset", 500'000, "-padding-padding");
     for (int i = 0; i < 100; ++i)
       dst.checked({"SET", "k:" + std::to_string(i), "dst"});  // skipped: never deleted
 

@@ -22,23 +22,6 @@ using namespace rmig::test;
 
 namespace {
 
-// The one line of stderr that starts with "redis-migrate:" (the error), or the "stopped:" line of the
-// summary.
-std::string error_line(const ToolRun& run) {
-  for (const auto& l : lines_with(run.result.err, "redis-migrate: "))
-    return l;
-  for (const auto& l : lines_with(run.result.err, "stopped: "))
-    return l;
-  return {};
-}
-
-void seed_strings(Client& c, int n, const std::string& prefix = "k:", std::size_t size = 10) {
-  std::vector<Command> cmds;
-  for (int i = 0; i < n; ++i)
-    cmds.push_back({"SET", prefix + std::to_string(i), std::string(size, 'v')});
-  c.pipeline_checked(cmds);
-}
-
 // A TCP listener that accepts connections and never answers.
 class SilentListener {
  public:

@@ -1,5 +1,7 @@
 #include "helpers.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -36,6 +38,100 @@ void require_same_dumps(KeyReader& src, KeyReader& dst, const std::vector<std::s
     }
   }
   CHECK(differing == 0);
+}
+
+std::string seeded_value(const std::string& prefix, int i, std::size_t size) {
+  std::string value = prefix + std::to_string(i) + ":";
+  value.resize(std::max(size, value.size()), static_cast<char>('a' + i % 26));
+  return value;
+}
+
+void seed_strings(KeyWriter& c, int n, const std::string& prefix, std::size_t size, long long px) {
+  std::vector<Command> cmds;
+  for (int i = 0; i < n; ++i) {
+    Command cmd{"SET", prefix + std::to_string(i), seeded_value(prefix, i, size)};
+    if (px > 0) {
+      cmd.push_back("PX");
+      cmd.push_back(std::to_string(px));
+    }
+    cmds.push_back(std::move(cmd));
+    if (cmds.size() == 10000) {
+      c.pipeline_checked(cmds);
+      cmds.clear();
+    }
+  }
+  c.pipeline_checked(cmds);
+}
+
+void seed_big_set(KeyWriter& c, const std::string& key, int members, const std::string& suffix) {
+  std::vector<Command> cmds;
+  for (int b = 0; b < members; b += 5000) {
+    Command cmd{"SADD", key};
+    for (int i = b; i < std::min(members, b + 5000); ++i)
+      cmd.push_back("member-" + std::to_string(i) + suffix);
+    cmds.push_back(std::move(cmd));
+  }
+  c.pipeline_checked(cmds);
+}
+
+ToolRun run_verify(const std::string& src, const std::string& dst, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"verify", src, dst};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_copy(args);
+}
+
+ToolRun run_cleanup(const std::string& src, const std::string& dst, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"cleanup", src, dst};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_copy(args);
+}
+
+std::string error_line(const RunResult& result) {
+  for (const auto& l : lines_with(result.err, "redis-migrate: "))
+    return l;
+  for (const auto& l : lines_with(result.err, "stopped: "))
+    return l;
+  return {};
+}
+
+std::string error_line(const ToolRun& run) { return error_line(run.result); }
+
+std::string refused(std::vector<std::string> args, int code, const EnvOverrides& env) {
+  auto run = run_copy(std::move(args), env);
+  INFO(run.result.describe());
+  CHECK(run.exit_code() == code);
+  CHECK(run.counter("deleted") == 0);
+  const std::string line = error_line(run);
+  CHECK(!line.empty());
+  return line;
+}
+
+bool contains(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+nlohmann::json latest_record(KeyReader& dst, const std::string& prefix) {
+  Reply ids = dst.command({"ZREVRANGE", prefix + "run:index", "0", "0"});
+  if (!ids.is_array() || ids.elements.empty()) return nullptr;
+  Reply v = dst.command({"GET", prefix + "run:" + ids.elements[0].str});
+  if (!v.is_string()) return nullptr;
+  return nlohmann::json::parse(v.str);
+}
+
+uint64_t record_scanned(const nlohmann::json& record) {
+  uint64_t n = 0;
+  if (record.is_object()) {
+    for (const auto& node : record["nodes"])
+      n += node["counters"]["scanned"].get<uint64_t>();
+  }
+  return n;
+}
+
+long long command_calls(KeyReader& c, const std::string& command) {
+  const Reply r = c.command({"INFO", "commandstats"});
+  const std::string tag = "cmdstat_" + command + ":calls=";
+  const auto at = r.str.find(tag);
+  return at == std::string::npos ? 0 : std::atoll(r.str.c_str() + at + tag.size());
 }
 
 long long user_dbsize(KeyReader& client) {

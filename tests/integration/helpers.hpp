@@ -31,6 +31,37 @@ ToolRun run_copy(std::vector<std::string> args, const EnvOverrides& env = {},
 // hashes, whose serialisation order depends on the server's hash seed.
 void require_same_dumps(KeyReader& src, KeyReader& dst, const std::vector<std::string>& keys);
 
+// The value seed_strings writes to <prefix><i>: the key's name and ":", padded to `size` bytes with a letter,
+// so no two keys share a value and a by-value check cannot take one key's value for another's.
+std::string seeded_value(const std::string& prefix, int i, std::size_t size = 10);
+// SET <prefix><i> seeded_value(prefix, i, size) for i in [0, n), with PX px when px > 0; pipelined.
+void seed_strings(KeyWriter& c, int n, const std::string& prefix = "k:", std::size_t size = 10,
+                  long long px = 0);
+// A set of `members` members "member-<i><suffix>", pipelined SADDs of 5,000. Above 128 members it is
+// hashtable-encoded: its DUMP depends on each server's hash seed (two servers holding the same members dump
+// different bytes), and it takes the server a while to DUMP.
+void seed_big_set(KeyWriter& c, const std::string& key, int members, const std::string& suffix = "");
+
+// redis-migrate verify / cleanup SRC DST with `extra` options after the URLs (run_copy otherwise).
+ToolRun run_verify(const std::string& src, const std::string& dst, std::vector<std::string> extra = {});
+ToolRun run_cleanup(const std::string& src, const std::string& dst, std::vector<std::string> extra = {});
+
+// The error line of a run: stderr's "redis-migrate: ..." line, or else the summary's "stopped: ..." line;
+// empty when there is neither.
+std::string error_line(const RunResult& result);
+std::string error_line(const ToolRun& run);
+// Runs the tool expecting a refusal with exit `code` before anything is deleted; returns the error line.
+std::string refused(std::vector<std::string> args, int code, const EnvOverrides& env = {});
+bool contains(const std::string& text, const std::string& what);
+
+// The newest run record the tool keeps on a destination (under its state prefix), or null.
+nlohmann::json latest_record(KeyReader& dst, const std::string& prefix = "redis-migrate:");
+// The keys a run record's checkpoint counts as done (scanned, summed over its nodes); 0 for a null record.
+uint64_t record_scanned(const nlohmann::json& record);
+
+// Calls of `command` (lower case, e.g. "dump") the server counted in INFO commandstats; 0 when never.
+long long command_calls(KeyReader& c, const std::string& command);
+
 // Keys on a server other than the tool's own (its lock and run records under "redis-migrate:").
 long long user_dbsize(KeyReader& client);
 

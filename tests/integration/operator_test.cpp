@@ -20,38 +20,17 @@ using namespace rmig::test;
 
 namespace {
 
-void seed_strings(Client& c, int n, const std::string& prefix) {
-  std::vector<Command> cmds;
-  for (int i = 0; i < n; ++i) {
-    cmds.push_back({"SET", prefix + std::to_string(i), "v-" + prefix + std::to_string(i)});
-    if (cmds.size() == 5000) {
-      c.pipeline_checked(cmds);
-      cmds.clear();
-    }
-  }
-  c.pipeline_checked(cmds);
-}
-
 // Every seeded key exists somewhere with its value: on the destination, or still on the source.
 void require_kept(Client& src, Client& dst, int n, const std::string& prefix) {
   int lost = 0;
   for (int i = 0; i < n; ++i) {
     const std::string key = prefix + std::to_string(i);
-    const std::string value = "v-" + key;
+    const std::string value = seeded_value(prefix, i);
     if (dst.command({"GET", key}).str != value && src.command({"GET", key}).str != value) {
       if (++lost <= 5) FAIL_CHECK("key " << key << " is on neither side with its value");
     }
   }
   REQUIRE(lost == 0);
-}
-
-// The newest run record on a destination, or null.
-nlohmann::json latest_record(KeyReader& dst) {
-  Reply ids = dst.command({"ZREVRANGE", "redis-migrate:run:index", "0", "0"});
-  if (!ids.is_array() || ids.elements.empty()) return nullptr;
-  Reply v = dst.command({"GET", "redis-migrate:run:" + ids.elements[0].str});
-  if (!v.is_string()) return nullptr;
-  return nlohmann::json::parse(v.str);
 }
 
 bool lock_held(KeyReader& dst) { return dst.command({"EXISTS", "redis-migrate:lock"}).integer != 0; }

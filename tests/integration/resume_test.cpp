@@ -25,36 +25,6 @@ namespace {
 // The defaults a run's re-check budget is made of: --window-keys and 4 x --scan-count.
 constexpr uint64_t kResumeSlack = 2048 + 4 * 1000;
 
-void seed_strings(Client& c, int n, const std::string& prefix, std::size_t size = 20) {
-  std::vector<Command> cmds;
-  cmds.reserve(10000);
-  for (int i = 0; i < n; ++i) {
-    cmds.push_back({"SET", prefix + std::to_string(i), std::string(size, 'v')});
-    if (cmds.size() == 10000) {
-      c.pipeline_checked(cmds);
-      cmds.clear();
-    }
-  }
-  c.pipeline_checked(cmds);
-}
-
-// The newest run record on a destination, or null.
-nlohmann::json latest_record(KeyReader& dst, const std::string& prefix = "redis-migrate:") {
-  Reply ids = dst.command({"ZREVRANGE", prefix + "run:index", "0", "0"});
-  if (!ids.is_array() || ids.elements.empty()) return nullptr;
-  Reply v = dst.command({"GET", prefix + "run:" + ids.elements[0].str});
-  if (!v.is_string()) return nullptr;
-  return nlohmann::json::parse(v.str);
-}
-
-// Keys whose every key is done, according to a record's checkpoint.
-uint64_t checkpointed(const nlohmann::json& record) {
-  uint64_t n = 0;
-  for (const auto& node : record["nodes"])
-    n += node["counters"]["scanned"].get<uint64_t>();
-  return n;
-}
-
 std::string host_name() {
   std::array<char, 256> buf{};
   gethostname(buf.data(), buf.size() - 1);
@@ -76,7 +46,7 @@ TEST_SUITE("resume") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
-    seed_strings(src, 300000, "k:");
+    seed_strings(src, 300000, "k:", 20);
     const std::vector<std::string> args = {
         src_server.url(), dst_server.url(), "--lock-ttl", "2", "--progress-interval", "0"};
     auto tool = start_tool(args);
@@ -89,7 +59,7 @@ TEST_SUITE("resume") {
     REQUIRE(record.is_object());
     CHECK(record["status"] == "running");
     CHECK(record["pid"] == killed);
-    const uint64_t saved = checkpointed(record);
+    const uint64_t saved = record_scanned(record);
     CHECK(saved > 0);
     CHECK(saved <= static_cast<uint64_t>(on_dst));
     // Saved as the copy went: what was copied after the checkpoint is about the window in flight.
@@ -169,7 +139,7 @@ TEST_SUITE("resume") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
-    seed_strings(src, 100000, "k:");
+    seed_strings(src, 100000, "k:", 20);
     TempDir dir("state");
     const std::string state = dir.file("run.json");
     const std::vector<std::string> args = {src_server.url(),      dst_server.url(),
@@ -182,7 +152,7 @@ TEST_SUITE("resume") {
     const long long on_dst = user_dbsize(dst);
     const auto record = nlohmann::json::parse(read_file(state));
     CHECK(record["status"] == "running");
-    const uint64_t saved = checkpointed(record);
+    const uint64_t saved = record_scanned(record);
     CHECK(saved > 0);
     CHECK(static_cast<uint64_t>(on_dst) - saved <= kResumeSlack);
     CHECK(dst.scan_all("redis-migrate:run:*").empty());  // the record is in the file only
@@ -209,7 +179,7 @@ TEST_SUITE("resume") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
-    seed_strings(src, 30000, "k:");
+    seed_strings(src, 30000, "k:", 20);
     auto tool =
         start_tool({src_server.url(), dst_server.url(), "--window-keys", "16", "--progress-interval", "0.1"});
     REQUIRE(tool.wait_for_output("progress", 30s, Stream::kErr));
@@ -240,9 +210,9 @@ TEST_SUITE("resume") {
     RedisServer src_server, dst_server, doomed_server;
     Client src = src_server.client();
     Client doomed = doomed_server.client();
-    seed_strings(src, 20000, "a:");
-    seed_strings(src, 20000, "c:");
-    seed_strings(doomed, 50000, "b:");
+    seed_strings(src, 20000, "a:", 20);
+    seed_strings(src, 20000, "c:", 20);
+    seed_strings(doomed, 50000, "b:", 20);
     const std::string dst_url = dst_server.url();
 
     auto finished = run_copy({src_server.url(), dst_url, "--match", "a:*"});
@@ -303,7 +273,7 @@ TEST_SUITE("resume") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
-    seed_strings(src, 20000, "k:");
+    seed_strings(src, 20000, "k:", 20);
     auto first =
         start_tool({src_server.url(), dst_server.url(), "--rate-limit", "2000", "--progress-interval", "0"});
     REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 1; }, 10s));
@@ -344,7 +314,7 @@ TEST_SUITE("resume") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
-    seed_strings(src, 20000, "k:");
+    seed_strings(src, 20000, "k:", 20);
     auto tool = start_tool({src_server.url(), dst_server.url(), "--lock-ttl", "1", "--rate-limit", "5000",
                             "--progress-interval", "0", "--report-json", "-"});
     REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 1; }, 10s));
@@ -364,7 +334,7 @@ TEST_SUITE("resume") {
     RedisServer src_server;
     RedisServer dst_server({.acl_users = {"user app on >pw ~app:* +@all"}});
     Client src = src_server.client();
-    seed_strings(src, 500, "app:");
+    seed_strings(src, 500, "app:", 20);
     const std::string dst_url = dst_server.url_as("app", "pw");
     auto refused = run_copy({src_server.url(), dst_url});
     CHECK(refused.exit_code() == 3);
@@ -384,7 +354,7 @@ TEST_SUITE("resume") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
-    seed_strings(src, 50000, "k:");
+    seed_strings(src, 50000, "k:", 20);
     auto tool = start_tool({src_server.url(), dst_server.url(), "--lock-ttl", "1", "--rate-limit", "10000",
                             "--progress-interval", "0"});
     REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 1; }, 10s));
@@ -477,7 +447,7 @@ TEST_SUITE("resume") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
-    seed_strings(src, 30000, "k:");
+    seed_strings(src, 30000, "k:", 20);
     auto tool = start_tool({src_server.url(), dst_server.url(), "--rate-limit", "15000",
                             "--progress-interval", "0.2", "--report-json", "-"});
     REQUIRE(eventually([&] { return dst.dbsize() >= 5000; }, 30s));
@@ -498,7 +468,7 @@ TEST_SUITE("resume") {
   TEST_CASE("--rate-limit and --max-bytes-per-sec hold within 10%, and the progress line shows the pacing") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
-    seed_strings(src, 6000, "k:");
+    seed_strings(src, 6000, "k:", 20);
     {
       // Random bytes: DUMP compresses repetitive values, and the byte limit counts payload bytes.
       std::mt19937_64 rng(3);

@@ -39,16 +39,6 @@ std::size_t count_lines(const std::string& text, const std::string& needle) {
   return lines_with(text, needle).size();
 }
 
-// Calls of `command` (lower case, e.g. "dump") the server counted in INFO commandstats.
-long long command_calls(Client& c, const std::string& command) {
-  const std::string stats = c.checked({"INFO", "commandstats"}).str;
-  const std::string field = "cmdstat_" + command + ":calls=";
-  const std::size_t at = stats.find(field);
-  return at == std::string::npos ? 0ll : std::atoll(stats.c_str() + at + field.size());
-}
-
-ToolRun run_verify(const std::string& src, const std::string& dst) { return run_copy({"verify", src, dst}); }
-
 void check_no_temp_keys(Client& dst) {
   auto temps = dst.scan_all("*redis-migrate:tmp:*");
   CHECK_MESSAGE(temps.empty(), "temporary keys left on the destination: " << temps.size());

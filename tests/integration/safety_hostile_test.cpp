@@ -20,50 +20,6 @@
 
 using namespace rmig::test;
 
-namespace {
-
-std::string error_line(const RunResult& result) {
-  for (const auto& l : lines_with(result.err, "redis-migrate: "))
-    return l;
-  for (const auto& l : lines_with(result.err, "stopped: "))
-    return l;
-  return {};
-}
-
-void seed_strings(KeyWriter& c, int n, const std::string& prefix, std::size_t size = 10, long long px = 0) {
-  std::vector<Command> cmds;
-  for (int i = 0; i < n; ++i) {
-    // A value of its own (the key's name, padded), so the invariant cannot take one key's value for
-    // another's.
-    std::string value = prefix + std::to_string(i) + ":";
-    value.resize(std::max(size, value.size()), static_cast<char>('a' + i % 26));
-    Command cmd{"SET", prefix + std::to_string(i), std::move(value)};
-    if (px > 0) {
-      cmd.push_back("PX");
-      cmd.push_back(std::to_string(px));
-    }
-    cmds.push_back(std::move(cmd));
-  }
-  c.pipeline_checked(cmds);
-}
-
-bool contains(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
-
-// Runs the tool, expecting a refusal with `code` before anything is deleted; returns the error line.
-std::string refused(std::vector<std::string> args, int code) {
-  auto run = run_copy(std::move(args));
-  INFO(run.result.describe());
-  CHECK(run.exit_code() == code);
-  CHECK(run.counter("deleted") == 0);
-  const std::string line = error_line(run.result);
-  CHECK(!line.empty());
-  return line;
-}
-
-}  // namespace
-
 TEST_SUITE("safety_hostile") {
   // What the override accepts: another client's writes evict whatever the destination holds, the copies of
   // source keys the run already deleted included. The run sees the eviction, stops deleting (exit 5) and

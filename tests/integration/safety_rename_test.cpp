@@ -29,32 +29,6 @@ void seed_prefixes(KeyWriter& c, const std::vector<std::string>& prefixes, int n
   c.pipeline_checked(cmds);
 }
 
-// How often a server ran a command (INFO commandstats), 0 when never.
-long long calls(KeyReader& c, const std::string& command) {
-  const Reply r = c.command({"INFO", "commandstats"});
-  const std::string tag = "cmdstat_" + command + ":calls=";
-  const auto at = r.str.find(tag);
-  return at == std::string::npos ? 0 : std::atoll(r.str.c_str() + at + tag.size());
-}
-
-// The newest run record on a destination, or null.
-nlohmann::json latest_record(KeyReader& dst) {
-  Reply ids = dst.command({"ZREVRANGE", "redis-migrate:run:index", "0", "0"});
-  if (!ids.is_array() || ids.elements.empty()) return nullptr;
-  Reply v = dst.command({"GET", "redis-migrate:run:" + ids.elements[0].str});
-  if (!v.is_string()) return nullptr;
-  return nlohmann::json::parse(v.str);
-}
-
-uint64_t record_scanned(const nlohmann::json& record) {
-  uint64_t n = 0;
-  if (record.is_object()) {
-    for (const auto& node : record["nodes"])
-      n += node["counters"]["scanned"].get<uint64_t>();
-  }
-  return n;
-}
-
 // An in-place run over one server that must be refused with exit 2 before anything is written: the server
 // is byte-identical afterwards and holds none of the tool's keys.
 void check_refused_in_place(KeyWriter& server, const std::string& url, std::vector<std::string> rules,
@@ -204,8 +178,8 @@ nlohmann::json paused_cleanup(RedisServer& src_server, RedisServer& dst_server, 
   Client src = src_server.client();
   Client dst = dst_server.client();
   TempDir dir;
-  const long long dumps_before = calls(src, "dump");
-  const long long probes_before = calls(dst, "discard");
+  const long long dumps_before = command_calls(src, "dump");
+  const long long probes_before = command_calls(dst, "discard");
   // Paused writes hold the RESTORE; the run keeps its record in a file so nothing else waits. The pause
   // starts once the run's command checks (queued in a discarded transaction, which a write pause would hold
   // too) are done; --rate-limit 1 keeps the first key back for a second after that.
@@ -213,10 +187,10 @@ nlohmann::json paused_cleanup(RedisServer& src_server, RedisServer& dst_server, 
       start_tool({src_server.url(), dst_server.url(), "--cleanup", "--yes", "--no-lock", "--state-file",
                   dir.file("state.json"), "--report-json", dir.file("report.json"), "--progress-interval",
                   "0", "--big-key-threshold", "0", "--match", key, "--rate-limit", "1"});
-  REQUIRE(eventually([&] { return calls(dst, "discard") > probes_before; }, 15s));
+  REQUIRE(eventually([&] { return command_calls(dst, "discard") > probes_before; }, 15s));
   REQUIRE(dst.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
-  REQUIRE(calls(src, "dump") == dumps_before);
-  const bool read = eventually([&] { return calls(src, "dump") > dumps_before; }, 15s);
+  REQUIRE(command_calls(src, "dump") == dumps_before);
+  const bool read = eventually([&] { return command_calls(src, "dump") > dumps_before; }, 15s);
   change(src);
   std::this_thread::sleep_for(1500ms);
   REQUIRE(dst.command({"CLIENT", "UNPAUSE"}).is_status("OK"));
@@ -262,7 +236,7 @@ void ttl_changed_mid_run(const std::function<void(Client&)>& seed,
     CHECK(src.command({"EXISTS", key}).integer == 0);
   }
   // On Redis >= 7.0 the script compared absolute expiries (PEXPIRETIME).
-  if (redis_version(src).rfind("6.", 0) != 0) CHECK(calls(src, "pexpiretime") >= 3);
+  if (redis_version(src).rfind("6.", 0) != 0) CHECK(command_calls(src, "pexpiretime") >= 3);
   require_preserved(check_preserved(before, {&src, &dst}));
 }
 
@@ -428,9 +402,9 @@ TEST_SUITE("safety_rename") {
                                            "0",
                                            "--rate-limit",
                                            "1"};
-    const long long probes_before = calls(dst, "discard");
+    const long long probes_before = command_calls(dst, "discard");
     auto tool = start_tool(args);
-    REQUIRE(eventually([&] { return calls(dst, "discard") > probes_before; }, 15s));
+    REQUIRE(eventually([&] { return command_calls(dst, "discard") > probes_before; }, 15s));
     REQUIRE(src.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
     REQUIRE(dst.command({"EXISTS", "k"}).integer == 0);
     const bool recorded = eventually(
@@ -462,9 +436,9 @@ TEST_SUITE("safety_rename") {
     src.checked({"SET", "k2", "another value", "EX", "3600"});
     std::vector<std::string> args2 = args;
     args2.insert(args2.end(), {"--match", "k2"});
-    const long long probes_before2 = calls(dst, "discard");
+    const long long probes_before2 = command_calls(dst, "discard");
     auto tool2 = start_tool(args2);
-    REQUIRE(eventually([&] { return calls(dst, "discard") > probes_before2; }, 15s));
+    REQUIRE(eventually([&] { return command_calls(dst, "discard") > probes_before2; }, 15s));
     REQUIRE(src.command({"CLIENT", "PAUSE", "20000", "WRITE"}).is_status("OK"));
     REQUIRE(dst.command({"EXISTS", "k2"}).integer == 0);
     const bool recorded2 = eventually(

@@ -20,50 +20,9 @@ using namespace rmig::test;
 
 namespace {
 
-// The error line (stderr's "redis-migrate: ..." line, or the summary's "stopped: ...").
-std::string error_line(const ToolRun& run) {
-  for (const auto& l : lines_with(run.result.err, "redis-migrate: "))
-    return l;
-  for (const auto& l : lines_with(run.result.err, "stopped: "))
-    return l;
-  return {};
-}
-
-void seed_strings(KeyWriter& c, int n, const std::string& prefix, std::size_t size = 10, long long px = 0) {
-  std::vector<Command> cmds;
-  for (int i = 0; i < n; ++i) {
-    // A value of its own (the key's name, padded), so the invariant cannot take one key's value for
-    // another's.
-    std::string value = prefix + std::to_string(i) + ":";
-    value.resize(std::max(size, value.size()), static_cast<char>('a' + i % 26));
-    Command cmd{"SET", prefix + std::to_string(i), std::move(value)};
-    if (px > 0) {
-      cmd.push_back("PX");
-      cmd.push_back(std::to_string(px));
-    }
-    cmds.push_back(std::move(cmd));
-  }
-  c.pipeline_checked(cmds);
-}
-
 std::string unix_url(const RedisServer& s, int db, const std::string& user = "", const std::string& pw = "") {
   const std::string auth = user.empty() ? "" : url_encode(user) + ":" + url_encode(pw) + "@";
   return "unix://" + auth + s.unix_socket() + "?db=" + std::to_string(db);
-}
-
-// Runs the tool, expecting a refusal with `code` before anything is deleted; returns the error line.
-std::string refused(std::vector<std::string> args, int code, const EnvOverrides& env = {}) {
-  auto run = run_copy(std::move(args), env);
-  INFO(run.result.describe());
-  CHECK(run.exit_code() == code);
-  CHECK(run.counter("deleted") == 0);
-  const std::string line = error_line(run);
-  CHECK(!line.empty());
-  return line;
-}
-
-bool contains(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
 }
 
 }  // namespace

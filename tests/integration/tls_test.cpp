@@ -46,10 +46,6 @@ std::vector<std::string> args(std::initializer_list<std::vector<std::string>> pa
   return out;
 }
 
-bool has(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
-
 // Seeds every type plus the awkward keys; returns the number of keys.
 std::size_t seed(Client& c, std::size_t count = 400) {
   seed_mixed(c, {.count = count, .ttl_fraction = 0.3});
@@ -76,14 +72,14 @@ std::string require_start_failure(const ToolRun& run, const std::string& endpoin
   CHECK(run.result.seconds < kQuickFailure);
   std::vector<std::string> lines;
   for (auto& l : nonempty_lines(run.result.err)) {
-    if (!has(l, "WARNING: --")) lines.push_back(l);
+    if (!contains(l, "WARNING: --")) lines.push_back(l);
   }
   REQUIRE(lines.size() == 1);
   const std::string& line = lines.front();
   CHECK(line.rfind("redis-migrate: ", 0) == 0);
-  CHECK_MESSAGE(has(line, endpoint), "endpoint " << endpoint << " not named in: " << line);
+  CHECK_MESSAGE(contains(line, endpoint), "endpoint " << endpoint << " not named in: " << line);
   for (const auto& f : fix)
-    CHECK_MESSAGE(has(line, f), "'" << f << "' missing from: " << line);
+    CHECK_MESSAGE(contains(line, f), "'" << f << "' missing from: " << line);
   CHECK(run.report.value("stopped", std::string()) == line.substr(std::string("redis-migrate: ").size()));
   CHECK(run.report.value("exit_code", -1) == 3);
   return line;
@@ -100,9 +96,9 @@ std::string require_stopped(const ToolRun& run, const std::string& endpoint,
   REQUIRE(lines.size() == 1);
   const std::string& line = lines.front();
   CHECK(line.rfind("redis-migrate: ", 0) == 0);
-  CHECK_MESSAGE(has(line, endpoint), "endpoint " << endpoint << " not named in: " << line);
+  CHECK_MESSAGE(contains(line, endpoint), "endpoint " << endpoint << " not named in: " << line);
   for (const auto& f : fix)
-    CHECK_MESSAGE(has(line, f), "'" << f << "' missing from: " << line);
+    CHECK_MESSAGE(contains(line, f), "'" << f << "' missing from: " << line);
   CHECK(run.report.value("exit_code", -1) == 3);
   return line;
 }
@@ -146,14 +142,6 @@ void set_user(Client& admin, const std::string& user, const std::string& passwor
 std::vector<std::string> with(std::vector<std::string> rules, const std::vector<std::string>& more) {
   rules.insert(rules.end(), more.begin(), more.end());
   return rules;
-}
-
-// Command calls a server has counted (INFO commandstats), e.g. calls(c, "ping").
-long long calls(Client& c, const std::string& command) {
-  const std::string stats = c.command({"INFO", "commandstats"}).str;
-  const std::string tag = "cmdstat_" + command + ":calls=";
-  auto p = stats.find(tag);
-  return p == std::string::npos ? 0 : std::stoll(stats.substr(p + tag.size()));
 }
 
 }  // namespace
@@ -321,15 +309,15 @@ TEST_SUITE("tls") {
                        ca("source")}));
     INFO(sni.result.describe());
     CHECK(sni.exit_code() == 3);
-    CHECK(has(sni.result.err, "protocol error"));
-    CHECK_FALSE(has(sni.result.err, "mismatch"));
+    CHECK(contains(sni.result.err, "protocol error"));
+    CHECK_FALSE(contains(sni.result.err, "mismatch"));
 
     auto override_sni =
         run_copy(args({{"rediss://127.0.0.1:" + port, dst_server.url(), "--source-tls-server-name",
                         "localhost", "--connect-timeout", kShortTimeout},
                        ca("source")}));
-    CHECK(has(override_sni.result.err, "protocol error"));
-    CHECK_FALSE(has(override_sni.result.err, "mismatch"));
+    CHECK(contains(override_sni.result.err, "protocol error"));
+    CHECK_FALSE(contains(override_sni.result.err, "mismatch"));
 
     // An IP address is never sent as SNI (RFC 6066): the default certificate comes back, and it does not list
     // 127.0.0.1.
@@ -356,7 +344,7 @@ TEST_SUITE("tls") {
     for (const std::string side : {"source", "destination"}) {
       auto warning = lines_with(run.result.err, "WARNING: --" + side + "-tls-insecure");
       REQUIRE(warning.size() == 1);
-      CHECK(has(warning.front(), "NOT verified"));
+      CHECK(contains(warning.front(), "NOT verified"));
     }
   }
 
@@ -518,7 +506,7 @@ TEST_SUITE("tls") {
     SUBCASE("a missing file is a usage error") {
       auto run = run_copy({src_url, dst_url, "--source-password-file", secrets.file("nope")});
       CHECK(run.exit_code() == 2);
-      CHECK(has(run.result.err, secrets.file("nope")));
+      CHECK(contains(run.result.err, secrets.file("nope")));
     }
   }
 
@@ -557,7 +545,7 @@ TEST_SUITE("tls") {
       auto run = run_copy({src_url, dst_url});
       require_copied(run, src, dst);
       // PING and CLIENT SETNAME were sent and refused, and the run went on.
-      CHECK(has(src.command({"ACL", "LOG"}).to_string(), "ping"));
+      CHECK(contains(src.command({"ACL", "LOG"}).to_string(), "ping"));
     }
     SUBCASE("a read-only source user (Redis 7 %R~ key permission)") {
       set_user(src, "migrate-src", "src-pw", {"reset", "on", "%R~*", "+scan", "+dump", "+pttl"});
@@ -591,7 +579,7 @@ TEST_SUITE("tls") {
       CHECK(src.dbsize() == 0);
       CHECK(user_dbsize(dst) == 500);
       CHECK(dst.command({"GET", "k:7"}).str == "v7");
-      CHECK(calls(src, "evalsha") == 500);  // the script was loaded once, not sent with every key
+      CHECK(command_calls(src, "evalsha") == 500);  // the script was loaded once, not sent with every key
     }
     SUBCASE("--cleanup with +eval only: the script is sent with each key") {
       set_user(src, "migrate-src", "src-pw", with(kSourceRules, {"+eval", "+unlink", "+info"}));
@@ -610,7 +598,7 @@ TEST_SUITE("tls") {
       TempDir dir("state");
       auto refused = run_copy({src_url, dst_url});
       CHECK(refused.exit_code() == 3);
-      CHECK(has(refused.result.err, kToolKeys));
+      CHECK(contains(refused.result.err, kToolKeys));
       auto run = run_copy({src_url, dst_url, "--no-lock", "--state-file", dir.file("run.json")});
       require_copied(run, src, dst);
     }
@@ -732,8 +720,8 @@ TEST_SUITE("tls") {
       REQUIRE(run.report["errors"].size() == 1);
       const auto& group = run.report["errors"][0];
       CHECK(group["count"] == 40);
-      CHECK(has(group["message"].get<std::string>(), "NOPERM"));
-      CHECK(has(group["message"].get<std::string>(), "key patterns"));
+      CHECK(contains(group["message"].get<std::string>(), "NOPERM"));
+      CHECK(contains(group["message"].get<std::string>(), "key patterns"));
       CHECK(group["example_key"].get<std::string>().rfind("secret:", 0) == 0);
       require_same(compare_keyspaces(src, dst, {.include = only_app}), 300);
     }
@@ -745,7 +733,8 @@ TEST_SUITE("tls") {
       CHECK(run.counter("copied") == 300);
       CHECK(run.counter("failed") == 40);
       REQUIRE(run.report["errors"].size() == 1);
-      CHECK(has(run.report["errors"][0]["message"].get<std::string>(), "destination user's key patterns"));
+      CHECK(
+          contains(run.report["errors"][0]["message"].get<std::string>(), "destination user's key patterns"));
       require_same(compare_keyspaces(src, dst, {.include = only_app}), 300);
     }
   }

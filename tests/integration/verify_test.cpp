@@ -19,18 +19,6 @@ using namespace rmig::test;
 
 namespace {
 
-ToolRun run_verify(const std::string& src, const std::string& dst, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"verify", src, dst};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return run_copy(args);
-}
-
-ToolRun run_cleanup(const std::string& src, const std::string& dst, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"cleanup", src, dst};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return run_copy(args);
-}
-
 // Writes the server accepted since it started (or last saved): any write at all moves it.
 long long writes(KeyReader& c) { return std::stoll(info_field(c, "rdb_changes_since_last_save")); }
 
@@ -40,26 +28,6 @@ std::map<std::string, std::set<std::string>> differences(const ToolRun& run) {
   for (const auto& d : run.report["differences"])
     out[d["kind"].get<std::string>()].insert(d["key"].get<std::string>());
   return out;
-}
-
-void seed_strings(Client& c, int n, const std::string& prefix, std::size_t size = 10) {
-  std::vector<Command> cmds;
-  for (int i = 0; i < n; ++i)
-    cmds.push_back({"SET", prefix + std::to_string(i), std::string(size, 'v')});
-  c.pipeline_checked(cmds);
-}
-
-// A hashtable-encoded set: its DUMP depends on each server's hash seed, so two servers holding the same
-// members dump different bytes and verify must compare it member by member.
-void seed_big_set(Client& c, const std::string& key, int members, const std::string& prefix = "member-") {
-  std::vector<Command> cmds;
-  for (int b = 0; b < members; b += 5000) {
-    Command cmd{"SADD", key};
-    for (int i = b; i < std::min(members, b + 5000); ++i)
-      cmd.push_back(prefix + std::to_string(i));
-    cmds.push_back(std::move(cmd));
-  }
-  c.pipeline_checked(cmds);
 }
 
 }  // namespace
@@ -399,7 +367,7 @@ TEST_SUITE("verify") {
       if (src.command({"EXISTS", k}).integer == 1) continue;
       ++gone;
       auto it = last_written.find(k);
-      CHECK(dst.command({"GET", k}).str == (it == last_written.end() ? std::string(10, 'v') : it->second));
+      CHECK(dst.command({"GET", k}).str == (it == last_written.end() ? seeded_value("k:", i) : it->second));
     }
     CHECK(gone > 0);
     CHECK(gone <= run.counter("deleted"));
