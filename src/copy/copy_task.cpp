@@ -76,7 +76,8 @@ const scripts::Script& CopyTask::cleanup_script() {
 }
 
 void CopyTask::attach(engine::Engine& engine) {
-  DumpTask::attach(engine);
+  engine_ = &engine;
+  fetch_.attach(engine);
   const engine::Selection& sel = engine.options().selection;
   chains_ = sel.renamed_only && sel.rename && sel.rename->may_chain();
   state_.assign(engine.window_size(), State{});
@@ -91,7 +92,8 @@ void CopyTask::start(uint32_t j) {
   if (engine_->options().mode == engine::CopyMode::kRewrite ||
       (node < rewrite_node_.size() && rewrite_node_[node] != 0))
     return rewrite(j);
-  DumpTask::start(j);
+  engine_->job(j).stage = kStageFetch;
+  fetch_.start(j);
 }
 
 void CopyTask::rewrite(uint32_t j, uint64_t size_hint) {
@@ -102,10 +104,7 @@ void CopyTask::rewrite(uint32_t j, uint64_t size_hint) {
   rewriter_.start(j, size_hint);
 }
 
-void CopyTask::big_key(uint32_t j, uint64_t size) { rewrite(j, size); }
-
 void CopyTask::resend(uint32_t j) {
-  if (resend_fetch(j)) return;
   switch (engine_->job(j).stage) {
     case kStageRewrite: return rewriter_.resend(j);
     case kStageApply:
@@ -113,7 +112,7 @@ void CopyTask::resend(uint32_t j) {
     case kStageCleanup: return cleanup(j);
     case kStageRestoreTemp: return restore_temp(j);
     case kStageMerge: return merge(j);
-    default: return fetch(j);
+    default: return fetch_.resend(j);
   }
 }
 
@@ -131,7 +130,13 @@ void CopyTask::give_up(uint32_t j) {
 
 void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   if (rewriter_.owns(op)) return rewriter_.on_reply(j, op, std::move(reply));
-  if (on_fetch_reply(j, op, reply)) return;
+  if (fetch_.owns(op)) {
+    switch (fetch_.on_reply(j, op, reply)) {
+      case FetchStage::Step::kFetched: return fetched(j);
+      case FetchStage::Step::kBigKey: return rewrite(j, fetch_.big_size(j));
+      case FetchStage::Step::kWait: return;
+    }
+  }
   switch (op) {
     case kRestore: return on_restore(j, std::move(reply));
     case kCheckBusyTtl:
@@ -189,8 +194,9 @@ void CopyTask::apply(uint32_t j) {
   std::size_t argc = 4;
   if (replace) args[argc++] = "REPLACE";
   if (absolute) args[argc++] = "ABSTTL";
-  const IntText idle_value(idle(j));
-  if (idle(j) >= 0) {
+  const int64_t idle = fetch_.idle(j);
+  const IntText idle_value(idle);
+  if (idle >= 0) {
     args[argc++] = engine_->options().source_lfu ? "FREQ" : "IDLETIME";
     args[argc++] = idle_value.view();
   }

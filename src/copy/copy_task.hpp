@@ -11,12 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "copy/dump_task.hpp"
+#include "copy/fetch_stage.hpp"
+#include "copy/op_range.hpp"
 #include "copy/rewrite.hpp"
 
 namespace rmig::copy {
 
-class CopyTask final : public DumpTask, private Rewriter::Owner {
+class CopyTask final : public engine::KeyTask, private Rewriter::Owner {
  public:
   void attach(engine::Engine& engine) override;
   void start(uint32_t j) override;
@@ -24,6 +25,9 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   void resend(uint32_t j) override;
   void give_up(uint32_t j) override;
   void room() override { rewriter_.wake(); }
+
+  // The big keys found (see FetchStage).
+  const report::BigKeys& big_keys() const noexcept { return fetch_.big_keys(); }
 
   // The compare-and-delete script run on the source by --cleanup and the cleanup command, sent through
   // Script. Arguments: 1 key (the source key); the SHA1 of the DUMP payload that was copied, the remaining
@@ -35,20 +39,24 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   static constexpr int64_t kExpiryToleranceMs = 1000;
 
  private:
-  static constexpr uint8_t kRestore = kFirstOwnOp;
-  static constexpr uint8_t kCheckBusy = kFirstOwnOp + 1;
-  static constexpr uint8_t kCleanup = kFirstOwnOp + 2;
-  static constexpr uint8_t kRestoreTemp = kFirstOwnOp + 3;
-  static constexpr uint8_t kMerge = kFirstOwnOp + 4;
-  static constexpr uint8_t kCheckRestored = kFirstOwnOp + 5;
-  static constexpr uint8_t kCheckBusyTtl = kFirstOwnOp + 6;
-  static constexpr uint8_t kStageApply = kFirstOwnStage;
-  static constexpr uint8_t kStageCheck = kFirstOwnStage + 1;
-  static constexpr uint8_t kStageCleanup = kFirstOwnStage + 2;
-  static constexpr uint8_t kStageRestoreTemp = kFirstOwnStage + 3;
-  static constexpr uint8_t kStageMerge = kFirstOwnStage + 4;
-  static constexpr uint8_t kStageRewrite = kFirstOwnStage + 5;
-  static constexpr uint8_t kRewriteFirstOp = kFirstOwnOp + 7;  // Rewriter::kOpCount codes from here
+  static constexpr OpRange kFetchOps = first_ops(FetchStage::kOpCount);
+  static constexpr OpRange kOwnOps = kFetchOps.next(7);
+  static constexpr OpRange kRewriteOps = kOwnOps.next(Rewriter::kOpCount);
+  static_assert(ops_fit({kFetchOps, kOwnOps, kRewriteOps}));
+  static constexpr uint8_t kRestore = kOwnOps.at(0);
+  static constexpr uint8_t kCheckBusy = kOwnOps.at(1);
+  static constexpr uint8_t kCleanup = kOwnOps.at(2);
+  static constexpr uint8_t kRestoreTemp = kOwnOps.at(3);
+  static constexpr uint8_t kMerge = kOwnOps.at(4);
+  static constexpr uint8_t kCheckRestored = kOwnOps.at(5);
+  static constexpr uint8_t kCheckBusyTtl = kOwnOps.at(6);
+  static constexpr uint8_t kStageFetch = 1;
+  static constexpr uint8_t kStageApply = 2;
+  static constexpr uint8_t kStageCheck = 3;
+  static constexpr uint8_t kStageCleanup = 4;
+  static constexpr uint8_t kStageRestoreTemp = 5;
+  static constexpr uint8_t kStageMerge = 6;
+  static constexpr uint8_t kStageRewrite = 7;
 
   struct State {
     bool probing = false;              // replace mode, maybe duplicate: first RESTORE without REPLACE
@@ -66,7 +74,7 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
     std::chrono::steady_clock::time_point copy_read_at{};
   };
 
-  void fetched(uint32_t j) override;
+  void fetched(uint32_t j);
   void apply(uint32_t j);
   void on_restore(uint32_t j, resp::Reply reply);
   void on_check_busy(uint32_t j, resp::Reply reply);
@@ -83,7 +91,6 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   std::string temp_name(uint32_t j) const;
   void cleanup(uint32_t j);
   void on_cleanup(uint32_t j, resp::Reply reply);
-  void big_key(uint32_t j, uint64_t size) override;
   // `size_hint`: the key's size when known (a big key's, a refused payload's length), else 0.
   void rewrite(uint32_t j, uint64_t size_hint = 0);
   // Rewriter::Owner
@@ -94,8 +101,10 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   // The key is on the destination (copied, rewritten or merged): --cleanup's stage follows, or the end.
   void written(uint32_t j);
 
+  engine::Engine* engine_ = nullptr;
+  FetchStage fetch_{kFetchOps};
   std::vector<State> state_;
-  Rewriter rewriter_{*this, kRewriteFirstOp};
+  Rewriter rewriter_{*this, kRewriteOps.first};
   scripts::ScriptCommands source_scripts_;       // EVALSHA / UNLINK on the source, as probed at start
   scripts::ScriptCommands destination_scripts_;  // and on the destination
   std::vector<uint8_t>
