@@ -101,12 +101,31 @@ void CopyTask::rewrite(uint32_t j, uint64_t size_hint) {
   engine_->job(j).stage = kStageRewrite;
   state_[j].rewrote = true;
   state_[j].merge_temp.clear();
-  rewriter_.start(j, size_hint);
+  const engine::Job& job = engine_->job(j);
+  Rewriter::Options how;
+  how.size_hint = size_hint;
+  how.may_replace = !chain_target(j);
+  how.hand_over = engine_->options().conflict == engine::ConflictPolicy::kMerge && !job.maybe_duplicate &&
+                  how.may_replace;
+  rewriter_.start(j, how);
+}
+
+void CopyTask::rewrite_step(uint32_t j, Rewriter::Step step) {
+  switch (step) {
+    case Rewriter::Step::kWait: return;
+    case Rewriter::Step::kPlaced: return written(j);
+    case Rewriter::Step::kExists: return target_exists(j);
+    case Rewriter::Step::kHandedOver:
+      // The complete temporary key is merged into the existing target (the merge deletes it).
+      state_[j].merge_temp = rewriter_.temp(j);
+      engine_->job(j).resent = false;
+      return merge(j);
+  }
 }
 
 void CopyTask::resend(uint32_t j) {
   switch (engine_->job(j).stage) {
-    case kStageRewrite: return rewriter_.resend(j);
+    case kStageRewrite: return rewrite_step(j, rewriter_.resend(j));
     case kStageApply:
     case kStageCheck: return apply(j);
     case kStageCleanup: return cleanup(j);
@@ -129,7 +148,7 @@ void CopyTask::give_up(uint32_t j) {
 }
 
 void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
-  if (rewriter_.owns(op)) return rewriter_.on_reply(j, op, std::move(reply));
+  if (rewriter_.owns(op)) return rewrite_step(j, rewriter_.on_reply(j, op, std::move(reply)));
   if (fetch_.owns(op)) {
     switch (fetch_.on_reply(j, op, reply)) {
       case FetchStage::Step::kFetched: return fetched(j);
@@ -271,20 +290,6 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
   engine_->fail_key(j, "RESTORE: " + std::string(msg));
 }
 
-void CopyTask::rewritten(uint32_t j, uint64_t bytes, bool duplicate) {
-  report::Counters& c = engine_->counters(j);
-  if (duplicate) {
-    ++c.duplicates;
-    --c.scanned;
-  } else {
-    ++c.copied;
-    ++c.rewritten;
-    c.bytes += bytes;
-    engine_->wrote(j);
-  }
-  written(j);
-}
-
 void CopyTask::written(uint32_t j) {
   if (!engine_->options().cleanup) return engine_->done(j);
   if (state_[j].rewrote && state_[j].payload_sha.empty()) {
@@ -301,17 +306,6 @@ void CopyTask::written(uint32_t j) {
   }
   engine_->job(j).resent = false;  // a new stage starts
   cleanup(j);
-}
-
-bool CopyTask::take_existing(uint32_t j, const std::string& temp) {
-  if (engine_->options().conflict != engine::ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate ||
-      chain_target(j))
-    return false;
-  if (rewriter_.field_ttls(j)) return false;  // counted a conflict in target_exists
-  state_[j].merge_temp = temp;
-  engine_->job(j).resent = false;
-  merge(j);
-  return true;
 }
 
 void CopyTask::field_ttl_conflict(uint32_t j) {

@@ -2,9 +2,10 @@
 // Copying one key: PTTL + DUMP on the source, RESTORE on the destination (with its TTL as an absolute time on
 // the destination's clock), then with --cleanup a compare-and-delete on the source.
 //
-// The rewrite path (copy/rewrite.hpp) takes over a key when RESTORE refuses its payload (a destination older
-// than the source), when the key is above --big-key-threshold, and for every key with --mode rewrite. After
-// the first refused payload of a source node, that node's later keys go straight to the rewrite path.
+// The rewrite path (copy/rewrite/rewriter.hpp) takes over a key when RESTORE refuses its payload (a
+// destination older than the source), when the key is above --big-key-threshold, and for every key with
+// --mode rewrite. After the first refused payload of a source node, that node's later keys go straight to the
+// rewrite path.
 
 #include <chrono>
 #include <cstdint>
@@ -13,11 +14,11 @@
 
 #include "copy/fetch_stage.hpp"
 #include "copy/op_range.hpp"
-#include "copy/rewrite.hpp"
+#include "copy/rewrite/rewriter.hpp"
 
 namespace rmig::copy {
 
-class CopyTask final : public engine::KeyTask, private Rewriter::Owner {
+class CopyTask final : public engine::KeyTask {
  public:
   void attach(engine::Engine& engine) override;
   void start(uint32_t j) override;
@@ -93,18 +94,17 @@ class CopyTask final : public engine::KeyTask, private Rewriter::Owner {
   void on_cleanup(uint32_t j, resp::Reply reply);
   // `size_hint`: the key's size when known (a big key's, a refused payload's length), else 0.
   void rewrite(uint32_t j, uint64_t size_hint = 0);
-  // Rewriter::Owner
-  void rewritten(uint32_t j, uint64_t bytes, bool duplicate) override;
-  bool take_existing(uint32_t j, const std::string& temp) override;
-  void target_exists(uint32_t j) override;
-  bool may_replace(uint32_t j) override { return !chain_target(j); }
+  // What the rewriter's reply (or resend) leads to.
+  void rewrite_step(uint32_t j, Rewriter::Step step);
+  // The rewrite path found the target existing and kept it: a duplicate, a conflict or the policy's skip.
+  void target_exists(uint32_t j);
   // The key is on the destination (copied, rewritten or merged): --cleanup's stage follows, or the end.
   void written(uint32_t j);
 
   engine::Engine* engine_ = nullptr;
   FetchStage fetch_{kFetchOps};
   std::vector<State> state_;
-  Rewriter rewriter_{*this, kRewriteOps.first};
+  Rewriter rewriter_{kRewriteOps};
   scripts::ScriptCommands source_scripts_;       // EVALSHA / UNLINK on the source, as probed at start
   scripts::ScriptCommands destination_scripts_;  // and on the destination
   std::vector<uint8_t>
