@@ -1,19 +1,23 @@
 #pragma once
-// Copying one key: PTTL + DUMP on the source, RESTORE on the destination (with its TTL as an absolute time on
-// the destination's clock), then with --cleanup a compare-and-delete on the source.
+// Copying one key, composed of stages: the fetch (PTTL + DUMP on the source, copy/fetch_stage.hpp), the
+// restore (RESTORE on the destination with the conflict policy and merges, copy/restore_stage.hpp), and with
+// --cleanup the compare-and-delete on the source (copy/cleanup_stage.hpp).
 //
 // The rewrite path (copy/rewrite/rewriter.hpp) takes over a key when RESTORE refuses its payload (a
 // destination older than the source), when the key is above --big-key-threshold, and for every key with
 // --mode rewrite. After the first refused payload of a source node, that node's later keys go straight to the
-// rewrite path.
+// rewrite path. A source key copied by the rewrite path without a DUMP is not deleted by --cleanup (nothing
+// to compare it with): counted cleanup_kept.
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "copy/cleanup_stage.hpp"
 #include "copy/fetch_stage.hpp"
 #include "copy/op_range.hpp"
+#include "copy/restore_stage.hpp"
 #include "copy/rewrite/rewriter.hpp"
 
 namespace rmig::copy {
@@ -30,90 +34,45 @@ class CopyTask final : public engine::KeyTask {
   // The big keys found (see FetchStage).
   const report::BigKeys& big_keys() const noexcept { return fetch_.big_keys(); }
 
-  // The compare-and-delete script run on the source by --cleanup and the cleanup command, sent through
-  // Script. Arguments: 1 key (the source key); the SHA1 of the DUMP payload that was copied, the remaining
-  // TTL in ms the copy was given (-1: persistent) and cleanup_elapsed_ms() of the moment that TTL was read.
-  // It deletes the key (1) only if its value still hashes to that SHA1 and its expiry is the copy's (both
-  // persistent, or absolute expiries within kExpiryToleranceMs); 0: kept, it changed; -1: gone.
-  static const scripts::Script& cleanup_script();
-  static int64_t cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept;
-  static constexpr int64_t kExpiryToleranceMs = 1000;
+  // The compare-and-delete script (see CleanupStage::script), for the cleanup command too.
+  static const scripts::Script& cleanup_script() { return CleanupStage::script(); }
+  static int64_t cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept {
+    return CleanupStage::elapsed_ms(read_at);
+  }
+  static constexpr int64_t kExpiryToleranceMs = CleanupStage::kExpiryToleranceMs;
 
  private:
   static constexpr OpRange kFetchOps = first_ops(FetchStage::kOpCount);
-  static constexpr OpRange kOwnOps = kFetchOps.next(7);
-  static constexpr OpRange kRewriteOps = kOwnOps.next(Rewriter::kOpCount);
-  static_assert(ops_fit({kFetchOps, kOwnOps, kRewriteOps}));
-  static constexpr uint8_t kRestore = kOwnOps.at(0);
-  static constexpr uint8_t kCheckBusy = kOwnOps.at(1);
-  static constexpr uint8_t kCleanup = kOwnOps.at(2);
-  static constexpr uint8_t kRestoreTemp = kOwnOps.at(3);
-  static constexpr uint8_t kMerge = kOwnOps.at(4);
-  static constexpr uint8_t kCheckRestored = kOwnOps.at(5);
-  static constexpr uint8_t kCheckBusyTtl = kOwnOps.at(6);
-  static constexpr uint8_t kStageFetch = 1;
-  static constexpr uint8_t kStageApply = 2;
-  static constexpr uint8_t kStageCheck = 3;
-  static constexpr uint8_t kStageCleanup = 4;
-  static constexpr uint8_t kStageRestoreTemp = 5;
-  static constexpr uint8_t kStageMerge = 6;
-  static constexpr uint8_t kStageRewrite = 7;
+  static constexpr OpRange kRestoreOps = kFetchOps.next(RestoreStage::kOpCount);
+  static constexpr OpRange kCleanupOps = kRestoreOps.next(CleanupStage::kOpCount);
+  static constexpr OpRange kRewriteOps = kCleanupOps.next(Rewriter::kOpCount);
+  static_assert(ops_fit({kFetchOps, kRestoreOps, kCleanupOps, kRewriteOps}));
+
+  // Job::stage: which stage job j is in.
+  enum Stage : uint8_t { kStageFetch = 1, kStageRestore, kStageRewrite, kStageCleanup };
 
   struct State {
-    bool probing = false;              // replace mode, maybe duplicate: first RESTORE without REPLACE
-    bool duplicate_confirmed = false;  // the probe hit BUSYKEY: the next OK is the duplicate's
-    bool use_eval = false;             // the source's script cache does not have the cleanup script
-    bool merge_eval = false;           // the destination's script cache does not have the merge script
-    std::string payload_sha;           // SHA1 of the DUMP payload of a key that fell back to the rewrite path
-    bool rewrote = false;              // the key took the rewrite path
-    std::string merge_temp;            // the rewrite path's complete temporary key, merged into the target
-    // A key found already on the destination and recognised as this run's copy: the expiry that copy has
-    // (its PTTL, read at copy_read_at), which --cleanup compares the source key with instead of the TTL
-    // this attempt read (an earlier attempt gave the copy its expiry).
-    bool copy_ttl_known = false;
-    int64_t copy_pttl = 0;
-    std::chrono::steady_clock::time_point copy_read_at{};
+    bool rewrote = false;     // the key took the rewrite path
+    std::string payload_sha;  // SHA1 of the DUMP payload of a key that then took the rewrite path
   };
 
-  void fetched(uint32_t j);
-  void apply(uint32_t j);
-  void on_restore(uint32_t j, resp::Reply reply);
-  void on_check_busy(uint32_t j, resp::Reply reply);
-  void on_check_restored(uint32_t j, resp::Reply reply);
-  // --on-conflict merge meets an existing key for a hash with field TTLs: a conflict.
-  void field_ttl_conflict(uint32_t j);
-  void restored(uint32_t j);
-  // The key exists on the destination: the conflict policy decides (skip, merge, fail).
-  void existing(uint32_t j);
-  void restore_temp(uint32_t j);
-  void on_restore_temp(uint32_t j, resp::Reply reply);
-  void merge(uint32_t j);
-  void on_merge(uint32_t j, resp::Reply reply);
-  std::string temp_name(uint32_t j) const;
-  void cleanup(uint32_t j);
-  void on_cleanup(uint32_t j, resp::Reply reply);
+  void fetch_step(uint32_t j, FetchStage::Step step);
+  void restore_step(uint32_t j, RestoreStage::Step step);
+  void rewrite_step(uint32_t j, Rewriter::Step step);
   // `size_hint`: the key's size when known (a big key's, a refused payload's length), else 0.
   void rewrite(uint32_t j, uint64_t size_hint = 0);
-  // What the rewriter's reply (or resend) leads to.
-  void rewrite_step(uint32_t j, Rewriter::Step step);
-  // The rewrite path found the target existing and kept it: a duplicate, a conflict or the policy's skip.
-  void target_exists(uint32_t j);
   // The key is on the destination (copied, rewritten or merged): --cleanup's stage follows, or the end.
   void written(uint32_t j);
 
   engine::Engine* engine_ = nullptr;
   FetchStage fetch_{kFetchOps};
-  std::vector<State> state_;
+  RestoreStage restore_{kRestoreOps};
+  CleanupStage cleanup_{kCleanupOps};
   Rewriter rewriter_{kRewriteOps};
-  scripts::ScriptCommands source_scripts_;       // EVALSHA / UNLINK on the source, as probed at start
-  scripts::ScriptCommands destination_scripts_;  // and on the destination
+  std::vector<State> state_;  // per job slot
   std::vector<uint8_t>
       rewrite_node_;  // per source node: its payloads are refused, keys go straight to rewrite
   bool warned_cleanup_ = false;
-  // In place, with rules whose outputs other rules may rename (RenameRules::may_chain()).
-  bool chains_ = false;
-  // Job j's new name is the old name of a key the rules rename, in place: it must not be overwritten.
-  bool chain_target(uint32_t j) const;
 };
 
 }  // namespace rmig::copy

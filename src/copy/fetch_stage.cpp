@@ -47,7 +47,6 @@ void FetchStage::attach(engine::Engine& engine) {
 }
 
 void FetchStage::start(uint32_t j) {
-  state_[j] = State{};
   const engine::CopyOptions& o = engine_->options();
   // A plan with --mode rewrite sizes keys too: it must not DUMP a big key whole either.
   const uint32_t node = engine_->job(j).node;

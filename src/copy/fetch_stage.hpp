@@ -36,6 +36,8 @@ class FetchStage {
   void attach(engine::Engine& engine);
   bool owns(uint8_t op) const noexcept { return ops_.owns(op); }
 
+  // A new job in slot j: its state from the previous one goes (once per job, before start).
+  void reset(uint32_t j) { state_[j] = State{}; }
   // Starts job j: the size check where one is needed, else the fetch.
   void start(uint32_t j);
   // Sends the current step of job j again (after a reconnection, a redirect or a retry).

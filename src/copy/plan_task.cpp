@@ -36,6 +36,7 @@ void PlanTask::attach(engine::Engine& engine) {
 
 void PlanTask::start(uint32_t j) {
   engine_->job(j).stage = kStageFetch;
+  fetch_.reset(j);
   fetch_.start(j);
 }
 

@@ -19,6 +19,12 @@ void Rewriter::attach(engine::Engine& engine) {
 
 Rewriter::Step Rewriter::take_step(uint32_t j) noexcept { return std::exchange(state_[j].step, Step::kWait); }
 
+void Rewriter::reset(uint32_t j) {
+  const uint32_t attempt = state_[j].attempt;
+  state_[j] = State{};
+  state_[j].attempt = attempt;
+}
+
 void Rewriter::start(uint32_t j, const Options& options) {
   State& st = state_[j];
   const engine::Job& job = engine_->job(j);

@@ -54,7 +54,11 @@ class Rewriter {
   explicit Rewriter(OpRange ops) noexcept : ops_(ops) {}
   void attach(engine::Engine& engine);
   bool owns(uint8_t op) const noexcept { return ops_.owns(op); }
-  // Rewrites job j's key from the start: PTTL (and TYPE unless Job::type is known), then the chunks.
+  // A new job in slot j: its state from the previous one goes (once per job, before start), all but the
+  // slot's attempt count, which keeps every temporary name of the run distinct.
+  void reset(uint32_t j);
+  // Rewrites job j's key from the start: PTTL (and TYPE unless Job::type is known), then the chunks; again
+  // after a restart of the key by the task (a merge that found its temporary key gone) under a new name.
   void start(uint32_t j, const Options& options);
   // The window's bytes may have room again: reads waiting for it go out (oldest first) while it lasts.
   void wake();
