@@ -40,6 +40,15 @@ std::string bulks(std::initializer_list<std::string_view> items) {
   return out;
 }
 
+resp::Reply parse(const std::string& wire);
+
+// The replies a test translated stay alive until it ends: the writes point into them.
+const redisReply* keep(resp::Reply reply) {
+  static std::vector<resp::Reply> kept;
+  kept.push_back(std::move(reply));
+  return kept.back().get();
+}
+
 resp::Reply parse(const std::string& wire) {
   resp::Reader reader;
   REQUIRE(reader.feed(wire.data(), wire.size()));
@@ -100,7 +109,7 @@ TEST_SUITE("rewrite_translate") {
     const std::string big(kStringChunk, 'a');
     Cursor at = first_cursor(ValueKind::kString);
     Writes w;
-    Chunk c = translate(ValueKind::kString, parse(bulk(big)).get(), at, "tmp", true, w);
+    Chunk c = translate(ValueKind::kString, keep(parse(bulk(big))), at, "tmp", true, w);
     REQUIRE(c.status == Chunk::Status::kOk);
     CHECK_FALSE(at.done);  // a full chunk: there may be more
     CHECK(at.offset == static_cast<int64_t>(kStringChunk));
@@ -112,7 +121,7 @@ TEST_SUITE("rewrite_translate") {
     CHECK(w.bytes(0) == kStringChunk);
 
     w.clear();
-    c = translate(ValueKind::kString, parse(bulk("tail")).get(), at, "tmp", false, w);
+    c = translate(ValueKind::kString, keep(parse(bulk("tail"))), at, "tmp", false, w);
     CHECK(at.done);
     CHECK(at.offset == static_cast<int64_t>(kStringChunk) + 4);
     CHECK(all(w) == std::vector<Words>{{"APPEND", "tmp", "tail"}});
@@ -122,17 +131,17 @@ TEST_SUITE("rewrite_translate") {
   TEST_CASE("string: an empty first chunk asks whether the key exists; an empty later one writes nothing") {
     Cursor at = first_cursor(ValueKind::kString);
     Writes w;
-    CHECK(translate(ValueKind::kString, parse(bulk("")).get(), at, "tmp", true, w).status ==
+    CHECK(translate(ValueKind::kString, keep(parse(bulk(""))), at, "tmp", true, w).status ==
           Chunk::Status::kEmptyString);
     CHECK(w.empty());
     CHECK(at.done);
     at = first_cursor(ValueKind::kString);
     at.offset = static_cast<int64_t>(kStringChunk);
-    const Chunk c = translate(ValueKind::kString, parse(bulk("")).get(), at, "tmp", false, w);
+    const Chunk c = translate(ValueKind::kString, keep(parse(bulk(""))), at, "tmp", false, w);
     CHECK(c.status == Chunk::Status::kOk);
     CHECK(w.empty());
     CHECK(at.done);
-    CHECK(translate(ValueKind::kString, parse(integer(3)).get(), at, "tmp", true, w).status ==
+    CHECK(translate(ValueKind::kString, keep(parse(integer(3))), at, "tmp", true, w).status ==
           Chunk::Status::kMalformed);
   }
 
@@ -140,20 +149,20 @@ TEST_SUITE("rewrite_translate") {
     Cursor at = first_cursor(ValueKind::kList);
     at.count = 3;
     Writes w;
-    Chunk c = translate(ValueKind::kList, parse(bulks({"a", "bb", "ccc"})).get(), at, "tmp", true, w);
+    Chunk c = translate(ValueKind::kList, keep(parse(bulks({"a", "bb", "ccc"}))), at, "tmp", true, w);
     CHECK(c.elements == 3);
     CHECK(c.bytes == 6);
     CHECK_FALSE(at.done);
     CHECK(at.offset == 3);
     CHECK(all(w) == std::vector<Words>{{"RPUSH", "tmp", "a", "bb", "ccc"}});
     w.clear();
-    c = translate(ValueKind::kList, parse(bulks({"d"})).get(), at, "tmp", false, w);
+    c = translate(ValueKind::kList, keep(parse(bulks({"d"}))), at, "tmp", false, w);
     CHECK(at.done);
     CHECK(at.offset == 4);
     CHECK(all(w) == std::vector<Words>{{"RPUSH", "tmp", "d"}});
     w.clear();
     Cursor empty = first_cursor(ValueKind::kList);
-    c = translate(ValueKind::kList, parse(array({})).get(), empty, "tmp", true, w);
+    c = translate(ValueKind::kList, keep(parse(array({}))), empty, "tmp", true, w);
     CHECK(c.elements == 0);
     CHECK(empty.done);
     CHECK(w.empty());
@@ -163,22 +172,22 @@ TEST_SUITE("rewrite_translate") {
     Cursor at = first_cursor(ValueKind::kSet);
     Writes w;
     Chunk c =
-        translate(ValueKind::kSet, parse(array({bulk("17"), bulks({"m1", "m2"})})).get(), at, "tmp", true, w);
+        translate(ValueKind::kSet, keep(parse(array({bulk("17"), bulks({"m1", "m2"})}))), at, "tmp", true, w);
     CHECK(c.elements == 2);
     CHECK(at.cursor == "17");
     CHECK_FALSE(at.done);
     CHECK(all(w) == std::vector<Words>{{"SADD", "tmp", "m1", "m2"}});
     w.clear();
     // A page may be empty while the scan goes on.
-    c = translate(ValueKind::kSet, parse(array({bulk("5"), array({})})).get(), at, "tmp", false, w);
+    c = translate(ValueKind::kSet, keep(parse(array({bulk("5"), array({})}))), at, "tmp", false, w);
     CHECK(w.empty());
     CHECK(at.cursor == "5");
     CHECK_FALSE(at.done);
-    c = translate(ValueKind::kSet, parse(array({bulk("0"), bulks({"m3"})})).get(), at, "tmp", false, w);
+    c = translate(ValueKind::kSet, keep(parse(array({bulk("0"), bulks({"m3"})}))), at, "tmp", false, w);
     CHECK(at.done);
     CHECK(all(w) == std::vector<Words>{{"SADD", "tmp", "m3"}});
     // Not a SCAN reply.
-    CHECK(translate(ValueKind::kSet, parse(bulks({"0", "a", "b"})).get(), at, "tmp", false, w).status ==
+    CHECK(translate(ValueKind::kSet, keep(parse(bulks({"0", "a", "b"}))), at, "tmp", false, w).status ==
           Chunk::Status::kMalformed);
   }
 
@@ -186,7 +195,7 @@ TEST_SUITE("rewrite_translate") {
     Cursor at = first_cursor(ValueKind::kZset);
     Writes w;
     const Chunk c = translate(ValueKind::kZset,
-                              parse(array({bulk("0"), bulks({"a", "1", "b", "2.5", "c", "1e+300"})})).get(),
+                              keep(parse(array({bulk("0"), bulks({"a", "1", "b", "2.5", "c", "1e+300"})}))),
                               at, "tmp", true, w);
     CHECK(c.status == Chunk::Status::kOk);
     CHECK(c.elements == 3);
@@ -195,7 +204,7 @@ TEST_SUITE("rewrite_translate") {
     CHECK(all(w) == std::vector<Words>{{"ZADD", "tmp", "1e+300", "c", "2.5", "b", "1", "a"}});
     // A member without its score.
     Cursor again = first_cursor(ValueKind::kZset);
-    CHECK(translate(ValueKind::kZset, parse(array({bulk("0"), bulks({"a", "1", "b"})})).get(), again, "tmp",
+    CHECK(translate(ValueKind::kZset, keep(parse(array({bulk("0"), bulks({"a", "1", "b"})}))), again, "tmp",
                     true, w)
               .status == Chunk::Status::kMalformed);
   }
@@ -321,7 +330,7 @@ TEST_SUITE("rewrite_translate") {
     Writes w;
     const std::string entries = array({array({bulk("5-1"), bulks({"f", "v"})}),
                                        array({bulk("5-18446744073709551615"), bulks({"a", "1", "b", "2"})})});
-    const Chunk c = translate(ValueKind::kStream, parse(entries).get(), at, "tmp", true, w);
+    const Chunk c = translate(ValueKind::kStream, keep(parse(entries)), at, "tmp", true, w);
     CHECK(c.elements == 2);
     CHECK_FALSE(at.done);
     CHECK(at.cursor == "6-0");
@@ -336,7 +345,7 @@ TEST_SUITE("rewrite_translate") {
 
     Cursor bad = first_cursor(ValueKind::kStream);
     w.clear();
-    CHECK(translate(ValueKind::kStream, parse(array({bulk("5-1")})).get(), bad, "tmp", true, w).status ==
+    CHECK(translate(ValueKind::kStream, keep(parse(array({bulk("5-1")}))), bad, "tmp", true, w).status ==
           Chunk::Status::kMalformed);
     CHECK(w.empty());
   }

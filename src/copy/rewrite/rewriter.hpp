@@ -18,8 +18,10 @@
 //   expired, vanished and failed keys, stream parts not recreated, dropped field TTLs. What the task decides
 //   comes back as a Step.
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <span>
 #include <string>
 #include <vector>
 

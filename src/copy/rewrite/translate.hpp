@@ -16,6 +16,8 @@
 // Views in a Writes point into the reply translated, the temporary key's name and the Writes' own storage:
 // they stay valid while those live and the Writes is not cleared.
 
+#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
