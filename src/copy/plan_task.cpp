@@ -27,28 +27,31 @@ PlanStats& PlanStats::operator+=(const PlanStats& o) {
 }
 
 void PlanTask::attach(engine::Engine& engine) {
-  DumpTask::attach(engine);
-  big_size_.assign(engine.window_size(), 0);
+  engine_ = &engine;
+  fetch_.attach(engine);
   const auto& rules = engine.options().selection.rename;
   if (rules && !rules->empty()) {
     detector_ = std::make_unique<select::CollisionDetector>(*rules, engine.options().selection.renamed_only);
   }
 }
 
-void PlanTask::resend(uint32_t j) {
-  if (engine_->job(j).stage == kStageType) return destination_type(j);
-  if (resend_fetch(j)) return;
-  fetch(j);
+void PlanTask::start(uint32_t j) {
+  engine_->job(j).stage = kStageFetch;
+  fetch_.reset(j);
+  fetch_.start(j);
 }
 
-void PlanTask::big_key(uint32_t j, uint64_t size) {
-  big_size_[j] = size;
+void PlanTask::resend(uint32_t j) {
+  if (engine_->job(j).stage == kStageType) return destination_type(j);
+  fetch_.resend(j);
+}
+
+void PlanTask::big_key(uint32_t j) {
   if (detector_) check_collision(j);
   destination_type(j);
 }
 
 void PlanTask::fetched(uint32_t j) {
-  big_size_[j] = 0;
   engine::Job& job = engine_->job(j);
   const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                               std::chrono::steady_clock::now() - job.sent_at)
@@ -88,13 +91,22 @@ void PlanTask::destination_type(uint32_t j) {
   // EXISTS is enough (and all a minimal ACL user may have), except for a merge, which depends on the type.
   const bool merge = engine_->options().conflict == engine::ConflictPolicy::kMerge;
   const std::string_view args[] = {merge ? "TYPE" : "EXISTS", job.target()};
-  engine_->send(j, engine::Engine::Side::kDestination, args, 2, kType);
+  engine_->send(j, engine::Engine::Side::kDestination, args, 2, kOwnOps.at(0));
 }
 
 void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
-  if (on_fetch_reply(j, op, reply) || op != kType) return;
+  if (fetch_.owns(op)) {
+    switch (fetch_.on_reply(j, op, reply)) {
+      case FetchStage::Step::kFetched: return fetched(j);
+      case FetchStage::Step::kBigKey: return big_key(j);
+      case FetchStage::Step::kWait: return;
+    }
+  }
+  if (kOwnOps.owns(op)) on_type(j, reply.get());
+}
+
+void PlanTask::on_type(uint32_t j, const redisReply* r) {
   engine::Job& job = engine_->job(j);
-  const redisReply* r = reply.get();
   report::Counters& c = engine_->counters(j);
   const char* command = engine_->options().conflict == engine::ConflictPolicy::kMerge ? "TYPE" : "EXISTS";
   if (resp::is_error(r)) {
@@ -110,10 +122,11 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
     return engine_->done(j);
   }
   // A big key was not DUMPed: its size check asked its TYPE.
+  const uint64_t big_size = fetch_.big_size(j);
   const value::Kind kind =
-      big_size_[j] != 0 ? value::type_kind(job.type) : value::payload_kind(job.payload_view());
+      big_size != 0 ? value::type_kind(job.type) : value::payload_kind(job.payload_view());
   ++stats_.by_type[value::kind_name(kind)];
-  if (big_size_[j] == 0 && value::payload_has_field_ttls(job.payload_view())) ++stats_.field_ttl_hashes;
+  if (big_size == 0 && value::payload_has_field_ttls(job.payload_view())) ++stats_.field_ttl_hashes;
   ++stats_.by_rule[job.rule()];
   const std::string_view dst_type = resp::text(r);
   const bool exists = resp::is_integer(r) ? r->integer > 0 : !dst_type.empty() && dst_type != "none";
@@ -135,12 +148,12 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   const std::string_view a(action);
   if (a == "copy" || a == "replace (exists)") {
     ++c.would_copy;
-    c.would_copy_bytes += job.held + big_size_[j];
+    c.would_copy_bytes += job.held + big_size;
   } else if (a == "skip (exists)") {
     ++c.would_skip;
   } else if (a == "merge (exists)") {
     ++c.would_merge;
-    c.would_copy_bytes += job.held + big_size_[j];
+    c.would_copy_bytes += job.held + big_size;
   } else {
     ++c.would_conflict;
   }

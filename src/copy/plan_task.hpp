@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "copy/dump_task.hpp"
+#include "copy/fetch_stage.hpp"
+#include "copy/op_range.hpp"
 #include "select/rename.hpp"
 
 namespace rmig::copy {
@@ -28,30 +29,39 @@ struct PlanStats {
   PlanStats& operator+=(const PlanStats& o);
 };
 
-class PlanTask final : public DumpTask {
+class PlanTask final : public engine::KeyTask {
  public:
   // The collision detector is capped at about `detector_bytes` of memory.
   explicit PlanTask(std::size_t detector_bytes = 32u << 20) : detector_bytes_(detector_bytes) {}
   void attach(engine::Engine& engine) override;
+  void start(uint32_t j) override;
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply) override;
   void resend(uint32_t j) override;
+  void give_up(uint32_t j) override { engine_->abandon(j); }
 
   const PlanStats& stats() const noexcept { return stats_; }
+  // The big keys found (not DUMPed; see FetchStage).
+  const report::BigKeys& big_keys() const noexcept { return fetch_.big_keys(); }
 
  private:
-  static constexpr uint8_t kType = kFirstOwnOp;
-  static constexpr uint8_t kStageType = kFirstOwnStage;
+  static constexpr OpRange kFetchOps = first_ops(FetchStage::kOpCount);
+  static constexpr OpRange kOwnOps = kFetchOps.next(1);  // EXISTS or TYPE on the destination
+  static_assert(ops_fit({kFetchOps, kOwnOps}));
+  static constexpr uint8_t kStageFetch = 1;
+  static constexpr uint8_t kStageType = 2;
 
-  void fetched(uint32_t j) override;
-  // Not DUMPed: its size (MEMORY USAGE) stands for the payload's in would_copy_bytes.
-  void big_key(uint32_t j, uint64_t size) override;
+  void fetched(uint32_t j);
+  // Not DUMPed: its size (FetchStage::big_size) stands for the payload's in would_copy_bytes.
+  void big_key(uint32_t j);
   void destination_type(uint32_t j);
+  void on_type(uint32_t j, const redisReply* r);
   void check_collision(uint32_t j);
 
+  engine::Engine* engine_ = nullptr;
+  FetchStage fetch_{kFetchOps};
   std::size_t detector_bytes_;
   std::unique_ptr<select::CollisionDetector> detector_;
   PlanStats stats_;
-  std::vector<uint64_t> big_size_;  // per job slot
 };
 
 }  // namespace rmig::copy

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "copy/op_range.hpp"
 #include "engine/engine.hpp"
 
 namespace rmig::copy {
@@ -27,8 +28,10 @@ class ServerCopyTask final : public engine::KeyTask {
                              std::string_view (&args)[6], engine::Engine::Side& side);
 
  private:
-  static constexpr uint8_t kCopy = engine::Engine::kFirstTaskOp;
-  static constexpr uint8_t kExists = engine::Engine::kFirstTaskOp + 1;
+  static constexpr OpRange kOps = first_ops(2);
+  static_assert(ops_fit({kOps}));
+  static constexpr uint8_t kCopy = kOps.at(0);    // COPY, MOVE or the move script
+  static constexpr uint8_t kExists = kOps.at(1);  // EXISTS on the source after a 0
   static constexpr uint8_t kStageCopy = 1;
   static constexpr uint8_t kStageExists = 2;
 

@@ -54,7 +54,7 @@ struct WindowLimits {
 
 // How keys travel. auto: DUMP/RESTORE, and the rewrite path for big keys and for keys whose payload the
 // destination cannot read; dump: DUMP/RESTORE only; rewrite: every key is read and rebuilt with the type's
-// own commands (see copy/rewrite.hpp).
+// own commands (see copy/rewrite/rewriter.hpp).
 enum class CopyMode { kAuto, kDump, kRewrite };
 inline constexpr std::array<NamedValue<CopyMode>, 3> kCopyModeNames = {{
     {CopyMode::kAuto, "auto"},

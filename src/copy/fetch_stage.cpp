@@ -1,0 +1,277 @@
+#include "copy/fetch_stage.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "copy/merge.hpp"
+#include "resp/server_error.hpp"
+#include "util/escape.hpp"
+#include "value/kind.hpp"
+
+namespace rmig::copy {
+
+namespace {
+
+using Side = engine::Engine::Side;
+using resp::ServerError;
+
+// A command is refused as such (ACL, renamed, a managed service), not for this key.
+bool memory_refused(std::string_view message) {
+  const ServerError kind = resp::classify_error(message);
+  if (kind == ServerError::kUnknownCommand) return true;
+  if (kind != ServerError::kNoPerm) return false;
+  return message.find("access a key") == std::string_view::npos &&
+         message.find("one of the keys") == std::string_view::npos;
+}
+
+// OBJECT's answer is refused for good (ACL, renamed command, another eviction policy), not for the moment
+// (a redirect or a loading server, which the DUMP behind it meets and handles).
+bool refuses_object(std::string_view message) {
+  switch (resp::classify_error(message)) {
+    case ServerError::kNoPerm:
+    case ServerError::kUnknownCommand: return true;
+    case ServerError::kOther: return message.find("policy") != std::string_view::npos;
+    default: return false;
+  }
+}
+
+std::string error_text(const redisReply* r) {
+  return resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
+}
+
+}  // namespace
+
+void FetchStage::attach(engine::Engine& engine) {
+  engine_ = &engine;
+  state_.assign(engine.window_size(), State{});
+}
+
+void FetchStage::start(uint32_t j) {
+  const engine::CopyOptions& o = engine_->options();
+  // A plan with --mode rewrite sizes keys too: it must not DUMP a big key whole either.
+  const uint32_t node = engine_->job(j).node;
+  const uint64_t data = engine_->dataset_bytes(node);
+  // A node whose whole dataset is under the threshold cannot hold a key over it: no per-key check there.
+  if (o.mode != engine::CopyMode::kDump && o.big_key_threshold > 0 && size_mode(node) != SizeMode::kUnsized &&
+      (data == 0 || data > o.big_key_threshold)) {
+    return check_size(j);
+  }
+  fetch(j);
+}
+
+void FetchStage::resend(uint32_t j) {
+  if (state_[j].phase == Phase::kSize) return check_size(j);
+  fetch(j);
+}
+
+FetchStage::SizeMode FetchStage::size_mode(uint32_t node) const noexcept {
+  return node < size_mode_.size() ? size_mode_[node] : SizeMode::kByMemory;
+}
+
+void FetchStage::refused(uint32_t j, SizeMode mode, std::string_view command, std::string_view message) {
+  const uint32_t node = engine_->job(j).node;
+  if (size_mode_.size() <= node) size_mode_.resize(node + 1, SizeMode::kByMemory);
+  if (size_mode_[node] < mode) {
+    size_mode_[node] = mode;
+    if (mode == SizeMode::kByLength) {
+      spdlog::warn(
+          "{}: {} refused ({}): sizing keys for --big-key-threshold with TYPE and the type's length "
+          "command instead",
+          engine_->label(j, Side::kSource), command, message);
+    } else {
+      spdlog::warn("{}: {} refused ({}): big keys cannot be found on this node, every key is DUMPed whole",
+                   engine_->label(j, Side::kSource), command, message);
+    }
+  }
+  if (size_mode_[node] == SizeMode::kUnsized) return fetch(j);
+  check_size(j);
+}
+
+void FetchStage::fetch(uint32_t j) {
+  engine::Job& job = engine_->job(j);
+  State& st = state_[j];
+  st.phase = Phase::kFetch;
+  st.error.clear();
+  st.idle = -1;
+  job.pttl = 0;
+  job.sent_at = std::chrono::steady_clock::now();
+  const engine::CopyOptions& o = engine_->options();
+  if (o.keep_idle && !o.dry_run && !idle_refused_) {
+    // Before the DUMP, which counts as an access and would reset the idle time.
+    const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
+    if (!engine_->send(j, Side::kSource, object, 3, op(kObject))) return;
+  }
+  const std::string_view pttl[] = {"PTTL", job.key};
+  const std::string_view dump[] = {"DUMP", job.key};
+  if (!engine_->send(j, Side::kSource, pttl, 2, op(kPttl))) return;
+  engine_->send(j, Side::kSource, dump, 2, op(kDump));
+}
+
+void FetchStage::check_size(uint32_t j) {
+  engine::Job& job = engine_->job(j);
+  State& st = state_[j];
+  st.phase = Phase::kSize;
+  st.size = 0;
+  if (size_mode(job.node) == SizeMode::kByLength) {
+    const std::string_view args[] = {"TYPE", job.key};
+    engine_->send(j, Side::kSource, args, 2, op(kSizeType));
+    return;
+  }
+  // The default sampling (5 nested values) is O(1) whatever the key's size and close enough for a threshold;
+  // SAMPLES 0 would walk every element of a big key.
+  const std::string_view args[] = {"MEMORY", "USAGE", job.key};
+  engine_->send(j, Side::kSource, args, 3, op(kSize));
+}
+
+FetchStage::Step FetchStage::on_reply(uint32_t j, uint8_t code, resp::Reply& reply) {
+  const redisReply* r = reply.get();
+  switch (static_cast<Op>(ops_.index(code))) {
+    case kSize: return on_size(j, r);
+    case kSizeType: return on_size_type(j, r);
+    case kLength: return on_length(j, r);
+    case kObject: on_object(j, r); return Step::kWait;
+    case kPttl:
+      if (resp::is_integer(r)) {
+        engine_->job(j).pttl = r->integer;
+      } else {
+        state_[j].error = error_text(r);
+      }
+      return Step::kWait;
+    case kDump: return on_dump(j, reply);
+  }
+  return Step::kWait;
+}
+
+FetchStage::Step FetchStage::on_size(uint32_t j, const redisReply* r) {
+  engine::Job& job = engine_->job(j);
+  if (resp::is_nil(r)) {
+    ++engine_->counters(j).vanished;
+    engine_->done(j);
+    return Step::kWait;
+  }
+  if (resp::is_integer(r)) {
+    const auto size = static_cast<uint64_t>(std::max<long long>(r->integer, 0));
+    if (size <= engine_->options().big_key_threshold) {
+      fetch(j);
+      return Step::kWait;
+    }
+    state_[j].size = size;
+    const std::string_view args[] = {"TYPE", job.key};
+    engine_->send(j, Side::kSource, args, 2, op(kSizeType));
+    return Step::kWait;
+  }
+  const std::string msg = error_text(r);
+  if (resp::is_error(r) && memory_refused(msg)) {
+    refused(j, SizeMode::kByLength, "MEMORY USAGE", msg);
+  } else if (!resp::is_error(r) || !engine_->handle_error(j, Side::kSource, "MEMORY", msg)) {
+    engine_->fail_key(j, "MEMORY USAGE: " + msg);
+  }
+  return Step::kWait;
+}
+
+FetchStage::Step FetchStage::on_size_type(uint32_t j, const redisReply* r) {
+  engine::Job& job = engine_->job(j);
+  if (!resp::is_string(r)) {
+    const std::string msg = error_text(r);
+    if (resp::is_error(r) && memory_refused(msg)) {
+      refused(j, SizeMode::kUnsized, "TYPE", msg);
+    } else if (!resp::is_error(r) || !engine_->handle_error(j, Side::kSource, "TYPE", msg)) {
+      engine_->fail_key(j, "TYPE: " + msg);
+    }
+    return Step::kWait;
+  }
+  job.type = std::string(resp::text(r));
+  if (job.type == "none") {
+    ++engine_->counters(j).vanished;
+    engine_->done(j);
+    return Step::kWait;
+  }
+  if (state_[j].size > 0) return found_big(j, state_[j].size);
+  const char* cmd = value::length_command(job.type);
+  if (cmd == nullptr) {
+    fetch(j);  // a module's type: its size is unknown, and only DUMP can copy it
+    return Step::kWait;
+  }
+  const std::string_view args[] = {cmd, job.key};
+  engine_->send(j, Side::kSource, args, 2, op(kLength));
+  return Step::kWait;
+}
+
+FetchStage::Step FetchStage::on_length(uint32_t j, const redisReply* r) {
+  const engine::Job& job = engine_->job(j);
+  const char* cmd = value::length_command(job.type);
+  if (!resp::is_integer(r)) {
+    const std::string msg = error_text(r);
+    if (resp::is_error(r) && memory_refused(msg)) {
+      refused(j, SizeMode::kUnsized, cmd, msg);
+    } else if (!resp::is_error(r) || !engine_->handle_error(j, Side::kSource, cmd, msg)) {
+      engine_->fail_key(j, std::string(cmd) + ": " + msg);
+    }
+    return Step::kWait;
+  }
+  const auto n = static_cast<uint64_t>(std::max<long long>(r->integer, 0));
+  const uint64_t size = job.type == "string" ? n : n * kElementEstimate;
+  if (size <= engine_->options().big_key_threshold) {
+    fetch(j);
+    return Step::kWait;
+  }
+  return found_big(j, size);
+}
+
+FetchStage::Step FetchStage::found_big(uint32_t j, uint64_t size) {
+  const engine::Job& job = engine_->job(j);
+  state_[j].size = size;
+  state_[j].phase = Phase::kIdle;
+  ++engine_->counters(j).big_keys;
+  big_keys_.add(report::BigKey{job.key, job.type, size});
+  spdlog::debug("big key \"{}\" ({}, {} bytes): rewrite path in chunks", printable_short(job.key), job.type,
+                size);
+  return Step::kBigKey;
+}
+
+void FetchStage::on_object(uint32_t j, const redisReply* r) {
+  if (resp::is_integer(r)) {
+    state_[j].idle = r->integer;
+  } else if (resp::is_error(r) && !idle_refused_ && refuses_object(resp::text(r))) {
+    // An ACL without OBJECT, or a policy changed meanwhile: the keys go on without their idle times.
+    idle_refused_ = true;
+    spdlog::warn("{}: OBJECT {} refused ({}): --keep-idle carries no idle times from now on",
+                 engine_->label(j, Side::kSource), engine_->options().source_lfu ? "FREQ" : "IDLETIME",
+                 resp::text(r));
+  }
+}
+
+FetchStage::Step FetchStage::on_dump(uint32_t j, resp::Reply& reply) {
+  engine::Job& job = engine_->job(j);
+  State& st = state_[j];
+  const redisReply* r = reply.get();
+  if (!st.error.empty()) {
+    const std::string msg = st.error;
+    if (!engine_->handle_error(j, Side::kSource, "PTTL", msg)) engine_->fail_key(j, "PTTL: " + msg);
+    return Step::kWait;
+  }
+  if (resp::is_error(r)) {
+    const std::string msg(resp::text(r));
+    if (!engine_->handle_error(j, Side::kSource, "DUMP", msg)) engine_->fail_key(j, "DUMP: " + msg);
+    return Step::kWait;
+  }
+  if (resp::is_nil(r) || job.pttl == -2) {
+    // Deleted (or expired) between SCAN and DUMP: not an error. A DUMP that is not nil after PTTL said -2
+    // is a key created meanwhile, which this pass does not promise to copy.
+    ++engine_->counters(j).vanished;
+    engine_->add_example(j, "vanished");
+    engine_->done(j);
+    return Step::kWait;
+  }
+  if (r->type != REDIS_REPLY_STRING) {
+    engine_->fail_key(j, "DUMP: unexpected reply " + resp::describe(r));
+    return Step::kWait;
+  }
+  engine_->hold(j, std::move(reply));
+  job.resent = false;  // a new stage starts
+  st.phase = Phase::kIdle;
+  return Step::kFetched;
+}
+
+}  // namespace rmig::copy

@@ -1,0 +1,88 @@
+#pragma once
+// The fetch stage: PTTL and DUMP of the source key, pipelined back to back, with the time the PTTL was sent
+// (Job::sent_at). The payload ends up held by the job (Job::payload_view, Engine::hold) and its PTTL in
+// Job::pttl. A vanished key (PTTL -2 or DUMP nil) is counted and its job ended here, as is a key whose
+// commands fail.
+//
+// In auto mode (and in a plan with any mode but dump) with a --big-key-threshold, the key's size is asked
+// first (MEMORY USAGE with the default sampling: O(1) for small keys), so a big key is never DUMPed whole: it
+// is recorded (big_keys(), Counters::big_keys) and reported as Step::kBigKey with Job::type set. A source
+// node that refuses MEMORY is sized with TYPE and the type's length command (STRLEN exactly, a collection at
+// kElementEstimate bytes per element); one that refuses those too is not sized (its keys are DUMPed whole).
+//
+// --keep-idle: OBJECT IDLETIME or FREQ goes before the DUMP (which resets the idle time); idle() gives it.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "copy/op_range.hpp"
+#include "engine/engine.hpp"
+#include "report/counters.hpp"
+
+namespace rmig::copy {
+
+class FetchStage {
+ public:
+  static constexpr uint8_t kOpCount = 6;
+  // Bytes per element assumed for a collection when MEMORY USAGE is refused: about what a small element costs
+  // in a hash table.
+  static constexpr uint64_t kElementEstimate = 64;
+
+  // What a reply leads to. kWait: more replies are due, or the stage ended the job itself.
+  enum class Step : uint8_t { kWait, kFetched, kBigKey };
+
+  explicit FetchStage(OpRange ops) noexcept : ops_(ops) {}
+  void attach(engine::Engine& engine);
+  bool owns(uint8_t op) const noexcept { return ops_.owns(op); }
+
+  // A new job in slot j: its state from the previous one goes (once per job, before start).
+  void reset(uint32_t j) { state_[j] = State{}; }
+  // Starts job j: the size check where one is needed, else the fetch.
+  void start(uint32_t j);
+  // Sends the current step of job j again (after a reconnection, a redirect or a retry).
+  void resend(uint32_t j);
+  Step on_reply(uint32_t j, uint8_t op, resp::Reply& reply);
+
+  // --keep-idle: the key's OBJECT IDLETIME (seconds) or OBJECT FREQ read before its DUMP; -1 when not read.
+  int64_t idle(uint32_t j) const noexcept { return state_[j].idle; }
+  // The size of a key reported as kBigKey (MEMORY USAGE, or its length estimate).
+  uint64_t big_size(uint32_t j) const noexcept { return state_[j].size; }
+  // The big keys found (the first BigKeys::kMaxListed; Counters::big_keys counts them all).
+  const report::BigKeys& big_keys() const noexcept { return big_keys_; }
+
+ private:
+  enum Op : uint8_t { kPttl, kDump, kSize, kSizeType, kLength, kObject };
+  enum class Phase : uint8_t { kIdle, kSize, kFetch };
+  // How a source node's keys are sized: MEMORY USAGE, TYPE + length, or not at all (both refused).
+  enum class SizeMode : uint8_t { kByMemory, kByLength, kUnsized };
+
+  struct State {
+    Phase phase = Phase::kIdle;
+    std::string error;  // the PTTL's error, reported with the DUMP's reply
+    uint64_t size = 0;  // MEMORY USAGE of a big key while its TYPE is asked; then its size
+    int64_t idle = -1;  // see idle()
+  };
+
+  uint8_t op(Op o) const noexcept { return ops_.at(o); }
+  void fetch(uint32_t j);
+  void check_size(uint32_t j);
+  Step on_size(uint32_t j, const redisReply* r);
+  Step on_size_type(uint32_t j, const redisReply* r);
+  Step on_length(uint32_t j, const redisReply* r);
+  void on_object(uint32_t j, const redisReply* r);
+  Step on_dump(uint32_t j, resp::Reply& reply);
+  Step found_big(uint32_t j, uint64_t size);
+  SizeMode size_mode(uint32_t node) const noexcept;
+  // `command` was refused as a command on job j's node: size its keys the next way (said once), and go on.
+  void refused(uint32_t j, SizeMode mode, std::string_view command, std::string_view message);
+
+  OpRange ops_;
+  engine::Engine* engine_ = nullptr;
+  std::vector<State> state_;         // per job slot
+  std::vector<SizeMode> size_mode_;  // per source node
+  bool idle_refused_ = false;        // OBJECT was refused once: said once, not sent again
+  report::BigKeys big_keys_;
+};
+
+}  // namespace rmig::copy
