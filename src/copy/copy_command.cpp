@@ -13,6 +13,7 @@
 #include "cluster/topology.hpp"
 #include "copy/copy_task.hpp"
 #include "copy/engine.hpp"
+#include "copy/key_size_bound.hpp"
 #include "copy/glob.hpp"
 #include "copy/plan_task.hpp"
 #include "copy/rename.hpp"
@@ -82,14 +83,6 @@ Result<uint64_t> dbsize(net::Loop& loop, resp::Connection& c) {
   return 0;
 }
 
-// INFO memory's used_memory_dataset (Redis >= 4), or 0 when refused or absent.
-uint64_t dataset_bytes(net::Loop& loop, resp::Connection& c) {
-  auto r = resp::call_sync(loop, c, {"INFO", "memory"});
-  if (!r || !resp::is_string(r->get())) return 0;
-  auto info = resp::parse_info(resp::text(r->get()));
-  return std::strtoull(info["used_memory_dataset"].c_str(), nullptr, 10);
-}
-
 // A replica worth reading from: linked to its primary and not in the middle of a full sync. When INFO is
 // refused the replica is trusted.
 bool replica_in_sync(net::Loop& loop, resp::Connection& c) {
@@ -146,7 +139,7 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
     }
     auto n = dbsize(loop, *seed);
     if (!n) return n.error();
-    const uint64_t data = dataset_bytes(loop, *seed);
+    const uint64_t data = key_size_bound(loop, *seed);
     nodes.push_back(SourceNode{std::move(seed), nullptr, cmd.source.endpoint.to_string(), *n, data});
     return nodes;
   }
@@ -193,7 +186,7 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
     }
     auto n = dbsize(loop, *conn);
     if (!n) return n.error();
-    const uint64_t data = dataset_bytes(loop, *conn);
+    const uint64_t data = key_size_bound(loop, *conn);
     nodes.push_back(SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
   }
   spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
