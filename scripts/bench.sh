@@ -20,6 +20,8 @@
 #   RM_BENCH_CLUSTER_URL_FORMAT  printf format of a cluster URL from one node's port (default redis://127.0.0.1:%s)
 #   RM_BENCH_CLUSTER_ARGS        extra tool arguments for cluster runs (default none)
 #   RM_BENCH_TOOL_ARGS           extra tool arguments for every run, e.g. "--big-key-threshold 0" (default none)
+#   RM_BENCH_SERVER              the command that starts a server, words split on spaces (default redis-server),
+#                                e.g. "LOADER --library-path LIBS .../redis-server" for another Redis version
 set -euo pipefail
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -72,7 +74,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=("${ALL_SECTIONS[@]}")
 
-for cmd in redis-server redis-cli openssl cmake make; do
+read -r -a SERVER_CMD <<<"${RM_BENCH_SERVER:-redis-server}"
+for cmd in "${SERVER_CMD[0]}" redis-cli openssl cmake make; do
   command -v "$cmd" >/dev/null || die "$cmd not found; run scripts/install-deps.sh"
 done
 
@@ -178,7 +181,7 @@ start_server() {
   local name=$1 port=$2 dir="$WORK/$1" i
   shift 2
   mkdir -p "$dir"
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+  "${SERVER_CMD[@]}" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
     --logfile "$dir/redis.log" --daemonize no "$@" </dev/null >/dev/null 2>&1 &
   SERVER_PID=$!
   SERVER_PIDS+=("$SERVER_PID")
@@ -343,8 +346,9 @@ probe() {
 # --- physical limits -------------------------------------------------------------------------------------------------
 
 # tool_mix PORT: the reads the tool sends the source per key in this run (rm-bench gen-dump-cmds --mix): PTTL and
-# DUMP, plus MEMORY USAGE first when it sizes keys (auto mode, a --big-key-threshold, and a node whose dataset,
-# INFO memory's used_memory_dataset, is over the threshold: docs/internals.md, "The size check").
+# DUMP, plus MEMORY USAGE first when it sizes keys: auto mode, a --big-key-threshold, and a node that does not
+# prove all its keys under it (INFO memory's used_memory_dataset over the threshold, and no INFO keysizes showing
+# only strings shorter than it; src/copy/key_size_bound.hpp).
 tool_mix() {
   local port=$1 threshold=64000000 data i
   for ((i = 0; i < ${#TOOL_ARGS[@]}; i++)); do
@@ -356,6 +360,29 @@ tool_mix() {
   done
   [[ $threshold =~ ^[0-9]+$ ]] || die "tool_mix: give --big-key-threshold in bytes in RM_BENCH_TOOL_ARGS"
   data=$(rcli "$port" INFO memory | tr -d '\r' | sed -n 's/^used_memory_dataset://p')
+  # The keysizes bound: every key a string of the histogram (counts add up to keys=), twice the largest bucket
+  # plus 1 KB; 0 when there is none.
+  local bound
+  bound=$({ rcli "$port" INFO keyspace; rcli "$port" INFO keysizes; } | tr -d '\r' | awk -F'[:,=]' '
+    function bytes(b) { if (b ~ /K$/) return b * 1024; if (b ~ /M$/) return b * 1048576; if (b ~ /G$/) return b * 1073741824; return b + 0 }
+    /^db[0-9]+:keys=/ { keys[$1] = $3; next }
+    /^db[0-9]+_distrib_/ {
+      split($1, name, "_distrib_"); strings = (name[2] == "strings_sizes")
+      for (i = 2; i + 1 <= NF; i += 2) {
+        if ($(i + 1) + 0 == 0) continue
+        if (!strings) bad = 1
+        counted[name[1]] += $(i + 1)
+        if (bytes($i) > top) top = bytes($i)
+      }
+      seen = 1
+    }
+    END {
+      if (!seen || bad) { print 0; exit }
+      for (d in keys) if (counted[d] != keys[d]) { print 0; exit }
+      for (d in counted) if (!(d in keys)) { print 0; exit }
+      printf "%.0f\n", (top == 0 ? 1 : top * 2 - 1) + 1024
+    }')
+  if [ "${bound:-0}" -gt 0 ] && { [ "${data:-0}" -eq 0 ] || [ "$bound" -lt "$data" ]; }; then data=$bound; fi
   if [ "$threshold" -gt 0 ] && [ "${data:-0}" -gt "$threshold" ]; then echo size-pttl-dump; else echo pttl-dump; fi
 }
 
@@ -714,7 +741,7 @@ git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || git_rev+="+dirty"
 record meta "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "command=$COMMAND_LINE" "git=$git_rev" \
   "host=$(uname -sr), $cpu, $(awk '/MemTotal/ { printf "%d GB RAM", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)" \
-  "cpus=$(nproc)" "redis=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" "quick=$QUICK" "repeat=$REPEAT" \
+  "cpus=$(nproc)" "redis=$("${SERVER_CMD[@]}" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" "quick=$QUICK" "repeat=$REPEAT" \
   "tool=${TOOL#"$ROOT/"}"
 log "work directory $WORK; sections: ${SECTIONS[*]}"
 
