@@ -2,7 +2,7 @@
 // node proves at start that no key can be over --big-key-threshold: its whole dataset is under it
 // (used_memory_dataset, suite rewrite), or, on Redis >= 8, INFO keysizes shows only strings, all shorter
 // (copy/key_size_bound.hpp). These tests count the MEMORY USAGE calls the source served and check that the
-// copy stays exact either way: values, TTLs, big keys on the rewrite path.
+// copy stays exact either way: values, TTLs, big keys on the rewrite path; on a cluster source, node by node.
 
 #include <doctest/doctest.h>
 
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "helpers.hpp"
+#include "support/cluster.hpp"
 #include "support/compare.hpp"
 #include "support/redis_server.hpp"
 #include "support/versions.hpp"
@@ -31,7 +32,7 @@ long long dataset_bytes(Client& c) {
 }
 
 // `count` strings of 1,500 bytes, every third with a TTL of its own (1 to 2 hours, distinct per key).
-void seed_strings(Client& c, int count) {
+void seed_strings(KeyWriter& c, int count) {
   std::vector<Command> cmds;
   for (int i = 0; i < count; ++i) {
     const std::string key = "s:" + std::to_string(i);
@@ -111,5 +112,49 @@ TEST_SUITE("fetch") {
     seed_strings(src, 200);
     copy_checked(src_server, dst_server, src_server.url_as("copier", "pw"));
     CHECK(memory_usage_calls(src) == 200);
+  }
+
+  TEST_CASE("Redis 8.0 cluster source: each primary proves its own keys small, or sizes them all") {
+    LocalCluster src_cluster({.node = redis_8_0().options()});
+    RedisServer dst_server(redis_8_0().options());
+    ClusterClient src = src_cluster.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 600);
+    const auto primaries = src_cluster.primaries();
+    REQUIRE(primaries.size() == 3);
+    for (RedisServer* p : primaries) {
+      Client c = p->client();
+      REQUIRE(dataset_bytes(c) > 100'000);
+      c.checked({"CONFIG", "RESETSTAT"});
+    }
+    auto run = run_copy({src_cluster.url(), dst_server.url(), "--big-key-threshold", "100KB"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 600);
+    require_same(compare_keyspaces(src, dst), 600);
+    for (RedisServer* p : primaries) {
+      Client c = p->client();
+      CHECK(memory_usage_calls(c) == 0);
+    }
+
+    // A big string on one primary: that node sizes every key it holds, the others still none.
+    src.checked({"SET", "big:string", std::string(300'000, 'y')});
+    RedisServer& owner = src_cluster.owner_of_slot(
+        static_cast<int>(src.checked({"CLUSTER", "KEYSLOT", "big:string"}).integer));
+    for (RedisServer* p : primaries) {
+      Client c = p->client();
+      c.checked({"CONFIG", "RESETSTAT"});
+    }
+    dst.flushall();
+    auto again = run_copy({src_cluster.url(), dst_server.url(), "--big-key-threshold", "100KB"});
+    INFO(again.result.describe());
+    REQUIRE(again.exit_code() == 0);
+    CHECK(again.counter("copied") == 601);
+    CHECK(again.counter("big_keys_total") == 1);
+    require_same(compare_keyspaces(src, dst), 601);
+    for (RedisServer* p : primaries) {
+      Client c = p->client();
+      CHECK(memory_usage_calls(c) == (p == &owner ? c.dbsize() : 0));
+    }
   }
 }
