@@ -11,9 +11,9 @@
 #include <limits>
 
 #include "app/url.hpp"
-#include "copy/glob.hpp"
-#include "copy/rename.hpp"
 #include "net/tls.hpp"
+#include "select/glob.hpp"
+#include "select/rename.hpp"
 #include "util/file_check.hpp"
 
 namespace rmig::app {
@@ -279,7 +279,7 @@ void add_selection_options(CLI::App& app, Flags& f, bool all_dbs) {
       ->group(g);
 }
 
-void add_tuning_options(CLI::App& app, Flags& f, copy::CopyOptions& o) {
+void add_tuning_options(CLI::App& app, Flags& f, engine::CopyOptions& o) {
   const std::string g = "Tuning";
   app.add_option("--window-keys", o.window.keys, "keys in flight at most (between DUMP and RESTORE reply)")
       ->envname("WINDOW_KEYS")
@@ -328,7 +328,7 @@ void add_path_options(CLI::App& app, Flags& f) {
          "server, and a key above --big-key-threshold are rebuilt with the type's own commands), dump "
          "(DUMP/RESTORE only) or rewrite (every key rebuilt)")
       ->envname("MODE")
-      ->check(CLI::IsMember(names_of(copy::kCopyModeNames)))
+      ->check(CLI::IsMember(names_of(engine::kCopyModeNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -459,7 +459,7 @@ void add_conflict_options(CLI::App& app, Flags& f, Config& cfg) {
          "what to do with a key that exists on the destination: skip (default), replace, merge (fold a "
          "hash, set or zset into the existing one) or fail (stop at the first one)")
       ->envname("ON_CONFLICT")
-      ->check(CLI::IsMember(names_of(copy::kConflictPolicyNames)))
+      ->check(CLI::IsMember(names_of(engine::kConflictPolicyNames)))
       ->capture_default_str()
       ->group(g);
   app.add_option(
@@ -606,17 +606,17 @@ std::vector<std::string> url_like_values(const CLI::App& app) {
 }
 
 // The rename rules in command-line order (first match wins across --rename-prefix and --rename).
-std::vector<copy::RuleSpec> rule_specs(const CLI::App& app, const Flags& f) {
-  std::vector<copy::RuleSpec> specs;
+std::vector<select::RuleSpec> rule_specs(const CLI::App& app, const Flags& f) {
+  std::vector<select::RuleSpec> specs;
   std::size_t prefix = 0, regex = 0, seen_prefix = 0, seen_regex = 0;
   for (const CLI::Option* o : app.parse_order()) {
     // Each rule is two values, each counted once in the parse order.
     if (o->get_name() == "--rename-prefix" && (++seen_prefix % 2) == 0 && prefix < f.rename_prefix.size()) {
       const auto& [from, to] = f.rename_prefix[prefix++];
-      specs.push_back(copy::RuleSpec{copy::RuleSpec::Kind::kPrefix, from, to});
+      specs.push_back(select::RuleSpec{select::RuleSpec::Kind::kPrefix, from, to});
     } else if (o->get_name() == "--rename" && (++seen_regex % 2) == 0 && regex < f.rename_regex.size()) {
       const auto& [from, to] = f.rename_regex[regex++];
-      specs.push_back(copy::RuleSpec{copy::RuleSpec::Kind::kRegex, from, to});
+      specs.push_back(select::RuleSpec{select::RuleSpec::Kind::kRegex, from, to});
     }
   }
   return specs;
@@ -624,10 +624,10 @@ std::vector<copy::RuleSpec> rule_specs(const CLI::App& app, const Flags& f) {
 
 // The rules of RENAME_PREFIX and RENAME (used when the command line has no rename rule): RENAME_PREFIX's
 // first, each in its own order.
-Result<std::vector<copy::RuleSpec>> env_rule_specs() {
-  std::vector<copy::RuleSpec> specs;
-  for (auto [name, kind] : {std::pair{"RENAME_PREFIX", copy::RuleSpec::Kind::kPrefix},
-                            std::pair{"RENAME", copy::RuleSpec::Kind::kRegex}}) {
+Result<std::vector<select::RuleSpec>> env_rule_specs() {
+  std::vector<select::RuleSpec> specs;
+  for (auto [name, kind] : {std::pair{"RENAME_PREFIX", select::RuleSpec::Kind::kPrefix},
+                            std::pair{"RENAME", select::RuleSpec::Kind::kRegex}}) {
     const char* v = std::getenv(name);
     if (v == nullptr) continue;
     auto rules = parse_rule_list(v, kind, name);
@@ -639,22 +639,22 @@ Result<std::vector<copy::RuleSpec>> env_rule_specs() {
 
 }  // namespace
 
-Result<std::vector<copy::RuleSpec>> parse_rule_list(std::string_view value, copy::RuleSpec::Kind kind,
-                                                    std::string_view variable) {
-  std::vector<copy::RuleSpec> specs;
+Result<std::vector<select::RuleSpec>> parse_rule_list(std::string_view value, select::RuleSpec::Kind kind,
+                                                      std::string_view variable) {
+  std::vector<select::RuleSpec> specs;
   for (const std::string& item : split_env_list(value)) {
     const std::string_view rule = item;
     const std::size_t space = rule.find(' ');
     if (space == std::string_view::npos) {
       return make_error(ExitCode::kUsage,
                         std::string(variable) + ": rule \"" + std::string(rule) + "\" has no " +
-                            (kind == copy::RuleSpec::Kind::kPrefix ? "new prefix" : "replacement") +
+                            (kind == select::RuleSpec::Kind::kPrefix ? "new prefix" : "replacement") +
                             ": write each rule as FROM TO, separated by one space");
     }
     std::string_view to = rule.substr(space + 1);
     while (!to.empty() && to.front() == ' ')
       to.remove_prefix(1);
-    specs.push_back(copy::RuleSpec{kind, std::string(rule.substr(0, space)), std::string(to)});
+    specs.push_back(select::RuleSpec{kind, std::string(rule.substr(0, space)), std::string(to)});
   }
   return specs;
 }
@@ -978,7 +978,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   }
   Config cfg = std::move(bound[which].cfg);
   Flags& f = bound[which].f;
-  copy::CopyOptions& o = cfg.copy.options;
+  engine::CopyOptions& o = cfg.copy.options;
   cfg.command = command;
 
   bool debug = false;
@@ -1037,7 +1037,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     o.rate_limit_bytes = *mb;
   }
   o.rate_limit_keys = f.rate_limit;
-  o.mode = value_of(copy::kCopyModeNames, f.mode).value_or(copy::CopyMode::kAuto);
+  o.mode = value_of(engine::kCopyModeNames, f.mode).value_or(engine::CopyMode::kAuto);
   auto bkt = parse_size(f.big_key_threshold);
   if (!bkt) return fail(Error{ExitCode::kUsage, "--big-key-threshold " + bkt.error().message});
   o.big_key_threshold = *bkt;
@@ -1056,7 +1056,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
                       "--replace contradicts --on-conflict " + f.on_conflict + ": give one of them"});
   }
   const std::string policy = f.replace ? "replace" : f.on_conflict;
-  o.conflict = value_of(copy::kConflictPolicyNames, policy).value_or(copy::ConflictPolicy::kSkip);
+  o.conflict = value_of(engine::kConflictPolicyNames, policy).value_or(engine::ConflictPolicy::kSkip);
   o.merge_prefer_source = f.merge_prefer == "source";
 
   // Selection. Lists from the environment (MATCH, EXCLUDE, TYPE) arrive as one value each: split them as the
@@ -1088,7 +1088,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
                                               "hash, stream (one per --type; in TYPE, separated by ';')"});
     }
   }
-  copy::Selection& sel = o.selection;
+  engine::Selection& sel = o.selection;
   sel.match = f.match;
   sel.exclude = f.exclude;
   sel.types = f.types;
@@ -1097,7 +1097,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   // leave keys behind, and the tool's lock and records would live among the copied keys. A pattern without
   // literal text at its start ("*", "*:session") selects across every prefix and is left alone.
   for (const std::string& m : f.match) {
-    if (!copy::glob_literal_prefix(m).empty() && copy::glob_may_match_prefixed(m, cfg.state.prefix)) {
+    if (!select::glob_literal_prefix(m).empty() && select::glob_may_match_prefixed(m, cfg.state.prefix)) {
       return fail(
           Error{ExitCode::kUsage,
                 "--state-prefix '" + cfg.state.prefix + "' lies inside the selection --match '" + m +
@@ -1115,14 +1115,14 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
     env_rules = !specs.empty();
   }
   if (!specs.empty()) {
-    auto rules = copy::RenameRules::build(specs);
+    auto rules = select::RenameRules::build(specs);
     if (!rules && env_rules) {
       return fail(
           Error{rules.error().code,
                 rules.error().message + " (the rule comes from RENAME_PREFIX or RENAME in the environment)"});
     }
     if (!rules) return fail(rules.error());
-    sel.rename = std::make_shared<const copy::RenameRules>(std::move(*rules));
+    sel.rename = std::make_shared<const select::RenameRules>(std::move(*rules));
   }
   cfg.copy.all_dbs = f.all_dbs;
 

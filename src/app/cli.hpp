@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "copy/copy_command.hpp"
-#include "copy/rename.hpp"
 #include "report/log.hpp"
+#include "select/rename.hpp"
 
 namespace rmig::app {
 
@@ -75,8 +75,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv);
 // when the value is one line; each rule is FROM and TO split at the first space (TO may hold spaces, FROM may
 // not: a regex writes \x20 or \s). Empty rules are ignored; a rule without TO is a usage error naming the
 // variable.
-Result<std::vector<copy::RuleSpec>> parse_rule_list(std::string_view value, copy::RuleSpec::Kind kind,
-                                                    std::string_view variable);
+Result<std::vector<select::RuleSpec>> parse_rule_list(std::string_view value, select::RuleSpec::Kind kind,
+                                                      std::string_view variable);
 
 // Parses "16MB", "512KiB", "1g" or a plain number of bytes. Negative, fractional and overflowing sizes are
 // errors.

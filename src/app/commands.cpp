@@ -3,8 +3,8 @@
 #include <cstdio>
 
 #include "app/url.hpp"
-#include "copy/state_command.hpp"
 #include "report/run_report.hpp"
+#include "state/state_command.hpp"
 #include "verify/verify_command.hpp"
 
 namespace rmig::app {
@@ -38,8 +38,8 @@ verify::VerifyOptions verify_options(const Config& cfg) {
 
 namespace {
 
-copy::StateCommand state_command(const Config& cfg) {
-  copy::StateCommand c;
+state::StateCommand state_command(const Config& cfg) {
+  state::StateCommand c;
   c.destination = cfg.copy.destination;
   c.destination_url = cfg.copy.destination_url;
   c.prefix = cfg.state.prefix;
@@ -69,8 +69,8 @@ std::string redacted_command_line(int argc, char** argv) {
   return line;
 }
 
-copy::StateOptions state_options(const Config& cfg, std::string command_line) {
-  copy::StateOptions s;
+state::StateOptions state_options(const Config& cfg, std::string command_line) {
+  state::StateOptions s;
   s.prefix = cfg.state.prefix;
   s.lock = !cfg.state.no_lock;
   s.lock_ttl_ms = static_cast<uint32_t>(cfg.state.lock_ttl_s * 1000.0);
@@ -85,8 +85,8 @@ int run_subcommand(const Config& cfg) {
     case Command::kVerify:
       return emit(verify::run_verify(cfg.copy, verify_options(cfg), cfg.verify.sample), cfg);
     case Command::kCleanup: return emit(verify::run_cleanup(cfg.copy, verify_options(cfg)), cfg);
-    case Command::kStatus: return copy::run_status(state_command(cfg));
-    case Command::kUnlock: return copy::run_unlock(state_command(cfg));
+    case Command::kStatus: return state::run_status(state_command(cfg));
+    case Command::kUnlock: return state::run_unlock(state_command(cfg));
     case Command::kCopy:
     case Command::kPlan: break;
   }

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "app/cli.hpp"
-#include "copy/state_options.hpp"
 #include "report/run_report.hpp"
+#include "state/state_options.hpp"
 #include "verify/verify_task.hpp"
 
 namespace rmig::app {
@@ -18,7 +18,7 @@ int emit(report::RunReport rep, const Config& cfg);
 std::string redacted_command_line(int argc, char** argv);
 
 // The lock and checkpoint settings of a writing run.
-copy::StateOptions state_options(const Config& cfg, std::string command_line);
+state::StateOptions state_options(const Config& cfg, std::string command_line);
 
 // The comparison settings of verify and cleanup.
 verify::VerifyOptions verify_options(const Config& cfg);

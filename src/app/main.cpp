@@ -48,9 +48,9 @@ Consent declined() {
 // plan that fails (a rename collision: 2, an unreachable server: 3, ...) stops the run with the plan's own
 // exit code, without a question. (A plan takes no lock: a lock held by another run is found by the run.)
 Consent confirm_copy(const Config& cfg) {
-  const copy::CopyOptions& o = cfg.copy.options;
-  const bool destructive =
-      o.cleanup || o.conflict == copy::ConflictPolicy::kReplace || o.conflict == copy::ConflictPolicy::kMerge;
+  const engine::CopyOptions& o = cfg.copy.options;
+  const bool destructive = o.cleanup || o.conflict == engine::ConflictPolicy::kReplace ||
+                           o.conflict == engine::ConflictPolicy::kMerge;
   if (!destructive || cfg.yes || o.dry_run || isatty(STDIN_FILENO) == 0) return {};
   copy::CopyCommand plan = cfg.copy;
   plan.options.dry_run = true;
@@ -64,9 +64,9 @@ Consent confirm_copy(const Config& cfg) {
   }
   const report::Counters& c = rep.totals;
   std::string what;
-  if (o.conflict == copy::ConflictPolicy::kReplace) {
+  if (o.conflict == engine::ConflictPolicy::kReplace) {
     what += report::thousands(c.existing) + " existing destination keys will be overwritten";
-  } else if (o.conflict == copy::ConflictPolicy::kMerge) {
+  } else if (o.conflict == engine::ConflictPolicy::kMerge) {
     what += report::thousands(c.would_merge) + " existing destination keys will be merged into";
   }
   if (o.cleanup) {

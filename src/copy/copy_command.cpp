@@ -12,14 +12,11 @@
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
 #include "copy/copy_task.hpp"
-#include "copy/engine.hpp"
-#include "copy/glob.hpp"
 #include "copy/key_size_bound.hpp"
 #include "copy/plan_task.hpp"
-#include "copy/rename.hpp"
-#include "copy/run_state.hpp"
-#include "copy/safety.hpp"
 #include "copy/server_copy_task.hpp"
+#include "engine/engine.hpp"
+#include "engine/safety.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
 #include "report/format.hpp"
@@ -27,6 +24,9 @@
 #include "resp/info.hpp"
 #include "resp/probe.hpp"
 #include "resp/server_error.hpp"
+#include "select/glob.hpp"
+#include "select/rename.hpp"
+#include "state/run_state.hpp"
 
 namespace rmig::copy {
 
@@ -128,9 +128,9 @@ Result<std::map<int, uint64_t>> cluster_db_keys(net::Loop& loop, const resp::Con
 
 // Source: one node per shard of a cluster (its primary, or a replica with --read-from replicas), or the
 // server.
-Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand& cmd, ConnectionPtr seed,
-                                             bool cluster) {
-  std::vector<SourceNode> nodes;
+Result<std::vector<engine::SourceNode>> open_sources(net::Loop& loop, const CopyCommand& cmd,
+                                                     ConnectionPtr seed, bool cluster) {
+  std::vector<engine::SourceNode> nodes;
   if (!cluster) {
     if (cmd.read_from_replicas) {
       return make_error(ExitCode::kUsage,
@@ -140,7 +140,7 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
     auto n = dbsize(loop, *seed);
     if (!n) return n.error();
     const uint64_t data = key_size_bound(loop, *seed);
-    nodes.push_back(SourceNode{std::move(seed), nullptr, cmd.source.endpoint.to_string(), *n, data});
+    nodes.push_back(engine::SourceNode{std::move(seed), nullptr, cmd.source.endpoint.to_string(), *n, data});
     return nodes;
   }
   auto topo = cluster::discover(loop, *seed);
@@ -187,14 +187,14 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const CopyCommand&
     auto n = dbsize(loop, *conn);
     if (!n) return n.error();
     const uint64_t data = key_size_bound(loop, *conn);
-    nodes.push_back(SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
+    nodes.push_back(engine::SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
   }
   spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
                cmd.read_from_replicas ? "replicas" : "primaries");
   return nodes;
 }
 
-void sample_clock(net::Loop& loop, DestinationNode& node, const resp::ServerFacts& facts) {
+void sample_clock(net::Loop& loop, engine::DestinationNode& node, const resp::ServerFacts& facts) {
   // ABSTTL needs Redis >= 5 and TIME; without them, relative TTLs are used.
   const int major = facts.version.empty() ? 0 : std::atoi(facts.version.c_str());
   if (major != 0 && major < 5) return;
@@ -211,12 +211,12 @@ void sample_clock(net::Loop& loop, DestinationNode& node, const resp::ServerFact
 }
 
 // Destination: the primaries of a cluster with the slot map, or the server.
-Result<Destination> open_destination(net::Loop& loop, const CopyCommand& cmd, ConnectionPtr seed,
-                                     const resp::ServerFacts& facts, bool cluster) {
-  Destination d;
+Result<engine::Destination> open_destination(net::Loop& loop, const CopyCommand& cmd, ConnectionPtr seed,
+                                             const resp::ServerFacts& facts, bool cluster) {
+  engine::Destination d;
   d.cluster = cluster;
   if (!cluster) {
-    DestinationNode node{std::move(seed), {}};
+    engine::DestinationNode node{std::move(seed), {}};
     if (!cmd.options.dry_run) sample_clock(loop, node, facts);
     d.nodes.push_back(std::move(node));
     return d;
@@ -233,7 +233,7 @@ Result<Destination> open_destination(net::Loop& loop, const CopyCommand& cmd, Co
   for (const auto& shard : topo->shards) {
     auto conn = open(loop, node_options(cmd.destination, shard.primary, false));
     if (!conn) return conn.error();
-    DestinationNode node{std::move(*conn), {}};
+    engine::DestinationNode node{std::move(*conn), {}};
     if (!cmd.options.dry_run) sample_clock(loop, node, facts);
     const auto index = static_cast<uint16_t>(d.nodes.size());
     for (auto [a, b] : shard.ranges) {
@@ -272,11 +272,12 @@ bool at_least(const std::string& version, int major, int minor) {
 // whose new name is the old name of another one (a swap, chain or cycle) is refused, since both could be
 // deleted against each other. Without a per-key check to fall back on, a check stopped by its memory bound
 // refuses too.
-Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::vector<SourceNode>& nodes,
-                          std::size_t detector_bytes, bool cleanup) {
-  const Selection& sel = cmd.options.selection;
+Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd,
+                          const std::vector<engine::SourceNode>& nodes, std::size_t detector_bytes,
+                          bool cleanup) {
+  const engine::Selection& sel = cmd.options.selection;
   const bool in_place = sel.renamed_only;
-  CollisionDetector detector(*sel.rename, in_place);
+  select::CollisionDetector detector(*sel.rename, in_place);
   uint64_t seen = 0;
   std::vector<std::string> types = sel.types;
   if (types.empty()) types.push_back("");
@@ -309,16 +310,17 @@ Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::ve
           const redisReply* k = rep->element[1]->element[i];
           const std::string_view key(k->str, k->len);
           if (!sel.own_prefix.empty() && key.compare(0, sel.own_prefix.size(), sel.own_prefix) == 0) continue;
-          if (sel.match.size() > 1 && std::none_of(sel.match.begin(), sel.match.end(),
-                                                   [&](const auto& p) { return glob_match(p, key); })) {
+          if (sel.match.size() > 1 && std::none_of(sel.match.begin(), sel.match.end(), [&](const auto& p) {
+                return select::glob_match(p, key);
+              })) {
             continue;
           }
           if (std::any_of(sel.exclude.begin(), sel.exclude.end(),
-                          [&](const auto& p) { return glob_match(p, key); })) {
+                          [&](const auto& p) { return select::glob_match(p, key); })) {
             continue;
           }
           ++seen;
-          std::optional<Collision> c;
+          std::optional<select::Collision> c;
           if (sel.rename->apply_into(key, renamed) >= 0 && renamed != key) {
             c = detector.add_renamed(key, renamed);
           } else if (!cleanup && sel.rename->may_produce(key)) {
@@ -351,13 +353,14 @@ Status prescan_collisions(net::Loop& loop, const CopyCommand& cmd, const std::ve
 // Whether the server takes the command a server-side copy would send (an ACL may deny COPY or MOVE, a
 // managed service may rename or disable them): the command is tried on a key that does not exist, which
 // changes nothing. A key outside the user's key patterns says nothing about the command: assumed allowed.
-Result<bool> server_copy_allowed(net::Loop& loop, resp::Connection& c, const CopyOptions& o, int dst_db) {
+Result<bool> server_copy_allowed(net::Loop& loop, resp::Connection& c, const engine::CopyOptions& o,
+                                 int dst_db) {
   const std::string key =
       (o.selection.own_prefix.empty() ? std::string("redis-migrate:") : o.selection.own_prefix) +
       "copy-probe:" + o.run_id;
   const std::string db = std::to_string(dst_db);
   std::string_view words[6];
-  Engine::Side side = Engine::Side::kSource;
+  engine::Engine::Side side = engine::Engine::Side::kSource;
   const std::size_t n = ServerCopyTask::command(o, key, db, words, side);
   auto r = resp::call_sync(loop, c, resp::Args(words, words + n));
   if (!r) return r.error();
@@ -447,8 +450,8 @@ Result<Probed> run_probes(net::Loop& loop, resp::Connection& c, const std::vecto
 // UNLINK, when a deletion is required (`why` not empty). `renamed_only`: only an UNLINK the server does not
 // know switches (an ACL refusal stays for the key-by-key answer).
 Status settle_delete(const resp::Connection& c, const std::optional<std::string>& unlink,
-                     const std::optional<std::string>& del, ScriptCommands& side, std::string_view why,
-                     bool renamed_only) {
+                     const std::optional<std::string>& del, scripts::ScriptCommands& side,
+                     std::string_view why, bool renamed_only) {
   if (!unlink) return {};
   if (renamed_only && resp::classify_error(*unlink) != resp::ServerError::kUnknownCommand) return {};
   if (!del) {
@@ -463,8 +466,9 @@ Status settle_delete(const resp::Connection& c, const std::optional<std::string>
 
 }  // namespace
 
-Status check_commands(net::Loop& loop, std::vector<SourceNode>& sources, Destination& destination,
-                      const CommandNeeds& needs, CopyOptions& options) {
+Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
+                      engine::Destination& destination, const CommandNeeds& needs,
+                      engine::CopyOptions& options) {
   const std::string key =
       (options.selection.own_prefix.empty() ? std::string("redis-migrate:") : options.selection.own_prefix) +
       "probe:" + options.run_id;
@@ -550,7 +554,7 @@ namespace {
 
 // One pass of the engine: one source DB into one destination DB.
 struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std containers and json
-  EngineResult result;
+  engine::EngineResult result;
   PlanStats plan;
   bool interrupted = false;
   nlohmann::json run;  // the run record's section of the report (lock, id, resumed)
@@ -559,8 +563,8 @@ struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std
 
 enum class PassKind { kCopy, kPlan, kServerCopy };
 
-Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyOptions& options, int src_db,
-                            int dst_db, bool src_cluster, bool dst_cluster, PassKind kind,
+Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const engine::CopyOptions& options,
+                            int src_db, int dst_db, bool src_cluster, bool dst_cluster, PassKind kind,
                             uint64_t* keys_estimate) {
   resp::ConnectOptions src_opts = cmd.source;
   resp::ConnectOptions dst_opts = cmd.destination;
@@ -580,7 +584,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   if (!sources) return sources.error();
   auto destination = open_destination(loop, pass_cmd, std::move(*dst), *dst_facts, dst_cluster);
   if (!destination) return destination.error();
-  CopyOptions engine_options = options;
+  engine::CopyOptions engine_options = options;
   if (options.cleanup) {
     auto evicting = check_eviction_policy(loop, *destination, pass_cmd, "--cleanup");
     if (!evicting) return evicting.error();
@@ -599,36 +603,38 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
 
   // Every command the pass will send that a server may refuse or not know, before the first write (the lock).
   CommandNeeds needs;
-  const bool dump_path = engine_options.mode != CopyMode::kRewrite;
+  const bool dump_path = engine_options.mode != engine::CopyMode::kRewrite;
   if (kind == PassKind::kPlan) {
     needs.dump = dump_path;
   } else if (kind == PassKind::kCopy) {
     needs.dump = dump_path;
     needs.restore = dump_path;
     needs.source_scripts = engine_options.cleanup;
-    needs.destination_scripts = engine_options.conflict == ConflictPolicy::kMerge;
-    needs.destination_delete = engine_options.mode != CopyMode::kDump;
+    needs.destination_scripts = engine_options.conflict == engine::ConflictPolicy::kMerge;
+    needs.destination_delete = engine_options.mode != engine::CopyMode::kDump;
   } else {
-    needs.source_scripts = engine_options.cleanup && engine_options.conflict == ConflictPolicy::kReplace;
+    needs.source_scripts =
+        engine_options.cleanup && engine_options.conflict == engine::ConflictPolicy::kReplace;
   }
   if (auto st = check_commands(loop, *sources, *destination, needs, engine_options); !st) return st.error();
 
   // The lease and the run record (one per database: the fingerprint names it); nothing for a plan.
-  RunState state(loop, pass_cmd, "copy");
+  state::RunState state(loop, pass_cmd, "copy");
   if (auto st = state.begin(*sources); !st) return st.error();
 
   CopyTask copy_task;
   PlanTask plan_task;
   ServerCopyTask server_copy_task(dst_db);
-  KeyTask& task = kind == PassKind::kPlan         ? static_cast<KeyTask&>(plan_task)
-                  : kind == PassKind::kServerCopy ? static_cast<KeyTask&>(server_copy_task)
-                                                  : copy_task;
-  Engine engine(loop, engine_options, std::move(*sources), std::move(*destination), src_opts, dst_opts, task);
+  engine::KeyTask& task = kind == PassKind::kPlan         ? static_cast<engine::KeyTask&>(plan_task)
+                          : kind == PassKind::kServerCopy ? static_cast<engine::KeyTask&>(server_copy_task)
+                                                          : copy_task;
+  engine::Engine engine(loop, engine_options, std::move(*sources), std::move(*destination), src_opts,
+                        dst_opts, task);
   state.attach(engine);
   report::Progress progress(keys);
   progress.set_pacing(engine_options.rate_limit_keys, engine_options.rate_limit_bytes);
   struct Ticker {
-    Engine* engine;
+    engine::Engine* engine;
     report::Progress* progress;
   } ticker{&engine, &progress};
   net::Timer progress_timer(loop, &ticker, [](void* p) {
@@ -674,7 +680,7 @@ Result<PassResult> run_pass(net::Loop& loop, const CopyCommand& cmd, const CopyO
   return out;
 }
 
-nlohmann::json plan_json(const PlanStats& s, const Selection& sel,
+nlohmann::json plan_json(const PlanStats& s, const engine::Selection& sel,
                          const std::vector<std::pair<int, uint64_t>>& by_db) {
   nlohmann::json j;
   nlohmann::json types = nlohmann::json::object();
@@ -705,7 +711,7 @@ nlohmann::json plan_json(const PlanStats& s, const Selection& sel,
   return j;
 }
 
-void log_plan(const PlanStats& s, const Selection& sel) {
+void log_plan(const PlanStats& s, const engine::Selection& sel) {
   std::string types;
   for (const auto& [t, n] : s.by_type)
     types += " " + t + " " + report::thousands(n);
@@ -731,9 +737,9 @@ int version_number(const resp::ServerFacts& f) {
 
 // What the rewrite path may use on the destination. Valkey is 7.2 or later; an unknown version is assumed
 // current (a refused command then fails the key with the server's message).
-DestinationTraits destination_traits(const resp::ServerFacts& dst) {
+engine::DestinationTraits destination_traits(const resp::ServerFacts& dst) {
   const int v = version_number(dst);
-  DestinationTraits t;
+  engine::DestinationTraits t;
   t.field_ttls = resp::has_field_ttls(dst);
   if (dst.known && !dst.version.empty()) t.server = resp::server_name(dst);
   if (dst.server == "valkey" || v == 0) return t;
@@ -749,7 +755,7 @@ nlohmann::json server_json(const resp::ServerFacts& f) {
 // Says before the run which path the keys will take, from both servers' versions (INFO server) and the
 // RDB version each writes. In auto mode the run starts with DUMP/RESTORE all the same and switches on the
 // first refused payload: the table can be behind a server release, the destination cannot.
-void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerFacts& src,
+void plan_path(report::RunReport& rep, const engine::CopyOptions& o, const resp::ServerFacts& src,
                const resp::ServerFacts& dst) {
   const int src_rdb = resp::rdb_version(src);
   const int dst_rdb = resp::rdb_version(dst);
@@ -765,16 +771,16 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
   std::string expected;
   std::string text;
   switch (o.mode) {
-    case CopyMode::kRewrite:
+    case engine::CopyMode::kRewrite:
       expected = "rewrite";
       text = "rewrite path for every key (--mode rewrite)";
       break;
-    case CopyMode::kDump:
+    case engine::CopyMode::kDump:
       expected = "dump";
       text = "dump path for every key (--mode dump)";
       if (known && !readable) text += "; " + why + ": keys will fail, use --mode auto";
       break;
-    case CopyMode::kAuto:
+    case engine::CopyMode::kAuto:
       if (!known) {
         expected = "dump";
         text =
@@ -798,7 +804,7 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
   std::string field_ttls;
   if (!o.source_field_ttls) {
     field_ttls = "none: the source (" + resp::server_name(src) + ") has no hash field expiration";
-  } else if (expected == "dump" && (known || o.mode == CopyMode::kDump)) {
+  } else if (expected == "dump" && (known || o.mode == engine::CopyMode::kDump)) {
     field_ttls = "carried in their DUMP payloads (dump path)";
   } else if (o.destination.field_ttls) {
     field_ttls = expected == "dump"
@@ -813,9 +819,9 @@ void plan_path(report::RunReport& rep, const CopyOptions& o, const resp::ServerF
                  ") has no hash field expiration; --drop-field-ttls copies their fields without the TTLs";
   }
   rep.path = text;
-  rep.path_detail = {{"mode", name_of(kCopyModeNames, o.mode)},
+  rep.path_detail = {{"mode", name_of(engine::kCopyModeNames, o.mode)},
                      {"expected", expected},
-                     {"big_key_threshold", o.mode == CopyMode::kAuto ? o.big_key_threshold : 0},
+                     {"big_key_threshold", o.mode == engine::CopyMode::kAuto ? o.big_key_threshold : 0},
                      {"field_ttls", field_ttls},
                      {"source", server_json(src)},
                      {"destination", server_json(dst)}};
@@ -840,7 +846,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
   rep.source = cmd.source_url;
   rep.destination = cmd.destination_url;
   rep.dry_run = cmd.options.dry_run;
-  rep.conflict_policy = name_of(kConflictPolicyNames, cmd.options.conflict);
+  rep.conflict_policy = name_of(engine::kConflictPolicyNames, cmd.options.conflict);
   rep.cleanup = cmd.options.cleanup;
   auto finish = [&](report::RunReport& r) -> report::RunReport {
     r.duration_s = std::chrono::duration<double>(Clock::now() - started).count();
@@ -854,8 +860,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
 
   net::Loop loop;
   {
-    CopyOptions options = cmd.options;
-    Selection& sel = options.selection;
+    engine::CopyOptions options = cmd.options;
+    engine::Selection& sel = options.selection;
     std::vector<std::pair<int, int>> passes;
     bool src_cluster = false, dst_cluster = false;
     PassKind kind = options.dry_run ? PassKind::kPlan : PassKind::kCopy;
@@ -877,12 +883,13 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       const bool renaming = sel.rename && !sel.rename->empty();
       // Source and destination must be different data, unless keys are renamed in place (a move with
       // --cleanup; keys no rule renames stay where they are).
-      auto identity = check_identity(
-          loop, IdentityCheck{cmd, **src, **dst, *src_facts, *dst_facts, src_cluster, dst_cluster,
-                              options.cleanup, false,
-                              options.cleanup                                ? "--cleanup"
-                              : options.conflict == ConflictPolicy::kReplace ? "--replace"
-                                                                             : "--on-conflict merge"});
+      auto identity =
+          check_identity(loop, engine::IdentityCheck{cmd, **src, **dst, *src_facts, *dst_facts, src_cluster,
+                                                     dst_cluster, options.cleanup, false,
+                                                     options.cleanup ? "--cleanup"
+                                                     : options.conflict == engine::ConflictPolicy::kReplace
+                                                         ? "--replace"
+                                                         : "--on-conflict merge"});
       if (!identity) return failed(identity.error());
       const bool same_server = identity->same_server;
       if (identity->in_place) sel.renamed_only = true;
@@ -944,7 +951,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       // The server copies by itself when both DBs live on it and nothing is renamed (COPY needs Redis 6.2).
       if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster &&
           at_least(src_facts->version, 6, 2) &&
-          (options.conflict == ConflictPolicy::kSkip || options.conflict == ConflictPolicy::kReplace)) {
+          (options.conflict == engine::ConflictPolicy::kSkip ||
+           options.conflict == engine::ConflictPolicy::kReplace)) {
         auto allowed = server_copy_allowed(loop, **src, options, cmd.destination.db);
         if (!allowed) return failed(allowed.error());
         if (*allowed) {
@@ -993,7 +1001,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         if (src_db == passes.front().first) rep.started = false;
         break;
       }
-      EngineResult& r = pass->result;
+      engine::EngineResult& r = pass->result;
       rep.totals += r.total;
       if (passes.size() > 1) rep.dbs.emplace_back(src_db, r.total);
       for (auto& n : r.nodes) {
@@ -1070,8 +1078,9 @@ Result<Sides> open_sides(net::Loop& loop, CopyCommand& cmd, bool writes_destinat
   if (!dst_cluster) return dst_cluster.error();
   // verify reads only; cleanup (options.cleanup) deletes from the source.
   const bool deletes = cmd.options.cleanup;
-  auto identity = check_identity(loop, IdentityCheck{cmd, **src, **dst, *src_facts, *dst_facts, *src_cluster,
-                                                     *dst_cluster, deletes, !deletes, "cleanup"});
+  auto identity =
+      check_identity(loop, engine::IdentityCheck{cmd, **src, **dst, *src_facts, *dst_facts, *src_cluster,
+                                                 *dst_cluster, deletes, !deletes, "cleanup"});
   if (!identity) return identity.error();
   if (identity->in_place) cmd.options.selection.renamed_only = true;  // in place: only renamed keys moved
   if (writes_destination && !*dst_cluster && dst_facts->known && dst_facts->role == "slave") {

@@ -4,12 +4,12 @@
 
 #include <string>
 
-#include "copy/engine.hpp"
-#include "copy/options.hpp"
-#include "copy/state_options.hpp"
+#include "engine/engine.hpp"
+#include "engine/options.hpp"
 #include "report/run_report.hpp"
 #include "resp/connection.hpp"
 #include "resp/probe.hpp"
+#include "state/state_options.hpp"
 #include "util/enum_names.hpp"
 
 namespace rmig::copy {
@@ -26,13 +26,13 @@ struct CopyCommand {
   resp::ConnectOptions destination;
   std::string source_url;       // redacted, for the report
   std::string destination_url;  // redacted
-  CopyOptions options;
+  engine::CopyOptions options;
   ClusterMode source_cluster = ClusterMode::kAuto;
   ClusterMode destination_cluster = ClusterMode::kAuto;
   bool read_from_replicas = false;  // source cluster: SCAN and DUMP on replicas (READONLY)
   bool all_dbs = false;             // every non-empty logical DB N to DB N (standalone)
   uint32_t progress_interval_ms = 5'000;
-  StateOptions state;  // the destination's lock and the run record (writing runs only)
+  state::StateOptions state;  // the destination's lock and the run record (writing runs only)
   // A deleting run whose identity check cannot tell whether both URLs reach the same data (no INFO, no
   // probe key) goes ahead instead of refusing.
   bool assume_distinct = false;
@@ -45,8 +45,8 @@ report::RunReport run_copy(const CopyCommand& cmd);
 // Both sides of a run connected, probed and checked, ready for an Engine: what verify and cleanup share with
 // the copy's start-up. `writes_destination`: a read-only replica as destination is an error.
 struct Sides {
-  std::vector<SourceNode> sources;
-  Destination destination;
+  std::vector<engine::SourceNode> sources;
+  engine::Destination destination;
   resp::ServerFacts source_facts;
   resp::ServerFacts destination_facts;
   uint64_t source_keys = 0;  // DBSIZE of every source node at start
@@ -65,8 +65,9 @@ struct CommandNeeds {
 // naming the command; a refused UNLINK is replaced by DEL (recorded in options' ScriptCommands), and only
 // when DEL is refused too is UNLINK the command named. EVALSHA needs no probe: its first refusal switches the
 // side to EVAL (Script::fall_back).
-Status check_commands(net::Loop& loop, std::vector<SourceNode>& sources, Destination& destination,
-                      const CommandNeeds& needs, CopyOptions& options);
+Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
+                      engine::Destination& destination, const CommandNeeds& needs,
+                      engine::CopyOptions& options);
 
 // Opens and checks both sides like a copy does. Source and destination may be the same database only when
 // keys are renamed: the selection then takes renamed keys only (cmd is adjusted).

@@ -7,13 +7,13 @@
 #include <array>
 #include <charconv>
 
-#include "copy/glob.hpp"
 #include "copy/merge.hpp"
-#include "copy/rename.hpp"
 #include "copy/restore_check.hpp"
 #include "copy/temp_key.hpp"
 #include "copy/ttl.hpp"
 #include "resp/server_error.hpp"
+#include "select/glob.hpp"
+#include "select/rename.hpp"
 #include "util/escape.hpp"
 #include "util/int_text.hpp"
 #include "util/sha1.hpp"
@@ -22,7 +22,7 @@ namespace rmig::copy {
 
 namespace {
 
-using Side = Engine::Side;
+using Side = engine::Engine::Side;
 using resp::ServerError;
 
 // Compare-and-delete for --cleanup and the cleanup command. KEYS[1] is the source key, ARGV[1] the SHA1 of
@@ -70,14 +70,14 @@ int64_t CopyTask::cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_
   return ms < 0 ? 0 : static_cast<int64_t>(ms);
 }
 
-const Script& CopyTask::cleanup_script() {
-  static const Script script(kCleanupScript);
+const scripts::Script& CopyTask::cleanup_script() {
+  static const scripts::Script script(kCleanupScript);
   return script;
 }
 
-void CopyTask::attach(Engine& engine) {
+void CopyTask::attach(engine::Engine& engine) {
   DumpTask::attach(engine);
-  const Selection& sel = engine.options().selection;
+  const engine::Selection& sel = engine.options().selection;
   chains_ = sel.renamed_only && sel.rename && sel.rename->may_chain();
   state_.assign(engine.window_size(), State{});
   rewriter_.attach(engine);
@@ -88,7 +88,7 @@ void CopyTask::attach(Engine& engine) {
 void CopyTask::start(uint32_t j) {
   state_[j] = State{};
   const uint32_t node = engine_->job(j).node;
-  if (engine_->options().mode == CopyMode::kRewrite ||
+  if (engine_->options().mode == engine::CopyMode::kRewrite ||
       (node < rewrite_node_.size() && rewrite_node_[node] != 0))
     return rewrite(j);
   DumpTask::start(j);
@@ -158,7 +158,7 @@ void CopyTask::fetched(uint32_t j) {
 
 void CopyTask::apply(uint32_t j) {
   if (engine_->failing()) return engine_->abandon(j);  // nothing new is written once the run is failing
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   State& st = state_[j];
   job.stage = kStageApply;
   const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -170,7 +170,7 @@ void CopyTask::apply(uint32_t j) {
   }
   // With the destination's clock known the expiry is absolute (ABSTTL), computed from the moment the PTTL
   // was sent: waiting in the destination's queue then cannot extend the key's life.
-  const ServerClock& clock = engine_->destination_clock(j);
+  const engine::ServerClock& clock = engine_->destination_clock(j);
   const bool absolute = plan.kind == TtlPlan::Kind::kExpiring && clock.known();
   IntText ttl(absolute ? clock.unix_ms_at(job.sent_at + std::chrono::milliseconds(job.pttl))
                        : plan.restore_ttl_ms);
@@ -181,7 +181,8 @@ void CopyTask::apply(uint32_t j) {
   // In place, a key under a new name that is itself the old name of a key the rules rename is another
   // selected key the rename check did not see (created during the run, or past the check's memory bound):
   // it is never overwritten (no REPLACE; BUSYKEY fails the key, see existing()).
-  const bool replace_policy = engine_->options().conflict == ConflictPolicy::kReplace && !chain_target(j);
+  const bool replace_policy =
+      engine_->options().conflict == engine::ConflictPolicy::kReplace && !chain_target(j);
   st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
   const bool replace = replace_policy && !st.probing;
   std::string_view args[8] = {"RESTORE", job.target(), ttl.view(), payload};
@@ -206,7 +207,7 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
   if (resp::is_status(r, "OK")) return restored(j);
   if (!resp::is_error(r)) return engine_->fail_key(j, "RESTORE: unexpected reply " + resp::describe(r));
   const std::string_view msg = resp::text(r);
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   State& st = state_[j];
   report::Counters& c = engine_->counters(j);
   if (resp::classify_error(msg) == ServerError::kBusyKey) {
@@ -237,7 +238,8 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
     return existing(j);
   }
   if (engine_->handle_error(j, Side::kDestination, "RESTORE", msg)) return;
-  if (resp::classify_error(msg) == ServerError::kBadPayload && engine_->options().mode == CopyMode::kAuto) {
+  if (resp::classify_error(msg) == ServerError::kBadPayload &&
+      engine_->options().mode == engine::CopyMode::kAuto) {
     // The destination cannot read this payload (an older RDB version, or a type it does not know): the key
     // is rewritten with its type's commands, and so is every later key of this source node.
     const uint32_t node = job.node;
@@ -251,7 +253,7 @@ void CopyTask::on_restore(uint32_t j, resp::Reply reply) {
     job.resent = false;
     return rewrite(j, job.payload_view().size());
   }
-  if (engine_->options().mode == CopyMode::kAuto &&
+  if (engine_->options().mode == engine::CopyMode::kAuto &&
       msg.find("invalid bulk length") != std::string_view::npos) {
     // The payload is longer than the destination's proto-max-bulk-len (it closes the connection after this
     // reply; the commands behind it are sent again): this key alone is rewritten in chunks, which fit when
@@ -296,7 +298,7 @@ void CopyTask::written(uint32_t j) {
 }
 
 bool CopyTask::take_existing(uint32_t j, const std::string& temp) {
-  if (engine_->options().conflict != ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate ||
+  if (engine_->options().conflict != engine::ConflictPolicy::kMerge || engine_->job(j).maybe_duplicate ||
       chain_target(j))
     return false;
   if (rewriter_.field_ttls(j)) return false;  // counted a conflict in target_exists
@@ -322,7 +324,7 @@ void CopyTask::target_exists(uint32_t j) {
     --c.scanned;
     return engine_->done(j);
   }
-  if (engine_->options().conflict == ConflictPolicy::kMerge && rewriter_.field_ttls(j)) {
+  if (engine_->options().conflict == engine::ConflictPolicy::kMerge && rewriter_.field_ttls(j)) {
     return field_ttl_conflict(j);
   }
   existing(j);  // skip or fail (a merge took the temporary key already)
@@ -330,7 +332,7 @@ void CopyTask::target_exists(uint32_t j) {
 
 void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
   const redisReply* r = reply.get();
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   if (resp::is_string(r) && resp::text(r) == job.payload_view()) return restored(j);
   if (resp::is_string(r)) {
     // Maybe only a hash table's order differs: the destination compares with a fresh restore of the payload.
@@ -345,19 +347,19 @@ void CopyTask::on_check_busy(uint32_t j, resp::Reply reply) {
 }
 
 bool CopyTask::chain_target(uint32_t j) const {
-  const Selection& sel = engine_->options().selection;
+  const engine::Selection& sel = engine_->options().selection;
   if (!sel.renamed_only || !chains_) return false;
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   if (job.rule() < 0) return false;
   const std::string& name = job.target();
   // Only a name the selection takes can be another selected key's (its type is not asked: a key of a type
   // left out counts as selected, so it is not written over either).
   if (!sel.own_prefix.empty() && name.starts_with(sel.own_prefix)) return false;
   if (!sel.match.empty() && std::none_of(sel.match.begin(), sel.match.end(),
-                                         [&](const std::string& p) { return glob_match(p, name); }))
+                                         [&](const std::string& p) { return select::glob_match(p, name); }))
     return false;
   if (std::any_of(sel.exclude.begin(), sel.exclude.end(),
-                  [&](const std::string& p) { return glob_match(p, name); }))
+                  [&](const std::string& p) { return select::glob_match(p, name); }))
     return false;
   std::string renamed;
   return sel.rename->apply_into(name, renamed) >= 0 && renamed != name;
@@ -368,7 +370,7 @@ void CopyTask::existing(uint32_t j) {
   if (chain_target(j)) {
     // In place: the key under the new name is one a rule renames too, which the rename check did not see;
     // writing over (or merging into) it would lose its value before it is copied.
-    const Job& job = engine_->job(j);
+    const engine::Job& job = engine_->job(j);
     const int rule = engine_->options().selection.rename->rule_index_for(job.target());
     return engine_->fail_key(
         j,
@@ -379,10 +381,10 @@ void CopyTask::existing(uint32_t j) {
             ") renames in turn (in place, it would be overwritten before it is copied); run again once "
             "it is moved, or rename in two passes through a temporary prefix");
   }
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   report::Counters& c = engine_->counters(j);
   switch (engine_->options().conflict) {
-    case ConflictPolicy::kMerge: {
+    case engine::ConflictPolicy::kMerge: {
       const ValueKind kind = payload_kind(job.payload_view());
       if (!mergeable(kind)) {
         ++c.conflicts;
@@ -398,7 +400,7 @@ void CopyTask::existing(uint32_t j) {
       job.resent = false;  // a new stage starts
       return restore_temp(j);
     }
-    case ConflictPolicy::kFail:
+    case engine::ConflictPolicy::kFail:
       ++c.conflicts;
       engine_->record_error("conflict: the key exists on the destination (--on-conflict fail)", job.target());
       engine_->stop_run(
@@ -418,7 +420,7 @@ std::string CopyTask::temp_name(uint32_t j) const {
 }
 
 void CopyTask::restore_temp(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageRestoreTemp;
   const std::string temp = temp_name(j);
   IntText ttl(kTempKeyTtlMs);
@@ -439,7 +441,7 @@ void CopyTask::on_restore_temp(uint32_t j, resp::Reply reply) {
 }
 
 void CopyTask::merge(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageMerge;
   const std::string temp = state_[j].merge_temp.empty() ? temp_name(j) : state_[j].merge_temp;
   const char* prefer = engine_->options().merge_prefer_source ? "1" : "0";
@@ -449,7 +451,7 @@ void CopyTask::merge(uint32_t j) {
 }
 
 void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   report::Counters& c = engine_->counters(j);
   if (resp::is_integer(r)) {
@@ -479,7 +481,7 @@ void CopyTask::on_merge(uint32_t j, resp::Reply reply) {
   const std::string msg =
       resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
   const bool sent_eval = state_[j].merge_eval || !destination_scripts_.evalsha;
-  if (resp::is_error(r) && Script::fall_back(msg, destination_scripts_, state_[j].merge_eval))
+  if (resp::is_error(r) && scripts::Script::fall_back(msg, destination_scripts_, state_[j].merge_eval))
     return merge(j);
   if (resp::is_error(r) &&
       engine_->handle_error(j, Side::kDestination, sent_eval ? "EVAL" : "EVALSHA", msg)) {
@@ -494,7 +496,7 @@ void CopyTask::on_check_restored(uint32_t j, resp::Reply reply) {
 }
 
 void CopyTask::restored(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   report::Counters& c = engine_->counters(j);
   if (state_[j].duplicate_confirmed) {
     // The REPLACE that follows a BUSYKEY probe: the key was restored earlier in this run.
@@ -509,14 +511,14 @@ void CopyTask::restored(uint32_t j) {
 }
 
 void CopyTask::cleanup(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageCleanup;
   switch (engine_->deletion_gate(j)) {
-    case Engine::Gate::kWait: return;  // resend() comes back here once the destination was read
-    case Engine::Gate::kStopped:
+    case engine::Engine::Gate::kWait: return;  // resend() comes back here once the destination was read
+    case engine::Engine::Gate::kStopped:
       ++engine_->counters(j).cleanup_kept;  // copied, but deletions stopped: the source key stays
       return engine_->done(j);
-    case Engine::Gate::kGo: break;
+    case engine::Engine::Gate::kGo: break;
   }
   const std::string sha =
       state_[j].payload_sha.empty() ? sha1_hex(job.payload_view()) : state_[j].payload_sha;
@@ -532,7 +534,7 @@ void CopyTask::cleanup(uint32_t j) {
 }
 
 void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   report::Counters& c = engine_->counters(j);
   if (resp::is_integer(r)) {
@@ -550,7 +552,7 @@ void CopyTask::on_cleanup(uint32_t j, resp::Reply reply) {
     const ServerError kind = resp::classify_error(msg);
     const bool sent_eval = state_[j].use_eval || !source_scripts_.evalsha;
     // NOSCRIPT (the script cache was flushed: restart, failover), or EVALSHA refused: send the body.
-    if (Script::fall_back(msg, source_scripts_, state_[j].use_eval)) return cleanup(j);
+    if (scripts::Script::fall_back(msg, source_scripts_, state_[j].use_eval)) return cleanup(j);
     if (kind == ServerError::kNoPerm) {
       // A refused EVAL, or a command the script runs (Redis 7.0 does not say which: PTTL and DUMP already
       // worked for this user, so it is UNLINK), fails the cleanup of every key: stop rather than copy on.

@@ -18,7 +18,7 @@ namespace rmig::copy {
 
 class CopyTask final : public DumpTask, private Rewriter::Owner {
  public:
-  void attach(Engine& engine) override;
+  void attach(engine::Engine& engine) override;
   void start(uint32_t j) override;
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply) override;
   void resend(uint32_t j) override;
@@ -30,7 +30,7 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
   // TTL in ms the copy was given (-1: persistent) and cleanup_elapsed_ms() of the moment that TTL was read.
   // It deletes the key (1) only if its value still hashes to that SHA1 and its expiry is the copy's (both
   // persistent, or absolute expiries within kExpiryToleranceMs); 0: kept, it changed; -1: gone.
-  static const Script& cleanup_script();
+  static const scripts::Script& cleanup_script();
   static int64_t cleanup_elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept;
   static constexpr int64_t kExpiryToleranceMs = 1000;
 
@@ -96,8 +96,8 @@ class CopyTask final : public DumpTask, private Rewriter::Owner {
 
   std::vector<State> state_;
   Rewriter rewriter_{*this, kRewriteFirstOp};
-  ScriptCommands source_scripts_;       // EVALSHA / UNLINK on the source, as probed at start
-  ScriptCommands destination_scripts_;  // and on the destination
+  scripts::ScriptCommands source_scripts_;       // EVALSHA / UNLINK on the source, as probed at start
+  scripts::ScriptCommands destination_scripts_;  // and on the destination
   std::vector<uint8_t>
       rewrite_node_;  // per source node: its payloads are refused, keys go straight to rewrite
   bool warned_cleanup_ = false;

@@ -10,7 +10,7 @@ namespace rmig::copy {
 
 namespace {
 
-using Side = Engine::Side;
+using Side = engine::Engine::Side;
 using resp::ServerError;
 
 // A command is refused as such (ACL, renamed, a managed service), not for this key.
@@ -36,7 +36,7 @@ bool refuses_object(std::string_view message) {
 
 }  // namespace
 
-void DumpTask::attach(Engine& engine) {
+void DumpTask::attach(engine::Engine& engine) {
   engine_ = &engine;
   fetch_error_.assign(engine.window_size(), std::string());
   size_.assign(engine.window_size(), 0);
@@ -44,12 +44,12 @@ void DumpTask::attach(Engine& engine) {
 }
 
 void DumpTask::start(uint32_t j) {
-  const CopyOptions& o = engine_->options();
+  const engine::CopyOptions& o = engine_->options();
   // A plan with --mode rewrite sizes keys too: it must not DUMP a big key whole either.
   const uint32_t node = engine_->job(j).node;
   const uint64_t data = engine_->dataset_bytes(node);
   // A node whose whole dataset is under the threshold cannot hold a key over it: no per-key check there.
-  if (o.mode != CopyMode::kDump && o.big_key_threshold > 0 && size_mode(node) != kUnsized &&
+  if (o.mode != engine::CopyMode::kDump && o.big_key_threshold > 0 && size_mode(node) != kUnsized &&
       (data == 0 || data > o.big_key_threshold)) {
     return check_size(j);
   }
@@ -80,26 +80,26 @@ void DumpTask::refused(uint32_t j, uint8_t mode, std::string_view command, std::
 }
 
 void DumpTask::fetch(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageFetch;
   job.pttl = 0;
   fetch_error_[j].clear();
   job.sent_at = std::chrono::steady_clock::now();
   idle_[j] = -1;
-  const CopyOptions& o = engine_->options();
+  const engine::CopyOptions& o = engine_->options();
   if (o.keep_idle && !o.dry_run && !idle_refused_) {
     // Before the DUMP, which counts as an access and would reset the idle time.
     const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
-    if (!engine_->send(j, Engine::Side::kSource, object, 3, kObject)) return;
+    if (!engine_->send(j, engine::Engine::Side::kSource, object, 3, kObject)) return;
   }
   const std::string_view pttl[] = {"PTTL", job.key};
   const std::string_view dump[] = {"DUMP", job.key};
-  if (!engine_->send(j, Engine::Side::kSource, pttl, 2, kPttl)) return;
-  engine_->send(j, Engine::Side::kSource, dump, 2, kDump);
+  if (!engine_->send(j, engine::Engine::Side::kSource, pttl, 2, kPttl)) return;
+  engine_->send(j, engine::Engine::Side::kSource, dump, 2, kDump);
 }
 
 void DumpTask::check_size(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageSize;
   size_[j] = 0;
   if (size_mode(job.node) == kByLength) {
@@ -122,7 +122,7 @@ bool DumpTask::resend_fetch(uint32_t j) {
 }
 
 void DumpTask::on_size(uint32_t j, const redisReply* r) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   if (resp::is_nil(r)) {
     ++engine_->counters(j).vanished;
     return engine_->done(j);
@@ -143,7 +143,7 @@ void DumpTask::on_size(uint32_t j, const redisReply* r) {
 }
 
 void DumpTask::on_size_type(uint32_t j, const redisReply* r) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   if (!resp::is_string(r)) {
     const std::string msg =
         resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
@@ -164,7 +164,7 @@ void DumpTask::on_size_type(uint32_t j, const redisReply* r) {
 }
 
 void DumpTask::on_length(uint32_t j, const redisReply* r) {
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   if (!resp::is_integer(r)) {
     const std::string msg =
         resp::is_error(r) ? std::string(resp::text(r)) : "unexpected reply " + resp::describe(r);
@@ -179,7 +179,7 @@ void DumpTask::on_length(uint32_t j, const redisReply* r) {
 }
 
 void DumpTask::found_big(uint32_t j, uint64_t size) {
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   ++engine_->counters(j).big_keys;
   big_keys_.add(report::BigKey{job.key, job.type, size});
   spdlog::debug("big key \"{}\" ({}, {} bytes): rewrite path in chunks", printable_short(job.key), job.type,
@@ -188,7 +188,7 @@ void DumpTask::found_big(uint32_t j, uint64_t size) {
 }
 
 bool DumpTask::on_fetch_reply(uint32_t j, uint8_t op, resp::Reply& reply) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   switch (op) {
     case kSize: on_size(j, r); return true;
@@ -220,12 +220,14 @@ bool DumpTask::on_fetch_reply(uint32_t j, uint8_t op, resp::Reply& reply) {
   if (op != kDump) return false;
   if (!fetch_error_[j].empty()) {
     const std::string msg = fetch_error_[j];
-    if (!engine_->handle_error(j, Engine::Side::kSource, "PTTL", msg)) engine_->fail_key(j, "PTTL: " + msg);
+    if (!engine_->handle_error(j, engine::Engine::Side::kSource, "PTTL", msg))
+      engine_->fail_key(j, "PTTL: " + msg);
     return true;
   }
   if (resp::is_error(r)) {
     const std::string msg(resp::text(r));
-    if (!engine_->handle_error(j, Engine::Side::kSource, "DUMP", msg)) engine_->fail_key(j, "DUMP: " + msg);
+    if (!engine_->handle_error(j, engine::Engine::Side::kSource, "DUMP", msg))
+      engine_->fail_key(j, "DUMP: " + msg);
     return true;
   }
   if (resp::is_nil(r) || job.pttl == -2) {

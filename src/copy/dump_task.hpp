@@ -11,20 +11,20 @@
 #include <string>
 #include <vector>
 
-#include "copy/engine.hpp"
+#include "engine/engine.hpp"
 #include "report/counters.hpp"
 
 namespace rmig::copy {
 
-class DumpTask : public KeyTask {
+class DumpTask : public engine::KeyTask {
  public:
-  static constexpr uint8_t kPttl = Engine::kFirstTaskOp;
-  static constexpr uint8_t kDump = Engine::kFirstTaskOp + 1;
-  static constexpr uint8_t kSize = Engine::kFirstTaskOp + 2;
-  static constexpr uint8_t kSizeType = Engine::kFirstTaskOp + 3;
-  static constexpr uint8_t kLength = Engine::kFirstTaskOp + 4;
-  static constexpr uint8_t kObject = Engine::kFirstTaskOp + 5;      // --keep-idle: OBJECT IDLETIME / FREQ
-  static constexpr uint8_t kFirstOwnOp = Engine::kFirstTaskOp + 6;  // for subclasses
+  static constexpr uint8_t kPttl = engine::Engine::kFirstTaskOp;
+  static constexpr uint8_t kDump = engine::Engine::kFirstTaskOp + 1;
+  static constexpr uint8_t kSize = engine::Engine::kFirstTaskOp + 2;
+  static constexpr uint8_t kSizeType = engine::Engine::kFirstTaskOp + 3;
+  static constexpr uint8_t kLength = engine::Engine::kFirstTaskOp + 4;
+  static constexpr uint8_t kObject = engine::Engine::kFirstTaskOp + 5;  // --keep-idle: OBJECT IDLETIME / FREQ
+  static constexpr uint8_t kFirstOwnOp = engine::Engine::kFirstTaskOp + 6;  // for subclasses
   static constexpr uint8_t kStageFetch = 1;
   static constexpr uint8_t kStageSize = 2;
   static constexpr uint8_t kFirstOwnStage = 3;  // for subclasses
@@ -32,7 +32,7 @@ class DumpTask : public KeyTask {
   // in a hash table.
   static constexpr uint64_t kElementEstimate = 64;
 
-  void attach(Engine& engine) override;
+  void attach(engine::Engine& engine) override;
   void start(uint32_t j) override;
   void give_up(uint32_t j) override { engine_->abandon(j); }
 
@@ -55,7 +55,7 @@ class DumpTask : public KeyTask {
   // read or refused.
   int64_t idle(uint32_t j) const noexcept { return idle_[j]; }
 
-  Engine* engine_ = nullptr;
+  engine::Engine* engine_ = nullptr;
 
  private:
   void on_size(uint32_t j, const redisReply* r);

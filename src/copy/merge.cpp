@@ -130,8 +130,8 @@ bool mergeable(ValueKind k) noexcept {
   return k == ValueKind::kSet || k == ValueKind::kZset || k == ValueKind::kHash;
 }
 
-const Script& merge_script() {
-  static const Script script(kMergeScript);
+const scripts::Script& merge_script() {
+  static const scripts::Script script(kMergeScript);
   return script;
 }
 

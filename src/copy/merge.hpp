@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "copy/script.hpp"
+#include "scripts/script.hpp"
 
 namespace rmig::copy {
 
@@ -31,7 +31,7 @@ bool mergeable(ValueKind k) noexcept;  // hash, set, zset
 // Returns 1 merged, -1 the types differ (nothing changed, temporary key deleted), -2 the temporary key is
 // gone (its safety TTL ran out: retry), -3 the target is gone (temporary key deleted: restore normally
 // instead).
-const Script& merge_script();
+const scripts::Script& merge_script();
 
 // The safety TTL of a temporary key, in milliseconds.
 inline constexpr int64_t kTempKeyTtlMs = 3'600'000;

@@ -25,12 +25,12 @@ PlanStats& PlanStats::operator+=(const PlanStats& o) {
   return *this;
 }
 
-void PlanTask::attach(Engine& engine) {
+void PlanTask::attach(engine::Engine& engine) {
   DumpTask::attach(engine);
   big_size_.assign(engine.window_size(), 0);
   const auto& rules = engine.options().selection.rename;
   if (rules && !rules->empty()) {
-    detector_ = std::make_unique<CollisionDetector>(*rules, engine.options().selection.renamed_only);
+    detector_ = std::make_unique<select::CollisionDetector>(*rules, engine.options().selection.renamed_only);
   }
 }
 
@@ -48,7 +48,7 @@ void PlanTask::big_key(uint32_t j, uint64_t size) {
 
 void PlanTask::fetched(uint32_t j) {
   big_size_[j] = 0;
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                               std::chrono::steady_clock::now() - job.sent_at)
                                               .count());
@@ -67,9 +67,9 @@ void PlanTask::check_collision(uint32_t j) {
     stats_.collisions_partial = true;  // bounded memory: the copy still checks what it writes
     return;
   }
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   const auto& rules = *engine_->options().selection.rename;
-  std::optional<Collision> c;
+  std::optional<select::Collision> c;
   if (job.rule() >= 0 && job.target() != job.key) {
     c = detector_->add_renamed(job.key, job.target());
   } else if (rules.may_produce(job.key)) {
@@ -82,23 +82,23 @@ void PlanTask::check_collision(uint32_t j) {
 }
 
 void PlanTask::destination_type(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageType;
   // EXISTS is enough (and all a minimal ACL user may have), except for a merge, which depends on the type.
-  const bool merge = engine_->options().conflict == ConflictPolicy::kMerge;
+  const bool merge = engine_->options().conflict == engine::ConflictPolicy::kMerge;
   const std::string_view args[] = {merge ? "TYPE" : "EXISTS", job.target()};
-  engine_->send(j, Engine::Side::kDestination, args, 2, kType);
+  engine_->send(j, engine::Engine::Side::kDestination, args, 2, kType);
 }
 
 void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   if (on_fetch_reply(j, op, reply) || op != kType) return;
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   report::Counters& c = engine_->counters(j);
-  const char* command = engine_->options().conflict == ConflictPolicy::kMerge ? "TYPE" : "EXISTS";
+  const char* command = engine_->options().conflict == engine::ConflictPolicy::kMerge ? "TYPE" : "EXISTS";
   if (resp::is_error(r)) {
     const std::string msg(resp::text(r));
-    if (!engine_->handle_error(j, Engine::Side::kDestination, command, msg)) {
+    if (!engine_->handle_error(j, engine::Engine::Side::kDestination, command, msg)) {
       engine_->fail_key(j, std::string(command) + ": " + msg);
     }
     return;
@@ -119,14 +119,14 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   if (exists) {
     ++c.existing;
     switch (engine_->options().conflict) {
-      case ConflictPolicy::kSkip: action = "skip (exists)"; break;
-      case ConflictPolicy::kReplace: action = "replace (exists)"; break;
-      case ConflictPolicy::kMerge:
+      case engine::ConflictPolicy::kSkip: action = "skip (exists)"; break;
+      case engine::ConflictPolicy::kReplace: action = "replace (exists)"; break;
+      case engine::ConflictPolicy::kMerge:
         action = mergeable(kind) && dst_type == kind_name(kind) && !payload_has_field_ttls(job.payload_view())
                      ? "merge (exists)"
                      : "conflict (exists)";
         break;
-      case ConflictPolicy::kFail: action = "conflict (exists)"; break;
+      case engine::ConflictPolicy::kFail: action = "conflict (exists)"; break;
     }
   }
   const std::string_view a(action);

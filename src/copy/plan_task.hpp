@@ -11,15 +11,15 @@
 #include <vector>
 
 #include "copy/dump_task.hpp"
-#include "copy/rename.hpp"
+#include "select/rename.hpp"
 
 namespace rmig::copy {
 
 struct PlanStats {
-  std::map<std::string, uint64_t> by_type;  // source type -> keys
-  std::map<int, uint64_t> by_rule;          // rename rule index (-1: name unchanged) -> keys
-  std::map<std::string, uint64_t> actions;  // copy, replace, skip, merge, conflict -> keys
-  std::vector<Collision> collisions;        // the first few
+  std::map<std::string, uint64_t> by_type;    // source type -> keys
+  std::map<int, uint64_t> by_rule;            // rename rule index (-1: name unchanged) -> keys
+  std::map<std::string, uint64_t> actions;    // copy, replace, skip, merge, conflict -> keys
+  std::vector<select::Collision> collisions;  // the first few
   uint64_t collision_count = 0;
   // Hashes stored with field-expiration metadata (their DUMP payload's type, see payload_has_field_ttls).
   uint64_t field_ttl_hashes = 0;
@@ -32,7 +32,7 @@ class PlanTask final : public DumpTask {
  public:
   // The collision detector is capped at about `detector_bytes` of memory.
   explicit PlanTask(std::size_t detector_bytes = 32u << 20) : detector_bytes_(detector_bytes) {}
-  void attach(Engine& engine) override;
+  void attach(engine::Engine& engine) override;
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply) override;
   void resend(uint32_t j) override;
 
@@ -49,7 +49,7 @@ class PlanTask final : public DumpTask {
   void check_collision(uint32_t j);
 
   std::size_t detector_bytes_;
-  std::unique_ptr<CollisionDetector> detector_;
+  std::unique_ptr<select::CollisionDetector> detector_;
   PlanStats stats_;
   std::vector<uint64_t> big_size_;  // per job slot
 };

@@ -14,7 +14,7 @@ namespace rmig::copy {
 
 namespace {
 
-using Side = Engine::Side;
+using Side = engine::Engine::Side;
 
 constexpr std::size_t kPendingPage = 1000;  // XPENDING entries per read
 // The guard group that creates an empty stream without entries or groups (XGROUP CREATE ... MKSTREAM).
@@ -73,7 +73,7 @@ std::string map_field(const redisReply* r, std::string_view field) {
 
 }  // namespace
 
-void Rewriter::attach(Engine& engine) {
+void Rewriter::attach(engine::Engine& engine) {
   engine_ = &engine;
   state_.clear();
   state_.resize(engine.window_size());
@@ -81,7 +81,7 @@ void Rewriter::attach(Engine& engine) {
 
 void Rewriter::start(uint32_t j, uint64_t size_hint) {
   State& st = state_[j];
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   const uint32_t attempt = st.attempt + 1;
   st = State{};
   st.attempt = attempt;
@@ -94,7 +94,7 @@ void Rewriter::start(uint32_t j, uint64_t size_hint) {
 
 void Rewriter::prepare(uint32_t j) {
   State& st = state_[j];
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   st.phase = Phase::kPrepare;
   job.sent_at = std::chrono::steady_clock::now();
   const std::string_view pttl[] = {"PTTL", job.key};
@@ -194,7 +194,7 @@ void Rewriter::fail(uint32_t j, std::string message) {
 // ---- prepare ----
 
 void Rewriter::on_pttl(uint32_t j, const redisReply* r) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   if (!resp::is_integer(r)) return error(j, Side::kSource, "PTTL", r);
   job.pttl = r->integer;
   if (job.pttl == -2) return discard(j, Outcome::kVanished);
@@ -202,7 +202,7 @@ void Rewriter::on_pttl(uint32_t j, const redisReply* r) {
 }
 
 void Rewriter::on_type(uint32_t j, const redisReply* r) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   if (!resp::is_string(r)) return error(j, Side::kSource, "TYPE", r);
   if (job.pttl == -2) return;  // vanished already
   job.type = std::string(resp::text(r));
@@ -251,7 +251,7 @@ void Rewriter::read_next(uint32_t j) {
     return;
   }
   st.waiting = false;
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   const std::string count = int_text(static_cast<int64_t>(st.count));
   std::string a, b;
   std::array<std::string_view, 6> args{};
@@ -303,7 +303,7 @@ std::size_t Rewriter::expected_read(const State& st) const noexcept {
 
 void Rewriter::on_read(uint32_t j, resp::Reply reply) {
   State& st = state_[j];
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   const redisReply* r = reply.get();
   st.reading = false;
   // The reply is here: its charge goes, the writes made of it are charged instead.
@@ -497,7 +497,7 @@ void Rewriter::on_field_ttl(uint32_t j, const redisReply* r) {
 void Rewriter::write_hash_chunk(uint32_t j, const redisReply* items, const redisReply* ttls) {
   State& st = state_[j];
   const bool first = !st.created;
-  const DestinationTraits& dst = engine_->options().destination;
+  const engine::DestinationTraits& dst = engine_->options().destination;
   const auto in_flight =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - st.ttl_sent_at)
           .count();
@@ -532,7 +532,7 @@ void Rewriter::write_hash_chunk(uint32_t j, const redisReply* items, const redis
           }
           st.field_ttls_dropped = true;
         } else {
-          const ServerClock& clock = engine_->destination_clock(j);
+          const engine::ServerClock& clock = engine_->destination_clock(j);
           expiring.emplace_back(clock.known()
                                     ? clock.unix_ms_at(st.ttl_sent_at + std::chrono::milliseconds(t->integer))
                                     : plan.restore_ttl_ms,
@@ -654,7 +654,7 @@ void Rewriter::maybe_advance(uint32_t j) {
 
 void Rewriter::stream_meta(uint32_t j) {
   State& st = state_[j];
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   st.phase = Phase::kStreamMeta;
   const std::string_view info[] = {"XINFO", "STREAM", job.key};
   const std::string_view groups[] = {"XINFO", "GROUPS", job.key};
@@ -681,7 +681,7 @@ void Rewriter::on_stream_groups(uint32_t j, const redisReply* r) {
     if (group.name.empty() || group.last_delivered.empty()) return error(j, Side::kSource, "XINFO GROUPS", r);
     st.groups.push_back(std::move(group));
   }
-  const DestinationTraits& dst = engine_->options().destination;
+  const engine::DestinationTraits& dst = engine_->options().destination;
   // No entries: the stream is made empty by its first group (put at its last-delivered ID below with SETID),
   // or by a guard group dropped right away.
   const bool made_by_group = !st.created && !st.groups.empty();
@@ -722,7 +722,7 @@ void Rewriter::on_stream_groups(uint32_t j, const redisReply* r) {
 void Rewriter::next_group(uint32_t j) {
   State& st = state_[j];
   if (st.group >= st.groups.size()) return maybe_advance(j);
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   const std::string_view args[] = {"XINFO", "CONSUMERS", job.key, st.groups[st.group].name};
   st.reading = true;
   engine_->send(j, Side::kSource, args, 4, op(kConsumers));
@@ -732,7 +732,7 @@ void Rewriter::on_consumers(uint32_t j, const redisReply* r) {
   State& st = state_[j];
   st.reading = false;
   if (!resp::is_array(r)) return error(j, Side::kSource, "XINFO CONSUMERS", r);
-  const DestinationTraits& dst = engine_->options().destination;
+  const engine::DestinationTraits& dst = engine_->options().destination;
   const std::string& group = st.groups[st.group].name;
   for (std::size_t i = 0; i < r->elements; ++i) {
     const std::string name = map_field(r->element[i], "name");
@@ -753,7 +753,7 @@ void Rewriter::read_pending(uint32_t j) {
   State& st = state_[j];
   if (st.reading) return;
   if (st.writes > 0 && st.write_bytes >= kMaxWriteBytes) return;
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   const std::string count = int_text(static_cast<int64_t>(kPendingPage));
   const std::string_view args[] = {"XPENDING",       job.key, st.groups[st.group].name,
                                    st.pending_start, "+",     count};
@@ -797,7 +797,7 @@ void Rewriter::on_pending(uint32_t j, const redisReply* r) {
 
 void Rewriter::finalize(uint32_t j) {
   State& st = state_[j];
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   if (engine_->failing()) {
     // Nothing new is put in place once the run is failing; a temporary key without its guard goes now.
     if (st.created && !st.guarded) {
@@ -824,7 +824,7 @@ void Rewriter::finalize(uint32_t j) {
   st.expiring = plan.kind == TtlPlan::Kind::kExpiring;
   // The expiry goes on the temporary key: RENAME carries it over, so the key is never seen without it.
   if (st.expiring) {
-    const ServerClock& clock = engine_->destination_clock(j);
+    const engine::ServerClock& clock = engine_->destination_clock(j);
     const bool absolute = clock.known();
     const std::string when = int_text(
         absolute ? clock.unix_ms_at(job.sent_at + std::chrono::milliseconds(job.pttl)) : plan.restore_ttl_ms);
@@ -834,7 +834,7 @@ void Rewriter::finalize(uint32_t j) {
     const std::string_view args[] = {"PERSIST", st.temp};
     if (!engine_->send(j, Side::kDestination, args, 2, op(kExpire))) return;
   }
-  st.probing = job.maybe_duplicate && engine_->options().conflict == ConflictPolicy::kReplace;
+  st.probing = job.maybe_duplicate && engine_->options().conflict == engine::ConflictPolicy::kReplace;
   send_rename(j);
 }
 
@@ -848,9 +848,9 @@ void Rewriter::on_recheck(uint32_t j, const redisReply* r) {
 
 void Rewriter::send_rename(uint32_t j) {
   State& st = state_[j];
-  const Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   const bool replace =
-      engine_->options().conflict == ConflictPolicy::kReplace && !st.probing && owner_.may_replace(j);
+      engine_->options().conflict == engine::ConflictPolicy::kReplace && !st.probing && owner_.may_replace(j);
   const std::string_view args[] = {replace ? "RENAME" : "RENAMENX", st.temp, job.target()};
   engine_->send(j, Side::kDestination, args, 3, op(kRename));
 }

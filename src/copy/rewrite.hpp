@@ -40,7 +40,7 @@
 #include <string>
 #include <vector>
 
-#include "copy/engine.hpp"
+#include "engine/engine.hpp"
 
 namespace rmig::copy {
 
@@ -72,7 +72,7 @@ class Rewriter {
 
   // `first_op`: the first of kOpCount op codes of the task that the rewriter's commands use.
   Rewriter(Owner& owner, uint8_t first_op) : owner_(owner), first_op_(first_op) {}
-  void attach(Engine& engine);
+  void attach(engine::Engine& engine);
   bool owns(uint8_t op) const noexcept { return op >= first_op_ && op < first_op_ + kOpCount; }
   // Rewrites job j's key from the start: PTTL (and TYPE unless job.type is known), then the chunks.
   // `size_hint`: the key's size when known (MEMORY USAGE, a DUMP payload's length), else 0.
@@ -206,7 +206,7 @@ class Rewriter {
   void settle(uint32_t j);
   void fail(uint32_t j, std::string message);
   // An error reply of a source or destination command: the engine's handling, else the key fails.
-  void error(uint32_t j, Engine::Side side, std::string_view command, const redisReply* r);
+  void error(uint32_t j, engine::Engine::Side side, std::string_view command, const redisReply* r);
   void update_held(uint32_t j);
   // Sets job j's window charge to `bytes`; a charge that went down may let waiting reads go.
   void hold(uint32_t j, std::size_t bytes);
@@ -215,7 +215,7 @@ class Rewriter {
 
   Owner& owner_;
   uint8_t first_op_;
-  Engine* engine_ = nullptr;
+  engine::Engine* engine_ = nullptr;
   std::vector<State> state_;
   std::deque<uint32_t> waiting_;          // jobs whose next read waits for room in the window's bytes
   double first_read_mean_ = kChunkBytes;  // running mean of the first chunk's bytes, for keys of unknown size

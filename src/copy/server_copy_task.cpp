@@ -3,7 +3,7 @@
 namespace rmig::copy {
 
 namespace {
-using Side = Engine::Side;
+using Side = engine::Engine::Side;
 
 // COPY with REPLACE, then UNLINK of the source, atomically: a one-pass move that overwrites.
 constexpr const char* kMoveReplaceScript =
@@ -19,16 +19,16 @@ void ServerCopyTask::resend(uint32_t j) {
   send(j);
 }
 
-std::size_t ServerCopyTask::command(const CopyOptions& o, std::string_view key, std::string_view db,
-                                    std::string_view (&args)[6], Engine::Side& side) {
-  const bool replace = o.conflict == ConflictPolicy::kReplace;
+std::size_t ServerCopyTask::command(const engine::CopyOptions& o, std::string_view key, std::string_view db,
+                                    std::string_view (&args)[6], engine::Engine::Side& side) {
+  const bool replace = o.conflict == engine::ConflictPolicy::kReplace;
   side = o.cleanup ? Side::kWriter : Side::kSource;
   std::size_t n = 0;
   if (o.cleanup && !replace) {
     for (std::string_view w : {std::string_view("MOVE"), key, db})
       args[n++] = w;
   } else if (o.cleanup) {
-    static const Script script(kMoveReplaceScript);
+    static const scripts::Script script(kMoveReplaceScript);
     for (std::string_view w :
          {std::string_view("EVAL"), std::string_view(script.body(o.source_scripts.unlink)),
           std::string_view("1"), key, db})
@@ -42,7 +42,7 @@ std::size_t ServerCopyTask::command(const CopyOptions& o, std::string_view key, 
 }
 
 void ServerCopyTask::send(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageCopy;
   std::string_view args[6];
   Side side = Side::kSource;
@@ -51,7 +51,7 @@ void ServerCopyTask::send(uint32_t j) {
 }
 
 void ServerCopyTask::check_source(uint32_t j) {
-  Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageExists;
   const std::string_view args[] = {"EXISTS", job.key};
   engine_->send(j, Side::kSource, args, 2, kExists);

@@ -7,14 +7,14 @@
 
 #include <string>
 
-#include "copy/engine.hpp"
+#include "engine/engine.hpp"
 
 namespace rmig::copy {
 
-class ServerCopyTask final : public KeyTask {
+class ServerCopyTask final : public engine::KeyTask {
  public:
   explicit ServerCopyTask(int destination_db) : db_(std::to_string(destination_db)) {}
-  void attach(Engine& engine) override { engine_ = &engine; }
+  void attach(engine::Engine& engine) override { engine_ = &engine; }
   void start(uint32_t j) override { send(j); }
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply) override;
   void resend(uint32_t j) override;
@@ -25,19 +25,19 @@ class ServerCopyTask final : public KeyTask {
   // The command that copies (or moves) `key` into database `db` under the options' conflict policy, in args
   // (at most 6 words); returns the word count and sets `side` to where it goes (the source, or its writer
   // for a move). The views point into key, db and static strings.
-  static std::size_t command(const CopyOptions& o, std::string_view key, std::string_view db,
-                             std::string_view (&args)[6], Engine::Side& side);
+  static std::size_t command(const engine::CopyOptions& o, std::string_view key, std::string_view db,
+                             std::string_view (&args)[6], engine::Engine::Side& side);
 
  private:
-  static constexpr uint8_t kCopy = Engine::kFirstTaskOp;
-  static constexpr uint8_t kExists = Engine::kFirstTaskOp + 1;
+  static constexpr uint8_t kCopy = engine::Engine::kFirstTaskOp;
+  static constexpr uint8_t kExists = engine::Engine::kFirstTaskOp + 1;
   static constexpr uint8_t kStageCopy = 1;
   static constexpr uint8_t kStageExists = 2;
 
   void send(uint32_t j);
   void check_source(uint32_t j);
 
-  Engine* engine_ = nullptr;
+  engine::Engine* engine_ = nullptr;
   std::string db_;
 };
 

@@ -5,7 +5,7 @@
 namespace rmig::verify {
 
 void SampleTask::start(uint32_t j) {
-  const copy::Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   // A key SCAN returned before is not drawn twice (the filter's rare false positive only skips a key).
   if (!job.maybe_duplicate) {
     const uint64_t i = seen_++;

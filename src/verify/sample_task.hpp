@@ -11,15 +11,15 @@
 #include <string>
 #include <vector>
 
-#include "copy/engine.hpp"
+#include "engine/engine.hpp"
 
 namespace rmig::verify {
 
-class SampleTask final : public copy::KeyTask {
+class SampleTask final : public engine::KeyTask {
  public:
   SampleTask(uint64_t size, uint64_t seed) : size_(size), rng_(seed) {}
 
-  void attach(copy::Engine& engine) override { engine_ = &engine; }
+  void attach(engine::Engine& engine) override { engine_ = &engine; }
   void start(uint32_t j) override;
   void on_reply(uint32_t /*j*/, uint8_t /*op*/, resp::Reply /*reply*/) override {}
   void resend(uint32_t j) override { start(j); }
@@ -35,7 +35,7 @@ class SampleTask final : public copy::KeyTask {
     uint32_t node;
     std::string key;
   };
-  copy::Engine* engine_ = nullptr;
+  engine::Engine* engine_ = nullptr;
   uint64_t size_;
   uint64_t seen_ = 0;
   std::mt19937_64 rng_;

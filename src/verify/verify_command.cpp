@@ -8,13 +8,13 @@
 #include <cstdlib>
 #include <random>
 
-#include "copy/engine.hpp"
-#include "copy/run_state.hpp"
-#include "copy/safety.hpp"
+#include "engine/engine.hpp"
+#include "engine/safety.hpp"
 #include "net/loop.hpp"
 #include "net/signals.hpp"
 #include "report/format.hpp"
 #include "report/progress.hpp"
+#include "state/run_state.hpp"
 #include "verify/sample_task.hpp"
 
 namespace rmig::verify {
@@ -24,11 +24,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Runs the engine to its end with progress lines and SIGINT/SIGTERM handling, and returns its result.
-copy::EngineResult drive(net::Loop& loop, copy::Engine& engine, const copy::CopyCommand& cmd, uint64_t keys) {
+engine::EngineResult drive(net::Loop& loop, engine::Engine& engine, const copy::CopyCommand& cmd,
+                           uint64_t keys) {
   report::Progress progress(keys);
   progress.set_pacing(cmd.options.rate_limit_keys, cmd.options.rate_limit_bytes);
   struct Ticker {
-    copy::Engine* engine;
+    engine::Engine* engine;
     report::Progress* progress;
   } ticker{&engine, &progress};
   net::Timer progress_timer(loop, &ticker, [](void* p) {
@@ -59,12 +60,12 @@ copy::EngineResult drive(net::Loop& loop, copy::Engine& engine, const copy::Copy
   }
   progress_timer.stop();
   progress.finish();
-  copy::EngineResult result = engine.take_result();
+  engine::EngineResult result = engine.take_result();
   if (stalled && !result.fatal) result.fatal = stalled;
   return result;
 }
 
-void take(report::RunReport& rep, copy::EngineResult result) {
+void take(report::RunReport& rep, engine::EngineResult result) {
   rep.totals = result.total;
   rep.nodes = std::move(result.nodes);
   rep.errors = std::move(result.errors);
@@ -120,10 +121,10 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
       rep.source_keys = sides->source_keys;
       const std::size_t nodes = sides->sources.size();
       SampleTask sampler(sample, std::random_device{}());
-      copy::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
-                          cmd.source, cmd.destination, sampler);
+      engine::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
+                            cmd.source, cmd.destination, sampler);
       spdlog::info("drawing a random sample of {} keys from the selection", report::thousands(sample));
-      copy::EngineResult result = drive(loop, engine, cmd, rep.source_keys);
+      engine::EngineResult result = drive(loop, engine, cmd, rep.source_keys);
       if (result.fatal || result.signal != 0) {
         take(rep, std::move(result));
         rep.totals = report::Counters{};  // nothing was checked
@@ -160,8 +161,8 @@ report::RunReport run_verify(const copy::CopyCommand& cmd_in, const VerifyOption
           keys[to].push_back(std::move(key));
       }
     }
-    copy::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
-                        cmd.source, cmd.destination, task);
+    engine::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
+                          cmd.source, cmd.destination, task);
     uint64_t expected = rep.source_keys;
     if (sample > 0) {
       expected = 0;
@@ -199,10 +200,10 @@ report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptio
     if (!sides) return failed(sides.error());
     rep.source_keys = sides->source_keys;
     // No deletion whose copy the destination may evict; evictions during the run stop every deletion.
-    auto evicting = copy::check_eviction_policy(loop, sides->destination, cmd, "cleanup");
+    auto evicting = engine::check_eviction_policy(loop, sides->destination, cmd, "cleanup");
     if (!evicting) return failed(evicting.error());
     cmd.options.watch_evictions = !cmd.options.dry_run && sides->destination_facts.known;
-    copy::RunState state(loop, cmd, "cleanup");
+    state::RunState state(loop, cmd, "cleanup");
     if (auto st = state.begin(sides->sources); !st) return failed(st.error());
     VerifyOptions o = options;
     o.cleanup = true;
@@ -211,8 +212,8 @@ report::RunReport run_cleanup(const copy::CopyCommand& cmd_in, const VerifyOptio
     o.src_field_ttls = resp::has_field_ttls(sides->source_facts);
     o.dst_field_ttls = resp::has_field_ttls(sides->destination_facts);
     VerifyTask task(o);
-    copy::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
-                        cmd.source, cmd.destination, task);
+    engine::Engine engine(loop, cmd.options, std::move(sides->sources), std::move(sides->destination),
+                          cmd.source, cmd.destination, task);
     state.attach(engine);
     take(rep, drive(loop, engine, cmd, rep.source_keys));
     rep.differences = task.take_differences();

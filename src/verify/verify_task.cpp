@@ -59,7 +59,7 @@ const char* unit(std::string_view type) {
 
 }  // namespace
 
-void VerifyTask::attach(copy::Engine& engine) {
+void VerifyTask::attach(engine::Engine& engine) {
   engine_ = &engine;
   state_.clear();
   state_.resize(engine.window_size());
@@ -210,7 +210,7 @@ void VerifyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
 // ---- stage 1: TYPE and PTTL ----
 
 void VerifyTask::head(uint32_t j) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageHead;
   if (abandon_if_failing(j) || !both_up(j)) return;
   State& st = state_[j];
@@ -238,7 +238,7 @@ void VerifyTask::on_head(uint32_t j, uint8_t op, const redisReply* r) {
   }
   if (--st.pending > 0) return;
 
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   report::Counters& c = engine_->counters(j);
   if (st.src.type == "none") {
     ++c.vanished;  // deleted or expired on the source since SCAN: nothing to check
@@ -273,7 +273,7 @@ void VerifyTask::on_head(uint32_t j, uint8_t op, const redisReply* r) {
 // ---- stage 2: sizes ----
 
 void VerifyTask::size(uint32_t j) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageSize;
   if (abandon_if_failing(j) || !both_up(j)) return;
   State& st = state_[j];
@@ -312,7 +312,7 @@ void VerifyTask::on_size(uint32_t j, uint8_t op, const redisReply* r) {
 // ---- stage 3: DUMP ----
 
 void VerifyTask::dump(uint32_t j) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageDump;
   if (abandon_if_failing(j) || !both_up(j)) return;
   State& st = state_[j];
@@ -335,7 +335,7 @@ void VerifyTask::on_dump(uint32_t j, uint8_t op, resp::Reply reply) {
     engine_->hold(j, std::move(reply));
     return;
   }
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   const redisReply* held = job.payload.get();
   const redisReply* s = src ? r : held;
   const redisReply* d = src ? held : r;
@@ -394,7 +394,7 @@ void VerifyTask::begin_stream(uint32_t j) {
 }
 
 void VerifyTask::sha(uint32_t j) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageSha;
   if (abandon_if_failing(j)) return;
   // Asked of the primary, where the deletion will compare it.
@@ -413,7 +413,7 @@ void VerifyTask::on_sha(uint32_t j, const redisReply* r) {
 }
 
 void VerifyTask::stream(uint32_t j) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   job.stage = kStageStream;
   if (abandon_if_failing(j)) return;
   State& st = state_[j];
@@ -612,7 +612,7 @@ void VerifyTask::on_scan(uint32_t j, resp::Reply reply) {
 }
 
 void VerifyTask::lookup(uint32_t j) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   State& st = state_[j];
   if (abandon_if_failing(j) || !up(j, Side::kDestination)) return;
   const redisReply* items = st.chunk->element[1];
@@ -719,7 +719,7 @@ void VerifyTask::chunk_done(uint32_t j) {
 }
 
 void VerifyTask::field_ttls(uint32_t j) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   State& st = state_[j];
   st.field_ttl_phase = true;
   if (abandon_if_failing(j) || !both_up(j)) return;
@@ -806,7 +806,7 @@ void VerifyTask::value_equal(uint32_t j) {
 }
 
 void VerifyTask::difference(uint32_t j, const char* kind, std::string detail) {
-  const copy::Job& job = engine_->job(j);
+  const engine::Job& job = engine_->job(j);
   report::Counters& c = engine_->counters(j);
   ++c.checked;
   const std::string_view k(kind);
@@ -832,15 +832,15 @@ void VerifyTask::difference(uint32_t j, const char* kind, std::string detail) {
 // ---- cleanup: compare-and-delete on the source ----
 
 void VerifyTask::remove(uint32_t j) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   State& st = state_[j];
   job.stage = kStageDelete;
   switch (engine_->deletion_gate(j)) {
-    case copy::Engine::Gate::kWait: return;  // resend() comes back here once the destination was read
-    case copy::Engine::Gate::kStopped:
+    case engine::Engine::Gate::kWait: return;  // resend() comes back here once the destination was read
+    case engine::Engine::Gate::kStopped:
       ++engine_->counters(j).cleanup_kept;  // equal, but deletions stopped: the source key stays
       return engine_->done(j);
-    case copy::Engine::Gate::kGo: break;
+    case engine::Engine::Gate::kGo: break;
   }
   // The expiry the source key must still have is its copy's (read with the source's, at the same moment):
   // a source TTL changed since the copy, even within --ttl-tolerance, keeps the key.
@@ -851,7 +851,7 @@ void VerifyTask::remove(uint32_t j) {
 }
 
 void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
-  copy::Job& job = engine_->job(j);
+  engine::Job& job = engine_->job(j);
   State& st = state_[j];
   report::Counters& c = engine_->counters(j);
   if (resp::is_integer(r)) {
@@ -870,7 +870,7 @@ void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
   if (resp::is_error(r)) {
     const bool sent_eval = st.use_eval || !source_scripts_.evalsha;
     // NOSCRIPT (the script cache was flushed), or EVALSHA refused: send the body.
-    if (copy::Script::fall_back(msg, source_scripts_, st.use_eval)) return remove(j);
+    if (scripts::Script::fall_back(msg, source_scripts_, st.use_eval)) return remove(j);
     if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
   }
   ++c.cleanup_failed;

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "copy/engine.hpp"
+#include "engine/engine.hpp"
 #include "report/counters.hpp"
 
 namespace rmig::verify {
@@ -43,7 +43,7 @@ struct VerifyOptions {
   bool dst_field_ttls = true;
 };
 
-class VerifyTask final : public copy::KeyTask {
+class VerifyTask final : public engine::KeyTask {
  public:
   static constexpr uint64_t kDumpMaxBytes = 256u << 10;
   static constexpr uint64_t kDumpMaxElements = 256;
@@ -53,7 +53,7 @@ class VerifyTask final : public copy::KeyTask {
 
   explicit VerifyTask(VerifyOptions options) : opts_(options) {}
 
-  void attach(copy::Engine& engine) override;
+  void attach(engine::Engine& engine) override;
   void start(uint32_t j) override;
   void on_reply(uint32_t j, uint8_t op, resp::Reply reply) override;
   void resend(uint32_t j) override;
@@ -63,9 +63,9 @@ class VerifyTask final : public copy::KeyTask {
   std::vector<report::Difference> take_differences() { return std::move(differences_); }
 
  private:
-  using Side = copy::Engine::Side;
+  using Side = engine::Engine::Side;
   enum Op : uint8_t {
-    kSrcType = copy::Engine::kFirstTaskOp,
+    kSrcType = engine::Engine::kFirstTaskOp,
     kDstType,
     kSrcPttl,
     kDstPttl,
@@ -157,9 +157,9 @@ class VerifyTask final : public copy::KeyTask {
   void release_stream_slot(uint32_t j);
 
   VerifyOptions opts_;
-  copy::Engine* engine_ = nullptr;
+  engine::Engine* engine_ = nullptr;
   std::vector<State> state_;
-  copy::ScriptCommands source_scripts_;  // EVALSHA / UNLINK on the source, as probed at start
+  scripts::ScriptCommands source_scripts_;  // EVALSHA / UNLINK on the source, as probed at start
   std::size_t streaming_ = 0;
   std::deque<uint32_t> waiters_;
   bool skip_dump_ = false;  // the two sides write different RDB versions: payloads never match

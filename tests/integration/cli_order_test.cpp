@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "copy/lock.hpp"
 #include "helpers.hpp"
+#include "state/lock.hpp"
 #include "support/certs.hpp"
 #include "support/redis_server.hpp"
 
@@ -261,7 +261,7 @@ TEST_SUITE("cli_order") {
     CHECK(d.command({"GET", "app:lock"}).str == "a user's value");
     CHECK(d.command({"HGET", "cfg:lock", "f"}).str == "v");
     // A real lease goes.
-    d.checked({"SET", "app:lock", rmig::copy::lock_value("redis-migrate ..."), "PX", "60000"});
+    d.checked({"SET", "app:lock", rmig::state::lock_value("redis-migrate ..."), "PX", "60000"});
     RunResult r = run_tool({"unlock", sv.dst.url(), "--state-prefix", "app:", "--yes"}, {}, 20s);
     INFO(r.describe());
     CHECK(r.exit_code == 0);

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "app/cli.hpp"
-#include "copy/glob.hpp"
+#include "select/glob.hpp"
 #include "support/process.hpp"
 
 using namespace rmig;
@@ -357,18 +357,18 @@ TEST_CASE("--state-prefix: not empty, and out of reach of every --match pattern"
 }
 
 TEST_CASE("glob_may_match_prefixed") {
-  CHECK(copy::glob_may_match_prefixed("tt:*", "tt:"));
-  CHECK(copy::glob_may_match_prefixed("tt:*", "tt:state:"));
-  CHECK(copy::glob_may_match_prefixed("t*", "tt:"));
-  CHECK(copy::glob_may_match_prefixed("tt:abc", "tt:"));
-  CHECK(copy::glob_may_match_prefixed("*x", "anything"));
-  CHECK(copy::glob_may_match_prefixed("[a-c]t:*", "bt:"));
-  CHECK(copy::glob_may_match_prefixed("a\\*b*", "a*b:"));
-  CHECK_FALSE(copy::glob_may_match_prefixed("a\\*b*", "axb:"));
-  CHECK_FALSE(copy::glob_may_match_prefixed("tt:y*", "tt:x"));
-  CHECK_FALSE(copy::glob_may_match_prefixed("tt:?", "tt:ab"));
-  CHECK_FALSE(copy::glob_may_match_prefixed("[^b]t:*", "bt:"));
-  CHECK_FALSE(copy::glob_may_match_prefixed("abc", "abcd"));
+  CHECK(select::glob_may_match_prefixed("tt:*", "tt:"));
+  CHECK(select::glob_may_match_prefixed("tt:*", "tt:state:"));
+  CHECK(select::glob_may_match_prefixed("t*", "tt:"));
+  CHECK(select::glob_may_match_prefixed("tt:abc", "tt:"));
+  CHECK(select::glob_may_match_prefixed("*x", "anything"));
+  CHECK(select::glob_may_match_prefixed("[a-c]t:*", "bt:"));
+  CHECK(select::glob_may_match_prefixed("a\\*b*", "a*b:"));
+  CHECK_FALSE(select::glob_may_match_prefixed("a\\*b*", "axb:"));
+  CHECK_FALSE(select::glob_may_match_prefixed("tt:y*", "tt:x"));
+  CHECK_FALSE(select::glob_may_match_prefixed("tt:?", "tt:ab"));
+  CHECK_FALSE(select::glob_may_match_prefixed("[^b]t:*", "bt:"));
+  CHECK_FALSE(select::glob_may_match_prefixed("abc", "abcd"));
 }
 
 TEST_CASE("the README's command lines parse, as written") {

@@ -72,7 +72,7 @@ TEST_CASE("positional URLs, and defaults") {
   CHECK(c.copy.source.db == 1);
   CHECK(c.copy.destination.endpoint.port == 6380);
   CHECK_FALSE(c.copy.options.dry_run);
-  CHECK(c.copy.options.conflict == copy::ConflictPolicy::kSkip);
+  CHECK(c.copy.options.conflict == engine::ConflictPolicy::kSkip);
   CHECK_FALSE(c.copy.options.cleanup);
   CHECK(c.log_level == spdlog::level::info);
   CHECK(c.copy.source.label == "source redis://a:6379/1");
@@ -94,7 +94,7 @@ TEST_CASE("URLs and switches from the environment") {
   CHECK(c.copy.destination.endpoint.host == "dst");
   CHECK(c.copy.options.dry_run);
   CHECK(c.copy.options.cleanup);
-  CHECK(c.copy.options.conflict == copy::ConflictPolicy::kReplace);
+  CHECK(c.copy.options.conflict == engine::ConflictPolicy::kReplace);
   CHECK(c.log_level == spdlog::level::debug);
 }
 
@@ -104,7 +104,7 @@ TEST_CASE("switches set to 0 stay off; flags on the command line win over the en
   REQUIRE(std::holds_alternative<app::Config>(r));
   auto& c = std::get<app::Config>(r);
   CHECK_FALSE(c.copy.options.dry_run);
-  CHECK(c.copy.options.conflict == copy::ConflictPolicy::kSkip);
+  CHECK(c.copy.options.conflict == engine::ConflictPolicy::kSkip);
   CHECK(c.log_level == spdlog::level::err);
 }
 
@@ -144,21 +144,21 @@ TEST_CASE("--mode and --big-key-threshold, from the command line or MODE / BIG_K
     EnvGuard env({});
     auto r = parse({"redis://a", "redis://b"});
     REQUIRE(std::holds_alternative<app::Config>(r));
-    CHECK(std::get<app::Config>(r).copy.options.mode == copy::CopyMode::kAuto);
+    CHECK(std::get<app::Config>(r).copy.options.mode == engine::CopyMode::kAuto);
     CHECK(std::get<app::Config>(r).copy.options.big_key_threshold == 64'000'000);
   }
   {
     EnvGuard env({});
     auto r = parse({"redis://a", "redis://b", "--mode", "rewrite", "--big-key-threshold", "1MiB"});
     REQUIRE(std::holds_alternative<app::Config>(r));
-    CHECK(std::get<app::Config>(r).copy.options.mode == copy::CopyMode::kRewrite);
+    CHECK(std::get<app::Config>(r).copy.options.mode == engine::CopyMode::kRewrite);
     CHECK(std::get<app::Config>(r).copy.options.big_key_threshold == 1u << 20);
   }
   {
     EnvGuard env({{"MODE", "dump"}, {"BIG_KEY_THRESHOLD", "0"}});
     auto r = parse({"plan", "redis://a", "redis://b"});
     REQUIRE(std::holds_alternative<app::Config>(r));
-    CHECK(std::get<app::Config>(r).copy.options.mode == copy::CopyMode::kDump);
+    CHECK(std::get<app::Config>(r).copy.options.mode == engine::CopyMode::kDump);
     CHECK(std::get<app::Config>(r).copy.options.big_key_threshold == 0);
   }
   EnvGuard env({});
@@ -167,7 +167,7 @@ TEST_CASE("--mode and --big-key-threshold, from the command line or MODE / BIG_K
 }
 
 TEST_CASE("rename rules from RENAME_PREFIX and RENAME: ';' or newlines between rules, a space inside") {
-  using Kind = copy::RuleSpec::Kind;
+  using Kind = select::RuleSpec::Kind;
   auto one_line = app::parse_rule_list("old: new:; legacy: leg: ;", Kind::kPrefix, "RENAME_PREFIX");
   REQUIRE(one_line);
   REQUIRE(one_line->size() == 2);

@@ -1,13 +1,13 @@
-#include "copy/glob.hpp"
+#include "select/glob.hpp"
 
 #include <doctest/doctest.h>
 
 #include <string>
 #include <string_view>
 
-using rmig::copy::glob_is_literal;
-using rmig::copy::glob_literal_prefix;
-using rmig::copy::glob_match;
+using rmig::select::glob_is_literal;
+using rmig::select::glob_literal_prefix;
+using rmig::select::glob_match;
 using namespace std::string_view_literals;
 
 namespace {

@@ -2,16 +2,16 @@
 
 #include <string>
 
-#include "copy/seen_filter.hpp"
 #include "report/counters.hpp"
 #include "report/format.hpp"
 #include "report/run_report.hpp"
+#include "select/seen_filter.hpp"
 
 using namespace rmig;
 
 TEST_CASE("the seen-filter never forgets a key and rarely imagines one") {
   // Every key is added once, as in a run: a "seen" answer on a first insertion is a false positive.
-  copy::SeenFilter f(1'000'000, 16u << 20);
+  select::SeenFilter f(1'000'000, 16u << 20);
   int false_positives = 0;
   for (int i = 0; i < 1'000'000; ++i)
     false_positives += f.test_and_add("key:" + std::to_string(i)) ? 1 : 0;

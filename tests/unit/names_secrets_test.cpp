@@ -15,7 +15,7 @@
 
 #include "app/cli.hpp"
 #include "app/url.hpp"
-#include "copy/lock.hpp"
+#include "state/lock.hpp"
 #include "util/file_check.hpp"
 
 using namespace rmig;
@@ -70,23 +70,23 @@ struct TempFiles {
 }  // namespace
 
 TEST_CASE("every enum-to-name table round-trips name -> value -> name") {
-  check_table(copy::kConflictPolicyNames);
-  check_table(copy::kCopyModeNames);
+  check_table(engine::kConflictPolicyNames);
+  check_table(engine::kCopyModeNames);
   check_table(copy::kClusterModeNames);
   check_table(report::kLogFormatNames);
   check_table(app::kCommandNames);
 }
 
 TEST_CASE("the parser takes the table's names: every conflict policy and mode lands as given") {
-  for (const auto& [policy, name] : copy::kConflictPolicyNames) {
+  for (const auto& [policy, name] : engine::kConflictPolicyNames) {
     CAPTURE(name);
     auto r = parse({"--on-conflict", name, "redis://a", "redis://b"});
     REQUIRE(std::holds_alternative<app::Config>(r));
     const auto& c = std::get<app::Config>(r);
     CHECK(c.copy.options.conflict == policy);
-    CHECK(std::string(name_of(copy::kConflictPolicyNames, c.copy.options.conflict)) == name);
+    CHECK(std::string(name_of(engine::kConflictPolicyNames, c.copy.options.conflict)) == name);
   }
-  for (const auto& [mode, name] : copy::kCopyModeNames) {
+  for (const auto& [mode, name] : engine::kCopyModeNames) {
     auto r = parse({"--mode", name, "redis://a", "redis://b"});
     REQUIRE(std::holds_alternative<app::Config>(r));
     CHECK(std::get<app::Config>(r).copy.options.mode == mode);
@@ -208,17 +208,17 @@ TEST_CASE("password files: a regular file of at most 64 KB, one trailing newline
 }
 
 TEST_CASE("only the tool's own lease value counts as a lease") {
-  CHECK(copy::parse_lock_value(copy::lock_value("redis-migrate a b"), 1000).lease);
-  CHECK_FALSE(copy::parse_lock_value("1", -1).lease);
-  CHECK_FALSE(copy::parse_lock_value("a user's value", -1).lease);
-  CHECK_FALSE(copy::parse_lock_value("{\"host\":\"h\",\"pid\":1}", -1).lease);
-  CHECK_FALSE(copy::parse_lock_value("{\"pid\":1,\"started_at\":\"t\"}", -1).lease);
-  CHECK_FALSE(copy::parse_lock_value("[1,2]", -1).lease);
+  CHECK(state::parse_lock_value(state::lock_value("redis-migrate a b"), 1000).lease);
+  CHECK_FALSE(state::parse_lock_value("1", -1).lease);
+  CHECK_FALSE(state::parse_lock_value("a user's value", -1).lease);
+  CHECK_FALSE(state::parse_lock_value("{\"host\":\"h\",\"pid\":1}", -1).lease);
+  CHECK_FALSE(state::parse_lock_value("{\"pid\":1,\"started_at\":\"t\"}", -1).lease);
+  CHECK_FALSE(state::parse_lock_value("[1,2]", -1).lease);
   // A lease written by hand or by an older version, without a token, is still one.
-  CHECK(copy::parse_lock_value("{\"host\":\"h\",\"pid\":7,\"started_at\":\"t\",\"command\":\"copy\"}", -1)
+  CHECK(state::parse_lock_value("{\"host\":\"h\",\"pid\":7,\"started_at\":\"t\",\"command\":\"copy\"}", -1)
             .lease);
   CHECK_FALSE(
-      copy::parse_lock_value("{\"host\":\"h\",\"pid\":\"1\",\"started_at\":\"t\",\"token\":\"x\"}", -1)
+      state::parse_lock_value("{\"host\":\"h\",\"pid\":\"1\",\"started_at\":\"t\",\"token\":\"x\"}", -1)
           .lease);
-  CHECK(copy::parse_lock_value("{\"host\":\"h\",\"pid\":1,\"started_at\":\"t\",\"token\":\"x\"}", -1).lease);
+  CHECK(state::parse_lock_value("{\"host\":\"h\",\"pid\":1,\"started_at\":\"t\",\"token\":\"x\"}", -1).lease);
 }

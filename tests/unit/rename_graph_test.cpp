@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "copy/rename.hpp"
+#include "select/rename.hpp"
 
-using rmig::copy::Collision;
-using rmig::copy::CollisionDetector;
-using rmig::copy::RenameRules;
-using rmig::copy::RuleSpec;
+using rmig::select::Collision;
+using rmig::select::CollisionDetector;
+using rmig::select::RenameRules;
+using rmig::select::RuleSpec;
 
 namespace {
 

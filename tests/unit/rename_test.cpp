@@ -1,4 +1,4 @@
-#include "copy/rename.hpp"
+#include "select/rename.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,10 +10,10 @@
 #include "cluster/slot.hpp"
 
 using rmig::ExitCode;
-using rmig::copy::Collision;
-using rmig::copy::CollisionDetector;
-using rmig::copy::RenameRules;
-using rmig::copy::RuleSpec;
+using rmig::select::Collision;
+using rmig::select::CollisionDetector;
+using rmig::select::RenameRules;
+using rmig::select::RuleSpec;
 using namespace std::string_view_literals;
 
 namespace {

@@ -1,7 +1,7 @@
 // The one mechanism every Lua script is sent through: EVALSHA falling back to EVAL on any refusal, and UNLINK
 // replaced by DEL where it is refused.
 
-#include "copy/script.hpp"
+#include "scripts/script.hpp"
 
 #include <doctest/doctest.h>
 
@@ -9,8 +9,8 @@
 #include "copy/merge.hpp"
 #include "util/sha1.hpp"
 
-using rmig::copy::Script;
-using rmig::copy::ScriptCommands;
+using rmig::scripts::Script;
+using rmig::scripts::ScriptCommands;
 
 TEST_SUITE("script") {
   TEST_CASE("the DEL variant replaces each UNLINK call and has its own SHA1") {

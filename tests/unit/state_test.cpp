@@ -9,11 +9,11 @@
 
 #include "app/commands.hpp"
 #include "cluster/slot.hpp"
-#include "copy/checkpoint.hpp"
-#include "copy/lock.hpp"
-#include "copy/rename.hpp"
 #include "copy/restore_check.hpp"
 #include "report/run_report.hpp"
+#include "select/rename.hpp"
+#include "state/checkpoint.hpp"
+#include "state/lock.hpp"
 #include "verify/compare.hpp"
 
 using namespace rmig;
@@ -151,7 +151,7 @@ TEST_CASE("counters travel through JSON, every field, and verify's exit codes") 
 }
 
 TEST_CASE("a run record survives a round trip through JSON") {
-  copy::RunRecord r;
+  state::RunRecord r;
   r.id = "0123456789abcdef";
   r.command = "copy";
   r.status = "interrupted";
@@ -165,14 +165,14 @@ TEST_CASE("a run record survives a round trip through JSON") {
   r.updated_ms = 1'700'000'005'000;
   r.finished_ms = 1'700'000'006'000;
   r.attempts = 3;
-  r.nodes.push_back(copy::NodeProgress{"a:6379", "1234", false, {}, {0x0123abcdu, 0xfffffffeu, 0u}});
+  r.nodes.push_back(engine::NodeProgress{"a:6379", "1234", false, {}, {0x0123abcdu, 0xfffffffeu, 0u}});
   r.nodes.back().counters.scanned = 1000;
   r.nodes.back().counters.copied = 990;
-  r.nodes.push_back(copy::NodeProgress{"b:6379", "0", true, {}, {}});
+  r.nodes.push_back(engine::NodeProgress{"b:6379", "0", true, {}, {}});
   r.totals.copied = 1500;
   r.exit_code = 143;
   r.error = "";
-  const auto back = copy::RunRecord::from_json(nlohmann::json::parse(r.to_json().dump()));
+  const auto back = state::RunRecord::from_json(nlohmann::json::parse(r.to_json().dump()));
   REQUIRE(back);
   CHECK(back->id == r.id);
   CHECK(back->status == "interrupted");
@@ -189,17 +189,17 @@ TEST_CASE("a run record survives a round trip through JSON") {
   CHECK(back->totals.copied == 1500);
   CHECK(back->exit_code == 143);
   CHECK(r.to_json()["started_at"] == "2023-11-14T22:13:20Z");
-  CHECK_FALSE(copy::RunRecord::from_json(nlohmann::json::parse(R"({"version": 99, "id": "x"})")));
-  CHECK_FALSE(copy::RunRecord::from_json(nlohmann::json::parse("[1, 2]")));
+  CHECK_FALSE(state::RunRecord::from_json(nlohmann::json::parse(R"({"version": 99, "id": "x"})")));
+  CHECK_FALSE(state::RunRecord::from_json(nlohmann::json::parse("[1, 2]")));
 }
 
 TEST_CASE("the fingerprint: the same command resumes, another one does not, passwords stay out") {
   const copy::CopyCommand base = command();
-  const auto fp = copy::fingerprint(base, "copy");
-  const std::string id = copy::run_id(fp);
+  const auto fp = state::fingerprint(base, "copy");
+  const std::string id = state::run_id(fp);
   CHECK(id.size() == 16);
   CHECK(fp.dump().find("secret") == std::string::npos);
-  CHECK(copy::run_id(copy::fingerprint(base, "copy")) == id);
+  CHECK(state::run_id(state::fingerprint(base, "copy")) == id);
 
   // Tuning may change between attempts.
   copy::CopyCommand tuned = base;
@@ -207,45 +207,45 @@ TEST_CASE("the fingerprint: the same command resumes, another one does not, pass
   tuned.options.rate_limit_keys = 100;
   tuned.progress_interval_ms = 0;
   tuned.source.password = "rotated";
-  CHECK(copy::run_id(copy::fingerprint(tuned, "copy")) == id);
+  CHECK(state::run_id(state::fingerprint(tuned, "copy")) == id);
 
   // What is copied, and where, may not.
-  CHECK(copy::run_id(copy::fingerprint(base, "cleanup")) != id);
+  CHECK(state::run_id(state::fingerprint(base, "cleanup")) != id);
   copy::CopyCommand other = base;
   other.options.selection.match = {"user:*"};
-  CHECK(copy::run_id(copy::fingerprint(other, "copy")) != id);
+  CHECK(state::run_id(state::fingerprint(other, "copy")) != id);
   other = base;
-  other.options.conflict = copy::ConflictPolicy::kReplace;
-  CHECK(copy::run_id(copy::fingerprint(other, "copy")) != id);
+  other.options.conflict = engine::ConflictPolicy::kReplace;
+  CHECK(state::run_id(state::fingerprint(other, "copy")) != id);
   other = base;
   other.destination.db = 3;
-  CHECK(copy::run_id(copy::fingerprint(other, "copy")) != id);
+  CHECK(state::run_id(state::fingerprint(other, "copy")) != id);
   other = base;
-  auto rules = copy::RenameRules::build({copy::RuleSpec{copy::RuleSpec::Kind::kPrefix, "a:", "b:"}});
+  auto rules = select::RenameRules::build({select::RuleSpec{select::RuleSpec::Kind::kPrefix, "a:", "b:"}});
   REQUIRE(rules);
-  other.options.selection.rename = std::make_shared<const copy::RenameRules>(std::move(*rules));
-  CHECK(copy::run_id(copy::fingerprint(other, "copy")) != id);
+  other.options.selection.rename = std::make_shared<const select::RenameRules>(std::move(*rules));
+  CHECK(state::run_id(state::fingerprint(other, "copy")) != id);
 
-  CHECK(copy::run_key("redis-migrate:", id) == "redis-migrate:run:" + id);
-  CHECK(copy::run_index_key("mig:") == "mig:run:index");
+  CHECK(state::run_key("redis-migrate:", id) == "redis-migrate:run:" + id);
+  CHECK(state::run_index_key("mig:") == "mig:run:index");
 }
 
 TEST_CASE("the lock's value names its holder") {
-  const std::string value = copy::lock_value("redis-migrate redis://a redis://b");
+  const std::string value = state::lock_value("redis-migrate redis://a redis://b");
   const auto j = nlohmann::json::parse(value);
   CHECK(j["pid"].get<long long>() > 0);
   CHECK_FALSE(j["host"].get<std::string>().empty());
   CHECK(j["started_at"].get<std::string>().size() == 20);
   CHECK(j["token"].get<std::string>().size() == 16);
-  CHECK(copy::lock_value("x") != copy::lock_value("x"));  // two runs never hold the same value
-  const auto h = copy::parse_lock_value(value, 25'000);
+  CHECK(state::lock_value("x") != state::lock_value("x"));  // two runs never hold the same value
+  const auto h = state::parse_lock_value(value, 25'000);
   CHECK(h.command == "redis-migrate redis://a redis://b");
   const std::string text = h.describe();
   CHECK(text.find("host " + j["host"].get<std::string>() + " pid ") == 0);
   CHECK(text.find(", until 20") != std::string::npos);
   CHECK(text.find("(in 25s)") != std::string::npos);
   // A value the tool did not write is shown as it is.
-  CHECK(copy::parse_lock_value("whatever", -1).describe() == "value \"whatever\", with no expiry");
+  CHECK(state::parse_lock_value("whatever", -1).describe() == "value \"whatever\", with no expiry");
 }
 
 TEST_CASE("the restore check's temporary key shares its target's slot, under the tool's prefix") {

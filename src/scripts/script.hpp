@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace rmig::copy {
+namespace rmig::scripts {
 
 // What one side allows the tool's scripts and deletions.
 struct ScriptCommands {
@@ -46,4 +46,4 @@ class Script {
   std::string sha_[2];
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::scripts

@@ -6,12 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "copy/script.hpp"
+#include "scripts/script.hpp"
 #include "util/enum_names.hpp"
 
-namespace rmig::copy {
-
+namespace rmig::select {
 class RenameRules;
+}
+
+namespace rmig::engine {
 
 // skip: leave existing destination keys alone (BUSYKEY); replace: overwrite them; merge: fold hashes, sets
 // and zsets into the existing key; fail: stop at the first existing key.
@@ -29,8 +31,8 @@ struct Selection {
       match;  // glob patterns (any matches); exactly one goes to the server as SCAN MATCH
   std::vector<std::string> exclude;  // glob patterns (none may match)
   std::vector<std::string> types;    // string, list, set, zset, hash, stream (any); empty: every type
-  std::shared_ptr<const RenameRules> rename;  // null: names unchanged
-  std::string own_prefix = "redis-migrate:";  // the tool's lock and state keys: never selected
+  std::shared_ptr<const select::RenameRules> rename;  // null: names unchanged
+  std::string own_prefix = "redis-migrate:";          // the tool's lock and state keys: never selected
   // Source and destination are the same database: a key no rule renames would land on itself, so only
   // renamed keys are selected.
   bool renamed_only = false;
@@ -107,8 +109,8 @@ struct CopyOptions {
   uint64_t rate_limit_bytes = 0;  // DUMP payload bytes per second read from the source; 0: unlimited
   // EVALSHA and UNLINK on each side, probed at start (check_commands): a refused one is replaced by EVAL /
   // DEL.
-  ScriptCommands source_scripts;       // the source's primaries (cleanup's compare-and-delete)
-  ScriptCommands destination_scripts;  // the destination (merge script, temporary keys)
+  scripts::ScriptCommands source_scripts;       // the source's primaries (cleanup's compare-and-delete)
+  scripts::ScriptCommands destination_scripts;  // the destination (merge script, temporary keys)
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::engine

@@ -17,30 +17,30 @@
 #include <string>
 #include <vector>
 
-#include "copy/checkpoint.hpp"
 #include "copy/copy_command.hpp"
-#include "copy/engine.hpp"
-#include "copy/lock.hpp"
-#include "copy/state_store.hpp"
+#include "engine/engine.hpp"
 #include "net/loop.hpp"
 #include "report/run_report.hpp"
+#include "state/checkpoint.hpp"
+#include "state/lock.hpp"
+#include "state/state_store.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 class RunState {
  public:
   // `command`: "copy" or "cleanup" (part of the fingerprint).
-  RunState(net::Loop& loop, const CopyCommand& cmd, std::string command);
+  RunState(net::Loop& loop, const copy::CopyCommand& cmd, std::string command);
   ~RunState();
   RunState(const RunState&) = delete;
   RunState& operator=(const RunState&) = delete;
 
   // Before the engine exists. Fails with ExitCode::kLocked when another run holds the lease.
-  Status begin(const std::vector<SourceNode>& sources);
+  Status begin(const std::vector<engine::SourceNode>& sources);
   // Before engine.start().
-  void attach(Engine& engine);
+  void attach(engine::Engine& engine);
   // After the engine finished.
-  void end(const report::RunReport& report, ExitCode exit_code, std::vector<NodeProgress> progress);
+  void end(const report::RunReport& report, ExitCode exit_code, std::vector<engine::NodeProgress> progress);
 
   bool active() const noexcept { return active_; }
   bool resumed() const noexcept { return resumed_; }
@@ -51,24 +51,24 @@ class RunState {
   static void on_heartbeat(void* self);
   void request_save();
   RunRecord snapshot() const;
-  void decide_resume(const RunRecord& old, const std::vector<SourceNode>& sources);
+  void decide_resume(const RunRecord& old, const std::vector<engine::SourceNode>& sources);
 
   net::Loop& loop_;
-  const CopyCommand& cmd_;
+  const copy::CopyCommand& cmd_;
   std::string command_;
   bool active_ = false;
   std::unique_ptr<StateClient> client_;
   std::unique_ptr<Lease> lease_;
   std::unique_ptr<RecordStore> store_;
   RunRecord record_;
-  std::vector<NodeProgress> resume_;  // in the sources' order
+  std::vector<engine::NodeProgress> resume_;  // in the sources' order
   bool resumed_ = false;
   report::Counters resumed_from_;
-  Engine* engine_ = nullptr;
+  engine::Engine* engine_ = nullptr;
   net::Timer heartbeat_;
   bool saving_ = false;
   bool dirty_ = false;
   bool ended_ = false;
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

@@ -1,10 +1,10 @@
-#include "copy/seen_filter.hpp"
+#include "select/seen_filter.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <functional>
 
-namespace rmig::copy {
+namespace rmig::select {
 
 namespace {
 // 64-bit mix (splitmix64 finaliser): derives the in-block bit positions from the key's hash.
@@ -48,4 +48,4 @@ bool SeenFilter::test_and_add(std::string_view key) noexcept {
   return seen;
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::select

@@ -24,7 +24,7 @@ namespace re2 {
 class RE2;
 }
 
-namespace rmig::copy {
+namespace rmig::select {
 
 struct RuleSpec {
   enum class Kind { kPrefix, kRegex };
@@ -169,4 +169,4 @@ class CollisionDetector {
   std::string scratch_;  // the recomputed destination of a stored key on a hash hit
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::select

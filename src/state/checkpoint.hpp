@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "copy/copy_command.hpp"
-#include "copy/engine.hpp"
-#include "copy/state_store.hpp"
+#include "engine/engine.hpp"
 #include "report/counters.hpp"
+#include "state/state_store.hpp"
 #include "util/result.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 struct RunRecord {  // NOLINT(bugprone-exception-escape): implicit moves of std containers and json
   std::string id;
@@ -36,7 +36,7 @@ struct RunRecord {  // NOLINT(bugprone-exception-escape): implicit moves of std 
   int64_t updated_ms = 0;   // the last save
   int64_t finished_ms = 0;  // 0 while not ended
   uint32_t attempts = 1;    // runs that worked on it (1 + resumes)
-  std::vector<NodeProgress> nodes;
+  std::vector<engine::NodeProgress> nodes;
   report::Counters totals;       // every key handled so far, in-flight batches included (for people)
   std::optional<int> exit_code;  // once ended
   std::string error;             // the condition that stopped it, if any
@@ -49,7 +49,7 @@ struct RunRecord {  // NOLINT(bugprone-exception-escape): implicit moves of std 
 // What identifies "the same command": both endpoints (host, port, db, user; never passwords), the selection,
 // the rename rules, the conflict policy and the cleanup flag. Tuning (window, rate limits, timeouts, output)
 // may change between attempts.
-nlohmann::json fingerprint(const CopyCommand& cmd, std::string_view command);
+nlohmann::json fingerprint(const copy::CopyCommand& cmd, std::string_view command);
 // 16 hex digits of the fingerprint's SHA-1.
 std::string run_id(const nlohmann::json& fingerprint);
 
@@ -83,4 +83,4 @@ Result<std::vector<RunRecord>> list_runs(StateClient& client, const std::string&
 int64_t unix_ms_now();
 std::string iso_utc_ms(int64_t unix_ms);
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

@@ -1,4 +1,4 @@
-#include "copy/checkpoint.hpp"
+#include "state/checkpoint.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -10,13 +10,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "copy/lock.hpp"
-#include "copy/rename.hpp"
 #include "report/run_report.hpp"
 #include "resp/server_error.hpp"
+#include "select/rename.hpp"
+#include "state/lock.hpp"
 #include "util/sha1.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 namespace {
 
@@ -25,7 +25,7 @@ constexpr int kRecordVersion = 1;
 constexpr int64_t kRecordTtlMs = 30LL * 24 * 3600 * 1000;
 constexpr long kStatusMaxRuns = 100;
 
-const char* policy_text(ConflictPolicy p) { return name_of(kConflictPolicyNames, p); }
+const char* policy_text(engine::ConflictPolicy p) { return name_of(engine::kConflictPolicyNames, p); }
 
 nlohmann::json side_identity(const resp::ConnectOptions& o) {
   return {{"endpoint", o.endpoint.to_string()}, {"db", o.db}, {"user", o.user}, {"tls", o.tls != nullptr}};
@@ -278,7 +278,7 @@ std::optional<RunRecord> RunRecord::from_json(const nlohmann::json& j) {
   if (auto it = j.find("nodes"); it != j.end() && it->is_array()) {
     for (const auto& n : *it) {
       if (!n.is_object()) return std::nullopt;
-      NodeProgress p;
+      engine::NodeProgress p;
       p.name = n.value("name", std::string());
       p.cursor = n.value("cursor", std::string("0"));
       p.complete = n.value("complete", false);
@@ -301,8 +301,8 @@ std::optional<RunRecord> RunRecord::from_json(const nlohmann::json& j) {
   return r;
 }
 
-nlohmann::json fingerprint(const CopyCommand& cmd, std::string_view command) {
-  const Selection& sel = cmd.options.selection;
+nlohmann::json fingerprint(const copy::CopyCommand& cmd, std::string_view command) {
+  const engine::Selection& sel = cmd.options.selection;
   nlohmann::json rename = nlohmann::json::array();
   if (sel.rename) {
     for (int i = 0; i < sel.rename->size(); ++i)
@@ -360,4 +360,4 @@ Result<std::vector<RunRecord>> list_runs(StateClient& client, const std::string&
   return out;
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string_view>
 
-namespace rmig::copy {
+namespace rmig::select {
 
 class SeenFilter {
  public:
@@ -29,4 +29,4 @@ class SeenFilter {
   uint64_t blocks_;
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::select

@@ -1,4 +1,4 @@
-#include "copy/rename.hpp"
+#include "select/rename.hpp"
 
 #include <re2/re2.h>
 
@@ -9,7 +9,7 @@
 
 #include "util/escape.hpp"
 
-namespace rmig::copy {
+namespace rmig::select {
 
 namespace {
 
@@ -498,4 +498,4 @@ void CollisionDetector::grow(std::vector<Slot>& slots) {
   }
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::select

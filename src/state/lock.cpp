@@ -1,4 +1,4 @@
-#include "copy/lock.hpp"
+#include "state/lock.hpp"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 std::string tool_keys_acl(std::string_view prefix) {
   return "(~" + std::string(prefix) +
@@ -304,4 +304,4 @@ void Lease::release(StateClient& client) {
   }
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

@@ -19,7 +19,7 @@
 #include "resp/connection.hpp"
 #include "util/result.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 class StateClient {
  public:
@@ -83,4 +83,4 @@ class StateLink final : private resp::Connection::Observer, private resp::Connec
   resp::ConnectOptions move_to_;
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

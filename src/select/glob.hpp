@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-namespace rmig::copy {
+namespace rmig::select {
 
 bool glob_match(std::string_view pattern, std::string_view subject, bool nocase = false) noexcept;
 
@@ -39,4 +39,4 @@ std::string glob_literal_prefix(std::string_view pattern);
 // nothing (an empty set such as "[]"): then it says true.
 bool glob_may_match_prefixed(std::string_view pattern, std::string_view prefix);
 
-}  // namespace rmig::copy
+}  // namespace rmig::select

@@ -1,4 +1,4 @@
-#include "copy/state_store.hpp"
+#include "state/state_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,7 +8,7 @@
 #include "cluster/slot.hpp"
 #include "resp/server_error.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 namespace {
 
@@ -187,4 +187,4 @@ void StateLink::on_timer(void* self_ptr) {
     self->connect_to(self->current_);
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

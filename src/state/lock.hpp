@@ -10,11 +10,11 @@
 #include <optional>
 #include <string>
 
-#include "copy/state_store.hpp"
 #include "net/loop.hpp"
+#include "state/state_store.hpp"
 #include "util/result.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 // The ACL rule that lets the destination user keep the tool's own keys (the lease and the run records) under
 // `prefix`, and nothing else: a Redis 7 selector, e.g.
@@ -91,4 +91,4 @@ Result<std::optional<LockHolder>> read_lock(StateClient& client, const std::stri
 // Deletes the lock if it still holds `value`; returns whether it did.
 Result<bool> delete_lock(StateClient& client, const std::string& key, const std::string& value);
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

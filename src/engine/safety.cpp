@@ -1,4 +1,4 @@
-#include "copy/safety.hpp"
+#include "engine/safety.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -9,13 +9,13 @@
 #include <vector>
 
 #include "cluster/topology.hpp"
-#include "copy/lock.hpp"
-#include "copy/rename.hpp"
-#include "copy/state_store.hpp"
 #include "resp/info.hpp"
 #include "resp/server_error.hpp"
+#include "select/rename.hpp"
+#include "state/lock.hpp"
+#include "state/state_store.hpp"
 
-namespace rmig::copy {
+namespace rmig::engine {
 
 namespace {
 
@@ -127,7 +127,7 @@ enum class Probe { kDistinct, kSame, kUnknown };
 Result<Probe> probe_key(net::Loop& loop, const IdentityCheck& c, std::string* key_out, std::string* why) {
   const std::string key = c.cmd.state.prefix + "identity-probe:" + random_hex(16);
   *key_out = key;
-  StateClient dst(loop, c.cmd.destination);
+  state::StateClient dst(loop, c.cmd.destination);
   auto set = dst.call(key, {"SET", key, "redis-migrate identity probe", "PX", "60000"});
   if (!set) return set.error();
   if (resp::is_error(set->get())) {
@@ -142,7 +142,7 @@ Result<Probe> probe_key(net::Loop& loop, const IdentityCheck& c, std::string* ke
   }
   auto wait = dst.call(key, {"WAIT", "1", "250"});
   (void)wait;  // refused or 0 replicas: the lookup below is the evidence either way
-  StateClient src(loop, c.cmd.source);
+  state::StateClient src(loop, c.cmd.source);
   auto exists = src.call(key, {"EXISTS", key});
   auto del = dst.call(key, {"DEL", key});
   if (!del || resp::is_error(del->get()))
@@ -163,7 +163,7 @@ std::string who(const resp::ConnectOptions& o) { return o.endpoint.to_string(); 
 bool evicting_policy(const std::string& policy) noexcept { return policy != "noeviction"; }
 
 Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
-  const CopyCommand& cmd = c.cmd;
+  const copy::CopyCommand& cmd = c.cmd;
   const resp::ServerFacts& s = c.source_facts;
   const resp::ServerFacts& d = c.destination_facts;
   const Selection& sel = cmd.options.selection;
@@ -336,13 +336,13 @@ Result<Identity> check_identity(net::Loop& loop, const IdentityCheck& c) {
           c.command_name +
           " would delete the only copy of every key if they are: grant +info to both users (ACL SETUSER "
           "<user> +info), or the tool's keys under the state prefix (" +
-          tool_keys_acl(cmd.state.prefix) + " on the destination, ~" + cmd.state.prefix +
+          state::tool_keys_acl(cmd.state.prefix) + " on the destination, ~" + cmd.state.prefix +
           "* +exists on the source), or pass --assume-distinct (ASSUME_DISTINCT=1) if you know they are "
           "different servers or databases");
 }
 
-Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destination, const CopyCommand& cmd,
-                                          const std::string& command_name) {
+Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destination,
+                                          const copy::CopyCommand& cmd, const std::string& command_name) {
   for (auto& node : destination.nodes) {
     auto r = resp::call_sync(loop, *node.conn, {"INFO", "memory"});
     if (!r) return r.error();
@@ -393,4 +393,4 @@ Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destinat
   return std::string();
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::engine

@@ -1,11 +1,11 @@
-#include "copy/glob.hpp"
+#include "select/glob.hpp"
 
 #include <algorithm>
 #include <cstddef>
 #include <utility>
 #include <vector>
 
-namespace rmig::copy {
+namespace rmig::select {
 
 namespace {
 
@@ -171,4 +171,4 @@ bool glob_may_match_prefixed(std::string_view pattern, std::string_view prefix) 
   return true;
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::select

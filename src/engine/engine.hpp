@@ -21,15 +21,15 @@
 #include <vector>
 
 #include "cluster/slot.hpp"
-#include "copy/clock.hpp"
-#include "copy/options.hpp"
-#include "copy/seen_filter.hpp"
+#include "engine/clock.hpp"
+#include "engine/options.hpp"
 #include "net/loop.hpp"
 #include "report/counters.hpp"
 #include "resp/connection.hpp"
+#include "select/seen_filter.hpp"
 #include "util/result.hpp"
 
-namespace rmig::copy {
+namespace rmig::engine {
 
 // One scanned server: a standalone source, or one shard of a source cluster.
 struct SourceNode {
@@ -433,9 +433,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::size_t active_ = 0;
   std::size_t bytes_held_ = 0;
   std::size_t next_node_ = 0;
-  SeenFilter seen_;
+  select::SeenFilter seen_;
   // Copies with rename rules (CopyOptions::detect_rename_collisions): the destination names taken so far.
-  std::unique_ptr<SeenFilter> targets_;
+  std::unique_ptr<select::SeenFilter> targets_;
   std::vector<Retry> retries_;
   net::Timer retry_timer_;
   net::Timer clock_timer_;
@@ -486,4 +486,4 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   bool window_full_ = false;            // the dispatcher stopped because the window is full
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::engine

@@ -1,4 +1,4 @@
-#include "copy/run_state.hpp"
+#include "state/run_state.hpp"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 
 #include "report/format.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 namespace {
 
@@ -18,14 +18,14 @@ std::string host_name() {
   return buf.data();
 }
 
-report::Counters sum(const std::vector<NodeProgress>& nodes) {
+report::Counters sum(const std::vector<engine::NodeProgress>& nodes) {
   report::Counters c;
   for (const auto& n : nodes)
     c += n.counters;
   return c;
 }
 
-std::string names(const std::vector<NodeProgress>& nodes) {
+std::string names(const std::vector<engine::NodeProgress>& nodes) {
   std::string s;
   for (const auto& n : nodes)
     s += (s.empty() ? "" : ", ") + n.name;
@@ -34,7 +34,7 @@ std::string names(const std::vector<NodeProgress>& nodes) {
 
 }  // namespace
 
-RunState::RunState(net::Loop& loop, const CopyCommand& cmd, std::string command)
+RunState::RunState(net::Loop& loop, const copy::CopyCommand& cmd, std::string command)
     : loop_(loop), cmd_(cmd), command_(std::move(command)), heartbeat_(loop, this, &RunState::on_heartbeat) {
   heartbeat_.unref();
 }
@@ -45,7 +45,7 @@ RunState::~RunState() {
   if (store_) store_->close();
 }
 
-Status RunState::begin(const std::vector<SourceNode>& sources) {
+Status RunState::begin(const std::vector<engine::SourceNode>& sources) {
   if (cmd_.options.dry_run) return {};  // writes nothing anywhere, not even its own state
   const StateOptions& so = cmd_.state;
   client_ = std::make_unique<StateClient>(loop_, cmd_.destination);
@@ -80,7 +80,7 @@ Status RunState::begin(const std::vector<SourceNode>& sources) {
   record_.started_ms = unix_ms_now();
   record_.updated_ms = record_.started_ms;
   for (const auto& s : sources)
-    record_.nodes.push_back(NodeProgress{s.name, "0", false, {}, {}});
+    record_.nodes.push_back(engine::NodeProgress{s.name, "0", false, {}, {}});
 
   auto old = store_->load(record_.id);
   if (!old) return fail(old.error());
@@ -91,7 +91,7 @@ Status RunState::begin(const std::vector<SourceNode>& sources) {
   return {};
 }
 
-void RunState::decide_resume(const RunRecord& old, const std::vector<SourceNode>& sources) {
+void RunState::decide_resume(const RunRecord& old, const std::vector<engine::SourceNode>& sources) {
   const std::string where = store_->where(old.id);
   if (old.id != record_.id) {
     spdlog::info("the state file holds another run ({} {} -> {}): starting a new run, which replaces it",
@@ -111,18 +111,18 @@ void RunState::decide_resume(const RunRecord& old, const std::vector<SourceNode>
         old.id, iso_utc_ms(old.finished_ms));
     return;
   }
-  std::vector<NodeProgress> ordered;
+  std::vector<engine::NodeProgress> ordered;
   for (const auto& s : sources) {
     auto it = std::find_if(old.nodes.begin(), old.nodes.end(),
-                           [&](const NodeProgress& p) { return p.name == s.name; });
+                           [&](const engine::NodeProgress& p) { return p.name == s.name; });
     if (it == old.nodes.end()) break;
     ordered.push_back(*it);
   }
   if (ordered.size() != sources.size() || old.nodes.size() != sources.size()) {
-    std::vector<NodeProgress> now;
+    std::vector<engine::NodeProgress> now;
     now.reserve(sources.size());
     for (const auto& s : sources)
-      now.push_back(NodeProgress{s.name, "0", false, {}, {}});
+      now.push_back(engine::NodeProgress{s.name, "0", false, {}, {}});
     spdlog::warn(
         "run {}: the source's nodes changed since its checkpoint (then: {}; now: {}): starting from the "
         "beginning (keys already on the destination are skipped)",
@@ -143,7 +143,7 @@ void RunState::decide_resume(const RunRecord& old, const std::vector<SourceNode>
                old.id, record_.attempts, old.status, where, report::thousands(done.scanned));
 }
 
-void RunState::attach(Engine& engine) {
+void RunState::attach(engine::Engine& engine) {
   if (!active_) return;
   engine_ = &engine;
   if (resumed_) engine.resume(resume_);
@@ -203,7 +203,8 @@ void RunState::request_save() {
   }
 }
 
-void RunState::end(const report::RunReport& report, ExitCode exit_code, std::vector<NodeProgress> progress) {
+void RunState::end(const report::RunReport& report, ExitCode exit_code,
+                   std::vector<engine::NodeProgress> progress) {
   if (!active_ || ended_) return;
   ended_ = true;
   engine_ = nullptr;
@@ -234,4 +235,4 @@ nlohmann::json RunState::report_section() const {
   return j;
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

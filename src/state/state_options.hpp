@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-namespace rmig::copy {
+namespace rmig::state {
 
 struct StateOptions {
   std::string prefix = "redis-migrate:";  // <prefix>lock, <prefix>run:<id>, <prefix>run:index
@@ -17,4 +17,4 @@ struct StateOptions {
   uint32_t heartbeat_ms = 5'000;          // the record is saved at least this often while the run lives
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

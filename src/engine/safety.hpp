@@ -18,10 +18,10 @@
 #include "resp/probe.hpp"
 #include "util/result.hpp"
 
-namespace rmig::copy {
+namespace rmig::engine {
 
 struct IdentityCheck {
-  const CopyCommand& cmd;
+  const copy::CopyCommand& cmd;
   resp::Connection& source;       // the source URL's connection
   resp::Connection& destination;  // the destination URL's connection
   const resp::ServerFacts& source_facts;
@@ -49,7 +49,7 @@ bool evicting_policy(const std::string& policy) noexcept;
 // Before a run that deletes source keys: every destination node's maxmemory_policy (INFO memory; CONFIG is
 // never used) must be noeviction. Exit code 5 naming the policy and the fix otherwise, and when INFO is
 // refused, unless --allow-evicting-destination. Returns the policy of the first evicting node ("" when none).
-Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destination, const CopyCommand& cmd,
-                                          const std::string& command_name);
+Result<std::string> check_eviction_policy(net::Loop& loop, Destination& destination,
+                                          const copy::CopyCommand& cmd, const std::string& command_name);
 
-}  // namespace rmig::copy
+}  // namespace rmig::engine

@@ -1,11 +1,11 @@
-#include "copy/script.hpp"
+#include "scripts/script.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include "resp/server_error.hpp"
 #include "util/sha1.hpp"
 
-namespace rmig::copy {
+namespace rmig::scripts {
 
 namespace {
 
@@ -54,4 +54,4 @@ bool Script::fall_back(std::string_view message, ScriptCommands& side, bool& eva
   return false;
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::scripts

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace rmig::copy {
+namespace rmig::engine {
 
 class ServerClock {
  public:
@@ -51,4 +51,4 @@ class ServerClock {
   bool known_ = false;
 };
 
-}  // namespace rmig::copy
+}  // namespace rmig::engine

@@ -1,4 +1,4 @@
-#include "copy/state_command.hpp"
+#include "state/state_command.hpp"
 
 #include <unistd.h>
 
@@ -8,13 +8,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "copy/checkpoint.hpp"
-#include "copy/lock.hpp"
-#include "copy/state_store.hpp"
 #include "report/format.hpp"
 #include "report/run_report.hpp"
+#include "state/checkpoint.hpp"
+#include "state/lock.hpp"
+#include "state/state_store.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 namespace {
 
@@ -203,4 +203,4 @@ int run_unlock(const StateCommand& cmd) {
   return rc;
 }
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

@@ -7,7 +7,7 @@
 
 #include "resp/connection.hpp"
 
-namespace rmig::copy {
+namespace rmig::state {
 
 struct StateCommand {
   resp::ConnectOptions destination;
@@ -22,4 +22,4 @@ struct StateCommand {
 int run_status(const StateCommand& cmd);
 int run_unlock(const StateCommand& cmd);
 
-}  // namespace rmig::copy
+}  // namespace rmig::state

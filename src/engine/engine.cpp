@@ -1,4 +1,4 @@
-#include "copy/engine.hpp"
+#include "engine/engine.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,14 +8,14 @@
 #include <csignal>
 
 #include "cluster/topology.hpp"
-#include "copy/glob.hpp"
-#include "copy/rename.hpp"
 #include "report/format.hpp"
 #include "resp/info.hpp"
 #include "resp/server_error.hpp"
+#include "select/glob.hpp"
+#include "select/rename.hpp"
 #include "util/escape.hpp"
 
-namespace rmig::copy {
+namespace rmig::engine {
 
 namespace {
 
@@ -78,7 +78,7 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
     uint64_t expected = 0;
     for (const auto& s : sources)
       expected += s.dbsize;
-    targets_ = std::make_unique<SeenFilter>(expected, opts_.seen_filter_bytes);
+    targets_ = std::make_unique<select::SeenFilter>(expected, opts_.seen_filter_bytes);
   }
   if (sel.match.size() == 1) scan_match_ = sel.match.front();
   if (sel.types.size() == 1 && sel.scan_type_supported) scan_type_ = sel.types.front();
@@ -791,11 +791,11 @@ bool Engine::select(Node& node, QueuedKey& q, uint32_t j) {
   bool selected = sel.own_prefix.empty() || key.compare(0, sel.own_prefix.size(), sel.own_prefix) != 0;
   if (selected && sel.match.size() > 1) {
     selected = std::any_of(sel.match.begin(), sel.match.end(),
-                           [&](const std::string& p) { return glob_match(p, key); });
+                           [&](const std::string& p) { return select::glob_match(p, key); });
   }
   if (selected) {
     selected = std::none_of(sel.exclude.begin(), sel.exclude.end(),
-                            [&](const std::string& p) { return glob_match(p, key); });
+                            [&](const std::string& p) { return select::glob_match(p, key); });
   }
   if (!selected) {
     settle(node, q.batch);
@@ -1496,4 +1496,4 @@ void Engine::on_evict_timer(void* self) { static_cast<Engine*>(self)->evict_roun
 
 void Engine::on_gate_timer(void* self) { static_cast<Engine*>(self)->evict_round(); }
 
-}  // namespace rmig::copy
+}  // namespace rmig::engine
