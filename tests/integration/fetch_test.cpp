@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <map>
 #include <string>
 
 #include "helpers.hpp"
@@ -156,5 +157,56 @@ TEST_SUITE("fetch") {
       Client c = p->client();
       CHECK(memory_usage_calls(c) == (p == &owner ? c.dbsize() : 0));
     }
+  }
+
+  TEST_CASE(
+      "Redis 8.0, strings only, no size check: keys expiring or deleted between SCAN and their fetch are "
+      "counted, never restored without their expiry") {
+    RedisServer src_server(redis_8_0().options());
+    RedisServer dst_server(redis_8_0().options());
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 300);
+    // 600 keys expiring 100 ms to 1.3 s from now at absolute times of their own, copied at 1,000 keys/s: many
+    // expire after SCAN returned them and before (or while) they are fetched.
+    const long long now =
+        src.checked(
+               {"EVAL", "local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000)", "0"})
+            .integer;
+    std::vector<Command> cmds;
+    std::map<std::string, long long> expiry;
+    for (int i = 0; i < 600; ++i) {
+      const std::string key = "x:" + std::to_string(i);
+      expiry[key] = now + 100 + i * 2;
+      cmds.push_back({"SET", key, std::string(1500, 'x')});
+      cmds.push_back({"PEXPIREAT", key, std::to_string(expiry[key])});
+    }
+    src.pipeline_checked(cmds);
+    src.checked({"CONFIG", "RESETSTAT"});
+    auto tool = start_tool({src_server.url(), dst_server.url(), "--big-key-threshold", "100KB",
+                            "--rate-limit", "1000", "--progress-interval", "0"});
+    // Some deleted outright while the copy runs, most before it reaches them.
+    for (int i = 0; i < 300; i += 3)
+      src.checked({"DEL", "s:" + std::to_string(i)});
+    const ExitStatus status = tool.wait();
+    INFO(status.describe() << "\n" << tool.err());
+    REQUIRE(status.exit_code == 0);
+    CHECK(memory_usage_calls(src) == 0);
+    // No key the copy wrote outlives its source: every x: key on the destination has the source's absolute
+    // expiry (never none, never later).
+    std::size_t seen = 0;
+    for (const std::string& key : dst.scan_all("x:*")) {
+      ++seen;
+      const long long at = dst.checked({"PEXPIRETIME", key}).integer;
+      CHECK_MESSAGE(at > 0, key);
+      CHECK_MESSAGE(at <= expiry[key], key);
+      CHECK_MESSAGE(at >= expiry[key] - 1000, key);
+    }
+    CHECK(seen < 600);  // some expired before their fetch
+    // Every s: key still on the source is on the destination, the same.
+    require_same(compare_keyspaces(src, dst,
+                                   {.include = [](const std::string& k) { return k.rfind("s:", 0) == 0; },
+                                    .check_extra_keys_on_dst = false}),
+                 150);
   }
 }
