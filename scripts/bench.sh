@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Measures redis-migrate next to the physical limits of the servers it copies between, measured in the same run:
-#   serve rate  = PTTL+DUMP for every key replayed to the source as one pipeline (rm-bench replay, a RESP skipper)
+# Measures redis-migrate next to the physical limit of the servers it copies between, measured in the same run:
+#   limit       = the serve and absorb replays below run AT THE SAME TIME (a copy makes both servers work at
+#                 once, and on one machine they compete for its cores as during a copy)
+#   serve rate  = DUMP for every key replayed to the source as one pipeline (rm-bench replay, a RESP skipper)
 #   absorb rate = RESTORE ... ABSTTL for every key replayed to an empty destination (redis-cli --pipe)
-# and checks the targets: tool >= 75% of min(serve, absorb), tool peak RSS <= 64 MB, TLS >= 70% of plain.
+#   mix rate    = the source serving the tool's own reads (PTTL+DUMP, with MEMORY USAGE when it sizes keys)
+# each replay alone too, and the CPU time (user+sys) of the tool (wait4) and of each server (/proc/PID/stat)
+# per million keys; and checks the targets: tool >= 90% of the limit, tool peak RSS <= 64 MB, TLS >= 70% of
+# plain, rewrite path >= 50% of the dump path.
 # The method is described in docs/performance.md. Results: build-bench/results.{md,json} (raw: results.tsv).
 #
 # usage: scripts/bench.sh [--quick] [--only NAME[,NAME...]] [--tool PATH] [--repeat N] [--keep]
@@ -15,7 +20,10 @@
 #   RM_BENCH_CLUSTER_URL_FORMAT  printf format of a cluster URL from one node's port (default redis://127.0.0.1:%s)
 #   RM_BENCH_CLUSTER_ARGS        extra tool arguments for cluster runs (default none)
 #   RM_BENCH_TOOL_ARGS           extra tool arguments for every run, e.g. "--big-key-threshold 0" (default none)
+#   RM_BENCH_SERVER              the command that starts a server, words split on spaces (default redis-server),
+#                                e.g. "LOADER --library-path LIBS .../redis-server" for another Redis version
 set -euo pipefail
+CLK_TCK=$(getconf CLK_TCK)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/build-bench"
@@ -32,7 +40,7 @@ KEEP=0
 TOOL=
 SECTIONS=()
 
-usage() { sed -n '8,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '13,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() {
   printf 'bench: error: %s\n' "$*" >&2
   exit 1
@@ -66,7 +74,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=("${ALL_SECTIONS[@]}")
 
-for cmd in redis-server redis-cli openssl cmake make; do
+read -r -a SERVER_CMD <<<"${RM_BENCH_SERVER:-redis-server}"
+for cmd in "${SERVER_CMD[0]}" redis-cli openssl cmake make; do
   command -v "$cmd" >/dev/null || die "$cmd not found; run scripts/install-deps.sh"
 done
 
@@ -139,8 +148,23 @@ kv() {
   done
   die "no '$1' in: $2"
 }
+# CPU time (user+sys, in clock ticks) used so far by these processes, from /proc/PID/stat (fields 14 and 15,
+# counted after the ")" that ends the command name).
+cpu_ticks() {
+  local p total=0 f
+  for p in "$@"; do
+    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || die "process $p is gone (a server died?)"
+    total=$((total + $(echo "$f" | awk '{ print $12 + $13 }')))
+  done
+  echo "$total"
+}
+# Seconds between two cpu_ticks readings.
+ticks_s() { awk -v a="$1" -v b="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }'; }
 # Floating-point helpers.
 fmin() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
+fmax() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b > a) ? b : a }'; }
+# 1 when B < A (A empty counts as infinite), else 0: whether a new run beats the best so far.
+fbetter() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? 1 : 0 }'; }
 fsum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
 # One results line: KIND key=value... (tabs and newlines removed from values).
 record() {
@@ -157,7 +181,7 @@ start_server() {
   local name=$1 port=$2 dir="$WORK/$1" i
   shift 2
   mkdir -p "$dir"
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+  "${SERVER_CMD[@]}" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
     --logfile "$dir/redis.log" --daemonize no "$@" </dev/null >/dev/null 2>&1 &
   SERVER_PID=$!
   SERVER_PIDS+=("$SERVER_PID")
@@ -214,16 +238,30 @@ ports_of() {
 TOOL_REASON=  # non-empty: why the tool cannot run at all
 PROBED=()     # "label=ok" or "label=reason", one per feature probed in this run
 
-# run_tool_once SRC_URL DST_URL "DST_PORTS" EXPECTED ARGS...: sets RUN_OK (1/0), RUN_NOTE, RUN_S, RUN_RSS_KB.
+# CPU_SRC_PIDS / CPU_DST_PIDS: the server processes whose CPU time a tool run records (empty: none).
+CPU_SRC_PIDS=''
+CPU_DST_PIDS=''
+
+# run_tool_once SRC_URL DST_URL "DST_PORTS" EXPECTED ARGS...: sets RUN_OK (1/0), RUN_NOTE, RUN_S, RUN_RSS_KB,
+# RUN_CPU_S (the tool's user+sys), RUN_SRC_CPU_S and RUN_DST_CPU_S (the servers', when CPU_*_PIDS are set).
 run_tool_once() {
   local src=$1 dst=$2 dst_ports=$3 expected=$4 report="$WORK/report.json" res exit_code got fields copied
+  local s0=0 d0=0 s1=0 d1=0
   shift 4
   rm -f "$report"
-  RUN_OK=0 RUN_NOTE='' RUN_S='' RUN_RSS_KB=''
+  RUN_OK=0 RUN_NOTE='' RUN_S='' RUN_RSS_KB='' RUN_CPU_S='' RUN_SRC_CPU_S='' RUN_DST_CPU_S=''
   # shellcheck disable=SC2086
   flush $dst_ports
+  # shellcheck disable=SC2086
+  [ -z "$CPU_SRC_PIDS" ] || s0=$(cpu_ticks $CPU_SRC_PIDS)
+  # shellcheck disable=SC2086
+  [ -z "$CPU_DST_PIDS" ] || d0=$(cpu_ticks $CPU_DST_PIDS)
   res=$(rmb exec --stdout "$WORK/tool.out" --stderr "$WORK/tool.err" -- \
     "$TOOL" --report-json "$report" "${TOOL_ARGS[@]}" "$@" "$src" "$dst") || die "rm-bench exec failed"
+  # shellcheck disable=SC2086
+  [ -z "$CPU_SRC_PIDS" ] || s1=$(cpu_ticks $CPU_SRC_PIDS)
+  # shellcheck disable=SC2086
+  [ -z "$CPU_DST_PIDS" ] || d1=$(cpu_ticks $CPU_DST_PIDS)
   echo "tool $* $src $dst: $res" >>"$OUT/bench.log"
   exit_code=$(kv exit "$res")
   if [ "$exit_code" != 0 ]; then
@@ -242,13 +280,16 @@ run_tool_once() {
     RUN_NOTE="copied=$copied, destination holds $got keys, expected $expected"
     return 0
   fi
-  RUN_OK=1 RUN_S=$(kv elapsed_s "$res") RUN_RSS_KB=$(kv max_rss_kb "$res")
+  RUN_OK=1 RUN_S=$(kv elapsed_s "$res") RUN_RSS_KB=$(kv max_rss_kb "$res") RUN_CPU_S=$(kv cpu_s "$res")
+  [ -z "$CPU_SRC_PIDS" ] || RUN_SRC_CPU_S=$(ticks_s "$s0" "$s1")
+  [ -z "$CPU_DST_PIDS" ] || RUN_DST_CPU_S=$(ticks_s "$d0" "$d1")
 }
 
 # measure_tool PREFIX SRC_URL DST_URL "DST_PORTS" EXPECTED ARGS...: best of REPEAT runs; sets TOOL_FIELDS, an array
-# of PREFIX_status/_s/_rss_kb/_note fields for record(). The peak RSS reported is the highest of the runs.
+# of PREFIX_status/_s/_rss_kb/_note fields for record(). The peak RSS reported is the highest of the runs; the
+# CPU times (PREFIX_cpu_s, PREFIX_src_cpu_s, PREFIX_dst_cpu_s) are those of the fastest run.
 measure_tool() {
-  local prefix=$1 i best='' rss=0
+  local prefix=$1 i best='' rss=0 cpu='' src_cpu='' dst_cpu=''
   shift
   for ((i = 0; i < REPEAT; i++)); do
     run_tool_once "$@"
@@ -257,11 +298,14 @@ measure_tool() {
       TOOL_FIELDS=("${prefix}_status=failed" "${prefix}_note=$RUN_NOTE")
       return 0
     fi
-    log "  tool: ${RUN_S}s, peak RSS $((RUN_RSS_KB / 1024)) MB"
-    best=$(fmin "$best" "$RUN_S")
+    log "  tool: ${RUN_S}s, peak RSS $((RUN_RSS_KB / 1024)) MB, CPU s: tool $RUN_CPU_S${RUN_SRC_CPU_S:+, source $RUN_SRC_CPU_S}${RUN_DST_CPU_S:+, destination $RUN_DST_CPU_S}"
+    if [ "$(fbetter "$best" "$RUN_S")" = 1 ]; then
+      best=$RUN_S cpu=$RUN_CPU_S src_cpu=$RUN_SRC_CPU_S dst_cpu=$RUN_DST_CPU_S
+    fi
     [ "$RUN_RSS_KB" -gt "$rss" ] && rss=$RUN_RSS_KB
   done
-  TOOL_FIELDS=("${prefix}_status=ok" "${prefix}_s=$best" "${prefix}_rss_kb=$rss")
+  TOOL_FIELDS=("${prefix}_status=ok" "${prefix}_s=$best" "${prefix}_rss_kb=$rss" "${prefix}_cpu_s=$cpu"
+    "${prefix}_src_cpu_s=$src_cpu" "${prefix}_dst_cpu_s=$dst_cpu")
 }
 
 # probe LABEL SRC_TARGETS DST_PORTS SRC_URL DST_URL ARGS...: a small mixed copy; returns 0 when the tool copies it
@@ -301,18 +345,63 @@ probe() {
 
 # --- physical limits -------------------------------------------------------------------------------------------------
 
-# make_files PORT: the serve and absorb command files of the source; sets DS_KEYS, DS_PAYLOAD.
+# tool_mix PORT: the reads the tool sends the source per key in this run (rm-bench gen-dump-cmds --mix): PTTL and
+# DUMP, plus MEMORY USAGE first when it sizes keys: auto mode, a --big-key-threshold, and a node that does not
+# prove all its keys under it (INFO memory's used_memory_dataset over the threshold, and no INFO keysizes showing
+# only strings shorter than it; src/copy/key_size_bound.hpp).
+tool_mix() {
+  local port=$1 threshold=64000000 data i
+  for ((i = 0; i < ${#TOOL_ARGS[@]}; i++)); do
+    case "${TOOL_ARGS[$i]}" in
+      --big-key-threshold) threshold=${TOOL_ARGS[$((i + 1))]:-} ;;
+      --big-key-threshold=*) threshold=${TOOL_ARGS[$i]#*=} ;;
+      --mode) [ "${TOOL_ARGS[$((i + 1))]:-}" = dump ] && threshold=0 ;;
+    esac
+  done
+  [[ $threshold =~ ^[0-9]+$ ]] || die "tool_mix: give --big-key-threshold in bytes in RM_BENCH_TOOL_ARGS"
+  data=$(rcli "$port" INFO memory | tr -d '\r' | sed -n 's/^used_memory_dataset://p')
+  # The keysizes bound: every key a string of the histogram (counts add up to keys=), twice the largest bucket
+  # plus 1 KB; 0 when there is none.
+  local bound
+  bound=$({ rcli "$port" INFO keyspace; rcli "$port" INFO keysizes; } | tr -d '\r' | awk -F'[:,=]' '
+    function bytes(b) { if (b ~ /K$/) return b * 1024; if (b ~ /M$/) return b * 1048576; if (b ~ /G$/) return b * 1073741824; return b + 0 }
+    /^db[0-9]+:keys=/ { keys[$1] = $3; next }
+    /^db[0-9]+_distrib_/ {
+      split($1, name, "_distrib_"); strings = (name[2] == "strings_sizes")
+      for (i = 2; i + 1 <= NF; i += 2) {
+        if ($(i + 1) + 0 == 0) continue
+        if (!strings) bad = 1
+        counted[name[1]] += $(i + 1)
+        if (bytes($i) > top) top = bytes($i)
+      }
+      seen = 1
+    }
+    END {
+      if (!seen || bad) { print 0; exit }
+      for (d in keys) if (counted[d] != keys[d]) { print 0; exit }
+      for (d in counted) if (!(d in keys)) { print 0; exit }
+      printf "%.0f\n", (top == 0 ? 1 : top * 2 - 1) + 1024
+    }')
+  if [ "${bound:-0}" -gt 0 ] && { [ "${data:-0}" -eq 0 ] || [ "$bound" -lt "$data" ]; }; then data=$bound; fi
+  if [ "$threshold" -gt 0 ] && [ "${data:-0}" -gt "$threshold" ]; then echo size-pttl-dump; else echo pttl-dump; fi
+}
+
+# make_files PORT: the command files of the source: serve (DUMP only), mix (the tool's reads, $DS_MIX) and
+# absorb; sets DS_KEYS, DS_PAYLOAD, DS_MIX.
 make_files() {
   local port=$1 out
-  out=$(rmb gen-dump-cmds 127.0.0.1 "$port" "$WORK/serve.resp") || die "gen-dump-cmds failed"
-  echo "gen-dump-cmds: $out" >>"$OUT/bench.log"
+  out=$(rmb gen-dump-cmds 127.0.0.1 "$port" "$WORK/serve.resp" --mix dump) || die "gen-dump-cmds failed"
+  echo "gen-dump-cmds dump: $out" >>"$OUT/bench.log"
+  DS_MIX=$(tool_mix "$port")
+  out=$(rmb gen-dump-cmds 127.0.0.1 "$port" "$WORK/mix.resp" --mix "$DS_MIX") || die "gen-dump-cmds failed"
+  echo "gen-dump-cmds $DS_MIX: $out" >>"$OUT/bench.log"
   out=$(rmb gen-restore 127.0.0.1 "$port" "$WORK/absorb.resp") || die "gen-restore failed"
   echo "gen-restore: $out" >>"$OUT/bench.log"
   DS_KEYS=$(kv keys "$out")
   DS_PAYLOAD=$(kv payload_bytes "$out")
   [ "$(kv scanned "$out")" = "$(rcli "$port" DBSIZE)" ] ||
     die "SCAN saw $(kv scanned "$out") keys but DBSIZE is $(rcli "$port" DBSIZE)"
-  log "  command files: $DS_KEYS keys, $((DS_PAYLOAD / 1048576)) MB of DUMP payload"
+  log "  command files: $DS_KEYS keys, $((DS_PAYLOAD / 1048576)) MB of DUMP payload; the tool's reads: $DS_MIX"
 }
 
 # payload_of PORTS...: total DUMP payload bytes of the keys on these servers (the MB of the tables).
@@ -325,45 +414,97 @@ payload_of() {
   echo "$total"
 }
 
-# measure_serve PORT: best of REPEAT replays of the serve file; sets SERVE_S, SERVE_BYTES_IN.
+# measure_serve PORT [FILE [LABEL]]: best of REPEAT replays of the serve file (DUMP only) or FILE; sets SERVE_S,
+# SERVE_BYTES_IN and SERVE_CPU_S (the source's CPU in the fastest replay; SRC_PID).
 measure_serve() {
-  local port=$1 i out
+  local port=$1 file=${2:-$WORK/serve.resp} label=${3:-serve} i out c0 cpu
   SERVE_S=
   for ((i = 0; i < REPEAT; i++)); do
-    out=$(rmb replay 127.0.0.1 "$port" "$WORK/serve.resp") || die "replay of the serve file failed"
-    echo "serve: $out" >>"$OUT/bench.log"
-    [ "$(kv errors "$out")" = 0 ] || die "the source answered PTTL/DUMP with errors: $out"
-    log "  serve: $(kv elapsed_s "$out")s ($(kv replies_per_s "$out") replies/s)"
-    SERVE_S=$(fmin "$SERVE_S" "$(kv elapsed_s "$out")")
+    c0=$(cpu_ticks "$SRC_PID")
+    out=$(rmb replay 127.0.0.1 "$port" "$file") || die "replay of the $label file failed"
+    cpu=$(ticks_s "$c0" "$(cpu_ticks "$SRC_PID")")
+    echo "$label: $out source_cpu_s=$cpu" >>"$OUT/bench.log"
+    [ "$(kv errors "$out")" = 0 ] || die "the source answered the $label file with errors: $out"
+    log "  $label: $(kv elapsed_s "$out")s ($(kv replies_per_s "$out") replies/s), source CPU ${cpu}s"
+    if [ "$(fbetter "$SERVE_S" "$(kv elapsed_s "$out")")" = 1 ]; then
+      SERVE_S=$(kv elapsed_s "$out") SERVE_CPU_S=$cpu
+    fi
     SERVE_BYTES_IN=$(kv bytes_in "$out")
   done
 }
 
-# measure_absorb PORT EXPECTED: best of REPEAT redis-cli --pipe replays into an empty destination; sets ABSORB_S.
+# absorb_once PORT EXPECTED: one redis-cli --pipe replay of the absorb file into the (empty) destination, checked;
+# prints rm-bench exec's line.
+absorb_once() {
+  local port=$1 expected=$2 res got
+  res=$(rmb exec --stdin "$WORK/absorb.resp" --stdout "$WORK/pipe.out" --stderr "$WORK/pipe.err" -- \
+    redis-cli -h 127.0.0.1 -p "$port" --pipe) || die "rm-bench exec failed"
+  echo "absorb: $res $(tail -n 1 "$WORK/pipe.out")" >>"$OUT/bench.log"
+  if [ "$(kv exit "$res")" != 0 ] || ! grep -q '^errors: 0,' "$WORK/pipe.out"; then
+    die "redis-cli --pipe reported errors: $(tail -n 1 "$WORK/pipe.out") $(tail -n 1 "$WORK/pipe.err")"
+  fi
+  got=$(rcli "$port" DBSIZE)
+  [ "$got" = "$expected" ] || die "after RESTORE replay the destination holds $got keys, expected $expected"
+  echo "$res"
+}
+
+# measure_absorb PORT EXPECTED: best of REPEAT redis-cli --pipe replays into an empty destination; sets ABSORB_S
+# and ABSORB_CPU_S (the destination's CPU in the fastest replay; DST_PID).
 measure_absorb() {
-  local port=$1 expected=$2 i res got
+  local port=$1 expected=$2 i res c0 cpu
   ABSORB_S=
   for ((i = 0; i < REPEAT; i++)); do
     flush "$port"
-    res=$(rmb exec --stdin "$WORK/absorb.resp" --stdout "$WORK/pipe.out" --stderr "$WORK/pipe.err" -- \
-      redis-cli -h 127.0.0.1 -p "$port" --pipe) || die "rm-bench exec failed"
-    echo "absorb: $res $(tail -n 1 "$WORK/pipe.out")" >>"$OUT/bench.log"
-    if [ "$(kv exit "$res")" != 0 ] || ! grep -q '^errors: 0,' "$WORK/pipe.out"; then
-      die "redis-cli --pipe reported errors: $(tail -n 1 "$WORK/pipe.out") $(tail -n 1 "$WORK/pipe.err")"
+    c0=$(cpu_ticks "$DST_PID")
+    res=$(absorb_once "$port" "$expected")
+    cpu=$(ticks_s "$c0" "$(cpu_ticks "$DST_PID")")
+    log "  absorb: $(kv elapsed_s "$res")s, destination CPU ${cpu}s"
+    if [ "$(fbetter "$ABSORB_S" "$(kv elapsed_s "$res")")" = 1 ]; then
+      ABSORB_S=$(kv elapsed_s "$res") ABSORB_CPU_S=$cpu
     fi
-    got=$(rcli "$port" DBSIZE)
-    [ "$got" = "$expected" ] || die "after RESTORE replay the destination holds $got keys, expected $expected"
-    log "  absorb: $(kv elapsed_s "$res")s"
-    ABSORB_S=$(fmin "$ABSORB_S" "$(kv elapsed_s "$res")")
   done
   flush "$port"
 }
 
+# measure_both SRC_PORT DST_PORT EXPECTED: the limit. The serve replay (DUMP only) and the absorb replay run at
+# the same time, best of REPEAT; the time of a round is the longer of the two. Sets BOTH_S, BOTH_SRC_CPU_S and
+# BOTH_DST_CPU_S (the servers' CPU in the fastest round).
+measure_both() {
+  local src_port=$1 dst_port=$2 expected=$3 i s0 d0 s1 d1 serve_pid absorb_pid serve absorb t
+  BOTH_S=
+  for ((i = 0; i < REPEAT; i++)); do
+    flush "$dst_port"
+    s0=$(cpu_ticks "$SRC_PID")
+    d0=$(cpu_ticks "$DST_PID")
+    rmb replay 127.0.0.1 "$src_port" "$WORK/serve.resp" >"$WORK/both.serve" &
+    serve_pid=$!
+    absorb_once "$dst_port" "$expected" >"$WORK/both.absorb" &
+    absorb_pid=$!
+    wait "$serve_pid" || die "replay of the serve file (at the same time as the absorb replay) failed"
+    wait "$absorb_pid" || die "the absorb replay (at the same time as the serve replay) failed"
+    s1=$(cpu_ticks "$SRC_PID")
+    d1=$(cpu_ticks "$DST_PID")
+    serve=$(cat "$WORK/both.serve")
+    absorb=$(cat "$WORK/both.absorb")
+    echo "both: serve $serve; absorb $absorb" >>"$OUT/bench.log"
+    [ "$(kv errors "$serve")" = 0 ] || die "the source answered DUMP with errors: $serve"
+    t=$(fmax "$(kv elapsed_s "$serve")" "$(kv elapsed_s "$absorb")")
+    log "  both at once: ${t}s (serve $(kv elapsed_s "$serve")s, absorb $(kv elapsed_s "$absorb")s), CPU s: source $(ticks_s "$s0" "$s1"), destination $(ticks_s "$d0" "$d1")"
+    if [ "$(fbetter "$BOTH_S" "$t")" = 1 ]; then
+      BOTH_S=$t BOTH_SRC_CPU_S=$(ticks_s "$s0" "$s1") BOTH_DST_CPU_S=$(ticks_s "$d0" "$d1")
+    fi
+  done
+  flush "$dst_port"
+}
+
+# start_pair NAME: a source and a destination server; sets SRC_PORT, SRC_PID, DST_PORT, DST_PID.
 start_pair() {
   SRC_PORT=$(rmb free-port)
   start_server "$1-source" "$SRC_PORT"
+  SRC_PID=$SERVER_PID
   DST_PORT=$(rmb free-port)
   start_server "$1-destination" "$DST_PORT"
+  DST_PID=$SERVER_PID
 }
 
 # --- sections --------------------------------------------------------------------------------------------------------
@@ -379,16 +520,23 @@ dataset_section() {
   seed_on "$SRC_PORT" "$kind" "$@"
   log "  seeded $(rcli "$SRC_PORT" DBSIZE) keys in ${SEED_S}s ($(rcli "$SRC_PORT" INFO memory | tr -d '\r' | sed -n 's/^used_memory_human://p') used)"
   make_files "$SRC_PORT"
+  measure_both "$SRC_PORT" "$DST_PORT" "$DS_KEYS"
+  measure_serve "$SRC_PORT" "$WORK/mix.resp" "mix ($DS_MIX)"
+  local mix_s=$SERVE_S mix_cpu=$SERVE_CPU_S
   measure_serve "$SRC_PORT"
   measure_absorb "$DST_PORT" "$DS_KEYS"
-  rm -f "$WORK/serve.resp" "$WORK/absorb.resp"
+  rm -f "$WORK/serve.resp" "$WORK/mix.resp" "$WORK/absorb.resp"
   if [ "$tool_ok" = 1 ]; then
+    CPU_SRC_PIDS=$SRC_PID CPU_DST_PIDS=$DST_PID
     measure_tool tool "$src" "$dst" "$DST_PORT" "$DS_KEYS"
+    CPU_SRC_PIDS='' CPU_DST_PIDS=''
   else
     TOOL_FIELDS=("tool_status=unavailable" "tool_note=$PROBE_REASON")
   fi
   record dataset "name=$name" "keys=$DS_KEYS" "payload_bytes=$DS_PAYLOAD" "seed_s=$SEED_S" "serve_s=$SERVE_S" \
-    "serve_bytes_in=$SERVE_BYTES_IN" "absorb_s=$ABSORB_S" "${TOOL_FIELDS[@]}"
+    "serve_bytes_in=$SERVE_BYTES_IN" "serve_src_cpu_s=$SERVE_CPU_S" "absorb_s=$ABSORB_S" \
+    "absorb_dst_cpu_s=$ABSORB_CPU_S" "both_s=$BOTH_S" "both_src_cpu_s=$BOTH_SRC_CPU_S" \
+    "both_dst_cpu_s=$BOTH_DST_CPU_S" "mix=$DS_MIX" "mix_s=$mix_s" "mix_src_cpu_s=$mix_cpu" "${TOOL_FIELDS[@]}"
   stop_servers
 }
 
@@ -406,7 +554,7 @@ bigkeys_section() {
   make_files "$SRC_PORT"
   measure_serve "$SRC_PORT"
   measure_absorb "$DST_PORT" "$DS_KEYS"
-  rm -f "$WORK/serve.resp" "$WORK/absorb.resp"
+  rm -f "$WORK/serve.resp" "$WORK/mix.resp" "$WORK/absorb.resp"
   local common=("name=$name" "keys=$DS_KEYS" "payload_bytes=$DS_PAYLOAD" "seed_s=$SEED_S" "serve_s=$SERVE_S"
     "absorb_s=$ABSORB_S")
   if [ "$tool_ok" = 1 ]; then
@@ -593,7 +741,7 @@ git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || git_rev+="+dirty"
 record meta "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "command=$COMMAND_LINE" "git=$git_rev" \
   "host=$(uname -sr), $cpu, $(awk '/MemTotal/ { printf "%d GB RAM", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)" \
-  "cpus=$(nproc)" "redis=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" "quick=$QUICK" "repeat=$REPEAT" \
+  "cpus=$(nproc)" "redis=$("${SERVER_CMD[@]}" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" "quick=$QUICK" "repeat=$REPEAT" \
   "tool=${TOOL#"$ROOT/"}"
 log "work directory $WORK; sections: ${SECTIONS[*]}"
 

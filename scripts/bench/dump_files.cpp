@@ -151,7 +151,7 @@ std::int64_t unix_ms() {
 
 }  // namespace
 
-ServeFileStats write_serve_file(const std::string& host, int port, const std::string& path) {
+ServeFileStats write_serve_file(const std::string& host, int port, const std::string& path, ServeMix mix) {
   const double start = monotonic_seconds();
   SyncClient client(host, port);
   FileOut out(path);
@@ -159,9 +159,17 @@ ServeFileStats write_serve_file(const std::string& host, int port, const std::st
   ServeFileStats stats;
   stats.keys = scan_all(client, [&](const std::vector<std::string_view>& keys) {
     for (const auto key : keys) {
-      writer.begin(2);
-      writer.arg("PTTL");
-      writer.arg(key);
+      if (mix == ServeMix::kSizePttlDump) {
+        writer.begin(3);
+        writer.arg("MEMORY");
+        writer.arg("USAGE");
+        writer.arg(key);
+      }
+      if (mix != ServeMix::kDump) {
+        writer.begin(2);
+        writer.arg("PTTL");
+        writer.arg(key);
+      }
       writer.begin(2);
       writer.arg("DUMP");
       writer.arg(key);

@@ -1,6 +1,7 @@
 #pragma once
 // Command files for the physical-limit measurements, made from a seeded source:
-//  - the serve file holds `PTTL k` + `DUMP k` for every key, the exact reads the tool sends to the source;
+//  - a serve file holds, for every key, `DUMP k` alone (the least any copier asks: the limit), or the reads
+//    the tool sends to the source (`PTTL k` + `DUMP k`, with `MEMORY USAGE k` first when it sizes keys);
 //  - the absorb file holds `RESTORE k abs-ms payload ABSTTL` (or `RESTORE k 0 payload` without a TTL), the
 //  exact
 //    writes the tool sends to the destination, with absolute expiry times so the file does not age.
@@ -28,7 +29,9 @@ struct AbsorbFileStats {
   double elapsed_s = 0;
 };
 
-ServeFileStats write_serve_file(const std::string& host, int port, const std::string& path);
+// What a serve file asks for each key.
+enum class ServeMix { kDump, kPttlDump, kSizePttlDump };
+ServeFileStats write_serve_file(const std::string& host, int port, const std::string& path, ServeMix mix);
 AbsorbFileStats write_absorb_file(const std::string& host, int port, const std::string& path);
 
 // A file of RESP commands mapped into memory, counted, and streamed as one chunk.

@@ -56,6 +56,10 @@ ExecResult exec_measure(const std::vector<std::string>& argv, const ExecOptions&
   ExecResult result;
   result.elapsed_s = monotonic_seconds() - start;
   result.max_rss_kb = usage.ru_maxrss;  // kilobytes on Linux
+  result.user_s =
+      static_cast<double>(usage.ru_utime.tv_sec) + static_cast<double>(usage.ru_utime.tv_usec) / 1e6;
+  result.sys_s =
+      static_cast<double>(usage.ru_stime.tv_sec) + static_cast<double>(usage.ru_stime.tv_usec) / 1e6;
   if (WIFSIGNALED(status)) {
     result.signal = WTERMSIG(status);
     result.exit_code = 128 + result.signal;

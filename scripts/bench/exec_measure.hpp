@@ -1,6 +1,7 @@
 #pragma once
 // Runs a command as a child process and measures it: wall time and the child's peak resident set size from
-// wait4's rusage (what GNU time -v calls "Maximum resident set size"), without needing GNU time.
+// wait4's rusage (what GNU time -v calls "Maximum resident set size"), without needing GNU time, and the
+// child's user and system CPU time from the same rusage.
 
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@ struct ExecOptions {
 struct ExecResult {
   long max_rss_kb = 0;
   double elapsed_s = 0;
+  double user_s = 0;  // CPU time of the child (and of its children it waited for)
+  double sys_s = 0;
   int exit_code = 0;  // 128 + signal when killed by a signal; 127 when the command could not be started
   int signal = 0;
 };

@@ -29,11 +29,14 @@ constexpr const char* kUsage = R"(usage: rm-bench COMMAND ARGS...
   seed-mixed HOST PORT N TTL_FRACTION TARGET_BYTES [--slots R]
                                                    N keys of all six types, TTL_FRACTION with a TTL
   seed-bigkeys HOST PORT SCALE                     300 MB hash, 5 M zset, 2 M list, 200 MB string, x SCALE
-  gen-dump-cmds HOST PORT OUT                      SCAN, write PTTL k + DUMP k for every key
+  gen-dump-cmds HOST PORT OUT [--mix M]            SCAN, write for every key: DUMP k (M = dump, the
+                                                   default), PTTL k + DUMP k (pttl-dump), or MEMORY USAGE k
+                                                   + PTTL k + DUMP k (size-pttl-dump)
   gen-restore HOST PORT OUT                        SCAN+PTTL+DUMP, write RESTORE k abs-ms payload ABSTTL
   replay HOST PORT FILE                            stream FILE as one pipeline, skip and count the replies
   exec [--stdin F] [--stdout F] [--stderr F] -- CMD ARGS...
-                                                   run CMD, print max_rss_kb, elapsed_s, exit
+                                                   run CMD, print max_rss_kb, elapsed_s, user_s, sys_s,
+                                                   cpu_s, exit
   report-get FILE                                  the counters of a redis-migrate --report-json file
   render RESULTS --markdown OUT.md --json OUT.json print and write the results tables
 R is a list of cluster slot ranges, e.g. 0-5460 or 0-100,200-300.
@@ -167,8 +170,21 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
   if (cmd == "gen-dump-cmds") {
-    if (args.size() != 3) usage_error("wrong number of arguments");
-    const auto s = write_serve_file(args[0], to_port(args[1]), args[2]);
+    ServeMix mix = ServeMix::kDump;
+    if (args.size() == 5 && args[3] == "--mix") {
+      if (args[4] == "dump") {
+        mix = ServeMix::kDump;
+      } else if (args[4] == "pttl-dump") {
+        mix = ServeMix::kPttlDump;
+      } else if (args[4] == "size-pttl-dump") {
+        mix = ServeMix::kSizePttlDump;
+      } else {
+        usage_error("gen-dump-cmds: unknown --mix '" + args[4] + "'");
+      }
+    } else if (args.size() != 3) {
+      usage_error("wrong number of arguments");
+    }
+    const auto s = write_serve_file(args[0], to_port(args[1]), args[2], mix);
     std::printf("keys=%llu commands=%llu file_bytes=%llu elapsed_s=%s\n",
                 static_cast<unsigned long long>(s.keys), static_cast<unsigned long long>(s.commands),
                 static_cast<unsigned long long>(s.file_bytes), seconds(s.elapsed_s).c_str());
@@ -220,8 +236,9 @@ int run(const std::vector<std::string>& argv) {
     std::fflush(stdout);
     const auto r =
         exec_measure(std::vector<std::string>(args.begin() + static_cast<long>(i) + 1, args.end()), opts);
-    std::printf("max_rss_kb=%ld elapsed_s=%s exit=%d signal=%d\n", r.max_rss_kb, seconds(r.elapsed_s).c_str(),
-                r.exit_code, r.signal);
+    std::printf("max_rss_kb=%ld elapsed_s=%s user_s=%s sys_s=%s cpu_s=%s exit=%d signal=%d\n", r.max_rss_kb,
+                seconds(r.elapsed_s).c_str(), seconds(r.user_s).c_str(), seconds(r.sys_s).c_str(),
+                seconds(r.user_s + r.sys_s).c_str(), r.exit_code, r.signal);
     return 0;
   }
   if (cmd == "report-get") {

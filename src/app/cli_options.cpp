@@ -193,7 +193,8 @@ void add_path_options(CLI::App& app, Flags& f) {
          "--big-key-threshold", f.big_key_threshold,
          "auto mode: a key larger than this (MEMORY USAGE, or the type's length where MEMORY is refused) "
          "is copied in chunks by the rewrite path, so memory stays bounded and no single command blocks a "
-         "server for long (0: no size check)")
+         "server for long (0: no size check; keys are not sized on a source node that proves none is larger: "
+         "its whole dataset, or on Redis 8 INFO keysizes showing only strings, under the threshold)")
       ->envname("BIG_KEY_THRESHOLD")
       ->capture_default_str()
       ->group(g);

@@ -37,8 +37,9 @@ struct SourceNode {
   std::unique_ptr<resp::Connection> writer;  // --cleanup when conn is a replica: the shard's primary
   std::string name;                          // host:port, for per-node reporting
   uint64_t dbsize = 0;                       // at start, for the ETA
-  // INFO memory's used_memory_dataset at start (0: unknown): no key can be bigger, so a node whose whole
-  // dataset is under --big-key-threshold needs no per-key size check.
+  // No key is bigger than this at start (0: unknown; engine/key_size_bound.hpp: used_memory_dataset, or INFO
+  // keysizes for a node of strings only), so a node whose bound is under --big-key-threshold needs no per-key
+  // size check.
   uint64_t dataset_bytes = 0;
 };
 

@@ -9,6 +9,7 @@
 
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
+#include "engine/key_size_bound.hpp"
 #include "resp/info.hpp"
 #include "resp/server_error.hpp"
 #include "scripts/scripts.hpp"
@@ -39,14 +40,6 @@ Result<uint64_t> dbsize(net::Loop& loop, resp::Connection& c) {
   if (resp::is_integer(r->get())) return static_cast<uint64_t>((*r)->integer);
   spdlog::debug("{}: DBSIZE refused ({}); no ETA", c.label(), resp::describe(r->get()));
   return 0;
-}
-
-// INFO memory's used_memory_dataset (Redis >= 4), or 0 when refused or absent.
-uint64_t dataset_bytes(net::Loop& loop, resp::Connection& c) {
-  auto r = resp::call_sync(loop, c, {"INFO", "memory"});
-  if (!r || !resp::is_string(r->get())) return 0;
-  auto info = resp::parse_info(resp::text(r->get()));
-  return std::strtoull(info["used_memory_dataset"].c_str(), nullptr, 10);
 }
 
 // A replica worth reading from: linked to its primary and not in the middle of a full sync. When INFO is
@@ -203,7 +196,7 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     }
     auto n = dbsize(loop, *seed);
     if (!n) return n.error();
-    const uint64_t data = dataset_bytes(loop, *seed);
+    const uint64_t data = key_size_bound(loop, *seed);
     nodes.push_back(engine::SourceNode{std::move(seed), nullptr, spec.source.endpoint.to_string(), *n, data});
     return nodes;
   }
@@ -250,7 +243,7 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     }
     auto n = dbsize(loop, *conn);
     if (!n) return n.error();
-    const uint64_t data = dataset_bytes(loop, *conn);
+    const uint64_t data = key_size_bound(loop, *conn);
     nodes.push_back(engine::SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
   }
   spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
