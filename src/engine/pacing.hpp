@@ -1,9 +1,8 @@
 #pragma once
 // --max-keys-per-sec and --max-bytes-per-sec: two token buckets the dispatcher asks before it starts a key.
-// A key's payload size is known only once its DUMP is in, so each key is charged the mean payload size when
-// it is dispatched and the difference when its payload arrives: a burst of dispatches cannot overdraw the
-// byte bucket. Until a first size is known, one key at a time. Buckets hold at most a tenth of a second's
-// worth, so a pause is never followed by a burst. No timers: the caller passes the time and retries later.
+// Each key is charged the mean payload size at dispatch and corrected when its payload arrives; until a first
+// size is known, one key at a time; a bucket holds at most a tenth of a second's worth (why:
+// docs/internals.md, "Window estimates"). No timers: the caller passes the time and asks again later.
 
 #include <chrono>
 #include <cstddef>

@@ -1,10 +1,8 @@
 #pragma once
 // The bounded window: job slots (--window-keys) and the bytes the jobs hold (--window-bytes: DUMP payloads,
-// rewrite-path chunks in flight). A key whose payload has not arrived yet is charged an estimate, the running
-// mean of payload sizes, so that keys dispatched together take about --window-bytes between them once their
-// payloads arrive (more only when they are larger than the mean). Before any size is known, one key at a time
-// (it is charged the whole byte budget) until a first payload arrives or a key finishes without one (a task
-// that holds no payloads). No sockets: the engine asks it before each dispatch.
+// rewrite-path chunks in flight). A key whose payload has not arrived is charged estimate(): the running mean
+// of payload sizes; before any size is known, the whole byte budget (one key at a time) until a first payload
+// arrives, and nothing once a key finished without one (docs/internals.md, "Window estimates"). No sockets.
 
 #include <cstddef>
 #include <cstdint>
