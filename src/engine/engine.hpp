@@ -1,32 +1,37 @@
 #pragma once
-// The engine drives keys through a per-key task on one event loop. It owns everything that does not depend on
-// what is done to a key: SCAN on each source node, the bounded window of jobs (in keys and in payload bytes),
-// the connections ("links") with their reconnection and the jobs parked on them, cluster routing with
-// MOVED/ASK, retries with backoff, stopping, and the counters. A KeyTask says what happens to one key: copy
-// it (CopyTask), look at it for a plan (PlanTask), compare it (verify), and so on.
+// The engine drives keys through a per-key task on one event loop: it takes keys from a key source per source
+// node (engine/scan_source), asks the selector whether and under which name each is taken (select/selector),
+// gives each a job slot while the window has room (engine/window, engine/pacing), and carries the task's
+// commands over the links (engine/links), with redirects and retries (engine/retry_policy), stopping and the
+// counters. A KeyTask says what happens to one key: copy it (CopyTask), look at it for a plan (PlanTask),
+// compare it (verify), and so on.
 //
-// Each command a task sends carries a 64-bit tag: the job slot, the job's generation, the side (source,
-// source writer, destination) and the task's op code. When a connection drops, the jobs with commands on it
-// are parked, their generation is bumped (late replies of the old generation are dropped) and the task's
-// resend() runs once the link is back. Redirects and retries go through resend() the same way.
+// Each command a task sends carries a 64-bit tag: the job slot, the job's generation, the side and the task's
+// op code. When a connection drops, the jobs with commands on it are parked, their generation moves on (late
+// replies of the old generation are dropped) and the task's resend() runs once the link is back. Redirects
+// and retries go through resend() the same way.
 
-#include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "cluster/slot.hpp"
 #include "engine/clock.hpp"
+#include "engine/eviction_watch.hpp"
+#include "engine/job.hpp"
+#include "engine/key_source.hpp"
+#include "engine/links.hpp"
 #include "engine/options.hpp"
+#include "engine/pacing.hpp"
+#include "engine/window.hpp"
 #include "net/loop.hpp"
 #include "report/counters.hpp"
 #include "resp/connection.hpp"
 #include "select/seen_filter.hpp"
+#include "select/selector.hpp"
 #include "util/result.hpp"
 
 namespace rmig::engine {
@@ -55,18 +60,6 @@ struct Destination {
   std::vector<uint16_t> slot_owner;  // cluster: 16384 entries, index into nodes
 };
 
-// Where a source node's scan stands, for a checkpoint: every key of the batches before `cursor` is done and
-// counted in `counters`; keys after it are not (even if some were handled already).
-struct NodeProgress {
-  std::string name;
-  std::string cursor = "0";
-  bool complete = false;  // the scan reached its end and every key is done
-  report::Counters counters;
-  // Keys after the cursor that the run wrote on the destination (Engine::key_hash of the source key): a
-  // resumed run that finds one of them already there counts it copied, any other such key skipped.
-  std::vector<uint32_t> written;
-};
-
 struct EngineResult {
   report::Counters total;
   std::vector<report::NodeCounters> nodes;
@@ -77,55 +70,6 @@ struct EngineResult {
 };
 
 class Engine;
-
-// One slot of the window: a key on its way.
-struct Job {
-  std::string key;    // the source key
-  std::string type;   // the key's type when the selection had to ask (TYPE), else empty
-  uint32_t node = 0;  // source node index (counters, SCAN)
-  uint8_t stage = 0;  // the task's own state
-  uint16_t generation = 0;
-  bool active = false;
-  bool maybe_duplicate = false;  // the seen-filter says SCAN may have returned this key before
-  // The command of the current stage may have run before its connection dropped (set by the engine when it
-  // parks the job; a task clears it when it starts a new stage).
-  bool resent = false;
-  // A resumed run: the previous run may have written this key already (one of the first keys after the
-  // checkpoint's cursor). Unlike `resent`, it holds for the whole job.
-  bool recheck = false;
-  // Fetched from the source (most tasks read PTTL and DUMP).
-  int64_t pttl = 0;
-  std::chrono::steady_clock::time_point sent_at{};  // when PTTL was sent
-  resp::Reply payload;                              // the DUMP reply
-  std::shared_ptr<redisReply> shared;               // the same, once a write references it
-  std::size_t held = 0;                             // payload bytes counted in the window
-  std::string_view payload_view() const noexcept;
-  // The destination key: the source key renamed by the selection's rules (the same key without rules).
-  const std::string& target() const noexcept { return renamed_ ? renamed_to_ : key; }
-  // The rename rule that applied, or -1.
-  int rule() const noexcept { return rule_; }
-
- private:
-  friend class Engine;
-  std::string renamed_to_;
-  bool renamed_ = false;
-  int rule_ = -1;
-  uint64_t batch_ = 0;        // the SCAN batch the key came from
-  bool typing_ = false;       // waiting for TYPE (selection by type), before the task starts
-  uint32_t read_link = ~0u;   // where source reads go (a redirect may change it)
-  uint32_t write_link = ~0u;  // where source writes (cleanup) go
-  uint32_t dst_link = ~0u;    // the destination node of the last destination command
-  uint32_t ask_link = ~0u;    // -ASK target for the next destination command
-  bool read_ask = false;      // source-side -ASK: send ASKING before the next read
-  bool write_ask = false;     // source-side -ASK: send ASKING before the next write
-  double reserved_ = 0;       // --max-bytes-per-sec: payload bytes charged at dispatch, an estimate
-  bool measuring_ = false;    // ... to be corrected by the first hold()
-  std::size_t estimate_ = 0;  // window bytes charged at dispatch until the payload's size is known
-  uint32_t attempts = 0;      // retries of the current error
-  uint64_t gate_round_ = 0;   // waiting at the deletion gate for this reading of evicted_keys (0: not)
-  uint32_t redirects = 0;
-  std::chrono::steady_clock::time_point first_retry_at{};
-};
 
 // What happens to one key once the engine has scanned it and given it a job slot. Replies arrive with the
 // task's op codes (>= Engine::kFirstTaskOp); a null reply never reaches the task (the engine parks the job).
@@ -150,7 +94,7 @@ class KeyTask {
   virtual void room() {}
 };
 
-class Engine final : private resp::Connection::ReplyHandler, private resp::Connection::Observer {
+class Engine final : private resp::Connection::ReplyHandler, private LinkEvents, private WatchEvents {
  public:
   enum class Side : uint8_t { kSource = 0, kWriter = 1, kDestination = 2 };
   static constexpr uint8_t kFirstTaskOp = 16;
@@ -172,51 +116,47 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   report::Counters totals() const;
   // The counters of each source node (same order as the sources), for the progress line.
   std::vector<report::NodeCounters> node_totals() const;
-  // Continues a previous run: per source node (same order as the sources), its checkpointed progress. Keys
-  // between the cursor and where the previous run really was are handled again; a RESTORE of one of them
-  // that meets BUSYKEY compares the destination's value to decide copied or skipped. Call before start().
+  // Continues a previous run: per source node (same order as the sources), its checkpointed progress
+  // (KeySource::resume; the first window + 4 x scan-count keys are rechecked). Call before start().
   void resume(const std::vector<NodeProgress>& progress);
-  // The checkpoint: progress of every source node.
+  // The checkpoint: each key source's progress.
   std::vector<NodeProgress> checkpoint() const;
-  // Called whenever a checkpoint cursor moves (a SCAN batch is fully done), and at most every 250 ms while
-  // keys are written past the cursor, so a caller can save it while it is fresh. Must not call back into the
+  // Called whenever a checkpoint cursor moves (a batch is fully done), and at most every 250 ms while keys
+  // are written past the cursor, so a caller can save it while it is fresh. Must not call back into the
   // engine's job API.
   void on_progress(std::function<void()> callback) { on_progress_ = std::move(callback); }
   // Takes these keys (one list per source node, same order as the sources) instead of scanning: a sample
   // chosen beforehand. Call before start().
   void take_keys(std::vector<std::vector<std::string>> keys);
-  // Stops the run for a reason outside the engine (e.g. the destination's lock was lost): as a fatal
-  // condition, new work stops and replies on their way are still counted.
-  void fail(Error error) { fail_run(std::move(error)); }
   bool rate_limited() const noexcept { return rate_limited_; }
-  std::size_t in_flight() const noexcept { return active_; }
+  std::size_t in_flight() const noexcept { return window_.active(); }
   // Payload and chunk bytes held by the jobs in flight (the window's byte count).
-  std::size_t bytes_held() const noexcept { return bytes_held_; }
+  std::size_t bytes_held() const noexcept { return window_.bytes_held(); }
   // The destination holds the scan back: its connection has too much waiting to be sent, or the window is
   // full of keys waiting for its answers.
   bool paused_by_destination() const noexcept;
-  std::size_t links_down() const noexcept;
+  std::size_t links_down() const noexcept { return links_.down(); }
   EngineResult take_result();
 
   // ---- for tasks ----
   const CopyOptions& options() const noexcept { return opts_; }
-  std::size_t window_size() const noexcept { return jobs_.size(); }
-  Job& job(uint32_t j) noexcept { return jobs_[j]; }
+  std::size_t window_size() const noexcept { return slots_.size(); }
+  Job& job(uint32_t j) noexcept { return slots_[j].job; }
   report::Counters& counters(uint32_t j) noexcept;
   // Whether a command for job j to `side` would go out now (its link is up). A task that sends to two sides
   // at once checks both first, so a job is never parked with commands still in flight elsewhere.
   bool can_send(uint32_t j, Side side);
   // SourceNode::dataset_bytes of a source node (0: unknown).
   uint64_t dataset_bytes(uint32_t node) const noexcept {
-    return node < nodes_.size() ? nodes_[node].dataset_bytes : 0;
+    return node < dataset_bytes_.size() ? dataset_bytes_[node] : 0;
   }
-  // The task wrote job j's key on the destination (counted copied or merged): recorded with the batch, so
+  // The task wrote job j's key on the destination (counted copied or merged): recorded with its batch, so
   // that a checkpoint taken before the batch is done says so (NodeProgress::written).
   void wrote(uint32_t j);
   // A resumed run: whether the checkpoint it continues records job j's key as written by an earlier attempt.
   bool written_before(uint32_t j) const noexcept;
   // 32 bits of FNV-1a of a key name, as NodeProgress::written holds them.
-  static uint32_t key_hash(std::string_view key) noexcept;
+  static uint32_t key_hash(std::string_view key) noexcept { return engine::key_hash(key); }
   // Sends a command for job j to the side's node (the destination node owning the key's slot). When that link
   // is down the job is parked, resend() runs once it is back, and false is returned.
   bool send(uint32_t j, Side side, const std::string_view* args, std::size_t argc, uint8_t op);
@@ -225,9 +165,9 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
                 std::shared_ptr<const void> owner, uint8_t op);
   // The clock of the destination node job j's next destination command goes to.
   const ServerClock& destination_clock(uint32_t j);
-  // Errors every task treats alike: cluster redirects, retryable conditions (LOADING, BUSY, TRYAGAIN,
-  // CLUSTERDOWN), and conditions that doom the run (permissions, OOM, read-only destination). Returns true
-  // when it took care of the job; false leaves the error to the task.
+  // Errors every task treats alike (retry_policy: error_action): cluster redirects, retryable conditions
+  // (LOADING, BUSY, TRYAGAIN, CLUSTERDOWN), and conditions that doom the run (permissions, OOM, read-only
+  // destination). Returns true when it took care of the job; false leaves the error to the task.
   bool handle_error(uint32_t j, Side side, std::string_view command, std::string_view message);
   // Keeps a DUMP reply with the job, counted in the window's bytes.
   void hold(uint32_t j, resp::Reply payload);
@@ -236,22 +176,25 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   void hold_bytes(uint32_t j, std::size_t bytes);
   // Turns the held payload into a shared owner a write can reference.
   const std::shared_ptr<redisReply>& share_payload(uint32_t j);
-  // The job is finished: its slot returns to the window.
+
+  // How a job ends. Each frees the slot (KeyTask::finished runs first) and settles the key with its batch.
+  //   done(j)      the task counted the key's outcome itself;
+  //   fail_key(j)  a per-key failure: counted failed, grouped by message, and the run goes on;
+  //   abandon(j)   the key is given back: no longer counted as scanned (a failing run cannot finish it).
+  // A task that cannot go on because the run is failing settles the job in give_up(); stop_run() stops the
+  // run while the job's own replies still arrive.
   void done(uint32_t j);
-  // A per-key failure: counted, grouped by message, and the run goes on.
   void fail_key(uint32_t j, std::string message);
-  // Gives a key back: no longer counted as scanned (a failing run cannot finish it).
   void abandon(uint32_t j);
-  // Stops the run because of what happened to job j, and gives the key back.
-  void fail_job(uint32_t j, Error error);
   bool failing() const noexcept { return fatal_.has_value(); }
-  // Stops the run (no new key starts; replies in flight are still counted) with this error.
+  // Stops the run with this error, from a task or from outside the engine (e.g. the destination's lock was
+  // lost): no new key starts; replies in flight are still counted.
   void stop_run(Error error) { fail_run(std::move(error)); }
   void add_example(uint32_t j, const char* action);
   const std::string& label(uint32_t j, Side side) const;
   // The connection options of the node job j's last command on `side` went to.
   const resp::ConnectOptions& connect_options(uint32_t j, Side side) const {
-    return links_[link_for_error(j, side)]->conn->options();
+    return links_[link_for_error(j, side)].conn->options();
   }
   void record_error(std::string_view message, std::string_view key) { errors_.add(message, key); }
 
@@ -259,79 +202,21 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   // destination node's evicted_keys, sent after the task called this, shows no eviction; kWait parks the job
   // until that reading (the task's resend() runs then and calls this again); kStopped when deletions have
   // stopped (an eviction, a restart or a vanished lock was seen, or the run is failing): the key stays.
-  enum class Gate { kGo, kWait, kStopped };
-  Gate deletion_gate(uint32_t j);
+  using Gate = EvictionWatch::Gate;
+  Gate deletion_gate(uint32_t j) { return watch_.gate(j); }
   // Evidence that the destination lost keys during the run (seen by the engine's eviction watch, or the lock
   // found missing): every deletion stops at once and a run that deletes stops (exit code 5). `eviction`: the
   // destination evicted keys, and any other writing run goes on and ends with exit code 5 too; otherwise (a
   // restart, a failover, a vanished lock) a run that deletes nothing only warns.
   void destination_lost_keys(std::string why, bool eviction);
   // Keys the destination evicted since the run started (sum over its nodes).
-  uint64_t evicted() const noexcept { return evicted_; }
+  uint64_t evicted() const noexcept { return watch_.evicted(); }
 
  private:
-  enum EngineOp : uint8_t { kScan = 1, kTime, kShards, kSlots, kEvictBase, kEvictStats };
-  // Engine commands sent for a job (the task's ops start at kFirstTaskOp).
+  // Engine commands: a source's request for keys (SCAN), and per job ASKING and the selection's TYPE.
+  enum EngineOp : uint8_t { kFetch = 1 };
   enum JobOp : uint8_t { kAsking = 0, kTypeCheck = 1 };
   static constexpr uint8_t kEngineSide = 0xff;
-  static constexpr uint32_t kNoLink = ~0u;
-
-  struct Link {
-    std::unique_ptr<resp::Connection> conn;
-    std::string name;  // host:port
-    bool destination = false;
-    ServerClock clock;
-    std::vector<uint32_t> parked;  // jobs to resend when the link is up
-    bool down = false;             // lost, being reconnected
-    bool retired = false;          // a destination node that no longer owns slots (failed over): not retried
-    uint32_t attempts = 0;
-    std::chrono::steady_clock::time_point down_since{};
-    std::chrono::steady_clock::time_point retry_at{};
-    std::string last_error;
-    // Destination links, eviction watch: evicted_keys and run_id at the first reading.
-    int64_t evicted_base = -1;
-    int64_t evicted_last = -1;
-    uint64_t evicted_carried = 0;  // evictions counted before the counter went back (a restart)
-    std::string run_id;
-    bool evict_in_flight = false;  // an INFO stats is on its way
-    bool evict_owed = false;       // the open round still needs this link's reading
-  };
-
-  // The keys of one SCAN reply. Batches complete in order: when the oldest one has no key pending, its
-  // counters join the node's committed counters and the cursor after it becomes the node's checkpoint cursor.
-  struct Batch {
-    uint64_t seq = 0;
-    std::string next_cursor;
-    uint32_t pending = 0;
-    report::Counters counters;
-    std::vector<uint32_t> written;  // key_hash() of its keys the task wrote
-  };
-
-  struct QueuedKey {
-    std::string key;
-    uint64_t batch;
-  };
-
-  struct Node {
-    std::string name;
-    uint32_t read_link = kNoLink;
-    uint32_t write_link = kNoLink;
-    uint64_t dbsize = 0;
-    uint64_t dataset_bytes = 0;
-    std::string cursor = "0";
-    bool scanning = false;
-    bool scan_done = false;
-    std::deque<QueuedKey> queue;  // scanned, waiting for a job slot
-    std::deque<Batch> batches;    // batches with keys pending, oldest first
-    uint64_t next_batch = 0;
-    std::string safe_cursor = "0";
-    report::Counters committed;
-    uint64_t recheck = 0;  // after a resume: keys still to treat as possibly copied already
-    // After a resume: the keys the checkpoint says were written after its cursor (sorted), kept until the
-    // batches of the keys marked recheck are done.
-    std::vector<uint32_t> written_before;
-    uint64_t recheck_last_batch = 0;
-  };
 
   struct Retry {
     uint32_t job;
@@ -347,50 +232,40 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
     return (uint64_t{index} << 32) | (uint64_t{kEngineSide} << 8) | op;
   }
 
-  // resp callbacks
+  // resp
   void on_reply(uint64_t tag, resp::Reply reply) override;
-  void on_connection_ready(resp::Connection& c) override;
-  void on_connection_error(resp::Connection& c, const Error& error) override;
-  void on_connection_writable(resp::Connection& c) override;
+  // LinkEvents
+  void link_up(uint32_t link) override;
+  void link_failed(Error error) override { fail_run(std::move(error)); }
+  void destination_writable() override;
+  void rerouted(uint32_t j) override;
+  void destination_failed_over(const std::string& label) override;
+  bool stopping() const noexcept override { return stopping_; }
+  // WatchEvents
+  void lost_keys(std::string why, bool eviction) override { destination_lost_keys(std::move(why), eviction); }
+  void gate_opened(uint32_t j) override;
+  void final_round_read() override { maybe_finish(); }
+  double mean_payload() const noexcept override { return window_.mean_payload(); }
+  bool deletions_stopped() const noexcept override { return deletions_stopped_ || fatal_.has_value(); }
 
   // links
-  uint32_t add_link(std::unique_ptr<resp::Connection> conn, std::string name, bool destination);
-  uint32_t link_of(const resp::Connection& c) const noexcept;
-  uint32_t link_for_address(const std::string& host, int port, bool destination);
-  bool usable(uint32_t link) const noexcept;
   uint32_t link_for(uint32_t j, Side side);
   // The link job j's last command on `side` went to (for messages).
   uint32_t link_for_error(uint32_t j, Side side) const noexcept;
-  void park(uint32_t j, uint32_t link);
-  void unpark(uint32_t link);
-  static void on_reconnect_timer(void* self);
-  uint32_t route(std::string_view key) const noexcept;
-  bool destination_backed_up() const noexcept;
-  void refresh_destination_topology();
-  void on_topology(EngineOp op, resp::Reply reply);
-  static void on_clock_timer(void* self);
-  void on_time(uint32_t link, resp::Reply reply);
   bool before_send(uint32_t j, Side side, uint32_t link);
 
   // scheduling
   void pump();
-  void maybe_scan(Node& node, uint32_t index);
-  void on_scan(uint32_t node, resp::Reply reply);
+  void maybe_fetch(uint32_t node);
+  void on_fetched(uint32_t node, resp::Reply reply);
   void dispatch();
-  // Applies the selection to a queued key; false when the key is not selected (it is settled right away).
-  bool select(Node& node, QueuedKey& q, uint32_t j);
-  void settle(Node& node, uint64_t batch);
-  Batch* batch_of(Node& node, uint64_t seq) noexcept;
+  void settle(uint32_t node, uint64_t batch);
   void on_type(uint32_t j, resp::Reply reply);
   void send_type(uint32_t j);
   void begin(uint32_t j);
-  // A rename collision found while copying: the message job j fails with, or empty when its destination
-  // name is still free (and is now taken).
-  std::string take_target(uint32_t j);
   // resend() / give_up() for a job still in the engine's TYPE check, else the task's.
   void resend_job(uint32_t j);
   void give_up_job(uint32_t j);
-  bool rate_allows();
   static void on_rate_timer(void* self);
   void maybe_finish();
   void finish();
@@ -399,77 +274,27 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   bool redirect(uint32_t j, Side side, std::string_view message);
   void retry(uint32_t j, std::string_view message);
   static void on_retry_timer(void* self);
-  // eviction watch
-  // Starts counting a link's evictions again from `evicted`, keeping those counted so far.
-  static void rebase(Link& link, int64_t evicted);
-  void send_evict_base(uint32_t link);
-  void send_evict_stats(uint32_t link);
-  void on_evict_reply(uint32_t link, EngineOp op, resp::Reply reply);
-  void evict_round();
-  void check_round();
-  void release_gate();
-  // The least time between two rounds (none with a window of one key: one reading per key is the point).
-  std::chrono::milliseconds gate_every() const noexcept {
-    return std::chrono::milliseconds(opts_.window.keys > 1 ? 10 : 0);
-  }
-  static void on_evict_timer(void* self);
-  static void on_gate_timer(void* self);
 
   net::Loop& loop_;
   CopyOptions opts_;
   KeyTask& task_;
-  resp::ConnectOptions source_template_;
-  resp::ConnectOptions destination_template_;
-  std::vector<std::unique_ptr<Link>> links_;
-  std::vector<Node> nodes_;
-  bool dst_cluster_ = false;
-  uint32_t dst_single_ = kNoLink;
-  std::vector<uint32_t> dst_links_;
-  std::vector<uint32_t> slot_link_;  // cluster destination: slot -> link
-  bool topology_in_flight_ = false;
-  std::chrono::steady_clock::time_point topology_asked_at_{};
-  std::vector<Job> jobs_;
-  std::vector<uint32_t> free_;
-  std::size_t active_ = 0;
-  std::size_t bytes_held_ = 0;
-  std::size_t next_node_ = 0;
+  Links links_;
+  EvictionWatch watch_;
+  Window window_;
+  Pacing pacing_;
+  select::Selector selector_;
   select::SeenFilter seen_;
-  // Copies with rename rules (CopyOptions::detect_rename_collisions): the destination names taken so far.
-  std::unique_ptr<select::SeenFilter> targets_;
+  std::vector<std::unique_ptr<KeySource>> sources_;  // one per source node
+  std::vector<uint32_t> read_link_;                  // by source node
+  std::vector<uint32_t> write_link_;                 // by source node
+  std::vector<uint64_t> dataset_bytes_;              // by source node
+  std::vector<JobSlot> slots_;
+  std::size_t next_node_ = 0;
   std::vector<Retry> retries_;
   net::Timer retry_timer_;
-  net::Timer clock_timer_;
-  net::Timer reconnect_timer_;
   net::Timer rate_timer_;
-  net::Timer evict_timer_;  // a round of readings every second
-  net::Timer gate_timer_;   // the next round for deletions waiting at the gate
-  bool round_open_ = false;
-  uint64_t round_id_ = 0;     // the last round sent
-  uint64_t round_done_ = 0;   // the last round every destination link answered
-  uint64_t final_round_ = 0;  // the round that ends the run (0: not asked yet)
-  std::chrono::steady_clock::time_point round_sent_at_{};
-  std::vector<uint32_t> gate_;  // jobs waiting at the deletion gate
   bool deletions_stopped_ = false;
-  uint64_t evicted_ = 0;
   std::optional<Error> lost_keys_;
-  double key_tokens_ = 0;
-  double byte_tokens_ = 0;
-  double avg_payload_ = 0;   // running mean of payload sizes, the charge of a key whose size is unknown yet
-  uint32_t unmeasured_ = 0;  // keys dispatched before any size was known
-  // The window's charge of a key whose payload has not arrived: the running mean of payload sizes, so that
-  // keys dispatched together take about --window-bytes between them once their payloads arrive (more only
-  // when they are larger than the mean).
-  double window_estimate_ = 0;
-  bool any_done_ = false;  // a key has finished (before that, nothing says whether payloads are held)
-  std::size_t estimated_keys_ = 0;  // keys in flight still charged an estimate (waiting for the source)
-  // The window's charge of the next key dispatched.
-  std::size_t dispatch_estimate() const noexcept;
-  // Replaces job j's estimate by nothing (its real size is about to be held, or it is done).
-  void drop_estimate(Job& job) noexcept;
-  std::chrono::steady_clock::time_point tokens_at_{};
-  bool rate_limited_ = false;
-  std::string scan_match_;  // SCAN MATCH argument, empty for none
-  std::string scan_type_;   // SCAN TYPE argument, empty for none
   uint64_t recheck_budget_ = 0;
   report::ErrorGroups errors_;
   std::vector<report::Example> examples_;
@@ -478,6 +303,7 @@ class Engine final : private resp::Connection::ReplyHandler, private resp::Conne
   std::function<void()> on_progress_;
   std::chrono::steady_clock::time_point written_progress_at_{};  // wrote() last called on_progress_
   int signal_ = 0;
+  bool rate_limited_ = false;
   bool pumping_ = false;  // pump() is on the stack: a nested call only asks for another round
   bool pump_again_ = false;
   bool stopping_ = false;

@@ -7,11 +7,8 @@
 #include <vector>
 
 #include "scripts/script.hpp"
+#include "select/selection.hpp"
 #include "util/enum_names.hpp"
-
-namespace rmig::select {
-class RenameRules;
-}
 
 namespace rmig::engine {
 
@@ -25,24 +22,7 @@ inline constexpr std::array<NamedValue<ConflictPolicy>, 4> kConflictPolicyNames 
     {ConflictPolicy::kFail, "fail"},
 }};
 
-// Which keys a run takes, and under which name they land.
-struct Selection {
-  std::vector<std::string>
-      match;  // glob patterns (any matches); exactly one goes to the server as SCAN MATCH
-  std::vector<std::string> exclude;  // glob patterns (none may match)
-  std::vector<std::string> types;    // string, list, set, zset, hash, stream (any); empty: every type
-  std::shared_ptr<const select::RenameRules> rename;  // null: names unchanged
-  std::string own_prefix = "redis-migrate:";          // the tool's lock and state keys: never selected
-  // Source and destination are the same database: a key no rule renames would land on itself, so only
-  // renamed keys are selected.
-  bool renamed_only = false;
-  // The source answers SCAN ... TYPE (Redis >= 6.0): with exactly one type it filters server-side.
-  bool scan_type_supported = true;
-
-  bool needs_type_check() const noexcept {
-    return !types.empty() && !(types.size() == 1 && scan_type_supported);
-  }
-};
+using Selection = select::Selection;
 
 // The bounded window: memory stays flat whatever the keyspace size.
 struct WindowLimits {

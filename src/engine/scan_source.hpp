@@ -1,0 +1,84 @@
+#pragma once
+// The keys of one source node by SCAN (or a list given beforehand). The cursor rule: the keys of one SCAN
+// reply form a batch; batches complete in SCAN order, so when the oldest batch has no key pending, its
+// counters join the node's committed counters and the cursor after it becomes the checkpoint cursor. The
+// checkpoint cursor therefore never passes a key that is not done, and the counters saved with it are those
+// of the keys before it.
+
+#include <cstddef>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "engine/key_source.hpp"
+
+namespace rmig::engine {
+
+class ScanSource final : public KeySource {
+ public:
+  // `match`, `type`: SCAN's MATCH and TYPE arguments (empty: none); `count`: the COUNT hint, and how many
+  // keys may wait before the next SCAN is sent.
+  ScanSource(std::string name, std::string match, std::string type, std::size_t count);
+  // A source of these keys only (one batch, no SCAN): a sample chosen beforehand.
+  static std::unique_ptr<ScanSource> of_keys(std::string name, std::vector<std::string> keys);
+
+  const std::string& name() const noexcept override { return name_; }
+  bool wants_keys() const noexcept override {
+    return !scanning_ && !scan_done_ && !stopped_ && queue_.size() < count_;
+  }
+  std::size_t request(std::string_view* args, std::size_t capacity) override;
+  FetchOutcome on_fetched(const redisReply* reply) override;
+  bool has_key() const noexcept override { return !queue_.empty(); }
+  QueuedKey take() override;
+  void stop() override {
+    queue_.clear();
+    stopped_ = true;
+  }
+  bool exhausted() const noexcept override { return scan_done_ && queue_.empty() && !scanning_; }
+
+  report::Counters& counters(uint64_t batch) noexcept override;
+  bool settle(uint64_t batch) override;
+  report::Counters totals() const override;
+  NodeProgress progress() const override;
+
+  void resume(const NodeProgress& progress, uint64_t recheck_keys) override;
+  bool recheck(uint64_t batch) override;
+  void wrote(uint64_t batch, uint32_t hash) override;
+  bool written_before(uint32_t hash) const noexcept override;
+
+  // Test and progress helpers.
+  std::size_t waiting() const noexcept { return queue_.size(); }
+  const std::string& cursor() const noexcept { return cursor_; }
+
+ private:
+  struct Batch {
+    uint64_t seq = 0;
+    std::string next_cursor;
+    uint32_t pending = 0;
+    report::Counters counters;
+    std::vector<uint32_t> written;  // key_hash() of its keys the task wrote
+  };
+  Batch* batch_of(uint64_t seq) noexcept;
+
+  std::string name_;
+  std::string match_;
+  std::string type_;
+  std::size_t count_;
+  std::string count_text_;
+  std::string cursor_ = "0";  // where the next SCAN starts
+  bool scanning_ = false;
+  bool scan_done_ = false;
+  bool stopped_ = false;
+  std::deque<QueuedKey> queue_;  // scanned, waiting for a job slot
+  std::deque<Batch> batches_;    // batches with keys pending, oldest first
+  uint64_t next_batch_ = 0;
+  std::string safe_cursor_ = "0";
+  report::Counters committed_;
+  uint64_t recheck_ = 0;  // after a resume: keys still to treat as possibly copied already
+  // After a resume: the keys the checkpoint says were written after its cursor (sorted), kept until the
+  // batches of the keys marked recheck are done.
+  std::vector<uint32_t> written_before_;
+  uint64_t recheck_last_batch_ = 0;
+};
+
+}  // namespace rmig::engine
