@@ -366,7 +366,7 @@ void Engine::give_up_job(uint32_t j) {
   task_.give_up(j);
 }
 
-void Engine::on_rate_timer(void* self_ptr) { static_cast<Engine*>(self_ptr)->pump(); }
+void Engine::on_rate_timer() { pump(); }
 
 void Engine::maybe_finish() {
   if (finished_ || window_.active() != 0) return;

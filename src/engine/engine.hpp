@@ -266,14 +266,14 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   // resend() / give_up() for a job still in the engine's TYPE check, else the task's.
   void resend_job(uint32_t j);
   void give_up_job(uint32_t j);
-  static void on_rate_timer(void* self);
+  void on_rate_timer();
   void maybe_finish();
   void finish();
   void fail_run(Error error);
   void on_lost(uint32_t j, Side side);
   bool redirect(uint32_t j, Side side, std::string_view message);
   void retry(uint32_t j, std::string_view message);
-  static void on_retry_timer(void* self);
+  void on_retry_timer();
 
   net::Loop& loop_;
   CopyOptions opts_;

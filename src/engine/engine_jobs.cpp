@@ -191,21 +191,19 @@ void Engine::retry(uint32_t j, std::string_view message) {
   if (!retry_timer_.active()) retry_timer_.start(kRetryTickMs, kRetryTickMs);
 }
 
-void Engine::on_retry_timer(void* self_ptr) {
-  auto* self = static_cast<Engine*>(self_ptr);
-  if (self->finished_) return;
+void Engine::on_retry_timer() {
+  if (finished_) return;
   const auto now = Clock::now();
   std::vector<Retry> due;
-  auto it = std::partition(self->retries_.begin(), self->retries_.end(),
-                           [&](const Retry& r) { return r.due > now; });
-  due.assign(it, self->retries_.end());
-  self->retries_.erase(it, self->retries_.end());
-  if (self->retries_.empty()) self->retry_timer_.stop();
+  auto it = std::partition(retries_.begin(), retries_.end(), [&](const Retry& r) { return r.due > now; });
+  due.assign(it, retries_.end());
+  retries_.erase(it, retries_.end());
+  if (retries_.empty()) retry_timer_.stop();
   for (const Retry& r : due) {
-    const Job& job = self->slots_[r.job].job;
-    if (job.active && job.generation == r.generation) self->resend_job(r.job);
+    const Job& job = slots_[r.job].job;
+    if (job.active && job.generation == r.generation) resend_job(r.job);
   }
-  self->maybe_finish();
+  maybe_finish();
 }
 
 void Engine::hold(uint32_t j, resp::Reply payload) {

@@ -273,6 +273,6 @@ bool EvictionWatch::final_round_done() {
   return round_done_ >= final_round_ || closed_;
 }
 
-void EvictionWatch::on_timer(void* self) { static_cast<EvictionWatch*>(self)->round(); }
+void EvictionWatch::on_timer() { round(); }
 
 }  // namespace rmig::engine

@@ -88,7 +88,7 @@ class EvictionWatch final : private resp::Connection::ReplyHandler {
   std::chrono::milliseconds every() const noexcept {
     return std::chrono::milliseconds(window_keys_ > 1 ? 10 : 0);
   }
-  static void on_timer(void* self);
+  void on_timer();
 
   Links& links_;
   bool enabled_;

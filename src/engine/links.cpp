@@ -5,6 +5,7 @@
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
 #include "engine/retry_policy.hpp"
+#include "util/backoff.hpp"
 
 namespace rmig::engine {
 
@@ -156,7 +157,7 @@ void Links::on_connection_error(resp::Connection& c, const Error& error) {
     spdlog::warn("{}; reconnecting for up to {}s", error.message, (retry_timeout_ms_ + 999) / 1000);
   }
   link.last_error = error.message;
-  link.retry_at = now + backoff(link.attempts, kReconnectMaxShift);
+  link.retry_at = now + kLinkBackoff.delay(link.attempts);
   if (!reconnect_timer_.active()) reconnect_timer_.start(kReconnectTickMs, kReconnectTickMs);
   // The handlers of the commands in flight get null replies right after this: the engine parks their jobs.
 }
@@ -166,7 +167,7 @@ void Links::on_connection_writable(resp::Connection& c) {
   if (l != kNoLink && links_[l]->destination) events_.destination_writable();
 }
 
-void Links::on_reconnect_timer(void* self) { static_cast<Links*>(self)->reconnect_tick(); }
+void Links::on_reconnect_timer() { reconnect_tick(); }
 
 void Links::reconnect_tick() {
   if (closed_) return;
@@ -255,11 +256,10 @@ void Links::send_time(uint32_t l) {
     spdlog::debug("{}: TIME not sent", links_[l]->conn->label());
 }
 
-void Links::on_clock_timer(void* self_ptr) {
-  auto* self = static_cast<Links*>(self_ptr);
-  if (self->closed_) return;
-  for (uint32_t l : self->dst_links_) {
-    if (self->usable(l)) self->send_time(l);
+void Links::on_clock_timer() {
+  if (closed_) return;
+  for (uint32_t l : dst_links_) {
+    if (usable(l)) send_time(l);
   }
 }
 

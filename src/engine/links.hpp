@@ -117,8 +117,8 @@ class Links final : private resp::Connection::Observer, private resp::Connection
   void refresh_topology();
   void on_topology(Op op, const redisReply* r);
   void reconnect_tick();
-  static void on_reconnect_timer(void* self);
-  static void on_clock_timer(void* self);
+  void on_reconnect_timer();
+  void on_clock_timer();
 
   net::Loop& loop_;
   uint32_t retry_timeout_ms_;

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "resp/connection.hpp"
+#include "util/backoff.hpp"
 
 namespace rmig::engine {
 
@@ -75,15 +76,11 @@ Error error_message(ServerError kind, std::string_view message, const ErrorConte
   return make_error(ExitCode::kKeysFailed, std::string(where.command) + ": " + msg);
 }
 
-std::chrono::milliseconds backoff(uint32_t attempts, uint32_t max_shift) noexcept {
-  return std::chrono::milliseconds(100u << std::min(attempts, max_shift));
-}
-
 std::chrono::steady_clock::time_point next_retry(RetryState& state, std::chrono::steady_clock::time_point now,
                                                  std::chrono::milliseconds timeout) noexcept {
   if (state.attempts == 0) state.first_at = now;
   if (now - state.first_at > timeout) return {};
-  return now + backoff(state.attempts++, kRetryMaxShift);
+  return now + kRetryBackoff.delay(state.attempts++);
 }
 
 }  // namespace rmig::engine

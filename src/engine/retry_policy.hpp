@@ -43,12 +43,6 @@ struct ErrorContext {
 // only matters for kStopRun.
 Error error_message(resp::ServerError kind, std::string_view message, const ErrorContext& where);
 
-// The one backoff of the engine: the wait before attempt `attempts` + 1 (reconnecting a link, or sending a
-// retried command again): 100 ms doubling up to 100 ms << max_shift.
-std::chrono::milliseconds backoff(uint32_t attempts, uint32_t max_shift) noexcept;
-inline constexpr uint32_t kReconnectMaxShift = 6;  // 6.4 s between reconnection attempts at most
-inline constexpr uint32_t kRetryMaxShift = 5;      // 3.2 s between retries of a command at most
-
 // A redirected job follows at most this many redirects before the key fails (a slot map that never settles).
 inline constexpr uint32_t kMaxRedirects = 16;
 

@@ -103,10 +103,6 @@ class Timer {
   template <class T>
   Timer(Loop& loop, T* owner, void (T::*method)())
       : Timer(loop, Callback([owner, method] { (owner->*method)(); })) {}
-  // The untyped form, kept only for the engine's timers until they move to the member binding above.
-  using RawCallback = void (*)(void* owner);
-  Timer(Loop& loop, void* owner, RawCallback callback)
-      : Timer(loop, Callback([owner, callback] { callback(owner); })) {}
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
 

@@ -108,16 +108,6 @@ TEST_SUITE("engine_retry_policy") {
     CHECK(perm.message.find("restore") != std::string::npos);
   }
 
-  TEST_CASE("one backoff: 100 ms doubling, capped") {
-    CHECK(engine::backoff(0, engine::kRetryMaxShift) == 100ms);
-    CHECK(engine::backoff(1, engine::kRetryMaxShift) == 200ms);
-    CHECK(engine::backoff(4, engine::kRetryMaxShift) == 1600ms);
-    CHECK(engine::backoff(5, engine::kRetryMaxShift) == 3200ms);
-    CHECK(engine::backoff(50, engine::kRetryMaxShift) == 3200ms);
-    CHECK(engine::backoff(6, engine::kReconnectMaxShift) == 6400ms);
-    CHECK(engine::backoff(1000, engine::kReconnectMaxShift) == 6400ms);
-  }
-
   TEST_CASE("a retried error is sent again with growing waits until it has lasted longer than the timeout") {
     engine::RetryState s;
     const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
