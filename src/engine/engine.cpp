@@ -227,9 +227,10 @@ void Engine::pump() {
 }
 
 void Engine::maybe_fetch(uint32_t node) {
-  if (stopping_ || !links_.usable(read_link_[node])) return;
+  KeySource& source = *sources_[node];
+  if (stopping_ || !source.wants_keys() || !links_.usable(read_link_[node])) return;
   std::string_view args[8];
-  const std::size_t argc = sources_[node]->request(args, 8);
+  const std::size_t argc = source.request(args, 8);
   if (argc > 0) links_[read_link_[node]].conn->send(*this, engine_tag(node, kFetch), args, argc);
 }
 
@@ -280,7 +281,7 @@ void Engine::dispatch() {
       }
     }
     if (node == kNoLink) return;
-    if (!pacing_.allows(std::chrono::steady_clock::now())) {
+    if (pacing_.limited() && !pacing_.allows(std::chrono::steady_clock::now())) {
       rate_limited_ = true;
       if (!rate_timer_.active()) rate_timer_.start(5, 0);
       return;  // resumed by the rate timer

@@ -52,8 +52,10 @@ class KeySource {
   virtual const std::string& name() const noexcept = 0;
 
   // -- keys --
-  // The command to send to the node for more keys, or argc 0 when none is needed now (enough keys wait, one
-  // request is on its way, or the source has no more). The views stay valid until on_fetched().
+  // More keys are wanted now: not enough wait, no request is on its way, and the source has more.
+  virtual bool wants_keys() const noexcept = 0;
+  // The command to send to the node for more keys, or argc 0 when none is needed now (wants_keys() false).
+  // The views stay valid until on_fetched().
   virtual std::size_t request(std::string_view* args, std::size_t capacity) = 0;
   // The reply to request()'s command (null: the connection dropped; it is asked again later).
   virtual FetchOutcome on_fetched(const redisReply* reply) = 0;

@@ -111,10 +111,6 @@ uint32_t Links::at_address(const std::string& host, int port, bool destination) 
   return link;
 }
 
-uint32_t Links::route(std::string_view key) const noexcept {
-  return dst_cluster_ ? slot_link_[cluster::key_hash_slot(key)] : dst_single_;
-}
-
 void Links::moved(int slot, uint32_t link) noexcept {
   if (dst_cluster_ && slot >= 0 && slot < cluster::kSlotCount)
     slot_link_[static_cast<std::size_t>(slot)] = link;

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/slot.hpp"
 #include "engine/clock.hpp"
 #include "engine/job.hpp"
 #include "net/loop.hpp"
@@ -85,7 +86,9 @@ class Links final : private resp::Connection::Observer, private resp::Connection
   const std::vector<uint32_t>& destinations() const noexcept { return dst_links_; }
   bool destination_cluster() const noexcept { return dst_cluster_; }
   // The destination node owning the key's slot.
-  uint32_t route(std::string_view key) const noexcept;
+  uint32_t route(std::string_view key) const noexcept {
+    return dst_cluster_ ? slot_link_[cluster::key_hash_slot(key)] : dst_single_;
+  }
   // MOVED: the slot now lives on `link`.
   void moved(int slot, uint32_t link) noexcept;
   // Some destination connection has `limit` bytes or more waiting to be sent.

@@ -25,12 +25,20 @@ ScanSource::ScanSource(std::string name, std::string match, std::string type, st
 std::unique_ptr<ScanSource> ScanSource::of_keys(std::string name, std::vector<std::string> keys) {
   auto s = std::make_unique<ScanSource>(std::move(name), std::string(), std::string(), 0);
   s->scan_done_ = true;
-  if (!keys.empty()) s->add_batch(std::move(keys), "0");
+  if (keys.empty()) return s;
+  Batch batch;
+  batch.seq = s->next_batch_++;
+  batch.next_cursor = "0";
+  for (auto& k : keys) {
+    s->queue_.push_back(QueuedKey{std::move(k), batch.seq});
+    ++batch.pending;
+  }
+  s->batches_.push_back(std::move(batch));
   return s;
 }
 
 std::size_t ScanSource::request(std::string_view* args, std::size_t capacity) {
-  if (scanning_ || scan_done_ || stopped_ || queue_.size() >= count_ || capacity < 8) return 0;
+  if (!wants_keys() || capacity < 8) return 0;
   scanning_ = true;
   std::size_t argc = 0;
   args[argc++] = "SCAN";
@@ -59,31 +67,22 @@ FetchOutcome ScanSource::on_fetched(const redisReply* r) {
       !resp::is_array(r->element[1])) {
     return FetchOutcome{FetchOutcome::kMalformed, resp::ServerError::kOther, resp::describe(r)};
   }
-  std::string next(r->element[0]->str, r->element[0]->len);
+  cursor_.assign(r->element[0]->str, r->element[0]->len);
   const redisReply* keys = r->element[1];
-  std::vector<std::string> names;
-  names.reserve(keys->elements);
+  Batch batch;
+  batch.seq = next_batch_++;
+  batch.next_cursor = cursor_;
   for (std::size_t i = 0; i < keys->elements; ++i) {
     const redisReply* k = keys->element[i];
-    if (resp::is_string(k)) names.emplace_back(k->str, k->len);
+    if (!resp::is_string(k)) continue;
+    queue_.push_back(QueuedKey{std::string(k->str, k->len), batch.seq});
+    ++batch.pending;
   }
-  cursor_ = next;
-  add_batch(std::move(names), std::move(next));
+  batches_.push_back(std::move(batch));
   FetchOutcome out;
   out.moved = settle(~0ull);  // an empty batch completes at once
   if (cursor_ == "0") scan_done_ = true;
   return out;
-}
-
-void ScanSource::add_batch(std::vector<std::string> keys, std::string next_cursor) {
-  Batch batch;
-  batch.seq = next_batch_++;
-  batch.next_cursor = std::move(next_cursor);
-  for (auto& k : keys) {
-    queue_.push_back(QueuedKey{std::move(k), batch.seq});
-    ++batch.pending;
-  }
-  batches_.push_back(std::move(batch));
 }
 
 QueuedKey ScanSource::take() {

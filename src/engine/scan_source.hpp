@@ -23,6 +23,9 @@ class ScanSource final : public KeySource {
   static std::unique_ptr<ScanSource> of_keys(std::string name, std::vector<std::string> keys);
 
   const std::string& name() const noexcept override { return name_; }
+  bool wants_keys() const noexcept override {
+    return !scanning_ && !scan_done_ && !stopped_ && queue_.size() < count_;
+  }
   std::size_t request(std::string_view* args, std::size_t capacity) override;
   FetchOutcome on_fetched(const redisReply* reply) override;
   bool has_key() const noexcept override { return !queue_.empty(); }
@@ -56,8 +59,6 @@ class ScanSource final : public KeySource {
     std::vector<uint32_t> written;  // key_hash() of its keys the task wrote
   };
   Batch* batch_of(uint64_t seq) noexcept;
-  // Adds a batch of keys ending at `next_cursor`.
-  void add_batch(std::vector<std::string> keys, std::string next_cursor);
 
   std::string name_;
   std::string match_;

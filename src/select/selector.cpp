@@ -48,7 +48,7 @@ bool Selector::type_selected(std::string_view type) const noexcept {
   return std::find(sel_.types.begin(), sel_.types.end(), type) != sel_.types.end();
 }
 
-std::string Selector::claim(const std::string& key, const Naming& naming, bool maybe_duplicate) {
+std::string Selector::claim_checked(const std::string& key, const Naming& naming, bool maybe_duplicate) {
   if (naming.renamed && naming.renamed_to.empty()) {
     return "rename rule " + std::to_string(naming.rule + 1) + " gives an empty key name";
   }

@@ -40,9 +40,14 @@ class Selector {
   // The key is taken (it counts as scanned): takes its destination name. Returns the message the key fails
   // with (a rename that gives an empty name, a rename collision found while copying), or empty.
   // `maybe_duplicate`: SCAN may have returned the key before (its own name is then no collision).
-  std::string claim(const std::string& key, const Naming& naming, bool maybe_duplicate);
+  std::string claim(const std::string& key, const Naming& naming, bool maybe_duplicate) {
+    if (!targets_ && !naming.renamed) return {};  // nothing to check
+    return claim_checked(key, naming, maybe_duplicate);
+  }
 
  private:
+  std::string claim_checked(const std::string& key, const Naming& naming, bool maybe_duplicate);
+
   Selection sel_;
   std::string scan_match_;
   std::string scan_type_;

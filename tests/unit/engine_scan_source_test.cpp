@@ -102,6 +102,7 @@ TEST_SUITE("engine_scan_source") {
     CHECK(args[5] == "500");
     CHECK(args[6] == "TYPE");
     CHECK(args[7] == "hash");
+    CHECK_FALSE(s.wants_keys());
     CHECK(s.request(args, 8) == 0);  // one SCAN in flight at a time
     auto r = Reply::scan("17", {"user:1", "user:2"});
     CHECK(s.on_fetched(&r->top).kind == FetchOutcome::kKeys);
@@ -113,6 +114,7 @@ TEST_SUITE("engine_scan_source") {
     ScanSource s("a:6379", "", "", 2);
     CHECK(fetch(s, "5", {"a", "b"}).kind == FetchOutcome::kKeys);
     std::string_view args[8];
+    CHECK_FALSE(s.wants_keys());
     CHECK(s.request(args, 8) == 0);  // two keys wait, COUNT 2
     (void)s.take();
     REQUIRE(s.request(args, 8) == 4);  // SCAN 5 COUNT 2
