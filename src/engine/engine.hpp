@@ -127,9 +127,6 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   // Takes these keys (one list per source node, same order as the sources) instead of scanning: a sample
   // chosen beforehand. Call before start().
   void take_keys(std::vector<std::vector<std::string>> keys);
-  // Stops the run for a reason outside the engine (e.g. the destination's lock was lost): as a fatal
-  // condition, new work stops and replies on their way are still counted.
-  void fail(Error error) { fail_run(std::move(error)); }
   bool rate_limited() const noexcept { return rate_limited_; }
   std::size_t in_flight() const noexcept { return window_.active(); }
   // Payload and chunk bytes held by the jobs in flight (the window's byte count).
@@ -183,13 +180,14 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   //   done(j)      the task counted the key's outcome itself;
   //   fail_key(j)  a per-key failure: counted failed, grouped by message, and the run goes on;
   //   abandon(j)   the key is given back: no longer counted as scanned (a failing run cannot finish it).
-  // A task that cannot go on because the run is failing settles the job in give_up(); stop_run() (the same
-  // as fail()) stops the run while the job's own replies still arrive.
+  // A task that cannot go on because the run is failing settles the job in give_up(); stop_run() stops the
+  // run while the job's own replies still arrive.
   void done(uint32_t j);
   void fail_key(uint32_t j, std::string message);
   void abandon(uint32_t j);
   bool failing() const noexcept { return fatal_.has_value(); }
-  // Stops the run (no new key starts; replies in flight are still counted) with this error.
+  // Stops the run with this error, from a task or from outside the engine (e.g. the destination's lock was
+  // lost): no new key starts; replies in flight are still counted.
   void stop_run(Error error) { fail_run(std::move(error)); }
   void add_example(uint32_t j, const char* action);
   const std::string& label(uint32_t j, Side side) const;

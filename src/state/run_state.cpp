@@ -155,7 +155,7 @@ void RunState::attach(engine::Engine& engine) {
     lease_->start_renewing(
         loop_, cmd_.destination,
         [this](Error e) {
-          if (engine_ != nullptr && !ended_) engine_->fail(std::move(e));
+          if (engine_ != nullptr && !ended_) engine_->stop_run(std::move(e));
         },
         [this] {
           // Only an eviction, a flush or a restart without persistence removes a live lease: the copies
