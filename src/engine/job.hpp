@@ -66,7 +66,6 @@ struct JobSlot {
   std::size_t estimate = 0;       // window bytes charged at dispatch until the payload's size is known
   Pacing::Charge pacing;          // --max-bytes-per-sec charge
   RetryState retry;
-  uint64_t gate_round = 0;  // waiting at the deletion gate for this reading of evicted_keys (0: not)
 
   // A new key in the slot: every field of both parts but the key, its naming (the selector's, set just
   // before) and the generation, which moves on (replies still on their way for the slot are stale), goes back
@@ -96,7 +95,6 @@ struct JobSlot {
     estimate = 0;
     pacing = {};
     retry = {};
-    gate_round = 0;
   }
 };
 
