@@ -52,6 +52,16 @@ nlohmann::json counters_json(const Counters& c, bool dry_run) {
 }
 
 namespace {
+
+// The error groups of a summary, most frequent first, each with one key it happened to.
+void print_errors(const ErrorGroups& errors) {
+  if (errors.empty()) return;
+  std::fprintf(stderr, "errors:\n");
+  for (const auto& g : errors.sorted()) {
+    std::fprintf(stderr, "  %s x %s (e.g. key \"%s\")\n", thousands(g.count).c_str(), g.message.c_str(),
+                 printable_short(g.example_key, 80).c_str());
+  }
+}
 bool is_check(const RunReport& r) { return r.command == "verify" || r.command == "cleanup"; }
 
 void add_check_counters(nlohmann::json& j, const Counters& c, const RunReport& r) {
@@ -263,13 +273,7 @@ void print_check_summary(const RunReport& r) {
       std::fprintf(stderr, "  %-14s %s: %s\n", d.kind.c_str(), name.c_str(), d.detail.c_str());
     }
   }
-  if (!r.errors.empty()) {
-    std::fprintf(stderr, "errors:\n");
-    for (const auto& g : r.errors.sorted()) {
-      std::fprintf(stderr, "  %s x %s (e.g. key \"%s\")\n", thousands(g.count).c_str(), g.message.c_str(),
-                   printable_short(g.example_key, 80).c_str());
-    }
-  }
+  print_errors(r.errors);
   if (r.dry_run && !r.examples.empty()) {
     std::fprintf(stderr, "examples:\n");
     for (const auto& e : r.examples)
@@ -387,13 +391,7 @@ void print_summary(const RunReport& r) {
                    thousands(dc.skipped + dc.would_skip).c_str(), thousands(dc.failed).c_str());
     }
   }
-  if (!r.errors.empty()) {
-    std::fprintf(stderr, "errors:\n");
-    for (const auto& g : r.errors.sorted()) {
-      std::fprintf(stderr, "  %s x %s (e.g. key \"%s\")\n", thousands(g.count).c_str(), g.message.c_str(),
-                   printable_short(g.example_key, 80).c_str());
-    }
-  }
+  print_errors(r.errors);
   if (r.dry_run && !r.examples.empty()) {
     std::fprintf(stderr, "examples:\n");
     for (const auto& e : r.examples) {
