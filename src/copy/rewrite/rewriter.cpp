@@ -21,6 +21,7 @@ void Rewriter::attach(engine::Engine& engine) {
 Rewriter::Step Rewriter::take_step(uint32_t j) noexcept { return std::exchange(state_[j].step, Step::kWait); }
 
 void Rewriter::reset(uint32_t j) {
+  if (!state_[j].started) return;  // never rewritten since the last reset: nothing to clear (most keys)
   const uint32_t attempt = state_[j].attempt;
   state_[j] = State{};
   state_[j].attempt = attempt;
@@ -31,6 +32,7 @@ void Rewriter::start(uint32_t j, const Options& options) {
   const engine::Job& job = engine_->job(j);
   const uint32_t attempt = st.attempt + 1;
   st = State{};
+  st.started = true;
   st.attempt = attempt;
   st.options = options;
   st.temp = temp_key(job.target(), engine_->options().selection.own_prefix,
@@ -45,6 +47,7 @@ void Rewriter::restart(uint32_t j) {
   const uint32_t attempt = st.attempt;
   const Options options = st.options;
   st = State{};
+  st.started = true;
   st.temp = std::move(temp);
   st.attempt = attempt;
   st.options = options;

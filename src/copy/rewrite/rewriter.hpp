@@ -114,6 +114,7 @@ class Rewriter {
     Options options;
     std::string temp;
     uint32_t attempt = 0;  // names the temporary key of each start
+    bool started = false;  // start() ran since the last reset()
     rewrite::Cursor at;
     bool reading = false;                  // a source read is in flight
     bool waiting = false;                  // a read waits for room in the window's bytes (in waiting_)
