@@ -59,8 +59,8 @@ void CleanupStage::on_reply(uint32_t j, resp::Reply reply) {
   const redisReply* r = reply.get();
   report::Counters& c = engine_->counters(j);
   if (resp::is_integer(r)) {
-    if (r->integer == 1 || (r->integer == -1 && job.resent)) {
-      ++c.deleted;  // -1 after a re-send: the first send deleted it before the connection dropped
+    if (scripts::delete_answer(r->integer, job.resent) == scripts::DeleteAnswer::kDeleted) {
+      ++c.deleted;
     } else {
       ++c.cleanup_kept;
       spdlog::debug("cleanup kept \"{}\": it changed or went away on the source during the copy",
@@ -71,7 +71,6 @@ void CleanupStage::on_reply(uint32_t j, resp::Reply reply) {
   const std::string_view msg = resp::text(r);
   if (resp::is_error(r)) {
     const ServerError kind = resp::classify_error(msg);
-    const bool sent_eval = state_[j].use_eval || !scripts_.evalsha;
     // NOSCRIPT (the script cache was flushed: restart, failover), or EVALSHA refused: send the body.
     if (scripts::Script::fall_back(msg, scripts_, state_[j].use_eval)) return send(j);
     if (kind == ServerError::kNoPerm) {
@@ -83,13 +82,13 @@ void CleanupStage::on_reply(uint32_t j, resp::Reply reply) {
           " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)"));
       return give_up(j);
     }
-    if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
+    if (engine_->handle_error(j, Side::kWriter,
+                              scripts::compare_and_delete().words(scripts_, state_[j].use_eval).verb, msg))
+      return;
   }
-  ++c.cleanup_failed;
-  engine_->record_error(
-      "cleanup: " + (resp::is_error(r) ? std::string(msg) : "unexpected reply " + resp::describe(r)),
-      job.key);
-  engine_->done(j);
+  engine_->fail_key(
+      j, "cleanup: " + (resp::is_error(r) ? std::string(msg) : "unexpected reply " + resp::describe(r)),
+      &report::Counters::cleanup_failed);
 }
 
 }  // namespace rmig::copy

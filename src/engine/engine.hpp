@@ -179,12 +179,14 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
 
   // How a job ends. Each frees the slot (KeyTask::finished runs first) and settles the key with its batch.
   //   done(j)      the task counted the key's outcome itself;
-  //   fail_key(j)  a per-key failure: counted failed, grouped by message, and the run goes on;
+  //   fail_key(j)  a per-key failure: counted failed (or in `counter`, e.g. cleanup_failed), grouped by
+  //                message, and the run goes on;
   //   abandon(j)   the key is given back: no longer counted as scanned (a failing run cannot finish it).
   // A task that cannot go on because the run is failing settles the job in give_up(); stop_run() stops the
   // run while the job's own replies still arrive.
   void done(uint32_t j);
-  void fail_key(uint32_t j, std::string message);
+  void fail_key(uint32_t j, std::string message,
+                uint64_t report::Counters::*counter = &report::Counters::failed);
   void abandon(uint32_t j);
   bool failing() const noexcept { return fatal_.has_value(); }
   // Stops the run with this error, from a task or from outside the engine (e.g. the destination's lock was

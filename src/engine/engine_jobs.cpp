@@ -247,9 +247,9 @@ void Engine::done(uint32_t j) {
   pump();
 }
 
-void Engine::fail_key(uint32_t j, std::string message) {
+void Engine::fail_key(uint32_t j, std::string message, uint64_t report::Counters::*counter) {
   const Job& job = slots_[j].job;
-  ++counters(j).failed;
+  ++(counters(j).*counter);
   spdlog::debug("key \"{}\" failed: {}", printable_short(job.key), message);
   errors_.add(message, job.key);
   done(j);

@@ -156,4 +156,10 @@ const std::array<const Script*, 8>& all() {
   return every;
 }
 
+DeleteAnswer delete_answer(long long answer, bool resent) noexcept {
+  if (answer == 1 || (answer == -1 && resent)) return DeleteAnswer::kDeleted;
+  if (answer == 0) return DeleteAnswer::kKept;
+  return DeleteAnswer::kVanished;
+}
+
 }  // namespace rmig::scripts

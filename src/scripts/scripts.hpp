@@ -23,6 +23,10 @@ namespace rmig::scripts {
 // changed), -1 the key is gone.
 const Script& compare_and_delete();
 inline constexpr int64_t kExpiryToleranceMs = 1000;  // written into compare_and_delete's body
+// compare_and_delete's answer: 1 deleted; 0 kept (the key changed on the source); -1 gone from the source,
+// except after a re-send (`resent`), where the first send deleted it before the connection dropped.
+enum class DeleteAnswer : uint8_t { kDeleted, kKept, kVanished };
+DeleteAnswer delete_answer(long long answer, bool resent) noexcept;
 // Milliseconds since `read_at` on the monotonic clock (0 if negative): compare_and_delete's ARGV[3].
 int64_t elapsed_ms(std::chrono::steady_clock::time_point read_at) noexcept;
 

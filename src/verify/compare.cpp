@@ -350,10 +350,4 @@ FieldTtls check_field_ttls(const redisReply* items, const redisReply* src_ttls, 
   return FieldTtls{};
 }
 
-DeleteVerdict delete_verdict(long long answer, bool resent) noexcept {
-  if (answer == 1 || (answer == -1 && resent)) return DeleteVerdict::kDeleted;
-  if (answer == 0) return DeleteVerdict::kKept;
-  return DeleteVerdict::kVanished;
-}
-
 }  // namespace rmig::verify

@@ -132,10 +132,4 @@ struct FieldTtls {
 FieldTtls check_field_ttls(const redisReply* items, const redisReply* src_ttls, const redisReply* dst_ttls,
                            uint32_t tolerance_ms);
 
-// cleanup: the compare-and-delete script's answer. 1 deleted; 0 kept (the key changed on the source since it
-// was checked); -1 gone from the source, except after a re-send (`resent`), where the first send deleted it
-// before the connection dropped.
-enum class DeleteVerdict : uint8_t { kDeleted, kKept, kVanished };
-DeleteVerdict delete_verdict(long long answer, bool resent) noexcept;
-
 }  // namespace rmig::verify

@@ -51,29 +51,28 @@ void VerifyTask::on_delete(uint32_t j, const redisReply* r) {
   State& st = state_[j];
   report::Counters& c = engine_->counters(j);
   if (resp::is_integer(r)) {
-    switch (delete_verdict(r->integer, job.resent)) {
-      case DeleteVerdict::kDeleted: ++c.deleted; break;
-      case DeleteVerdict::kKept:
+    switch (scripts::delete_answer(r->integer, job.resent)) {
+      case scripts::DeleteAnswer::kDeleted: ++c.deleted; break;
+      case scripts::DeleteAnswer::kKept:
         ++c.cleanup_kept;
         spdlog::debug("cleanup kept \"{}\": it changed on the source after it was checked",
                       printable_short(job.key));
         break;
-      case DeleteVerdict::kVanished: ++c.vanished; break;  // gone between the check and the deletion
+      case scripts::DeleteAnswer::kVanished: ++c.vanished; break;  // gone between the check and the deletion
     }
     return engine_->done(j);
   }
   const std::string_view msg = resp::text(r);
   if (resp::is_error(r)) {
-    const bool sent_eval = st.use_eval || !source_scripts_.evalsha;
     // NOSCRIPT (the script cache was flushed), or EVALSHA refused: send the body.
     if (scripts::Script::fall_back(msg, source_scripts_, st.use_eval)) return remove(j);
-    if (engine_->handle_error(j, Side::kWriter, sent_eval ? "EVAL" : "EVALSHA", msg)) return;
+    if (engine_->handle_error(j, Side::kWriter,
+                              scripts::compare_and_delete().words(source_scripts_, st.use_eval).verb, msg))
+      return;
   }
-  ++c.cleanup_failed;
-  engine_->record_error(
-      "cleanup: " + (resp::is_error(r) ? std::string(msg) : "unexpected reply " + resp::describe(r)),
-      job.key);
-  engine_->done(j);
+  engine_->fail_key(
+      j, "cleanup: " + (resp::is_error(r) ? std::string(msg) : "unexpected reply " + resp::describe(r)),
+      &report::Counters::cleanup_failed);
 }
 
 }  // namespace rmig::verify

@@ -11,6 +11,7 @@
 #include "report/counters.hpp"
 #include "resp/reader.hpp"
 #include "resp/reply.hpp"
+#include "scripts/scripts.hpp"
 #include "verify/compare.hpp"
 
 using namespace rmig;
@@ -364,14 +365,14 @@ TEST_CASE("verify hash field TTLs: HPTTL on both sides within the tolerance") {
 }
 
 TEST_CASE("verify cleanup: the compare-and-delete script's answer") {
-  using verify::DeleteVerdict;
-  CHECK(verify::delete_verdict(1, false) == DeleteVerdict::kDeleted);
-  CHECK(verify::delete_verdict(1, true) == DeleteVerdict::kDeleted);
-  CHECK(verify::delete_verdict(0, false) == DeleteVerdict::kKept);
-  CHECK(verify::delete_verdict(0, true) == DeleteVerdict::kKept);
-  CHECK(verify::delete_verdict(-1, false) == DeleteVerdict::kVanished);
+  using scripts::DeleteAnswer;
+  CHECK(scripts::delete_answer(1, false) == DeleteAnswer::kDeleted);
+  CHECK(scripts::delete_answer(1, true) == DeleteAnswer::kDeleted);
+  CHECK(scripts::delete_answer(0, false) == DeleteAnswer::kKept);
+  CHECK(scripts::delete_answer(0, true) == DeleteAnswer::kKept);
+  CHECK(scripts::delete_answer(-1, false) == DeleteAnswer::kVanished);
   // After a re-send, the first send deleted the key before the connection dropped.
-  CHECK(verify::delete_verdict(-1, true) == DeleteVerdict::kDeleted);
+  CHECK(scripts::delete_answer(-1, true) == DeleteAnswer::kDeleted);
 }
 
 TEST_CASE("verify: each kind of difference has its own counter, and every one is a checked key") {
