@@ -131,6 +131,14 @@ void add_selection_options(CLI::App& app, Flags& f, bool all_dbs) {
          "come after RENAME_PREFIX's]")
       ->allow_extra_args(false)
       ->group(g);
+  app.add_option("--shard", f.shard,
+                 "I/N: copy (or plan, verify, clean up) only shard I of N, an even contiguous share of the "
+                 "16384 hash slots (I from 0 to N-1); run N processes, one per shard. Each shard has its own "
+                 "lock and run record [env: SHARD; or JOB_COMPLETION_INDEX with SHARD_COUNT, as a Kubernetes "
+                 "Indexed Job sets it]")
+      ->envname("SHARD")
+      ->type_name("I/N")
+      ->group(g);
   if (!all_dbs) return;
   app.add_flag("--all-dbs", f.all_dbs, "copy every non-empty logical DB N to DB N (standalone servers)")
       ->envname("ALL_DBS")
