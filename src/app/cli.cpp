@@ -227,6 +227,7 @@ Status apply_selection(const CLI::App& used, Flags& f, Config& cfg) {
     sel.rename = std::make_shared<const select::RenameRules>(std::move(*rules));
   }
   cfg.copy.all_dbs = f.all_dbs;
+  if (used.get_option_no_throw("--shard") == nullptr) return {};  // status
   auto shard = resolve_shard(f.shard, from_environment(used, "--shard") ? "SHARD" : "--shard");
   if (!shard) return shard.error();
   sel.shard = *shard;

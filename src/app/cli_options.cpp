@@ -468,6 +468,12 @@ Subcommands define_commands(CLI::App& app, BoundCommands& bound) {
   add_state_options(*unlock, unlock_cmd.cfg, false);
   add_output_options(*unlock, unlock_cmd.f, unlock_cmd.cfg);
   unlock->add_flag("--yes,--force", unlock_cmd.cfg.yes, "do not ask for confirmation")->envname("YES");
+  unlock
+      ->add_option("--shard", unlock_cmd.f.shard,
+                   "I/N: clear the lease of shard I of N (<prefix>lock:shard-I-of-N) instead of <prefix>lock "
+                   "[env: SHARD; or JOB_COMPLETION_INDEX with SHARD_COUNT]")
+      ->envname("SHARD")
+      ->type_name("I/N");
 
   add_numeric_checks(app);
   return {{{plan, Command::kPlan},
