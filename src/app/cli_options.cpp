@@ -23,7 +23,8 @@ constexpr const char* kExitCodes =
     "       that cannot tell (see --assume-distinct)\n"
     "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission,\n"
     "       a command refused or renamed)\n"
-    "  4    another run holds the destination's lock\n"
+    "  4    another run holds the destination's lock (with --shard: the shard's lease, or that of a run\n"
+    "       whose slots overlap: an unsharded run, or a shard of another count)\n"
     "  5    the destination refuses writes (read-only replica, out of memory, cannot persist), or evicts\n"
     "       keys: an evicting maxmemory-policy refuses --cleanup and cleanup, and an eviction during a run\n"
     "       stops every deletion\n"
@@ -40,6 +41,7 @@ constexpr const char* kEnvHelp =
     "  Every other option reads the variable shown next to it, e.g. REPORT_JSON=/tmp/report.json.\n"
     "  MATCH, EXCLUDE, TYPE, RENAME_PREFIX, RENAME: one value per line, or separated by ';' (a ';' inside\n"
     "  a glob's [...] or escaped as \\; is part of the value).\n"
+    "  JOB_COMPLETION_INDEX=I with SHARD_COUNT=N (a Kubernetes Indexed Job) means --shard I/N.\n"
     "  Command-line values win over the environment.\n";
 
 constexpr const char* kUrlHelp =
