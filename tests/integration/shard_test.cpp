@@ -124,6 +124,21 @@ TEST_SUITE("shard") {
       checked += v.counter("checked");
     }
     CHECK(checked == 3000);
+
+    // cleanup --shard deletes only its slots' keys from the source (each has its copy on the destination).
+    std::size_t in_shard = 0;
+    for (const auto& key : src.scan_all()) {
+      if (src.command({"CLUSTER", "KEYSLOT", key}).integer < 5461) ++in_shard;
+    }
+    REQUIRE(in_shard > 0);
+    auto cleaned = run_cleanup(src_cluster.url(), dst_server.url(), {"--shard", "0/3", "--yes"});
+    INFO(cleaned.result.describe());
+    REQUIRE(cleaned.exit_code() == 0);
+    CHECK(cleaned.counter("deleted") == in_shard);
+    CHECK(src.dbsize() == static_cast<long long>(3000 - in_shard));
+    for (const auto& key : src.scan_all())
+      CHECK(src.command({"CLUSTER", "KEYSLOT", key}).integer >= 5461);
+    CHECK(user_dbsize(dst) == 3000);  // every key still exists somewhere
   }
 
   TEST_CASE(
