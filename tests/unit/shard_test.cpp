@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "app/cli.hpp"
 #include "cluster/slot.hpp"
@@ -123,5 +125,36 @@ TEST_SUITE("shard") {
     // Keys sharing a hash tag land in the same shard.
     const bool a = s.by_name("{user1000}.following", naming);
     CHECK(s.by_name("{user1000}.followers", naming) == a);
+  }
+
+  TEST_CASE("--shard anywhere around the URLs and the subcommand, and as --shard=I/N") {
+    ShardEnv env(nullptr, nullptr);
+    unsetenv("SHARD");
+    const std::string src = "redis://127.0.0.1:7000/0", dst = "redis://127.0.0.1:7001/0";
+    const std::vector<std::vector<std::string>> lines = {{"--shard", "1/4", src, dst},
+                                                         {src, "--shard", "1/4", dst},
+                                                         {src, dst, "--shard", "1/4"},
+                                                         {src, dst, "--shard=1/4"},
+                                                         {"verify", src, dst, "--shard", "1/4"},
+                                                         {"--shard", "1/4", "verify", src, dst},
+                                                         {src, "--shard", "1/4", "cleanup", dst},
+                                                         {"plan", src, "--shard", "1/4", dst}};
+    for (const auto& line : lines) {
+      std::vector<std::string> args = {"redis-migrate"};
+      args.insert(args.end(), line.begin(), line.end());
+      std::vector<char*> argv;
+      for (auto& a : args)
+        argv.push_back(a.data());
+      std::string joined;
+      for (const auto& a : line)
+        joined += a + " ";
+      CAPTURE(joined);
+      auto parsed = app::parse_command_line(static_cast<int>(argv.size()), argv.data());
+      REQUIRE(std::holds_alternative<app::Config>(parsed));
+      const auto& cfg = std::get<app::Config>(parsed);
+      CHECK(cfg.copy.options.selection.shard.text() == "1/4");
+      CHECK(cfg.copy.source_url == src);
+      CHECK(cfg.copy.destination_url == dst);
+    }
   }
 }
