@@ -373,15 +373,14 @@ Status exclude_overlapping(StateClient& client, const std::string& prefix, const
     auto holder = read_lock(client, key);
     if (!holder) return holder.error();
     if (!*holder) continue;
-    const std::string mine =
-        shard.active() ? "this run (--shard " + shard.text() + ")" : "this run (all slots)";
-    return make_error(
-        ExitCode::kLocked,
-        "destination " + destination + " is locked by another run whose slots overlap " + mine + ": " + key +
-            " held by " + (*holder)->describe() +
-            ". Wait for it to end, or run with the same --shard count (an unsharded run and sharded runs "
-            "exclude each other); clear a dead lease with `redis-migrate unlock DESTINATION_URL` (--shard "
-            "for a shard's)");
+    std::string message = "destination " + destination + " is locked by another run whose slots overlap ";
+    message += shard.active() ? "this run (--shard " + shard.text() + ")" : "this run (all slots)";
+    message += ": " + key + " held by " + (*holder)->describe();
+    message +=
+        ". Wait for it to end, or run with the same --shard count (an unsharded run and sharded runs exclude "
+        "each other); clear a dead lease with `redis-migrate unlock DESTINATION_URL` (--shard I/N for a "
+        "shard's)";
+    return make_error(ExitCode::kLocked, message);
   }
   return {};
 }
