@@ -124,6 +124,25 @@ TEST_SUITE("shard") {
       checked += v.counter("checked");
     }
     CHECK(checked == 3000);
+    // A difference in shard 2's slots is seen by verify --shard 2/3 only.
+    std::string changed;
+    for (const auto& key : src.scan_all()) {
+      if (src.command({"CLUSTER", "KEYSLOT", key}).integer >= 10922) {
+        changed = key;
+        break;
+      }
+    }
+    REQUIRE(!changed.empty());
+    Client dst_admin = dst_server.client();
+    dst_admin.command({"DEL", changed});
+    CHECK(run_verify(src_cluster.url(), dst_server.url(), {"--shard", "0/3"}).exit_code() == 0);
+    auto missing = run_verify(src_cluster.url(), dst_server.url(), {"--shard", "2/3"});
+    CHECK(missing.exit_code() == 1);
+    CHECK(missing.counter("missing") == 1);
+    const long long pttl = src.command({"PTTL", changed}).integer;
+    dst_admin.command(
+        {"RESTORE", changed, std::to_string(pttl > 0 ? pttl : 0), src.command({"DUMP", changed}).str});
+    CHECK(run_verify(src_cluster.url(), dst_server.url(), {"--shard", "2/3"}).exit_code() == 0);
 
     // cleanup --shard deletes only its slots' keys from the source (each has its copy on the destination).
     std::size_t in_shard = 0;
