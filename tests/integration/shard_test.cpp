@@ -192,6 +192,25 @@ TEST_SUITE("shard") {
     CHECK(command_calls(src, "dump") - before == 3300);
     Client dst = dst_server.client();
     require_same(compare_keyspaces(src, dst), 3300);
+
+    // Another migration (another selection) in 2 shards, of which only one ran: status says which has not.
+    auto half = run_copy({"--shard", "0/2", "--match", "k:1*", src_server.url(), dst_server.url()});
+    REQUIRE(half.exit_code() == 0);
+    auto status = run_copy({"status", dst_server.url()});
+    REQUIRE(status.exit_code() == 0);
+    CHECK(contains(status.result.out, "copy in 3 shards: 3 of 3 finished (all shards finished)"));
+    CHECK(contains(status.result.out, "copy in 2 shards: 1 of 2 finished\n"));
+    CHECK(contains(status.result.out, "shard 1/2  not started (no record)"));
+    REQUIRE(status.report["shards"].size() == 2);
+    for (const auto& g : status.report["shards"]) {
+      CAPTURE(g.dump());
+      if (g["count"] == 2) {
+        CHECK(g["all_finished"] == false);
+        CHECK(g["not_started"] == nlohmann::json::array({1}));
+      } else {
+        CHECK(g["all_finished"] == true);
+      }
+    }
   }
 
   TEST_CASE(
