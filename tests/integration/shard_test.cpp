@@ -261,11 +261,11 @@ TEST_SUITE("shard") {
     CHECK(status.report["shards"][0]["finished"] == 2);
     CHECK(contains(status.result.out, "2 of 3 finished"));
 
-    REQUIRE(eventually(
-        [&] {
-          return dst.command({"EXISTS", "redis-migrate:lock:shard-1-of-3"}).integer == 0;
-        },
-        10s));
+    // unlock --shard clears the killed shard's lease at once (the other leases are not touched).
+    auto unlocked = run_copy({"unlock", "--shard", "1/3", "--yes", dst_server.url()});
+    INFO(unlocked.result.describe());
+    CHECK(unlocked.exit_code() == 0);
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shard-1-of-3"}).integer == 0);
     auto resumed = run_copy(args(1));
     INFO(resumed.result.describe());
     REQUIRE(resumed.exit_code() == 0);
@@ -367,9 +367,14 @@ TEST_SUITE("shard") {
       CHECK(pod["securityContext"]["runAsNonRoot"] == true);
       const auto& c = pod["containers"][0];
       CHECK(c["securityContext"]["readOnlyRootFilesystem"] == true);
+      // The environment the pod test above gives each process is the manifest's.
+      std::map<std::string, std::string> values;
       for (const auto& e : c["env"]) {
-        if (e["name"] == "SHARD_COUNT") shard_count = e["value"].get<std::string>();
+        if (e.contains("value")) values[e["name"].get<std::string>()] = e["value"].get<std::string>();
       }
+      shard_count = values["SHARD_COUNT"];
+      CHECK(values["LOG_FORMAT"] == "json");
+      CHECK(values["PROGRESS_INTERVAL"] == "30");
       CHECK(shard_count == std::to_string(spec["completions"].get<int>()));
       CHECK(pod["volumes"].dump().find("\"secretName\":\"redis-migrate\"") != std::string::npos);
     } else {
