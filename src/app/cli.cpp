@@ -227,6 +227,16 @@ Status apply_selection(const CLI::App& used, Flags& f, Config& cfg) {
     sel.rename = std::make_shared<const select::RenameRules>(std::move(*rules));
   }
   cfg.copy.all_dbs = f.all_dbs;
+  if (used.get_option_no_throw("--shard") == nullptr) return {};  // status
+  auto shard = resolve_shard(f.shard, from_environment(used, "--shard") ? "SHARD" : "--shard");
+  if (!shard) return shard.error();
+  sel.shard = *shard;
+  if (sel.shard.active() && f.all_dbs) {
+    return Error{ExitCode::kUsage,
+                 "--shard " + sel.shard.text() +
+                     " with --all-dbs: hash slots belong to database 0 of a cluster; shard a copy of one "
+                     "database, or drop --shard"};
+  }
   return {};
 }
 

@@ -88,6 +88,14 @@ Result<uint64_t> parse_size(std::string_view text);
 // and '\r'; empty items are dropped.
 std::vector<std::string> split_env_list(std::string_view value);
 
+// --shard I/N: "I/N" with 0 <= I < N <= 16384 (whole numbers). `what` names the origin in messages
+// ("--shard", "SHARD"). Errors name the problem and the valid form.
+Result<select::Shard> parse_shard(std::string_view text, std::string_view what);
+// The shard from --shard (SHARD) and/or JOB_COMPLETION_INDEX with SHARD_COUNT (a Kubernetes Indexed Job):
+// `flag` is the value of --shard or SHARD (empty: none), the environment is read here. Both given must agree;
+// JOB_COMPLETION_INDEX needs SHARD_COUNT and SHARD_COUNT needs an index. Not sharded: count 0.
+Result<select::Shard> resolve_shard(std::string_view flag, std::string_view flag_name);
+
 // The valid values of a numeric option, in one table that both the parser's checks and --help use. The text
 // is checked before it is converted, so "-5" or "99999999999999999999" can never wrap around to "no limit".
 struct NumericOption {

@@ -23,7 +23,8 @@ constexpr const char* kExitCodes =
     "       that cannot tell (see --assume-distinct)\n"
     "  3    cannot connect or authenticate (unreachable host, TLS, wrong password, missing ACL permission,\n"
     "       a command refused or renamed)\n"
-    "  4    another run holds the destination's lock\n"
+    "  4    another run holds the destination's lock (with --shard: the shard's lease, or that of a run\n"
+    "       whose slots overlap: an unsharded run, or a shard of another count)\n"
     "  5    the destination refuses writes (read-only replica, out of memory, cannot persist), or evicts\n"
     "       keys: an evicting maxmemory-policy refuses --cleanup and cleanup, and an eviction during a run\n"
     "       stops every deletion\n"
@@ -40,6 +41,7 @@ constexpr const char* kEnvHelp =
     "  Every other option reads the variable shown next to it, e.g. REPORT_JSON=/tmp/report.json.\n"
     "  MATCH, EXCLUDE, TYPE, RENAME_PREFIX, RENAME: one value per line, or separated by ';' (a ';' inside\n"
     "  a glob's [...] or escaped as \\; is part of the value).\n"
+    "  JOB_COMPLETION_INDEX=I with SHARD_COUNT=N (a Kubernetes Indexed Job) means --shard I/N.\n"
     "  Command-line values win over the environment.\n";
 
 constexpr const char* kUrlHelp =
@@ -130,6 +132,14 @@ void add_selection_options(CLI::App& app, Flags& f, bool all_dbs) {
          "captures (repeatable, in order with --rename-prefix) [env: RENAME, as RENAME_PREFIX; its rules "
          "come after RENAME_PREFIX's]")
       ->allow_extra_args(false)
+      ->group(g);
+  app.add_option("--shard", f.shard,
+                 "I/N: copy (or plan, verify, clean up) only shard I of N, an even contiguous share of the "
+                 "16384 hash slots (I from 0 to N-1); run N processes, one per shard. Each shard has its own "
+                 "lock and run record [env: SHARD; or JOB_COMPLETION_INDEX with SHARD_COUNT, as a Kubernetes "
+                 "Indexed Job sets it]")
+      ->envname("SHARD")
+      ->type_name("I/N")
       ->group(g);
   if (!all_dbs) return;
   app.add_flag("--all-dbs", f.all_dbs, "copy every non-empty logical DB N to DB N (standalone servers)")
@@ -460,6 +470,12 @@ Subcommands define_commands(CLI::App& app, BoundCommands& bound) {
   add_state_options(*unlock, unlock_cmd.cfg, false);
   add_output_options(*unlock, unlock_cmd.f, unlock_cmd.cfg);
   unlock->add_flag("--yes,--force", unlock_cmd.cfg.yes, "do not ask for confirmation")->envname("YES");
+  unlock
+      ->add_option("--shard", unlock_cmd.f.shard,
+                   "I/N: clear the lease of shard I of N (<prefix>lock:shard-I-of-N) instead of <prefix>lock "
+                   "[env: SHARD; or JOB_COMPLETION_INDEX with SHARD_COUNT]")
+      ->envname("SHARD")
+      ->type_name("I/N");
 
   add_numeric_checks(app);
   return {{{plan, Command::kPlan},

@@ -33,6 +33,7 @@ struct Flags {
   std::vector<std::string> match, exclude, types;
   std::vector<std::pair<std::string, std::string>> rename_prefix, rename_regex;
   bool all_dbs = false;
+  std::string shard;  // --shard I/N (SHARD)
   // tuning
   std::string window_bytes = "16MB", max_bytes_per_sec;
   // paths

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 
 #include "app/cli.hpp"
 #include "app/cli_parts.hpp"
@@ -316,6 +317,90 @@ std::vector<std::string> split_env_list(std::string_view value) {
   }
   flush();
   return items;
+}
+
+namespace {
+
+// A whole number without sign or spaces (up to 18 digits), at most `max`; nullopt otherwise.
+std::optional<uint64_t> whole_number(std::string_view t, uint64_t max) {
+  if (t.empty() || t.size() > 18) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : t) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > max) return std::nullopt;
+  return v;
+}
+
+const char* const kShardForm =
+    "give I/N with N from 1 to 16384 and I from 0 to N-1 (e.g. --shard 0/3, 1/3 and 2/3 for three "
+    "processes)";
+
+}  // namespace
+
+Result<select::Shard> parse_shard(std::string_view text, std::string_view what) {
+  const std::string shown = std::string(what) + " '" + std::string(text) + "'";
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    return make_error(ExitCode::kUsage, shown + " is not of the form I/N: " + kShardForm);
+  }
+  const auto i = whole_number(text.substr(0, slash), UINT64_MAX);
+  const auto n = whole_number(text.substr(slash + 1), UINT64_MAX);
+  if (!i || !n) {
+    return make_error(ExitCode::kUsage, shown + " is not two whole numbers I/N: " + kShardForm);
+  }
+  if (*n < 1 || *n > 16384) {
+    return make_error(ExitCode::kUsage, shown +
+                                            ": N must be from 1 to 16384 (there are 16384 hash slots to "
+                                            "share): " +
+                                            kShardForm);
+  }
+  if (*i >= *n) {
+    return make_error(ExitCode::kUsage, shown + ": the index I must be below N (shards are numbered 0 to " +
+                                            std::to_string(*n - 1) + "): " + kShardForm);
+  }
+  return select::Shard{static_cast<uint32_t>(*i), static_cast<uint32_t>(*n)};
+}
+
+Result<select::Shard> resolve_shard(std::string_view flag, std::string_view flag_name) {
+  const char* job_index = std::getenv("JOB_COMPLETION_INDEX");
+  const char* count = std::getenv("SHARD_COUNT");
+  std::optional<select::Shard> from_job;
+  if (job_index != nullptr && count == nullptr && flag.empty()) {
+    return make_error(ExitCode::kUsage,
+                      std::string("JOB_COMPLETION_INDEX=") + job_index +
+                          " is set but SHARD_COUNT is not: set SHARD_COUNT to the Job's completions (the "
+                          "number of shards), or pass --shard I/N");
+  }
+  if (count != nullptr && job_index == nullptr && flag.empty()) {
+    return make_error(ExitCode::kUsage,
+                      std::string("SHARD_COUNT=") + count +
+                          " is set but no shard index is: run in an Indexed Job (JOB_COMPLETION_INDEX) or "
+                          "pass --shard I/N");
+  }
+  if (job_index != nullptr && count != nullptr) {
+    auto s = parse_shard(std::string(job_index) + "/" + count, "JOB_COMPLETION_INDEX/SHARD_COUNT");
+    if (!s) return s.error();
+    from_job = *s;
+  }
+  if (flag.empty()) return from_job.value_or(select::Shard{});
+  auto s = parse_shard(flag, flag_name);
+  if (!s) return s.error();
+  if (from_job && (from_job->index != s->index || (count != nullptr && from_job->count != s->count))) {
+    return make_error(ExitCode::kUsage, std::string(flag_name) + " " + s->text() +
+                                            " disagrees with JOB_COMPLETION_INDEX/" + "SHARD_COUNT " +
+                                            from_job->text() + ": give the shard one way only");
+  }
+  if (job_index != nullptr && count == nullptr) {
+    const auto idx = whole_number(job_index, UINT64_MAX);
+    if (!idx || *idx != s->index) {
+      return make_error(ExitCode::kUsage, std::string(flag_name) + " " + s->text() +
+                                              " disagrees with JOB_COMPLETION_INDEX=" + job_index +
+                                              ": give the shard one way only");
+    }
+  }
+  return *s;
 }
 
 const std::vector<NumericOption>& numeric_options() {

@@ -45,6 +45,7 @@ state::StateCommand state_command(const Config& cfg) {
   state::StateCommand c;
   c.destination = cfg.copy.destination;
   c.destination_url = cfg.copy.destination_url;
+  c.shard = cfg.copy.options.selection.shard;
   c.prefix = cfg.state.prefix;
   c.report_json = cfg.report_json;
   c.yes = cfg.yes;

@@ -188,6 +188,10 @@ Result<std::map<int, uint64_t>> cluster_db_keys(net::Loop& loop, const resp::Con
 Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spec, ConnectionPtr seed,
                                              bool cluster) {
   std::vector<engine::SourceNode> nodes;
+  if (const select::Shard& sh = spec.options.selection.shard; sh.active()) {
+    spdlog::info("shard {}: {} of 16384, keys of other slots are left to the other shards{}", sh.text(),
+                 sh.slots_text(), cluster ? "" : " (a standalone source: every shard scans every key)");
+  }
   if (!cluster) {
     if (spec.read_from_replicas) {
       return make_error(ExitCode::kUsage,
@@ -204,7 +208,16 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
   if (!topo) return topo.error();
   if (topo->shards.empty())
     return make_error(ExitCode::kConnect, spec.source.label + ": the cluster has no shards");
+  const select::Shard& part = spec.options.selection.shard;
+  std::size_t skipped = 0;
   for (const auto& shard : topo->shards) {
+    // --shard: a node that owns none of this shard's slots holds none of its keys.
+    if (part.active() && std::none_of(shard.ranges.begin(), shard.ranges.end(), [&](const auto& r) {
+          return r.second >= part.first_slot() && r.first < part.end_slot();
+        })) {
+      ++skipped;
+      continue;
+    }
     const cluster::NodeInfo* read = &shard.primary;
     bool replica = false;
     ConnectionPtr conn;
@@ -246,8 +259,13 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     const uint64_t data = key_size_bound(loop, *conn);
     nodes.push_back(engine::SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
   }
-  spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
-               spec.read_from_replicas ? "replicas" : "primaries");
+  if (part.active()) {
+    spdlog::info("source cluster: {} of {} shard(s) own slots of --shard {}, reading from {}", nodes.size(),
+                 nodes.size() + skipped, part.text(), spec.read_from_replicas ? "replicas" : "primaries");
+  } else {
+    spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
+                 spec.read_from_replicas ? "replicas" : "primaries");
+  }
   return nodes;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cluster/slot.hpp"
 #include "select/glob.hpp"
 #include "select/rename.hpp"
 #include "util/escape.hpp"
@@ -21,6 +22,7 @@ Selector::Selector(Selection selection, bool detect_collisions, uint64_t expecte
 
 bool Selector::by_name(std::string_view key, Naming& naming) {
   bool selected = sel_.own_prefix.empty() || key.compare(0, sel_.own_prefix.size(), sel_.own_prefix) != 0;
+  if (selected && sel_.shard.active()) selected = sel_.shard.owns(cluster::key_hash_slot(key));
   if (selected && sel_.match.size() > 1) {
     selected = std::any_of(sel_.match.begin(), sel_.match.end(),
                            [&](const std::string& p) { return glob_match(p, key); });

@@ -1,5 +1,6 @@
 #pragma once
-// Decides, key by key, whether a run takes a key and under which name: the tool's own prefix, --match,
+// Decides, key by key, whether a run takes a key and under which name: the tool's own prefix, --shard (the
+// key's hash slot), --match,
 // --exclude and --type, the rename rules, and (a copy with rename rules) the collision filter that remembers
 // the destination names taken so far. It sends nothing: the engine sends TYPE when type_check() says so and
 // brings the answer to type_selected().

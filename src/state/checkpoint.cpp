@@ -308,19 +308,22 @@ nlohmann::json fingerprint(const engine::RunSpec& cmd, std::string_view command)
     for (int i = 0; i < sel.rename->size(); ++i)
       rename.push_back(sel.rename->describe(i));
   }
-  return {{"command", command},
-          {"source", side_identity(cmd.source)},
-          {"destination", side_identity(cmd.destination)},
-          {"match", sel.match},
-          {"exclude", sel.exclude},
-          {"types", sel.types},
-          {"rename", std::move(rename)},
-          {"conflict", policy_text(cmd.options.conflict)},
-          {"merge_prefer_source", cmd.options.merge_prefer_source},
-          {"cleanup", cmd.options.cleanup},
-          {"read_from_replicas", cmd.read_from_replicas},
-          {"all_dbs", cmd.all_dbs},
-          {"state_prefix", cmd.state.prefix}};
+  nlohmann::json fp = {{"command", command},
+                       {"source", side_identity(cmd.source)},
+                       {"destination", side_identity(cmd.destination)},
+                       {"match", sel.match},
+                       {"exclude", sel.exclude},
+                       {"types", sel.types},
+                       {"rename", std::move(rename)},
+                       {"conflict", policy_text(cmd.options.conflict)},
+                       {"merge_prefer_source", cmd.options.merge_prefer_source},
+                       {"cleanup", cmd.options.cleanup},
+                       {"read_from_replicas", cmd.read_from_replicas},
+                       {"all_dbs", cmd.all_dbs},
+                       {"state_prefix", cmd.state.prefix}};
+  // Each shard is its own run (its own record and checkpoint); an unsharded run's fingerprint is unchanged.
+  if (sel.shard.active()) fp["shard"] = sel.shard.text();
+  return fp;
 }
 
 std::string run_id(const nlohmann::json& fp) {

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 
 #include "resp/server_error.hpp"
@@ -295,6 +297,92 @@ void Lease::release(StateClient& client) {
   } else if (!*r) {
     spdlog::warn("{}: the lock {} was no longer this run's at the end", destination_, key_);
   }
+}
+
+std::string lock_key(const std::string& prefix, const select::Shard& shard) {
+  if (!shard.active()) return prefix + "lock";
+  return prefix + "lock:shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
+}
+
+std::string shard_registry_key(const std::string& prefix) { return prefix + "lock:shards"; }
+
+namespace {
+
+// "<prefix>lock:shard-I-of-N" back to its shard; nullopt for anything else.
+std::optional<select::Shard> shard_of_key(const std::string& prefix, std::string_view key) {
+  const std::string head = prefix + "lock:shard-";
+  if (key.substr(0, head.size()) != head) return std::nullopt;
+  key.remove_prefix(head.size());
+  const auto of = key.find("-of-");
+  if (of == std::string_view::npos) return std::nullopt;
+  select::Shard s;
+  auto num = [](std::string_view t, uint32_t& out) {
+    if (t.empty() || t.size() > 5) return false;
+    out = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + static_cast<uint32_t>(c - '0');
+    }
+    return true;
+  };
+  if (!num(key.substr(0, of), s.index) || !num(key.substr(of + 4), s.count)) return std::nullopt;
+  if (s.count == 0 || s.index >= s.count) return std::nullopt;
+  return s;
+}
+
+}  // namespace
+
+Status exclude_overlapping(StateClient& client, const std::string& prefix, const select::Shard& shard,
+                           const std::string& destination) {
+  const std::string registry = shard_registry_key(prefix);
+  const std::string own = lock_key(prefix, shard);
+  if (shard.active()) {
+    auto added =
+        client.call(registry, {"ZADD", registry,
+                               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count()),
+                               own});
+    if (!added) return added.error();
+    if (resp::is_error(added->get())) {
+      return make_error(ExitCode::kDestinationRefused,
+                        "destination " + destination + " refused ZADD " + registry + ": " +
+                            std::string(resp::text(added->get())) + " (the user needs the rule " +
+                            tool_keys_acl(prefix) + ")");
+    }
+  }
+  std::vector<std::string> others;
+  if (shard.active()) others.push_back(lock_key(prefix, select::Shard{}));
+  auto listed = client.call(registry, {"ZREVRANGE", registry, "0", "-1"});
+  if (!listed) return listed.error();
+  if (const redisReply* r = listed->get(); resp::is_array(r)) {
+    for (std::size_t i = 0; i < r->elements; ++i) {
+      if (!resp::is_string(r->element[i])) continue;
+      const std::string key(resp::text(r->element[i]));
+      const auto other = shard_of_key(prefix, key);
+      if (!other || key == own) continue;
+      // Shards of the same count never overlap; another count's may.
+      if (shard.active() && other->count == shard.count) continue;
+      if (shard.active() &&
+          (other->end_slot() <= shard.first_slot() || other->first_slot() >= shard.end_slot()))
+        continue;
+      others.push_back(key);
+    }
+  }
+  for (const std::string& key : others) {
+    auto holder = read_lock(client, key);
+    if (!holder) return holder.error();
+    if (!*holder) continue;
+    std::string message = "destination " + destination + " is locked by another run whose slots overlap ";
+    message += shard.active() ? "this run (--shard " + shard.text() + ")" : "this run (all slots)";
+    message += ": " + key + " held by " + (*holder)->describe();
+    message +=
+        ". Wait for it to end, or run with the same --shard count (an unsharded run and sharded runs exclude "
+        "each other); clear a dead lease with `redis-migrate unlock DESTINATION_URL` (--shard I/N for a "
+        "shard's)";
+    return make_error(ExitCode::kLocked, message);
+  }
+  return {};
 }
 
 }  // namespace rmig::state

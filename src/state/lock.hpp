@@ -11,6 +11,7 @@
 #include <string>
 
 #include "net/loop.hpp"
+#include "select/selection.hpp"
 #include "state/state_store.hpp"
 #include "util/result.hpp"
 
@@ -84,6 +85,19 @@ class Lease {
   bool renewing_ = false;  // a renewal is in flight
   bool lost_ = false;
 };
+
+// The lease key of a run: <prefix>lock, or <prefix>lock:shard-I-of-N for shard I of N (--shard), so the
+// shards of one migration do not lock each other out.
+std::string lock_key(const std::string& prefix, const select::Shard& shard);
+// The sorted set listing every shard lease key ever taken under `prefix` (<prefix>lock:shards).
+std::string shard_registry_key(const std::string& prefix);
+// After taking the lease `own`: whether a run whose slots overlap this one's holds its lease. A sharded run
+// first registers its lease key in the registry, then checks <prefix>lock and the registered shard leases
+// of other shard counts; an unsharded run checks every registered shard lease. Each writes before it reads,
+// so of two runs starting at once at least one sees the other. Fails with ExitCode::kLocked naming the
+// holder and the fix.
+Status exclude_overlapping(StateClient& client, const std::string& prefix, const select::Shard& shard,
+                           const std::string& destination);
 
 // `redis-migrate unlock`: who holds the lock, then (confirmed) deletes that very value. nullopt: no lock. A
 // key that is not a string is no lease: a usage error naming the key (exit code 2).

@@ -53,10 +53,18 @@ Status RunState::begin(const std::vector<engine::SourceNode>& sources) {
                                                                  cmd_.source_url + " " + cmd_.destination_url
                                                            : so.command_line;
   if (so.lock) {
-    auto lease =
-        Lease::acquire(*client_, so.prefix + "lock", so.lock_ttl_ms, command_line, cmd_.destination_url);
+    const select::Shard& shard = cmd_.options.selection.shard;
+    auto lease = Lease::acquire(*client_, lock_key(so.prefix, shard), so.lock_ttl_ms, command_line,
+                                cmd_.destination_url);
     if (!lease) return lease.error();
     lease_ = std::move(*lease);
+    // Sharded and unsharded runs (and shards of another count) cover overlapping slots: they exclude each
+    // other through the leases they hold.
+    if (auto st = exclude_overlapping(*client_, so.prefix, shard, cmd_.destination_url); !st) {
+      lease_->release(*client_);
+      lease_.reset();
+      return st.error();
+    }
   }
   auto fail = [&](Error e) -> Status {
     if (lease_) lease_->release(*client_);

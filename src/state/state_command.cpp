@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -70,6 +71,40 @@ nlohmann::json holder_json(const LockHolder& h) {
   return j;
 }
 
+// The shards of one migration: the records whose fingerprints differ only in their shard, by shard count.
+struct ShardGroup {
+  uint32_t count = 0;
+  std::string command;
+  std::map<uint32_t, const RunRecord*> shards;  // by index: the newest record of each
+};
+
+std::vector<ShardGroup> shard_groups(const std::vector<RunRecord>& runs) {
+  std::vector<ShardGroup> groups;
+  std::map<std::string, std::size_t> by_key;
+  for (const auto& r : runs) {  // newest first
+    auto it = r.fingerprint.find("shard");
+    if (it == r.fingerprint.end() || !it->is_string()) continue;
+    const std::string text = it->get<std::string>();
+    const auto slash = text.find('/');
+    if (slash == std::string::npos) continue;
+    uint32_t index = 0, count = 0;
+    try {
+      index = static_cast<uint32_t>(std::stoul(text.substr(0, slash)));
+      count = static_cast<uint32_t>(std::stoul(text.substr(slash + 1)));
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (count == 0 || index >= count) continue;
+    nlohmann::json rest = r.fingerprint;
+    rest.erase("shard");
+    const std::string key = rest.dump() + "#" + std::to_string(count);
+    auto [pos, fresh] = by_key.emplace(key, groups.size());
+    if (fresh) groups.push_back(ShardGroup{count, r.command, {}});
+    groups[pos->second].shards.emplace(index, &r);  // keeps the newest
+  }
+  return groups;
+}
+
 }  // namespace
 
 int run_status(const StateCommand& cmd) {
@@ -77,8 +112,8 @@ int run_status(const StateCommand& cmd) {
   int rc = 0;
   {
     StateClient client(loop, cmd.destination);
-    const std::string lock_key = cmd.prefix + "lock";
-    auto lock = read_lock(client, lock_key);
+    const std::string main_lock = lock_key(cmd.prefix, select::Shard{});
+    auto lock = read_lock(client, main_lock);
     if (!lock) return fail(lock.error());
     auto runs = list_runs(client, cmd.prefix);
     if (!runs) return fail(runs.error());
@@ -93,14 +128,41 @@ int run_status(const StateCommand& cmd) {
       list.push_back(std::move(one));
     }
     j["runs"] = std::move(list);
+    const std::vector<ShardGroup> groups = shard_groups(*runs);
+    nlohmann::json shard_list = nlohmann::json::array();
+    for (const auto& g : groups) {
+      nlohmann::json one = {{"command", g.command}, {"count", g.count}};
+      nlohmann::json members = nlohmann::json::array();
+      uint32_t finished = 0;
+      std::vector<uint32_t> missing;
+      for (uint32_t i = 0; i < g.count; ++i) {
+        auto it = g.shards.find(i);
+        if (it == g.shards.end()) {
+          missing.push_back(i);
+          continue;
+        }
+        const std::string state = shown_status(*it->second, now);
+        if (state == "finished") ++finished;
+        members.push_back({{"shard", std::to_string(i) + "/" + std::to_string(g.count)},
+                           {"id", it->second->id},
+                           {"state", state},
+                           {"scanned", it->second->totals.scanned}});
+      }
+      one["finished"] = finished;
+      one["all_finished"] = finished == g.count;
+      one["not_started"] = missing;
+      one["shards"] = std::move(members);
+      shard_list.push_back(std::move(one));
+    }
+    j["shards"] = std::move(shard_list);
 
     // For people: stdout, unless it carries the JSON report.
     FILE* out = cmd.report_json == "-" ? stderr : stdout;
     std::fprintf(out, "destination %s\n", cmd.destination_url.c_str());
     if (*lock) {
-      std::fprintf(out, "lock %s: held by %s\n", lock_key.c_str(), (*lock)->describe().c_str());
+      std::fprintf(out, "lock %s: held by %s\n", main_lock.c_str(), (*lock)->describe().c_str());
     } else {
-      std::fprintf(out, "lock %s: free\n", lock_key.c_str());
+      std::fprintf(out, "lock %s: free\n", main_lock.c_str());
     }
     if (runs->empty()) {
       std::fprintf(out,
@@ -109,9 +171,32 @@ int run_status(const StateCommand& cmd) {
     } else {
       std::fprintf(out, "%zu run%s, newest first:\n", runs->size(), runs->size() == 1 ? "" : "s");
     }
+    for (const auto& g : groups) {
+      uint32_t finished = 0;
+      for (const auto& [i, r] : g.shards)
+        finished += shown_status(*r, now) == "finished" ? 1 : 0;
+      std::fprintf(out, "\n%s in %u shards: %u of %u finished%s\n", g.command.c_str(), g.count, finished,
+                   g.count, finished == g.count ? " (all shards finished)" : "");
+      for (uint32_t i = 0; i < g.count; ++i) {
+        auto it = g.shards.find(i);
+        if (it == g.shards.end()) {
+          std::fprintf(out, "  shard %u/%u  not started (no record)\n", i, g.count);
+          continue;
+        }
+        const RunRecord& r = *it->second;
+        const std::string held = [&] {
+          auto l = read_lock(client, lock_key(cmd.prefix, select::Shard{i, g.count}));
+          return l && *l ? ", lease held" : "";
+        }();
+        std::fprintf(out, "  shard %u/%u  run %s  %s%s  %s\n", i, g.count, r.id.c_str(),
+                     shown_status(r, now).c_str(), held.c_str(), counters_line(r).c_str());
+      }
+    }
     for (const auto& r : *runs) {
       const std::string state = shown_status(r, now);
       std::fprintf(out, "\nrun %s  %s  %s", r.id.c_str(), r.command.c_str(), state.c_str());
+      if (auto sh = r.fingerprint.find("shard"); sh != r.fingerprint.end() && sh->is_string())
+        std::fprintf(out, "  shard %s", sh->get<std::string>().c_str());
       if (state != r.status)
         std::fprintf(out, " (no update for %s: the run was killed)", ago(now - r.updated_ms).c_str());
       if (r.exit_code) std::fprintf(out, "  exit code %d", *r.exit_code);
@@ -145,7 +230,7 @@ int run_unlock(const StateCommand& cmd) {
   int rc = 0;
   {
     StateClient client(loop, cmd.destination);
-    const std::string key = cmd.prefix + "lock";
+    const std::string key = lock_key(cmd.prefix, cmd.shard);
     auto lock = read_lock(client, key);
     if (!lock) return fail(lock.error());
     nlohmann::json j = {{"command", "unlock"}, {"destination", cmd.destination_url}, {"deleted", false}};

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "resp/connection.hpp"
+#include "select/selection.hpp"
 
 namespace rmig::state {
 
@@ -15,6 +16,7 @@ struct StateCommand {
   std::string prefix = "redis-migrate:";
   std::string report_json;  // path, "-" for stdout, empty for none
   bool yes = false;         // unlock: do not ask
+  select::Shard shard;      // unlock --shard I/N: that shard's lease (<prefix>lock:shard-I-of-N)
 };
 
 // Both return the process exit code: 0 on success; status 3 when the destination cannot be read; unlock 1

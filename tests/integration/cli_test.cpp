@@ -176,7 +176,8 @@ TEST_SUITE("cli") {
       named.insert(names.begin(), names.end());
     }
     // Read without an option of their own (DEBUG) or named in the help's environment section (the URLs).
-    for (const char* name : {"DEBUG", "SOURCE_REDIS_URL", "DESTINATION_REDIS_URL"})
+    for (const char* name :
+         {"DEBUG", "SOURCE_REDIS_URL", "DESTINATION_REDIS_URL", "SHARD_COUNT", "JOB_COMPLETION_INDEX"})
       named.insert(name);
     std::set<std::string> cleared;
     for (std::string_view v : kToolEnvVars)

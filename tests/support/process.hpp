@@ -37,6 +37,8 @@ inline constexpr auto kToolEnvVars = std::to_array<std::string_view>(
      "DESTINATION_TLS_INSECURE",
      // selection
      "MATCH", "EXCLUDE", "TYPE", "ALL_DBS",
+     // sharding (JOB_COMPLETION_INDEX: set by a Kubernetes Indexed Job)
+     "SHARD", "SHARD_COUNT", "JOB_COMPLETION_INDEX",
      // tuning and paths
      "WINDOW_KEYS", "WINDOW_BYTES", "SCAN_COUNT", "RATE_LIMIT", "MAX_BYTES_PER_SEC", "CONNECT_TIMEOUT",
      "TIMEOUT", "RETRY_TIMEOUT", "MODE", "BIG_KEY_THRESHOLD", "DROP_FIELD_TTLS", "KEEP_IDLE",
