@@ -8,55 +8,22 @@
 
 #include "copy/rewrite/translate.hpp"
 #include "resp/reader.hpp"
+#include "unit/wire.hpp"
 #include "value/kind.hpp"
 
 namespace {
 
 using namespace rmig;
+using namespace rmig::test::wire;
 using namespace rmig::copy::rewrite;
 using ValueKind = rmig::value::Kind;
 using Words = std::vector<std::string>;
-
-// RESP2 builders.
-std::string bulk(std::string_view s) {
-  return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n";
-}
-std::string integer(long long v) { return ":" + std::to_string(v) + "\r\n"; }
-std::string array(std::initializer_list<std::string> items) {
-  std::string out = "*" + std::to_string(items.size()) + "\r\n";
-  for (const auto& i : items)
-    out += i;
-  return out;
-}
-std::string array(const std::vector<std::string>& items) {
-  std::string out = "*" + std::to_string(items.size()) + "\r\n";
-  for (const auto& i : items)
-    out += i;
-  return out;
-}
-std::string bulks(std::initializer_list<std::string_view> items) {
-  std::string out = "*" + std::to_string(items.size()) + "\r\n";
-  for (auto i : items)
-    out += bulk(i);
-  return out;
-}
-
-resp::Reply parse(const std::string& wire);
 
 // The replies a test translated stay alive until it ends: the writes point into them.
 const redisReply* keep(resp::Reply reply) {
   static std::vector<resp::Reply> kept;
   kept.push_back(std::move(reply));
   return kept.back().get();
-}
-
-resp::Reply parse(const std::string& wire) {
-  resp::Reader reader;
-  REQUIRE(reader.feed(wire.data(), wire.size()));
-  auto r = reader.next();
-  REQUIRE(r);
-  REQUIRE(*r);
-  return std::move(*r);
 }
 
 Words command(const Writes& w, std::size_t i) {

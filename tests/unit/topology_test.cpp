@@ -9,28 +9,12 @@
 #include <string>
 
 #include "resp/reader.hpp"
+#include "unit/wire.hpp"
 
 using namespace rmig;
+using namespace rmig::test::wire;
 
 namespace {
-
-std::string bulk(const std::string& s) { return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n"; }
-std::string integer(long long n) { return ":" + std::to_string(n) + "\r\n"; }
-std::string array(std::initializer_list<std::string> items) {
-  std::string out = "*" + std::to_string(items.size()) + "\r\n";
-  for (const auto& i : items)
-    out += i;
-  return out;
-}
-
-resp::Reply parse(const std::string& wire) {
-  resp::Reader reader;
-  REQUIRE(reader.feed(wire.data(), wire.size()));
-  auto r = reader.next();
-  REQUIRE(r);
-  REQUIRE(*r);
-  return std::move(*r);
-}
 
 // One node of a CLUSTER SHARDS reply (Redis 7.0's fields).
 std::string shard_node(const std::string& id, long long port, const std::string& role,
