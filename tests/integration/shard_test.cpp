@@ -11,6 +11,7 @@
 #include "helpers.hpp"
 #include "support/cluster.hpp"
 #include "support/compare.hpp"
+#include "support/preserved.hpp"
 #include "support/redis_server.hpp"
 #include "support/seed.hpp"
 
@@ -150,6 +151,7 @@ TEST_SUITE("shard") {
       if (src.command({"CLUSTER", "KEYSLOT", key}).integer < 5461) ++in_shard;
     }
     REQUIRE(in_shard > 0);
+    const KeysBefore snapshot = keys_before({&src, &dst});
     auto cleaned = run_cleanup(src_cluster.url(), dst_server.url(), {"--shard", "0/3", "--yes"});
     INFO(cleaned.result.describe());
     REQUIRE(cleaned.exit_code() == 0);
@@ -158,6 +160,7 @@ TEST_SUITE("shard") {
     for (const auto& key : src.scan_all())
       CHECK(src.command({"CLUSTER", "KEYSLOT", key}).integer >= 5461);
     CHECK(user_dbsize(dst) == 3000);  // every key still exists somewhere
+    require_preserved(check_preserved(snapshot, {&src, &dst}), 3000);
   }
 
   TEST_CASE(
