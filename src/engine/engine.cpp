@@ -433,3 +433,13 @@ void Engine::gate_opened(uint32_t j) {
 }
 
 }  // namespace rmig::engine
+
+namespace rmig::engine {
+
+// ---- live runs ----
+
+void Engine::cutover(CutoverCause /*cause*/) {}
+
+LiveStats Engine::live_stats() const { return {}; }
+
+}  // namespace rmig::engine

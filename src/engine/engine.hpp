@@ -11,6 +11,7 @@
 // replies of the old generation are dropped) and the task's resend() runs once the link is back. Redirects
 // and retries go through resend() the same way.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,6 +33,7 @@
 #include "resp/connection.hpp"
 #include "select/seen_filter.hpp"
 #include "select/selector.hpp"
+#include "util/enum_names.hpp"
 #include "util/result.hpp"
 
 namespace rmig::engine {
@@ -70,6 +72,44 @@ struct EngineResult {
 };
 
 class Engine;
+
+// How a live run (--live) ended its live phase.
+enum class CutoverCause : uint8_t { kCommand, kSignal, kIdle };
+inline constexpr std::array<NamedValue<CutoverCause>, 3> kCutoverCauseNames = {{
+    {CutoverCause::kCommand, "command"},
+    {CutoverCause::kSignal, "signal"},
+    {CutoverCause::kIdle, "idle"},
+}};
+
+// Where a live run stands (Engine::live_stats), for the progress line, `status`, metrics and the report's
+// `live` object.
+struct LiveStats {
+  enum class Phase : uint8_t { kSubscribing, kBulk, kLive, kCutover, kDone };
+  Phase phase = Phase::kSubscribing;
+  uint64_t changes = 0;    // notifications for selected keys received
+  uint64_t recopied = 0;   // keys copied again (a change, a resync)
+  uint64_t deleted = 0;    // destination keys deleted (their source key no longer exists)
+  uint64_t unchanged = 0;  // keys a resync found equal
+  uint64_t pending = 0;    // keys waiting to be copied again now
+  uint64_t pending_max = 0;
+  uint64_t lag_ms = 0;  // age of the oldest pending change now
+  uint64_t lag_ms_max = 0;
+  double changes_per_s = 0;  // over the last few seconds
+  struct Resync {
+    std::string node;   // host:port of the source node ("*" for every node)
+    std::string cause;  // e.g. "subscriber disconnected", "pending set overflow", "FLUSHDB/SWAPDB seen"
+  };
+  std::vector<Resync> resyncs;
+  std::optional<CutoverCause> cutover;  // set once a cut-over was requested
+  double cutover_ms = 0;                // request to the end of the live phase
+};
+inline constexpr std::array<NamedValue<LiveStats::Phase>, 5> kLivePhaseNames = {{
+    {LiveStats::Phase::kSubscribing, "subscribing"},
+    {LiveStats::Phase::kBulk, "bulk"},
+    {LiveStats::Phase::kLive, "live"},
+    {LiveStats::Phase::kCutover, "cutover"},
+    {LiveStats::Phase::kDone, "done"},
+}};
 
 // What happens to one key once the engine has scanned it and given it a job slot. Replies arrive with the
 // task's op codes (>= Engine::kFirstTaskOp); a null reply never reaches the task (the engine parks the job).
@@ -137,6 +177,13 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   bool paused_by_destination() const noexcept;
   std::size_t links_down() const noexcept { return links_.down(); }
   EngineResult take_result();
+
+  // ---- live runs (CopyOptions::live.enabled) ----
+  // Ends the live phase: a barrier on every subscriber connection, every change received up to it applied,
+  // then the run ends (exit 0 when nothing failed). Safe to call more than once (the first cause counts) and
+  // in the bulk phase (the cut-over follows the bulk copy).
+  void cutover(CutoverCause cause);
+  LiveStats live_stats() const;
 
   // ---- for tasks ----
   const CopyOptions& options() const noexcept { return opts_; }

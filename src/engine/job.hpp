@@ -16,6 +16,15 @@
 
 namespace rmig::engine {
 
+// What a job does with its key in a live run (--live). kNone: the bulk copy's usual work.
+//   kApply:  a change was notified: read the source key again and copy it (replacing the destination's
+//            copy); when the source key no longer exists, delete its destination name.
+//   kResync: as kApply, but the destination copy is compared first and written only when it differs
+//            (counted `unchanged` when equal).
+//   kOrphan: the key name comes from the destination (renamed back): when the source key does not exist,
+//            delete the destination name; when it exists, nothing (the source side's resync covers it).
+enum class LiveMode : uint8_t { kNone, kApply, kResync, kOrphan };
+
 struct Job {
   std::string key;    // the source key
   std::string type;   // the key's type when the selection had to ask (TYPE), else empty
@@ -30,6 +39,7 @@ struct Job {
   // A resumed run: the previous run may have written this key already (one of the first keys after the
   // checkpoint's cursor). Unlike `resent`, it holds for the whole job.
   bool recheck = false;
+  LiveMode live = LiveMode::kNone;  // set by the engine from the key source (QueuedKey::mode)
   // Fetched from the source (most tasks read PTTL and DUMP).
   int64_t pttl = 0;
   std::chrono::steady_clock::time_point sent_at{};  // when PTTL was sent
@@ -79,6 +89,7 @@ struct JobSlot {
     job.maybe_duplicate = false;
     job.resent = false;
     job.recheck = false;
+    job.live = LiveMode::kNone;
     job.pttl = 0;
     job.sent_at = {};
     job.payload.reset();

@@ -32,6 +32,7 @@ uint32_t key_hash(std::string_view key) noexcept;
 struct QueuedKey {
   std::string key;
   uint64_t batch = 0;
+  uint8_t mode = 0;  // engine::LiveMode of the job (0: kNone)
 };
 
 // What a source's answer to its request for keys means for the run.

@@ -50,6 +50,23 @@ struct DestinationTraits {
   std::string server;           // "Redis 7.0", for messages; empty when unknown
 };
 
+// --live: keep the destination exact after the bulk copy, from keyspace notifications, until a cut-over.
+struct LiveOptions {
+  bool enabled = false;
+  // Keys pending at most (--live-pending-max); beyond it the run resyncs instead of growing.
+  uint64_t pending_max = 1'000'000;
+  // --assume-notifications: no probe keys prove notify-keyspace-events before the run.
+  bool assume_notifications = false;
+  // --until-idle SECONDS: after the bulk copy, cut over once no change but expirations and evictions arrived
+  // for this long and nothing is pending (0: off).
+  uint32_t until_idle_s = 0;
+  // --verify-at-cutover: verify the selection after the cut-over (exit 1 on a difference).
+  bool verify_at_cutover = false;
+  // The bulk phase is a resync (compare before writing, delete destination keys whose source key is gone):
+  // a live run resumed after it was killed, or a destination holding the selection already (--replace).
+  bool resync_first = false;
+};
+
 struct CopyOptions {
   ConflictPolicy conflict = ConflictPolicy::kSkip;
   CopyMode mode = CopyMode::kAuto;
@@ -91,6 +108,7 @@ struct CopyOptions {
   // DEL.
   scripts::ScriptCommands source_scripts;       // the source's primaries (cleanup's compare-and-delete)
   scripts::ScriptCommands destination_scripts;  // the destination (merge script, temporary keys)
+  LiveOptions live;
 };
 
 }  // namespace rmig::engine

@@ -46,6 +46,9 @@ const CounterField kCounterFields[] = {
     {"ttl_differs", &Counters::ttl_differs},
     {"field_ttl_differs", &Counters::field_ttl_differs},
     {"would_delete", &Counters::would_delete},
+    {"recopied", &Counters::recopied},
+    {"removed", &Counters::removed},
+    {"unchanged", &Counters::unchanged},
 };
 const std::size_t kCounterFieldCount = std::size(kCounterFields);
 static_assert(sizeof(Counters) == std::size(kCounterFields) * sizeof(uint64_t),

@@ -55,11 +55,16 @@ struct Counters {
   // same value and key TTL; a hash field's TTL present on one side only, or further apart than the tolerance
   uint64_t field_ttl_differs = 0;
   uint64_t would_delete = 0;  // cleanup --dry-run: keys that verify equal and would be deleted
+  // --live: keys copied again after a change or by a resync (replacing the destination's copy); destination
+  // keys deleted because their source key no longer exists; keys a resync found equal and did not write.
+  uint64_t recopied = 0;
+  uint64_t removed = 0;
+  uint64_t unchanged = 0;
 
   Counters& operator+=(const Counters& o);
   uint64_t done() const noexcept {
     return copied + skipped + expired + vanished + failed + merged + conflicts + would_copy + would_skip +
-           would_merge + would_conflict + checked;
+           would_merge + would_conflict + checked + recopied + removed + unchanged;
   }
   uint64_t differences() const noexcept {
     return missing + type_differs + value_differs + ttl_differs + field_ttl_differs;
