@@ -160,7 +160,6 @@ class NotificationFeed::Impl {
     bool check_in_flight = false;
     bool check_vanished = false;
     bool retired = false;         // no longer a primary: closed, dropped on the next tick
-    bool reported_ready = false;  // node_ready() was true once
     bool pinged = false;          // barrier: PING sent on the current subscriber connection
     bool answered = false;        // barrier: its answer arrived
     std::string lost_cause;       // reported through lost() once the node is ready again
@@ -291,7 +290,7 @@ void NotificationFeed::Impl::on_error(Link& l, const Error& e) {
       n.subscribed = false;
       n.pinged = false;
       n.answered = false;
-      if (subscribed_reported_ || n.reported_ready) {
+      if (subscribed_reported_) {
         // CLIENT KILL, client-output-buffer-limit pubsub, a restart or the network all look the same from
         // here: the server closed the connection. Whatever was published meanwhile is gone.
         const std::string cause =
@@ -484,7 +483,8 @@ void NotificationFeed::Impl::on_canary_reply(Node& n, Tag t, const redisReply* r
       // The keyspace was flushed or swapped under the subscription: no per-key event says which keys went.
       spdlog::warn("{}: the canary key {} vanished (FLUSHDB, FLUSHALL or SWAPDB)", n.options.label, n.canary);
       n.canary_set = false;
-      if (n.lost_cause.empty())
+      // Before subscribed() nothing was promised yet: the scan starts after it.
+      if (n.lost_cause.empty() && subscribed_reported_)
         n.lost_cause = "the canary key vanished: FLUSHDB, FLUSHALL or SWAPDB on the source";
       set_canary(n);
       return;
@@ -494,7 +494,6 @@ void NotificationFeed::Impl::on_canary_reply(Node& n, Tag t, const redisReply* r
 
 void NotificationFeed::Impl::maybe_ready(Node& n) {
   if (!active() || n.retired || !node_ready(n)) return;
-  n.reported_ready = true;
   if (!n.lost_cause.empty()) {
     // Subscribed again (and the canary is back): a resync started now misses nothing.
     const std::string cause = std::move(n.lost_cause);
