@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/engine.hpp"
+#include "engine/live.hpp"
 #include "util/escape.hpp"
 
 namespace rmig::engine {
@@ -243,7 +244,8 @@ void Engine::done(uint32_t j) {
   job.active = false;
   slot.typing = false;
   ++job.generation;  // replies still on their way for this slot are stale
-  settle(job.node, slot.batch);
+  settle_key(job.node, slot.extra, slot.batch);
+  if (live_) live_->ended(job.key, j, slot.extra);  // a key changed while in flight is pending again
   pump();
 }
 
