@@ -43,8 +43,8 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
   // plus the scanned keys waiting for it.
   recheck_budget_ = opts_.window.keys + 4 * opts_.window.scan_count;
   // A live run that resyncs first compares each key of its bulk scan before writing it.
-  const auto bulk_mode = static_cast<uint8_t>(opts_.live.enabled && opts_.live.resync_first ? LiveMode::kResync
-                                                                                              : LiveMode::kNone);
+  const auto bulk_mode = static_cast<uint8_t>(
+      opts_.live.enabled && opts_.live.resync_first ? LiveMode::kResync : LiveMode::kNone);
   std::vector<std::vector<std::pair<uint16_t, uint16_t>>> slot_ranges;
   for (auto& s : sources) {
     sources_.push_back(std::make_unique<ScanSource>(s.name, selector_.scan_match(), selector_.scan_type(),
@@ -69,7 +69,8 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
   if (opts_.live.enabled) {
     FeedOptions feed;
     feed.seed = std::move(source_template);
-    feed.cluster = std::any_of(slot_ranges.begin(), slot_ranges.end(), [](const auto& r) { return !r.empty(); });
+    feed.cluster =
+        std::any_of(slot_ranges.begin(), slot_ranges.end(), [](const auto& r) { return !r.empty(); });
     feed.db = feed.seed.db;
     if (!opts_.live.assume_notifications)
       feed.canary_key = opts_.selection.own_prefix + "live:canary:" + opts_.run_id;

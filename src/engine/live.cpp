@@ -102,7 +102,9 @@ uint64_t LiveKeys::lag_ms(Clock::time_point now) const noexcept {
   return pending_.empty() ? 0 : ms_between(pending_.front().since, now);
 }
 
-uint64_t LiveKeys::lag_ms_max(Clock::time_point now) const noexcept { return std::max(lag_max_, lag_ms(now)); }
+uint64_t LiveKeys::lag_ms_max(Clock::time_point now) const noexcept {
+  return std::max(lag_max_, lag_ms(now));
+}
 
 // ---- ChangeRate, idle ----
 
@@ -114,7 +116,8 @@ void ChangeRate::sample(uint64_t changes, Clock::time_point now) {
 
 double ChangeRate::per_second() const noexcept {
   if (samples_.size() < 2) return 0;
-  const double seconds = std::chrono::duration<double>(samples_.back().first - samples_.front().first).count();
+  const double seconds =
+      std::chrono::duration<double>(samples_.back().first - samples_.front().first).count();
   if (seconds <= 0) return 0;
   return static_cast<double>(samples_.back().second - samples_.front().second) / seconds;
 }
@@ -141,7 +144,8 @@ Live::Live(Engine& engine, net::Loop& loop, FeedOptions feed,
       feed_(loop, std::move(feed), *this),
       keys_(engine.options().live.pending_max),
       tick_(loop, this, &Live::on_tick) {
-  const bool cluster = std::any_of(slot_ranges.begin(), slot_ranges.end(), [](const auto& r) { return !r.empty(); });
+  const bool cluster =
+      std::any_of(slot_ranges.begin(), slot_ranges.end(), [](const auto& r) { return !r.empty(); });
   if (cluster) {
     slot_node_.assign(cluster::kSlotCount, 0);
     for (std::size_t n = 0; n < slot_ranges.size(); ++n) {
@@ -287,8 +291,9 @@ void Live::on_reply(uint64_t tag, resp::Reply reply) {
   }
   if (out.error == resp::ServerError::kNoPerm || out.error == resp::ServerError::kUnknownCommand)
     return engine_.stop_run(resp::refused_command_error(conn.options(), "scan", out.message));
-  engine_.stop_run(make_error(out.error == resp::ServerError::kNoAuth ? ExitCode::kConnect : ExitCode::kKeysFailed,
-                              conn.label() + ": SCAN failed (" + out.message + ")"));
+  engine_.stop_run(
+      make_error(out.error == resp::ServerError::kNoAuth ? ExitCode::kConnect : ExitCode::kKeysFailed,
+                 conn.label() + ": SCAN failed (" + out.message + ")"));
 }
 
 void Live::start_scan(LiveMode mode, uint32_t node, uint32_t link, std::string name, std::string match,
@@ -325,9 +330,10 @@ void Live::resync(const std::string& node, const std::string& cause) {
     for (uint32_t n = 0; n < engine_.sources_.size(); ++n)
       nodes.push_back(n);
   }
-  spdlog::warn("live: resync of {} ({}): {} source node(s) scanned again (keys compared, copied where they "
-               "differ) and the destination scanned for keys whose source key is gone",
-               node, cause, nodes.size());
+  spdlog::warn(
+      "live: resync of {} ({}): {} source node(s) scanned again (keys compared, copied where they "
+      "differ) and the destination scanned for keys whose source key is gone",
+      node, cause, nodes.size());
   for (uint32_t n : nodes) {
     start_scan(LiveMode::kResync, n, engine_.read_link_[n], engine_.sources_[n]->name(),
                engine_.selector_.scan_match(), engine_.selector_.scan_type());
@@ -342,8 +348,8 @@ void Live::resync(const std::string& node, const std::string& cause) {
 void Live::advance() {
   if (stopped_ || finished_) return;
   const auto now = Clock::now();
-  if (phase_ == Phase::kBulk &&
-      std::all_of(engine_.sources_.begin(), engine_.sources_.end(), [](const auto& s) { return s->exhausted(); })) {
+  if (phase_ == Phase::kBulk && std::all_of(engine_.sources_.begin(), engine_.sources_.end(),
+                                            [](const auto& s) { return s->exhausted(); })) {
     phase_ = Phase::kLive;
     live_since_ = now;
     spdlog::info("live: bulk scan done; applying changes until a cut-over ({} pending)", keys_.pending());
@@ -361,9 +367,10 @@ void Live::end_phase() {
   phase_ = Phase::kDone;
   cutover_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - cutover_at_).count();
   tick_.stop();
-  spdlog::info("live: cut-over done: every change received up to the barrier is applied ({:.0f} ms after the "
-               "request)",
-               cutover_ms_);
+  spdlog::info(
+      "live: cut-over done: every change received up to the barrier is applied ({:.0f} ms after the "
+      "request)",
+      cutover_ms_);
 }
 
 void Live::stop() {
@@ -437,7 +444,8 @@ void Live::changed(std::string_view key, std::string_view event) {
     case LiveKeys::Change::kDirty: return;
     case LiveKeys::Change::kOverflow:
       keys_.clear_pending();
-      return resync("*", "pending set overflow (--live-pending-max " + std::to_string(keys_.pending_max()) + ")");
+      return resync("*",
+                    "pending set overflow (--live-pending-max " + std::to_string(keys_.pending_max()) + ")");
   }
 }
 
@@ -468,9 +476,11 @@ void Live::subscribed() {
   spdlog::info("live: subscribed; the bulk copy starts");
   if (engine_.options().live.resync_first) {
     // The bulk scan's keys are kResync already (Engine): only the destination's orphans need a scan.
-    resyncs_.emplace_back("*", "resync at start (a resumed live run, or a destination holding the selection)");
-    spdlog::warn("live: the bulk copy is a resync (keys compared first) and the destination is scanned for "
-                 "keys whose source key is gone");
+    resyncs_.emplace_back("*",
+                          "resync at start (a resumed live run, or a destination holding the selection)");
+    spdlog::warn(
+        "live: the bulk copy is a resync (keys compared first) and the destination is scanned for "
+        "keys whose source key is gone");
     for (uint32_t l : engine_.links_.destinations())
       start_scan(LiveMode::kOrphan, 0, l, engine_.links_[l].name, orphan_match_, std::string());
   }

@@ -54,7 +54,9 @@ class LiveKeys {
   // A notification for a selected key (the caller has filtered by the selection). `quiet`: an event that
   // does not reset the idle clock ("expired", "evicted").
   Change changed(std::string_view key, bool quiet, Clock::time_point now);
-  static bool quiet_event(std::string_view event) noexcept { return event == "expired" || event == "evicted"; }
+  static bool quiet_event(std::string_view event) noexcept {
+    return event == "expired" || event == "evicted";
+  }
 
   // A job (slot `job`) takes `key`: false when the key is in flight already (it is marked dirty, changed
   // since that job read it maybe, and no second job may start).
@@ -97,7 +99,7 @@ class LiveKeys {
   void push(std::string key, Clock::time_point since);
 
   uint64_t pending_max_;
-  std::deque<Entry> pending_;                                       // oldest first
+  std::deque<Entry> pending_;                                               // oldest first
   std::unordered_set<std::string_view, Hash, std::equal_to<>> in_pending_;  // views into pending_
   std::unordered_map<std::string, Flight, Hash, std::equal_to<>> flight_;
   uint64_t changes_ = 0;
@@ -119,8 +121,8 @@ class ChangeRate {
 
 // The idle rule of --until-idle: after the bulk copy (`live_since`: when it ended), nothing pending or in
 // flight, and no change but expirations and evictions for `idle_s` seconds.
-bool idle_due(uint32_t idle_s, LiveKeys::Clock::time_point live_since, LiveKeys::Clock::time_point last_change,
-              bool busy, LiveKeys::Clock::time_point now) noexcept;
+bool idle_due(uint32_t idle_s, LiveKeys::Clock::time_point live_since,
+              LiveKeys::Clock::time_point last_change, bool busy, LiveKeys::Clock::time_point now) noexcept;
 
 // SCAN's MATCH for the orphan scan of the destination: the destination names of the selection's MATCH
 // (a single --match under a prefix rule's OLD becomes NEW + the rest; in place, a single prefix rule gives
@@ -213,7 +215,7 @@ class Live final : public FeedEvents, private resp::Connection::ReplyHandler {
   report::Counters apply_counters_;  // the pending keys' jobs
   report::Counters folded_;          // counters of finished scans whose place was reused
   std::vector<std::pair<std::string, std::string>> resyncs_;  // node, cause
-  std::size_t next_ = 0;  // round-robin over pending and the scans
+  std::size_t next_ = 0;                                      // round-robin over pending and the scans
   Phase phase_ = Phase::kSubscribing;
   bool subscribed_ = false;
   bool accepting_ = true;  // changes are taken (until the barrier is done)

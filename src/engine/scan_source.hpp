@@ -35,7 +35,9 @@ class ScanSource final : public KeySource {
     stopped_ = true;
   }
   // A stopped source is exhausted too once its queue is empty and no SCAN is on its way.
-  bool exhausted() const noexcept override { return (scan_done_ || stopped_) && queue_.empty() && !scanning_; }
+  bool exhausted() const noexcept override {
+    return (scan_done_ || stopped_) && queue_.empty() && !scanning_;
+  }
 
   report::Counters& counters(uint64_t batch) noexcept override;
   bool settle(uint64_t batch) override;

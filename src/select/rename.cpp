@@ -306,7 +306,8 @@ std::string RenameRules::target_match(std::string_view match, bool renamed_only)
   if (match.empty()) return renamed_only ? glob_escape(rule.to) + "*" : std::string();
   const std::string_view literal = glob_literal_prefix(match);
   // Every key the pattern matches starts with OLD: renamed, NEW + the rest.
-  if (literal.starts_with(rule.from)) return glob_escape(rule.to) + std::string(match.substr(rule.from.size()));
+  if (literal.starts_with(rule.from))
+    return glob_escape(rule.to) + std::string(match.substr(rule.from.size()));
   // No key the pattern matches starts with OLD: every one keeps its name.
   if (!std::string_view(rule.from).starts_with(literal)) return std::string(match);
   return {};
