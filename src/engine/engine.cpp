@@ -331,9 +331,10 @@ void Engine::dispatch() {
     JobSlot& slot = slots_[j];
     QueuedKey q;
     uint32_t extra = kNoLink;
+    uint32_t read = kNoLink;
     if (part < sources_.size()) {
       q = sources_[node]->take();
-    } else if (!live_->take(q, node, extra)) {
+    } else if (!live_->take(q, node, read, extra)) {
       continue;  // filtered out
     }
     // A live run never has a key in flight twice: a key in flight is marked dirty and copied again after.
@@ -341,7 +342,8 @@ void Engine::dispatch() {
       settle_key(node, extra, q.batch);
       continue;
     }
-    slot.reset(node, q.batch, read_link_[node], write_link_[node]);
+    slot.reset(node, q.batch, read != kNoLink ? read : read_link_[node],
+               read != kNoLink ? read : write_link_[node]);
     slot.extra = extra;
     slot.job.live = static_cast<LiveMode>(q.mode);
     slot.job.key = std::move(q.key);

@@ -145,6 +145,7 @@ bool Engine::redirect(uint32_t j, Side side, std::string_view message) {
       break;
     case Side::kSource:
       // The source reshards: read the key where it now lives (and delete it there).
+      if (live_ && !ask) live_->moved(target->slot, l);  // a live run's next keys of the slot go there
       slot.read_link = l;
       slot.write_link = l;
       slot.read_ask = ask;

@@ -148,10 +148,13 @@ Live::Live(Engine& engine, net::Loop& loop, FeedOptions feed,
       std::any_of(slot_ranges.begin(), slot_ranges.end(), [](const auto& r) { return !r.empty(); });
   if (cluster) {
     slot_node_.assign(cluster::kSlotCount, 0);
+    slot_link_.assign(cluster::kSlotCount, engine.read_link_.front());
     for (std::size_t n = 0; n < slot_ranges.size(); ++n) {
       for (auto [a, b] : slot_ranges[n]) {
-        for (uint32_t slot = a; slot <= b && slot < cluster::kSlotCount; ++slot)
+        for (uint32_t slot = a; slot <= b && slot < cluster::kSlotCount; ++slot) {
           slot_node_[slot] = static_cast<uint16_t>(n);
+          slot_link_[slot] = engine.read_link_[n];
+        }
       }
     }
   }
@@ -169,13 +172,22 @@ uint32_t Live::node_for(std::string_view key) const noexcept {
   return slot_node_.empty() ? 0 : slot_node_[cluster::key_hash_slot(key)];
 }
 
+uint32_t Live::link_for(std::string_view key) const noexcept {
+  return slot_link_.empty() ? kNoLink : slot_link_[cluster::key_hash_slot(key)];
+}
+
+void Live::moved(int slot, uint32_t link) noexcept {
+  if (!slot_link_.empty() && slot >= 0 && slot < cluster::kSlotCount)
+    slot_link_[static_cast<std::size_t>(slot)] = link;
+}
+
 bool Live::has_key() const noexcept {
   if (stopped_ || finished_) return false;
   if (subscribed_ && keys_.has_pending()) return true;
   return std::any_of(scans_.begin(), scans_.end(), [](const Scan& s) { return s.source->has_key(); });
 }
 
-bool Live::take(QueuedKey& q, uint32_t& node, uint32_t& extra) {
+bool Live::take(QueuedKey& q, uint32_t& node, uint32_t& read, uint32_t& extra) {
   const std::size_t parts = scans_.size() + 1;
   for (std::size_t k = 0; k < parts; ++k) {
     const std::size_t i = (next_ + k) % parts;
@@ -186,6 +198,7 @@ bool Live::take(QueuedKey& q, uint32_t& node, uint32_t& extra) {
       q.batch = 0;
       q.mode = static_cast<uint8_t>(LiveMode::kApply);
       node = node_for(q.key);
+      read = link_for(q.key);
       extra = kApplyExtra;
       return true;
     }
@@ -197,6 +210,7 @@ bool Live::take(QueuedKey& q, uint32_t& node, uint32_t& extra) {
     if (scan.mode != LiveMode::kOrphan) {
       q = std::move(d);
       node = scan.node;
+      read = scan.link;
       return true;
     }
     // A destination name: the source name it came from, when that name is selected and renamed to it.
@@ -213,6 +227,7 @@ bool Live::take(QueuedKey& q, uint32_t& node, uint32_t& extra) {
     q.batch = d.batch;
     q.mode = static_cast<uint8_t>(LiveMode::kOrphan);
     node = node_for(q.key);
+    read = link_for(q.key);
     return true;
   }
   return false;
@@ -322,21 +337,46 @@ void Live::start_scan(LiveMode mode, uint32_t node, uint32_t link, std::string n
 
 void Live::resync(const std::string& node, const std::string& cause) {
   resyncs_.emplace_back(node, cause);
-  std::vector<uint32_t> nodes;
-  for (uint32_t n = 0; n < engine_.sources_.size(); ++n) {
-    if (engine_.sources_[n]->name() == node) nodes.push_back(n);
+  // The nodes to scan again: the one named, or every primary the feed subscribes now ("*": after a topology
+  // change these may be new nodes, read through links of their own).
+  std::vector<std::string> names;
+  if (node != "*") {
+    names.push_back(node);
+  } else {
+    names = feed_.nodes();
+    if (names.empty()) {
+      for (const auto& s : engine_.sources_)
+        names.push_back(s->name());
+    }
   }
-  if (nodes.empty()) {
+  std::vector<std::pair<uint32_t, uint32_t>> scans;  // node, link
+  for (const std::string& name : names) {
+    uint32_t n = 0;
+    while (n < engine_.sources_.size() && engine_.sources_[n]->name() != name)
+      ++n;
+    if (n < engine_.sources_.size()) {
+      scans.emplace_back(n, engine_.read_link_[n]);
+      continue;
+    }
+    const std::size_t colon = name.rfind(':');
+    int port = 0;
+    if (colon != std::string::npos) port = std::atoi(name.c_str() + colon + 1);
+    if (port <= 0) continue;
+    std::string host = name.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    scans.emplace_back(0, engine_.links_.at_address(host, port, false));
+  }
+  if (scans.empty()) {
     for (uint32_t n = 0; n < engine_.sources_.size(); ++n)
-      nodes.push_back(n);
+      scans.emplace_back(n, engine_.read_link_[n]);
   }
   spdlog::warn(
       "live: resync of {} ({}): {} source node(s) scanned again (keys compared, copied where they "
       "differ) and the destination scanned for keys whose source key is gone",
-      node, cause, nodes.size());
-  for (uint32_t n : nodes) {
-    start_scan(LiveMode::kResync, n, engine_.read_link_[n], engine_.sources_[n]->name(),
-               engine_.selector_.scan_match(), engine_.selector_.scan_type());
+      node, cause, scans.size());
+  for (auto [n, link] : scans) {
+    start_scan(LiveMode::kResync, n, link, engine_.links_[link].name, engine_.selector_.scan_match(),
+               engine_.selector_.scan_type());
   }
   for (uint32_t l : engine_.links_.destinations()) {
     if (engine_.links_[l].retired) continue;

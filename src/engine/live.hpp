@@ -145,9 +145,12 @@ class Live final : public FeedEvents, private resp::Connection::ReplyHandler {
   // -- the dispatcher --
   bool has_key() const noexcept;
   // The next key of the live phase (pending, resync, orphan): its name (the source name), mode, batch, the
-  // source node that reads it and the live key source it counts in (JobSlot::extra). False when the key
-  // taken was filtered out (an orphan name that is not selected): call again while has_key().
-  bool take(QueuedKey& q, uint32_t& node, uint32_t& extra);
+  // source node it belongs to, the link that reads it (kNoLink: the node's) and the live key source it counts
+  // in (JobSlot::extra). False when the key taken was filtered out (an orphan name that is not selected):
+  // call again while has_key().
+  bool take(QueuedKey& q, uint32_t& node, uint32_t& read, uint32_t& extra);
+  // A source-side MOVED: the slot is read from `link` from now on.
+  void moved(int slot, uint32_t link) noexcept;
   // A job of any kind is about to take `key` in slot j: false when the key is in flight (marked dirty).
   bool claim(std::string_view key, uint32_t j, uint32_t extra);
   // Job j (key, extra) ended.
@@ -189,7 +192,7 @@ class Live final : public FeedEvents, private resp::Connection::ReplyHandler {
     std::unique_ptr<ScanSource> source;
     LiveMode mode = LiveMode::kResync;
     uint32_t node = 0;        // kResync: the source node
-    uint32_t link = kNoLink;  // where its SCAN goes
+    uint32_t link = kNoLink;  // where its SCAN goes (kResync: where its keys are read)
     uint32_t jobs = 0;        // jobs of its keys in flight
   };
   static constexpr uint32_t kApplyExtra = 0;  // JobSlot::extra of pending keys; scans_[i] is extra i + 1
@@ -199,6 +202,7 @@ class Live final : public FeedEvents, private resp::Connection::ReplyHandler {
   void start_scan(LiveMode mode, uint32_t node, uint32_t link, std::string name, std::string match,
                   std::string type);
   uint32_t node_for(std::string_view key) const noexcept;
+  uint32_t link_for(std::string_view key) const noexcept;
   bool drained() const noexcept;
   bool scans_exhausted() const noexcept;
   void on_tick();
@@ -210,6 +214,7 @@ class Live final : public FeedEvents, private resp::Connection::ReplyHandler {
   LiveKeys keys_;
   ChangeRate rate_;
   std::vector<uint16_t> slot_node_;  // cluster source: slot -> source node at start; empty: standalone
+  std::vector<uint32_t> slot_link_;  // cluster source: slot -> the link reading it (MOVED updates it)
   std::string orphan_match_;
   std::vector<Scan> scans_;
   report::Counters apply_counters_;  // the pending keys' jobs
