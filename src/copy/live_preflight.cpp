@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "select/glob.hpp"
 #include "select/rename.hpp"
 #include "select/selector.hpp"
 #include "state/checkpoint.hpp"
@@ -23,6 +24,9 @@ std::optional<std::string> selected_by(select::Selector& selector, const select:
                                        std::string_view name) {
   auto source = renamed_back(sel, name);
   if (!source) return std::nullopt;
+  // One --match pattern is the source's SCAN MATCH, which by_name() leaves to the server.
+  if (!selector.scan_match().empty() && !select::glob_match(selector.scan_match(), *source))
+    return std::nullopt;
   select::Naming naming;
   if (!selector.by_name(*source, naming)) return std::nullopt;
   const std::string_view target = naming.renamed ? std::string_view(naming.renamed_to) : *source;
