@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "resp/server_error.hpp"
 
 namespace rmig::copy {
@@ -37,7 +39,8 @@ void LiveStage::resend(uint32_t j) {
 
 void LiveStage::send_exists(uint32_t j) {
   state_[j] = Phase::kExists;
-  const std::string_view args[] = {"EXISTS", engine_->job(j).key};
+  const bool typed = !engine_->options().selection.types.empty();
+  const std::string_view args[] = {typed ? "TYPE" : "EXISTS", engine_->job(j).key};
   engine_->send(j, Side::kSource, args, 2, op(kExists));
 }
 
@@ -56,16 +59,21 @@ void LiveStage::on_reply(uint32_t j, uint8_t code, resp::Reply reply) {
 }
 
 void LiveStage::on_exists(uint32_t j, const redisReply* r) {
-  if (resp::is_integer(r)) {
-    if (r->integer == 0) return remove(j);
+  const std::vector<std::string>& types = engine_->options().selection.types;
+  const bool typed = !types.empty();
+  if (typed ? resp::is_string(r) : resp::is_integer(r)) {
+    const bool present =
+        typed ? std::find(types.begin(), types.end(), resp::text(r)) != types.end() : r->integer != 0;
+    if (!present) return remove(j);
     // The source key exists: the destination name is its copy's, which the source side's resync checks.
     state_[j] = Phase::kIdle;
     --engine_->counters(j).scanned;
     return engine_->done(j);
   }
   const std::string msg = error_text(r);
-  if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, "EXISTS", msg)) return;
-  engine_->fail_key(j, "EXISTS: " + msg);
+  const char* verb = typed ? "TYPE" : "EXISTS";
+  if (resp::is_error(r) && engine_->handle_error(j, Side::kSource, verb, msg)) return;
+  engine_->fail_key(j, std::string(verb) + ": " + msg);
 }
 
 void LiveStage::on_remove(uint32_t j, const redisReply* r) {

@@ -5,9 +5,10 @@
 //     (Job::target) is deleted with the destination's delete command (UNLINK, DEL where UNLINK is refused:
 //     scripts::delete_command). Reply 1 counts `removed`; reply 0 (the destination had no copy either) counts
 //     `vanished`, except after a re-send (Job::resent), where the first send most likely deleted it: removed.
-//   orphan(j): a kOrphan job (a destination name, renamed back to its source key): EXISTS on the source; 0
-//     removes the destination name as above; 1 leaves it: the source side's resync covers that key, so the
-//     job counts nothing (its `scanned` is taken back).
+//   orphan(j): a kOrphan job (a destination name, renamed back to its source key): EXISTS on the source (TYPE
+//     with --type: a source key of a type left out is not selected either); gone removes the destination name
+//     as above; present leaves it: the source side's resync covers that key, so the job counts nothing (its
+//     `scanned` is taken back).
 //
 // Every outcome is counted here and ends the job; errors go through the engine's handling, else fail the key.
 

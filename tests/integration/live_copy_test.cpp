@@ -299,6 +299,17 @@ TEST_SUITE("live_copy") {
     o.check_extra_keys_on_dst = false;
     require_same(compare_keyspaces(src, dst, o), 8);
     CHECK(dst.command({"EXISTS", "other"}).integer == 0);
+
+    // With --type, a source key now of a type left out is not selected either: its old copy goes.
+    src.checked({"DEL", "a:1"});
+    src.checked({"HSET", "a:1", "f", "v"});
+    const ModeRun typed =
+        run_mode(src_server.url(), dst_server.url(), engine::LiveMode::kOrphan,
+                 {"--rename-prefix", "a:", "b:", "--match", "a:*", "--type", "string"}, {"a:1", "a:2"});
+    REQUIRE_FALSE(typed.fatal);
+    CHECK(typed.totals.removed == 1);
+    CHECK(dst.command({"EXISTS", "b:1"}).integer == 0);
+    CHECK(dst.command({"GET", "b:2"}).str == src.command({"GET", "a:2"}).str);
   }
 
   TEST_CASE(
