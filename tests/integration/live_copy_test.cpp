@@ -28,6 +28,7 @@
 #include "state/run_state.hpp"
 #include "support/compare.hpp"
 #include "support/redis_server.hpp"
+#include "support/versions.hpp"
 
 using namespace rmig;
 using namespace rmig::test;
@@ -268,6 +269,27 @@ TEST_SUITE("live_copy") {
     CHECK(changed.totals.unchanged == 354 - 8);
     CHECK(changed.totals.done() == changed.totals.scanned);
     require_same(compare_keyspaces(src, dst), 354);
+  }
+
+  TEST_CASE(
+      "resync on Redis 6.0 (no PEXPIRETIME: TIME + PTTL): equal expiries stay, a moved one is written") {
+    RedisServer src_server(redis_6_0().options());
+    RedisServer dst_server(redis_6_0().options());
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 40, "p:");
+    seed_strings(src, 40, "t:", 10, 3'600'000);
+    REQUIRE(run_copy({src_server.url(), dst_server.url(), "--progress-interval", "0"}).exit_code() == 0);
+    const ModeRun same = run_mode(src_server.url(), dst_server.url(), engine::LiveMode::kResync);
+    REQUIRE_FALSE(same.fatal);
+    CHECK(same.totals.unchanged == 80);
+    CHECK(same.totals.recopied == 0);
+    src.checked({"PEXPIRE", "t:1", "3610000"});  // 10 s later than its copy's
+    const ModeRun moved = run_mode(src_server.url(), dst_server.url(), engine::LiveMode::kResync);
+    REQUIRE_FALSE(moved.fatal);
+    CHECK(moved.totals.recopied == 1);
+    CHECK(moved.totals.unchanged == 79);
+    require_same(compare_keyspaces(src, dst), 80);
   }
 
   TEST_CASE(
