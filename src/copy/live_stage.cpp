@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "resp/server_error.hpp"
+#include "select/glob.hpp"
 
 namespace rmig::copy {
 
@@ -30,7 +31,16 @@ void LiveStage::remove(uint32_t j) {
   send_remove(j);
 }
 
-void LiveStage::orphan(uint32_t j) { send_exists(j); }
+void LiveStage::orphan(uint32_t j) {
+  // The selection's one --match pattern is the source's SCAN MATCH, which the selector leaves to the server:
+  // a destination name renamed back to a source name outside it is not the selection's, and is never deleted.
+  const std::vector<std::string>& match = engine_->options().selection.match;
+  if (match.size() == 1 && !select::glob_match(match.front(), engine_->job(j).key)) {
+    --engine_->counters(j).scanned;
+    return engine_->done(j);
+  }
+  send_exists(j);
+}
 
 void LiveStage::resend(uint32_t j) {
   if (state_[j] == Phase::kRemove) return send_remove(j);

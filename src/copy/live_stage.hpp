@@ -8,7 +8,8 @@
 //   orphan(j): a kOrphan job (a destination name, renamed back to its source key): EXISTS on the source (TYPE
 //     with --type: a source key of a type left out is not selected either); gone removes the destination name
 //     as above; present leaves it: the source side's resync covers that key, so the job counts nothing (its
-//     `scanned` is taken back).
+//     `scanned` is taken back). A name outside the selection's one --match pattern (the source's SCAN MATCH,
+//     which the selector leaves to the server) is not checked at all: it counts nothing and is never deleted.
 //
 // Every outcome is counted here and ends the job; errors go through the engine's handling, else fail the key.
 

@@ -322,6 +322,16 @@ TEST_SUITE("live_copy") {
     require_same(compare_keyspaces(src, dst, o), 8);
     CHECK(dst.command({"EXISTS", "other"}).integer == 0);
 
+    // A destination name that renames back to a source name outside --match is not the selection's: never
+    // deleted, whatever its source key.
+    dst.checked({"SET", "z:1", "kept"});
+    const ModeRun outside = run_mode(src_server.url(), dst_server.url(), engine::LiveMode::kOrphan,
+                                     {"--rename-prefix", "a:", "b:", "--match", "a:*"}, {"z:1"});
+    REQUIRE_FALSE(outside.fatal);
+    CHECK(outside.totals.removed == 0);
+    CHECK(outside.totals.scanned == 0);
+    CHECK(dst.command({"GET", "z:1"}).str == "kept");
+
     // With --type, a source key now of a type left out is not selected either: its old copy goes.
     src.checked({"DEL", "a:1"});
     src.checked({"HSET", "a:1", "f", "v"});
