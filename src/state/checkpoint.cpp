@@ -323,8 +323,6 @@ nlohmann::json fingerprint(const engine::RunSpec& cmd, std::string_view command)
                        {"state_prefix", cmd.state.prefix}};
   // Each shard is its own run (its own record and checkpoint); an unsharded run's fingerprint is unchanged.
   if (sel.shard.active()) fp["shard"] = sel.shard.text();
-  // A live run is its own run: its record is never a plain copy's.
-  if (cmd.options.live.enabled) fp["live"] = true;
   return fp;
 }
 
