@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "engine/metrics_feed.hpp"
 #include "net/signals.hpp"
 #include "report/progress.hpp"
 
@@ -21,6 +22,7 @@ EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t prog
   });
   progress_timer.unref();
   net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });
+  MetricsFeed metrics(loop, engine);  // --metrics-port: the engine's values once a second
   bool done = false;
   engine.start([&] {
     done = true;
@@ -41,6 +43,7 @@ EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t prog
   }
   progress_timer.stop();
   progress.finish();
+  metrics.update();
   EngineResult result = engine.take_result();
   if (stalled && !result.fatal) result.fatal = stalled;
   return result;
