@@ -6,6 +6,7 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -137,8 +138,34 @@ Status Metrics::start(uint16_t port, std::string_view command, std::string_view 
                       std::string_view destination) {
   if (port == 0 || impl_) return {};
   if (const int err = listen_error(port); err != 0) return make_error(ExitCode::kUsage, refusal(port, err));
-  auto impl = std::make_unique<Impl>();
+  auto impl = make_impl(command, source, destination);
   impl->port = port;
+  try {
+    // Two threads answer scrapes; they only read the registry.
+    impl->exposer = std::make_unique<prometheus::Exposer>("0.0.0.0:" + std::to_string(port), 2);
+    impl->exposer->RegisterCollectable(impl->registry, "/metrics");
+  } catch (const std::exception& e) {
+    return make_error(ExitCode::kUsage, "--metrics-port " + std::to_string(port) +
+                                            ": cannot serve metrics on 0.0.0.0:" + std::to_string(port) +
+                                            ": " + e.what());
+  }
+  impl_ = std::move(impl);
+  return {};
+}
+
+void Metrics::start_unexposed(std::string_view command, std::string_view source,
+                              std::string_view destination) {
+  if (!impl_) impl_ = make_impl(command, source, destination);
+}
+
+std::string Metrics::text() const {
+  if (!impl_) return {};
+  return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
+}
+
+std::unique_ptr<Metrics::Impl> Metrics::make_impl(std::string_view command, std::string_view source,
+                                                  std::string_view destination) {
+  auto impl = std::make_unique<Impl>();
   prometheus::Registry& r = *impl->registry;
 
   prometheus::BuildGauge()
@@ -205,18 +232,7 @@ Status Metrics::start(uint16_t port, std::string_view command, std::string_view 
           .Register(r);
   impl->paused_destination = &paused.Add({{"reason", "destination"}});
   impl->paused_rate_limit = &paused.Add({{"reason", "rate_limit"}});
-
-  try {
-    // Two threads answer scrapes; they only read the registry.
-    impl->exposer = std::make_unique<prometheus::Exposer>("0.0.0.0:" + std::to_string(port), 2);
-    impl->exposer->RegisterCollectable(impl->registry, "/metrics");
-  } catch (const std::exception& e) {
-    return make_error(ExitCode::kUsage, "--metrics-port " + std::to_string(port) +
-                                            ": cannot serve metrics on 0.0.0.0:" + std::to_string(port) +
-                                            ": " + e.what());
-  }
-  impl_ = std::move(impl);
-  return {};
+  return impl;
 }
 
 void Metrics::begin_run() {

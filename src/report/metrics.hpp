@@ -59,7 +59,11 @@ class Metrics {
   // cannot be listened on. Call once, before anything is written.
   Status start(uint16_t port, std::string_view command, std::string_view source,
                std::string_view destination);
+  // The same metrics, not served (tests read them with text()); port() stays 0.
+  void start_unexposed(std::string_view command, std::string_view source, std::string_view destination);
   bool enabled() const noexcept { return impl_ != nullptr; }
+  // What a scrape would get now (the text exposition format); empty when not enabled.
+  std::string text() const;
   // The port the exposer listens on (0: none).
   uint16_t port() const noexcept;
 
@@ -74,6 +78,8 @@ class Metrics {
 
  private:
   struct Impl;
+  static std::unique_ptr<Impl> make_impl(std::string_view command, std::string_view source,
+                                         std::string_view destination);
   std::unique_ptr<Impl> impl_;
 };
 
