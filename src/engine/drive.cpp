@@ -10,6 +10,7 @@ namespace rmig::engine {
 
 EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t progress_interval_ms,
                    ProgressStyle style) {
+  MetricsFeed metrics(loop, engine);  // --metrics-port: the engine's values once a second
   report::Progress progress(keys);
   progress.set_pacing(engine.options().rate_limit_keys, engine.options().rate_limit_bytes);
   net::Timer progress_timer(loop, [&] {
@@ -22,7 +23,6 @@ EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t prog
   });
   progress_timer.unref();
   net::SignalWatcher signals(loop, [&](int signum) { engine.stop(signum); });
-  MetricsFeed metrics(loop, engine);  // --metrics-port: the engine's values once a second
   bool done = false;
   engine.start([&] {
     done = true;
