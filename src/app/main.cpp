@@ -14,6 +14,7 @@
 #include "copy/copy_command.hpp"
 #include "report/format.hpp"
 #include "report/log.hpp"
+#include "report/metrics.hpp"
 #include "report/run_report.hpp"
 #include "verify/verify_command.hpp"
 
@@ -123,6 +124,13 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
       return to_int(st.error().code);
     }
+  }
+  // --metrics-port: listening now, so that a port in use refuses the run before anything is written.
+  if (auto st = report::Metrics::process().start(cfg.copy.metrics_port, command_name(cfg.command),
+                                                 cfg.copy.source_url, cfg.copy.destination_url);
+      !st) {
+    std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
+    return to_int(st.error().code);
   }
   switch (cfg.command) {
     case Command::kCopy: {
