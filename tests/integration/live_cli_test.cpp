@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "helpers.hpp"
+#include "support/files.hpp"
 #include "support/redis_server.hpp"
 
 using namespace rmig::test;
@@ -253,5 +254,85 @@ TEST_SUITE("live_cli") {
     CHECK(r.exit_code == 0);
     CHECK(contains(r.err, "SIGUSR1 ignored"));
     CHECK(user_dbsize(dst) == 1500);
+  }
+}
+
+namespace {
+
+// A source with keyspace notifications on (what a live run needs), seeded with `n` strings "k:<i>".
+struct LivePair {
+  RedisServer src_server{ServerOptions{.extra_args = {"--notify-keyspace-events", "KEA"}}};
+  RedisServer dst_server;
+  Client src = src_server.client();
+  Client dst = dst_server.client();
+  explicit LivePair(int n) { seed_strings(src, n, "k:"); }
+};
+
+}  // namespace
+
+TEST_SUITE("live_cli") {
+  TEST_CASE(
+      "a live run takes the cutover request meant for its lease, answers it, and cutover exits with its "
+      "code") {
+    LivePair p(1500);
+    TempDir dir("live");
+    const std::string report = dir.file("report.json");
+    // Paced so that the run is still busy when the request comes.
+    ToolProcess run = start_tool({"--live", p.src_server.url(), p.dst_server.url(), "--rate-limit", "400",
+                                  "--progress-interval", "0.2", "--report-json", report});
+    // The lease says the run is live; the record carries the live state for `status`.
+    REQUIRE(eventually(
+        [&] {
+          const Reply lock = p.dst.command({"GET", "redis-migrate:lock"});
+          return lock.is_string() && contains(lock.str, "\"live\":true");
+        },
+        20s));
+    REQUIRE(eventually(
+        [&] {
+          const nlohmann::json rec = latest_record(p.dst);
+          return rec.is_object() && rec.contains("live") && rec["live"].contains("phase");
+        },
+        20s));
+    const RunResult cut = run_tool({"cutover", p.dst_server.url()}, {}, 120s);
+    INFO(cut.describe());
+    const RunResult r = run.finish(60s);
+    INFO(r.describe());
+    CHECK(r.exit_code == 0);
+    CHECK(cut.exit_code == 0);
+    CHECK(contains(cut.out, "cut-over requested"));
+    CHECK(contains(cut.out, "exit code 0"));
+    CHECK(user_dbsize(p.dst) == 1500);
+    // The answer is under the prefix, with the run's code; the lock is gone.
+    const std::string id = request_id(p.dst);
+    REQUIRE(!id.empty());
+    CHECK(p.dst.command({"GET", "redis-migrate:live:cutover:" + id}).str == "0");
+    CHECK(p.dst.command({"EXISTS", "redis-migrate:lock"}).integer == 0);
+    const nlohmann::json rep = nlohmann::json::parse(read_file(report));
+    REQUIRE(rep.contains("live"));
+    CHECK(rep["run"]["cutover_requests"].size() == 1);
+    CHECK(rep["run"]["cutover_requests"][0] == id);
+  }
+
+  TEST_CASE("--until-idle with --verify-at-cutover: exit 0, the report's live object and verify results") {
+    LivePair p(800);
+    const RunResult r = run_tool({p.src_server.url(), p.dst_server.url(), "--live", "--until-idle", "1",
+                                  "--verify-at-cutover", "--report-json", "-"},
+                                 {}, 120s);
+    INFO(r.describe());
+    REQUIRE(r.exit_code == 0);
+    const nlohmann::json rep = nlohmann::json::parse(r.out);
+    REQUIRE(rep.contains("live"));
+    for (const char* field :
+         {"changes", "recopied", "deleted", "resyncs", "lag_ms_max", "pending_max", "cutover", "cutover_ms"})
+      CHECK_MESSAGE(rep["live"].contains(field), "no live." << field);
+    CHECK(rep["live"]["resyncs"]["count"].is_number());
+    CHECK(rep["live"]["resyncs"]["list"].is_array());
+    REQUIRE(rep.contains("verify"));
+    CHECK(rep["verify"]["checked"] == 800);
+    CHECK(rep["verify"]["equal"] == 800);
+    CHECK(rep["verify"]["exit_code"] == 0);
+    CHECK(rep["verify"]["differences"].empty());
+    CHECK(contains(r.err, "verify at cut-over: 800 keys checked, all equal"));
+    CHECK(user_dbsize(p.dst) == 800);
   }
 }
