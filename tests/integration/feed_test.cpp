@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -309,6 +310,22 @@ TEST_SUITE("feed") {
     c.checked({"SET", "after-limit", "1"});
     CHECK(run.wait_for("after-limit", "set"));
     CHECK_FALSE(run.events.error);
+  }
+
+  TEST_CASE("feed: a source unreachable for longer than the retry timeout -> failed(), naming it") {
+    auto server = std::make_unique<RedisServer>(notifying());
+    net::Loop loop;
+    engine::FeedOptions o = feed_options(*server);
+    o.retry_timeout_ms = 1'500;
+    Running run(loop, o);
+    const std::string endpoint = server->endpoint();
+    server.reset();  // stopped: every reconnection is refused
+    REQUIRE(pump(
+        loop, [&] { return run.events.error.has_value(); }, 10s));
+    INFO(run.events.error->message);
+    CHECK(run.events.error->message.find(endpoint) != std::string::npos);
+    CHECK(run.events.error->message.find("unreachable for more than 1500ms") != std::string::npos);
+    CHECK(run.events.losts.empty());  // never subscribed again: nothing to report as lost
   }
 
   TEST_CASE("feed: FLUSHDB, FLUSHALL and SWAPDB -> lost() through the canary within 2 s") {
