@@ -20,6 +20,7 @@
 #include "net/loop.hpp"
 #include "support/cluster.hpp"
 #include "support/redis_server.hpp"
+#include "support/versions.hpp"
 
 using namespace rmig;
 using namespace rmig::test;
@@ -452,5 +453,37 @@ TEST_SUITE("feed") {
     CHECK(run.wait_for(key, "set"));
     run.feed.barrier();
     CHECK(pump(loop, [&] { return run.events.barriers == 1; }));
+  }
+}
+
+// Other server versions: Redis 6.0 (no channel ACLs, CLUSTER SLOTS only, no SET ... GET) and Valkey 9.
+TEST_SUITE("versions") {
+  TEST_CASE("feed: the proof and the feed on Redis 6.0 and Valkey 9") {
+    for (const ServerBuild* build : {&redis_6_0(), &valkey_9()}) {
+      INFO(build->name);
+      ServerOptions so = build->options();
+      so.extra_args.push_back("--notify-keyspace-events");
+      so.extra_args.push_back("KEA");
+      RedisServer server(so);
+      Client c = server.client();
+      net::Loop loop;
+      const engine::FeedOptions o = feed_options(server);
+      auto proven = engine::prove_notifications(loop, o, "redis-migrate:");
+      CHECK_MESSAGE(proven, (proven ? std::string() : proven.error().message));
+      c.checked({"CONFIG", "SET", "notify-keyspace-events", "K$"});
+      auto partial = engine::prove_notifications(loop, o, "redis-migrate:", 1'000);
+      REQUIRE_FALSE(partial);
+      CHECK(partial.error().message.find("sent the classes $ but not glshzxt") != std::string::npos);
+      c.checked({"CONFIG", "SET", "notify-keyspace-events", "KEA"});
+      {
+        Running run(loop, o);
+        c.checked({"SET", "v:1", "x"});
+        CHECK(run.wait_for("v:1", "set"));
+        c.checked({"FLUSHDB"});
+        CHECK(run.wait_lost(1, 2s));
+        run.feed.barrier();
+        CHECK(pump(loop, [&] { return run.events.barriers == 1; }));
+      }
+    }
   }
 }
