@@ -18,6 +18,8 @@
 #include "cluster/slot.hpp"
 #include "engine/notifications.hpp"
 #include "net/loop.hpp"
+#include "net/tls.hpp"
+#include "support/certs.hpp"
 #include "support/cluster.hpp"
 #include "support/redis_server.hpp"
 #include "support/versions.hpp"
@@ -313,6 +315,29 @@ TEST_SUITE("feed") {
     c.checked({"SET", "after-limit", "1"});
     CHECK(run.wait_for("after-limit", "set"));
     CHECK_FALSE(run.events.error);
+  }
+
+  TEST_CASE("feed: a TLS source: the proof, events and the barrier over TLS") {
+    ServerOptions so = notifying();
+    so.tls_only = true;
+    RedisServer server(so);
+    net::Loop loop;
+    engine::FeedOptions o = feed_options(server);
+    o.seed.endpoint.host = "localhost";
+    o.seed.endpoint.port = static_cast<uint16_t>(server.tls_port());
+    net::TlsConfig tls;
+    tls.enabled = true;
+    tls.ca_file = test_certs().ca_cert;
+    auto ctx = net::TlsContext::create(tls, "source");
+    REQUIRE(ctx);
+    o.seed.tls = *ctx;
+    auto proven = engine::prove_notifications(loop, o, "redis-migrate:");
+    CHECK_MESSAGE(proven, (proven ? std::string() : proven.error().message));
+    Running run(loop, o);
+    server.client().checked({"SET", "tls:1", "v"});
+    CHECK(run.wait_for("tls:1", "set"));
+    run.feed.barrier();
+    CHECK(pump(loop, [&] { return run.events.barriers == 1; }));
   }
 
   TEST_CASE("feed: a source unreachable for longer than the retry timeout -> failed(), naming it") {
