@@ -147,6 +147,7 @@ class NotificationFeed::Impl {
     net::Timer retry;
     uint32_t failures = 0;
     Clock::time_point down_since{};
+    std::string last_error;
   };
 
   // One primary.
@@ -312,6 +313,7 @@ void NotificationFeed::Impl::on_error(Link& l, const Error& e) {
     }
   }
   if (!e.transient) return fail(e);
+  l.last_error = e.message;
   if (l.down_since == Clock::time_point{}) l.down_since = Clock::now();
   l.retry.start(static_cast<uint64_t>(kLinkBackoff.delay(l.failures++).count()));
 }
@@ -323,7 +325,8 @@ void NotificationFeed::Impl::reconnect(Link& l) {
     const std::string who = l.node != nullptr ? l.node->options.label : opts_.seed.label;
     return fail(make_error(ExitCode::kConnect,
                            who + ": unreachable for more than " + seconds(opts_.retry_timeout_ms) +
-                               ": the keyspace notifications of this primary cannot be followed; check the "
+                               " (last error: " + l.last_error +
+                               "): the keyspace notifications of this primary cannot be followed; check the "
                                "server and the network, then run again"));
   }
   connect(l);
