@@ -147,6 +147,7 @@ class NotificationFeed::Impl {
     net::Timer retry;
     uint32_t failures = 0;
     Clock::time_point down_since{};
+    std::string last_error;
   };
 
   // One primary.
@@ -159,10 +160,13 @@ class NotificationFeed::Impl {
     bool canary_set = false;  // the canary holds the run id (written by this feed, not found missing)
     bool check_in_flight = false;
     bool check_vanished = false;
-    bool retired = false;         // no longer a primary: closed, dropped on the next tick
-    bool pinged = false;          // barrier: PING sent on the current subscriber connection
-    bool answered = false;        // barrier: its answer arrived
-    std::string lost_cause;       // reported through lost() once the node is ready again
+    bool check_is_barrier = false;  // the check in flight was sent after the barrier's start
+    bool recheck = false;           // a check is due as soon as the one in flight is answered
+    bool barrier_check = false;     // barrier: waits for a canary check sent after its start
+    bool retired = false;           // no longer a primary: closed, dropped on the next tick
+    bool pinged = false;            // barrier: PING sent on the current subscriber connection
+    bool answered = false;          // barrier: its answer arrived
+    std::string lost_cause;         // reported through lost() once the node is ready again
     std::unique_ptr<Link> sub;
     std::unique_ptr<Link> ctl;
   };
@@ -195,6 +199,8 @@ class NotificationFeed::Impl {
   void maybe_ready(Node& n);
   void send_pings();
   void check_barrier();
+  void start_barrier_pings();
+  void after_check(Node& n);
   void fail(Error e);
   void close_all();
 
@@ -307,6 +313,7 @@ void NotificationFeed::Impl::on_error(Link& l, const Error& e) {
     }
   }
   if (!e.transient) return fail(e);
+  l.last_error = e.message;
   if (l.down_since == Clock::time_point{}) l.down_since = Clock::now();
   l.retry.start(static_cast<uint64_t>(kLinkBackoff.delay(l.failures++).count()));
 }
@@ -318,7 +325,8 @@ void NotificationFeed::Impl::reconnect(Link& l) {
     const std::string who = l.node != nullptr ? l.node->options.label : opts_.seed.label;
     return fail(make_error(ExitCode::kConnect,
                            who + ": unreachable for more than " + seconds(opts_.retry_timeout_ms) +
-                               ": the keyspace notifications of this primary cannot be followed; check the "
+                               " (last error: " + l.last_error +
+                               "): the keyspace notifications of this primary cannot be followed; check the "
                                "server and the network, then run again"));
   }
   connect(l);
@@ -428,6 +436,12 @@ void NotificationFeed::Impl::check_canary(Node& n) {
   if (!n.ctl->conn->send(*n.ctl, tag(kCanaryGet), get, 2)) return;
   (void)n.ctl->conn->send(*n.ctl, tag(kCanaryExpire), expire, 3);
   n.check_in_flight = true;
+  n.check_is_barrier = n.barrier_check;
+  n.recheck = false;
+}
+
+void NotificationFeed::Impl::after_check(Node& n) {
+  if (n.recheck) check_canary(n);
 }
 
 Status NotificationFeed::Impl::canary_error(const Node& n, std::string_view command, const redisReply* r) {
@@ -462,6 +476,7 @@ void NotificationFeed::Impl::on_canary_reply(Node& n, Tag t, const redisReply* r
   if (resp::is_error(r)) {
     if (t == kCanaryExpire) n.check_in_flight = false;
     if (auto st = canary_error(n, t == kCanarySet ? "write" : "read", r); !st) return fail(st.error());
+    if (t == kCanaryExpire) after_check(n);
     const auto kind = resp::classify_error(resp::text(r));
     if (opts_.cluster && (kind == resp::ServerError::kMoved || kind == resp::ServerError::kAsk)) {
       read_topology();
@@ -472,6 +487,8 @@ void NotificationFeed::Impl::on_canary_reply(Node& n, Tag t, const redisReply* r
     case kCanarySet:
       n.canary_set = true;
       maybe_ready(n);
+      // Set again after it vanished during a barrier: the barrier waits for a check made after this.
+      if (active() && n.barrier_check) check_canary(n);
       return;
     case kCanaryGet:
       if (!resp::is_string(r) || resp::text(r) != opts_.run_id) n.check_vanished = true;
@@ -479,7 +496,14 @@ void NotificationFeed::Impl::on_canary_reply(Node& n, Tag t, const redisReply* r
     case kCanaryExpire:
       n.check_in_flight = false;
       if (resp::is_integer(r) && r->integer == 0) n.check_vanished = true;
-      if (!n.check_vanished) return;
+      if (!n.check_vanished) {
+        if (n.check_is_barrier) {
+          n.barrier_check = false;
+          check_barrier();
+          if (!active()) return;
+        }
+        return after_check(n);
+      }
       // The keyspace was flushed or swapped under the subscription: no per-key event says which keys went.
       spdlog::warn("{}: the canary key {} vanished (FLUSHDB, FLUSHALL or SWAPDB)", n.options.label, n.canary);
       n.canary_set = false;
@@ -582,8 +606,7 @@ void NotificationFeed::Impl::on_topology_reply(Link& l, Tag t, const redisReply*
   }
   if (barrier_topology_) {
     barrier_topology_ = false;
-    barrier_pinging_ = true;
-    send_pings();
+    start_barrier_pings();
   }
 }
 
@@ -645,6 +668,7 @@ void NotificationFeed::Impl::barrier() {
   for (auto& n : nodes_) {
     n->pinged = false;
     n->answered = false;
+    n->barrier_check = false;
   }
   barrier_pinging_ = false;
   if (opts_.cluster) {
@@ -657,7 +681,22 @@ void NotificationFeed::Impl::barrier() {
     }
     return;
   }
+  start_barrier_pings();
+}
+
+void NotificationFeed::Impl::start_barrier_pings() {
   barrier_pinging_ = true;
+  // A FLUSHDB, FLUSHALL or SWAPDB acknowledged before the barrier must be reported (lost()) before
+  // barrier_done(): every canary is checked once more, by a check sent now.
+  for (auto& n : nodes_) {
+    if (n->retired || n->canary.empty()) continue;
+    n->barrier_check = true;
+    if (n->check_in_flight) {
+      n->recheck = true;
+    } else {
+      check_canary(*n);
+    }
+  }
   send_pings();
 }
 
@@ -673,8 +712,9 @@ void NotificationFeed::Impl::send_pings() {
 
 void NotificationFeed::Impl::check_barrier() {
   if (!barrier_pinging_ || !active()) return;
-  const bool done =
-      std::all_of(nodes_.begin(), nodes_.end(), [](const auto& n) { return n->retired || n->answered; });
+  const bool done = std::all_of(nodes_.begin(), nodes_.end(), [](const auto& n) {
+    return n->retired || (n->answered && !n->barrier_check);
+  });
   if (!done) return;
   barrier_pinging_ = false;
   events_.barrier_done();

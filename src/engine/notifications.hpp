@@ -71,7 +71,8 @@ class NotificationFeed {
   // A PING on every subscriber connection of the current primaries (on a cluster, the topology is read
   // again first, so a primary that appeared since is subscribed and included); barrier_done() once every
   // one answered. A subscriber that drops before answering is resubscribed and reported lost(): the barrier
-  // then waits for the new subscription's answer.
+  // then waits for the new subscription's answer. Every canary is checked once more after the call, so a
+  // FLUSHDB, FLUSHALL or SWAPDB acknowledged before it is reported through lost() before barrier_done().
   void barrier();
   // Unsubscribes and closes every connection (the canary keys are deleted first when reachable).
   void stop();

@@ -93,6 +93,8 @@ class Connection final : private net::Transport::Handler, private net::Flushable
 
   void set_observer(Observer* observer) noexcept { observer_ = observer; }
   // Subscriber mode: message arrays go to `handler` (null: off, the default; every reply pops the FIFO).
+  // Only for a connection that sends subscription commands and PING: a command's reply shaped like a
+  // message (LRANGE of ["message", "a", "b"]) would be taken for one.
   void set_push_handler(PushHandler* handler) noexcept { push_ = handler; }
   // Starts connecting; valid in kIdle and kClosed (reconnect).
   void connect();

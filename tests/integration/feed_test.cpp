@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -17,8 +18,11 @@
 #include "cluster/slot.hpp"
 #include "engine/notifications.hpp"
 #include "net/loop.hpp"
+#include "net/tls.hpp"
+#include "support/certs.hpp"
 #include "support/cluster.hpp"
 #include "support/redis_server.hpp"
+#include "support/versions.hpp"
 
 using namespace rmig;
 using namespace rmig::test;
@@ -31,6 +35,7 @@ struct Recorder final : engine::FeedEvents {
   std::vector<std::pair<std::string, std::string>> losts;
   int barriers = 0;
   std::size_t changes_at_barrier = 0;
+  std::size_t losts_at_barrier = 0;
   bool is_subscribed = false;
   std::optional<Error> error;
 
@@ -41,6 +46,7 @@ struct Recorder final : engine::FeedEvents {
   void barrier_done() override {
     ++barriers;
     changes_at_barrier = changes.size();
+    losts_at_barrier = losts.size();
   }
   void subscribed() override {
     CHECK_FALSE(is_subscribed);  // once
@@ -311,6 +317,45 @@ TEST_SUITE("feed") {
     CHECK_FALSE(run.events.error);
   }
 
+  TEST_CASE("feed: a TLS source: the proof, events and the barrier over TLS") {
+    ServerOptions so = notifying();
+    so.tls_only = true;
+    RedisServer server(so);
+    net::Loop loop;
+    engine::FeedOptions o = feed_options(server);
+    o.seed.endpoint.host = "localhost";
+    o.seed.endpoint.port = static_cast<uint16_t>(server.tls_port());
+    net::TlsConfig tls;
+    tls.enabled = true;
+    tls.ca_file = test_certs().ca_cert;
+    auto ctx = net::TlsContext::create(tls, "source");
+    REQUIRE(ctx);
+    o.seed.tls = *ctx;
+    auto proven = engine::prove_notifications(loop, o, "redis-migrate:");
+    CHECK_MESSAGE(proven, (proven ? std::string() : proven.error().message));
+    Running run(loop, o);
+    server.client().checked({"SET", "tls:1", "v"});
+    CHECK(run.wait_for("tls:1", "set"));
+    run.feed.barrier();
+    CHECK(pump(loop, [&] { return run.events.barriers == 1; }));
+  }
+
+  TEST_CASE("feed: a source unreachable for longer than the retry timeout -> failed(), naming it") {
+    auto server = std::make_unique<RedisServer>(notifying());
+    net::Loop loop;
+    engine::FeedOptions o = feed_options(*server);
+    o.retry_timeout_ms = 1'500;
+    Running run(loop, o);
+    const std::string endpoint = server->endpoint();
+    server.reset();  // stopped: every reconnection is refused
+    REQUIRE(pump(
+        loop, [&] { return run.events.error.has_value(); }, 10s));
+    INFO(run.events.error->message);
+    CHECK(run.events.error->message.find(endpoint) != std::string::npos);
+    CHECK(run.events.error->message.find("unreachable for more than 1500ms") != std::string::npos);
+    CHECK(run.events.losts.empty());  // never subscribed again: nothing to report as lost
+  }
+
   TEST_CASE("feed: FLUSHDB, FLUSHALL and SWAPDB -> lost() through the canary within 2 s") {
     RedisServer server(notifying());
     Client c = server.client();
@@ -344,7 +389,9 @@ TEST_SUITE("feed") {
     RedisServer server(notifying());
     Client c = server.client();
     net::Loop loop;
-    Running run(loop, feed_options(server));
+    engine::FeedOptions o = feed_options(server);
+    o.check_interval_ms = 60'000;  // no periodic canary check during the test: only the barrier's
+    Running run(loop, o);
     std::vector<Command> writes;
     for (int i = 0; i < 3000; ++i)
       writes.push_back({"SET", "b:" + std::to_string(i), "v"});
@@ -361,6 +408,18 @@ TEST_SUITE("feed") {
     REQUIRE_MESSAGE(pump(loop, [&] { return run.events.barriers == 2; }), run.events.dump());
     CHECK(run.events.losts.size() == 1);  // reported on resubscription, before the new PING's answer
     CHECK_FALSE(run.events.error);
+
+    // A FLUSHDB acknowledged before barrier() is reported (lost(), through the canary) before barrier_done().
+    c.checked({"FLUSHDB"});
+    run.feed.barrier();
+    REQUIRE_MESSAGE(pump(loop, [&] { return run.events.barriers == 3; }), run.events.dump());
+    REQUIRE(run.events.losts_at_barrier == 2);
+    CHECK(run.events.losts[1].second.find("canary key vanished") != std::string::npos);
+    CHECK(c.checked({"GET", "redis-migrate:live:run1:canary"}).str == "run1");
+    // Nothing more to report: the next barrier only waits for the PING and a canary check.
+    run.feed.barrier();
+    REQUIRE(pump(loop, [&] { return run.events.barriers == 4; }));
+    CHECK(run.events.losts.size() == 2);
   }
 
   TEST_CASE(
@@ -435,5 +494,61 @@ TEST_SUITE("feed") {
     CHECK(run.wait_for(key, "set"));
     run.feed.barrier();
     CHECK(pump(loop, [&] { return run.events.barriers == 1; }));
+
+    // Resharding moves the new primary's canary slot away: MIGRATE sends per-key events, so nothing is lost;
+    // the canary is placed again on a slot its primary still owns.
+    const std::size_t losts_before = run.events.losts.size();
+    RedisServer* to = nullptr;
+    for (auto* p : cluster.primaries())
+      if (p != replica) to = p;
+    REQUIRE(to != nullptr);
+    Client fc = replica->client();
+    const auto canaries = fc.scan_all("redis-migrate:live:run1:canary*");
+    REQUIRE(canaries.size() == 1);
+    cluster.move_slots(*replica, *to, {static_cast<int>(cluster::key_hash_slot(canaries[0]))});
+    CHECK_MESSAGE(pump(
+                      loop,
+                      [&] {
+                        const auto now = fc.scan_all("redis-migrate:live:run1:canary*");
+                        return now.size() == 1 && now[0] != canaries[0];
+                      },
+                      5s),
+                  run.events.dump());
+    pump(
+        loop, [] { return false; }, 600ms);
+    CHECK(run.events.losts.size() == losts_before);
+    CHECK_FALSE(run.events.error);
+  }
+}
+
+// Other server versions: Redis 6.0 (no channel ACLs, CLUSTER SLOTS only, no SET ... GET) and Valkey 9.
+TEST_SUITE("versions") {
+  TEST_CASE("feed: the proof and the feed on Redis 6.0 and Valkey 9") {
+    for (const ServerBuild* build : {&redis_6_0(), &valkey_9()}) {
+      INFO(build->name);
+      ServerOptions so = build->options();
+      so.extra_args.push_back("--notify-keyspace-events");
+      so.extra_args.push_back("KEA");
+      RedisServer server(so);
+      Client c = server.client();
+      net::Loop loop;
+      const engine::FeedOptions o = feed_options(server);
+      auto proven = engine::prove_notifications(loop, o, "redis-migrate:");
+      CHECK_MESSAGE(proven, (proven ? std::string() : proven.error().message));
+      c.checked({"CONFIG", "SET", "notify-keyspace-events", "K$"});
+      auto partial = engine::prove_notifications(loop, o, "redis-migrate:", 1'000);
+      REQUIRE_FALSE(partial);
+      CHECK(partial.error().message.find("sent the classes $ but not glshzxt") != std::string::npos);
+      c.checked({"CONFIG", "SET", "notify-keyspace-events", "KEA"});
+      {
+        Running run(loop, o);
+        c.checked({"SET", "v:1", "x"});
+        CHECK(run.wait_for("v:1", "set"));
+        c.checked({"FLUSHDB"});
+        CHECK(run.wait_lost(1, 2s));
+        run.feed.barrier();
+        CHECK(pump(loop, [&] { return run.events.barriers == 1; }));
+      }
+    }
   }
 }
