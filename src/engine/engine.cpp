@@ -349,8 +349,11 @@ void Engine::dispatch() {
     slot.job.key = std::move(q.key);
     window_.admit(slot.estimate, slot.job.held);
     pacing_.dispatched(slot.pacing);
-    // A changed key's type is not known from its SCAN: a live job asks whenever the selection has types.
-    if (selector_.type_check() || (slot.job.live != LiveMode::kNone && !opts_.selection.types.empty())) {
+    // A changed key's type is not known from a SCAN: its job asks whenever the selection has types. An orphan
+    // check asks the source itself (its task).
+    const LiveMode live = slot.job.live;
+    if ((selector_.type_check() && live != LiveMode::kOrphan) ||
+        (live == LiveMode::kApply && !opts_.selection.types.empty())) {
       slot.typing = true;
       send_type(j);
     } else {
@@ -402,8 +405,12 @@ void Engine::on_type(uint32_t j, resp::Reply reply) {
     return fail_key(j, "TYPE: " + msg);
   }
   const std::string_view type = resp::text(r);
-  // A live job whose key is gone goes on: its destination name is deleted.
-  if (job.live != LiveMode::kNone && type == "none") return begin(j);
+  // A changed key that is gone, or no longer of a selected type: its destination name goes (an orphan check
+  // of a key of a type left out deletes it).
+  if (job.live == LiveMode::kApply && !selector_.type_selected(type)) {
+    if (type != "none") job.live = LiveMode::kOrphan;
+    return begin(j);
+  }
   if (!selector_.type_selected(type)) return done(j);  // not selected
   job.type = std::string(type);
   begin(j);
