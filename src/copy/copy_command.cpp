@@ -352,7 +352,10 @@ report::RunReport run_copy(const CopyCommand& cmd) {
   rep.source = cmd.source_url;
   rep.destination = cmd.destination_url;
   rep.dry_run = cmd.options.dry_run;
-  rep.conflict_policy = name_of(engine::kConflictPolicyNames, cmd.options.conflict);
+  // A live run replaces, whatever was given (copy/live_preflight.hpp).
+  rep.conflict_policy =
+      name_of(engine::kConflictPolicyNames,
+              cmd.options.live.enabled ? engine::ConflictPolicy::kReplace : cmd.options.conflict);
   rep.cleanup = cmd.options.cleanup;
   auto finish = [&](report::RunReport& r) -> report::RunReport {
     r.duration_s = std::chrono::duration<double>(Clock::now() - started).count();
