@@ -176,7 +176,8 @@ int run_status(const StateCommand& cmd) {
     FILE* out = cmd.report_json == "-" ? stderr : stdout;
     std::fprintf(out, "destination %s\n", cmd.destination_url.c_str());
     if (*lock) {
-      std::fprintf(out, "lock %s: held by %s\n", main_lock.c_str(), (*lock)->describe().c_str());
+      std::fprintf(out, "lock %s: held by %s%s\n", main_lock.c_str(), (*lock)->describe().c_str(),
+                   (*lock)->live ? " (a live run: end it with `redis-migrate cutover DESTINATION_URL`)" : "");
     } else {
       std::fprintf(out, "lock %s: free\n", main_lock.c_str());
     }

@@ -228,9 +228,12 @@ TEST_SUITE("live_cli") {
                             {"cutover", nullptr}}}};
     dst.command({"SET", "redis-migrate:run:00000000000000aa", rec.dump()});
     dst.command({"ZADD", "redis-migrate:run:index", std::to_string(now - 60000), "00000000000000aa"});
+    dst.command({"SET", "redis-migrate:lock", lease_value(true), "PX", "60000"});
     auto run = run_copy({"status", dst_server.url()});
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
+    CHECK(contains(run.result.out, "a live run: end it with `redis-migrate cutover"));
+    CHECK(run.report["lock"]["live"] == true);
     CHECK(contains(run.result.out, "live: phase live, lag 37 ms, pending 1,234"));
     CHECK(contains(run.result.out, "resyncs 1"));
     REQUIRE(run.report["runs"].size() == 1);
