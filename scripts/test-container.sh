@@ -5,7 +5,8 @@
 #   - the container against redis-servers on loopback (host network): --help and --version, usage and exit 2
 #     with neither arguments nor environment, a bad URL (clear error, exit 2), a real copy compared key by key,
 #     a copy configured only through environment variables (password from a mounted file, JSON logs), and
-#     SIGTERM mid-copy (exit 143, summary printed, every key on the destination equal to the source's);
+#     SIGTERM mid-copy (exit 143, summary printed, every key on the destination equal to the source's), and
+#     --metrics-port scraped over HTTP during a paced copy;
 #   - `compose up --build --abort-on-container-exit --exit-code-from migrate`: its exit code, the migrate
 #     container's own exit code, and the destination compared key by key with the source.
 # Uses docker when an engine answers (`docker info`), otherwise podman, buildah and podman-compose from Debian,
@@ -55,7 +56,7 @@ cleanup() {
   set +e
   if [ "$compose_up" = 1 ]; then compose down >"$work/compose-down.log" 2>&1; fi
   if [ -n "${engine_ready:-}" ]; then
-    "$engine" rm -f "$name-sigterm" >/dev/null 2>&1
+    "$engine" rm -f "$name-sigterm" "$name-metrics" >/dev/null 2>&1
   fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
@@ -527,6 +528,28 @@ expect_rc 0 "the resumed copy" "$work/resume.err"
 grep -q 'resuming run' "$work/resume.err" || fail "the second run did not resume from the checkpoint"
 n=$(compare_keys "$src" "$dst" all) || fail "after the resumed copy: the destination differs from the source"
 say "  the checkpoint said interrupted, the lock was released, and a second run resumed and finished: $n keys equal"
+
+# --metrics-port from the image (its prometheus-cpp and civetweb libraries): a paced copy into DB 1 scraped
+# over plain HTTP while it runs, then stopped.
+mport=$(free_port)
+say "metrics on port $mport during a paced copy"
+"$engine" run -d --name "$name-metrics" --network host "$image" "redis://127.0.0.1:$src/0" \
+  "redis://127.0.0.1:$dst/1" --metrics-port "$mport" --rate-limit 2000 --progress-interval 0 >/dev/null
+scrape() { (exec 3<>"/dev/tcp/127.0.0.1/$mport" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3) 2>/dev/null; }
+mcopied=0
+metrics=
+for _ in $(seq 100); do
+  metrics=$(scrape || true)
+  mcopied=$(awk '/^redis_migrate_keys_total\{outcome="copied"\}/ { print int($2) }' <<<"$metrics")
+  [ "${mcopied:-0}" -gt 0 ] && break
+  sleep 0.1
+done
+"$engine" stop -t 20 "$name-metrics" >/dev/null
+"$engine" logs "$name-metrics" >"$work/metrics.log" 2>&1
+"$engine" rm "$name-metrics" >/dev/null
+[ "${mcopied:-0}" -gt 0 ] || fail "metrics: no scrape showed copied keys within 10 s: $(head -c 300 <<<"$metrics")"
+grep -q '^redis_migrate_info{command="copy"' <<<"$metrics" || fail "metrics: no redis_migrate_info from the image"
+say "  scraped redis_migrate_keys_total{outcome=\"copied\"} $mcopied while the copy ran"
 
 # ================================================================ 3. the compose demo
 demo_src=$(free_port)
