@@ -810,13 +810,13 @@ progress_lags() {
 # json_number FILE NAME: the first number named NAME in a JSON file (the report's live object holds unique names).
 json_number() { grep -oE "\"$2\": *-?[0-9.eE+]+" "$1" | head -n 1 | sed 's/.*: *//'; }
 
-# wait_live PID ERRFILE DST_URL SECONDS: until the run is in its live phase (a progress line with pending keys, or
-# `status` saying so); 1 when the run ended or the time passed.
+# wait_live PID ERRFILE DST_URL SECONDS: until the run is in its live phase (a progress line "live | pending ...",
+# or `status` saying "phase live"); 1 when the run ended or the time passed.
 wait_live() {
   local pid=$1 err=$2 dst=$3 secs=$4 i
   for ((i = 0; i < secs * 5; i++)); do
     kill -0 "$pid" 2>/dev/null || return 1
-    grep -qE 'pending' "$err" 2>/dev/null && return 0
+    grep -qE 'live \| pending' "$err" 2>/dev/null && return 0
     "$TOOL" status "$dst" 2>/dev/null | grep -qiE 'phase[ :=]+live|live phase' && return 0
     sleep 0.2
   done
