@@ -280,7 +280,7 @@ TEST_SUITE("live") {
     const RunResult result = run.finish(60s);
     const double after_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped).count();
     MESSAGE("the run ended " << after_s << " s after the last write");
-    CHECK(after_s >= 1.9);
+    CHECK(after_s >= 1.5);
     CHECK(after_s < 7.0);
     check_cut_over(run, result, "idle");
     require_exact(p.src, p.dst);
@@ -315,10 +315,12 @@ TEST_SUITE("live") {
     LiveRun run(p.live_args());
     REQUIRE_MESSAGE(run.wait_live(p.dst), run.tool().err());
     p.src.checked({"CONFIG", "SET", "client-output-buffer-limit", "pubsub 1kb 512 1"});
-    // A burst of pipelined writes fills the subscriber's output buffer beyond 1 KB at once.
+    // A burst of pipelined writes: the server reads some 400 of these short commands at a time and queues a
+    // notification of about 80 bytes for each before it writes to the subscriber, beyond the 16 KB reply
+    // buffer and the 1 KB limit at once.
     std::vector<Command> burst;
     for (int i = 0; i < 5000; ++i)
-      burst.push_back({"SET", "w:burst:" + std::to_string(i), std::string(40, 'b')});
+      burst.push_back({"SET", "b:" + std::to_string(i), "b"});
     p.src.pipeline_checked(burst);
     const bool closed = eventually([&] { return contains(p.src_server.log(), "output buffer limits"); }, 10s);
     CHECK_MESSAGE(closed, "the server never closed the subscriber: " << p.src_server.log_tail(10));
