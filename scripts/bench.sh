@@ -8,11 +8,14 @@
 # each replay alone too, and the CPU time (user+sys) of the tool (wait4) and of each server (/proc/PID/stat)
 # per million keys; and checks the targets: tool >= 90% of the limit, tool peak RSS <= 64 MB, TLS >= 70% of
 # plain, rewrite path >= 50% of the dump path.
+# The live section (--only live) measures a live run (--live) while a load of fixed rates writes to the source:
+# the lag from a write acknowledged by the source to its value on the destination, the tool's CPU, pending keys,
+# the highest rate held with p99 lag under 1 s; and the cost of a resync of an unchanged keyspace.
 # The method is described in docs/performance.md. Results: build-bench/results.{md,json} (raw: results.tsv).
 #
 # usage: scripts/bench.sh [--quick] [--only NAME[,NAME...]] [--tool PATH] [--repeat N] [--keep]
 #   --quick       datasets 10x smaller (a smoke run of about two minutes)
-#   --only NAME   run only these sections: strings mixed strings5m bigkeys tls cluster rewrite (repeatable)
+#   --only NAME   run only these sections: strings mixed strings5m bigkeys tls cluster rewrite live (repeatable)
 #   --tool PATH   measure this redis-migrate binary instead of building build-release/redis-migrate
 #   --repeat N    run every timed step N times and keep the best (default 1)
 #   --keep        keep the work directory under /tmp (command files, server logs) for inspection
@@ -27,7 +30,7 @@ CLK_TCK=$(getconf CLK_TCK)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/build-bench"
-ALL_SECTIONS=(strings mixed strings5m bigkeys tls cluster rewrite)
+ALL_SECTIONS=(strings mixed strings5m bigkeys tls cluster rewrite live)
 COMMAND_LINE="scripts/bench.sh"
 [ -n "${RM_BENCH_TOOL_ARGS:-}" ] && COMMAND_LINE="RM_BENCH_TOOL_ARGS='$RM_BENCH_TOOL_ARGS' $COMMAND_LINE"
 for arg in "$@"; do
@@ -40,7 +43,7 @@ KEEP=0
 TOOL=
 SECTIONS=()
 
-usage() { sed -n '13,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '16,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() {
   printf 'bench: error: %s\n' "$*" >&2
   exit 1
@@ -75,7 +78,7 @@ done
 [ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=("${ALL_SECTIONS[@]}")
 
 read -r -a SERVER_CMD <<<"${RM_BENCH_SERVER:-redis-server}"
-for cmd in "${SERVER_CMD[0]}" redis-cli openssl cmake make; do
+for cmd in "${SERVER_CMD[0]}" redis-cli redis-benchmark openssl cmake make; do
   command -v "$cmd" >/dev/null || die "$cmd not found; run scripts/install-deps.sh"
 done
 
@@ -89,6 +92,11 @@ MIXED_BYTES=$((300000000 / DIV))
 TTL_FRACTION=0.3
 BIG_SCALE=$([ "$QUICK" = 1 ] && echo 0.1 || echo 1)
 PROBE_KEYS=600
+# live: hot keys written by the load (five types), the rates (changes/s) and seconds at each, the resync keyspace.
+LIVE_HOT=$((100000 / DIV))
+LIVE_RATES=(5000 20000 50000)
+LIVE_SECS=$([ "$QUICK" = 1 ] && echo 5 || echo 30)
+LIVE_RESYNC_N=$((1000000 / DIV))
 CLUSTER_URL_FORMAT=${RM_BENCH_CLUSTER_URL_FORMAT:-redis://127.0.0.1:%s}
 read -r -a CLUSTER_ARGS <<<"${RM_BENCH_CLUSTER_ARGS:-}"
 read -r -a TOOL_ARGS <<<"${RM_BENCH_TOOL_ARGS:-}"
@@ -711,6 +719,247 @@ cluster_section() {
   stop_servers
 }
 
+# --- live sync ---------------------------------------------------------------------------------------------------
+# What is measurable from outside a live run, and how:
+#   lag       end to end, the way an application sees it: every 100 ms a script on the source stores its own
+#             TIME (us) in the key live:lagprobe; a reader on the destination polls that key every 20 ms with the
+#             destination's TIME (same machine, same clock). The lag of a probe value is the reader's time when
+#             it first sees it minus the value (resolution 20 ms; a value overwritten before it was ever seen
+#             yields no sample, so under a growing lag the samples are the later values). p50/p99/max over the
+#             window. Besides, the tool's own view: the lag of its progress lines (the age of the oldest pending
+#             change, one sample per --progress-interval) and lag_ms_max / pending_max of its report.
+#   rate      the writes the source actually served in the window (INFO commandstats of the load's commands),
+#             next to the target: one redis-benchmark burst per type every 200 ms (-r HOT random keys per type).
+#   CPU       user+sys of the tool's process in the window (/proc/PID/stat), in cores.
+#   resync    a live run (--live --replace --until-idle 1) onto an exact copy: RESTOREs the destination served
+#             (INFO commandstats, should be 0) and the wall time up to the live phase, next to a full copy's time.
+
+# live_seed PORT HOT: HOT keys of each of the five types the load writes (names as redis-benchmark's
+# __rand_int__ makes them: 12 digits), through redis-cli --pipe.
+live_seed() {
+  local port=$1 hot=$2
+  awk -v n="$hot" 'function cmd(a, b, c, d,   s) {
+      s = "*" (2 + (c != "") + (d != "")) "\r\n"
+      s = s "$" length(a) "\r\n" a "\r\n$" length(b) "\r\n" b "\r\n"
+      if (c != "") s = s "$" length(c) "\r\n" c "\r\n"
+      if (d != "") s = s "$" length(d) "\r\n" d "\r\n"
+      printf "%s", s
+    }
+    BEGIN {
+      for (i = 0; i < n; i++) {
+        k = sprintf("%012d", i)
+        cmd("SET", "live:s:" k, "v" i)
+        cmd("HSET", "live:h:" k, "f", "v")
+        cmd("RPUSH", "live:l:" k, "v")
+        cmd("SADD", "live:t:" k, "m")
+        cmd("ZADD", "live:z:" k, "1", "m")
+      }
+    }' | redis-cli -h 127.0.0.1 -p "$port" --pipe >>"$OUT/bench.log" 2>&1 || die "seeding the live keys failed"
+}
+
+# The load's commands (one per type, plus deletions of strings), for redis-benchmark and INFO commandstats.
+LIVE_LOAD=("SET live:s:__rand_int__ __rand_int__" "HSET live:h:__rand_int__ f__rand_int__ v"
+  "LPUSH live:l:__rand_int__ __rand_int__" "SADD live:t:__rand_int__ __rand_int__"
+  "ZINCRBY live:z:__rand_int__ 1 m__rand_int__" "DEL live:s:__rand_int__")
+load_calls() {
+  rcli "$1" INFO commandstats | tr -d '\r' | awk -F'[:=,]' '
+    $1 ~ /^cmdstat_(set|hset|lpush|sadd|zincrby|del)$/ { n += $3 } END { print n + 0 }'
+}
+
+# live_load PORT RATE SECONDS HOT: RATE commands/s for SECONDS, one burst per type every 200 ms.
+live_load() {
+  local port=$1 rate=$2 secs=$3 hot=$4 per tick ticks start now due c
+  per=$((rate / 5 / ${#LIVE_LOAD[@]}))
+  [ "$per" -ge 1 ] || per=1
+  ticks=$((secs * 5))
+  start=$(date +%s%N)
+  for ((tick = 0; tick < ticks; tick++)); do
+    for c in "${LIVE_LOAD[@]}"; do
+      # shellcheck disable=SC2086
+      redis-benchmark -h 127.0.0.1 -p "$port" -c 2 -P 16 -r "$hot" -n "$per" -q $c >/dev/null 2>&1 &
+    done
+    wait
+    now=$(date +%s%N)
+    due=$((start + (tick + 1) * 200000000))
+    [ "$due" -le "$now" ] || sleep "$(awk -v d=$((due - now)) 'BEGIN { printf "%.3f", d / 1e9 }')"
+  done
+}
+
+# lag_stats FILE: "p50 p99 max count" of the numbers (ms) in FILE, or "- - - 0".
+lag_stats() {
+  sort -n "$1" | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "- - - 0"; exit }
+    p50 = v[int((NR - 1) * 0.50) + 1]; p99 = v[int((NR - 1) * 0.99) + 1]
+    printf "%.0f %.0f %.0f %d\n", p50, p99, v[NR], NR }'
+}
+
+# probe_lags READER_OUTPUT: the lag (ms) of every probe value the reader saw, one per line. The reader prints
+# three lines per poll: its seconds, its microseconds, the probe value (us, or empty).
+probe_lags() {
+  awk 'NR % 3 == 1 { s = $1 } NR % 3 == 2 { us = $1 } NR % 3 == 0 {
+      if ($1 != "" && !($1 in seen)) { seen[$1] = 1; printf "%.1f\n", (s * 1e6 + us - $1) / 1000 } }' "$1"
+}
+
+# progress_lags FILE FROM TO: the lag (ms) of the tool's progress lines FROM..TO of FILE ("lag N ms", "lag Ns",
+# "lag=N").
+progress_lags() {
+  sed -n "${2},${3}p" "$1" | grep -oE 'lag[ =:]+[0-9.]+ ?(ms|s)?' | awk '{
+      gsub(/lag[ =:]+/, ""); v = $0 + 0; if ($0 ~ /[0-9]s$/ || $0 ~ / s$/) v *= 1000; print v }'
+}
+
+# json_number FILE NAME: the first number named NAME in a JSON file (the report's live object holds unique names).
+json_number() { grep -oE "\"$2\": *-?[0-9.eE+]+" "$1" | head -n 1 | sed 's/.*: *//'; }
+
+# wait_live PID ERRFILE DST_URL SECONDS: until the run is in its live phase (a progress line "live | pending ...",
+# or `status` saying "phase live"); 1 when the run ended or the time passed.
+wait_live() {
+  local pid=$1 err=$2 dst=$3 secs=$4 i
+  for ((i = 0; i < secs * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    grep -qE 'live \| pending' "$err" 2>/dev/null && return 0
+    "$TOOL" status "$dst" 2>/dev/null | grep -qiE 'phase[ :=]+live|live phase' && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+live_section() {
+  log "live sync: ${LIVE_RATES[*]} changes/s over $(short_count $((LIVE_HOT * 5))) hot keys, ${LIVE_SECS}s each"
+  if [ -n "$TOOL_REASON" ]; then
+    record unavailable section=live "reason=$TOOL_REASON"
+    return 0
+  fi
+  if ! "$TOOL" --help 2>&1 | grep -q -- '--live'; then
+    record unavailable section=live "reason=the tool has no --live option"
+    log "  not available: the tool has no --live option"
+    return 0
+  fi
+  SRC_PORT=$(rmb free-port)
+  start_server live-source "$SRC_PORT" --notify-keyspace-events KEA
+  SRC_PID=$SERVER_PID
+  DST_PORT=$(rmb free-port)
+  start_server live-destination "$DST_PORT"
+  DST_PID=$SERVER_PID
+  local src="redis://127.0.0.1:$SRC_PORT" dst="redis://127.0.0.1:$DST_PORT" report="$WORK/live.json"
+  local err="$WORK/live.err" pid t0
+  live_seed "$SRC_PORT" "$LIVE_HOT"
+  log "  seeded $(rcli "$SRC_PORT" DBSIZE) keys"
+  rm -f "$report"
+  t0=$(date +%s%N)
+  "$TOOL" --live --progress-interval 0.5 --report-json "$report" "${TOOL_ARGS[@]}" "$src" "$dst" \
+    >"$WORK/live.out" 2>"$err" &
+  pid=$!
+  if ! wait_live "$pid" "$err" "$dst" 600; then
+    local why
+    why="the live run did not reach its live phase: $(tail -n 1 "$err" | cut -c1-160)"
+    log "  $why"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    record unavailable section=live "reason=$why"
+    stop_servers
+    return 0
+  fi
+  log "  bulk copy done, live phase after $(awk -v d=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.1f", d / 1e9 }')s"
+  local rate held=0 c0 c1 w0 w1 l0 l1 e0 e1 reader writer achieved cores p50 p99 pmax pn t50 t99 tmax tn
+  for rate in "${LIVE_RATES[@]}"; do
+    c0=$(cpu_ticks "$pid")
+    w0=$(load_calls "$SRC_PORT")
+    l0=$(($(wc -l <"$err") + 1))
+    e0=$(date +%s%N)
+    redis-cli -h 127.0.0.1 -p "$SRC_PORT" -r $((LIVE_SECS * 10)) -i 0.1 EVAL \
+      "local t = redis.call('TIME') redis.call('SET', 'live:lagprobe', t[1] .. string.format('%06d', tonumber(t[2]))) return 1" 0 \
+      >/dev/null 2>&1 &
+    writer=$!
+    redis-cli -h 127.0.0.1 -p "$DST_PORT" -r $((LIVE_SECS * 50 + 100)) -i 0.02 EVAL \
+      "local t = redis.call('TIME') return {t[1], t[2], redis.call('GET', 'live:lagprobe') or ''}" 0 \
+      >"$WORK/lag.$rate" 2>/dev/null &
+    reader=$!
+    live_load "$SRC_PORT" "$rate" "$LIVE_SECS" "$LIVE_HOT"
+    wait "$writer" || true
+    sleep 2  # the reader sees the last probe values
+    kill "$reader" 2>/dev/null || true
+    wait "$reader" 2>/dev/null || true
+    e1=$(date +%s%N)
+    c1=$(cpu_ticks "$pid")
+    w1=$(load_calls "$SRC_PORT")
+    l1=$(wc -l <"$err")
+    achieved=$(awk -v n=$((w1 - w0)) -v s="$LIVE_SECS" 'BEGIN { printf "%.0f", n / s }')
+    cores=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v d=$((e1 - e0)) 'BEGIN { printf "%.2f", t / hz / (d / 1e9) }')
+    probe_lags "$WORK/lag.$rate" >"$WORK/lag.$rate.ms"
+    progress_lags "$err" "$l0" "$l1" >"$WORK/plag.$rate.ms"
+    read -r p50 p99 pmax pn < <(lag_stats "$WORK/lag.$rate.ms")
+    read -r t50 t99 tmax tn < <(lag_stats "$WORK/plag.$rate.ms")
+    log "  $rate/s (served $achieved/s): lag p50 ${p50} ms, p99 ${p99} ms, max ${pmax} ms ($pn samples); tool's lag p50 ${t50}, p99 ${t99}, max ${tmax} ms ($tn lines); tool CPU $cores cores"
+    if [ "$p99" != - ] && [ "$p99" -lt 1000 ] && [ "$achieved" -ge $((rate * 9 / 10)) ]; then held=$rate; fi
+    record live "rate=$rate" "served_per_s=$achieved" "seconds=$LIVE_SECS" "hot_keys=$((LIVE_HOT * 5))" \
+      "lag_p50_ms=$p50" "lag_p99_ms=$p99" "lag_max_ms=$pmax" "lag_samples=$pn" "tool_lag_p50_ms=$t50" \
+      "tool_lag_p99_ms=$t99" "tool_lag_max_ms=$tmax" "tool_lag_samples=$tn" "tool_cpu_cores=$cores"
+  done
+  # The cut-over: SIGUSR1, then the exit.
+  local cut0 cut_ms rc=0 same
+  cut0=$(date +%s%N)
+  kill -USR1 "$pid"
+  wait "$pid" || rc=$?
+  cut_ms=$((($(date +%s%N) - cut0) / 1000000))
+  same=$([ "$(rcli "$SRC_PORT" DBSIZE)" = "$(user_dbsize_sum "$DST_PORT")" ] && echo yes || echo NO)
+  log "  cut-over (SIGUSR1): exit $rc after ${cut_ms} ms; report: pending_max $(json_number "$report" pending_max), lag_ms_max $(json_number "$report" lag_ms_max), resyncs $(json_number "$report" resyncs); same key count: $same"
+  record live-cutover "exit=$rc" "cutover_ms=$cut_ms" "report_cutover_ms=$(json_number "$report" cutover_ms)" \
+    "pending_max=$(json_number "$report" pending_max)" "lag_ms_max=$(json_number "$report" lag_ms_max)" \
+    "changes=$(json_number "$report" changes)" "recopied=$(json_number "$report" recopied)" \
+    "deleted=$(json_number "$report" deleted)" "held_rate=$held" "same_dbsize=$same"
+
+  # The resync of an unchanged keyspace: a full copy first (its time), then a live run onto that exact copy.
+  flush "$SRC_PORT" "$DST_PORT"
+  seed_on "$SRC_PORT" strings "$LIVE_RESYNC_N" "$VALUE_SIZE"
+  log "  resync: seeded $(rcli "$SRC_PORT" DBSIZE) keys"
+  measure_tool copy "$src" "$dst" "$DST_PORT" "$LIVE_RESYNC_N"
+  local copy_fields=("${TOOL_FIELDS[@]}") r0 r1 res
+  r0=$(rcli "$DST_PORT" INFO commandstats | tr -d '\r' | awk -F'[:=,]' '$1 == "cmdstat_restore" { print $3 }')
+  rm -f "$report"
+  t0=$(date +%s%N)
+  "$TOOL" --live --replace --until-idle 1 --progress-interval 0.5 --report-json "$report" "${TOOL_ARGS[@]}" \
+    "$src" "$dst" >"$WORK/resync.out" 2>"$WORK/resync.err" &
+  pid=$!
+  local live_s=-
+  if wait_live "$pid" "$WORK/resync.err" "$dst" 600; then
+    live_s=$(awk -v d=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+  fi
+  rc=0
+  wait "$pid" || rc=$?
+  res=$(awk -v d=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+  r1=$(rcli "$DST_PORT" INFO commandstats | tr -d '\r' | awk -F'[:=,]' '$1 == "cmdstat_restore" { print $3 }')
+  local written=$((${r1:-0} - ${r0:-0}))
+  log "  resync of $(short_count "$LIVE_RESYNC_N") unchanged keys: live phase after ${live_s}s, exit $rc after ${res}s (--until-idle 1), RESTOREs $written, unchanged $(json_number "$report" unchanged), recopied $(json_number "$report" recopied)"
+  record live-resync "keys=$LIVE_RESYNC_N" "exit=$rc" "resync_s=$live_s" "total_s=$res" "restores=$written" \
+    "unchanged=$(json_number "$report" unchanged)" "recopied=$(json_number "$report" recopied)" "${copy_fields[@]}"
+  stop_servers
+}
+
+# live_markdown: the live section's tables from results.tsv, appended to results.md (rm-bench render does not
+# know them).
+live_markdown() {
+  grep -qE '^live' "$RESULTS" || return 0
+  {
+    printf '\n## Live sync (--live)\n\n'
+    printf 'Lag: a write acknowledged by the source until its value is on the destination, measured from outside '
+    printf '(a probe key every 100 ms, polled every 20 ms on the destination); the tool'"'"'s lag: its progress '
+    printf 'lines (age of the oldest pending change). CPU: the tool, in cores.\n\n'
+    printf '| target changes/s | served/s | lag p50 ms | lag p99 ms | lag max ms | tool lag p50 / p99 / max ms | tool CPU cores | p99 < 1 s |\n'
+    printf '|---|---|---|---|---|---|---|---|\n'
+    awk -F'\t' '$1 == "live" { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
+        printf "| %s | %s | %s | %s | %s | %s / %s / %s | %s | %s |\n", f["rate"], f["served_per_s"], f["lag_p50_ms"],
+          f["lag_p99_ms"], f["lag_max_ms"], f["tool_lag_p50_ms"], f["tool_lag_p99_ms"], f["tool_lag_max_ms"],
+          f["tool_cpu_cores"], (f["lag_p99_ms"] != "-" && f["lag_p99_ms"] + 0 < 1000) ? "yes" : "no" }' "$RESULTS"
+    awk -F'\t' '$1 == "live-cutover" { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
+        printf "\nHighest rate held (p99 lag < 1 s, >= 90%% of the target served): %s changes/s. Cut-over by SIGUSR1: exit %s after %s ms (report: cutover_ms %s); pending max %s, lag_ms_max %s; changes %s, recopied %s, deleted %s; same key count: %s.\n",
+          f["held_rate"], f["exit"], f["cutover_ms"], f["report_cutover_ms"], f["pending_max"], f["lag_ms_max"],
+          f["changes"], f["recopied"], f["deleted"], f["same_dbsize"] }' "$RESULTS"
+    awk -F'\t' '$1 == "live-resync" { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
+        printf "\nResync of %s unchanged keys (--live --replace onto an exact copy): live phase after %s s (full copy: %s s), RESTOREs on the destination %s (should be 0), unchanged %s, recopied %s, exit %s.\n",
+          f["keys"], f["resync_s"], f["copy_s"], f["restores"], f["unchanged"], f["recopied"], f["exit"] }' "$RESULTS"
+  } >>"$OUT/results.md"
+}
+
 # --- main ------------------------------------------------------------------------------------------------------------
 
 log "building rm-bench"
@@ -754,10 +1003,12 @@ for section in "${SECTIONS[@]}"; do
     tls) tls_section ;;
     cluster) cluster_section ;;
     rewrite) rewrite_section ;;
+    live) live_section ;;
   esac
 done
 
 echo
 rmb render "$RESULTS" --markdown "$OUT/results.md" --json "$OUT/results.json"
+live_markdown
 echo
 log "results: $OUT/results.md and $OUT/results.json (raw: $OUT/results.tsv, log: $OUT/bench.log)"
