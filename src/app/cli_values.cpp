@@ -422,6 +422,8 @@ const std::vector<NumericOption>& numeric_options() {
       {"--ttl-tolerance", K::kSeconds, 0, 604800, nullptr},
       {"--sample", K::kCount, 1, 1e8, "every key"},
       {"--max-differences", K::kCount, 0, 1e6, nullptr},
+      {"--live-pending-max", K::kCount, 1, 1e9, nullptr},
+      {"--until-idle", K::kCount, 1, 604800, nullptr},
   };
   return table;
 }
