@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -245,6 +246,50 @@ TEST_SUITE("metrics") {
     CHECK(keys(*checking, "copied") == 0);
     const RunResult v = verify.finish(60s);
     CHECK_MESSAGE(v.exit_code == 0, v.describe());
+  }
+
+  TEST_CASE("a live run serves its phase, pending keys, lag, changes and resyncs") {
+    RedisServer src_server({.extra_args = {"--notify-keyspace-events", "KEA"}});
+    RedisServer dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 300, "l:");
+    const int port = free_port();
+    ToolProcess live = start_tool({"--live", src_server.url(), dst_server.url(), "--progress-interval", "0"},
+                                  {{"METRICS_PORT", std::to_string(port)}});
+    auto in_live = scrape_until(live, port, [](const Scrape& s) {
+      return s.value("redis_migrate_phase", {{"phase", "live"}}).value_or(0) == 1;
+    });
+    REQUIRE_MESSAGE(in_live, "no scrape showed the live phase: " << live.err());
+    CHECK(keys(*in_live, "copied") == 300);
+    CHECK(in_live->value("redis_migrate_pending_keys").has_value());
+    CHECK(in_live->value("redis_migrate_lag_seconds").has_value());
+    CHECK(in_live->value("redis_migrate_phase", {{"phase", "bulk"}}).value_or(1) == 0);
+
+    // Changes on the source: notified, copied again.
+    for (int i = 0; i < 20; ++i)
+      src.checked({"SET", "l:" + std::to_string(i), "changed-" + std::to_string(i)});
+    auto changed = scrape_until(live, port, [](const Scrape& s) {
+      return s.value("redis_migrate_changes_total").value_or(0) >= 20 && keys(s, "recopied") >= 20;
+    });
+    REQUIRE_MESSAGE(changed, "no scrape showed the 20 changes copied again: " << live.err());
+    CHECK(changed->value("redis_migrate_errors_total") == 0);
+
+    // The subscriber killed: a resync, counted by cause.
+    src.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+    auto resynced = scrape_until(live, port, [](const Scrape& s) {
+      double n = 0;
+      for (const Sample& x : s.samples)
+        if (x.name == "redis_migrate_resyncs_total") n += x.value;
+      return n >= 1;
+    });
+    CHECK_MESSAGE(resynced, "no scrape showed a resync after CLIENT KILL TYPE pubsub: " << live.err());
+
+    live.send_signal(SIGUSR1);
+    const RunResult r = live.finish(60s);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+    for (int i = 0; i < 20; ++i)
+      CHECK(dst.command({"GET", "l:" + std::to_string(i)}).str == "changed-" + std::to_string(i));
   }
 
   TEST_CASE("a port in use or out of range is refused with exit 2 before anything is written") {
