@@ -1,13 +1,13 @@
-// --metrics-port: Prometheus metrics scraped over plain HTTP while a copy and a verify run (real values, the
-// info gauge without passwords), a port in use or a bad port refused before anything is written, and the
-// long-running live Kubernetes manifest with its port, scrape annotations and cut-over step.
+// --metrics-port: Prometheus metrics scraped over plain HTTP while a copy, a verify and a live run run (real
+// values, the info gauge without passwords, the live phase, pending keys, lag, changes and a resync), a port
+// in use or a bad port refused before anything is written, and the long-running live Kubernetes Job with its
+// port, scrape annotations and its cut-over Job.
 
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -285,7 +285,11 @@ TEST_SUITE("metrics") {
     });
     CHECK_MESSAGE(resynced, "no scrape showed a resync after CLIENT KILL TYPE pubsub: " << live.err());
 
-    live.send_signal(SIGUSR1);
+    // The cut-over as scripts/k8s/migrate-live-cutover-job.yaml runs it: the destination from the
+    // environment.
+    const RunResult cut =
+        run_tool({"cutover", "--timeout", "60"}, {{"DESTINATION_REDIS_URL", dst_server.url()}});
+    CHECK_MESSAGE(cut.exit_code == 0, cut.describe());
     const RunResult r = live.finish(60s);
     REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
     for (int i = 0; i < 20; ++i)
@@ -336,6 +340,41 @@ TEST_SUITE("metrics") {
     CHECK(help.exit_code == 0);
     CHECK(contains(help.out, "--metrics-port"));
     CHECK(contains(help.out, "METRICS_PORT"));
+  }
+
+  TEST_CASE("the cut-over Job runs `redis-migrate cutover` once, with the destination from the Secret") {
+    const std::string path = std::string(RM_SOURCE_DIR) + "/scripts/k8s/migrate-live-cutover-job.yaml";
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    std::stringstream buf;
+    buf << in.rdbuf();
+    const std::string text = buf.str();
+    CHECK(text.find('\t') == std::string::npos);
+    auto parsed = run({"python3", "-c",
+                       "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", path});
+    if (parsed.exit_code != 0) {
+      MESSAGE("no PyYAML: structural check only");
+      for (const char* field : {"kind: Job", "backoffLimit: 0", "restartPolicy: Never", "args: [\"cutover\"",
+                                "name: DESTINATION_REDIS_URL", "key: destination-url"})
+        CHECK(contains(text, field));
+      return;
+    }
+    const auto j = nlohmann::json::parse(parsed.out);
+    CHECK(j["kind"] == "Job");
+    // Its exit code is the live run's: a retry would only wait for a run that has ended.
+    CHECK(j["spec"]["backoffLimit"] == 0);
+    const auto& pod = j["spec"]["template"]["spec"];
+    CHECK(pod["restartPolicy"] == "Never");
+    const auto& c = pod["containers"][0];
+    REQUIRE(c["args"].size() >= 1);
+    CHECK(c["args"][0] == "cutover");
+    // The live test above cuts over with these arguments and DESTINATION_REDIS_URL only.
+    CHECK(c["args"].dump() == "[\"cutover\",\"--timeout\",\"3600\"]");
+    const std::string env = c["env"].dump();
+    CHECK(contains(env, "\"secretKeyRef\":{\"key\":\"destination-url\",\"name\":\"redis-migrate\"}"));
+    CHECK(contains(env, "\"name\":\"DESTINATION_PASSWORD_FILE\""));
+    CHECK(!contains(env, "SOURCE_REDIS_URL"));
+    CHECK(c["securityContext"]["readOnlyRootFilesystem"] == true);
   }
 
   TEST_CASE("the long-running live manifest declares the metrics port, scrape annotations and a cut-over") {
