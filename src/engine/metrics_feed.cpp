@@ -31,6 +31,7 @@ void MetricsFeed::update() {
     const LiveStats live = engine_.live_stats();
     s.live = true;
     s.phase = name_of(kLivePhaseNames, live.phase);
+    s.phases = names_of(kLivePhaseNames);
     s.pending = live.pending;
     s.lag_ms = live.lag_ms;
     s.changes = live.changes;

@@ -274,6 +274,10 @@ void Metrics::update(const MetricsSample& s) {
     uint64_t& before = m.last_resyncs[cause];
     m.add(&m.resyncs->Add({{"cause", cause}}), n, before);
   }
+  for (const std::string& name : s.phases) {
+    if (m.phase_series.find(name) == m.phase_series.end())
+      m.phase_series.emplace(name, &m.phases->Add({{"phase", name}}));
+  }
   if (!s.phase.empty()) {
     auto it = m.phase_series.find(s.phase);
     if (it == m.phase_series.end())

@@ -36,7 +36,8 @@ struct MetricsSample {
   bool rate_limited = false;
   // Live runs only (--live).
   bool live = false;
-  std::string phase;  // engine::kLivePhaseNames
+  std::string phase;                // the one the run is in (engine::kLivePhaseNames)
+  std::vector<std::string> phases;  // every phase's name, each given a series from the first live sample
   uint64_t pending = 0;
   uint64_t lag_ms = 0;
   uint64_t changes = 0;

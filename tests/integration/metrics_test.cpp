@@ -1,6 +1,7 @@
-// --metrics-port: Prometheus metrics scraped over plain HTTP while a copy and a verify run (real values, the
-// info gauge without passwords), a port in use or a bad port refused before anything is written, and the
-// long-running live Kubernetes manifest with its port, scrape annotations and cut-over step.
+// --metrics-port: Prometheus metrics scraped over plain HTTP while a copy, a verify and a live run run (real
+// values, the info gauge without passwords, the live phase, pending keys, lag, changes and a resync), a port
+// in use or a bad port refused before anything is written, and the long-running live Kubernetes Job with its
+// port, scrape annotations and its cut-over Job.
 
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -247,6 +248,54 @@ TEST_SUITE("metrics") {
     CHECK_MESSAGE(v.exit_code == 0, v.describe());
   }
 
+  TEST_CASE("a live run serves its phase, pending keys, lag, changes and resyncs") {
+    RedisServer src_server({.extra_args = {"--notify-keyspace-events", "KEA"}});
+    RedisServer dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 300, "l:");
+    const int port = free_port();
+    ToolProcess live = start_tool({"--live", src_server.url(), dst_server.url(), "--progress-interval", "0"},
+                                  {{"METRICS_PORT", std::to_string(port)}});
+    auto in_live = scrape_until(live, port, [](const Scrape& s) {
+      return s.value("redis_migrate_phase", {{"phase", "live"}}).value_or(0) == 1;
+    });
+    REQUIRE_MESSAGE(in_live, "no scrape showed the live phase: " << live.err());
+    CHECK(keys(*in_live, "copied") == 300);
+    CHECK(in_live->value("redis_migrate_pending_keys").has_value());
+    CHECK(in_live->value("redis_migrate_lag_seconds").has_value());
+    CHECK(in_live->value("redis_migrate_phase", {{"phase", "bulk"}}).value_or(1) == 0);
+
+    // Changes on the source: notified, copied again.
+    for (int i = 0; i < 20; ++i)
+      src.checked({"SET", "l:" + std::to_string(i), "changed-" + std::to_string(i)});
+    auto changed = scrape_until(live, port, [](const Scrape& s) {
+      return s.value("redis_migrate_changes_total").value_or(0) >= 20 && keys(s, "recopied") >= 20;
+    });
+    REQUIRE_MESSAGE(changed, "no scrape showed the 20 changes copied again: " << live.err());
+    CHECK(changed->value("redis_migrate_errors_total") == 0);
+
+    // The subscriber killed: a resync, counted by cause.
+    src.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+    auto resynced = scrape_until(live, port, [](const Scrape& s) {
+      double n = 0;
+      for (const Sample& x : s.samples)
+        if (x.name == "redis_migrate_resyncs_total") n += x.value;
+      return n >= 1;
+    });
+    CHECK_MESSAGE(resynced, "no scrape showed a resync after CLIENT KILL TYPE pubsub: " << live.err());
+
+    // The cut-over as scripts/k8s/migrate-live-cutover-job.yaml runs it: the destination from the
+    // environment.
+    const RunResult cut =
+        run_tool({"cutover", "--timeout", "60"}, {{"DESTINATION_REDIS_URL", dst_server.url()}});
+    CHECK_MESSAGE(cut.exit_code == 0, cut.describe());
+    const RunResult r = live.finish(60s);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+    for (int i = 0; i < 20; ++i)
+      CHECK(dst.command({"GET", "l:" + std::to_string(i)}).str == "changed-" + std::to_string(i));
+  }
+
   TEST_CASE("a port in use or out of range is refused with exit 2 before anything is written") {
     RedisServer src_server;
     RedisServer dst_server;
@@ -291,6 +340,41 @@ TEST_SUITE("metrics") {
     CHECK(help.exit_code == 0);
     CHECK(contains(help.out, "--metrics-port"));
     CHECK(contains(help.out, "METRICS_PORT"));
+  }
+
+  TEST_CASE("the cut-over Job runs `redis-migrate cutover` once, with the destination from the Secret") {
+    const std::string path = std::string(RM_SOURCE_DIR) + "/scripts/k8s/migrate-live-cutover-job.yaml";
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    std::stringstream buf;
+    buf << in.rdbuf();
+    const std::string text = buf.str();
+    CHECK(text.find('\t') == std::string::npos);
+    auto parsed = run({"python3", "-c",
+                       "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", path});
+    if (parsed.exit_code != 0) {
+      MESSAGE("no PyYAML: structural check only");
+      for (const char* field : {"kind: Job", "backoffLimit: 0", "restartPolicy: Never", "args: [\"cutover\"",
+                                "name: DESTINATION_REDIS_URL", "key: destination-url"})
+        CHECK(contains(text, field));
+      return;
+    }
+    const auto j = nlohmann::json::parse(parsed.out);
+    CHECK(j["kind"] == "Job");
+    // Its exit code is the live run's: a retry would only wait for a run that has ended.
+    CHECK(j["spec"]["backoffLimit"] == 0);
+    const auto& pod = j["spec"]["template"]["spec"];
+    CHECK(pod["restartPolicy"] == "Never");
+    const auto& c = pod["containers"][0];
+    REQUIRE(c["args"].size() >= 1);
+    CHECK(c["args"][0] == "cutover");
+    // The live test above cuts over with these arguments and DESTINATION_REDIS_URL only.
+    CHECK(c["args"].dump() == "[\"cutover\",\"--timeout\",\"3600\"]");
+    const std::string env = c["env"].dump();
+    CHECK(contains(env, "\"secretKeyRef\":{\"key\":\"destination-url\",\"name\":\"redis-migrate\"}"));
+    CHECK(contains(env, "\"name\":\"DESTINATION_PASSWORD_FILE\""));
+    CHECK(!contains(env, "SOURCE_REDIS_URL"));
+    CHECK(c["securityContext"]["readOnlyRootFilesystem"] == true);
   }
 
   TEST_CASE("the long-running live manifest declares the metrics port, scrape annotations and a cut-over") {

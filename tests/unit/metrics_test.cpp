@@ -117,6 +117,7 @@ TEST_CASE("live runs add pending keys, lag, changes, resyncs by cause and the ph
   report::MetricsSample s;
   s.live = true;
   s.phase = "bulk";
+  s.phases = {"subscribing", "bulk", "live", "cutover", "done"};
   s.pending = 12;
   s.lag_ms = 1500;
   s.changes = 40;
@@ -126,6 +127,8 @@ TEST_CASE("live runs add pending keys, lag, changes, resyncs by cause and the ph
   CHECK(value_of(t, "redis_migrate_lag_seconds") == doctest::Approx(1.5));
   CHECK(value_of(t, "redis_migrate_changes_total") == 40);
   CHECK(value_of(t, "redis_migrate_phase{phase=\"bulk\"}") == 1);
+  CHECK(value_of(t, "redis_migrate_phase{phase=\"live\"}") == 0);  // every phase has a series at once
+  CHECK(value_of(t, "redis_migrate_phase{phase=\"done\"}") == 0);
 
   s.phase = "live";
   s.pending = 0;
