@@ -11,6 +11,7 @@
 
 #include "copy/copy_task.hpp"
 #include "copy/live_preflight.hpp"
+#include "copy/live_report.hpp"
 #include "copy/plan_task.hpp"
 #include "copy/server_copy_task.hpp"
 #include "engine/drive.hpp"
@@ -96,6 +97,7 @@ struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std
   bool interrupted = false;
   nlohmann::json run;  // the run record's section of the report (lock, id, resumed)
   report::BigKeys big_keys;
+  engine::LiveStats live;  // --live: where the live phase ended
 };
 
 enum class PassKind { kCopy, kPlan, kServerCopy };
@@ -175,6 +177,7 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
   state.attach(engine);
   PassResult out;
   out.result = engine::drive(loop, engine, keys, spec.progress_interval_ms, engine::ProgressStyle::kCopy);
+  if (engine_options.live.enabled) out.live = engine.live_stats();
   out.plan = plan_task.stats();
   out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();
   out.interrupted = out.result.signal != 0;
@@ -486,6 +489,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         break;
       }
       engine::EngineResult& r = pass->result;
+      if (options.live.enabled) add_live_report(rep, pass->live);
       rep.totals += r.total;
       if (passes.size() > 1) rep.dbs.emplace_back(src_db, r.total);
       for (auto& n : r.nodes) {

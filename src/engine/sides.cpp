@@ -201,7 +201,8 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     auto n = dbsize(loop, *seed);
     if (!n) return n.error();
     const uint64_t data = key_size_bound(loop, *seed);
-    nodes.push_back(engine::SourceNode{std::move(seed), nullptr, spec.source.endpoint.to_string(), *n, data});
+    nodes.push_back(
+        engine::SourceNode{std::move(seed), nullptr, spec.source.endpoint.to_string(), *n, data, {}});
     return nodes;
   }
   auto topo = cluster::discover(loop, *seed);
@@ -257,7 +258,8 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     auto n = dbsize(loop, *conn);
     if (!n) return n.error();
     const uint64_t data = key_size_bound(loop, *conn);
-    nodes.push_back(engine::SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
+    nodes.push_back(
+        engine::SourceNode{std::move(conn), std::move(writer), read->address(), *n, data, shard.ranges});
   }
   if (part.active()) {
     spdlog::info("source cluster: {} of {} shard(s) own slots of --shard {}, reading from {}", nodes.size(),
