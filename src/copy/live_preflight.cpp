@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/notifications.hpp"
 #include "select/glob.hpp"
 #include "select/rename.hpp"
 #include "select/selector.hpp"
@@ -13,11 +14,10 @@ namespace rmig::copy {
 
 namespace {
 
-// The source name a destination name comes from, when a selected key could be copied under it.
+// The source name a destination name comes from (prefix rules only; --live refuses the others).
 std::optional<std::string> renamed_back(const select::Selection& sel, std::string_view name) {
   if (!sel.rename || sel.rename->empty()) return std::string(name);
-  if (sel.rename->rule_index_for(name) < 0) return std::string(name);
-  return std::nullopt;
+  return sel.rename->invert(name);
 }
 
 std::optional<std::string> selected_by(select::Selector& selector, const select::Selection& sel,
@@ -54,16 +54,18 @@ Result<std::optional<state::RunRecord>> interrupted_run(net::Loop& loop, const e
 Result<std::optional<std::string>> first_target_key(net::Loop& loop, const engine::Destination& destination,
                                                     const select::Selection& sel) {
   select::Selector selector(sel, false, 0, 0);
-  // Without rename rules a destination name is its source name: the server filters with the selection's
-  // MATCH (and TYPE, where it is the selection's only one).
-  const bool plain = !sel.rename || sel.rename->empty();
+  // The server filters with the selection's MATCH renamed (the source's own without rules; empty where the
+  // rules cannot say: every name is then renamed back and checked here).
+  const std::string match = !sel.rename || sel.rename->empty()
+                                ? selector.scan_match()
+                                : sel.rename->target_match(selector.scan_match(), sel.renamed_only);
   for (const auto& node : destination.nodes) {
     std::string cursor = "0";
     do {
       resp::Args args = {"SCAN", cursor};
-      if (plain && !selector.scan_match().empty()) {
+      if (!match.empty()) {
         args.push_back("MATCH");
-        args.push_back(selector.scan_match());
+        args.push_back(match);
       }
       args.push_back("COUNT");
       args.push_back("1000");
@@ -109,7 +111,7 @@ Error destination_not_empty(const std::string& label, std::string_view key) {
                         "--replace to overwrite them (nothing was written)");
 }
 
-Status live_preflight(net::Loop& loop, engine::RunSpec& pass, bool /*source_cluster*/,
+Status live_preflight(net::Loop& loop, engine::RunSpec& pass, bool source_cluster,
                       const std::vector<engine::SourceNode>& /*sources*/,
                       const engine::Destination& destination, engine::CopyOptions& engine_options) {
   if (!pass.options.live.enabled) return {};
@@ -136,7 +138,16 @@ Status live_preflight(net::Loop& loop, engine::RunSpec& pass, bool /*source_clus
     pass.options.live.resync_first = true;
     engine_options.live.resync_first = true;
   }
-  return {};
+  if (pass.options.live.assume_notifications) return {};
+  // Last: its probe keys are the only keys written before the lock (on the source, under the state prefix).
+  engine::FeedOptions feed;
+  feed.seed = pass.source;
+  feed.cluster = source_cluster;
+  feed.db = pass.source.db;
+  feed.run_id = engine_options.run_id;
+  feed.retry_timeout_ms = engine_options.retry_timeout_ms;
+  const std::string& prefix = engine_options.selection.own_prefix;
+  return engine::prove_notifications(loop, feed, prefix.empty() ? std::string("redis-migrate:") : prefix);
 }
 
 }  // namespace rmig::copy

@@ -80,6 +80,8 @@ engine::RunSpec spec_of(const std::string& src, const std::string& dst, std::vec
   spec.options.source_field_ttls = false;
   spec.options.destination.field_ttls = false;
   spec.options.live.enabled = true;
+  spec.options.live.assume_notifications =
+      true;  // the preflight's own checks (the proof: the CLI case below)
   if (replace) spec.options.conflict = engine::ConflictPolicy::kReplace;
   return spec;
 }
@@ -114,6 +116,8 @@ ModeRun run_mode(const std::string& src_url, const std::string& dst_url, engine:
     REQUIRE(engine::check_commands(loop, *sources, *destination, needs, spec.options));
     copy::CopyTask task;
     ModeTask moded(task, mode);
+    // The jobs' modes come from the harness: no live phase of the engine (it would wait for a cut-over).
+    spec.options.live.enabled = false;
     engine::Engine engine(loop, spec.options, std::move(*sources), std::move(*destination), spec.source,
                           spec.destination, moded);
     if (!keys.empty()) engine.take_keys({std::move(keys)});
@@ -372,6 +376,12 @@ TEST_SUITE("live_copy") {
     const Preflight renamed =
         preflight(src_server.url(), dst_server.url(), {"--match", "a:*", "--rename-prefix", "a:", "n:"});
     CHECK_MESSAGE(static_cast<bool>(renamed.status), (renamed.status ? "" : renamed.status.error().message));
+    dst.checked({"SET", "n:7", "a copy under the new name"});
+    const Preflight renamed_held =
+        preflight(src_server.url(), dst_server.url(), {"--match", "a:*", "--rename-prefix", "a:", "n:"});
+    REQUIRE_FALSE(renamed_held.status);
+    CHECK(contains(renamed_held.status.error().message, "(e.g. \"n:7\")"));
+    dst.checked({"DEL", "n:7"});
 
     const Preflight replace = preflight(src_server.url(), dst_server.url(), {"--match", "a:*", "--replace"});
     REQUIRE(replace.status);
@@ -386,5 +396,73 @@ TEST_SUITE("live_copy") {
     // --restart ignores that record: the destination is refused again.
     CHECK_FALSE(preflight(src_server.url(), dst_server.url(), {"--match", "a:*", "--restart"}).status);
     CHECK(src.dbsize() == 10);
+  }
+
+  TEST_CASE(
+      "--live onto a destination holding the selection's names: exit 2, nothing written; --replace makes "
+      "it an exact replica (stale keys deleted, equal keys not written)") {
+    RedisServer src_server({.extra_args = {"--notify-keyspace-events", "KEA"}});
+    RedisServer dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 100, "a:");
+    src.checked({"SET", "other", "not selected"});
+    seed_strings(dst, 50, "a:");           // equal copies of half the selection
+    dst.checked({"SET", "a:1", "older"});  // one older copy
+    dst.checked({"SET", "a:stale", "its source key is gone"});
+    dst.checked({"SET", "b:1", "not the selection's"});
+    const std::vector<std::string> live = {src_server.url(),
+                                           dst_server.url(),
+                                           "--live",
+                                           "--assume-notifications",
+                                           "--match",
+                                           "a:*",
+                                           "--until-idle",
+                                           "1",
+                                           "--progress-interval",
+                                           "0"};
+
+    const std::string line = refused(live, 2);
+    CHECK(contains(line, dst_server.url() + ": holds keys under the selection's names (e.g. \"a:"));
+    CHECK(contains(line, "add --replace to overwrite them (nothing was written)"));
+    CHECK(dst.dbsize() == 52);  // no lock, no record
+    CHECK(dst.command({"GET", "a:1"}).str == "older");
+
+    std::vector<std::string> replace = live;
+    replace.push_back("--replace");
+    replace.push_back("--yes");
+    const ToolRun run = run_copy(replace);
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.report["conflict_policy"] == "replace");
+    const nlohmann::json& l = run.report["live"];
+    CHECK(l["deleted"] == 1);
+    CHECK(l["recopied"].get<uint64_t>() >= 51);  // the 50 missing and the older copy
+    CHECK(l["unchanged"].get<uint64_t>() >= 1);
+    CHECK(dst.command({"EXISTS", "a:stale"}).integer == 0);
+    CHECK(dst.command({"GET", "b:1"}).str == "not the selection's");
+    CompareOptions o;
+    o.include = [](const std::string& k) { return k.starts_with("a:"); };
+    o.check_extra_keys_on_dst = false;
+    require_same(compare_keyspaces(src, dst, o), 100);
+    CHECK(dst.scan_all("a:*").size() == 100);
+    CHECK(src.dbsize() == 101);  // the source is never written (--assume-notifications: no probe keys)
+  }
+
+  TEST_CASE("--live proves the source's notifications before the lock: off is refused (exit 2), KEA runs") {
+    RedisServer src_server, dst_server;  // notify-keyspace-events "" (the default)
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 10, "a:");
+    const std::vector<std::string> args = {
+        src_server.url(), dst_server.url(), "--live", "--until-idle", "1", "--progress-interval", "0"};
+    const std::string line = refused(args, 2);
+    CHECK(contains(line, "notify-keyspace-events KEA"));
+    CHECK(dst.dbsize() == 0);  // no lock, no record, no key
+
+    src.checked({"CONFIG", "SET", "notify-keyspace-events", "KEA"});
+    const ToolRun run = run_copy(args);
+    REQUIRE(run.exit_code() == 0);
+    CHECK(user_dbsize(src) == 10);  // the probe keys and the canary are the tool's own, and gone
+    require_same(compare_keyspaces(src, dst), 10);
   }
 }

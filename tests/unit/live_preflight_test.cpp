@@ -45,10 +45,14 @@ TEST_SUITE("live_preflight") {
     sel.rename = rules({{RuleSpec::Kind::kPrefix, "a:", "b:"}});
     // "a:1" is renamed to "b:1" by the copy: nothing is ever written under "a:1".
     CHECK_FALSE(selected_source(sel, "a:1"));
-    // A name no rule matches is a kept key's.
+    // A name no rule matches is a kept key's; a name under NEW is the copy of OLD + the rest.
     CHECK(selected_source(sel, "c:1") == std::optional<std::string>("c:1"));
+    CHECK(selected_source(sel, "b:1") == std::optional<std::string>("a:1"));
     sel.match = {"a:*"};
     CHECK_FALSE(selected_source(sel, "c:1"));
+    CHECK(selected_source(sel, "b:1") == std::optional<std::string>("a:1"));
+    sel.exclude = {"a:1"};
+    CHECK_FALSE(selected_source(sel, "b:1"));
   }
 
   TEST_CASE("the refusal names the destination, one key, the reason and the fix (exit code 2)") {
