@@ -317,6 +317,26 @@ TEST_SUITE("feed") {
     CHECK_FALSE(run.events.error);
   }
 
+  TEST_CASE("feed: a numbered database: its channel only, its canary in it") {
+    RedisServer server(notifying());
+    Client db0 = server.client(0);
+    Client db3 = server.client(3);
+    net::Loop loop;
+    engine::FeedOptions o = feed_options(server);
+    o.db = 3;
+    o.seed.db = 3;
+    CHECK(engine::prove_notifications(loop, o, "redis-migrate:"));
+    Running run(loop, o);
+    CHECK(db3.checked({"GET", "redis-migrate:live:run1:canary"}).str == "run1");
+    CHECK(db0.dbsize() == 0);
+    db0.checked({"SET", "in-db0", "v"});
+    db3.checked({"SET", "in-db3", "v"});
+    REQUIRE(run.wait_for("in-db3", "set"));
+    CHECK_FALSE(run.events.saw("in-db0", "set"));
+    db3.checked({"FLUSHDB"});
+    CHECK(run.wait_lost(1, 2s));
+  }
+
   TEST_CASE("feed: a TLS source: the proof, events and the barrier over TLS") {
     ServerOptions so = notifying();
     so.tls_only = true;
