@@ -309,6 +309,17 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
       ->group(g);
 }
 
+void add_metrics_option(CLI::App& app, Config& cfg) {
+  app.add_option(
+         "--metrics-port", cfg.copy.metrics_port,
+         "serve Prometheus metrics (keys by outcome, bytes, keys in flight, errors; live runs: pending "
+         "keys, lag, changes, resyncs, phase) at http://0.0.0.0:PORT/metrics until the process exits; a "
+         "port already in use is refused (exit 2) before anything is written")
+      ->envname("METRICS_PORT")
+      ->type_name("PORT")
+      ->group("Output");
+}
+
 // Everything a copy, a plan, a verify and a cleanup share (--all-dbs: copy and plan only).
 void add_run_options(CLI::App& app, Flags& f, Config& cfg, bool all_dbs) {
   add_urls(app, f, true);
@@ -319,6 +330,7 @@ void add_run_options(CLI::App& app, Flags& f, Config& cfg, bool all_dbs) {
   add_tuning_options(app, f, cfg.copy.options);
   add_path_options(app, f);
   add_output_options(app, f, cfg);
+  add_metrics_option(app, cfg);
 }
 
 void add_conflict_options(CLI::App& app, Flags& f, Config& cfg) {

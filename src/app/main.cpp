@@ -16,6 +16,7 @@
 #include "net/signals.hpp"
 #include "report/format.hpp"
 #include "report/log.hpp"
+#include "report/metrics.hpp"
 #include "report/run_report.hpp"
 #include "verify/verify_command.hpp"
 
@@ -129,6 +130,13 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
       return to_int(st.error().code);
     }
+  }
+  // --metrics-port: listening now, so that a port in use refuses the run before anything is written.
+  if (auto st = report::Metrics::process().start(cfg.copy.metrics_port, command_name(cfg.command),
+                                                 cfg.copy.source_url, cfg.copy.destination_url);
+      !st) {
+    std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
+    return to_int(st.error().code);
   }
   switch (cfg.command) {
     case Command::kCopy: {

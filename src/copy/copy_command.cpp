@@ -10,6 +10,7 @@
 #include <random>
 
 #include "copy/copy_task.hpp"
+#include "copy/live_preflight.hpp"
 #include "copy/live_report.hpp"
 #include "copy/plan_task.hpp"
 #include "copy/server_copy_task.hpp"
@@ -149,11 +150,15 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
     needs.source_scripts = engine_options.cleanup;
     needs.destination_scripts = engine_options.conflict == engine::ConflictPolicy::kMerge;
     needs.destination_delete = engine_options.mode != engine::CopyMode::kDump;
+    needs.live = engine_options.live.enabled;
   } else {
     needs.source_scripts =
         engine_options.cleanup && engine_options.conflict == engine::ConflictPolicy::kReplace;
   }
   if (auto st = engine::check_commands(loop, *sources, *destination, needs, engine_options); !st) {
+    return st.error();
+  }
+  if (auto st = live_preflight(loop, pass_cmd, src_cluster, *sources, *destination, engine_options); !st) {
     return st.error();
   }
 
@@ -429,7 +434,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       }
 
       // The server copies by itself when both DBs live on it and nothing is renamed (COPY needs Redis 6.2).
-      if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster &&
+      if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster && !options.live.enabled &&
           src_facts->version.at_least(6, 2) &&
           (options.conflict == engine::ConflictPolicy::kSkip ||
            options.conflict == engine::ConflictPolicy::kReplace)) {

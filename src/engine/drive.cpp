@@ -5,6 +5,7 @@
 #include <csignal>
 #include <optional>
 
+#include "engine/metrics_feed.hpp"
 #include "net/signals.hpp"
 #include "report/progress.hpp"
 
@@ -42,6 +43,7 @@ report::LiveLine live_line(const LiveStats& s) {
 
 EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t progress_interval_ms,
                    ProgressStyle style) {
+  MetricsFeed metrics(loop, engine);  // --metrics-port: the engine's values once a second
   report::Progress progress(keys);
   progress.set_pacing(engine.options().rate_limit_keys, engine.options().rate_limit_bytes);
   const bool live = engine.options().live.enabled;
@@ -87,6 +89,7 @@ EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t prog
   }
   progress_timer.stop();
   progress.finish();
+  metrics.update();
   EngineResult result = engine.take_result();
   if (stalled && !result.fatal) result.fatal = stalled;
   return result;

@@ -127,6 +127,8 @@ void RunState::decide_resume(const RunRecord& old, const std::vector<engine::Sou
         old.id, iso_utc_ms(old.finished_ms));
     return;
   }
+  // A live run never trusts its checkpoint: it resyncs instead (copy/live_preflight.hpp).
+  if (cmd_.options.live.enabled) return;
   std::vector<engine::NodeProgress> ordered;
   for (const auto& s : sources) {
     auto it = std::find_if(old.nodes.begin(), old.nodes.end(),

@@ -45,7 +45,7 @@ inline constexpr auto kToolEnvVars = std::to_array<std::string_view>(
      // cluster
      "SOURCE_CLUSTER", "DESTINATION_CLUSTER", "READ_FROM",
      // output
-     "REPORT_JSON", "PROGRESS_INTERVAL", "LOG_LEVEL", "LOG_FORMAT",
+     "REPORT_JSON", "PROGRESS_INTERVAL", "LOG_LEVEL", "LOG_FORMAT", "METRICS_PORT",
      // lock and state
      "STATE_PREFIX", "NO_LOCK", "LOCK_TTL", "STATE_FILE", "RESTART",
      // copy, verify, cleanup, unlock
