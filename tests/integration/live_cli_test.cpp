@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <csignal>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -445,5 +446,42 @@ TEST_SUITE("live_cli") {
     CHECK(r.exit_code == 0);
     check_changes(p.dst);
     check_live_report(nlohmann::json::parse(read_file(report)), "idle");
+  }
+}
+
+TEST_SUITE("live_cli") {
+  TEST_CASE("--verify-at-cutover finds the writes made after the cut-over: exit 1, and cutover says 1 too") {
+    LivePair p(200);
+    TempDir dir("live");
+    const std::string report = dir.file("report.json");
+    ToolProcess run = start_tool(
+        {"--live", "--verify-at-cutover", p.src_server.url(), p.dst_server.url(), "--report-json", report});
+    REQUIRE(wait_live(run, p.dst));
+    // An application that was not stopped: it keeps rewriting 20 keys, also after the cut-over.
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      Client c = p.src_server.client();
+      for (long i = 0; !stop; ++i)
+        c.command({"SET", "w:" + std::to_string(i % 20), "v" + std::to_string(i)});
+    });
+    std::this_thread::sleep_for(300ms);
+    const RunResult cut = run_tool({"cutover", p.dst_server.url()}, {}, 120s);
+    const RunResult r = run.finish(60s);
+    stop = true;
+    writer.join();
+    INFO(cut.describe());
+    INFO(r.describe());
+    CHECK(r.exit_code == 1);
+    CHECK(cut.exit_code == 1);
+    CHECK(contains(cut.out, "exit code 1"));
+    const nlohmann::json rep = nlohmann::json::parse(read_file(report));
+    INFO(rep.dump());
+    CHECK(rep["exit_code"] == 1);
+    CHECK(rep["live"]["cutover"] == "command");
+    REQUIRE(rep.contains("verify"));
+    CHECK(rep["verify"]["exit_code"] == 1);
+    CHECK(rep["verify"]["value_differs"].get<uint64_t>() >= 1);
+    CHECK(!rep["verify"]["differences"].empty());
+    CHECK(contains(r.err, "verify at cut-over:"));
   }
 }
