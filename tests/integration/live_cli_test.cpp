@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <csignal>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -312,6 +313,7 @@ TEST_SUITE("live_cli") {
     CHECK(p.dst.command({"EXISTS", "redis-migrate:lock"}).integer == 0);
     const nlohmann::json rep = nlohmann::json::parse(read_file(report));
     REQUIRE(rep.contains("live"));
+    CHECK(rep["live"]["cutover"] == "command");
     CHECK(rep["run"]["cutover_requests"].size() == 1);
     CHECK(rep["run"]["cutover_requests"][0] == id);
   }
@@ -328,6 +330,7 @@ TEST_SUITE("live_cli") {
     for (const char* field :
          {"changes", "recopied", "deleted", "resyncs", "lag_ms_max", "pending_max", "cutover", "cutover_ms"})
       CHECK_MESSAGE(rep["live"].contains(field), "no live." << field);
+    CHECK(rep["live"]["cutover"] == "idle");
     CHECK(rep["live"]["resyncs"]["count"].is_number());
     CHECK(rep["live"]["resyncs"]["list"].is_array());
     REQUIRE(rep.contains("verify"));
@@ -337,5 +340,148 @@ TEST_SUITE("live_cli") {
     CHECK(rep["verify"]["differences"].empty());
     CHECK(contains(r.err, "verify at cut-over: 800 keys checked, all equal"));
     CHECK(user_dbsize(p.dst) == 800);
+  }
+}
+
+namespace {
+
+// Waits until the live run's record says its live phase runs (saved about every second); false when the run
+// ended first or it took too long.
+bool wait_live(ToolProcess& run, KeyReader& dst) {
+  return eventually(
+             [&] {
+               if (!run.running()) return true;
+               const nlohmann::json rec = latest_record(dst);
+               return rec.is_object() && rec.contains("live") && rec["live"].value("phase", "") == "live";
+             },
+             60s) &&
+         run.running();
+}
+
+// Changes during the live phase: 20 keys deleted, 20 changed, 20 new (the source had k:0 .. k:n-1).
+void write_changes(KeyWriter& src) {
+  for (int i = 0; i < 20; ++i) {
+    src.command({"DEL", "k:" + std::to_string(i)});
+    src.command({"SET", "k:" + std::to_string(20 + i), "changed-" + std::to_string(i)});
+    src.command({"SET", "new:" + std::to_string(i), "new-" + std::to_string(i), "PX", "600000"});
+  }
+}
+
+// Every change is on the destination, exactly: the deleted keys gone, the changed ones changed, the new ones
+// there with their TTL.
+void check_changes(KeyReader& dst) {
+  for (int i = 0; i < 20; ++i) {
+    CHECK(dst.command({"EXISTS", "k:" + std::to_string(i)}).integer == 0);
+    CHECK(dst.command({"GET", "k:" + std::to_string(20 + i)}).str == "changed-" + std::to_string(i));
+    CHECK(dst.command({"GET", "new:" + std::to_string(i)}).str == "new-" + std::to_string(i));
+    CHECK(dst.command({"PTTL", "new:" + std::to_string(i)}).integer > 500000);
+  }
+}
+
+// The report of a run ended by a cut-over of `cause` after write_changes.
+void check_live_report(const nlohmann::json& rep, const std::string& cause) {
+  INFO("report: " << rep.dump());
+  REQUIRE(rep.contains("live"));
+  const nlohmann::json& live = rep["live"];
+  CHECK(live["cutover"] == cause);
+  CHECK(live["changes"].get<uint64_t>() >= 60);
+  CHECK(live["recopied"].get<uint64_t>() >= 40);
+  CHECK(live["deleted"].get<uint64_t>() >= 20);
+  CHECK(live["pending_max"].get<uint64_t>() >= 1);
+  CHECK(live["cutover_ms"].get<double>() >= 0);
+  CHECK(live["resyncs"]["count"] == 0);
+  CHECK(rep["exit_code"] == 0);
+  CHECK(rep["failed"] == 0);
+}
+
+}  // namespace
+
+TEST_SUITE("live_cli") {
+  TEST_CASE("cut-over by `redis-migrate cutover` from another process: every change applied, exit 0") {
+    LivePair p(300);
+    TempDir dir("live");
+    const std::string report = dir.file("report.json");
+    ToolProcess run = start_tool({"--live", p.src_server.url(), p.dst_server.url(), "--report-json", report});
+    REQUIRE(wait_live(run, p.dst));
+    write_changes(p.src);
+    const RunResult cut = run_tool({"cutover", p.dst_server.url()}, {}, 120s);
+    INFO(cut.describe());
+    const RunResult r = run.finish(60s);
+    INFO(r.describe());
+    CHECK(cut.exit_code == 0);
+    CHECK(r.exit_code == 0);
+    check_changes(p.dst);
+    check_live_report(nlohmann::json::parse(read_file(report)), "command");
+  }
+
+  TEST_CASE("cut-over by SIGUSR1: every change applied, exit 0") {
+    LivePair p(300);
+    TempDir dir("live");
+    const std::string report = dir.file("report.json");
+    ToolProcess run = start_tool({"--live", p.src_server.url(), p.dst_server.url(), "--report-json", report,
+                                  "--progress-interval", "0.2"});
+    REQUIRE(wait_live(run, p.dst));
+    write_changes(p.src);
+    // The live phase's progress line shows its state.
+    CHECK(run.wait_for_output("progress live | pending", 10s));
+    run.send_signal(SIGUSR1);
+    const RunResult r = run.finish(60s);
+    INFO(r.describe());
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.err, "SIGUSR1: cutting over"));
+    check_changes(p.dst);
+    check_live_report(nlohmann::json::parse(read_file(report)), "signal");
+  }
+
+  TEST_CASE("cut-over by --until-idle: every change applied, exit 0") {
+    LivePair p(300);
+    TempDir dir("live");
+    const std::string report = dir.file("report.json");
+    ToolProcess run = start_tool(
+        {"--live", "--until-idle", "3", p.src_server.url(), p.dst_server.url(), "--report-json", report});
+    REQUIRE(wait_live(run, p.dst));
+    write_changes(p.src);
+    const RunResult r = run.finish(60s);
+    INFO(r.describe());
+    CHECK(r.exit_code == 0);
+    check_changes(p.dst);
+    check_live_report(nlohmann::json::parse(read_file(report)), "idle");
+  }
+}
+
+TEST_SUITE("live_cli") {
+  TEST_CASE("--verify-at-cutover finds the writes made after the cut-over: exit 1, and cutover says 1 too") {
+    LivePair p(200);
+    TempDir dir("live");
+    const std::string report = dir.file("report.json");
+    ToolProcess run = start_tool(
+        {"--live", "--verify-at-cutover", p.src_server.url(), p.dst_server.url(), "--report-json", report});
+    REQUIRE(wait_live(run, p.dst));
+    // An application that was not stopped: it keeps rewriting 20 keys, also after the cut-over.
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      Client c = p.src_server.client();
+      for (long i = 0; !stop; ++i)
+        c.command({"SET", "w:" + std::to_string(i % 20), "v" + std::to_string(i)});
+    });
+    std::this_thread::sleep_for(300ms);
+    const RunResult cut = run_tool({"cutover", p.dst_server.url()}, {}, 120s);
+    const RunResult r = run.finish(60s);
+    stop = true;
+    writer.join();
+    INFO(cut.describe());
+    INFO(r.describe());
+    CHECK(r.exit_code == 1);
+    CHECK(cut.exit_code == 1);
+    CHECK(contains(cut.out, "exit code 1"));
+    const nlohmann::json rep = nlohmann::json::parse(read_file(report));
+    INFO(rep.dump());
+    CHECK(rep["exit_code"] == 1);
+    CHECK(rep["live"]["cutover"] == "command");
+    REQUIRE(rep.contains("verify"));
+    CHECK(rep["verify"]["exit_code"] == 1);
+    CHECK(rep["verify"]["value_differs"].get<uint64_t>() >= 1);
+    CHECK(!rep["verify"]["differences"].empty());
+    CHECK(contains(r.err, "verify at cut-over:"));
   }
 }
