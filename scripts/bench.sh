@@ -768,17 +768,20 @@ load_calls() {
 
 # live_load PORT RATE SECONDS HOT: RATE commands/s for SECONDS, one burst per type every 200 ms.
 live_load() {
-  local port=$1 rate=$2 secs=$3 hot=$4 per tick ticks start now due c
+  local port=$1 rate=$2 secs=$3 hot=$4 per tick ticks start now due c pids p
   per=$((rate / 5 / ${#LIVE_LOAD[@]}))
   [ "$per" -ge 1 ] || per=1
   ticks=$((secs * 5))
   start=$(date +%s%N)
   for ((tick = 0; tick < ticks; tick++)); do
+    pids=()
     for c in "${LIVE_LOAD[@]}"; do
       # shellcheck disable=SC2086
       redis-benchmark -h 127.0.0.1 -p "$port" -c 2 -P 16 -r "$hot" -n "$per" -q $c >/dev/null 2>&1 &
+      pids+=($!)
     done
-    wait
+    # Only the bursts: the tool and the lag probes run in the background too.
+    for p in "${pids[@]}"; do wait "$p" || true; done
     now=$(date +%s%N)
     due=$((start + (tick + 1) * 200000000))
     [ "$due" -le "$now" ] || sleep "$(awk -v d=$((due - now)) 'BEGIN { printf "%.3f", d / 1e9 }')"
