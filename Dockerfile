@@ -14,13 +14,15 @@
 FROM debian:bookworm-slim AS toolchain
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ cmake make pkg-config libhiredis-dev libuv1-dev libssl-dev \
-      libboost-url1.81-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libre2-dev ca-certificates \
+      libboost-url1.81-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libre2-dev prometheus-cpp-dev \
+      ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 FROM debian:bookworm-slim AS runtime
-# Runtime libraries only: what the binary links.
+# Runtime libraries only: what the binary links (prometheus-cpp's pull library brings civetweb and zlib along).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libhiredis0.14 libuv1 libssl3 libspdlog1.10 libfmt9 libre2-9 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt \
       /var/log/dpkg.log \
  && mkdir -p /usr/lib/ssl \

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(g++ cmake make pkg-config libhiredis-dev libuv1-dev libssl-dev libboost-url1.81-dev libspdlog-dev
-  libcli11-dev nlohmann-json3-dev libre2-dev)
+  libcli11-dev nlohmann-json3-dev libre2-dev prometheus-cpp-dev)
 TEST_PKGS=(doctest-dev redis-server redis-tools openssl procps)
 
 want=("${BUILD_PKGS[@]}")

@@ -216,6 +216,12 @@ Status apply_selection(const CLI::App& used, Flags& f, Config& cfg) {
     specs = std::move(*from_env);
     env_rules = !specs.empty();
   }
+  for (const select::RuleSpec& spec : specs) {
+    if (spec.kind != select::RuleSpec::Kind::kRegex) continue;
+    f.regex_rule =
+        std::string(env_rules ? "the RENAME rule '" : "--rename '") + spec.from + "' '" + spec.to + "'";
+    break;
+  }
   if (!specs.empty()) {
     auto rules = select::RenameRules::build(specs);
     if (!rules && env_rules) {
@@ -237,6 +243,88 @@ Status apply_selection(const CLI::App& used, Flags& f, Config& cfg) {
                      " with --all-dbs: hash slots belong to database 0 of a cluster; shard a copy of one "
                      "database, or drop --shard"};
   }
+  return {};
+}
+
+// Whether an option of `used` was given, on the command line or in its environment variable.
+bool given(const CLI::App& used, const char* name) {
+  const CLI::Option* o = used.get_option_no_throw(name);
+  return o != nullptr && o->count() > 0;
+}
+
+// --live and its options; the options a live run cannot honour are refused here, before anything connects.
+// Runs after apply_copy_options and apply_selection (the conflict policy, the rename rules and the shard are
+// known).
+Status apply_live(const CLI::App& used, const Flags& f, Config& cfg) {
+  if (used.get_option_no_throw("--live") == nullptr) return {};  // verify, cleanup, status, ...
+  engine::LiveOptions& live = cfg.copy.options.live;
+  // The name of an option as the operator gave it: the flag, or its environment variable.
+  auto shown = [&](const char* name) {
+    return from_environment(used, name) ? used.get_option(name)->get_envname() : std::string(name);
+  };
+  if (!f.live) {
+    for (const char* name :
+         {"--live-pending-max", "--until-idle", "--verify-at-cutover", "--assume-notifications"}) {
+      if (given(used, name) && (std::string_view(name) != "--verify-at-cutover" || f.verify_at_cutover) &&
+          (std::string_view(name) != "--assume-notifications" || f.assume_notifications)) {
+        return Error{ExitCode::kUsage,
+                     shown(name) + " tunes a live run: add --live (LIVE=1), or drop " + shown(name)};
+      }
+    }
+    return {};
+  }
+  const std::string live_name = shown("--live");
+  auto refuse = [&](const std::string& what, const std::string& why_and_fix) -> Status {
+    return Error{ExitCode::kUsage, live_name + " with " + what + ": " + why_and_fix};
+  };
+  const engine::CopyOptions& o = cfg.copy.options;
+  if (cfg.command == Command::kPlan || f.dry_run) {
+    return refuse(cfg.command == Command::kPlan ? std::string("plan") : shown("--dry-run"),
+                  "a plan writes nothing and has no live phase; run the plan without --live");
+  }
+  if (o.cleanup) {
+    return refuse(
+        shown("--cleanup"),
+        "the source is still written during a live run, so no key can be deleted from it; drop "
+        "--cleanup and run `redis-migrate cleanup` after the cut-over if you mean to move the keys");
+  }
+  if (o.conflict == engine::ConflictPolicy::kMerge || o.conflict == engine::ConflictPolicy::kFail) {
+    return refuse(
+        shown("--on-conflict") + " " + name_of(engine::kConflictPolicyNames, o.conflict),
+        "a live run makes the destination an exact copy of the selected source keys, replacing "
+        "what it finds; drop --on-conflict (a destination already holding the keys needs --replace)");
+  }
+  if (!f.regex_rule.empty()) {
+    return refuse(f.regex_rule,
+                  "a live run maps each destination name back to its source name to delete the copies of "
+                  "keys that are gone, which only prefix rules allow; use --rename-prefix OLD NEW "
+                  "(RENAME_PREFIX)");
+  }
+  if (cfg.copy.all_dbs) {
+    return refuse(shown("--all-dbs"),
+                  "a live run follows one database; start one live run per database (/N in both URLs)");
+  }
+  if (o.selection.shard.active()) {
+    return refuse(
+        "--shard " + o.selection.shard.text() + (from_environment(used, "--shard") ? " (SHARD)" : ""),
+        "a live run follows the whole keyspace from one process (its notifications are not "
+        "sharded); drop --shard (SHARD, JOB_COMPLETION_INDEX/SHARD_COUNT)");
+  }
+  if (f.read_from == "replicas") {
+    return refuse(shown("--read-from") + " replicas",
+                  "a replica lags behind its primary, so a cut-over could end before changes it has not "
+                  "applied yet are copied; read from the primaries (drop --read-from)");
+  }
+  if (cfg.state.no_lock) {
+    return refuse(shown("--no-lock"),
+                  "a live run holds the destination's lock for its whole life (the cutover command finds "
+                  "the run through it); drop --no-lock");
+  }
+  live.enabled = true;
+  live.pending_max = f.live_pending_max;
+  live.assume_notifications = f.assume_notifications;
+  live.until_idle_s = f.until_idle_s;
+  live.verify_at_cutover = f.verify_at_cutover;
   return {};
 }
 
@@ -328,7 +416,8 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   cfg.log_level = spdlog::level::from_str(f.log_level);
   cfg.log_format = value_of(report::kLogFormatNames, f.log_format).value_or(report::LogFormat::kText);
 
-  const bool needs_source = cfg.command != Command::kStatus && cfg.command != Command::kUnlock;
+  const bool needs_source =
+      cfg.command != Command::kStatus && cfg.command != Command::kUnlock && cfg.command != Command::kCutover;
   if (int rc = check_urls(*used, f, needs_source, argc); rc != 0) return rc;
 
   auto fail = [](const Error& e) {
@@ -343,6 +432,7 @@ std::variant<Config, int> parse_command_line(int argc, char** argv) {
   }
   if (auto st = apply_copy_options(*used, f, cfg); !st) return fail(st.error());
   if (auto st = apply_selection(*used, f, cfg); !st) return fail(st.error());
+  if (auto st = apply_live(*used, f, cfg); !st) return fail(st.error());
   if (auto st = apply_connections(f, cfg, needs_source); !st) return fail(st.error());
   return cfg;
 }

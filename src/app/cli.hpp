@@ -15,6 +15,7 @@
 //   redis-migrate cleanup [OPTIONS] SOURCE_URL DESTINATION_URL  delete source keys whose copy verifies equal
 //   redis-migrate status DESTINATION_URL                        runs recorded on the destination
 //   redis-migrate unlock DESTINATION_URL                        clear a lock left by a killed run
+//   redis-migrate cutover DESTINATION_URL                       end the live run (--live) holding the lock
 
 #include <spdlog/common.h>
 
@@ -28,14 +29,15 @@
 
 namespace rmig::app {
 
-enum class Command { kCopy, kPlan, kVerify, kCleanup, kStatus, kUnlock };
-inline constexpr std::array<NamedValue<Command>, 6> kCommandNames = {{
+enum class Command { kCopy, kPlan, kVerify, kCleanup, kStatus, kUnlock, kCutover };
+inline constexpr std::array<NamedValue<Command>, 7> kCommandNames = {{
     {Command::kCopy, "copy"},
     {Command::kPlan, "plan"},
     {Command::kVerify, "verify"},
     {Command::kCleanup, "cleanup"},
     {Command::kStatus, "status"},
     {Command::kUnlock, "unlock"},
+    {Command::kCutover, "cutover"},
 }};
 
 const char* command_name(Command c) noexcept;
@@ -52,12 +54,15 @@ struct StateSettings {
   double lock_ttl_s = 30;                 // the lease's TTL: a killed run's lock expires after this
   std::string state_file;                 // keep the checkpoint in this file instead of on the destination
   bool restart = false;                   // ignore an old checkpoint
+  // cutover: seconds to wait for the run to end after the request (0: as long as the run lives).
+  double cutover_timeout_s = 0;
 };
 
 struct Config {
   Command command = Command::kCopy;
   // Connections, cluster modes, the selection and the copy options: shared by copy, plan, verify and cleanup.
-  // status and unlock use the destination only.
+  // status, unlock and cutover use the destination only. The live options (--live...) are in
+  // copy.options.live.
   copy::CopyCommand copy;
   VerifySettings verify;
   StateSettings state;

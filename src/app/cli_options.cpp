@@ -29,8 +29,13 @@ constexpr const char* kExitCodes =
     "       keys: an evicting maxmemory-policy refuses --cleanup and cleanup, and an eviction during a run\n"
     "       stops every deletion\n"
     "  6    the work finished but its --report-json could not be written in full (disk full, stdout closed)\n"
+    "  7    cutover: the run did not confirm the cut-over (still running when --timeout ran out: the\n"
+    "       request stands; or it ended without answering it, e.g. killed)\n"
     "  70   internal error (a bug: please report it)\n"
-    "  130  interrupted by SIGINT, 143 by SIGTERM, 129 by SIGHUP (keys in flight were finished first)\n";
+    "  130  interrupted by SIGINT, 143 by SIGTERM, 129 by SIGHUP (keys in flight were finished first)\n"
+    "  cutover exits with the live run's own exit code once it ended (0: cut over, everything written\n"
+    "  before the request is on the destination); 2 when no live run holds the lock\n"
+    "Signals: SIGUSR1 cuts a live run (--live) over, as the cutover command does; other runs ignore it.\n";
 
 constexpr const char* kEnvHelp =
     "Environment:\n"
@@ -304,6 +309,17 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
       ->group(g);
 }
 
+void add_metrics_option(CLI::App& app, Config& cfg) {
+  app.add_option(
+         "--metrics-port", cfg.copy.metrics_port,
+         "serve Prometheus metrics (keys by outcome, bytes, keys in flight, errors; live runs: pending "
+         "keys, lag, changes, resyncs, phase) at http://0.0.0.0:PORT/metrics until the process exits; a "
+         "port already in use is refused (exit 2) before anything is written")
+      ->envname("METRICS_PORT")
+      ->type_name("PORT")
+      ->group("Output");
+}
+
 // Everything a copy, a plan, a verify and a cleanup share (--all-dbs: copy and plan only).
 void add_run_options(CLI::App& app, Flags& f, Config& cfg, bool all_dbs) {
   add_urls(app, f, true);
@@ -314,6 +330,7 @@ void add_run_options(CLI::App& app, Flags& f, Config& cfg, bool all_dbs) {
   add_tuning_options(app, f, cfg.copy.options);
   add_path_options(app, f);
   add_output_options(app, f, cfg);
+  add_metrics_option(app, cfg);
 }
 
 void add_conflict_options(CLI::App& app, Flags& f, Config& cfg) {
@@ -358,6 +375,43 @@ void add_deletion_options(CLI::App& app, Flags& f, const std::string& group) {
       ->group(group);
 }
 
+// --live and the options that tune it (copy; plan takes them too, to refuse them with one clear line).
+void add_live_options(CLI::App& app, Flags& f) {
+  const std::string g = "Live sync (--live)";
+  app.add_flag(
+         "--live", f.live,
+         "after the bulk copy, keep the destination an exact copy of the selected source keys from keyspace "
+         "notifications (subscribed before the bulk copy starts) until a cut-over: `redis-migrate cutover "
+         "DESTINATION_URL`, SIGUSR1, or --until-idle. Needs notify-keyspace-events KEA on the source "
+         "(proven with probe keys first); refuses --cleanup, --dry-run, --on-conflict merge|fail, --rename "
+         "REGEX, --all-dbs, --shard, --read-from replicas and --no-lock")
+      ->envname("LIVE")
+      ->group(g);
+  app.add_option("--live-pending-max", f.live_pending_max,
+                 "with --live: keys waiting to be copied again at most; beyond it the run resyncs the "
+                 "source (compares every key) instead of growing")
+      ->envname("LIVE_PENDING_MAX")
+      ->capture_default_str()
+      ->group(g);
+  app.add_flag("--assume-notifications", f.assume_notifications,
+               "with --live: do not prove notify-keyspace-events with probe keys under the state prefix "
+               "(for users that may not write them); a wrong setting then loses changes silently")
+      ->envname("ASSUME_NOTIFICATIONS")
+      ->group(g);
+  app.add_option("--until-idle", f.until_idle_s,
+                 "with --live: cut over by itself once the bulk copy is done and no change but expirations "
+                 "and evictions arrived for this many seconds, with nothing pending (for Jobs run after "
+                 "writes are frozen)")
+      ->envname("UNTIL_IDLE")
+      ->type_name("SECONDS")
+      ->group(g);
+  app.add_flag("--verify-at-cutover", f.verify_at_cutover,
+               "with --live: after a cut-over that ended the run with exit 0, verify the selection (as the "
+               "verify command does) and exit 1 on any difference; the report gains `verify`")
+      ->envname("VERIFY_AT_CUTOVER")
+      ->group(g);
+}
+
 }  // namespace
 
 const char* const kDescription =
@@ -389,6 +443,7 @@ Subcommands define_commands(CLI::App& app, BoundCommands& bound) {
       ->envname("CLEAN_UP")
       ->group("Copy");
   add_deletion_options(app, main_cmd.f, "Copy");
+  add_live_options(app, main_cmd.f);
   app.add_flag(
          "--yes,--force", main_cmd.cfg.yes,
          "do not ask for confirmation before a run that can overwrite, merge or delete (a run without a "
@@ -402,6 +457,7 @@ Subcommands define_commands(CLI::App& app, BoundCommands& bound) {
       app.add_subcommand("plan", "show what a copy would do, writing nothing (the same as --dry-run)");
   add_run_options(*plan, plan_cmd.f, plan_cmd.cfg, true);
   add_conflict_options(*plan, plan_cmd.f, plan_cmd.cfg);
+  add_live_options(*plan, plan_cmd.f);
   add_state_options(*plan, plan_cmd.cfg, false);
 
   auto& verify_cmd = bound[2];
@@ -477,12 +533,31 @@ Subcommands define_commands(CLI::App& app, BoundCommands& bound) {
       ->envname("SHARD")
       ->type_name("I/N");
 
+  auto& cutover_cmd = bound[6];
+  CLI::App* cutover = app.add_subcommand(
+      "cutover",
+      "end the live run (--live) holding the destination's lock: writes a request under the state prefix "
+      "that the run notices within 1 s, waits for the run to apply every change received before it and "
+      "end, and exits with the run's exit code (0: everything the source acknowledged before the request "
+      "is on the destination); 2 when no live run holds the lock");
+  add_urls(*cutover, cutover_cmd.f, false);
+  add_side_options(*cutover, "destination", cutover_cmd.f.dst);
+  add_state_options(*cutover, cutover_cmd.cfg, false);
+  add_output_options(*cutover, cutover_cmd.f, cutover_cmd.cfg);
+  cutover
+      ->add_option("--timeout", cutover_cmd.cfg.state.cutover_timeout_s,
+                   "seconds to wait for the run to end after the request (default: as long as the run "
+                   "lives); when they run out the request stands and the exit code is 7")
+      ->envname("CUTOVER_TIMEOUT")
+      ->group("Cutover");
+
   add_numeric_checks(app);
   return {{{plan, Command::kPlan},
            {verify, Command::kVerify},
            {cleanup, Command::kCleanup},
            {status, Command::kStatus},
-           {unlock, Command::kUnlock}}};
+           {unlock, Command::kUnlock},
+           {cutover, Command::kCutover}}};
 }
 
 }  // namespace rmig::app::cli_parts

@@ -47,6 +47,11 @@ struct Flags {
   std::string log_level = "info", log_format = "text";
   // verify
   double ttl_tolerance_s = 5;
+  // live (--live); whether each was given is read from its option (the environment counts)
+  bool live = false, assume_notifications = false, verify_at_cutover = false;
+  uint64_t live_pending_max = 1'000'000;
+  uint32_t until_idle_s = 0;
+  std::string regex_rule;  // set by the selection: the first regex rename rule, as given (for --live)
 };
 
 // Each command binds its own copy of the flags: options of commands that were not chosen must not touch the
@@ -55,10 +60,10 @@ struct Bound {
   Config cfg;
   Flags f;
 };
-// copy (the default command, on `app` itself), plan, verify, cleanup, status, unlock.
-using BoundCommands = std::array<Bound, 6>;
+// copy (the default command, on `app` itself), plan, verify, cleanup, status, unlock, cutover.
+using BoundCommands = std::array<Bound, 7>;
 // The subcommands and what each one runs, in the order of BoundCommands after copy.
-using Subcommands = std::array<std::pair<CLI::App*, Command>, 5>;
+using Subcommands = std::array<std::pair<CLI::App*, Command>, 6>;
 
 // app/cli_options.cpp
 // What `redis-migrate --help` says first.

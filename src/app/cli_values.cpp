@@ -415,12 +415,15 @@ const std::vector<NumericOption>& numeric_options() {
       {"--timeout", K::kSeconds, 0.1, 86400, nullptr},
       {"--retry-timeout", K::kSeconds, 0.1, 86400, "no retries"},
       {"--progress-interval", K::kSeconds, 0.01, 86400, "no progress lines"},
+      {"--metrics-port", K::kCount, 1, 65535, nullptr},
       {"--examples", K::kCount, 0, 1e4, nullptr},
       {"--big-key-threshold", K::kSize, 1e3, 1e12, "no size check"},
       {"--lock-ttl", K::kSeconds, 1, 3600, nullptr},
       {"--ttl-tolerance", K::kSeconds, 0, 604800, nullptr},
       {"--sample", K::kCount, 1, 1e8, "every key"},
       {"--max-differences", K::kCount, 0, 1e6, nullptr},
+      {"--live-pending-max", K::kCount, 1, 1e9, nullptr},
+      {"--until-idle", K::kCount, 1, 604800, nullptr},
   };
   return table;
 }

@@ -4,6 +4,7 @@
 
 #include "app/url.hpp"
 #include "report/run_report.hpp"
+#include "state/cutover.hpp"
 #include "state/state_command.hpp"
 #include "verify/verify_command.hpp"
 
@@ -49,6 +50,7 @@ state::StateCommand state_command(const Config& cfg) {
   c.prefix = cfg.state.prefix;
   c.report_json = cfg.report_json;
   c.yes = cfg.yes;
+  c.cutover_timeout_ms = static_cast<uint32_t>(cfg.state.cutover_timeout_s * 1000.0);
   return c;
 }
 
@@ -90,6 +92,7 @@ int run_subcommand(const Config& cfg) {
     case Command::kCleanup: return emit(verify::run_cleanup(verify_command(cfg)), cfg);
     case Command::kStatus: return state::run_status(state_command(cfg));
     case Command::kUnlock: return state::run_unlock(state_command(cfg));
+    case Command::kCutover: return state::run_cutover(state_command(cfg));
     case Command::kCopy:
     case Command::kPlan: break;
   }

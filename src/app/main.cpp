@@ -12,8 +12,11 @@
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "copy/copy_command.hpp"
+#include "copy/live_report.hpp"
+#include "net/signals.hpp"
 #include "report/format.hpp"
 #include "report/log.hpp"
+#include "report/metrics.hpp"
 #include "report/run_report.hpp"
 #include "verify/verify_command.hpp"
 
@@ -54,6 +57,7 @@ Consent confirm_copy(const Config& cfg) {
   if (!destructive || cfg.yes || o.dry_run || isatty(STDIN_FILENO) == 0) return {};
   copy::CopyCommand plan = cfg.copy;
   plan.options.dry_run = true;
+  plan.options.live = engine::LiveOptions{};  // the plan of a live run's bulk copy
   plan.options.cleanup = false;
   plan.progress_interval_ms = 0;
   report::RunReport rep = copy::run_copy(plan);
@@ -104,6 +108,9 @@ int run(int argc, char** argv) {
   // A closed stdout or stderr (`| head`, a terminal gone) must not end a run half-way: writes to it fail
   // with EPIPE instead, what cannot be printed is dropped, and the run finishes, checkpoints and unlocks.
   std::signal(SIGPIPE, SIG_IGN);
+  // SIGUSR1 cuts a live run over; until a run's loop watches it (and in any other command) it must not end
+  // the process.
+  net::install_usr1_fallback();
   auto parsed = parse_command_line(argc, argv);
   if (auto* rc = std::get_if<int>(&parsed)) return *rc;
   Config& cfg = std::get<Config>(parsed);
@@ -124,11 +131,18 @@ int run(int argc, char** argv) {
       return to_int(st.error().code);
     }
   }
+  // --metrics-port: listening now, so that a port in use refuses the run before anything is written.
+  if (auto st = report::Metrics::process().start(cfg.copy.metrics_port, command_name(cfg.command),
+                                                 cfg.copy.source_url, cfg.copy.destination_url);
+      !st) {
+    std::fprintf(stderr, "redis-migrate: %s\n", st.error().message.c_str());
+    return to_int(st.error().code);
+  }
   switch (cfg.command) {
     case Command::kCopy: {
       const Consent consent = confirm_copy(cfg);
       if (!consent.go) return consent.exit_code;
-      return emit(copy::run_copy(cfg.copy), cfg);
+      return emit(copy::verify_at_cutover(copy::run_copy(cfg.copy), verify_command(cfg)), cfg);
     }
     case Command::kPlan: return emit(copy::run_copy(cfg.copy), cfg);
     case Command::kCleanup: {

@@ -10,6 +10,8 @@
 #include <random>
 
 #include "copy/copy_task.hpp"
+#include "copy/live_preflight.hpp"
+#include "copy/live_report.hpp"
 #include "copy/plan_task.hpp"
 #include "copy/server_copy_task.hpp"
 #include "engine/drive.hpp"
@@ -95,6 +97,7 @@ struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std
   bool interrupted = false;
   nlohmann::json run;  // the run record's section of the report (lock, id, resumed)
   report::BigKeys big_keys;
+  engine::LiveStats live;  // --live: where the live phase ended
 };
 
 enum class PassKind { kCopy, kPlan, kServerCopy };
@@ -147,11 +150,15 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
     needs.source_scripts = engine_options.cleanup;
     needs.destination_scripts = engine_options.conflict == engine::ConflictPolicy::kMerge;
     needs.destination_delete = engine_options.mode != engine::CopyMode::kDump;
+    needs.live = engine_options.live.enabled;
   } else {
     needs.source_scripts =
         engine_options.cleanup && engine_options.conflict == engine::ConflictPolicy::kReplace;
   }
   if (auto st = engine::check_commands(loop, *sources, *destination, needs, engine_options); !st) {
+    return st.error();
+  }
+  if (auto st = live_preflight(loop, pass_cmd, src_cluster, *sources, *destination, engine_options); !st) {
     return st.error();
   }
 
@@ -170,6 +177,7 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
   state.attach(engine);
   PassResult out;
   out.result = engine::drive(loop, engine, keys, spec.progress_interval_ms, engine::ProgressStyle::kCopy);
+  if (engine_options.live.enabled) out.live = engine.live_stats();
   out.plan = plan_task.stats();
   out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();
   out.interrupted = out.result.signal != 0;
@@ -426,7 +434,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       }
 
       // The server copies by itself when both DBs live on it and nothing is renamed (COPY needs Redis 6.2).
-      if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster &&
+      if (kind == PassKind::kCopy && same_server && !renaming && !src_cluster && !options.live.enabled &&
           src_facts->version.at_least(6, 2) &&
           (options.conflict == engine::ConflictPolicy::kSkip ||
            options.conflict == engine::ConflictPolicy::kReplace)) {
@@ -478,6 +486,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         break;
       }
       engine::EngineResult& r = pass->result;
+      if (options.live.enabled) add_live_report(rep, pass->live);
       rep.totals += r.total;
       if (passes.size() > 1) rep.dbs.emplace_back(src_db, r.total);
       for (auto& n : r.nodes) {

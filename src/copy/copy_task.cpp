@@ -16,6 +16,7 @@ void CopyTask::attach(engine::Engine& engine) {
   restore_.attach(engine);
   cleanup_.attach(engine);
   rewriter_.attach(engine);
+  live_.attach(engine);
   state_.assign(engine.window_size(), State{});
 }
 
@@ -26,6 +27,11 @@ void CopyTask::start(uint32_t j) {
   restore_.reset(j);
   cleanup_.reset(j);
   rewriter_.reset(j);
+  live_.reset(j);
+  if (engine_->job(j).live == engine::LiveMode::kOrphan) {
+    engine_->job(j).stage = kStageLive;
+    return live_.orphan(j);
+  }
   const uint32_t node = engine_->job(j).node;
   if (engine_->options().mode == engine::CopyMode::kRewrite ||
       (node < rewrite_node_.size() && rewrite_node_[node] != 0))
@@ -36,7 +42,8 @@ void CopyTask::start(uint32_t j) {
 
 void CopyTask::resend(uint32_t j) {
   switch (engine_->job(j).stage) {
-    case kStageRestore: return restore_.resend(j);
+    case kStageRestore: return restore_step(j, restore_.resend(j));
+    case kStageLive: return live_.resend(j);
     case kStageRewrite: return rewrite_step(j, rewriter_.resend(j));
     case kStageCleanup: return cleanup_.resend(j);
     default: return fetch_.resend(j);
@@ -56,15 +63,17 @@ void CopyTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
   if (restore_.owns(op)) return restore_step(j, restore_.on_reply(j, op, std::move(reply)));
   if (rewriter_.owns(op)) return rewrite_step(j, rewriter_.on_reply(j, op, std::move(reply)));
   if (cleanup_.owns(op)) return cleanup_.on_reply(j, std::move(reply));
+  if (live_.owns(op)) return live_.on_reply(j, op, std::move(reply));
 }
 
 void CopyTask::fetch_step(uint32_t j, FetchStage::Step step) {
   switch (step) {
     case FetchStage::Step::kWait: return;
     case FetchStage::Step::kBigKey: return rewrite(j, fetch_.big_size(j));
+    case FetchStage::Step::kGone: return gone(j);
     case FetchStage::Step::kFetched:
       engine_->job(j).stage = kStageRestore;
-      return restore_.start(j, fetch_.idle(j));
+      return restore_step(j, restore_.start(j, fetch_.idle(j)));
   }
 }
 
@@ -74,6 +83,7 @@ void CopyTask::restore_step(uint32_t j, RestoreStage::Step step) {
     case RestoreStage::Step::kWait: return;
     case RestoreStage::Step::kWritten: return written(j);
     case RestoreStage::Step::kRewrite: return rewrite(j);
+    case RestoreStage::Step::kGone: return gone(j);
     case RestoreStage::Step::kRefused: {
       // The destination cannot read this payload (an older RDB version, or a type it does not know): the key
       // is rewritten with its type's commands, and so is every later key of this source node.
@@ -116,11 +126,17 @@ void CopyTask::rewrite_step(uint32_t j, Rewriter::Step step) {
   switch (step) {
     case Rewriter::Step::kWait: return;
     case Rewriter::Step::kPlaced: return written(j);
+    case Rewriter::Step::kGone: return gone(j);
     case Rewriter::Step::kExists: return restore_.exists(j, rewriter_.field_ttls(j));
     case Rewriter::Step::kHandedOver:
       engine_->job(j).stage = kStageRestore;
       return restore_.merge_temp(j, rewriter_.temp(j));
   }
+}
+
+void CopyTask::gone(uint32_t j) {
+  engine_->job(j).stage = kStageLive;
+  live_.remove(j);
 }
 
 void CopyTask::written(uint32_t j) {

@@ -145,11 +145,7 @@ FetchStage::Step FetchStage::on_reply(uint32_t j, uint8_t code, resp::Reply& rep
 
 FetchStage::Step FetchStage::on_size(uint32_t j, const redisReply* r) {
   engine::Job& job = engine_->job(j);
-  if (resp::is_nil(r)) {
-    ++engine_->counters(j).vanished;
-    engine_->done(j);
-    return Step::kWait;
-  }
+  if (resp::is_nil(r)) return vanished(j, false);
   if (resp::is_integer(r)) {
     const auto size = static_cast<uint64_t>(std::max<long long>(r->integer, 0));
     if (size <= engine_->options().big_key_threshold) {
@@ -182,11 +178,7 @@ FetchStage::Step FetchStage::on_size_type(uint32_t j, const redisReply* r) {
     return Step::kWait;
   }
   job.type = std::string(resp::text(r));
-  if (job.type == "none") {
-    ++engine_->counters(j).vanished;
-    engine_->done(j);
-    return Step::kWait;
-  }
+  if (job.type == "none") return vanished(j, false);
   if (state_[j].size > 0) return found_big(j, state_[j].size);
   const char* cmd = value::length_command(job.type);
   if (cmd == nullptr) {
@@ -217,6 +209,18 @@ FetchStage::Step FetchStage::on_length(uint32_t j, const redisReply* r) {
     return Step::kWait;
   }
   return found_big(j, size);
+}
+
+FetchStage::Step FetchStage::vanished(uint32_t j, bool example) {
+  state_[j].phase = Phase::kIdle;
+  if (engine_->job(j).live != engine::LiveMode::kNone) {
+    engine_->job(j).resent = false;  // a new stage starts
+    return Step::kGone;
+  }
+  ++engine_->counters(j).vanished;
+  if (example) engine_->add_example(j, "vanished");
+  engine_->done(j);
+  return Step::kWait;
 }
 
 FetchStage::Step FetchStage::found_big(uint32_t j, uint64_t size) {
@@ -258,11 +262,8 @@ FetchStage::Step FetchStage::on_dump(uint32_t j, resp::Reply& reply) {
   }
   if (resp::is_nil(r) || job.pttl == -2) {
     // Deleted (or expired) between SCAN and DUMP: not an error. A DUMP that is not nil after PTTL said -2
-    // is a key created meanwhile, which this pass does not promise to copy.
-    ++engine_->counters(j).vanished;
-    engine_->add_example(j, "vanished");
-    engine_->done(j);
-    return Step::kWait;
+    // is a key created meanwhile, which this pass does not promise to copy (a live run hears of it).
+    return vanished(j, true);
   }
   if (r->type != REDIS_REPLY_STRING) {
     engine_->fail_key(j, "DUMP: unexpected reply " + resp::describe(r));

@@ -2,7 +2,7 @@
 // The fetch stage: PTTL and DUMP of the source key, pipelined back to back, with the time the PTTL was sent
 // (Job::sent_at). The payload ends up held by the job (Job::payload_view, Engine::hold) and its PTTL in
 // Job::pttl. A vanished key (PTTL -2 or DUMP nil) is counted and its job ended here, as is a key whose
-// commands fail.
+// commands fail; in a live run (Job::live) a vanished key is Step::kGone instead: its destination name goes.
 //
 // In auto mode (and in a plan with any mode but dump) with a --big-key-threshold, the key's size is asked
 // first (MEMORY USAGE with the default sampling: O(1) for small keys), so a big key is never DUMPed whole: it
@@ -30,7 +30,7 @@ class FetchStage {
   static constexpr uint64_t kElementEstimate = 64;
 
   // What a reply leads to. kWait: more replies are due, or the stage ended the job itself.
-  enum class Step : uint8_t { kWait, kFetched, kBigKey };
+  enum class Step : uint8_t { kWait, kFetched, kBigKey, kGone };
 
   explicit FetchStage(OpRange ops) noexcept : ops_(ops) {}
   void attach(engine::Engine& engine);
@@ -73,6 +73,8 @@ class FetchStage {
   void on_object(uint32_t j, const redisReply* r);
   Step on_dump(uint32_t j, resp::Reply& reply);
   Step found_big(uint32_t j, uint64_t size);
+  // The key is gone from the source: counted vanished and ended, or kGone in a live run.
+  Step vanished(uint32_t j, bool example);
   SizeMode size_mode(uint32_t node) const noexcept;
   // `command` was refused as a command on job j's node: size its keys the next way (said once), and go on.
   void refused(uint32_t j, SizeMode mode, std::string_view command, std::string_view message);

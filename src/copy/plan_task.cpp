@@ -100,6 +100,9 @@ void PlanTask::on_reply(uint32_t j, uint8_t op, resp::Reply reply) {
       case FetchStage::Step::kFetched: return fetched(j);
       case FetchStage::Step::kBigKey: return big_key(j);
       case FetchStage::Step::kWait: return;
+      case FetchStage::Step::kGone:  // a live run's job only (--live refuses --dry-run)
+        ++engine_->counters(j).vanished;
+        return engine_->done(j);
     }
   }
   if (kOwnOps.owns(op)) on_type(j, reply.get());

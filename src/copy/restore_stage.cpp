@@ -35,9 +35,9 @@ void RestoreStage::attach(engine::Engine& engine) {
   state_.assign(engine.window_size(), State{});
 }
 
-void RestoreStage::start(uint32_t j, int64_t idle) {
+RestoreStage::Step RestoreStage::start(uint32_t j, int64_t idle) {
   state_[j].idle = idle;
-  apply(j);
+  return apply(j);
 }
 
 void RestoreStage::merge_temp(uint32_t j, std::string temp) {
@@ -46,12 +46,13 @@ void RestoreStage::merge_temp(uint32_t j, std::string temp) {
   merge(j);
 }
 
-void RestoreStage::resend(uint32_t j) {
+RestoreStage::Step RestoreStage::resend(uint32_t j) {
   switch (state_[j].phase) {
     case Phase::kRestore: return apply(j);
-    case Phase::kRestoreTemp: return restore_temp(j);
-    case Phase::kMerge: return merge(j);
+    case Phase::kRestoreTemp: restore_temp(j); break;
+    case Phase::kMerge: merge(j); break;
   }
+  return Step::kWait;
 }
 
 RestoreStage::Step RestoreStage::on_reply(uint32_t j, uint8_t code, resp::Reply reply) {
@@ -71,21 +72,29 @@ RestoreStage::Step RestoreStage::on_reply(uint32_t j, uint8_t code, resp::Reply 
       return Step::kWait;
     case kRestoreTemp: on_restore_temp(j, r); return Step::kWait;
     case kMerge: return on_merge(j, r);
+    case kResync: return on_resync(j, r);
   }
   return Step::kWait;
 }
 
-void RestoreStage::apply(uint32_t j) {
-  if (engine_->failing()) return engine_->abandon(j);  // nothing new is written once the run is failing
+RestoreStage::Step RestoreStage::apply(uint32_t j) {
+  if (engine_->failing()) {  // nothing new is written once the run is failing
+    engine_->abandon(j);
+    return Step::kWait;
+  }
   engine::Job& job = engine_->job(j);
+  const bool live = job.live != engine::LiveMode::kNone;
   State& st = state_[j];
   st.phase = Phase::kRestore;
   const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                               std::chrono::steady_clock::now() - job.sent_at)
                                               .count());
   if (plan.kind == TtlPlan::Kind::kExpired) {
+    // A live run's destination may hold an older copy of the key, which must not outlive it.
+    if (live) return Step::kGone;
     ++engine_->counters(j).expired;
-    return engine_->done(j);
+    engine_->done(j);
+    return Step::kWait;
   }
   // With the destination's clock known the expiry is absolute (ABSTTL), computed from the moment the PTTL
   // was sent: waiting in the destination's queue then cannot extend the key's life.
@@ -96,23 +105,73 @@ void RestoreStage::apply(uint32_t j) {
   const std::string_view payload = job.payload_view();
   const bool replace_policy =
       engine_->options().conflict == engine::ConflictPolicy::kReplace && !chain_target(j);
-  st.probing = job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
+  // A live run's key was copied before, by this run or an earlier one: it is no duplicate of this pass.
+  st.probing = !live && job.maybe_duplicate && replace_policy && !st.duplicate_confirmed;
   const bool replace = replace_policy && !st.probing;
+  const IntText idle_value(st.idle);
+  if (job.live == engine::LiveMode::kResync && replace) {
+    // Compared on the destination first: written only when its copy differs.
+    const std::string temp = restore_check_key(job.target(), engine_->options().selection.own_prefix);
+    const IntText tolerance(scripts::kExpiryToleranceMs);
+    const auto w = scripts::restore_unless_equal().words(scripts_, st.resync_eval);
+    std::string_view args[13] = {
+        w.verb,          w.script, "2", job.target(), temp, payload, ttl.view(), absolute ? "1" : "0",
+        tolerance.view()};
+    std::size_t argc = 9;
+    if (absolute) args[argc++] = "ABSTTL";
+    if (st.idle >= 0) {
+      args[argc++] = engine_->options().source_lfu ? "FREQ" : "IDLETIME";
+      args[argc++] = idle_value.view();
+    }
+    send_payload(j, args, argc, 5, op(kResync));
+    return Step::kWait;
+  }
   std::string_view args[8] = {"RESTORE", job.target(), ttl.view(), payload};
   std::size_t argc = 4;
   if (replace) args[argc++] = "REPLACE";
   if (absolute) args[argc++] = "ABSTTL";
-  const IntText idle_value(st.idle);
   if (st.idle >= 0) {
     args[argc++] = engine_->options().source_lfu ? "FREQ" : "IDLETIME";
     args[argc++] = idle_value.view();
   }
-  if (payload.size() >= net::OutBuffer::kReferenceThreshold) {
+  send_payload(j, args, argc, 3, op(kRestore));
+  return Step::kWait;
+}
+
+void RestoreStage::send_payload(uint32_t j, const std::string_view* args, std::size_t argc,
+                                std::size_t payload_at, uint8_t code) {
+  if (args[payload_at].size() >= net::OutBuffer::kReferenceThreshold) {
     // Large payload: the write references it instead of copying it.
-    engine_->send_ref(j, Side::kDestination, args, argc, 3, engine_->share_payload(j), op(kRestore));
+    engine_->send_ref(j, Side::kDestination, args, argc, payload_at, engine_->share_payload(j), code);
   } else {
-    engine_->send(j, Side::kDestination, args, argc, op(kRestore));
+    engine_->send(j, Side::kDestination, args, argc, code);
   }
+}
+
+RestoreStage::Step RestoreStage::on_resync(uint32_t j, const redisReply* r) {
+  State& st = state_[j];
+  if (resp::is_integer(r)) {
+    if (r->integer == 1) return restored(j);
+    ++engine_->counters(j).unchanged;  // equal: nothing written
+    engine_->done(j);
+    return Step::kWait;
+  }
+  const std::string msg = error_text(r);
+  const bool sent_eval = st.resync_eval || !scripts_.evalsha;
+  if (resp::is_error(r) && scripts::Script::fall_back(msg, scripts_, st.resync_eval)) return apply(j);
+  if (resp::is_error(r)) {
+    if (engine_->handle_error(j, Side::kDestination, sent_eval ? "EVAL" : "EVALSHA", msg)) return Step::kWait;
+    // The script's RESTORE met what a plain RESTORE would: the same ways out.
+    if (engine_->options().mode == engine::CopyMode::kAuto) {
+      if (resp::classify_error(msg) == ServerError::kBadPayload) {
+        st.message = msg;
+        return Step::kRefused;
+      }
+      if (msg.find("invalid bulk length") != std::string::npos) return Step::kTooLong;
+    }
+  }
+  engine_->fail_key(j, "resync: " + msg);
+  return Step::kWait;
 }
 
 RestoreStage::Step RestoreStage::on_restore(uint32_t j, const redisReply* r) {
@@ -127,8 +186,7 @@ RestoreStage::Step RestoreStage::on_restore(uint32_t j, const redisReply* r) {
   if (resp::classify_error(msg) == ServerError::kBusyKey) {
     if (st.probing) {
       st.duplicate_confirmed = true;
-      apply(j);
-      return Step::kWait;
+      return apply(j);
     }
     if (job.resent || (job.recheck && engine_->written_before(j))) {
       // The RESTORE was sent again after its connection dropped, or a resumed run meets a key its checkpoint
@@ -190,7 +248,7 @@ RestoreStage::Step RestoreStage::restored(uint32_t j) {
     ++c.duplicates;
     --c.scanned;
   } else {
-    ++c.copied;
+    ++(job.live != engine::LiveMode::kNone ? c.recopied : c.copied);
     c.bytes += job.held;
     engine_->wrote(j);
   }
@@ -349,8 +407,7 @@ RestoreStage::Step RestoreStage::on_merge(uint32_t j, const redisReply* r) {
       default:  // the target went away (the temporary key is deleted): a plain copy
         if (!st.merge_temp.empty()) return Step::kRewrite;
         st.duplicate_confirmed = false;
-        apply(j);
-        return Step::kWait;
+        return apply(j);
     }
   }
   const std::string msg = error_text(r);

@@ -16,6 +16,11 @@
 // - What the stage settles it counts (copied, duplicates, merged, skipped, conflicts, failures). What it
 //   cannot settle (the payload refused, a merge that must start over on the rewrite path) is returned as a
 //   Step for the task.
+// - A live run's job (engine::Job::live; the run's policy is replace): the key is counted `recopied` instead
+//   of copied and is never probed as a duplicate (its destination copy is an earlier one, not this pass's).
+//   A key whose TTL ran out in flight is returned as kGone (its destination name must go, not stay as an
+//   older copy). kResync sends scripts::restore_unless_equal instead of RESTORE: a key found equal is counted
+//   `unchanged` and nothing is written.
 
 #include <chrono>
 #include <cstdint>
@@ -30,7 +35,7 @@ namespace rmig::copy {
 
 class RestoreStage {
  public:
-  static constexpr uint8_t kOpCount = 6;
+  static constexpr uint8_t kOpCount = 7;
 
   // What a reply leads to. kWait: more replies are due, or the stage ended the job itself.
   enum class Step : uint8_t {
@@ -39,6 +44,7 @@ class RestoreStage {
     kRefused,  // auto mode: the destination cannot read the payload (message(): its answer)
     kTooLong,  // auto mode: the payload is longer than the destination's proto-max-bulk-len
     kRewrite,  // a merge of the rewrite path's temporary key found it or its target gone: rewrite again
+    kGone,     // a live run's key expired in flight: its destination name is to be deleted
   };
 
   // The expiry of a copy an earlier attempt made, read on the destination when it was recognised.
@@ -56,13 +62,13 @@ class RestoreStage {
   void reset(uint32_t j) { state_[j] = State{}; }
   // RESTOREs job j's held payload (Job::payload_view, Job::pttl from Job::sent_at; `idle`: --keep-idle's
   // OBJECT value, -1 for none).
-  void start(uint32_t j, int64_t idle);
+  Step start(uint32_t j, int64_t idle);
   // Merges the rewrite path's complete temporary key `temp` into the existing target (it deletes `temp`).
   void merge_temp(uint32_t j, std::string temp);
   // The rewrite path found the target existing and kept it (`field_ttls`: the key is a hash with field
   // TTLs): a duplicate, a conflict, or the policy's skip or fail. Ends the job.
   void exists(uint32_t j, bool field_ttls);
-  void resend(uint32_t j);
+  Step resend(uint32_t j);
   Step on_reply(uint32_t j, uint8_t op, resp::Reply reply);
 
   const CopyExpiry& copy_expiry(uint32_t j) const noexcept { return state_[j].copy; }
@@ -71,7 +77,7 @@ class RestoreStage {
   bool chain_target(uint32_t j) const;
 
  private:
-  enum Op : uint8_t { kRestore, kCheckBusy, kCheckBusyTtl, kCheckRestored, kRestoreTemp, kMerge };
+  enum Op : uint8_t { kRestore, kCheckBusy, kCheckBusyTtl, kCheckRestored, kRestoreTemp, kMerge, kResync };
   enum class Phase : uint8_t { kRestore, kRestoreTemp, kMerge };
 
   struct State {
@@ -80,14 +86,19 @@ class RestoreStage {
     bool probing = false;              // replace mode, maybe duplicate: first RESTORE without REPLACE
     bool duplicate_confirmed = false;  // the probe hit BUSYKEY: the next OK is the duplicate's
     bool merge_eval = false;           // the destination's script cache does not have the merge script
+    bool resync_eval = false;          // ... the resync script (restore_unless_equal)
     std::string merge_temp;            // the rewrite path's temporary key being merged (empty: ours)
     CopyExpiry copy;
     std::string message;  // the destination's answer behind kRefused
   };
 
   uint8_t op(Op o) const noexcept { return ops_.at(o); }
-  void apply(uint32_t j);
+  Step apply(uint32_t j);
   Step on_restore(uint32_t j, const redisReply* r);
+  Step on_resync(uint32_t j, const redisReply* r);
+  // Sends a command carrying job j's payload at args[payload_at] (referenced when it is large).
+  void send_payload(uint32_t j, const std::string_view* args, std::size_t argc, std::size_t payload_at,
+                    uint8_t code);
   Step on_check_busy(uint32_t j, const redisReply* r);
   Step restored(uint32_t j);
   // The key exists on the destination: the conflict policy decides (skip, merge, fail).

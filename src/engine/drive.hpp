@@ -1,6 +1,8 @@
 #pragma once
 // The loop every command runs its engine in: start it, print progress while it works, stop it on SIGINT or
-// SIGTERM, and return its result when it ends.
+// SIGTERM, cut a live run over on SIGUSR1 (other runs log it and go on), and return its result when it ends.
+// A live run's progress line in its live phase shows pending keys, lag, changes/s, keys re-copied and
+// deleted, and resyncs (Engine::live_stats).
 
 #include <cstdint>
 

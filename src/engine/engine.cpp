@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "engine/live.hpp"
 #include "engine/scan_source.hpp"
 #include "report/format.hpp"
 #include "resp/connection.hpp"
@@ -27,7 +28,7 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
     : loop_(loop),
       opts_(options),
       task_(task),
-      links_(loop, options.retry_timeout_ms, !options.dry_run, std::move(source_template),
+      links_(loop, options.retry_timeout_ms, !options.dry_run, source_template,
              std::move(destination_template), *this),
       watch_(loop, links_, options.watch_evictions, options.cleanup, options.window.keys, *this),
       window_(options.window.keys, options.window.bytes),
@@ -41,9 +42,14 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
   // After a resume, keys up to the previous run's in-flight frontier may be done already: at most the window
   // plus the scanned keys waiting for it.
   recheck_budget_ = opts_.window.keys + 4 * opts_.window.scan_count;
+  // A live run that resyncs first compares each key of its bulk scan before writing it.
+  const auto bulk_mode = static_cast<uint8_t>(
+      opts_.live.enabled && opts_.live.resync_first ? LiveMode::kResync : LiveMode::kNone);
+  std::vector<std::vector<std::pair<uint16_t, uint16_t>>> slot_ranges;
   for (auto& s : sources) {
     sources_.push_back(std::make_unique<ScanSource>(s.name, selector_.scan_match(), selector_.scan_type(),
-                                                    opts_.window.scan_count));
+                                                    opts_.window.scan_count, bulk_mode));
+    slot_ranges.push_back(std::move(s.slots));
     dataset_bytes_.push_back(s.dataset_bytes);
     const uint32_t read = links_.add(std::move(s.conn), s.name, false);
     read_link_.push_back(read);
@@ -60,6 +66,18 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
     links_[link].clock = d.clock;
   }
   links_.set_destination(destination.cluster, destination.slot_owner);
+  if (opts_.live.enabled) {
+    FeedOptions feed;
+    feed.seed = std::move(source_template);
+    feed.cluster =
+        std::any_of(slot_ranges.begin(), slot_ranges.end(), [](const auto& r) { return !r.empty(); });
+    feed.db = feed.seed.db;
+    if (!opts_.live.assume_notifications)
+      feed.canary_key = opts_.selection.own_prefix + "live:canary:" + opts_.run_id;
+    feed.run_id = opts_.run_id;
+    feed.retry_timeout_ms = opts_.retry_timeout_ms;
+    live_ = std::make_unique<Live>(*this, loop, std::move(feed), std::move(slot_ranges));
+  }
 }
 
 Engine::~Engine() = default;
@@ -69,6 +87,7 @@ void Engine::start(std::function<void()> on_done) {
   task_.attach(*this);
   links_.start();
   watch_.start();
+  if (live_) live_->start();  // no SCAN before the subscription is confirmed (Live::subscribed)
   pump();
 }
 
@@ -77,6 +96,7 @@ report::Counters Engine::totals() const {
   total.evicted = watch_.evicted();
   for (const auto& s : sources_)
     total += s->totals();
+  if (live_) total += live_->totals();
   return total;
 }
 
@@ -90,7 +110,13 @@ std::vector<report::NodeCounters> Engine::node_totals() const {
 
 report::Counters& Engine::counters(uint32_t j) noexcept {
   const JobSlot& slot = slots_[j];
+  if (slot.extra != kNoLink) return live_->counters(slot.extra, slot.batch);
   return sources_[slot.job.node]->counters(slot.batch);
+}
+
+void Engine::settle_key(uint32_t node, uint32_t extra, uint64_t batch) {
+  if (extra != kNoLink) return live_->settle(extra, batch);
+  settle(node, batch);
 }
 
 void Engine::settle(uint32_t node, uint64_t batch) {
@@ -100,6 +126,7 @@ void Engine::settle(uint32_t node, uint64_t batch) {
 
 void Engine::wrote(uint32_t j) {
   const JobSlot& slot = slots_[j];
+  if (slot.extra != kNoLink) return;  // live keys are in no checkpoint (a resumed live run resyncs)
   sources_[slot.job.node]->wrote(slot.batch, engine::key_hash(slot.job.key));
   // Keys written past the cursor are in no record until the next save: ask for one every 250 ms of writes
   // too, not only when a cursor moves (a batch can take long), so a SIGKILL leaves few of them unrecorded.
@@ -112,6 +139,7 @@ void Engine::wrote(uint32_t j) {
 
 bool Engine::written_before(uint32_t j) const noexcept {
   const Job& job = slots_[j].job;
+  if (slots_[j].extra != kNoLink) return false;
   return sources_[job.node]->written_before(engine::key_hash(job.key));
 }
 
@@ -124,6 +152,9 @@ std::vector<NodeProgress> Engine::checkpoint() const {
 }
 
 void Engine::resume(const std::vector<NodeProgress>& progress) {
+  // A live run's checkpoint is not trusted: changes after it may have been missed while no one listened. A
+  // resumed live run resyncs instead (LiveOptions::resync_first).
+  if (live_) return;
   for (std::size_t i = 0; i < sources_.size() && i < progress.size(); ++i)
     sources_[i]->resume(progress[i], recheck_budget_);
 }
@@ -140,6 +171,7 @@ EngineResult Engine::take_result() {
   r.nodes = node_totals();
   for (const auto& n : r.nodes)
     r.total += n.counters;
+  if (live_) r.total += live_->totals();  // the live jobs: in the totals (and the exit code), in no node's
   r.total.evicted = watch_.evicted();
   r.errors = std::move(errors_);
   r.fatal = fatal_;
@@ -166,6 +198,7 @@ void Engine::stop(int signal) {
                report::signal_name(signal), window_.active());
   for (auto& s : sources_)
     s->stop();
+  if (live_) live_->stop();
   maybe_finish();
 }
 
@@ -216,11 +249,13 @@ void Engine::pump() {
     pump_again_ = false;
     for (uint32_t i = 0; i < sources_.size(); ++i)
       maybe_fetch(i);
+    if (live_) live_->fetch();
     dispatch();
     // Dispatching may have emptied a queue by filtering out a whole batch (--match, --exclude, in-place):
     // ask for the next batch now, or nothing would.
     for (uint32_t i = 0; i < sources_.size(); ++i)
       maybe_fetch(i);
+    if (live_) live_->fetch();
   } while (pump_again_ && !finished_);
   pumping_ = false;
   maybe_finish();
@@ -229,6 +264,7 @@ void Engine::pump() {
 void Engine::maybe_fetch(uint32_t node) {
   KeySource& source = *sources_[node];
   if (stopping_ || !source.wants_keys() || !links_.usable(read_link_[node])) return;
+  if (live_ && !live_->may_scan()) return;  // a live run scans once every change from now on is heard
   std::string_view args[8];
   const std::size_t argc = source.request(args, 8);
   // Not sent (the link went down): as a request lost with its connection, asked again once the link is back.
@@ -272,11 +308,14 @@ void Engine::dispatch() {
       paused_by_destination_ = true;  // resumed by destination_writable()
       return;
     }
-    // Round-robin over the nodes that have keys waiting.
+    // Round-robin over the nodes that have keys waiting (and, in a live run, the live phase's keys).
     uint32_t node = kNoLink;
-    for (std::size_t k = 0; k < sources_.size(); ++k) {
-      const std::size_t i = (next_node_ + k) % sources_.size();
-      if (sources_[i]->has_key() && links_.usable(read_link_[i])) {
+    const std::size_t parts = sources_.size() + (live_ ? 1 : 0);
+    std::size_t part = 0;
+    for (std::size_t k = 0; k < parts; ++k) {
+      const std::size_t i = (next_node_ + k) % parts;
+      if (i < sources_.size() ? sources_[i]->has_key() && links_.usable(read_link_[i]) : live_->has_key()) {
+        part = i;
         node = static_cast<uint32_t>(i);
         next_node_ = i + 1;
         break;
@@ -290,22 +329,34 @@ void Engine::dispatch() {
     }
     const uint32_t j = window_.next_slot();
     JobSlot& slot = slots_[j];
-    QueuedKey q = sources_[node]->take();
-    if (!selector_.by_name(q.key, slot.job.naming)) {
-      settle(node, q.batch);
+    QueuedKey q;
+    uint32_t extra = kNoLink;
+    uint32_t read = kNoLink;
+    if (part < sources_.size()) {
+      q = sources_[node]->take();
+    } else if (!live_->take(q, node, read, extra)) {
+      continue;  // filtered out
+    }
+    // A live run never has a key in flight twice: a key in flight is marked dirty and copied again after.
+    if (!selector_.by_name(q.key, slot.job.naming) || (live_ && !live_->claim(q.key, j, extra))) {
+      settle_key(node, extra, q.batch);
       continue;
     }
-    slot.reset(node, q.batch, read_link_[node], write_link_[node]);
+    slot.reset(node, q.batch, read != kNoLink ? read : read_link_[node],
+               read != kNoLink ? read : write_link_[node]);
+    slot.extra = extra;
+    slot.job.live = static_cast<LiveMode>(q.mode);
     slot.job.key = std::move(q.key);
     window_.admit(slot.estimate, slot.job.held);
     pacing_.dispatched(slot.pacing);
-    if (selector_.type_check()) {
+    // A changed key's type is not known from its SCAN: a live job asks whenever the selection has types.
+    if (selector_.type_check() || (slot.job.live != LiveMode::kNone && !opts_.selection.types.empty())) {
       slot.typing = true;
       send_type(j);
     } else {
       begin(j);
     }
-    maybe_fetch(node);
+    if (part < sources_.size()) maybe_fetch(node);
   }
   window_full_ = !stopping_;
 }
@@ -325,7 +376,7 @@ void Engine::begin(uint32_t j) {
   ++counters(j).scanned;
   job.maybe_duplicate = seen_.test_and_add(job.key);
   // Resumed run: the previous one may have written this key already.
-  job.recheck = sources_[job.node]->recheck(slot.batch);
+  job.recheck = slot.extra == kNoLink && sources_[job.node]->recheck(slot.batch);
   if (std::string failure = selector_.claim(job.key, job.naming, job.maybe_duplicate); !failure.empty()) {
     return fail_key(j, std::move(failure));
   }
@@ -351,6 +402,8 @@ void Engine::on_type(uint32_t j, resp::Reply reply) {
     return fail_key(j, "TYPE: " + msg);
   }
   const std::string_view type = resp::text(r);
+  // A live job whose key is gone goes on: its destination name is deleted.
+  if (job.live != LiveMode::kNone && type == "none") return begin(j);
   if (!selector_.type_selected(type)) return done(j);  // not selected
   job.type = std::string(type);
   begin(j);
@@ -369,11 +422,14 @@ void Engine::give_up_job(uint32_t j) {
 void Engine::on_rate_timer() { pump(); }
 
 void Engine::maybe_finish() {
-  if (finished_ || window_.active() != 0) return;
+  if (finished_) return;
+  if (live_ && !stopping_) live_->advance();  // bulk done, barrier, drain
+  if (window_.active() != 0) return;
   if (!stopping_) {
     for (const auto& s : sources_) {
       if (!s->exhausted()) return;
     }
+    if (live_ && !live_->done()) return;  // a live run ends at a cut-over only
   }
   // A last reading of evicted_keys after every write of the run: evictions up to its end are counted.
   if (!fatal_ && !watch_.final_round_done()) return;  // final_round_read() comes back here
@@ -386,6 +442,7 @@ void Engine::finish() {
   retry_timer_.stop();
   rate_timer_.stop();
   watch_.stop();
+  if (live_) live_->finish();
   if (lost_keys_ && !fatal_) fatal_ = lost_keys_;
   links_.close();
   if (on_done_) on_done_();
@@ -399,6 +456,7 @@ void Engine::fail_run(Error error) {
   stopping_ = true;
   for (auto& s : sources_)
     s->stop();
+  if (live_) live_->stop();
   std::vector<Retry> retries;
   retries.swap(retries_);
   for (const Retry& r : retries) {
@@ -438,8 +496,10 @@ namespace rmig::engine {
 
 // ---- live runs ----
 
-void Engine::cutover(CutoverCause /*cause*/) {}
+void Engine::cutover(CutoverCause cause) {
+  if (live_ && !finished_) live_->cutover(cause);
+}
 
-LiveStats Engine::live_stats() const { return {}; }
+LiveStats Engine::live_stats() const { return live_ ? live_->stats() : LiveStats{}; }
 
 }  // namespace rmig::engine

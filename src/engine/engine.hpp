@@ -48,6 +48,9 @@ struct SourceNode {
   // keysizes for a node of strings only), so a node whose bound is under --big-key-threshold needs no per-key
   // size check.
   uint64_t dataset_bytes = 0;
+  // A cluster source: the slots the node's shard owned at start (inclusive ranges); empty: a standalone
+  // source. A live run routes a changed key to its node by them.
+  std::vector<std::pair<uint16_t, uint16_t>> slots;
 };
 
 struct DestinationNode {
@@ -72,6 +75,7 @@ struct EngineResult {
 };
 
 class Engine;
+class Live;
 
 // How a live run (--live) ended its live phase.
 enum class CutoverCause : uint8_t { kCommand, kSignal, kIdle };
@@ -135,6 +139,8 @@ class KeyTask {
 };
 
 class Engine final : private resp::Connection::ReplyHandler, private LinkEvents, private WatchEvents {
+  friend class Live;  // the live phase (engine/live.hpp) feeds the dispatcher and reads the links
+
  public:
   enum class Side : uint8_t { kSource = 0, kWriter = 1, kDestination = 2 };
   static constexpr uint8_t kFirstTaskOp = 16;
@@ -309,6 +315,8 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   void on_fetched(uint32_t node, resp::Reply reply);
   void dispatch();
   void settle(uint32_t node, uint64_t batch);
+  // settle() for a key of the node's bulk source (extra kNoLink) or of a live key source.
+  void settle_key(uint32_t node, uint32_t extra, uint64_t batch);
   void on_type(uint32_t j, resp::Reply reply);
   void send_type(uint32_t j);
   void begin(uint32_t j);
@@ -327,6 +335,8 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   net::Loop& loop_;
   CopyOptions opts_;
   KeyTask& task_;
+  // A live run's live phase (null otherwise). Before links_, so it outlives the connections it sends on.
+  std::unique_ptr<Live> live_;
   Links links_;
   EvictionWatch watch_;
   Window window_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/engine.hpp"
+#include "engine/live.hpp"
 #include "util/escape.hpp"
 
 namespace rmig::engine {
@@ -144,6 +145,7 @@ bool Engine::redirect(uint32_t j, Side side, std::string_view message) {
       break;
     case Side::kSource:
       // The source reshards: read the key where it now lives (and delete it there).
+      if (live_ && !ask) live_->moved(target->slot, l);  // a live run's next keys of the slot go there
       slot.read_link = l;
       slot.write_link = l;
       slot.read_ask = ask;
@@ -243,7 +245,8 @@ void Engine::done(uint32_t j) {
   job.active = false;
   slot.typing = false;
   ++job.generation;  // replies still on their way for this slot are stale
-  settle(job.node, slot.batch);
+  settle_key(job.node, slot.extra, slot.batch);
+  if (live_) live_->ended(job.key, j, slot.extra);  // a key changed while in flight is pending again
   pump();
 }
 

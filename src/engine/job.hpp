@@ -66,6 +66,7 @@ inline constexpr uint32_t kNoLink = ~0u;
 struct JobSlot {
   Job job;
   uint64_t batch = 0;             // the key source's batch the key came from
+  uint32_t extra = kNoLink;       // the key's live key source (engine/live.hpp); kNoLink: its node's SCAN
   bool typing = false;            // waiting for TYPE (selection by type), before the task starts
   uint32_t read_link = kNoLink;   // where source reads go (a redirect may change it)
   uint32_t write_link = kNoLink;  // where source writes (cleanup) go
@@ -96,6 +97,7 @@ struct JobSlot {
     job.shared.reset();
     job.held = 0;
     batch = from_batch;
+    extra = kNoLink;
     typing = false;
     read_link = read;
     write_link = write;

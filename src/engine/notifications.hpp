@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,5 +91,9 @@ class NotificationFeed {
 // classes missing and the setting needed (README: the recipe per managed service).
 Status prove_notifications(net::Loop& loop, const FeedOptions& options, const std::string& probe_prefix,
                            uint32_t timeout_ms = 3'000);
+
+// The key a keyspace notification is about: the rest of its channel after "__keyspace@<db>__:" (binary safe:
+// any byte, ':' included), or nullopt when the channel is not a keyspace channel of database `db`.
+std::optional<std::string_view> keyspace_channel_key(std::string_view channel, int db);
 
 }  // namespace rmig::engine

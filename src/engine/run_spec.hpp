@@ -33,6 +33,9 @@ struct RunSpec {
   bool read_from_replicas = false;  // source cluster: SCAN and DUMP on replicas (READONLY)
   bool all_dbs = false;             // every non-empty logical DB N to DB N (standalone)
   uint32_t progress_interval_ms = 5'000;
+  // --metrics-port: Prometheus metrics on 0.0.0.0:PORT/metrics for the whole process (report/metrics.hpp);
+  // 0: none.
+  uint16_t metrics_port = 0;
   state::StateOptions state;  // the destination's lock and the run record (writing runs only)
   // A deleting run whose identity check cannot tell whether both URLs reach the same data (no INFO, no
   // probe key) goes ahead instead of refusing.

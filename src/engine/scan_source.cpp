@@ -15,12 +15,13 @@ uint32_t key_hash(std::string_view key) noexcept {
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
-ScanSource::ScanSource(std::string name, std::string match, std::string type, std::size_t count)
+ScanSource::ScanSource(std::string name, std::string match, std::string type, std::size_t count, uint8_t mode)
     : name_(std::move(name)),
       match_(std::move(match)),
       type_(std::move(type)),
       count_(count),
-      count_text_(std::to_string(count)) {}
+      count_text_(std::to_string(count)),
+      mode_(mode) {}
 
 std::unique_ptr<ScanSource> ScanSource::of_keys(std::string name, std::vector<std::string> keys) {
   auto s = std::make_unique<ScanSource>(std::move(name), std::string(), std::string(), 0);
@@ -75,7 +76,7 @@ FetchOutcome ScanSource::on_fetched(const redisReply* r) {
   for (std::size_t i = 0; i < keys->elements; ++i) {
     const redisReply* k = keys->element[i];
     if (!resp::is_string(k)) continue;
-    queue_.push_back(QueuedKey{std::string(k->str, k->len), batch.seq});
+    queue_.push_back(QueuedKey{std::string(k->str, k->len), batch.seq, mode_});
     ++batch.pending;
   }
   batches_.push_back(std::move(batch));

@@ -17,8 +17,8 @@ namespace rmig::engine {
 class ScanSource final : public KeySource {
  public:
   // `match`, `type`: SCAN's MATCH and TYPE arguments (empty: none); `count`: the COUNT hint, and how many
-  // keys may wait before the next SCAN is sent.
-  ScanSource(std::string name, std::string match, std::string type, std::size_t count);
+  // keys may wait before the next SCAN is sent; `mode`: the LiveMode its keys carry (QueuedKey::mode).
+  ScanSource(std::string name, std::string match, std::string type, std::size_t count, uint8_t mode = 0);
   // A source of these keys only (one batch, no SCAN): a sample chosen beforehand.
   static std::unique_ptr<ScanSource> of_keys(std::string name, std::vector<std::string> keys);
 
@@ -34,7 +34,10 @@ class ScanSource final : public KeySource {
     queue_.clear();
     stopped_ = true;
   }
-  bool exhausted() const noexcept override { return scan_done_ && queue_.empty() && !scanning_; }
+  // A stopped source is exhausted too once its queue is empty and no SCAN is on its way.
+  bool exhausted() const noexcept override {
+    return (scan_done_ || stopped_) && queue_.empty() && !scanning_;
+  }
 
   report::Counters& counters(uint64_t batch) noexcept override;
   bool settle(uint64_t batch) override;
@@ -65,6 +68,7 @@ class ScanSource final : public KeySource {
   std::string type_;
   std::size_t count_;
   std::string count_text_;
+  uint8_t mode_ = 0;
   std::string cursor_ = "0";  // where the next SCAN starts
   bool scanning_ = false;
   bool scan_done_ = false;

@@ -201,7 +201,8 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     auto n = dbsize(loop, *seed);
     if (!n) return n.error();
     const uint64_t data = key_size_bound(loop, *seed);
-    nodes.push_back(engine::SourceNode{std::move(seed), nullptr, spec.source.endpoint.to_string(), *n, data});
+    nodes.push_back(
+        engine::SourceNode{std::move(seed), nullptr, spec.source.endpoint.to_string(), *n, data, {}});
     return nodes;
   }
   auto topo = cluster::discover(loop, *seed);
@@ -257,7 +258,8 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     auto n = dbsize(loop, *conn);
     if (!n) return n.error();
     const uint64_t data = key_size_bound(loop, *conn);
-    nodes.push_back(engine::SourceNode{std::move(conn), std::move(writer), read->address(), *n, data});
+    nodes.push_back(
+        engine::SourceNode{std::move(conn), std::move(writer), read->address(), *n, data, shard.ranges});
   }
   if (part.active()) {
     spdlog::info("source cluster: {} of {} shard(s) own slots of --shard {}, reading from {}", nodes.size(),
@@ -392,6 +394,9 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
   constexpr std::string_view kCleanupWhy =
       " (--cleanup runs EVALSHA or EVAL of a script calling PTTL, DUMP and UNLINK)";
   constexpr std::string_view kMergeWhy = " (--on-conflict merge merges with a script calling UNLINK)";
+  constexpr std::string_view kLiveWhy =
+      " (--live deletes destination keys whose source key is gone, and its resync compares with a script "
+      "calling DUMP, RESTORE and UNLINK)";
   auto add_scripts = [&](std::vector<Probe>& probes, std::string_view why) {
     probes.push_back({{"EVAL", scripts::probe().body(), "0"}, why, true});
     probes.push_back({{"UNLINK", key}, why, false});
@@ -402,6 +407,11 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
     std::vector<Probe> probes;
     probes.push_back({{"SCAN", "0", "COUNT", "1"}, " (every key is found with SCAN)", true});
     if (needs.dump) probes.push_back({{"DUMP", key}, " (the dump path reads each key with DUMP)", true});
+    if (needs.live) {
+      probes.push_back({{"EXISTS", key},
+                        " (--live checks with EXISTS whether a destination key's source key is gone)",
+                        true});
+    }
     const std::size_t scripts_at = probes.size();
     if (needs.source_scripts && !own_writer) add_scripts(probes, kCleanupWhy);
     auto probed = run_probes(loop, *node.conn, probes);
@@ -434,9 +444,12 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
                         " (the dump path writes each key with RESTORE)",
                         true});
     }
+    if (needs.live) probes.push_back({{"DUMP", key}, kLiveWhy, true});
     const std::size_t scripts_at = probes.size();
-    if (needs.destination_scripts) {
-      add_scripts(probes, kMergeWhy);
+    const bool scripts = needs.destination_scripts || needs.live;
+    const std::string_view why = needs.live ? kLiveWhy : kMergeWhy;
+    if (scripts) {
+      add_scripts(probes, why);
     } else if (needs.destination_delete) {
       probes.push_back({{"UNLINK", key}, "", false});
       probes.push_back({{"DEL", key}, "", false});
@@ -444,10 +457,9 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
     if (probes.empty()) continue;
     auto probed = run_probes(loop, *node.conn, probes);
     if (!probed) return probed.error();
-    if (needs.destination_scripts) {
-      if (auto st =
-              settle_delete(*node.conn, probed->refusal(scripts_at + 1), probed->refusal(scripts_at + 2),
-                            options.destination_scripts, kMergeWhy, false);
+    if (scripts) {
+      if (auto st = settle_delete(*node.conn, probed->refusal(scripts_at + 1),
+                                  probed->refusal(scripts_at + 2), options.destination_scripts, why, false);
           !st) {
         return st;
       }

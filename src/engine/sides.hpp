@@ -82,12 +82,15 @@ struct CommandNeeds {
   bool source_scripts = false;       // source primaries: EVAL, and UNLINK or DEL: cleanup
   bool destination_scripts = false;  // destination: EVAL, and UNLINK or DEL: merge
   bool destination_delete = false;   // destination: UNLINK or DEL of temporary keys (the rewrite path)
+  // A live run (--live): source EXISTS (orphan checks); destination DUMP, EVAL (the resync's compare) and
+  // UNLINK or DEL (keys whose source key is gone).
+  bool live = false;
 };
 // Probes each of them once on every node before the first write (resp::command_refusal, on a key under the
-// tool's prefix that cannot exist): a refused SCAN, DUMP, RESTORE or EVAL stops the run with exit code 3
-// naming the command; a refused UNLINK is replaced by DEL (recorded in options' ScriptCommands), and only
-// when DEL is refused too is UNLINK the command named. EVALSHA needs no probe: its first refusal switches the
-// side to EVAL (Script::fall_back).
+// tool's prefix that cannot exist): a refused SCAN, DUMP, RESTORE, EXISTS or EVAL stops the run with exit
+// code 3 naming the command; a refused UNLINK is replaced by DEL (recorded in options' ScriptCommands), and
+// only when DEL is refused too is UNLINK the command named. EVALSHA needs no probe: its first refusal
+// switches the side to EVAL (Script::fall_back).
 Status check_commands(net::Loop& loop, std::vector<SourceNode>& sources, Destination& destination,
                       const CommandNeeds& needs, CopyOptions& options);
 

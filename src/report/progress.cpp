@@ -141,6 +141,30 @@ void Progress::print_check(const Counters& c, std::size_t in_flight, bool rate_l
   log_event(spdlog::level::info, "progress", text, fields);
 }
 
+void Progress::print_live(const LiveLine& l, const Counters& c, std::size_t in_flight) {
+  const std::string text =
+      l.phase + " | pending " + thousands(l.pending) + " | lag " + thousands(l.lag_ms) + " ms | " +
+      thousands(static_cast<uint64_t>(l.changes_per_s)) + " changes/s | changes " + thousands(l.changes) +
+      " re-copied " + thousands(l.recopied) + " deleted " + thousands(l.deleted) + " | resyncs " +
+      thousands(l.resyncs) + " | in flight " + std::to_string(in_flight) + " | failed " + thousands(c.failed);
+  if (live()) {
+    set_status_line(text);
+    return;
+  }
+  nlohmann::json fields = {{"phase", l.phase},
+                           {"pending", l.pending},
+                           {"lag_ms", l.lag_ms},
+                           {"changes", l.changes},
+                           {"changes_per_s", l.changes_per_s},
+                           {"recopied", l.recopied},
+                           {"deleted", l.deleted},
+                           {"resyncs", l.resyncs},
+                           {"in_flight", in_flight},
+                           {"failed", c.failed},
+                           {"copied", c.copied}};
+  log_event(spdlog::level::info, "progress", "progress " + text, fields);
+}
+
 void Progress::print(const Counters& c, std::size_t in_flight, bool paused_by_destination, bool rate_limited,
                      const std::vector<NodeCounters>& nodes) {
   if (live()) {

@@ -15,6 +15,18 @@
 
 namespace rmig::report {
 
+// Where a live run (--live) stands in its live phase, for its progress line.
+struct LiveLine {
+  std::string phase;  // "live", "cutover"
+  uint64_t pending = 0;
+  uint64_t lag_ms = 0;  // age of the oldest pending change
+  uint64_t changes = 0;
+  double changes_per_s = 0;
+  uint64_t recopied = 0;
+  uint64_t deleted = 0;
+  uint64_t resyncs = 0;
+};
+
 class Progress {
  public:
   static constexpr uint32_t kLiveIntervalMs = 500;
@@ -41,6 +53,9 @@ class Progress {
   // The line of verify and cleanup: checked, equal, differences.
   void print_check(const Counters& c, std::size_t in_flight, bool rate_limited = false,
                    const std::vector<NodeCounters>& nodes = {});
+  // A live run's line after its bulk copy: "live | pending 12 | lag 35 ms | 1,234 changes/s | changes ...
+  // re-copied ... deleted ... | resyncs 0 | in flight 3 | failed 0" (on a terminal, redrawn in place).
+  void print_live(const LiveLine& l, const Counters& c, std::size_t in_flight);
   double elapsed_s() const;
 
  private:

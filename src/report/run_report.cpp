@@ -293,6 +293,53 @@ void print_check_summary(const RunReport& r) {
   std::fflush(stderr);
 }
 
+// A live run's `live` object (copy/live_report.hpp) and its --verify-at-cutover results.
+void print_live_summary(const RunReport& r) {
+  auto json_u64 = [](const nlohmann::json& j, const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : uint64_t{0};
+  };
+  if (auto it = r.extra.find("live"); it != r.extra.end() && it->is_object()) {
+    const nlohmann::json& l = *it;
+    std::fprintf(stderr, "  %-12s changes %s, re-copied %s, deleted %s, lag max %s ms, pending max %s\n",
+                 "live", thousands(json_u64(l, "changes")).c_str(),
+                 thousands(json_u64(l, "recopied")).c_str(), thousands(json_u64(l, "deleted")).c_str(),
+                 thousands(json_u64(l, "lag_ms_max")).c_str(), thousands(json_u64(l, "pending_max")).c_str());
+    const auto cause = l.find("cutover");
+    if (cause != l.end() && cause->is_string()) {
+      const double ms = l.value("cutover_ms", 0.0);
+      std::fprintf(stderr, "  %-12s by %s, %s from the request to the end of the live phase\n", "cut-over",
+                   cause->get<std::string>().c_str(), human_duration(ms / 1000.0).c_str());
+    } else {
+      std::fprintf(stderr, "  %-12s none: the run ended without a cut-over (no promise about changes)\n",
+                   "cut-over");
+    }
+    if (auto rs = l.find("resyncs"); rs != l.end() && rs->is_object()) {
+      const uint64_t n = json_u64(*rs, "count");
+      std::fprintf(stderr, "  %-12s %s\n", "resyncs", thousands(n).c_str());
+      if (auto list = rs->find("list"); list != rs->end() && list->is_array()) {
+        for (const auto& one : *list) {
+          std::fprintf(stderr, "    %s: %s\n", one.value("node", std::string()).c_str(),
+                       one.value("cause", std::string()).c_str());
+        }
+      }
+    }
+  }
+  if (auto it = r.extra.find("verify"); it != r.extra.end() && it->is_object()) {
+    const nlohmann::json& v = *it;
+    std::fprintf(stderr, "  %-12s %s checked, %s equal, %s missing, %s value differs, %s TTL differs\n",
+                 "verify", thousands(json_u64(v, "checked")).c_str(), thousands(json_u64(v, "equal")).c_str(),
+                 thousands(json_u64(v, "missing")).c_str(), thousands(json_u64(v, "value_differs")).c_str(),
+                 thousands(json_u64(v, "ttl_differs")).c_str());
+    if (auto d = v.find("differences"); d != v.end() && d->is_array()) {
+      for (const auto& one : *d) {
+        std::fprintf(stderr, "    %-14s \"%s\": %s\n", one.value("kind", std::string()).c_str(),
+                     one.value("key", std::string()).c_str(), one.value("detail", std::string()).c_str());
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void print_summary(const RunReport& r) {
@@ -391,6 +438,7 @@ void print_summary(const RunReport& r) {
                    thousands(dc.skipped + dc.would_skip).c_str(), thousands(dc.failed).c_str());
     }
   }
+  print_live_summary(r);
   print_errors(r.errors);
   if (r.dry_run && !r.examples.empty()) {
     std::fprintf(stderr, "examples:\n");

@@ -272,6 +272,10 @@ void Connection::on_transport_data(const char* data, std::size_t len) {
       }
       Reply reply = std::move(next).value();
       if (!reply) break;
+      if (push_ != nullptr && is_push_message(reply.get())) {
+        push_->on_push(*this, std::move(reply));
+        continue;
+      }
       if (pending_.empty()) {
         dispatching_ = false;
         return fail(make_error(ExitCode::kConnect, opts_.label +
@@ -403,6 +407,15 @@ void Connection::fail_pending() noexcept {
   pending.swap(pending_);
   for (Pending& p : pending)
     p.handler->on_reply(p.tag, Reply());
+}
+
+bool is_push_message(const redisReply* r) noexcept {
+  if (!is_array(r) || r->elements < 3) return false;
+  const redisReply* kind = r->element[0];
+  if (kind == nullptr || kind->type != REDIS_REPLY_STRING) return false;
+  const std::string_view k(kind->str, kind->len);
+  if (k == "pmessage") return r->elements == 4;
+  return (k == "message" || k == "smessage") && r->elements == 3;
 }
 
 ConnectOptions cluster_node_options(const ConnectOptions& seed, const std::string& host, int port) {

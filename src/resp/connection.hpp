@@ -7,6 +7,11 @@
 // and PING pipelined; each reply is checked and turned into a clear error naming the endpoint and the fix.
 // AUTH, SELECT and READONLY must succeed; CLIENT SETNAME and PING are courtesies that a minimal ACL user may
 // be refused, and are skipped then. A server answering LOADING during setup is waited for.
+//
+// Subscriber mode (opt-in, set_push_handler): on a RESP2 connection that subscribed (PSUBSCRIBE, SUBSCRIBE,
+// SSUBSCRIBE), messages arrive unsolicited. With a push handler set, a reply that is a message array
+// (is_push_message) goes to the handler; every other reply (each subscription's confirmation, PING's
+// ["pong", ""]) pops the FIFO as usual, so a PING is answered after every message queued before it.
 
 #include <chrono>
 #include <cstdint>
@@ -58,6 +63,17 @@ class Connection final : private net::Transport::Handler, private net::Flushable
     virtual ~ReplyHandler() = default;
   };
 
+  // Gets the messages of a subscribed connection (see set_push_handler).
+  class PushHandler {
+   public:
+    // ["message", channel, payload], ["pmessage", pattern, channel, payload] or ["smessage", channel,
+    // payload], in the order the server sent them. The handler may close the connection, not destroy it.
+    virtual void on_push(Connection& c, Reply message) = 0;
+
+   protected:
+    virtual ~PushHandler() = default;
+  };
+
   class Observer {
    public:
     virtual void on_connection_ready(Connection& c) = 0;
@@ -76,6 +92,8 @@ class Connection final : private net::Transport::Handler, private net::Flushable
   Connection& operator=(const Connection&) = delete;
 
   void set_observer(Observer* observer) noexcept { observer_ = observer; }
+  // Subscriber mode: message arrays go to `handler` (null: off, the default; every reply pops the FIFO).
+  void set_push_handler(PushHandler* handler) noexcept { push_ = handler; }
   // Starts connecting; valid in kIdle and kClosed (reconnect).
   void connect();
   // Queues a command and returns true: its handler then gets exactly one on_reply (a null reply when the
@@ -126,6 +144,7 @@ class Connection final : private net::Transport::Handler, private net::Flushable
   net::Loop& loop_;
   ConnectOptions opts_;
   Observer* observer_;
+  PushHandler* push_ = nullptr;
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<Reader> reader_;
   std::unique_ptr<Setup> setup_;
@@ -139,6 +158,11 @@ class Connection final : private net::Transport::Handler, private net::Flushable
   bool loading_logged_ = false;
   bool dispatching_ = false;
 };
+
+// A message a subscribed RESP2 connection receives unsolicited: an array whose first element is the string
+// "message" (3 elements), "pmessage" (4) or "smessage" (3). Subscription confirmations ("psubscribe", ...)
+// and PING's ["pong", ""] are replies to commands, not messages.
+bool is_push_message(const redisReply* r) noexcept;
 
 // A cluster node of the side `seed` belongs to (met through discovery or a redirect): the same credentials
 // and TLS settings and db (SELECTed on every connect), no READONLY, labelled "<side> node host:port".

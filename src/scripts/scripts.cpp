@@ -88,6 +88,45 @@ constexpr const char* kSameAsRestored =
     "if fresh == redis.call('DUMP', KEYS[1]) then return 1 end\n"
     "return 0\n";
 
+constexpr const char* kRestoreUnlessEqual =
+    "local function same_value(have)\n"
+    "  if not have then return false end\n"
+    "  if have == ARGV[1] then return true end\n"
+    // Only the trailer differs (2 bytes of RDB version, 8 of CRC64): the same serialized value.
+    "  local n = #ARGV[1]\n"
+    "  if #have == n and n > 10 and string.sub(have, 1, n - 10) == string.sub(ARGV[1], 1, n - 10) then\n"
+    "    return true\n"
+    "  end\n"
+    // A hash table dumps in its own order: restore the payload next to it and compare the two DUMPs.
+    "  redis.call('RESTORE', KEYS[2], 0, ARGV[1], 'REPLACE')\n"
+    "  local fresh = redis.call('DUMP', KEYS[2])\n"
+    "  redis.call('UNLINK', KEYS[2])\n"
+    "  return fresh == have\n"
+    "end\n"
+    "local function same_expiry()\n"
+    "  local want = tonumber(ARGV[2])\n"
+    "  local t = redis.call('PTTL', KEYS[1])\n"
+    "  if want == 0 then return t == -1 end\n"
+    "  if t < 0 then return false end\n"
+    "  local have = t\n"
+    "  if ARGV[3] == '1' then\n"
+    "    local at = redis.pcall('PEXPIRETIME', KEYS[1])\n"
+    "    if type(at) == 'number' and at > 0 then\n"
+    "      have = at\n"
+    "    else\n"
+    "      local now = redis.pcall('TIME')\n"
+    "      if type(now) ~= 'table' or not now[2] then return false end\n"
+    "      have = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + t\n"
+    "    end\n"
+    "  end\n"
+    "  local drift = have - want\n"
+    "  local tolerance = tonumber(ARGV[4])\n"
+    "  return drift <= tolerance and drift >= -tolerance\n"
+    "end\n"
+    "if same_value(redis.call('DUMP', KEYS[1])) and same_expiry() then return 0 end\n"
+    "redis.call('RESTORE', KEYS[1], ARGV[2], ARGV[1], 'REPLACE', unpack(ARGV, 5))\n"
+    "return 1\n";
+
 constexpr const char* kLeaseRenew =
     "local v = redis.call('GET', KEYS[1])\n"
     "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
@@ -134,6 +173,11 @@ const Script& same_as_restored() {
   return script;
 }
 
+const Script& restore_unless_equal() {
+  static const Script script(kRestoreUnlessEqual);
+  return script;
+}
+
 const Script& lease_renew() {
   static const Script script(kLeaseRenew);
   return script;
@@ -149,10 +193,10 @@ const Script& probe() {
   return script;
 }
 
-const std::array<const Script*, 8>& all() {
-  static const std::array<const Script*, 8> every = {
-      &compare_and_delete(), &dump_sha(),    &move_replace(),  &merge(),
-      &same_as_restored(),   &lease_renew(), &lease_release(), &probe()};
+const std::array<const Script*, 9>& all() {
+  static const std::array<const Script*, 9> every = {
+      &compare_and_delete(),   &dump_sha(),    &move_replace(),  &merge(), &same_as_restored(),
+      &restore_unless_equal(), &lease_renew(), &lease_release(), &probe()};
   return every;
 }
 

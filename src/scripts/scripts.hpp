@@ -54,6 +54,17 @@ const Script& merge();
 // compares the two DUMPs, deletes KEYS[2]. Returns 1 same, 0 different.
 const Script& same_as_restored();
 
+// Restore unless equal (a live run's resync, --live). KEYS[1]: the target; KEYS[2]: a temporary name in its
+// slot (restore_check_key). ARGV[1]: the payload; ARGV[2]: RESTORE's ttl argument (0: persistent); ARGV[3]:
+// "1" when ARGV[2] is an absolute Unix time in ms on the destination's clock (ABSTTL), "0" when it is the
+// remaining ms; ARGV[4]: the tolerance in ms; ARGV[5..]: RESTORE's further arguments (ABSTTL, IDLETIME n or
+// FREQ n). Leaves KEYS[1] alone when it holds the payload's value (the same DUMP bytes, the same bytes but
+// for the RDB version and checksum trailer, or, for a hash table dumped in another order, the DUMP of the
+// payload restored under KEYS[2], which is deleted at once) with the same expiry: both persistent, or
+// expiries within ARGV[4] (PEXPIRETIME where allowed, TIME + PTTL otherwise). Else RESTOREs the payload over
+// it (REPLACE). Returns 0 left alone, 1 restored.
+const Script& restore_unless_equal();
+
 // Renews the lease: KEYS[1] the lock key; ARGV[1] this run's lock value; ARGV[2] the TTL in ms. PEXPIRE
 // while KEYS[1] holds ARGV[1]; SET ... PX when it vanished (a destination restarted without persistence).
 // Returns 1 renewed, 2 taken again, 0 another run holds it (nothing changed).
@@ -69,6 +80,6 @@ const Script& lease_release();
 const Script& probe();
 
 // Every script above, for tests and audits.
-const std::array<const Script*, 8>& all();
+const std::array<const Script*, 9>& all();
 
 }  // namespace rmig::scripts

@@ -254,6 +254,65 @@ int RenameRules::rule_index_for(std::string_view key) const {
   return -1;
 }
 
+bool RenameRules::invertible() const noexcept {
+  return std::all_of(rules_.begin(), rules_.end(),
+                     [](const Rule& rule) { return rule.kind == RuleSpec::Kind::kPrefix; });
+}
+
+std::optional<std::string> RenameRules::invert(std::string_view name) const {
+  if (!invertible()) return std::nullopt;
+  // Each rule whose NEW starts the name offers OLD + the rest; the name itself is the answer when no rule
+  // matches it. A candidate counts only when the forward renaming really gives the name back (an earlier
+  // rule may take the candidate first).
+  std::string forward;
+  for (const Rule& rule : rules_) {
+    if (!name.starts_with(rule.to)) continue;
+    std::string candidate = rule.from;
+    candidate.append(name.substr(rule.to.size()));
+    forward.clear();
+    if (apply_into(candidate, forward) >= 0 && forward == name) return candidate;
+  }
+  if (rule_index_for(name) < 0) return std::string(name);
+  return std::nullopt;
+}
+
+namespace {
+
+bool glob_special(char c) noexcept { return c == '*' || c == '?' || c == '[' || c == ']' || c == '\\'; }
+
+std::string glob_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (glob_special(c)) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// The bytes every name a glob matches starts with: the pattern up to its first special character.
+std::string_view glob_literal_prefix(std::string_view pattern) noexcept {
+  std::size_t i = 0;
+  while (i < pattern.size() && !glob_special(pattern[i]))
+    ++i;
+  return pattern.substr(0, i);
+}
+
+}  // namespace
+
+std::string RenameRules::target_match(std::string_view match, bool renamed_only) const {
+  if (rules_.empty()) return std::string(match);
+  if (rules_.size() != 1 || rules_.front().kind != RuleSpec::Kind::kPrefix) return {};
+  const Rule& rule = rules_.front();
+  if (match.empty()) return renamed_only ? glob_escape(rule.to) + "*" : std::string();
+  const std::string_view literal = glob_literal_prefix(match);
+  // Every key the pattern matches starts with OLD: renamed, NEW + the rest.
+  if (literal.starts_with(rule.from))
+    return glob_escape(rule.to) + std::string(match.substr(rule.from.size()));
+  // No key the pattern matches starts with OLD: every one keeps its name.
+  if (!std::string_view(rule.from).starts_with(literal)) return std::string(match);
+  return {};
+}
+
 std::string RenameRules::describe(int index) const {
   if (index < 0 || index >= size()) return "unchanged";
   const Rule& rule = rules_[static_cast<std::size_t>(index)];

@@ -58,6 +58,22 @@ class RenameRules {
   // The index of the first rule that matches key, or -1. Cheaper than apply(): no captures, no allocation.
   int rule_index_for(std::string_view key) const;
 
+  // Whether invert() can answer for every name: every rule is a prefix rule (a regex rule's input cannot be
+  // told from its output in general).
+  bool invertible() const noexcept;
+
+  // The source name whose forward renaming (apply(), first matching rule) gives exactly `name` (a name no
+  // rule matches gives itself), or nullopt when there is none. Prefix rules only: with a regex rule
+  // (invertible() false) it answers nullopt. When two source names give `name` (a collision the run refuses
+  // elsewhere), the one of the earliest rule is returned.
+  std::optional<std::string> invert(std::string_view name) const;
+
+  // A SCAN MATCH pattern for the destination names of the keys the pattern `match` selects (empty: every
+  // key), to scan the destination for them: with one prefix rule OLD -> NEW, NEW + the rest when OLD starts
+  // the pattern literally, the pattern itself when no key it matches can start with OLD, NEW* in place
+  // (`renamed_only`, no pattern); otherwise empty (every name is scanned and filtered by invert()).
+  std::string target_match(std::string_view match, bool renamed_only) const;
+
   // One line for plans and logs, e.g. `prefix "tt:agent:" -> "tt:my-project:agent:"`; strings are shown like
   // redis-cli shows them. -1 (or any index without a rule) gives "unchanged".
   std::string describe(int index) const;

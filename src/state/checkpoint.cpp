@@ -247,6 +247,7 @@ nlohmann::json RunRecord::to_json() const {
   j["finished_at"] = finished_ms > 0 ? nlohmann::json(iso_utc_ms(finished_ms)) : nlohmann::json();
   j["exit_code"] = exit_code ? nlohmann::json(*exit_code) : nlohmann::json();
   j["error"] = error.empty() ? nlohmann::json() : nlohmann::json(error);
+  if (!live.is_null()) j["live"] = live;
   return j;
 }
 
@@ -298,7 +299,22 @@ std::optional<RunRecord> RunRecord::from_json(const nlohmann::json& j) {
   r.totals = report::counters_from_json(j.value("totals", nlohmann::json::object()));
   if (auto it = j.find("exit_code"); it != j.end() && it->is_number_integer()) r.exit_code = it->get<int>();
   r.error = str("error");
+  if (auto it = j.find("live"); it != j.end() && it->is_object()) r.live = *it;
   return r;
+}
+
+nlohmann::json live_record_json(const engine::LiveStats& s) {
+  nlohmann::json j = {{"phase", name_of(engine::kLivePhaseNames, s.phase)},
+                      {"lag_ms", s.lag_ms},
+                      {"pending", s.pending},
+                      {"changes", s.changes},
+                      {"changes_per_s", s.changes_per_s},
+                      {"recopied", s.recopied},
+                      {"deleted", s.deleted},
+                      {"resyncs", s.resyncs.size()}};
+  j["cutover"] =
+      s.cutover ? nlohmann::json(name_of(engine::kCutoverCauseNames, *s.cutover)) : nlohmann::json();
+  return j;
 }
 
 nlohmann::json fingerprint(const engine::RunSpec& cmd, std::string_view command) {
@@ -323,6 +339,8 @@ nlohmann::json fingerprint(const engine::RunSpec& cmd, std::string_view command)
                        {"state_prefix", cmd.state.prefix}};
   // Each shard is its own run (its own record and checkpoint); an unsharded run's fingerprint is unchanged.
   if (sel.shard.active()) fp["shard"] = sel.shard.text();
+  // A live run's record is its own: a live run never resumes a plain copy's checkpoint, nor the reverse.
+  if (cmd.options.live.enabled) fp["live"] = true;
   return fp;
 }
 

@@ -40,15 +40,22 @@ struct RunRecord {  // NOLINT(bugprone-exception-escape): implicit moves of std 
   report::Counters totals;       // every key handled so far, in-flight batches included (for people)
   std::optional<int> exit_code;  // once ended
   std::string error;             // the condition that stopped it, if any
+  // A live run (--live): where its live phase stands, saved about every second (live_record_json); null
+  // for other runs.
+  nlohmann::json live;
 
   nlohmann::json to_json() const;
   // nullopt when `j` is not a record this version understands.
   static std::optional<RunRecord> from_json(const nlohmann::json& j);
 };
 
+// A live run's state for its record: phase, lag_ms, pending, changes, changes_per_s, recopied, deleted,
+// resyncs (a count), cutover (the cause, null before a cut-over).
+nlohmann::json live_record_json(const engine::LiveStats& s);
+
 // What identifies "the same command": both endpoints (host, port, db, user; never passwords), the selection,
-// the rename rules, the conflict policy and the cleanup flag. Tuning (window, rate limits, timeouts, output)
-// may change between attempts.
+// the rename rules, the conflict policy, the cleanup flag and --live. Tuning (window, rate limits, timeouts,
+// output) may change between attempts.
 nlohmann::json fingerprint(const engine::RunSpec& cmd, std::string_view command);
 // 16 hex digits of the fingerprint's SHA-1.
 std::string run_id(const nlohmann::json& fingerprint);

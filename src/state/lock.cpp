@@ -89,12 +89,13 @@ std::string iso_utc(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::string lock_value(const std::string& command) {
+std::string lock_value(const std::string& command, bool live) {
   nlohmann::json j = {{"host", host_name()},
                       {"pid", static_cast<int64_t>(getpid())},
                       {"started_at", iso_utc(std::chrono::system_clock::now())},
                       {"command", command},
                       {"token", random_token()}};
+  if (live) j["live"] = true;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -116,6 +117,8 @@ LockHolder parse_lock_value(std::string_view value, int64_t pttl_ms) {
   h.started_at = text("started_at");
   h.command = text("command");
   h.lease = !h.host.empty() && pid_ok && !h.started_at.empty();
+  const auto live = j.find("live");
+  h.live = h.lease && live != j.end() && live->is_boolean() && live->get<bool>();
   return h;
 }
 
@@ -188,8 +191,9 @@ Lease::Lease(std::string key, std::string value, uint32_t ttl_ms, std::string de
 Lease::~Lease() { stop_renewing(); }
 
 Result<std::unique_ptr<Lease>> Lease::acquire(StateClient& client, std::string key, uint32_t ttl_ms,
-                                              const std::string& command, const std::string& destination) {
-  const std::string value = lock_value(command);
+                                              const std::string& command, const std::string& destination,
+                                              bool live) {
+  const std::string value = lock_value(command, live);
   const std::string ttl = std::to_string(ttl_ms);
   // A lease that expires between our SET and our read of it is simply tried again.
   for (int attempt = 0; attempt < 3; ++attempt) {

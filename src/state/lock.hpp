@@ -33,12 +33,15 @@ struct LockHolder {
   // The value is this tool's lease: a JSON object with a host, an integer pid and a start time. Anything else
   // (a user's key under a wrong --state-prefix) is never deleted by unlock.
   bool lease = false;
+  // The holder is a live run (--live): it ends on a cut-over (`redis-migrate cutover`).
+  bool live = false;
   // "host H pid P (copy ..., started T), until U (in 25s)"
   std::string describe() const;
 };
 
-// The value of a new lease: JSON with host, pid, started_at, command and a random token.
-std::string lock_value(const std::string& command);
+// The value of a new lease: JSON with host, pid, started_at, command and a random token, and "live": true for
+// a live run.
+std::string lock_value(const std::string& command, bool live = false);
 // Parses a lease value; fields stay empty (and `lease` false) when the value is not the tool's JSON.
 LockHolder parse_lock_value(std::string_view value, int64_t pttl_ms);
 
@@ -49,8 +52,10 @@ class Lease {
  public:
   // Takes the lease or explains who holds it (ExitCode::kLocked). `destination` names the server in
   // messages (redacted URL).
+  // `live`: the lease says the run is a live run (see lock_value).
   static Result<std::unique_ptr<Lease>> acquire(StateClient& client, std::string key, uint32_t ttl_ms,
-                                                const std::string& command, const std::string& destination);
+                                                const std::string& command, const std::string& destination,
+                                                bool live = false);
   ~Lease();
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
@@ -65,6 +70,7 @@ class Lease {
   void release(StateClient& client);
   bool lost() const noexcept { return lost_; }
   const std::string& key() const noexcept { return key_; }
+  const std::string& value() const noexcept { return value_; }
 
  private:
   Lease(std::string key, std::string value, uint32_t ttl_ms, std::string destination,

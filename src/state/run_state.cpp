@@ -7,6 +7,7 @@
 #include <array>
 
 #include "report/format.hpp"
+#include "state/cutover.hpp"
 
 namespace rmig::state {
 
@@ -35,12 +36,19 @@ std::string names(const std::vector<engine::NodeProgress>& nodes) {
 }  // namespace
 
 RunState::RunState(net::Loop& loop, const engine::RunSpec& cmd, std::string command)
-    : loop_(loop), cmd_(cmd), command_(std::move(command)), heartbeat_(loop, this, &RunState::on_heartbeat) {
+    : loop_(loop),
+      cmd_(cmd),
+      command_(std::move(command)),
+      heartbeat_(loop, this, &RunState::on_heartbeat),
+      live_poll_(loop, this, &RunState::on_live_poll) {
   heartbeat_.unref();
+  live_poll_.unref();
 }
 
 RunState::~RunState() {
   heartbeat_.stop();
+  live_poll_.stop();
+  if (live_link_) live_link_->close();
   if (lease_) lease_->stop_renewing();
   if (store_) store_->close();
 }
@@ -55,7 +63,7 @@ Status RunState::begin(const std::vector<engine::SourceNode>& sources) {
   if (so.lock) {
     const select::Shard& shard = cmd_.options.selection.shard;
     auto lease = Lease::acquire(*client_, lock_key(so.prefix, shard), so.lock_ttl_ms, command_line,
-                                cmd_.destination_url);
+                                cmd_.destination_url, live());
     if (!lease) return lease.error();
     lease_ = std::move(*lease);
     // Sharded and unsharded runs (and shards of another count) cover overlapping slots: they exclude each
@@ -119,6 +127,8 @@ void RunState::decide_resume(const RunRecord& old, const std::vector<engine::Sou
         old.id, iso_utc_ms(old.finished_ms));
     return;
   }
+  // A live run never trusts its checkpoint: it resyncs instead (copy/live_preflight.hpp).
+  if (cmd_.options.live.enabled) return;
   std::vector<engine::NodeProgress> ordered;
   for (const auto& s : sources) {
     auto it = std::find_if(old.nodes.begin(), old.nodes.end(),
@@ -159,6 +169,12 @@ void RunState::attach(engine::Engine& engine) {
   // the last save are about the window in flight, which the resumed engine re-checks.
   engine.on_progress([this] { request_save(); });
   heartbeat_.start(cmd_.state.heartbeat_ms, cmd_.state.heartbeat_ms);
+  if (live() && lease_) {
+    const std::string key = cutover_request_key(cmd_.state.prefix);
+    live_link_ = std::make_unique<StateLink>(loop_, client_->options_for(key), cmd_.destination);
+    live_link_->open();
+    live_poll_.start(kCutoverPollMs, kCutoverPollMs);
+  }
   if (lease_) {
     lease_->start_renewing(
         loop_, cmd_.destination,
@@ -182,12 +198,39 @@ void RunState::attach(engine::Engine& engine) {
 
 void RunState::on_heartbeat() { request_save(); }
 
+void RunState::on_live_poll() {
+  if (ended_ || engine_ == nullptr) return;
+  // Where the live phase stands, for `status`: about every second.
+  if (++poll_ticks_ % 2 == 0) request_save();
+  if (polling_ || !live_link_) return;
+  polling_ = live_link_->send({"GET", cutover_request_key(cmd_.state.prefix)}, [this](const redisReply* r) {
+    polling_ = false;
+    if (r == nullptr || ended_ || !resp::is_string(r)) return;
+    take_request(resp::text(r));
+  });
+}
+
+void RunState::take_request(std::string_view value) {
+  auto req = parse_cutover_request(value);
+  // A request for another run (an earlier one of this destination, whose cutover gave up) is left alone.
+  if (!req || !lease_ || req->lock != lease_->value()) return;
+  if (std::find(cutover_requests_.begin(), cutover_requests_.end(), req->id) != cutover_requests_.end())
+    return;
+  cutover_requests_.push_back(req->id);
+  if (cutover_requests_.size() == 1) {
+    spdlog::info("cut-over requested by `redis-migrate cutover` (request {}, host {} pid {}, at {})", req->id,
+                 req->host, req->pid, req->requested_at);
+  }
+  if (engine_ != nullptr) engine_->cutover(engine::CutoverCause::kCommand);
+}
+
 RunRecord RunState::snapshot() const {
   RunRecord r = record_;
   r.updated_ms = unix_ms_now();
   if (engine_ != nullptr) {
     r.nodes = engine_->checkpoint();
     r.totals = engine_->totals();
+    if (live()) r.live = live_record_json(engine_->live_stats());
   }
   return r;
 }
@@ -215,8 +258,11 @@ void RunState::end(const report::RunReport& report, ExitCode exit_code,
                    std::vector<engine::NodeProgress> progress) {
   if (!active_ || ended_) return;
   ended_ = true;
+  if (live() && engine_ != nullptr) record_.live = live_record_json(engine_->live_stats());
   engine_ = nullptr;
   heartbeat_.stop();
+  live_poll_.stop();
+  if (live_link_) live_link_->close();
   if (lease_) lease_->stop_renewing();
   store_->close();
   record_.status = report.fatal ? "failed" : report.signal != 0 ? "interrupted" : "finished";
@@ -229,6 +275,19 @@ void RunState::end(const report::RunReport& report, ExitCode exit_code,
   if (auto st = store_->save_now(record_); !st) {
     spdlog::warn("could not save the run's final record ({}); the last checkpoint stays", st.error().message);
   }
+  if (live() && lease_ && !lease_->lost()) {
+    // A request written after the last poll is answered too; then every request taken, before the lease is
+    // released (the cutover command reads the answer once it sees the lease gone).
+    const std::string key = cutover_request_key(cmd_.state.prefix);
+    if (auto r = client_->call(key, {"GET", key}); r && resp::is_string(r->get())) {
+      take_request(resp::text(r->get()));
+    }
+    const bool verify_follows = cmd_.options.live.verify_at_cutover && exit_code == ExitCode::kOk;
+    const std::string answer =
+        verify_follows ? std::string(kCutoverVerifying) : std::to_string(to_int(exit_code));
+    for (const std::string& id : cutover_requests_)
+      write_cutover_result(*client_, cmd_.state.prefix, id, answer);
+  }
   if (lease_) lease_->release(*client_);
 }
 
@@ -240,6 +299,7 @@ nlohmann::json RunState::report_section() const {
                       {"resumed", resumed_},
                       {"locked", lease_ != nullptr}};
   j["resumed_from"] = resumed_ ? report::counters_to_json(resumed_from_) : nlohmann::json();
+  if (live()) j["cutover_requests"] = cutover_requests_;
   return j;
 }
 

@@ -10,6 +10,11 @@
 //   state.end(report, exit, engine.checkpoint())   final record with the outcome; lease released
 //
 // A dry run keeps nothing: begin() leaves the state inactive and every other call does nothing.
+//
+// A live run (options.live.enabled) also: marks its lease as live, saves its record about every second with
+// where the live phase stands (RunRecord::live, for `status`), reads the cut-over request key every
+// kCutoverPollMs (state/cutover.hpp) and calls Engine::cutover(kCommand) for a request meant for its lease,
+// and answers every request it took when it ends (before the lease is released).
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -44,11 +49,15 @@ class RunState {
 
   bool active() const noexcept { return active_; }
   bool resumed() const noexcept { return resumed_; }
-  // The report's "run" section: id, where the record is, whether and from where it resumed.
+  // The report's "run" section: id, where the record is, whether and from where it resumed; for a live run
+  // also `cutover_requests`, the ids of the cut-over requests it took (answered by end(), or "verifying").
   nlohmann::json report_section() const;
 
  private:
   void on_heartbeat();
+  void on_live_poll();
+  void take_request(std::string_view value);
+  bool live() const noexcept { return cmd_.options.live.enabled; }
   void request_save();
   RunRecord snapshot() const;
   void decide_resume(const RunRecord& old, const std::vector<engine::SourceNode>& sources);
@@ -69,6 +78,12 @@ class RunState {
   bool saving_ = false;
   bool dirty_ = false;
   bool ended_ = false;
+  // live runs
+  net::Timer live_poll_;
+  std::unique_ptr<StateLink> live_link_;
+  bool polling_ = false;
+  uint32_t poll_ticks_ = 0;
+  std::vector<std::string> cutover_requests_;  // the ids of the requests taken
 };
 
 }  // namespace rmig::state

@@ -59,12 +59,28 @@ std::string counters_line(const RunRecord& r) {
   return s;
 }
 
+// A live run's phase, lag and pending keys (RunRecord::live, saved about every second while it runs).
+std::string live_line(const nlohmann::json& live, const std::string& state) {
+  auto u64 = [&](const char* k) {
+    auto it = live.find(k);
+    return it != live.end() && it->is_number_unsigned() ? it->get<uint64_t>() : uint64_t{0};
+  };
+  const std::string phase = live.value("phase", std::string("?"));
+  std::string s = "live: phase " + phase;
+  if (state == "running") {
+    s += ", lag " + report::thousands(u64("lag_ms")) + " ms, pending " + report::thousands(u64("pending"));
+  }
+  s += ", changes " + report::thousands(u64("changes")) + ", re-copied " +
+       report::thousands(u64("recopied")) + ", deleted " + report::thousands(u64("deleted")) + ", resyncs " +
+       report::thousands(u64("resyncs"));
+  if (auto c = live.find("cutover"); c != live.end() && c->is_string())
+    s += ", cut over by " + c->get<std::string>();
+  return s;
+}
+
 nlohmann::json holder_json(const LockHolder& h) {
-  nlohmann::json j = {{"host", h.host},
-                      {"pid", h.pid},
-                      {"started_at", h.started_at},
-                      {"command", h.command},
-                      {"ttl_ms", h.pttl_ms}};
+  nlohmann::json j = {{"host", h.host},       {"pid", h.pid},   {"started_at", h.started_at},
+                      {"command", h.command}, {"live", h.live}, {"ttl_ms", h.pttl_ms}};
   if (h.pttl_ms >= 0) {
     j["until"] = iso_utc(std::chrono::system_clock::now() + std::chrono::milliseconds(h.pttl_ms));
   }
@@ -206,6 +222,7 @@ int run_status(const StateCommand& cmd) {
                    ago(now - r.updated_ms).c_str(), r.attempts, r.attempts == 1 ? "" : "s", r.host.c_str(),
                    static_cast<long long>(r.pid));
       std::fprintf(out, "  %s\n", counters_line(r).c_str());
+      if (r.live.is_object()) std::fprintf(out, "  %s\n", live_line(r.live, state).c_str());
       if (r.nodes.size() > 1 || (!r.nodes.empty() && r.status != "finished")) {
         for (const auto& n : r.nodes) {
           std::fprintf(out, "    node %-22s %s, cursor %s, %s keys done\n", n.name.c_str(),

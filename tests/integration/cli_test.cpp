@@ -169,7 +169,7 @@ TEST_SUITE("cli") {
     // Every variable named in the help of every command must be on the list the test support clears,
     // or a developer's exported TIMEOUT or TYPE would silently change what a test copies.
     std::set<std::string> named;
-    for (const char* command : {"", "plan", "verify", "cleanup", "status", "unlock"}) {
+    for (const char* command : {"", "plan", "verify", "cleanup", "status", "unlock", "cutover"}) {
       CAPTURE(command);
       const auto names = env_names_in_help(command);
       CHECK(!names.empty());

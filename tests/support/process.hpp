@@ -45,13 +45,15 @@ inline constexpr auto kToolEnvVars = std::to_array<std::string_view>(
      // cluster
      "SOURCE_CLUSTER", "DESTINATION_CLUSTER", "READ_FROM",
      // output
-     "REPORT_JSON", "PROGRESS_INTERVAL", "LOG_LEVEL", "LOG_FORMAT",
+     "REPORT_JSON", "PROGRESS_INTERVAL", "LOG_LEVEL", "LOG_FORMAT", "METRICS_PORT",
      // lock and state
      "STATE_PREFIX", "NO_LOCK", "LOCK_TTL", "STATE_FILE", "RESTART",
      // copy, verify, cleanup, unlock
      "ON_CONFLICT", "MERGE_PREFER", "EXAMPLES", "YES", "TTL_TOLERANCE", "SAMPLE", "MAX_DIFFERENCES",
      // the overrides of the checks before a deletion
-     "ASSUME_DISTINCT", "ALLOW_EVICTING_DESTINATION"});
+     "ASSUME_DISTINCT", "ALLOW_EVICTING_DESTINATION",
+     // live runs and their cut-over
+     "LIVE", "LIVE_PENDING_MAX", "ASSUME_NOTIFICATIONS", "UNTIL_IDLE", "VERIFY_AT_CUTOVER", "CUTOVER_TIMEOUT"});
 
 // Name -> value sets a variable in the child; name -> nullopt removes it.
 using EnvOverrides = std::map<std::string, std::optional<std::string>>;

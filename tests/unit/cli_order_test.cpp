@@ -187,9 +187,10 @@ TEST_CASE("-- ends the options; a URL swallowed by an option is named when URLs 
 TEST_CASE("every numeric option refuses negative, overflowing, fractional-count and out-of-range values") {
   CleanEnv env;
   const std::vector<std::string> urls = {"redis://a", "redis://b"};
-  // The command that takes the option: the first of these that accepts its smallest valid value.
+  // The command that takes the option: the first of these that accepts its smallest valid value (a live
+  // run's options need --live).
   auto command_for = [&](const std::string& name, const std::string& valid) -> std::optional<std::string> {
-    for (const char* c : {"", "verify", "cleanup"}) {
+    for (const char* c : {"", "verify", "cleanup", "--live"}) {
       std::vector<std::string> args;
       if (*c != '\0') args.push_back(c);
       args.insert(args.end(), {name, valid, urls[0], urls[1]});

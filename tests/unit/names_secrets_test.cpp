@@ -105,7 +105,8 @@ TEST_CASE("the parser takes the table's names: every conflict policy and mode la
   for (const auto& [command, name] : app::kCommandNames) {
     if (command == app::Command::kCopy) continue;
     std::vector<std::string> args = {name, "redis://b"};
-    if (command != app::Command::kStatus && command != app::Command::kUnlock)
+    if (command != app::Command::kStatus && command != app::Command::kUnlock &&
+        command != app::Command::kCutover)
       args.insert(args.begin() + 1, "redis://a");
     auto r = parse(args);
     REQUIRE(std::holds_alternative<app::Config>(r));

@@ -49,7 +49,8 @@ void Rewriter::finalize(uint32_t j) {
     const std::string_view args[] = {"PERSIST", st.temp};
     if (!engine_->send(j, Side::kDestination, args, 2, op(kExpire))) return;
   }
-  st.probing = job.maybe_duplicate && engine_->options().conflict == engine::ConflictPolicy::kReplace;
+  st.probing = job.maybe_duplicate && job.live == engine::LiveMode::kNone &&
+               engine_->options().conflict == engine::ConflictPolicy::kReplace;
   send_rename(j);
 }
 
@@ -137,7 +138,7 @@ void Rewriter::placed(uint32_t j) {
     ++c.duplicates;
     --c.scanned;
   } else {
-    ++c.copied;
+    ++(engine_->job(j).live != engine::LiveMode::kNone ? c.recopied : c.copied);
     ++c.rewritten;
     c.bytes += st.total_bytes;
     engine_->wrote(j);
@@ -164,6 +165,11 @@ void Rewriter::settle(uint32_t j) {
   st.phase = Phase::kIdle;
   hold(j, 0);
   report::Counters& c = engine_->counters(j);
+  const bool live = engine_->job(j).live != engine::LiveMode::kNone;
+  if (live && (st.outcome == Outcome::kExpired || st.outcome == Outcome::kVanished)) {
+    st.step = Step::kGone;
+    return;
+  }
   switch (st.outcome) {
     case Outcome::kExpired: ++c.expired; return engine_->done(j);
     case Outcome::kVanished: ++c.vanished; return engine_->done(j);

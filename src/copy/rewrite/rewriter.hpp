@@ -17,6 +17,9 @@
 // - The rewriter counts what it settles itself: placed keys (copied + rewritten, or duplicates),
 //   expired, vanished and failed keys, stream parts not recreated, dropped field TTLs. What the task decides
 //   comes back as a Step.
+// - A live run's key (engine::Job::live) is counted recopied + rewritten when placed, is never probed as a
+//   duplicate, and, when it expired or vanished on the source, comes back as Step::kGone (its destination
+//   name goes) instead of being counted.
 
 #include <chrono>
 #include <cstdint>
@@ -52,6 +55,7 @@ class Rewriter {
     kPlaced,      // the key is in place on the destination, counted
     kExists,      // the target exists and was kept (RENAMENX); the temporary key is deleted, nothing counted
     kHandedOver,  // the target exists; the complete temporary key temp(j) is the task's now
+    kGone,  // a live run's key expired or vanished on the source (temporary key deleted), nothing counted
   };
 
   explicit Rewriter(OpRange ops) noexcept : ops_(ops) {}
