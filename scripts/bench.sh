@@ -796,11 +796,13 @@ lag_stats() {
     printf "%.0f %.0f %.0f %d\n", p50, p99, v[NR], NR }'
 }
 
-# probe_lags READER_OUTPUT: the lag (ms) of every probe value the reader saw, one per line. The reader prints
-# three lines per poll: its seconds, its microseconds, the probe value (us, or empty).
+# probe_lags READER_OUTPUT START_US: the lag (ms) of every probe value the reader saw, one per line. The reader
+# prints three lines per poll: its seconds, its microseconds, the probe value (us, or empty). Values written
+# before START_US (the previous window's last one) are left out.
 probe_lags() {
-  awk 'NR % 3 == 1 { s = $1 } NR % 3 == 2 { us = $1 } NR % 3 == 0 {
-      if ($1 != "" && !($1 in seen)) { seen[$1] = 1; printf "%.1f\n", (s * 1e6 + us - $1) / 1000 } }' "$1"
+  awk -v start="$2" 'NR % 3 == 1 { s = $1 } NR % 3 == 2 { us = $1 } NR % 3 == 0 {
+      if ($1 != "" && $1 + 0 >= start + 0 && !($1 in seen)) {
+        seen[$1] = 1; printf "%.1f\n", (s * 1e6 + us - $1) / 1000 } }' "$1"
 }
 
 # progress_lags FILE FROM TO: the lag (ms) of the tool's progress lines FROM..TO of FILE ("lag N ms", "lag Ns",
@@ -888,7 +890,7 @@ live_section() {
     l1=$(wc -l <"$err")
     achieved=$(awk -v n=$((w1 - w0)) -v s="$LIVE_SECS" 'BEGIN { printf "%.0f", n / s }')
     cores=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v d=$((e1 - e0)) 'BEGIN { printf "%.2f", t / hz / (d / 1e9) }')
-    probe_lags "$WORK/lag.$rate" >"$WORK/lag.$rate.ms"
+    probe_lags "$WORK/lag.$rate" $((e0 / 1000)) >"$WORK/lag.$rate.ms"
     progress_lags "$err" "$l0" "$l1" >"$WORK/plag.$rate.ms"
     read -r p50 p99 pmax pn < <(lag_stats "$WORK/lag.$rate.ms")
     read -r t50 t99 tmax tn < <(lag_stats "$WORK/plag.$rate.ms")
