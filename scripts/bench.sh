@@ -812,8 +812,15 @@ progress_lags() {
       gsub(/lag[ =:]+/, ""); v = $0 + 0; if ($0 ~ /[0-9]s$/ || $0 ~ / s$/) v *= 1000; print v }'
 }
 
-# json_number FILE NAME: the first number named NAME in a JSON file (the report's live object holds unique names).
-json_number() { grep -oE "\"$2\": *-?[0-9.eE+]+" "$1" | head -n 1 | sed 's/.*: *//'; }
+# json_number FILE NAME: the first number named NAME in the report's live object (the report's top level has
+# counters of the same names, e.g. deleted: those of --cleanup); "count" is that of its resyncs.
+json_number() {
+  [ -f "$1" ] || return 0
+  tr -d '\n' <"$1" | awk -v name="$2" '{
+      i = index($0, "\"live\":"); if (!i) exit
+      s = substr($0, i)
+      if (match(s, "\"" name "\": *-?[0-9.eE+]+")) { v = substr(s, RSTART, RLENGTH); sub(/.*: */, "", v); print v } }'
+}
 
 # wait_live PID ERRFILE DST_URL SECONDS: until the run is in its live phase (a progress line "live | pending ...",
 # or `status` saying "phase live"); 1 when the run ended or the time passed.
@@ -907,7 +914,7 @@ live_section() {
   wait "$pid" || rc=$?
   cut_ms=$((($(date +%s%N) - cut0) / 1000000))
   same=$([ "$(rcli "$SRC_PORT" DBSIZE)" = "$(user_dbsize_sum "$DST_PORT")" ] && echo yes || echo NO)
-  log "  cut-over (SIGUSR1): exit $rc after ${cut_ms} ms; report: pending_max $(json_number "$report" pending_max), lag_ms_max $(json_number "$report" lag_ms_max), resyncs $(json_number "$report" resyncs); same key count: $same"
+  log "  cut-over (SIGUSR1): exit $rc after ${cut_ms} ms; report: pending_max $(json_number "$report" pending_max), lag_ms_max $(json_number "$report" lag_ms_max), resyncs $(json_number "$report" count); same key count: $same"
   record live-cutover "exit=$rc" "cutover_ms=$cut_ms" "report_cutover_ms=$(json_number "$report" cutover_ms)" \
     "pending_max=$(json_number "$report" pending_max)" "lag_ms_max=$(json_number "$report" lag_ms_max)" \
     "changes=$(json_number "$report" changes)" "recopied=$(json_number "$report" recopied)" \
