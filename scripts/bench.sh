@@ -768,17 +768,20 @@ load_calls() {
 
 # live_load PORT RATE SECONDS HOT: RATE commands/s for SECONDS, one burst per type every 200 ms.
 live_load() {
-  local port=$1 rate=$2 secs=$3 hot=$4 per tick ticks start now due c
+  local port=$1 rate=$2 secs=$3 hot=$4 per tick ticks start now due c pids p
   per=$((rate / 5 / ${#LIVE_LOAD[@]}))
   [ "$per" -ge 1 ] || per=1
   ticks=$((secs * 5))
   start=$(date +%s%N)
   for ((tick = 0; tick < ticks; tick++)); do
+    pids=()
     for c in "${LIVE_LOAD[@]}"; do
       # shellcheck disable=SC2086
       redis-benchmark -h 127.0.0.1 -p "$port" -c 2 -P 16 -r "$hot" -n "$per" -q $c >/dev/null 2>&1 &
+      pids+=($!)
     done
-    wait
+    # Only the bursts: the tool and the lag probes run in the background too.
+    for p in "${pids[@]}"; do wait "$p" || true; done
     now=$(date +%s%N)
     due=$((start + (tick + 1) * 200000000))
     [ "$due" -le "$now" ] || sleep "$(awk -v d=$((due - now)) 'BEGIN { printf "%.3f", d / 1e9 }')"
@@ -793,11 +796,13 @@ lag_stats() {
     printf "%.0f %.0f %.0f %d\n", p50, p99, v[NR], NR }'
 }
 
-# probe_lags READER_OUTPUT: the lag (ms) of every probe value the reader saw, one per line. The reader prints
-# three lines per poll: its seconds, its microseconds, the probe value (us, or empty).
+# probe_lags READER_OUTPUT START_US: the lag (ms) of every probe value the reader saw, one per line. The reader
+# prints three lines per poll: its seconds, its microseconds, the probe value (us, or empty). Values written
+# before START_US (the previous window's last one) are left out.
 probe_lags() {
-  awk 'NR % 3 == 1 { s = $1 } NR % 3 == 2 { us = $1 } NR % 3 == 0 {
-      if ($1 != "" && !($1 in seen)) { seen[$1] = 1; printf "%.1f\n", (s * 1e6 + us - $1) / 1000 } }' "$1"
+  awk -v start="$2" 'NR % 3 == 1 { s = $1 } NR % 3 == 2 { us = $1 } NR % 3 == 0 {
+      if ($1 != "" && $1 + 0 >= start + 0 && !($1 in seen)) {
+        seen[$1] = 1; printf "%.1f\n", (s * 1e6 + us - $1) / 1000 } }' "$1"
 }
 
 # progress_lags FILE FROM TO: the lag (ms) of the tool's progress lines FROM..TO of FILE ("lag N ms", "lag Ns",
@@ -807,8 +812,15 @@ progress_lags() {
       gsub(/lag[ =:]+/, ""); v = $0 + 0; if ($0 ~ /[0-9]s$/ || $0 ~ / s$/) v *= 1000; print v }'
 }
 
-# json_number FILE NAME: the first number named NAME in a JSON file (the report's live object holds unique names).
-json_number() { grep -oE "\"$2\": *-?[0-9.eE+]+" "$1" | head -n 1 | sed 's/.*: *//'; }
+# json_number FILE NAME: the first number named NAME in the report's live object (the report's top level has
+# counters of the same names, e.g. deleted: those of --cleanup); "count" is that of its resyncs.
+json_number() {
+  [ -f "$1" ] || return 0
+  tr -d '\n' <"$1" | awk -v name="$2" '{
+      i = index($0, "\"live\":"); if (!i) exit
+      s = substr($0, i)
+      if (match(s, "\"" name "\": *-?[0-9.eE+]+")) { v = substr(s, RSTART, RLENGTH); sub(/.*: */, "", v); print v } }'
+}
 
 # wait_live PID ERRFILE DST_URL SECONDS: until the run is in its live phase (a progress line "live | pending ...",
 # or `status` saying "phase live"); 1 when the run ended or the time passed.
@@ -885,7 +897,7 @@ live_section() {
     l1=$(wc -l <"$err")
     achieved=$(awk -v n=$((w1 - w0)) -v s="$LIVE_SECS" 'BEGIN { printf "%.0f", n / s }')
     cores=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v d=$((e1 - e0)) 'BEGIN { printf "%.2f", t / hz / (d / 1e9) }')
-    probe_lags "$WORK/lag.$rate" >"$WORK/lag.$rate.ms"
+    probe_lags "$WORK/lag.$rate" $((e0 / 1000)) >"$WORK/lag.$rate.ms"
     progress_lags "$err" "$l0" "$l1" >"$WORK/plag.$rate.ms"
     read -r p50 p99 pmax pn < <(lag_stats "$WORK/lag.$rate.ms")
     read -r t50 t99 tmax tn < <(lag_stats "$WORK/plag.$rate.ms")
@@ -902,7 +914,7 @@ live_section() {
   wait "$pid" || rc=$?
   cut_ms=$((($(date +%s%N) - cut0) / 1000000))
   same=$([ "$(rcli "$SRC_PORT" DBSIZE)" = "$(user_dbsize_sum "$DST_PORT")" ] && echo yes || echo NO)
-  log "  cut-over (SIGUSR1): exit $rc after ${cut_ms} ms; report: pending_max $(json_number "$report" pending_max), lag_ms_max $(json_number "$report" lag_ms_max), resyncs $(json_number "$report" resyncs); same key count: $same"
+  log "  cut-over (SIGUSR1): exit $rc after ${cut_ms} ms; report: pending_max $(json_number "$report" pending_max), lag_ms_max $(json_number "$report" lag_ms_max), resyncs $(json_number "$report" count); same key count: $same"
   record live-cutover "exit=$rc" "cutover_ms=$cut_ms" "report_cutover_ms=$(json_number "$report" cutover_ms)" \
     "pending_max=$(json_number "$report" pending_max)" "lag_ms_max=$(json_number "$report" lag_ms_max)" \
     "changes=$(json_number "$report" changes)" "recopied=$(json_number "$report" recopied)" \
