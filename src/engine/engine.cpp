@@ -338,7 +338,8 @@ void Engine::dispatch() {
       continue;  // filtered out
     }
     // A live run never has a key in flight twice: a key in flight is marked dirty and copied again after.
-    if (!selector_.by_name(q.key, slot.job.naming) || (live_ && !live_->claim(q.key, j, extra))) {
+    if (!selector_.by_name(q.key, slot.job.naming) ||
+        (live_ && !live_->claim(q.key, j, extra, static_cast<LiveMode>(q.mode)))) {
       settle_key(node, extra, q.batch);
       continue;
     }

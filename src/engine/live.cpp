@@ -38,10 +38,22 @@ LiveStats::Phase stats_phase(uint8_t p) noexcept {
 
 // ---- LiveKeys ----
 
-void LiveKeys::push(std::string key, Clock::time_point since) {
-  pending_.push_back(Entry{std::move(key), since});
+LiveMode LiveKeys::stronger(LiveMode a, LiveMode b) noexcept {
+  auto rank = [](LiveMode m) {
+    switch (m) {
+      case LiveMode::kOrphan: return 1;
+      case LiveMode::kResync: return 2;
+      default: return 3;  // kApply, and the bulk copy's kNone (which writes too)
+    }
+  };
+  const LiveMode m = rank(a) >= rank(b) ? a : b;
+  return m == LiveMode::kNone ? LiveMode::kApply : m;
+}
+
+void LiveKeys::push(std::string key, Clock::time_point since, LiveMode mode) {
+  pending_.push_back(Entry{std::move(key), since, mode});
   // A deque keeps its elements in place as it grows and shrinks at the ends: the view stays valid.
-  in_pending_.insert(std::string_view(pending_.back().key));
+  in_pending_.emplace(std::string_view(pending_.back().key), &pending_.back());
   pending_peak_ = std::max<uint64_t>(pending_peak_, pending_.size());
 }
 
@@ -53,19 +65,26 @@ LiveKeys::Change LiveKeys::changed(std::string_view key, bool quiet, Clock::time
       it->second.dirty = true;
       it->second.since = now;
     }
+    it->second.mode = LiveMode::kApply;
     return Change::kDirty;
   }
-  if (in_pending_.contains(key)) return Change::kAlreadyPending;
+  if (auto p = in_pending_.find(key); p != in_pending_.end()) {
+    p->second->mode = LiveMode::kApply;
+    return Change::kAlreadyPending;
+  }
   push(std::string(key), now);
   return pending_.size() > pending_max_ ? Change::kOverflow : Change::kPending;
 }
 
-bool LiveKeys::begin(std::string_view key, uint32_t job, Clock::time_point now) {
+bool LiveKeys::begin(std::string_view key, uint32_t job, Clock::time_point now, LiveMode mode) {
   auto [it, inserted] = flight_.try_emplace(std::string(key), Flight{job, false, {}});
   if (inserted) return true;
   if (!it->second.dirty) {
     it->second.dirty = true;
     it->second.since = now;
+    it->second.mode = mode == LiveMode::kNone ? LiveMode::kApply : mode;
+  } else {
+    it->second.mode = stronger(it->second.mode, mode);
   }
   return false;
 }
@@ -75,17 +94,23 @@ bool LiveKeys::end(std::string_view key, uint32_t job) {
   if (it == flight_.end() || it->second.job != job) return false;
   const bool dirty = it->second.dirty;
   const Clock::time_point since = it->second.since;
+  const LiveMode mode = it->second.mode;
   auto node = flight_.extract(it);
   std::string name = std::move(node.key());
-  if (!dirty || in_pending_.contains(std::string_view(name))) return false;
-  push(std::move(name), since);
+  if (!dirty) return false;
+  if (auto p = in_pending_.find(std::string_view(name)); p != in_pending_.end()) {
+    p->second->mode = stronger(p->second->mode, mode);
+    return false;
+  }
+  push(std::move(name), since, mode);
   return true;
 }
 
 bool LiveKeys::in_flight(std::string_view key) const { return flight_.find(key) != flight_.end(); }
 
-std::string LiveKeys::take(Clock::time_point now) {
+std::string LiveKeys::take(Clock::time_point now, LiveMode* mode) {
   Entry& front = pending_.front();
+  if (mode != nullptr) *mode = front.mode;
   in_pending_.erase(std::string_view(front.key));
   lag_max_ = std::max(lag_max_, ms_between(front.since, now));
   std::string key = std::move(front.key);
@@ -194,9 +219,10 @@ bool Live::take(QueuedKey& q, uint32_t& node, uint32_t& read, uint32_t& extra) {
     if (i == 0) {
       if (!subscribed_ || !keys_.has_pending()) continue;
       next_ = i + 1;
-      q.key = keys_.take(Clock::now());
+      LiveMode mode = LiveMode::kApply;
+      q.key = keys_.take(Clock::now(), &mode);
       q.batch = 0;
-      q.mode = static_cast<uint8_t>(LiveMode::kApply);
+      q.mode = static_cast<uint8_t>(mode);
       node = node_for(q.key);
       read = link_for(q.key);
       extra = kApplyExtra;
@@ -218,7 +244,7 @@ bool Live::take(QueuedKey& q, uint32_t& node, uint32_t& read, uint32_t& extra) {
     std::optional<std::string> name =
         rules != nullptr && !rules->empty() ? rules->invert(d.key) : std::optional<std::string>(d.key);
     select::Naming naming;
-    if (!name || !engine_.selector_.by_name(*name, naming) ||
+    if (!name || !engine_.selector_.by_name_unscanned(*name, naming) ||
         (naming.renamed ? naming.renamed_to : *name) != d.key) {
       scan.source->settle(d.batch);
       return false;
@@ -233,8 +259,8 @@ bool Live::take(QueuedKey& q, uint32_t& node, uint32_t& read, uint32_t& extra) {
   return false;
 }
 
-bool Live::claim(std::string_view key, uint32_t j, uint32_t extra) {
-  if (!keys_.begin(key, j, Clock::now())) return false;
+bool Live::claim(std::string_view key, uint32_t j, uint32_t extra, LiveMode mode) {
+  if (!keys_.begin(key, j, Clock::now(), mode)) return false;
   if (extra != kNoLink && extra != kApplyExtra) ++scans_[extra - 1].jobs;
   return true;
 }
@@ -477,7 +503,7 @@ LiveStats Live::stats() const {
 void Live::changed(std::string_view key, std::string_view event) {
   if (!accepting_ || stopped_ || finished_) return;
   select::Naming naming;
-  if (!engine_.selector_.by_name(key, naming)) return;
+  if (!engine_.selector_.by_name_unscanned(key, naming)) return;
   switch (keys_.changed(key, LiveKeys::quiet_event(event), Clock::now())) {
     case LiveKeys::Change::kPending: return engine_.pump();
     case LiveKeys::Change::kAlreadyPending:

@@ -58,9 +58,14 @@ class LiveKeys {
     return event == "expired" || event == "evicted";
   }
 
-  // A job (slot `job`) takes `key`: false when the key is in flight already (it is marked dirty, changed
-  // since that job read it maybe, and no second job may start).
-  bool begin(std::string_view key, uint32_t job, Clock::time_point now);
+  // A job (slot `job`) takes `key` for work of `mode`: false when the key is in flight already (no second job
+  // may start): the key is marked dirty, to be queued again with the strongest work asked of it meanwhile
+  // (see stronger()): a change or the bulk copy's key asks kApply, a resync's key kResync (compare first, so
+  // an unchanged key is not written), an orphan check kOrphan (EXISTS only).
+  bool begin(std::string_view key, uint32_t job, Clock::time_point now, LiveMode mode = LiveMode::kApply);
+  // The work that covers both: kApply covers a resync (it writes whatever the source holds) and a resync
+  // covers an orphan check (a missing source key is deleted on the destination either way).
+  static LiveMode stronger(LiveMode a, LiveMode b) noexcept;
   // The job holding `key` ended: true when the key was dirty and is pending again.
   bool end(std::string_view key, uint32_t job);
   bool in_flight(std::string_view key) const;
@@ -68,8 +73,10 @@ class LiveKeys {
 
   bool has_pending() const noexcept { return !pending_.empty(); }
   std::size_t pending() const noexcept { return pending_.size(); }
-  // The oldest pending key (call when has_pending()); its age counts in lag_ms_max().
-  std::string take(Clock::time_point now);
+  // The oldest pending key (call when has_pending()); its age counts in lag_ms_max(). `mode`: its work
+  // (kApply for a change; kResync or kOrphan for a resync's or an orphan check's key that met a job in
+  // flight).
+  std::string take(Clock::time_point now, LiveMode* mode = nullptr);
   // Forgets every pending key (after an overflow, the resync covers them).
   void clear_pending();
 
@@ -86,21 +93,24 @@ class LiveKeys {
   struct Entry {
     std::string key;
     Clock::time_point since;
+    LiveMode mode = LiveMode::kApply;
   };
   struct Flight {
     uint32_t job = 0;
     bool dirty = false;
-    Clock::time_point since{};  // the first change while in flight
+    Clock::time_point since{};          // the first change while in flight
+    LiveMode mode = LiveMode::kOrphan;  // dirty: the strongest work asked meanwhile
   };
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
-  void push(std::string key, Clock::time_point since);
+  void push(std::string key, Clock::time_point since, LiveMode mode = LiveMode::kApply);
 
   uint64_t pending_max_;
-  std::deque<Entry> pending_;                                               // oldest first
-  std::unordered_set<std::string_view, Hash, std::equal_to<>> in_pending_;  // views into pending_
+  std::deque<Entry> pending_;  // oldest first
+  // Views into pending_ and their entries (a deque keeps its elements in place at both ends).
+  std::unordered_map<std::string_view, Entry*, Hash, std::equal_to<>> in_pending_;
   std::unordered_map<std::string, Flight, Hash, std::equal_to<>> flight_;
   uint64_t changes_ = 0;
   uint64_t pending_peak_ = 0;
@@ -152,7 +162,7 @@ class Live final : public FeedEvents, private resp::Connection::ReplyHandler {
   // A source-side MOVED: the slot is read from `link` from now on.
   void moved(int slot, uint32_t link) noexcept;
   // A job of any kind is about to take `key` in slot j: false when the key is in flight (marked dirty).
-  bool claim(std::string_view key, uint32_t j, uint32_t extra);
+  bool claim(std::string_view key, uint32_t j, uint32_t extra, LiveMode mode);
   // Job j (key, extra) ended.
   void ended(const std::string& key, uint32_t j, uint32_t extra);
   report::Counters& counters(uint32_t extra, uint64_t batch) noexcept;

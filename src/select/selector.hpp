@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "select/glob.hpp"
 #include "select/seen_filter.hpp"
 #include "select/selection.hpp"
 
@@ -35,6 +36,12 @@ class Selector {
   // The selection by name: false when the key is not selected. A selected key's destination name is
   // written to `naming`.
   bool by_name(std::string_view key, Naming& naming);
+  // As by_name(), for a name that did not come from this selection's SCAN (a keyspace notification, a
+  // destination name inverted): the pattern SCAN would have applied (scan_match()) is checked too.
+  bool by_name_unscanned(std::string_view key, Naming& naming) {
+    if (sel_.match.size() == 1 && !glob_match(sel_.match.front(), key)) return false;
+    return by_name(key, naming);
+  }
   // The key's type must be asked (TYPE) before it is known to be selected.
   bool type_check() const noexcept { return type_check_; }
   bool type_selected(std::string_view type) const noexcept;

@@ -40,6 +40,38 @@ RuleSpec prefix(std::string from, std::string to) { return RuleSpec{RuleSpec::Ki
 }  // namespace
 
 TEST_SUITE("engine_live") {
+  TEST_CASE("a key met again while in flight is queued again with the strongest work asked of it") {
+    LiveKeys keys(100);
+    LiveMode mode = LiveMode::kNone;
+    // A resync's key meets an orphan check in flight: compared again (kResync), not written blindly.
+    REQUIRE(keys.begin("k", 1, t0, LiveMode::kOrphan));
+    CHECK_FALSE(keys.begin("k", 2, t0, LiveMode::kResync));
+    CHECK(keys.end("k", 1));
+    CHECK(keys.take(t0, &mode) == "k");
+    CHECK(mode == LiveMode::kResync);
+    // An orphan check meeting a resync in flight: only the orphan check again (EXISTS, nothing written).
+    REQUIRE(keys.begin("k", 1, t0, LiveMode::kResync));
+    CHECK_FALSE(keys.begin("k", 2, t0, LiveMode::kOrphan));
+    CHECK(keys.end("k", 1));
+    CHECK(keys.take(t0, &mode) == "k");
+    CHECK(mode == LiveMode::kOrphan);
+    // A change while in flight wins over both: the key is copied again.
+    REQUIRE(keys.begin("k", 1, t0, LiveMode::kResync));
+    CHECK_FALSE(keys.begin("k", 2, t0, LiveMode::kOrphan));
+    CHECK(keys.changed("k", false, t0) == Change::kDirty);
+    CHECK(keys.end("k", 1));
+    CHECK(keys.take(t0, &mode) == "k");
+    CHECK(mode == LiveMode::kApply);
+    // A change to a key already pending for a resync makes it an apply.
+    REQUIRE(keys.begin("k", 1, t0, LiveMode::kApply));
+    CHECK_FALSE(keys.begin("k", 2, t0, LiveMode::kOrphan));
+    CHECK(keys.end("k", 1));
+    CHECK(keys.changed("k", false, t0) == Change::kAlreadyPending);
+    CHECK(keys.take(t0, &mode) == "k");
+    CHECK(mode == LiveMode::kApply);
+    CHECK(LiveKeys::stronger(LiveMode::kNone, LiveMode::kOrphan) == LiveMode::kApply);
+  }
+
   TEST_CASE("a changed key is pending once, in the order of its first change, with that change's time") {
     LiveKeys keys(100);
     CHECK(keys.changed("a", false, t0) == Change::kPending);

@@ -36,6 +36,20 @@ TEST_SUITE("selector") {
     CHECK_FALSE(s.by_name("redis-migrate:lock", n));
   }
 
+  TEST_CASE(
+      "a name that no SCAN filtered (a notification, an inverted destination name) meets the one pattern "
+      "too") {
+    Selection sel;
+    sel.match = {"user:*"};
+    Selector s(sel, false, 100, 1 << 20);
+    REQUIRE(s.scan_match() == "user:*");
+    Naming n;
+    CHECK(s.by_name("order:1", n));  // SCAN MATCH already left such keys out
+    CHECK_FALSE(s.by_name_unscanned("order:1", n));
+    CHECK(s.by_name_unscanned("user:1", n));
+    CHECK_FALSE(s.by_name_unscanned("redis-migrate:lock", n));
+  }
+
   TEST_CASE("one pattern and one type go to the server when it can filter them") {
     Selection sel;
     sel.match = {"user:*"};
