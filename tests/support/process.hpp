@@ -53,7 +53,8 @@ inline constexpr auto kToolEnvVars = std::to_array<std::string_view>(
      // the overrides of the checks before a deletion
      "ASSUME_DISTINCT", "ALLOW_EVICTING_DESTINATION",
      // live runs and their cut-over
-     "LIVE", "LIVE_PENDING_MAX", "ASSUME_NOTIFICATIONS", "UNTIL_IDLE", "VERIFY_AT_CUTOVER", "CUTOVER_TIMEOUT"});
+     "LIVE", "LIVE_PENDING_MAX", "ASSUME_NOTIFICATIONS", "UNTIL_IDLE", "VERIFY_AT_CUTOVER",
+     "CUTOVER_TIMEOUT"});
 
 // Name -> value sets a variable in the child; name -> nullopt removes it.
 using EnvOverrides = std::map<std::string, std::optional<std::string>>;
