@@ -397,6 +397,16 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       options.destination = destination_traits(*dst_facts);
       options.source_field_ttls = resp::has_field_ttls(*src_facts);
       options.source_lfu = src_facts->maxmemory_policy.find("lfu") != std::string::npos;
+      if (options.live.enabled && !src_cluster && src_facts->known && src_facts->role == "slave") {
+        // A replica applies the primary's writes late: a barrier on its subscriber would not cover writes the
+        // primary acknowledged, and its canary and probe keys cannot be written.
+        return failed(make_error(
+            ExitCode::kUsage,
+            cmd.source.label + ": is a replica (of " +
+                (src_facts->primary.empty() ? std::string("its primary") : src_facts->primary) +
+                "): a live run must follow the primary the application writes to; give the primary's URL "
+                "(nothing was written)"));
+      }
       if (options.keep_idle) {
         spdlog::info(
             "--keep-idle: each key's {} is read before its DUMP and given to RESTORE (source "

@@ -95,6 +95,34 @@ TEST_SUITE("live_cli") {
     }
   }
 
+  TEST_CASE(
+      "a replica as a live run's source: exit 2 naming its primary, nothing written (even when the "
+      "notifications are assumed)") {
+    RedisServer primary({.extra_args = {"--notify-keyspace-events", "KEA"}});
+    RedisServer replica({.extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port()),
+                                        "--notify-keyspace-events", "KEA"}});
+    RedisServer dst_server;
+    Client p = primary.client();
+    Client r = replica.client();
+    Client dst = dst_server.client();
+    seed_strings(p, 50, "k:");
+    REQUIRE(eventually([&] { return r.dbsize() == 50; }, 10s));
+    for (const bool assume : {false, true}) {
+      CAPTURE(assume);
+      std::vector<std::string> args = {replica.url(), dst_server.url(), "--live", "--until-idle", "1"};
+      if (assume) args.push_back("--assume-notifications");
+      auto run = run_copy(args, {}, 30s);
+      INFO(run.result.describe());
+      CHECK(run.exit_code() == 2);
+      const std::string line = error_line(run);
+      CAPTURE(line);
+      CHECK(contains(line, "is a replica (of 127.0.0.1:" + std::to_string(primary.port())));
+      CHECK(contains(line, "give the primary's URL"));
+      CHECK(dbsize(dst) == 0);
+      CHECK(p.dbsize() == 50);
+    }
+  }
+
   TEST_CASE("cutover without a live run: exit 2 naming the lock, nothing written") {
     RedisServer dst_server;
     Client dst = dst_server.client();
