@@ -1,14 +1,11 @@
 #include "state/cutover.hpp"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 
 #include "report/format.hpp"
@@ -26,25 +23,6 @@ using Clock = std::chrono::steady_clock;
 // cannot reach before it gives up (exit code 3).
 constexpr auto kWaitPoll = std::chrono::milliseconds(200);
 constexpr auto kUnreachableFor = std::chrono::seconds(30);
-
-std::string host_name() {
-  std::array<char, 256> buf{};
-  if (gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
-  return buf.data();
-}
-
-std::string random_id() {
-  std::random_device rd;
-  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string t(16, '0');
-  uint64_t v = gen();
-  for (auto& c : t) {
-    c = kHex[v & 0xf];
-    v >>= 4;
-  }
-  return t;
-}
 
 int fail(const Error& e) {
   std::fprintf(stderr, "redis-migrate: %s\n", e.message.c_str());
@@ -143,7 +121,7 @@ int run_cutover(const StateCommand& cmd) {
                                            "; it ends by itself once its copy is done, nothing to cut over"));
     }
     CutoverRequest req;
-    req.id = random_id();
+    req.id = random_token();
     req.lock = (*holder)->value;
     req.requested_at = iso_utc(std::chrono::system_clock::now());
     req.host = host_name();

@@ -15,15 +15,6 @@
 
 namespace rmig::state {
 
-std::string tool_keys_acl(std::string_view prefix) {
-  return "(~" + std::string(prefix) +
-         "* +get +set +del +pexpire +pttl +eval +zadd +zrevrange +zremrangebyscore)";
-}
-
-namespace {
-
-using resp::ServerError;
-
 std::string host_name() {
   std::array<char, 256> buf{};
   if (gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
@@ -42,6 +33,15 @@ std::string random_token() {
   }
   return t;
 }
+
+std::string tool_keys_acl(std::string_view prefix) {
+  return "(~" + std::string(prefix) +
+         "* +get +set +del +pexpire +pttl +eval +zadd +zrevrange +zremrangebyscore)";
+}
+
+namespace {
+
+using resp::ServerError;
 
 std::string in_text(int64_t ms) {
   if (ms < 0) return "no expiry";

@@ -95,6 +95,12 @@ class Lease {
 // The lease key of a run: <prefix>lock, or <prefix>lock:shard-I-of-N for shard I of N (--shard), so the
 // shards of one migration do not lock each other out.
 std::string lock_key(const std::string& prefix, const select::Shard& shard);
+
+// This machine's host name ("unknown" when it cannot be read), as leases, run records and cut-over requests
+// name their writer.
+std::string host_name();
+// 16 random hex digits: a lease's token, a cut-over request's id.
+std::string random_token();
 // The sorted set listing every shard lease key ever taken under `prefix` (<prefix>lock:shards).
 std::string shard_registry_key(const std::string& prefix);
 // After taking the lease `own`: whether a run whose slots overlap this one's holds its lease. A sharded run

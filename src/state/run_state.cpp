@@ -1,23 +1,16 @@
 #include "state/run_state.hpp"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <array>
 
 #include "report/format.hpp"
 #include "state/cutover.hpp"
+#include "state/lock.hpp"
 
 namespace rmig::state {
 
 namespace {
-
-std::string host_name() {
-  std::array<char, 256> buf{};
-  if (gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
-  return buf.data();
-}
 
 report::Counters sum(const std::vector<engine::NodeProgress>& nodes) {
   report::Counters c;
