@@ -202,7 +202,9 @@ class NotificationFeed::Impl {
   void start_barrier_pings();
   void after_check(Node& n);
   void fail(Error e);
-  void close_all();
+  // Closes every connection; with `delete_canaries`, a control connection that is up first deletes its
+  // primary's canary and closes on the answer.
+  void close_all(bool delete_canaries = false);
 
   net::Loop& loop_;
   FeedOptions opts_;
@@ -741,24 +743,7 @@ void NotificationFeed::Impl::fail(Error e) {
   events_.failed(std::move(e));
 }
 
-void NotificationFeed::Impl::close_all() {
-  tick_.stop();
-  if (seed_) {
-    seed_->retry.stop();
-    seed_->conn->close();
-  }
-  for (auto& n : nodes_) {
-    n->sub->retry.stop();
-    n->ctl->retry.stop();
-    n->sub->conn->close();
-    n->ctl->conn->close();
-  }
-}
-
-void NotificationFeed::Impl::stop() {
-  if (stopping_) return;
-  const bool was_active = active();
-  stopping_ = true;
+void NotificationFeed::Impl::close_all(bool delete_canaries) {
   tick_.stop();
   if (seed_) {
     seed_->retry.stop();
@@ -770,12 +755,19 @@ void NotificationFeed::Impl::stop() {
     n->sub->conn->close();
     // The canary goes first where the control connection is up; the connection closes on the answer.
     const std::string_view args[] = {"DEL", n->canary};
-    if (was_active && !n->retired && !n->canary.empty() && n->ctl->conn->ready() &&
+    if (delete_canaries && !n->retired && !n->canary.empty() && n->ctl->conn->ready() &&
         n->ctl->conn->send(*n->ctl, tag(kCanaryDel), args, 2)) {
       continue;
     }
     n->ctl->conn->close();
   }
+}
+
+void NotificationFeed::Impl::stop() {
+  if (stopping_) return;
+  const bool was_active = active();
+  stopping_ = true;
+  close_all(was_active);
 }
 
 NotificationFeed::NotificationFeed(net::Loop& loop, FeedOptions options, FeedEvents& events)
