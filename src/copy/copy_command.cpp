@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <map>
 #include <random>
-#include <thread>
 
 #include "copy/copy_task.hpp"
 #include "copy/live_preflight.hpp"
@@ -115,7 +114,7 @@ uint32_t event_loops(const engine::CopyOptions& o, const std::vector<engine::Sou
     }
     return 1;
   }
-  if (o.threads == 0) return std::max<uint32_t>(1, std::min(nodes, std::thread::hardware_concurrency()));
+  if (o.threads == 0) return std::min(nodes, engine::available_cores());
   if (o.threads > nodes) {
     spdlog::info("--threads {}: the source has {} nodes, so {} event loops (one per node)", o.threads, nodes,
                  nodes);

@@ -1,8 +1,11 @@
 #include "engine/crew.hpp"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <numeric>
 #include <optional>
 
@@ -31,6 +34,25 @@ std::vector<std::vector<uint32_t>> spread_nodes(const std::vector<uint64_t>& siz
   for (auto& g : groups)
     std::sort(g.begin(), g.end());
   return groups;
+}
+
+uint32_t available_cores() {
+  uint32_t cores = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    cores = std::min(cores, static_cast<uint32_t>(CPU_COUNT(&set)));
+  // "max 100000" (no limit) or "QUOTA PERIOD" in microseconds.
+  std::ifstream in("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  uint64_t period = 0;
+  if (in >> quota >> period && quota != "max" && period > 0) {
+    char* end = nullptr;
+    const uint64_t q = std::strtoull(quota.c_str(), &end, 10);
+    if (end != quota.c_str() && q > 0)
+      cores = std::min(cores, static_cast<uint32_t>((q + period - 1) / period));
+  }
+  return std::max(1u, cores);
 }
 
 CopyOptions loop_options(const CopyOptions& options, uint32_t loops) {

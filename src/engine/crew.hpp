@@ -36,6 +36,10 @@ namespace rmig::engine {
 // most `loops` = sizes.size() loops are used).
 std::vector<std::vector<uint32_t>> spread_nodes(const std::vector<uint64_t>& sizes, uint32_t loops);
 
+// The cores this process may use: the CPUs of its affinity mask (a cpuset), at most its cgroup v2 CPU quota
+// (cpu.max, rounded up: a Kubernetes CPU limit) and std::thread::hardware_concurrency(); at least 1.
+uint32_t available_cores();
+
 // The options of each of `loops` loops: the window's bytes and the rate limits (keys and bytes per second)
 // divided between them (at least 1 key/s, 1 KB of window bytes per loop), so the totals stay those given.
 CopyOptions loop_options(const CopyOptions& options, uint32_t loops);

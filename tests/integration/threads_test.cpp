@@ -7,6 +7,7 @@
 
 #include <csignal>
 
+#include "engine/crew.hpp"
 #include "helpers.hpp"
 #include "support/cluster.hpp"
 #include "support/compare.hpp"
@@ -85,7 +86,7 @@ TEST_SUITE("threads") {
     auto by_default = run_copy({src_cluster.url(), dst_server.url(), "--progress-interval", "0"});
     INFO(by_default.result.describe());
     REQUIRE(by_default.exit_code() == 0);
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const uint32_t cores = rmig::engine::available_cores();
     CHECK(by_default.report["threads"] == std::min(3u, cores));
     CHECK(counters(by_default.report) == first);
     require_same(compare_keyspaces(src, dst), 3000);
