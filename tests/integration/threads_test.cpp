@@ -348,4 +348,31 @@ TEST_SUITE("threads") {
     CHECK(one.counter("deleted") == 500);
     require_preserved(check_preserved(again, {&src, &ev}), 500);
   }
+
+  TEST_CASE("the lock found missing during a --cleanup --threads 3 run: every loop stops deleting, exit 5") {
+    LocalCluster src_cluster;
+    RedisServer dst_server;
+    ClusterClient src = src_cluster.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 3000, "k:");
+    const KeysBefore before = keys_before({&src});
+    auto tool =
+        start_tool({"--threads", "3", src_cluster.url(), dst_server.url(), "--cleanup", "--rate-limit", "600",
+                    "--lock-ttl", "1", "--progress-interval", "0", "--report-json", "-"});
+    REQUIRE(eventually([&] { return user_dbsize(dst) >= 300; }, 30s));
+    // Only an eviction, a flush or a restart without its data takes a live lease away.
+    dst.checked({"DEL", "redis-migrate:lock"});
+    auto result = tool.finish(60s);
+    INFO(result.describe());
+    CHECK(result.exit_code == 5);
+    CHECK(contains(result.err, "vanished while this run held it"));
+    auto report = nlohmann::json::parse(result.out);
+    CHECK(report["threads"] == 3);
+    const auto deleted = report["deleted"].get<uint64_t>();
+    CHECK(deleted > 0);
+    CHECK(deleted < 3000);
+    // No loop deleted after the lock was found missing: the source holds every key not counted deleted.
+    CHECK(static_cast<uint64_t>(src.dbsize()) == 3000 - deleted);
+    require_preserved(check_preserved(before, {&src, &dst}), 3000);
+  }
 }
