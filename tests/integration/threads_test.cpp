@@ -375,4 +375,36 @@ TEST_SUITE("threads") {
     CHECK(static_cast<uint64_t>(src.dbsize()) == 3000 - deleted);
     require_preserved(check_preserved(before, {&src, &dst}), 3000);
   }
+
+  TEST_CASE("an eviction during a --threads 3 copy: every loop sees it once, evicted counted once, exit 5") {
+    LocalCluster src_cluster;
+    RedisServer dst_server({.extra_args = {"--maxmemory-policy", "allkeys-lru"}});
+    ClusterClient src = src_cluster.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 3000, "k:", 1000);
+    const long long used = std::stoll(info_field(dst, "used_memory", "memory"));
+    const long long limit = used + 12'000'000;
+    dst.checked({"CONFIG", "SET", "maxmemory", std::to_string(limit)});
+    auto tool = start_tool({"--threads", "3", src_cluster.url(), dst_server.url(), "--rate-limit", "600",
+                            "--progress-interval", "0", "--report-json", "-"});
+    REQUIRE(eventually([&] { return user_dbsize(dst) >= 600; }, 30s));
+    // Another client fills the destination past its maxmemory: it evicts.
+    auto used_now = [&] { return std::stoll(info_field(dst, "used_memory", "memory")); };
+    std::vector<Command> filler;
+    for (long long i = 0; i < (limit - used_now() - 2'000'000) / 500'000; ++i)
+      filler.push_back({"SET", "filler:" + std::to_string(i), std::string(500'000, 'f')});
+    dst.pipeline_checked(filler);
+    dst.checked({"SETRANGE", "filler:last", std::to_string(limit - used_now() + 300'000), "f"});
+    REQUIRE(eventually([&] { return std::stoll(info_field(dst, "evicted_keys", "stats")) > 0; }, 10s));
+    auto result = tool.finish(60s);
+    INFO(result.describe());
+    CHECK(result.exit_code == 5);
+    auto report = nlohmann::json::parse(result.out);
+    CHECK(report["threads"] == 3);
+    const long long evicted = std::stoll(info_field(dst, "evicted_keys", "stats"));
+    // Each loop watches the same destination: the evictions are counted once, not once per loop.
+    CHECK(report["evicted"].get<long long>() > 0);
+    CHECK(report["evicted"].get<long long>() <= evicted);
+    dst.checked({"CONFIG", "SET", "maxmemory", "0"});
+  }
 }
