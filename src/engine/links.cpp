@@ -214,6 +214,7 @@ void Links::on_connection_ready(resp::Connection& c) {
 void Links::on_connection_error(resp::Connection& c, const Error& error) {
   const uint32_t l = link_of(c);
   if (l == kNoLink || closed_) return;
+  if (links_[l]->retired) return;  // a node the run left (failed over): nothing goes there any more
   if (!error.transient || retry_timeout_ms_ == 0 || events_.stopping()) return events_.link_failed(error);
   Link& link = *links_[l];
   const auto now = Clock::now();
@@ -282,6 +283,7 @@ void Links::refresh_topology(bool destination) {
       candidates.push_back(s.writer);
     }
   }
+  if (!destination && seed_link_ != kNoLink) candidates.push_back(seed_link_);
   for (uint32_t l : candidates) {
     if (!usable(l) || links_[l]->retired) continue;
     if (!links_[l]->conn->send(*this, tag(l, destination ? kShards : kSourceShards), {"CLUSTER", "SHARDS"}))
@@ -290,6 +292,10 @@ void Links::refresh_topology(bool destination) {
     ask.asked_at = now;
     return;
   }
+  // No source node can answer: the source URL's address (a configuration endpoint, another node) can.
+  const auto& seed = source_template_.endpoint;
+  if (!destination && seed_link_ == kNoLink && seed.kind == net::Endpoint::Kind::kTcp)
+    seed_link_ = at_address(seed.host, seed.port, false);
 }
 
 void Links::on_topology(Op op, const redisReply* r) {
@@ -304,6 +310,7 @@ void Links::on_topology(Op op, const redisReply* r) {
         candidates.clear();
         for (const auto& s : sources_)
           candidates.push_back(s.read);
+        if (seed_link_ != kNoLink) candidates.push_back(seed_link_);
       }
       for (uint32_t l : candidates) {
         if (!usable(l) || links_[l]->retired) continue;

@@ -179,6 +179,7 @@ class Links final : private resp::Connection::Observer, private resp::Connection
   TopologyAsk topology_[2];          // [1]: the destination's, [0]: the source's
   std::vector<SourceWatch> sources_;
   bool src_cluster_ = false;
+  uint32_t seed_link_ = kNoLink;  // the source URL's address, asked for the topology when no node can be
   net::Timer reconnect_timer_;
   net::Timer clock_timer_;
   bool closed_ = false;
