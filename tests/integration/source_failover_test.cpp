@@ -196,6 +196,55 @@ TEST_SUITE("source_failover") {
     require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), 3000);
   }
 
+  TEST_CASE("a live run whose source primary is killed: it continues on the new primary; cut-over exact") {
+    ServerOptions node = fast_failover();
+    node.extra_args.insert(node.extra_args.end(), {"--notify-keyspace-events", "KEA"});
+    LocalCluster src_cluster({.primaries = 3, .replicas_per_primary = 1, .node = node});
+    RedisServer dst_server;
+    {
+      ClusterClient seeding = src_cluster.client();
+      seed(seeding, 1500);
+    }
+    wait_replicated(src_cluster);
+    RedisServer& victim = src_cluster.primary(1);
+    RedisServer& heir = replica_of(src_cluster, victim);
+    const std::string victim_name = victim.endpoint();
+    auto tool = start_tool({src_cluster.url(), dst_server.url(), "--live", "--scan-count", "50",
+                            "--rate-limit", "1000", "--progress-interval", "0.2", "--report-json", "-"});
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    victim.kill9();
+    REQUIRE(eventually([&] { return is_primary(heir); }, 30s));
+    REQUIRE(eventually(
+        [&] {
+          Client c = src_cluster.primary(0).client();
+          return contains(c.command({"CLUSTER", "INFO"}).str, "cluster_state:ok");
+        },
+        30s));
+    // Changes after the failover, on every shard: new keys and overwrites.
+    ClusterClient src = src_cluster.client();
+    std::vector<Command> changes;
+    for (int i = 0; i < 200; ++i) {
+      changes.push_back({"SET", "after:" + std::to_string(i), "new"});
+      changes.push_back({"SET", "k:" + std::to_string(i), "changed after the failover"});
+    }
+    src.pipeline_checked(changes);
+    REQUIRE(tool.wait_for_output("live | pending", 60s, Stream::kErr));
+    std::this_thread::sleep_for(1500ms);
+    tool.send_signal(SIGUSR1);
+    const RunResult result = tool.finish(90s);
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    const nlohmann::json report = parse_report(result);
+    INFO(report.dump());
+    bool named = false;
+    for (const auto& f : report["source_failovers"])
+      named |= f.value("node", "") == victim_name && f.value("primary", "") == heir.endpoint();
+    CHECK(named);
+    CHECK(contains(result.err, "source node " + victim_name));
+    Client dst = dst_server.client();
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), 1700);
+  }
+
   TEST_CASE("--cleanup through a source primary killed mid-run: every key is kept somewhere") {
     LocalCluster src_cluster({.primaries = 3, .replicas_per_primary = 1, .node = fast_failover()});
     RedisServer dst_server;
