@@ -97,7 +97,7 @@ nlohmann::json parse_report(const RunResult& result) {
 
 // A copy from a 3-primary + 3-replica cluster during which primary(1) fails over (`kill`: killed with -9;
 // otherwise its replica takes over with CLUSTER FAILOVER): exact destination, counters add up.
-void copy_through_failover(bool kill, std::size_t keys, const std::vector<std::string>& extra = {}) {
+void copy_through_failover(bool kill, std::size_t keys, const std::vector<std::string>& paced = kPaced) {
   LocalCluster src_cluster({.primaries = 3, .replicas_per_primary = 1, .node = fast_failover()});
   RedisServer dst_server;
   ClusterClient src = src_cluster.client();
@@ -107,7 +107,7 @@ void copy_through_failover(bool kill, std::size_t keys, const std::vector<std::s
   RedisServer& victim = src_cluster.primary(1);
   RedisServer& heir = replica_of(src_cluster, victim);
   const std::string victim_name = victim.endpoint();
-  auto tool = start_tool(join(join({src_cluster.url(), dst_server.url()}, kPaced), extra));
+  auto tool = start_tool(join({src_cluster.url(), dst_server.url()}, paced));
   REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
   if (kill) {
     victim.kill9();
@@ -268,5 +268,14 @@ TEST_SUITE("source_failover") {
     ClusterClient after = src_cluster.client();
     require_preserved(check_preserved(before, {&after, &dst}), 3000);
     CHECK(user_dbsize(dst) == 3000);
+  }
+}
+
+// The size: 300,000 keys, paced to last several seconds, a primary killed on the way.
+TEST_SUITE("source_failover_heavy") {
+  TEST_CASE("300k keys: a source primary killed during the copy, exact, counters add up") {
+    copy_through_failover(
+        true, 300'000,
+        {"--scan-count", "500", "--rate-limit", "50000", "--progress-interval", "0.2", "--report-json", "-"});
   }
 }
