@@ -35,7 +35,9 @@ void Engine::source_failed_over(uint32_t node, uint32_t link, const std::string&
     }
     if (live_) live_->source_moved(node, old_read, old_write, link);
   }
-  const bool rescan = !stopping_ && sources_[node]->restart();
+  // The scan position is lost only when the reads go to another server: a new primary, or a new server at
+  // the old address. (Reading from a replica that was promoted keeps its position: only the deletions move.)
+  const bool rescan = !stopping_ && (old_read != link || cause == "new server") && sources_[node]->restart();
   const std::string& primary = links_[link].name;
   failovers_.push_back(report::SourceFailover{sources_[node]->name(), primary, cause, rescan});
   spdlog::warn("source node {}: {}: continuing on {}{}", sources_[node]->name(), cause, primary,
