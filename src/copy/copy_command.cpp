@@ -578,6 +578,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       for (auto& e : r.examples) {
         if (rep.examples.size() < options.examples) rep.examples.push_back(std::move(e));
       }
+      for (auto& f : r.source_failovers)
+        rep.source_failovers.push_back(std::move(f));
       plan += pass->plan;
       for (const auto& k : pass->big_keys.listed())
         rep.big_keys.add(k);

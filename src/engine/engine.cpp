@@ -50,7 +50,6 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
   for (auto& s : sources) {
     sources_.push_back(std::make_unique<ScanSource>(s.name, selector_.scan_match(), selector_.scan_type(),
                                                     opts_.window.scan_count, bulk_mode));
-    slot_ranges.push_back(std::move(s.slots));
     dataset_bytes_.push_back(s.dataset_bytes);
     const uint32_t read = links_.add(std::move(s.conn), s.name, false);
     read_link_.push_back(read);
@@ -60,6 +59,8 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
     } else {
       write_link_.push_back(read);
     }
+    links_.add_source(read, write_link_.back(), s.slots);  // followed through a failover
+    slot_ranges.push_back(std::move(s.slots));
   }
   for (auto& d : destination.nodes) {
     std::string name = d.conn->options().endpoint.to_string();
@@ -178,6 +179,7 @@ EngineResult Engine::take_result() {
   r.fatal = fatal_;
   r.signal = signal_;
   r.examples = std::move(examples_);
+  r.source_failovers = failovers_;
   return r;
 }
 
@@ -269,7 +271,8 @@ void Engine::maybe_fetch(uint32_t node) {
   std::string_view args[8];
   const std::size_t argc = source.request(args, 8);
   // Not sent (the link went down): as a request lost with its connection, asked again once the link is back.
-  if (argc > 0 && !links_[read_link_[node]].conn->send(*this, engine_tag(node, kFetch), args, argc))
+  if (argc > 0 &&
+      !links_[read_link_[node]].conn->send(*this, engine_tag(node, kFetch, source.epoch()), args, argc))
     (void)source.on_fetched(nullptr);
 }
 

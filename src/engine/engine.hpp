@@ -31,6 +31,7 @@
 #include "engine/window.hpp"
 #include "net/loop.hpp"
 #include "report/counters.hpp"
+#include "report/source_failover.hpp"
 #include "resp/connection.hpp"
 #include "select/seen_filter.hpp"
 #include "select/selector.hpp"
@@ -73,6 +74,7 @@ struct EngineResult {
   std::optional<Error> fatal;  // the condition that stopped the run early
   int signal = 0;              // the signal that stopped the run early
   std::vector<report::Example> examples;
+  std::vector<report::SourceFailover> source_failovers;  // in the order they happened
 };
 
 class Engine;
@@ -291,8 +293,9 @@ class Engine final : public Runner,
     return (uint64_t{j} << 32) | (uint64_t{generation} << 16) | (uint64_t{static_cast<uint8_t>(side)} << 8) |
            op;
   }
-  static uint64_t engine_tag(uint32_t index, EngineOp op) noexcept {
-    return (uint64_t{index} << 32) | (uint64_t{kEngineSide} << 8) | op;
+  // `epoch`: a key source's restart count when the request was sent (KeySource::epoch), low 16 bits.
+  static uint64_t engine_tag(uint32_t index, EngineOp op, uint32_t epoch = 0) noexcept {
+    return (uint64_t{index} << 32) | (uint64_t{epoch & 0xffff} << 16) | (uint64_t{kEngineSide} << 8) | op;
   }
 
   // resp
@@ -303,6 +306,8 @@ class Engine final : public Runner,
   void destination_writable() override;
   void rerouted(uint32_t j) override;
   void destination_failed_over(const std::string& label) override;
+  // engine/source_failover.cpp: the node's jobs and scan continue on `link`.
+  void source_failed_over(uint32_t node, uint32_t link, const std::string& cause) override;
   bool stopping() const noexcept override { return stopping_; }
   // WatchEvents
   void lost_keys(std::string why, bool eviction) override { destination_lost_keys(std::move(why), eviction); }
@@ -365,6 +370,7 @@ class Engine final : public Runner,
   uint64_t recheck_budget_ = 0;
   report::ErrorGroups errors_;
   std::vector<report::Example> examples_;
+  std::vector<report::SourceFailover> failovers_;
   std::optional<Error> fatal_;
   std::function<void()> on_done_;
   std::function<void()> on_progress_;

@@ -94,7 +94,10 @@ void Engine::on_reply(uint64_t t, resp::Reply reply) {
   const auto index = static_cast<uint32_t>(t >> 32);
   const auto op = static_cast<uint8_t>(t & 0xff);
   if (((t >> 8) & 0xff) == kEngineSide) {
-    if (op == kFetch) on_fetched(index, std::move(reply));
+    // A reply to a request of an earlier epoch came from the node's old server: dropped (restart()).
+    if (op == kFetch && index < sources_.size() &&
+        ((t >> 16) & 0xffff) == (sources_[index]->epoch() & 0xffff))
+      on_fetched(index, std::move(reply));
     return;
   }
   Job& job = slots_[index].job;
@@ -117,6 +120,8 @@ void Engine::on_lost(uint32_t j, Side side) {
   const uint32_t link = side == Side::kSource   ? slot.read_link
                         : side == Side::kWriter ? slot.write_link
                                                 : slot.dst_link;
+  // The job already moved to a link that is up (its source node failed over): sent again there now.
+  if (side != Side::kDestination && links_.usable(link)) return resend_job(j);
   links_.park(j, link);
 }
 
@@ -142,10 +147,12 @@ bool Engine::redirect(uint32_t j, Side side, std::string_view message) {
     case Side::kWriter:
       slot.write_link = l;
       slot.write_ask = ask;
+      if (!ask) links_.source_redirected();  // a failover demoted the node? (the topology says)
       break;
     case Side::kSource:
       // The source reshards: read the key where it now lives (and delete it there).
       if (live_ && !ask) live_->moved(target->slot, l);  // a live run's next keys of the slot go there
+      if (!ask) links_.source_redirected();              // a failover demoted the node? (the topology says)
       slot.read_link = l;
       slot.write_link = l;
       slot.read_ask = ask;

@@ -87,6 +87,16 @@ class KeySource {
   virtual void wrote(uint64_t batch, uint32_t hash) = 0;
   // Whether the checkpoint this run resumed records the key as written by an earlier attempt.
   virtual bool written_before(uint32_t hash) const noexcept = 0;
+
+  // -- a new server behind the node (a source failover, a restart) --
+  // The node's keys now come from another server, where the old position means nothing: a source that had
+  // not reached its end starts again from its beginning (true); one that had keeps going (false: the keys
+  // still in flight are read on the new server). Keys of the old position still waiting or in flight settle
+  // their counters as usual but never move the done-up-to-here point.
+  virtual bool restart() = 0;
+  // How many times restart() started the source again: a request's reply names the epoch it was sent in,
+  // and a reply of an earlier epoch is dropped.
+  virtual uint32_t epoch() const noexcept = 0;
 };
 
 }  // namespace rmig::engine

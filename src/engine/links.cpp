@@ -5,6 +5,7 @@
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
 #include "engine/retry_policy.hpp"
+#include "resp/info.hpp"
 #include "util/backoff.hpp"
 
 namespace rmig::engine {
@@ -60,10 +61,68 @@ void Links::set_destination(bool cluster, const std::vector<uint16_t>& slot_owne
   }
 }
 
+void Links::add_source(uint32_t read, uint32_t writer, std::vector<std::pair<uint16_t, uint16_t>> slots) {
+  if (!slots.empty()) src_cluster_ = true;
+  sources_.push_back(SourceWatch{read, writer, std::move(slots)});
+}
+
+void Links::source_redirected() {
+  if (src_cluster_) refresh_topology(false);
+}
+
 void Links::start() {
   for (auto& l : links_)
     l->conn->set_observer(this);
   if (keep_time_) clock_timer_.start(kClockRefreshMs, kClockRefreshMs);
+  // The source servers' identities, to tell a reconnection to the same server from one to a new server.
+  for (uint32_t l = 0; l < links_.size(); ++l) {
+    if (!links_[l]->destination && links_[l]->conn->ready()) send_info(l, kInfo);
+  }
+}
+
+void Links::send_info(uint32_t l, Op op) {
+  Link& link = *links_[l];
+  if (!link.conn->send(*this, tag(l, op), {"INFO", "server"})) return;
+  link.checking = op == kCheck;
+}
+
+void Links::on_info(uint32_t l, Op op, const redisReply* r) {
+  Link& link = *links_[l];
+  if (r == nullptr) {  // the connection dropped first: checked again once it is back
+    link.checking = false;
+    return;
+  }
+  std::string run_id;
+  if (resp::is_string(r)) run_id = resp::parse_info(resp::text(r))["run_id"];
+  const bool refused = run_id.empty();
+  if (op == kInfo || !link.identity_known) {
+    link.run_id = std::move(run_id);
+    link.identity_known = true;
+    link.identity_refused = refused;
+    if (op == kInfo) return;
+  } else if (refused || link.identity_refused || run_id != link.run_id) {
+    // Another server (or one that cannot say): the node's scan position means nothing there.
+    spdlog::info("{}: reconnected to {}", link.conn->label(),
+                 refused ? "a server that refuses INFO (taken as a new server)"
+                         : "a new server (run_id " + run_id + ", was " + link.run_id + ")");
+    link.run_id = std::move(run_id);
+    link.identity_refused = refused;
+    for (uint32_t n = 0; n < sources_.size(); ++n) {
+      if (sources_[n].read == l) events_.source_failed_over(n, l, "new server");
+    }
+  }
+  link.checking = false;
+  if (!closed_ && link.conn->ready()) events_.link_up(l);
+}
+
+void Links::retire(uint32_t l) {
+  Link& link = *links_[l];
+  if (link.retired) return;
+  link.retired = true;
+  link.checking = false;
+  // A link that is down stops reconnecting; one that is up (a demoted primary) keeps answering what was sent
+  // to it (MOVED), and is closed with the others at the end.
+  if (link.down) link.conn->close();
 }
 
 void Links::close() {
@@ -138,15 +197,24 @@ void Links::on_connection_ready(resp::Connection& c) {
   if (link.down && link.attempts > 0) {
     spdlog::info("{}: reconnected after {} attempt(s)", c.label(), link.attempts);
   }
+  const bool reconnected = link.down;
   link.down = false;
   link.attempts = 0;
   if (link.destination && keep_time_) send_time(l);
+  if (!link.destination && reconnected && link.identity_known) {
+    // The same server, or a new one? Nothing is sent on the link before the answer (usable() is false).
+    send_info(l, kCheck);
+    if (link.checking) return;
+  } else if (!link.destination && !link.identity_known) {
+    send_info(l, kInfo);  // first met: its identity, in order before anything else sent on it
+  }
   events_.link_up(l);
 }
 
 void Links::on_connection_error(resp::Connection& c, const Error& error) {
   const uint32_t l = link_of(c);
   if (l == kNoLink || closed_) return;
+  if (links_[l]->retired) return;  // a node the run left (failed over): nothing goes there any more
   if (!error.transient || retry_timeout_ms_ == 0 || events_.stopping()) return events_.link_failed(error);
   Link& link = *links_[l];
   const auto now = Clock::now();
@@ -174,11 +242,13 @@ void Links::reconnect_tick() {
   const auto now = Clock::now();
   bool any_down = false;
   bool destination_down = false;
+  bool source_down = false;
   for (auto& lp : links_) {
     Link& link = *lp;
     if (!link.down || link.retired) continue;
     any_down = true;
     destination_down |= link.destination;
+    source_down |= !link.destination;
     const auto state = link.conn->state();
     if (state == resp::Connection::State::kConnecting || state == resp::Connection::State::kSetup) continue;
     if (now - link.down_since > std::chrono::milliseconds(retry_timeout_ms_)) {
@@ -194,39 +264,69 @@ void Links::reconnect_tick() {
     }
   }
   // A destination node that stays down may have failed over: ask the others where its slots went.
-  if (destination_down && dst_cluster_) refresh_topology();
+  if (destination_down && dst_cluster_) refresh_topology(true);
+  // So may a source node: ask where the slots it owned at start are served now.
+  if (source_down && src_cluster_) refresh_topology(false);
   if (!any_down) reconnect_timer_.stop();
 }
 
-void Links::refresh_topology() {
+void Links::refresh_topology(bool destination) {
+  TopologyAsk& ask = topology_[destination ? 1 : 0];
   const auto now = Clock::now();
-  if (topology_in_flight_ || now - topology_asked_at_ < kTopologyRefresh) return;
-  for (uint32_t l : dst_links_) {
-    if (!usable(l)) continue;
-    if (!links_[l]->conn->send(*this, tag(l, kShards), {"CLUSTER", "SHARDS"})) continue;
-    topology_in_flight_ = true;
-    topology_asked_at_ = now;
+  if (ask.in_flight || now - ask.asked_at < kTopologyRefresh) return;
+  // Any node of the side that is up can answer (a destination node, a source node's links).
+  std::vector<uint32_t> candidates = dst_links_;
+  if (!destination) {
+    candidates.clear();
+    for (const auto& s : sources_) {
+      candidates.push_back(s.read);
+      candidates.push_back(s.writer);
+    }
+  }
+  if (!destination && seed_link_ != kNoLink) candidates.push_back(seed_link_);
+  for (uint32_t l : candidates) {
+    if (!usable(l) || links_[l]->retired) continue;
+    if (!links_[l]->conn->send(*this, tag(l, destination ? kShards : kSourceShards), {"CLUSTER", "SHARDS"}))
+      continue;
+    ask.in_flight = true;
+    ask.asked_at = now;
     return;
   }
+  // No source node can answer: the source URL's address (a configuration endpoint, another node) can.
+  const auto& seed = source_template_.endpoint;
+  if (!destination && seed_link_ == kNoLink && seed.kind == net::Endpoint::Kind::kTcp)
+    seed_link_ = at_address(seed.host, seed.port, false);
 }
 
 void Links::on_topology(Op op, const redisReply* r) {
-  topology_in_flight_ = false;
+  const bool destination = op == kShards || op == kSlots;
+  TopologyAsk& ask = topology_[destination ? 1 : 0];
+  ask.in_flight = false;
   if (resp::is_error(r)) {
-    if (op == kShards) {
+    if (op == kShards || op == kSourceShards) {
       // Older servers: CLUSTER SLOTS.
-      for (uint32_t l : dst_links_) {
-        if (!usable(l)) continue;
-        if (!links_[l]->conn->send(*this, tag(l, kSlots), {"CLUSTER", "SLOTS"})) continue;
-        topology_in_flight_ = true;
+      std::vector<uint32_t> candidates = dst_links_;
+      if (!destination) {
+        candidates.clear();
+        for (const auto& s : sources_)
+          candidates.push_back(s.read);
+        if (seed_link_ != kNoLink) candidates.push_back(seed_link_);
+      }
+      for (uint32_t l : candidates) {
+        if (!usable(l) || links_[l]->retired) continue;
+        if (!links_[l]->conn->send(*this, tag(l, destination ? kSlots : kSourceSlots), {"CLUSTER", "SLOTS"}))
+          continue;
+        ask.in_flight = true;
         return;
       }
     }
     return;
   }
-  auto topo = op == kShards ? cluster::parse_cluster_shards(r, destination_template_.tls != nullptr)
-                            : cluster::parse_cluster_slots(r);
+  const bool tls = (destination ? destination_template_ : source_template_).tls != nullptr;
+  auto topo = op == kShards || op == kSourceShards ? cluster::parse_cluster_shards(r, tls)
+                                                   : cluster::parse_cluster_slots(r);
   if (!topo || !topo->complete()) return;  // mid-failover: ask again later
+  if (!destination) return on_source_topology(*topo);
   std::vector<bool> owns(links_.size(), false);
   for (const auto& shard : topo->shards) {
     const uint32_t l = at_address(shard.primary.host, shard.primary.port, true);
@@ -248,6 +348,45 @@ void Links::on_topology(Op op, const redisReply* r) {
     for (uint32_t j : take_parked(l))
       events_.rerouted(j);
     events_.destination_failed_over(link.conn->label());
+  }
+}
+
+void Links::on_source_topology(const cluster::Topology& topo) {
+  std::vector<int> shard_of(cluster::kSlotCount, -1);
+  for (std::size_t i = 0; i < topo.shards.size(); ++i) {
+    for (auto [a, b] : topo.shards[i].ranges) {
+      for (uint32_t slot = a; slot <= b && slot < cluster::kSlotCount; ++slot)
+        shard_of[slot] = static_cast<int>(i);
+    }
+  }
+  for (uint32_t n = 0; n < sources_.size(); ++n) {
+    SourceWatch& w = sources_[n];
+    if (w.slots.empty()) continue;
+    // The slots the node owned at start, all served by one primary now (a failover moves a shard whole; a
+    // resharding in progress is followed key by key through MOVED instead).
+    int shard = -1;
+    bool one = true;
+    for (auto [a, b] : w.slots) {
+      for (uint32_t slot = a; slot <= b && slot < cluster::kSlotCount && one; ++slot) {
+        if (shard == -1) shard = shard_of[slot];
+        one = shard_of[slot] == shard;
+      }
+    }
+    if (!one || shard < 0) continue;
+    const cluster::NodeInfo& primary = topo.shards[static_cast<std::size_t>(shard)].primary;
+    if (primary.failed) continue;
+    const auto& ep = links_[w.writer]->conn->options().endpoint;
+    if (ep.host == primary.host && ep.port == primary.port) continue;  // still its primary
+    const uint32_t l = at_address(primary.host, primary.port, false);
+    const std::string cause =
+        links_[w.writer]->down || links_[w.read]->down ? "node unreachable" : "node demoted to replica";
+    const uint32_t old_read = w.read;
+    const uint32_t old_writer = w.writer;
+    w.read = l;
+    w.writer = l;
+    if (old_read != l) retire(old_read);
+    if (old_writer != l) retire(old_writer);
+    events_.source_failed_over(n, l, cause);
   }
 }
 
@@ -279,11 +418,17 @@ void Links::on_reply(uint64_t t, resp::Reply reply) {
       return;
     case kShards:
     case kSlots:
+    case kSourceShards:
+    case kSourceSlots: {
+      const auto op = static_cast<Op>(t & 0xff);
       if (!reply) {
-        topology_in_flight_ = false;
+        topology_[op == kShards || op == kSlots ? 1 : 0].in_flight = false;
         return;
       }
-      return on_topology(static_cast<Op>(t & 0xff), reply.get());
+      return on_topology(op, reply.get());
+    }
+    case kInfo:
+    case kCheck: return on_info(l, static_cast<Op>(t & 0xff), reply.get());
   }
 }
 

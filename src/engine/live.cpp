@@ -206,6 +206,25 @@ void Live::moved(int slot, uint32_t link) noexcept {
     slot_link_[static_cast<std::size_t>(slot)] = link;
 }
 
+void Live::source_moved(uint32_t node, uint32_t old_read, uint32_t old_write, uint32_t link) {
+  for (std::size_t slot = 0; slot < slot_link_.size(); ++slot) {
+    if (slot_node_[slot] == node && (slot_link_[slot] == old_read || slot_link_[slot] == old_write))
+      slot_link_[slot] = link;
+  }
+  std::vector<uint32_t> again;
+  for (Scan& s : scans_) {
+    if (s.mode == LiveMode::kResync && (s.link == old_read || s.link == old_write) &&
+        !s.source->exhausted()) {
+      s.source->stop();
+      again.push_back(s.node);
+    }
+  }
+  for (uint32_t n : again) {
+    start_scan(LiveMode::kResync, n, link, engine_.links_[link].name, engine_.selector_.scan_match(),
+               engine_.selector_.scan_type());
+  }
+}
+
 bool Live::has_key() const noexcept {
   if (stopped_ || finished_) return false;
   if (subscribed_ && keys_.has_pending()) return true;

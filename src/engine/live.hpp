@@ -161,6 +161,9 @@ class Live final : public FeedEvents, private resp::Connection::ReplyHandler {
   bool take(QueuedKey& q, uint32_t& node, uint32_t& read, uint32_t& extra);
   // A source-side MOVED: the slot is read from `link` from now on.
   void moved(int slot, uint32_t link) noexcept;
+  // Source node `node` continues on `link` (a source failover): its slots' keys are read there, and a
+  // resync scan of it still reading through an old link starts again there.
+  void source_moved(uint32_t node, uint32_t old_read, uint32_t old_write, uint32_t link);
   // A job of any kind is about to take `key` in slot j: false when the key is in flight (marked dirty).
   bool claim(std::string_view key, uint32_t j, uint32_t extra, LiveMode mode);
   // Job j (key, extra) ended.

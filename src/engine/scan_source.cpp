@@ -72,6 +72,7 @@ FetchOutcome ScanSource::on_fetched(const redisReply* r) {
   const redisReply* keys = r->element[1];
   Batch batch;
   batch.seq = next_batch_++;
+  batch.epoch = epoch_;
   batch.next_cursor = cursor_;
   for (std::size_t i = 0; i < keys->elements; ++i) {
     const redisReply* k = keys->element[i];
@@ -108,7 +109,11 @@ bool ScanSource::settle(uint64_t seq) {
   bool moved = false;
   while (!batches_.empty() && batches_.front().pending == 0) {
     committed_ += batches_.front().counters;
-    safe_cursor_ = batches_.front().next_cursor;
+    // A batch of an earlier epoch came from another server: its cursor means nothing on this one.
+    if (batches_.front().epoch == epoch_) {
+      safe_cursor_ = batches_.front().next_cursor;
+      if (epoch_ > 0) rescan_committed_ += batches_.front().counters;
+    }
     // Every key an earlier attempt may have written is past: its record of them is no longer needed.
     if (recheck_ == 0 && batches_.front().seq >= recheck_last_batch_) written_before_.clear();
     batches_.pop_front();
@@ -127,6 +132,14 @@ report::Counters ScanSource::totals() const {
 NodeProgress ScanSource::progress() const {
   NodeProgress p{name_, safe_cursor_, scan_done_ && batches_.empty() && queue_.empty(), committed_,
                  written_before_};
+  if (epoch_ > 0 && !p.complete) {
+    // The new scan's keys before its cursor, each once: a key met before the restart (a duplicate now) is
+    // one that was already there for a run resumed from this point.
+    p.counters = rescan_committed_;
+    p.counters.scanned += p.counters.duplicates;
+    p.counters.skipped += p.counters.duplicates;
+    p.counters.duplicates = 0;
+  }
   for (const auto& b : batches_)
     p.written.insert(p.written.end(), b.written.begin(), b.written.end());
   std::sort(p.written.begin(), p.written.end());
@@ -153,6 +166,27 @@ bool ScanSource::recheck(uint64_t batch) {
 
 void ScanSource::wrote(uint64_t batch, uint32_t hash) {
   if (Batch* b = batch_of(batch); b != nullptr) b->written.push_back(hash);
+}
+
+bool ScanSource::restart() {
+  if (scan_done_ || stopped_) return false;  // every key was listed: the ones in flight are read anew
+  ++epoch_;
+  // Keys still waiting are listed again by the new scan: dropped (their batches settle, uncounted).
+  while (!queue_.empty()) {
+    const uint64_t seq = queue_.front().batch;
+    queue_.pop_front();
+    if (Batch* b = batch_of(seq); b != nullptr && b->pending > 0) --b->pending;
+  }
+  cursor_ = "0";
+  safe_cursor_ = "0";
+  scanning_ = false;  // a reply still on its way is of the old epoch: dropped by the caller
+  rescan_committed_ = {};
+  // An earlier attempt's records name keys of the old position: the new scan meets them again as duplicates
+  // of this run, or as keys already there.
+  recheck_ = 0;
+  written_before_.clear();
+  (void)settle(~0ull);  // old batches emptied by the drop complete now (their counters, not their cursor)
+  return true;
 }
 
 bool ScanSource::written_before(uint32_t hash) const noexcept {

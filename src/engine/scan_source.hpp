@@ -4,6 +4,13 @@
 // counters join the node's committed counters and the cursor after it becomes the checkpoint cursor. The
 // checkpoint cursor therefore never passes a key that is not done, and the counters saved with it are those
 // of the keys before it.
+//
+// After restart() (the node's keys now come from another server: a source failover, a restarted server) the
+// scan begins again at "0" in a new epoch. The cursor belongs to the new server from then on: batches of an
+// earlier epoch still settle their counters, but only a batch of the current epoch moves the checkpoint
+// cursor. Until the new scan is complete, the checkpoint's counters are those of the new scan's keys before
+// its cursor, a key the run had met before the restart counted as already there (skipped): a run resumed
+// from it continues the new scan and counts each key of the new server once.
 
 #include <cstddef>
 #include <deque>
@@ -49,6 +56,9 @@ class ScanSource final : public KeySource {
   void wrote(uint64_t batch, uint32_t hash) override;
   bool written_before(uint32_t hash) const noexcept override;
 
+  bool restart() override;
+  uint32_t epoch() const noexcept override { return epoch_; }
+
   // Test and progress helpers.
   std::size_t waiting() const noexcept { return queue_.size(); }
   const std::string& cursor() const noexcept { return cursor_; }
@@ -56,6 +66,7 @@ class ScanSource final : public KeySource {
  private:
   struct Batch {
     uint64_t seq = 0;
+    uint32_t epoch = 0;  // the scan it came from (restart())
     std::string next_cursor;
     uint32_t pending = 0;
     report::Counters counters;
@@ -78,7 +89,9 @@ class ScanSource final : public KeySource {
   uint64_t next_batch_ = 0;
   std::string safe_cursor_ = "0";
   report::Counters committed_;
-  uint64_t recheck_ = 0;  // after a resume: keys still to treat as possibly copied already
+  uint32_t epoch_ = 0;
+  report::Counters rescan_committed_;  // epoch_ > 0: the committed counters of the current epoch's batches
+  uint64_t recheck_ = 0;               // after a resume: keys still to treat as possibly copied already
   // After a resume: the keys the checkpoint says were written after its cursor (sorted), kept until the
   // batches of the keys marked recheck are done.
   std::vector<uint32_t> written_before_;

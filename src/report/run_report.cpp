@@ -172,6 +172,12 @@ nlohmann::json to_json(const RunReport& r) {
     nodes.push_back(std::move(node));
   }
   j["nodes"] = std::move(nodes);
+  nlohmann::json failovers = nlohmann::json::array();
+  for (const auto& f : r.source_failovers) {
+    failovers.push_back(
+        {{"node", f.node}, {"primary", f.primary}, {"cause", f.cause}, {"rescanned", f.rescanned}});
+  }
+  j["source_failovers"] = std::move(failovers);
   if (!r.path.empty()) {
     j["path"] = r.path;
     j["path_detail"] = r.path_detail;
@@ -429,6 +435,10 @@ void print_summary(const RunReport& r) {
                    thousands(n.counters.scanned).c_str(), thousands(n.counters.copied).c_str(),
                    thousands(n.counters.skipped).c_str(), thousands(n.counters.failed).c_str());
     }
+  }
+  for (const auto& f : r.source_failovers) {
+    std::fprintf(stderr, "  %-12s %s continued on %s (%s%s)\n", "failover", f.node.c_str(), f.primary.c_str(),
+                 f.cause.c_str(), f.rescanned ? ", scanned again from the start" : "");
   }
   if (!r.dbs.empty()) {
     std::fprintf(stderr, "  per database:\n");

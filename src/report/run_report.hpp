@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "report/counters.hpp"
+#include "report/source_failover.hpp"
 #include "util/result.hpp"
 
 namespace rmig::report {
@@ -22,6 +23,8 @@ struct RunReport {
   bool cleanup = false;
   Counters totals;
   std::vector<NodeCounters> nodes;
+  // Source nodes that continued on another server during the run (nodes keep their names from the start).
+  std::vector<SourceFailover> source_failovers;
   ErrorGroups errors;
   std::vector<Example> examples;
   // Which path the keys take and why, decided from both servers' versions before the run (copy and plan).

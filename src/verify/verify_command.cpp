@@ -28,6 +28,7 @@ void take(report::RunReport& rep, engine::EngineResult result) {
   rep.nodes = std::move(result.nodes);
   rep.errors = std::move(result.errors);
   rep.examples = std::move(result.examples);
+  rep.source_failovers = std::move(result.source_failovers);
   if (!rep.fatal) rep.fatal = std::move(result.fatal);
   rep.signal = result.signal;
 }

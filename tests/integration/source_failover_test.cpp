@@ -1,0 +1,281 @@
+// Source failovers survived: a source cluster node that fails over (CLUSTER FAILOVER, kill -9) during a copy,
+// a standalone source that comes back as a new server, and one that only drops its connections. Each run ends
+// exact, its counters add up, and its report's `source_failovers` names what happened.
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "helpers.hpp"
+#include "support/cluster.hpp"
+#include "support/compare.hpp"
+#include "support/preserved.hpp"
+#include "support/redis_server.hpp"
+#include "support/seed.hpp"
+
+using namespace rmig::test;
+
+namespace {
+
+// A replica is promoted about a second after its primary stops answering.
+ServerOptions fast_failover(ServerOptions o = {}) {
+  o.extra_args.insert(o.extra_args.end(), {"--cluster-node-timeout", "1000"});
+  return o;
+}
+
+std::vector<std::string> join(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Small SCAN batches and a paced copy: the failover lands while every node is still being scanned.
+const std::vector<std::string> kPaced = {"--scan-count",        "50",  "--rate-limit",  "1000",
+                                         "--progress-interval", "0.2", "--report-json", "-"};
+
+// Keys of their own values, a third with a TTL (an hour). Strings: a promoted replica's streams differ from
+// its old primary's in consumer-group metadata (entries-read), which is the servers' doing, not the copy's.
+void seed(KeyWriter& c, std::size_t keys) {
+  const int third = static_cast<int>(keys / 3);
+  seed_strings(c, third, "ttl:", 24, 3'600'000);
+  seed_strings(c, static_cast<int>(keys) - third, "k:", 24);
+}
+
+// Every primary's writes are on its replica, and every replica is linked.
+void wait_replicated(LocalCluster& cluster) {
+  for (auto* p : cluster.primaries())
+    REQUIRE(p->client().command({"WAIT", "1", "10000"}).integer == 1);
+}
+
+RedisServer& replica_of(LocalCluster& cluster, RedisServer& primary) {
+  for (auto* r : cluster.replicas()) {
+    Client rc = r->client();
+    if (contains(rc.command({"INFO", "replication"}).str, "master_port:" + std::to_string(primary.port())))
+      return *r;
+  }
+  FAIL("no replica of " << primary.endpoint());
+  throw std::logic_error("unreachable");
+}
+
+bool is_primary(RedisServer& node) {
+  Client c = node.client();
+  return info_field(c, "role") == "master";
+}
+
+uint64_t field(const nlohmann::json& report, const char* name) { return report.value(name, uint64_t{0}); }
+
+// Every key of the source counted once: scanned = the source's keys, and scanned = copied + skipped +
+// expired + vanished + failed; keys met twice only in `duplicates`.
+void check_counters(const nlohmann::json& report, uint64_t keys) {
+  INFO(report.dump());
+  CHECK(field(report, "scanned") == keys);
+  CHECK(field(report, "copied") + field(report, "skipped") + field(report, "expired") +
+            field(report, "vanished") + field(report, "failed") ==
+        keys);
+  CHECK(field(report, "failed") == 0);
+}
+
+// The report's source_failovers: exactly one entry, for `node`, with `cause`.
+void check_failover(const nlohmann::json& report, const std::string& node, const std::string& cause,
+                    const std::string& primary = "") {
+  INFO(report.dump());
+  REQUIRE(report.contains("source_failovers"));
+  const auto& f = report["source_failovers"];
+  REQUIRE(f.is_array());
+  REQUIRE(f.size() == 1);
+  CHECK(f[0].value("node", "") == node);
+  CHECK(f[0].value("cause", "") == cause);
+  if (!primary.empty()) CHECK(f[0].value("primary", "") == primary);
+  CHECK(f[0].value("rescanned", false));
+}
+
+nlohmann::json parse_report(const RunResult& result) {
+  auto j = nlohmann::json::parse(result.out, nullptr, false);
+  REQUIRE_MESSAGE(!j.is_discarded(), result.describe());
+  return j;
+}
+
+// A copy from a 3-primary + 3-replica cluster during which primary(1) fails over (`kill`: killed with -9;
+// otherwise its replica takes over with CLUSTER FAILOVER): exact destination, counters add up.
+void copy_through_failover(bool kill, std::size_t keys, const std::vector<std::string>& paced = kPaced) {
+  LocalCluster src_cluster({.primaries = 3, .replicas_per_primary = 1, .node = fast_failover()});
+  RedisServer dst_server;
+  ClusterClient src = src_cluster.client();
+  seed(src, keys);
+  wait_replicated(src_cluster);
+  Client dst = dst_server.client();
+  RedisServer& victim = src_cluster.primary(1);
+  RedisServer& heir = replica_of(src_cluster, victim);
+  const std::string victim_name = victim.endpoint();
+  auto tool = start_tool(join({src_cluster.url(), dst_server.url()}, paced));
+  REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+  if (kill) {
+    victim.kill9();
+  } else {
+    heir.client().checked({"CLUSTER", "FAILOVER"});
+  }
+  REQUIRE(eventually([&] { return is_primary(heir); }, 30s));
+  const RunResult result = tool.finish(180s);
+  INFO(result.describe());
+  REQUIRE(result.exit_code == 0);
+  CHECK(contains(result.err, "source node " + victim_name));
+  const nlohmann::json report = parse_report(result);
+  check_failover(report, victim_name, kill ? "node unreachable" : "node demoted to replica", heir.endpoint());
+  check_counters(report, keys);
+  CHECK(field(report, "copied") == keys);  // the destination was empty
+  CHECK(field(report, "duplicates") > 0);  // the node's keys before the failover, met again
+  // The progress and the report keep the node's name from the start.
+  bool named = false;
+  for (const auto& n : report["nodes"])
+    named |= n.value("node", "") == victim_name;
+  CHECK(named);
+  ClusterClient after = src_cluster.client();
+  require_same(compare_keyspaces(after, dst, {.ttl_tolerance_ms = 5000}), keys);
+}
+
+}  // namespace
+
+TEST_SUITE("source_failover") {
+  TEST_CASE("a replica promoted with CLUSTER FAILOVER during a copy: exact, counters add up, reported") {
+    copy_through_failover(false, 3000);
+  }
+
+  TEST_CASE("a source primary killed during a copy: its replica takes over and the copy completes exact") {
+    copy_through_failover(true, 3000);
+  }
+
+  TEST_CASE("a standalone source killed and started again from its data: a new server, scanned again") {
+    RedisServer src_server;
+    RedisServer dst_server;
+    Client src = src_server.client();
+    seed(src, 3000);
+    src.checked({"SAVE"});
+    const std::string run_id = info_field(src, "run_id");
+    auto tool = start_tool(join({src_server.url(), dst_server.url(), "--retry-timeout", "30"}, kPaced));
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    src_server.kill9();
+    std::this_thread::sleep_for(300ms);
+    src_server.restart();  // same port and directory: dump.rdb is loaded
+    Client again = src_server.client();
+    REQUIRE(info_field(again, "run_id") != run_id);
+    const RunResult result = tool.finish(120s);
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    const nlohmann::json report = parse_report(result);
+    check_failover(report, src_server.endpoint(), "new server", src_server.endpoint());
+    check_counters(report, 3000);
+    CHECK(field(report, "copied") == 3000);
+    Client dst = dst_server.client();
+    require_same(compare_keyspaces(again, dst, {.ttl_tolerance_ms = 5000}), 3000);
+  }
+
+  TEST_CASE("the same server dropping the tool's connections (same run_id): the scan goes on, no rescan") {
+    RedisServer src_server;
+    RedisServer dst_server;
+    Client src = src_server.client();
+    seed(src, 3000);
+    const long long scans_before = command_calls(src, "scan");
+    auto tool = start_tool(join({src_server.url(), dst_server.url()}, kPaced));
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    std::this_thread::sleep_for(200ms);
+    CHECK(src.command({"CLIENT", "KILL", "TYPE", "normal"}).integer >= 1);
+    const RunResult result = tool.finish(120s);
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    CHECK(contains(result.err, "reconnected"));
+    const nlohmann::json report = parse_report(result);
+    INFO(report.dump());
+    CHECK(report["source_failovers"].empty());
+    check_counters(report, 3000);
+    CHECK(field(report, "copied") == 3000);
+    CHECK(field(report, "duplicates") == 0);
+    // One pass of SCAN: at most 3000 / 50 batches and a few more (a reply lost with the connection is asked
+    // again), far from the two passes a rescan would take.
+    CHECK(command_calls(src, "scan") - scans_before <= 3000 / 50 + 10);
+    Client dst = dst_server.client();
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), 3000);
+  }
+
+  TEST_CASE("a live run whose source primary is killed: it continues on the new primary; cut-over exact") {
+    ServerOptions node = fast_failover();
+    node.extra_args.insert(node.extra_args.end(), {"--notify-keyspace-events", "KEA"});
+    LocalCluster src_cluster({.primaries = 3, .replicas_per_primary = 1, .node = node});
+    RedisServer dst_server;
+    {
+      ClusterClient seeding = src_cluster.client();
+      seed(seeding, 1500);
+    }
+    wait_replicated(src_cluster);
+    RedisServer& victim = src_cluster.primary(1);
+    RedisServer& heir = replica_of(src_cluster, victim);
+    const std::string victim_name = victim.endpoint();
+    auto tool = start_tool({src_cluster.url(), dst_server.url(), "--live", "--scan-count", "50",
+                            "--rate-limit", "1000", "--progress-interval", "0.2", "--report-json", "-"});
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    victim.kill9();
+    REQUIRE(eventually([&] { return is_primary(heir); }, 30s));
+    REQUIRE(eventually(
+        [&] {
+          Client c = src_cluster.primary(0).client();
+          return contains(c.command({"CLUSTER", "INFO"}).str, "cluster_state:ok");
+        },
+        30s));
+    // Changes after the failover, on every shard: new keys and overwrites.
+    ClusterClient src = src_cluster.client();
+    std::vector<Command> changes;
+    for (int i = 0; i < 200; ++i) {
+      changes.push_back({"SET", "after:" + std::to_string(i), "new"});
+      changes.push_back({"SET", "k:" + std::to_string(i), "changed after the failover"});
+    }
+    src.pipeline_checked(changes);
+    REQUIRE(tool.wait_for_output("live | pending", 60s, Stream::kErr));
+    std::this_thread::sleep_for(1500ms);
+    tool.send_signal(SIGUSR1);
+    const RunResult result = tool.finish(90s);
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    const nlohmann::json report = parse_report(result);
+    INFO(report.dump());
+    bool named = false;
+    for (const auto& f : report["source_failovers"])
+      named |= f.value("node", "") == victim_name && f.value("primary", "") == heir.endpoint();
+    CHECK(named);
+    CHECK(contains(result.err, "source node " + victim_name));
+    Client dst = dst_server.client();
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), 1700);
+  }
+
+  TEST_CASE("--cleanup through a source primary killed mid-run: every key is kept somewhere") {
+    LocalCluster src_cluster({.primaries = 3, .replicas_per_primary = 1, .node = fast_failover()});
+    RedisServer dst_server;
+    ClusterClient src = src_cluster.client();
+    seed_strings(src, 3000, "c:", 20);
+    wait_replicated(src_cluster);
+    Client dst = dst_server.client();
+    const KeysBefore before = keys_before({&src, &dst});
+    RedisServer& victim = src_cluster.primary(2);
+    RedisServer& heir = replica_of(src_cluster, victim);
+    auto tool = start_tool(join({src_cluster.url(), dst_server.url(), "--cleanup"}, kPaced));
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    victim.client().command({"WAIT", "1", "5000"});  // its deletions so far are on its replica
+    victim.kill9();
+    REQUIRE(eventually([&] { return is_primary(heir); }, 30s));
+    const RunResult result = tool.finish(180s);
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    const nlohmann::json report = parse_report(result);
+    check_failover(report, victim.endpoint(), "node unreachable", heir.endpoint());
+    ClusterClient after = src_cluster.client();
+    require_preserved(check_preserved(before, {&after, &dst}), 3000);
+    CHECK(user_dbsize(dst) == 3000);
+  }
+}
+
+// The size: 300,000 keys, paced to last several seconds, a primary killed on the way.
+TEST_SUITE("source_failover_heavy") {
+  TEST_CASE("300k keys: a source primary killed during the copy, exact, counters add up") {
+    copy_through_failover(
+        true, 300'000,
+        {"--scan-count", "500", "--rate-limit", "50000", "--progress-interval", "0.2", "--report-json", "-"});
+  }
+}
