@@ -88,8 +88,10 @@ Status RunState::begin(const std::vector<engine::SourceNode>& sources) {
   record_.pid = static_cast<int64_t>(getpid());
   record_.started_ms = unix_ms_now();
   record_.updated_ms = record_.started_ms;
-  for (const auto& s : sources)
+  for (const auto& s : sources) {
     record_.nodes.push_back(engine::NodeProgress{s.name, "0", false, {}, {}});
+    record_.source_keys += s.dbsize;  // a --shard run's share (engine/sides.cpp)
+  }
 
   auto old = store_->load(record_.id);
   if (!old) return fail(old.error());
