@@ -346,6 +346,16 @@ int run_unlock(const StateCommand& cmd) {
         }
       }
     }
+    // A shard's lease gone (deleted now, or already): its entry in the shard registry goes too.
+    j["unregistered"] = false;
+    if (cmd.shard.active() && rc == 0) {
+      auto forgot = forget_shard(client, cmd.prefix, cmd.shard);
+      if (!forgot) return fail(forgot.error());
+      if (*forgot) {
+        std::fprintf(stderr, "%s removed from %s\n", key.c_str(), shard_registry_key(cmd.prefix).c_str());
+        j["unregistered"] = true;
+      }
+    }
     j["exit_code"] = rc;
     if (!cmd.report_json.empty()) {
       if (auto st = write_json(j, cmd.report_json); !st) rc = fail(st.error());
