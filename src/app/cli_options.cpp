@@ -290,7 +290,8 @@ void add_state_options(CLI::App& app, Config& cfg, bool writes) {
       ->group(g);
   if (!writes) return;
   app.add_flag("--no-lock", cfg.state.no_lock,
-               "do not take the destination's lock (another run may write at once)")
+               "do not take the destination's lock (another run may write at once; a run of overlapping "
+               "slots, sharded or not, holding its lease still refuses this one)")
       ->envname("NO_LOCK")
       ->group(g);
   app.add_option("--lock-ttl", cfg.state.lock_ttl_s,
@@ -544,9 +545,10 @@ Subcommands define_commands(CLI::App& app, BoundCommands& bound) {
   add_output_options(*unlock, unlock_cmd.f, unlock_cmd.cfg);
   unlock->add_flag("--yes,--force", unlock_cmd.cfg.yes, "do not ask for confirmation")->envname("YES");
   unlock
-      ->add_option("--shard", unlock_cmd.f.shard,
-                   "I/N: clear the lease of shard I of N (<prefix>lock:shard-I-of-N) instead of <prefix>lock "
-                   "[env: SHARD; or JOB_COMPLETION_INDEX with SHARD_COUNT]")
+      ->add_option(
+          "--shard", unlock_cmd.f.shard,
+          "I/N: clear the lease of shard I of N (<prefix>lock:shard-I-of-N) instead of <prefix>lock, "
+          "and its entry in <prefix>lock:shards [env: SHARD; or JOB_COMPLETION_INDEX with SHARD_COUNT]")
       ->envname("SHARD")
       ->type_name("I/N");
 

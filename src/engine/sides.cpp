@@ -10,6 +10,7 @@
 #include "cluster/slot.hpp"
 #include "cluster/topology.hpp"
 #include "engine/key_size_bound.hpp"
+#include "report/format.hpp"
 #include "resp/info.hpp"
 #include "resp/server_error.hpp"
 #include "scripts/scripts.hpp"
@@ -40,6 +41,43 @@ Result<uint64_t> dbsize(net::Loop& loop, resp::Connection& c) {
   if (resp::is_integer(r->get())) return static_cast<uint64_t>((*r)->integer);
   spdlog::debug("{}: DBSIZE refused ({}); no ETA", c.label(), resp::describe(r->get()));
   return 0;
+}
+
+// --shard: the share of a node's DBSIZE that is the shard's, for the progress line, the ETA and `status`. A
+// standalone source (no slot ranges): DBSIZE x the shard's slots / 16384. A cluster node: exact with CLUSTER
+// COUNTKEYSINSLOT (one call per slot) over the shard's slots of the node, or DBSIZE minus the count of its
+// other slots, whichever needs fewer calls, when that is at most kMaxSlotCalls; else, or when the command is
+// refused, DBSIZE x the shard's slots of the node / the node's slots.
+uint64_t shard_estimate(net::Loop& loop, resp::Connection& c, uint64_t dbsize, const select::Shard& shard,
+                        const std::vector<std::pair<uint16_t, uint16_t>>& ranges) {
+  constexpr uint32_t kMaxSlotCalls = 64;
+  if (!shard.active() || dbsize == 0) return dbsize;
+  if (ranges.empty()) return dbsize * (shard.end_slot() - shard.first_slot()) / 16384;
+  std::vector<uint32_t> owned, other;
+  for (auto [a, b] : ranges) {
+    for (uint32_t slot = a; slot <= b; ++slot)
+      (shard.owns(slot) ? owned : other).push_back(slot);
+  }
+  const uint64_t node_slots = owned.size() + other.size();
+  if (other.empty()) return dbsize;
+  const bool by_owned = owned.size() <= other.size();
+  const std::vector<uint32_t>& count = by_owned ? owned : other;
+  if (count.size() <= kMaxSlotCalls) {
+    uint64_t sum = 0;
+    bool exact = true;
+    for (uint32_t slot : count) {
+      auto r = resp::call_sync(loop, c, {"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)});
+      if (!r || !resp::is_integer(r->get())) {
+        spdlog::debug("{}: CLUSTER COUNTKEYSINSLOT refused ({}); the shard's keys estimated by its slots",
+                      c.label(), r ? resp::describe(r->get()) : r.error().message);
+        exact = false;
+        break;
+      }
+      sum += static_cast<uint64_t>(std::max<long long>(0, (*r)->integer));
+    }
+    if (exact) return by_owned ? sum : dbsize - std::min(sum, dbsize);
+  }
+  return dbsize * owned.size() / node_slots;
 }
 
 // A replica worth reading from: linked to its primary and not in the middle of a full sync. When INFO is
@@ -201,8 +239,13 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     auto n = dbsize(loop, *seed);
     if (!n) return n.error();
     const uint64_t data = key_size_bound(loop, *seed);
+    const uint64_t keys = shard_estimate(loop, *seed, *n, spec.options.selection.shard, {});
+    if (spec.options.selection.shard.active()) {
+      spdlog::info("shard {}: ~{} of the source's {} keys (its share of the slots)",
+                   spec.options.selection.shard.text(), report::thousands(keys), report::thousands(*n));
+    }
     nodes.push_back(
-        engine::SourceNode{std::move(seed), nullptr, spec.source.endpoint.to_string(), *n, data, {}});
+        engine::SourceNode{std::move(seed), nullptr, spec.source.endpoint.to_string(), keys, data, {}});
     return nodes;
   }
   auto topo = cluster::discover(loop, *seed);
@@ -211,6 +254,7 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     return make_error(ExitCode::kConnect, spec.source.label + ": the cluster has no shards");
   const select::Shard& part = spec.options.selection.shard;
   std::size_t skipped = 0;
+  uint64_t node_keys = 0, shard_keys = 0;
   for (const auto& shard : topo->shards) {
     // --shard: a node that owns none of this shard's slots holds none of its keys.
     if (part.active() && std::none_of(shard.ranges.begin(), shard.ranges.end(), [&](const auto& r) {
@@ -258,12 +302,18 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
     auto n = dbsize(loop, *conn);
     if (!n) return n.error();
     const uint64_t data = key_size_bound(loop, *conn);
+    const uint64_t keys = shard_estimate(loop, *conn, *n, part, shard.ranges);
+    node_keys += *n;
+    shard_keys += keys;
     nodes.push_back(
-        engine::SourceNode{std::move(conn), std::move(writer), read->address(), *n, data, shard.ranges});
+        engine::SourceNode{std::move(conn), std::move(writer), read->address(), keys, data, shard.ranges});
   }
   if (part.active()) {
-    spdlog::info("source cluster: {} of {} shard(s) own slots of --shard {}, reading from {}", nodes.size(),
-                 nodes.size() + skipped, part.text(), spec.read_from_replicas ? "replicas" : "primaries");
+    spdlog::info(
+        "source cluster: {} of {} shard(s) own slots of --shard {}, reading from {}; ~{} of their {} keys "
+        "are the shard's",
+        nodes.size(), nodes.size() + skipped, part.text(), spec.read_from_replicas ? "replicas" : "primaries",
+        report::thousands(shard_keys), report::thousands(node_keys));
   } else {
     spdlog::info("source cluster: {} shard(s), reading from {}", nodes.size(),
                  spec.read_from_replicas ? "replicas" : "primaries");

@@ -243,7 +243,8 @@ nlohmann::json RunRecord::to_json() const {
                       {"updated_at", iso_utc_ms(updated_ms)},
                       {"attempts", attempts},
                       {"nodes", std::move(nodes_json)},
-                      {"totals", report::counters_to_json(totals)}};
+                      {"totals", report::counters_to_json(totals)},
+                      {"source_keys", source_keys}};
   j["finished_at"] = finished_ms > 0 ? nlohmann::json(iso_utc_ms(finished_ms)) : nlohmann::json();
   j["exit_code"] = exit_code ? nlohmann::json(*exit_code) : nlohmann::json();
   j["error"] = error.empty() ? nlohmann::json() : nlohmann::json(error);
@@ -297,6 +298,8 @@ std::optional<RunRecord> RunRecord::from_json(const nlohmann::json& j) {
     }
   }
   r.totals = report::counters_from_json(j.value("totals", nlohmann::json::object()));
+  if (auto it = j.find("source_keys"); it != j.end() && it->is_number_unsigned())
+    r.source_keys = it->get<uint64_t>();
   if (auto it = j.find("exit_code"); it != j.end() && it->is_number_integer()) r.exit_code = it->get<int>();
   r.error = str("error");
   if (auto it = j.find("live"); it != j.end() && it->is_object()) r.live = *it;

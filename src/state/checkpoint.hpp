@@ -37,7 +37,10 @@ struct RunRecord {  // NOLINT(bugprone-exception-escape): implicit moves of std 
   int64_t finished_ms = 0;  // 0 while not ended
   uint32_t attempts = 1;    // runs that worked on it (1 + resumes)
   std::vector<engine::NodeProgress> nodes;
-  report::Counters totals;       // every key handled so far, in-flight batches included (for people)
+  report::Counters totals;  // every key handled so far, in-flight batches included (for people)
+  // The source keys the run expects at start (its nodes' DBSIZE, a --shard run's share of it): what `status`
+  // measures its progress against; 0 when unknown (DBSIZE refused, a record written before this existed).
+  uint64_t source_keys = 0;
   std::optional<int> exit_code;  // once ended
   std::string error;             // the condition that stopped it, if any
   // A live run (--live): where its live phase stands, saved about every second (live_record_json); null

@@ -3,14 +3,17 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "resp/server_error.hpp"
 #include "scripts/scripts.hpp"
+#include "state/checkpoint.hpp"
 #include "util/escape.hpp"
 
 namespace rmig::state {
@@ -336,11 +339,70 @@ std::optional<select::Shard> shard_of_key(const std::string& prefix, std::string
 
 }  // namespace
 
+namespace {
+
+// The registry lives as long as the run records: a month after the last registration.
+constexpr int64_t kRegistryTtlMs = 30LL * 24 * 3600 * 1000;
+
+struct RegistryEntry {
+  std::string key;    // a shard lease key
+  std::string score;  // as the server gave it, for an exact ZREMRANGEBYSCORE
+};
+
+// Every entry, newest first. A refused read is an error (kConnect) naming the ACL rule.
+Result<std::vector<RegistryEntry>> read_registry(StateClient& client, const std::string& prefix) {
+  const std::string registry = shard_registry_key(prefix);
+  auto listed = client.call(registry, {"ZREVRANGE", registry, "0", "-1", "WITHSCORES"});
+  if (!listed) return listed.error();
+  const redisReply* r = listed->get();
+  if (!resp::is_array(r)) {
+    return make_error(ExitCode::kConnect, client.options_for(registry).label + ": cannot read " + registry +
+                                              " (" + resp::describe(r) + "): the user needs the rule " +
+                                              tool_keys_acl(prefix));
+  }
+  std::vector<RegistryEntry> out;
+  for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
+    if (!resp::is_string(r->element[i]) || !resp::is_string(r->element[i + 1])) continue;
+    out.push_back(
+        RegistryEntry{std::string(resp::text(r->element[i])), std::string(resp::text(r->element[i + 1]))});
+  }
+  return out;
+}
+
+// Removes the entries named in `removable` by their exact scores (ZREMRANGEBYSCORE s s), a score only when
+// every entry that has it is removable (shards starting together may register in the same millisecond).
+// Returns how many were removed.
+Result<std::size_t> remove_entries(StateClient& client, const std::string& prefix,
+                                   const std::vector<RegistryEntry>& entries,
+                                   const std::set<std::string>& removable) {
+  const std::string registry = shard_registry_key(prefix);
+  std::set<std::string> scores;
+  for (const auto& e : entries) {
+    if (removable.count(e.key) > 0) scores.insert(e.score);
+  }
+  for (const auto& e : entries) {
+    if (removable.count(e.key) == 0) scores.erase(e.score);
+  }
+  std::size_t removed = 0;
+  for (const std::string& score : scores) {
+    auto r = client.call(registry, {"ZREMRANGEBYSCORE", registry, score, score});
+    if (!r) return r.error();
+    if (!resp::is_integer(r->get())) {
+      return make_error(ExitCode::kConnect, client.options_for(registry).label + ": cannot prune " +
+                                                registry + " (" + resp::describe(r->get()) + ")");
+    }
+    removed += static_cast<std::size_t>(std::max<long long>(0, (*r)->integer));
+  }
+  return removed;
+}
+
+}  // namespace
+
 Status exclude_overlapping(StateClient& client, const std::string& prefix, const select::Shard& shard,
-                           const std::string& destination) {
+                           const std::string& destination, bool holds_lease) {
   const std::string registry = shard_registry_key(prefix);
   const std::string own = lock_key(prefix, shard);
-  if (shard.active()) {
+  if (shard.active() && holds_lease) {
     auto added =
         client.call(registry, {"ZADD", registry,
                                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -354,39 +416,90 @@ Status exclude_overlapping(StateClient& client, const std::string& prefix, const
                             std::string(resp::text(added->get())) + " (the user needs the rule " +
                             tool_keys_acl(prefix) + ")");
     }
+    // Entries are pruned as shards finish (prune_shard_registry); the key itself never outlives the records.
+    auto expire = client.call(registry, {"PEXPIRE", registry, std::to_string(kRegistryTtlMs)});
+    if (!expire) return expire.error();
   }
   std::vector<std::string> others;
   if (shard.active()) others.push_back(lock_key(prefix, select::Shard{}));
-  auto listed = client.call(registry, {"ZREVRANGE", registry, "0", "-1"});
+  auto listed = read_registry(client, prefix);
   if (!listed) return listed.error();
-  if (const redisReply* r = listed->get(); resp::is_array(r)) {
-    for (std::size_t i = 0; i < r->elements; ++i) {
-      if (!resp::is_string(r->element[i])) continue;
-      const std::string key(resp::text(r->element[i]));
-      const auto other = shard_of_key(prefix, key);
-      if (!other || key == own) continue;
-      // Shards of the same count never overlap; another count's may.
-      if (shard.active() && other->count == shard.count) continue;
-      if (shard.active() &&
-          (other->end_slot() <= shard.first_slot() || other->first_slot() >= shard.end_slot()))
-        continue;
-      others.push_back(key);
-    }
+  for (const auto& entry : *listed) {
+    const std::string& key = entry.key;
+    const auto other = shard_of_key(prefix, key);
+    if (!other || key == own) continue;
+    // Shards of the same count never overlap; another count's may.
+    if (shard.active() && other->count == shard.count) continue;
+    if (shard.active() &&
+        (other->end_slot() <= shard.first_slot() || other->first_slot() >= shard.end_slot()))
+      continue;
+    others.push_back(key);
   }
   for (const std::string& key : others) {
     auto holder = read_lock(client, key);
-    if (!holder) return holder.error();
+    if (!holder)
+      return make_error(holds_lease ? holder.error().code : ExitCode::kConnect, holder.error().message);
     if (!*holder) continue;
     std::string message = "destination " + destination + " is locked by another run whose slots overlap ";
     message += shard.active() ? "this run (--shard " + shard.text() + ")" : "this run (all slots)";
     message += ": " + key + " held by " + (*holder)->describe();
     message +=
         ". Wait for it to end, or run with the same --shard count (an unsharded run and sharded runs exclude "
-        "each other); clear a dead lease with `redis-migrate unlock DESTINATION_URL` (--shard I/N for a "
-        "shard's)";
+        "each other, with --no-lock too); clear a dead lease with `redis-migrate unlock DESTINATION_URL` "
+        "(--shard I/N for a shard's)";
     return make_error(ExitCode::kLocked, message);
   }
   return {};
+}
+
+Result<std::size_t> prune_shard_registry(StateClient& client, const std::string& prefix) {
+  auto entries = read_registry(client, prefix);
+  if (!entries) return entries.error();
+  std::vector<std::pair<RegistryEntry, select::Shard>> gone;
+  for (const auto& e : *entries) {
+    const auto shard = shard_of_key(prefix, e.key);
+    if (!shard) continue;
+    auto holder = read_lock(client, e.key);
+    if (!holder) return holder.error();
+    if (!*holder) gone.emplace_back(e, *shard);
+  }
+  if (gone.empty()) return std::size_t{0};
+  auto runs = list_runs(client, prefix);
+  if (!runs) return runs.error();
+  std::set<std::string> removable;
+  for (const auto& [entry, shard] : gone) {
+    const std::string text = shard.text();
+    const bool unfinished = std::any_of(runs->begin(), runs->end(), [&](const RunRecord& r) {
+      const auto it = r.fingerprint.find("shard");
+      return it != r.fingerprint.end() && it->is_string() && it->get<std::string>() == text &&
+             r.status != "finished";
+    });
+    if (!unfinished) removable.insert(entry.key);
+  }
+  return remove_entries(client, prefix, *entries, removable);
+}
+
+Result<bool> forget_shard(StateClient& client, const std::string& prefix, const select::Shard& shard) {
+  if (!shard.active()) return false;
+  const std::string key = lock_key(prefix, shard);
+  auto entries = read_registry(client, prefix);
+  if (!entries) return entries.error();
+  const auto it =
+      std::find_if(entries->begin(), entries->end(), [&](const RegistryEntry& e) { return e.key == key; });
+  if (it == entries->end()) return false;
+  // A run that took the lease after the unlock keeps its entry. Entries registered in the same millisecond go
+  // with it when their leases are gone too (an entry matters only while its lease is held).
+  std::set<std::string> removable;
+  for (const auto& e : *entries) {
+    if (e.score != it->score) continue;
+    auto holder = read_lock(client, e.key);
+    if (!holder) return holder.error();
+    if (!*holder) removable.insert(e.key);
+  }
+  if (removable.count(key) == 0) return false;
+  auto removed = remove_entries(client, prefix, *entries, removable);
+  if (!removed) return removed.error();
+  return *removed > 0;
 }
 
 }  // namespace rmig::state

@@ -104,12 +104,22 @@ std::string random_token();
 // The sorted set listing every shard lease key ever taken under `prefix` (<prefix>lock:shards).
 std::string shard_registry_key(const std::string& prefix);
 // After taking the lease `own`: whether a run whose slots overlap this one's holds its lease. A sharded run
-// first registers its lease key in the registry, then checks <prefix>lock and the registered shard leases
-// of other shard counts; an unsharded run checks every registered shard lease. Each writes before it reads,
-// so of two runs starting at once at least one sees the other. Fails with ExitCode::kLocked naming the
-// holder and the fix.
+// first registers its lease key in the registry (and gives the registry 30 days to live), then checks
+// <prefix>lock and the registered shard leases of other shard counts; an unsharded run checks every
+// registered shard lease. Each writes before it reads, so of two runs starting at once at least one sees the
+// other. Fails with ExitCode::kLocked naming the holder and the fix.
+// `holds_lease` false (--no-lock): the same reads, but nothing registered or written; a refused read fails
+// with another code (ExitCode::kConnect) so the caller can tell "overlap" from "not checked".
 Status exclude_overlapping(StateClient& client, const std::string& prefix, const select::Shard& shard,
-                           const std::string& destination);
+                           const std::string& destination, bool holds_lease = true);
+// Removes from the registry the entries whose lease is gone and whose shard's run records on the destination
+// are all finished (or gone: expired, or kept in a --state-file). An entry is removed by its exact score
+// (ZREMRANGEBYSCORE, within the tool's ACL rule), and only when every entry with that score goes: a run that
+// registers again meanwhile gives its entry a new score and keeps it. Returns how many were removed.
+Result<std::size_t> prune_shard_registry(StateClient& client, const std::string& prefix);
+// `unlock --shard`: removes the shard's entry when its lease is gone (by its exact score, as above).
+// Returns whether it did.
+Result<bool> forget_shard(StateClient& client, const std::string& prefix, const select::Shard& shard);
 
 // `redis-migrate unlock`: who holds the lock, then (confirmed) deletes that very value. nullopt: no lock. A
 // key that is not a string is no lease: a usage error naming the key (exit code 2).

@@ -66,6 +66,15 @@ Status RunState::begin(const std::vector<engine::SourceNode>& sources) {
       lease_.reset();
       return st.error();
     }
+  } else if (auto st = exclude_overlapping(*client_, so.prefix, cmd_.options.selection.shard,
+                                           cmd_.destination_url, false);
+             !st) {
+    // --no-lock: no lease of its own, but an overlapping run's lease still keeps it out.
+    if (st.error().code == ExitCode::kLocked) return st.error();
+    spdlog::warn(
+        "--no-lock: whether a run of other slots (sharded, unsharded, or another shard count) "
+        "holds the destination was not checked: {}",
+        st.error().message);
   }
   auto fail = [&](Error e) -> Status {
     if (lease_) lease_->release(*client_);
@@ -88,8 +97,10 @@ Status RunState::begin(const std::vector<engine::SourceNode>& sources) {
   record_.pid = static_cast<int64_t>(getpid());
   record_.started_ms = unix_ms_now();
   record_.updated_ms = record_.started_ms;
-  for (const auto& s : sources)
+  for (const auto& s : sources) {
     record_.nodes.push_back(engine::NodeProgress{s.name, "0", false, {}, {}});
+    record_.source_keys += s.dbsize;  // a --shard run's share (engine/sides.cpp)
+  }
 
   auto old = store_->load(record_.id);
   if (!old) return fail(old.error());
@@ -282,6 +293,11 @@ void RunState::end(const report::RunReport& report, ExitCode exit_code,
       write_cutover_result(*client_, cmd_.state.prefix, id, answer);
   }
   if (lease_) lease_->release(*client_);
+  // The last shard to end removes the registry entries of finished shards (their own included).
+  if (lease_ && cmd_.options.selection.shard.active()) {
+    if (auto pruned = prune_shard_registry(*client_, cmd_.state.prefix); !pruned)
+      spdlog::debug("the shard registry was not pruned: {}", pruned.error().message);
+  }
 }
 
 nlohmann::json RunState::report_section() const {

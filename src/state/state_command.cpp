@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -42,10 +43,20 @@ std::string shown_status(const RunRecord& r, int64_t now) {
   return r.status;
 }
 
-std::string counters_line(const RunRecord& r) {
+// "of ~2,000 (61%)": the keys scanned against the run's estimate of its source keys (a shard's share), the
+// percentage only while the run has not finished (an estimate is not a count); empty when unknown.
+std::string of_estimate(const RunRecord& r, const std::string& state) {
+  if (r.source_keys == 0) return {};
+  std::string s = " of ~" + report::thousands(r.source_keys);
+  if (state != "finished")
+    s += " (" + std::to_string(std::min<uint64_t>(r.totals.scanned * 100 / r.source_keys, 99)) + "%)";
+  return s;
+}
+
+std::string counters_line(const RunRecord& r, const std::string& state) {
   const report::Counters& c = r.totals;
   using report::thousands;
-  std::string s = "scanned " + thousands(c.scanned);
+  std::string s = "scanned " + thousands(c.scanned) + of_estimate(r, state);
   if (r.command == "cleanup") {
     s += "  checked " + thousands(c.checked) + "  equal " + thousands(c.equal) + "  deleted " +
          thousands(c.deleted) + "  kept " + thousands(c.cleanup_kept) + "  different " +
@@ -145,28 +156,60 @@ int run_status(const StateCommand& cmd) {
     }
     j["runs"] = std::move(list);
     const std::vector<ShardGroup> groups = shard_groups(*runs);
+    // Each shard's state: a finished record whose lease a run of the same command holds again is running.
+    struct Member {
+      const RunRecord* record = nullptr;
+      std::string state;
+      bool held = false;
+    };
+    std::vector<std::map<uint32_t, Member>> members_of(groups.size());
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+      for (const auto& [i, r] : groups[gi].shards) {
+        Member m{r, shown_status(*r, now), false};
+        auto l = read_lock(client, lock_key(cmd.prefix, select::Shard{i, groups[gi].count}));
+        m.held = l && *l;
+        // (A killed run's lease outlives it by up to --lock-ttl: only a finished record is overridden.)
+        if (m.held && m.state == "finished" && (*l)->command == r->command_line) m.state = "running";
+        members_of[gi].emplace(i, std::move(m));
+      }
+    }
     nlohmann::json shard_list = nlohmann::json::array();
-    for (const auto& g : groups) {
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+      const ShardGroup& g = groups[gi];
       nlohmann::json one = {{"command", g.command}, {"count", g.count}};
       nlohmann::json members = nlohmann::json::array();
       uint32_t finished = 0;
+      uint64_t scanned = 0, estimate = 0;
       std::vector<uint32_t> missing;
       for (uint32_t i = 0; i < g.count; ++i) {
-        auto it = g.shards.find(i);
-        if (it == g.shards.end()) {
+        auto it = members_of[gi].find(i);
+        if (it == members_of[gi].end()) {
           missing.push_back(i);
           continue;
         }
-        const std::string state = shown_status(*it->second, now);
-        if (state == "finished") ++finished;
-        members.push_back({{"shard", std::to_string(i) + "/" + std::to_string(g.count)},
-                           {"id", it->second->id},
-                           {"state", state},
-                           {"scanned", it->second->totals.scanned}});
+        const Member& m = it->second;
+        if (m.state == "finished") ++finished;
+        scanned += m.record->totals.scanned;
+        estimate += m.record->source_keys;
+        nlohmann::json member = {{"shard", std::to_string(i) + "/" + std::to_string(g.count)},
+                                 {"id", m.record->id},
+                                 {"state", m.state},
+                                 {"lease_held", m.held},
+                                 {"scanned", m.record->totals.scanned},
+                                 {"source_keys", m.record->source_keys}};
+        member["exit_code"] = m.record->exit_code ? nlohmann::json(*m.record->exit_code) : nlohmann::json();
+        member["percent"] =
+            m.record->source_keys > 0
+                ? nlohmann::json(std::min<uint64_t>(m.record->totals.scanned * 100 / m.record->source_keys,
+                                                    m.state == "finished" ? 100 : 99))
+                : nlohmann::json();
+        members.push_back(std::move(member));
       }
       one["finished"] = finished;
       one["all_finished"] = finished == g.count;
       one["not_started"] = missing;
+      one["scanned"] = scanned;
+      one["source_keys"] = estimate;
       one["shards"] = std::move(members);
       shard_list.push_back(std::move(one));
     }
@@ -188,25 +231,31 @@ int run_status(const StateCommand& cmd) {
     } else {
       std::fprintf(out, "%zu run%s, newest first:\n", runs->size(), runs->size() == 1 ? "" : "s");
     }
-    for (const auto& g : groups) {
-      uint32_t finished = 0;
-      for (const auto& [i, r] : g.shards)
-        finished += shown_status(*r, now) == "finished" ? 1 : 0;
-      std::fprintf(out, "\n%s in %u shards: %u of %u finished%s\n", g.command.c_str(), g.count, finished,
-                   g.count, finished == g.count ? " (all shards finished)" : "");
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+      const ShardGroup& g = groups[gi];
+      const nlohmann::json& gj = j["shards"][gi];
+      const auto finished = gj["finished"].get<uint32_t>();
+      const auto scanned = gj["scanned"].get<uint64_t>(), estimate = gj["source_keys"].get<uint64_t>();
+      std::string progress;
+      if (estimate > 0 && finished != g.count) {
+        progress = ", scanned " + report::thousands(scanned) + " of ~" + report::thousands(estimate) + " (" +
+                   std::to_string(std::min<uint64_t>(scanned * 100 / estimate, 99)) + "%)";
+      }
+      std::fprintf(out, "\n%s in %u shards: %u of %u finished%s%s\n", g.command.c_str(), g.count, finished,
+                   g.count, progress.c_str(), finished == g.count ? " (all shards finished)" : "");
       for (uint32_t i = 0; i < g.count; ++i) {
-        auto it = g.shards.find(i);
-        if (it == g.shards.end()) {
+        auto it = members_of[gi].find(i);
+        if (it == members_of[gi].end()) {
           std::fprintf(out, "  shard %u/%u  not started (no record)\n", i, g.count);
           continue;
         }
-        const RunRecord& r = *it->second;
-        const std::string held = [&] {
-          auto l = read_lock(client, lock_key(cmd.prefix, select::Shard{i, g.count}));
-          return l && *l ? ", lease held" : "";
-        }();
-        std::fprintf(out, "  shard %u/%u  run %s  %s%s  %s\n", i, g.count, r.id.c_str(),
-                     shown_status(r, now).c_str(), held.c_str(), counters_line(r).c_str());
+        const Member& m = it->second;
+        const std::string code = m.record->exit_code && *m.record->exit_code != 0 && m.state != "running"
+                                     ? " (exit code " + std::to_string(*m.record->exit_code) + ")"
+                                     : "";
+        std::fprintf(out, "  shard %u/%u  run %s  %s%s%s  %s\n", i, g.count, m.record->id.c_str(),
+                     m.state.c_str(), code.c_str(), m.held ? ", lease held" : "",
+                     counters_line(*m.record, m.state).c_str());
       }
     }
     for (const auto& r : *runs) {
@@ -222,7 +271,7 @@ int run_status(const StateCommand& cmd) {
                    iso_utc_ms(r.started_ms).c_str(), iso_utc_ms(r.updated_ms).c_str(),
                    ago(now - r.updated_ms).c_str(), r.attempts, r.attempts == 1 ? "" : "s", r.host.c_str(),
                    static_cast<long long>(r.pid));
-      std::fprintf(out, "  %s\n", counters_line(r).c_str());
+      std::fprintf(out, "  %s\n", counters_line(r, state).c_str());
       if (r.live.is_object()) std::fprintf(out, "  %s\n", live_line(r.live, state).c_str());
       if (r.nodes.size() > 1 || (!r.nodes.empty() && r.status != "finished")) {
         for (const auto& n : r.nodes) {
@@ -295,6 +344,16 @@ int run_unlock(const StateCommand& cmd) {
           std::fprintf(stderr, "the lock changed hands meanwhile (a new run took it): not deleted\n");
           rc = 1;
         }
+      }
+    }
+    // A shard's lease gone (deleted now, or already): its entry in the shard registry goes too.
+    j["unregistered"] = false;
+    if (cmd.shard.active() && rc == 0) {
+      auto forgot = forget_shard(client, cmd.prefix, cmd.shard);
+      if (!forgot) return fail(forgot.error());
+      if (*forgot) {
+        std::fprintf(stderr, "%s removed from %s\n", key.c_str(), shard_registry_key(cmd.prefix).c_str());
+        j["unregistered"] = true;
       }
     }
     j["exit_code"] = rc;

@@ -41,6 +41,14 @@ struct Parallel {
   }
 };
 
+// 1234 -> "1,234", as the tool prints counts.
+std::string with_commas(uint64_t n) {
+  std::string s = std::to_string(n);
+  for (int at = static_cast<int>(s.size()) - 3; at > 0; at -= 3)
+    s.insert(static_cast<std::size_t>(at), ",");
+  return s;
+}
+
 std::string shard_arg(int i, int n) { return std::to_string(i) + "/" + std::to_string(n); }
 
 // The run record of shard `shard` ("1/3") on the destination, or null.
@@ -77,6 +85,13 @@ TEST_SUITE("shard") {
     for (auto& c : node_clients)
       nodes.push_back(&c);
     const long long before = dumps(nodes);
+    auto count_calls = [&] {
+      long long n = 0;
+      for (Client* c : nodes)
+        n += command_calls(*c, "cluster|countkeysinslot");
+      return n;
+    };
+    const long long counted_before = count_calls();
 
     Parallel run;
     for (int i = 0; i < 3; ++i)
@@ -98,8 +113,15 @@ TEST_SUITE("shard") {
       // Only the nodes owning slots of the shard are scanned (3 primaries, 3 shards: one or two each).
       CHECK(run.reports[i]["nodes"].size() <= 2);
       CHECK(run.reports[i]["nodes"].size() >= 1);
+      // The shard's estimate of its keys is its share, not the nodes' DBSIZE: here exact (a whole node, or a
+      // node but for one slot, or one slot of a node: CLUSTER COUNTKEYSINSLOT).
+      CHECK(run.reports[i]["source_keys"] == run.reports[i]["copied"]);
     }
     CHECK(copied == 3000);
+    CHECK(count_calls() > counted_before);
+    // Every shard finished: the last to end removed the registry's entries.
+    Client dst_view = dst_server.client();
+    CHECK(dst_view.command({"EXISTS", "redis-migrate:lock:shards"}).integer == 0);
     // Across the shards every key was dumped exactly once.
     CHECK(dumps(nodes) - before == 3000);
     Client dst = dst_server.client();
@@ -115,6 +137,11 @@ TEST_SUITE("shard") {
     REQUIRE(status.report["shards"].size() == 1);
     CHECK(status.report["shards"][0]["all_finished"] == true);
     CHECK(status.report["shards"][0]["shards"].size() == 3);
+    CHECK(status.report["shards"][0]["source_keys"] == 3000);
+    for (const auto& m : status.report["shards"][0]["shards"]) {
+      CHECK(m["source_keys"] == m["scanned"]);
+      CHECK(m["percent"] == 100);
+    }
 
     // verify --shard checks only that shard's keys; a difference outside it is not seen.
     uint64_t checked = 0;
@@ -188,8 +215,15 @@ TEST_SUITE("shard") {
       INFO(run.results[i].describe());
       REQUIRE(run.results[i].exit_code == 0);
       CHECK(contains(run.results[i].err, "shard " + shard_arg(i, 3)));
-      CHECK(run.reports[i].value("copied", uint64_t{0}) > 0);
-      copied += run.reports[i].value("copied", uint64_t{0});
+      const uint64_t mine = run.reports[i].value("copied", uint64_t{0});
+      CHECK(mine > 0);
+      copied += mine;
+      // A standalone source: the shard's estimate is DBSIZE x its share of the slots, near its real count.
+      const auto estimate = run.reports[i]["source_keys"].get<uint64_t>();
+      CHECK(estimate ==
+            3300 * (static_cast<uint64_t>(i + 1) * 16384 / 3 - static_cast<uint64_t>(i) * 16384 / 3) / 16384);
+      CHECK(estimate * 100 >= mine * 85);
+      CHECK(estimate * 100 <= mine * 115);
     }
     CHECK(copied == 3300);
     CHECK(command_calls(src, "dump") - before == 3300);
@@ -202,7 +236,8 @@ TEST_SUITE("shard") {
     auto status = run_copy({"status", dst_server.url()});
     REQUIRE(status.exit_code() == 0);
     CHECK(contains(status.result.out, "copy in 3 shards: 3 of 3 finished (all shards finished)"));
-    CHECK(contains(status.result.out, "copy in 2 shards: 1 of 2 finished\n"));
+    CHECK(contains(status.result.out, "copy in 2 shards: 1 of 2 finished, scanned "));
+    CHECK(!contains(status.result.out, "copy in 2 shards: 1 of 2 finished (all"));
     CHECK(contains(status.result.out, "shard 1/2  not started (no record)"));
     REQUIRE(status.report["shards"].size() == 2);
     for (const auto& g : status.report["shards"]) {
@@ -243,11 +278,19 @@ TEST_SUITE("shard") {
     const pid_t killed = victim.pid();
     victim.kill9();
     const uint64_t saved = record_scanned(shard_record(dst, "1/3"));
+    const auto saved_total = shard_record(dst, "1/3")["totals"]["scanned"].get<uint64_t>();
     others.finish();
     for (int i = 0; i < 2; ++i) {
       INFO(others.results[i].describe());
       REQUIRE(others.results[i].exit_code == 0);  // not locked out by shard 1
     }
+    // The finished shards left the registry; the killed one, whose lease still lives, is in it.
+    auto registered = [&](const std::string& key) {
+      return !dst.command({"ZSCORE", "redis-migrate:lock:shards", key}).is_nil();
+    };
+    CHECK(!registered("redis-migrate:lock:shard-0-of-3"));
+    CHECK(!registered("redis-migrate:lock:shard-2-of-3"));
+    CHECK(registered("redis-migrate:lock:shard-1-of-3"));
 
     // While the killed shard's lease lives, an unsharded run and a shard of another count are kept out.
     auto whole = run_copy({src_server.url(), dst_server.url()});
@@ -255,6 +298,17 @@ TEST_SUITE("shard") {
     CHECK(contains(error_line(whole), "lock:shard-1-of-3"));
     auto other_count = run_copy({"--shard", "0/2", src_server.url(), dst_server.url()});
     CHECK(other_count.exit_code() == 4);
+    // --no-lock takes no lease, but an overlapping run's lease keeps it out all the same: one line, exit 4.
+    for (const auto& no_lock : std::vector<std::vector<std::string>>{
+             {"--no-lock", src_server.url(), dst_server.url()},
+             {src_server.url(), "--shard", "1/2", dst_server.url(), "--no-lock"}}) {
+      CAPTURE(quote_command(no_lock));
+      auto refused = run_tool(no_lock);
+      CHECK(refused.exit_code == 4);
+      CHECK(lines_with(refused.err, "redis-migrate: ").size() == 1);
+      CHECK(contains(error_line(refused), "lock:shard-1-of-3"));
+      CHECK(contains(error_line(refused), "with --no-lock too"));
+    }
 
     // status: shard 1 is not finished.
     auto status = run_copy({"status", dst_server.url()});
@@ -262,13 +316,28 @@ TEST_SUITE("shard") {
     REQUIRE(status.report["shards"].size() == 1);
     CHECK(status.report["shards"][0]["all_finished"] == false);
     CHECK(status.report["shards"][0]["finished"] == 2);
-    CHECK(contains(status.result.out, "2 of 3 finished"));
+    CHECK(contains(status.result.out, "2 of 3 finished, scanned "));
+    // Each shard's progress against its estimate (6,000 keys, its share of the slots), not the source's
+    // DBSIZE.
+    const auto& group = status.report["shards"][0];
+    CHECK(group["source_keys"].get<uint64_t>() >= 5990);
+    CHECK(group["source_keys"].get<uint64_t>() <= 6000);
+    const auto& killed_shard = group["shards"][1];
+    CHECK(killed_shard["shard"] == "1/3");
+    CHECK(killed_shard["lease_held"] == true);
+    CHECK(killed_shard["source_keys"] == 6000 * 5461 / 16384);  // slots 5461-10921
+    CHECK(killed_shard["scanned"].get<uint64_t>() == saved_total);
+    CHECK(killed_shard["percent"].get<uint64_t>() == std::min<uint64_t>(saved_total * 100 / 1999, 99));
+    CHECK(contains(status.result.out, "scanned " + with_commas(saved_total) + " of ~1,999 ("));
 
     // unlock --shard clears the killed shard's lease at once (the other leases are not touched).
     auto unlocked = run_copy({"unlock", "--shard", "1/3", "--yes", dst_server.url()});
     INFO(unlocked.result.describe());
     CHECK(unlocked.exit_code() == 0);
     CHECK(dst.command({"EXISTS", "redis-migrate:lock:shard-1-of-3"}).integer == 0);
+    // ... and its registry entry.
+    CHECK(unlocked.report["unregistered"] == true);
+    CHECK(!registered("redis-migrate:lock:shard-1-of-3"));
     auto resumed = run_copy(args(1));
     INFO(resumed.result.describe());
     REQUIRE(resumed.exit_code() == 0);
@@ -284,9 +353,16 @@ TEST_SUITE("shard") {
       CHECK(rec["attempts"] == 1);
     }
     CHECK(shard_record(dst, "1/3")["attempts"] == 2);
+    // The estimate status measured shard 1 against is near the keys it really had.
+    const auto real = shard_record(dst, "1/3")["totals"]["scanned"].get<uint64_t>();
+    CHECK(real * 85 <= 1999 * 100);
+    CHECK(real * 115 >= 1999 * 100);
     require_same(compare_keyspaces(src, dst), 6000);
     auto all = run_copy({"status", dst_server.url()});
     CHECK(all.report["shards"][0]["all_finished"] == true);
+    CHECK(contains(all.result.out, "3 of 3 finished (all shards finished)"));
+    // Nothing registered is left: the refused 0/2 run's entry (no lease, no record) went with the last end.
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shards"}).integer == 0);
 
     // A lease of the whole keyspace keeps every shard out.
     dst.command({"SET", "redis-migrate:lock",
@@ -295,7 +371,41 @@ TEST_SUITE("shard") {
     auto shard_refused = run_copy(args(0));
     CHECK(shard_refused.exit_code() == 4);
     CHECK(contains(error_line(shard_refused), "pid 4242"));
+    auto no_lock_refused = run_copy({"--no-lock", "--shard", "2/3", src_server.url(), dst_server.url()});
+    CHECK(no_lock_refused.exit_code() == 4);
+    CHECK(contains(error_line(no_lock_refused), "pid 4242"));
+    // Without a lease of its own, --no-lock does not check its own lock: unchanged for an unsharded run.
+    CHECK(run_copy({"--no-lock", src_server.url(), dst_server.url()}).exit_code() == 0);
     dst.command({"DEL", "redis-migrate:lock"});
+  }
+
+  TEST_CASE(
+      "--no-lock --shard registers nothing; a user who may not read the leases is told what is not checked") {
+    RedisServer src_server;
+    RedisServer dst_server({.acl_users = {"user app on >pw ~app:* +@all"}});
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 300, "app:");
+    // A shard of 3 holds its lease: a --no-lock shard of the same count does not overlap it and goes ahead,
+    // leaving no lease and no registry entry behind.
+    dst.checked({"SET", "redis-migrate:lock:shard-1-of-3",
+                 R"({"host":"elsewhere","pid":4242,"started_at":"2026-01-01T00:00:00Z","command":"copy"})",
+                 "PX", "30000"});
+    dst.checked({"ZADD", "redis-migrate:lock:shards", "1", "redis-migrate:lock:shard-1-of-3"});
+    auto same_count = run_copy({"--no-lock", "--shard", "0/3", src_server.url(), dst_server.url()});
+    INFO(same_count.result.describe());
+    CHECK(same_count.exit_code() == 0);
+    CHECK(dst.command({"ZCARD", "redis-migrate:lock:shards"}).integer == 1);
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shard-0-of-3"}).integer == 0);
+    // The destination user may not read the tool's keys (hence --no-lock --state-file): one warning says the
+    // overlap was not checked, and the copy goes on.
+    TempDir dir("state");
+    auto unread = run_copy({"--no-lock", "--state-file", dir.file("run.json"), "--shard", "1/2",
+                            src_server.url(), dst_server.url_as("app", "pw")});
+    INFO(unread.result.describe());
+    CHECK(unread.exit_code() == 0);
+    CHECK(contains(unread.result.err, "--no-lock: whether a run of other slots"));
+    CHECK(contains(unread.result.err, "was not checked"));
   }
 
   TEST_CASE("bad --shard values: one line, exit 2, nothing written; the option goes anywhere") {
