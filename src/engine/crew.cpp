@@ -273,6 +273,8 @@ void Crew::finish() {
     }
     r.signal = std::max(r.signal, wr.signal);
     if (wr.fatal && !fatal) fatal = wr.fatal;
+    for (auto& f : wr.source_failovers)
+      r.source_failovers.push_back(std::move(f));
   }
   const uint64_t evicted = r.total.evicted;
   for (const auto& n : r.nodes)
