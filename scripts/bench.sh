@@ -740,8 +740,9 @@ cluster_section() {
 #   servers   user+sys of the source's and of the destination's server processes (/proc/PID/stat), each side summed
 #   RSS       ru_maxrss of each process: the highest, and the sum (the processes peak at about the same time)
 #   load      /proc/loadavg (1 min) when the run started; it counts this bench's own processes of the run before
-#   others    the machine's busy CPU time in the run (/proc/stat) less the tool's and the servers': the other work
-#             on the machine, in cores
+#   busy      the machine's busy CPU time in the run (/proc/stat), in cores: all of them (nproc) when the cores, not
+#             the processes' parallelism, bound the run
+#   others    that busy time less the tool's and the servers': the other work on the machine, in cores
 
 # Busy CPU time of the whole machine so far, in clock ticks (user nice system irq softirq steal of /proc/stat).
 machine_busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
@@ -757,7 +758,7 @@ io_stats() {
 # i with --shard i/N when SHARDED is 1), each under rm-bench exec. The run counts when every process exits 0, the
 # copied counts of their reports add up to EXPECTED and the destination holds EXPECTED keys. Sets GROUP_OK,
 # GROUP_NOTE, GROUP_S, GROUP_CPU_S, GROUP_RSS_MAX_KB, GROUP_RSS_SUM_KB, GROUP_SRC_CPU_S, GROUP_DST_CPU_S (the
-# servers CPU_SRC_PIDS and CPU_DST_PIDS), GROUP_OTHER_CORES, GROUP_LOAD and, when IO_STATS_PORTS ("SRC DST") is
+# servers CPU_SRC_PIDS and CPU_DST_PIDS), GROUP_BUSY_CORES, GROUP_OTHER_CORES, GROUP_LOAD and, when IO_STATS_PORTS ("SRC DST") is
 # set, GROUP_IO_SRC and GROUP_IO_DST (the reads and writes each server's I/O threads did in the run).
 run_group_once() {
   local src=$1 dst=$2 dst_ports=$3 expected=$4 n=$5 sharded=$6 i t0 t1 m0 m1 s0 s1 d0 d1 res fields
@@ -824,6 +825,7 @@ run_group_once() {
   GROUP_S=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
   GROUP_SRC_CPU_S=$(ticks_s "$s0" "$s1")
   GROUP_DST_CPU_S=$(ticks_s "$d0" "$d1")
+  GROUP_BUSY_CORES=$(awk -v m=$((m1 - m0)) -v hz="$CLK_TCK" -v w="$GROUP_S" 'BEGIN { printf "%.2f", m / hz / w }')
   GROUP_OTHER_CORES=$(awk -v m=$((m1 - m0)) -v hz="$CLK_TCK" -v t="$GROUP_CPU_S" -v s="$GROUP_SRC_CPU_S" \
     -v d="$GROUP_DST_CPU_S" -v w="$GROUP_S" 'BEGIN { o = m / hz - t - s - d; if (o < 0) o = 0; printf "%.2f", o / w }')
   if [ -n "${IO_STATS_PORTS:-}" ]; then
@@ -849,12 +851,12 @@ scaling_rows() {
         failed[idx]=$GROUP_NOTE
         continue
       fi
-      log "  $label, round $round: ${GROUP_S}s ($(awk -v k="$expected" -v s="$GROUP_S" 'BEGIN { printf "%.0f", k / s }') keys/s), CPU s: tool $GROUP_CPU_S, source $GROUP_SRC_CPU_S, destination $GROUP_DST_CPU_S; peak RSS $((GROUP_RSS_MAX_KB / 1024)) MB; load $GROUP_LOAD, others ${GROUP_OTHER_CORES} cores${GROUP_IO_SRC:+; I/O-threaded reads+writes: source $GROUP_IO_SRC, destination $GROUP_IO_DST}"
+      log "  $label, round $round: ${GROUP_S}s ($(awk -v k="$expected" -v s="$GROUP_S" 'BEGIN { printf "%.0f", k / s }') keys/s), CPU s: tool $GROUP_CPU_S, source $GROUP_SRC_CPU_S, destination $GROUP_DST_CPU_S; peak RSS $((GROUP_RSS_MAX_KB / 1024)) MB; load $GROUP_LOAD, machine busy $GROUP_BUSY_CORES cores, others ${GROUP_OTHER_CORES}${GROUP_IO_SRC:+; I/O-threaded reads+writes: source $GROUP_IO_SRC, destination $GROUP_IO_DST}"
       [ "${GROUP_RSS_MAX_KB}" -le "${rss_max[$idx]:-0}" ] || rss_max[idx]=$GROUP_RSS_MAX_KB
       [ "${GROUP_RSS_SUM_KB}" -le "${rss_sum[$idx]:-0}" ] || rss_sum[idx]=$GROUP_RSS_SUM_KB
       if [ "$(fbetter "${best_s[$idx]:-}" "$GROUP_S")" = 1 ]; then
         best_s[idx]=$GROUP_S
-        best_fields[idx]="s=$GROUP_S"$'\t'"cpu_s=$GROUP_CPU_S"$'\t'"src_cpu_s=$GROUP_SRC_CPU_S"$'\t'"dst_cpu_s=$GROUP_DST_CPU_S"$'\t'"load=$GROUP_LOAD"$'\t'"others_cores=$GROUP_OTHER_CORES"$'\t'"io_src=$GROUP_IO_SRC"$'\t'"io_dst=$GROUP_IO_DST"
+        best_fields[idx]="s=$GROUP_S"$'\t'"cpu_s=$GROUP_CPU_S"$'\t'"src_cpu_s=$GROUP_SRC_CPU_S"$'\t'"dst_cpu_s=$GROUP_DST_CPU_S"$'\t'"load=$GROUP_LOAD"$'\t'"busy_cores=$GROUP_BUSY_CORES"$'\t'"others_cores=$GROUP_OTHER_CORES"$'\t'"io_src=$GROUP_IO_SRC"$'\t'"io_dst=$GROUP_IO_DST"
       fi
     done
   done
@@ -893,15 +895,17 @@ find_valkey8() {
 }
 
 scaling_section() {
-  local name has_threads=0 has_shard=0 rows=()
+  local name has_threads=0 has_shard=0 rows=() help
   name="strings-$(short_count "$STRINGS_N")"
   log "scaling: cluster to cluster (3 -> 3 primaries) on $name: threads, shard processes"
   if [ -n "$TOOL_REASON" ]; then
     record unavailable section=scaling "reason=$TOOL_REASON"
     return 0
   fi
-  "$TOOL" --help 2>&1 | grep -qE '^[[:space:]]*--threads([ =,]|$)' && has_threads=1
-  "$TOOL" --help 2>&1 | grep -qE '^[[:space:]]*--shard([ =,]|$)' && has_shard=1
+  # Read whole first: grep -q stops at its first match, and under pipefail a writer cut off by that fails the test.
+  help=$("$TOOL" --help 2>&1 || true)
+  grep -qE '^[[:space:]]*--threads([ =,]|$)' <<<"$help" && has_threads=1
+  grep -qE '^[[:space:]]*--shard([ =,]|$)' <<<"$help" && has_shard=1
   rows=("one process, defaults|1|0|")
   if [ "$has_threads" = 1 ]; then
     rows+=("--threads 1|1|0|--threads 1" "--threads 2|1|0|--threads 2" "--threads 3|1|0|--threads 3")
@@ -998,16 +1002,16 @@ scaling_markdown() {
     printf 'The fastest of the rounds per row (rows interleaved round by round). keys/s and wall s: from starting the '
     printf 'processes to the last exit. CPU: user+sys seconds per million keys; tool = every process summed; source, '
     printf 'destination = their server processes summed. Peak RSS: the largest process / all processes summed. '
-    printf 'load: 1-minute load average when the run started; others: the rest of the machine'"'"'s busy CPU during '
-    printf 'the run, in cores.\n\n'
-    printf '| setup | run | processes | keys | keys/s | wall s | tool CPU s/M keys | source CPU s/M | destination CPU s/M | peak RSS MB (max / sum) | load | others, cores | I/O-threaded reads+writes: source / destination |\n'
-    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+    printf 'load: 1-minute load average when the run started; busy: the machine'"'"'s busy CPU during the run, in '
+    printf 'cores (%s cores in all); others: that less the tool'"'"'s and the servers'"'"', the other work on the machine.\n\n' "$(nproc)"
+    printf '| setup | run | processes | keys | keys/s | wall s | tool CPU s/M keys | source CPU s/M | destination CPU s/M | peak RSS MB (max / sum) | load | busy, cores | others, cores | I/O-threaded reads+writes: source / destination |\n'
+    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
     awk -F'\t' '$1 == "scaling" { delete f; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
-        if (f["status"] != "ok") { printf "| %s | %s | %s | %s | FAIL: %s |||||||||\n", f["setup"], f["run"], f["processes"], f["keys"], f["note"]; next }
+        if (f["status"] != "ok") { printf "| %s | %s | %s | %s | FAIL: %s ||||||||||\n", f["setup"], f["run"], f["processes"], f["keys"], f["note"]; next }
         m = f["keys"] / 1e6
-        printf "| %s | %s | %s | %s | %.0f | %s | %.2f | %.2f | %.2f | %.1f / %.1f | %s | %s | %s |\n", f["setup"], f["run"],
+        printf "| %s | %s | %s | %s | %.0f | %s | %.2f | %.2f | %.2f | %.1f / %.1f | %s | %s | %s | %s |\n", f["setup"], f["run"],
           f["processes"], f["keys"], f["keys"] / f["s"], f["s"], f["cpu_s"] / m, f["src_cpu_s"] / m, f["dst_cpu_s"] / m,
-          f["rss_max_kb"] / 1024, f["rss_sum_kb"] / 1024, f["load"], f["others_cores"],
+          f["rss_max_kb"] / 1024, f["rss_sum_kb"] / 1024, f["load"], f["busy_cores"], f["others_cores"],
           (f["io_src"] == "" ? "" : f["io_src"] " / " f["io_dst"]) }
       $1 == "scaling-note" { for (i = 2; i <= NF; i++) { split($i, kv, "="); g[kv[1]] = substr($i, length(kv[1]) + 2) }
         notes = notes "\n- " g["note"] }
