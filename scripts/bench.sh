@@ -13,9 +13,10 @@
 # the highest rate held with p99 lag under 1 s; and the cost of a resync of an unchanged keyspace.
 # The scaling section (--only scaling) copies one dataset from a 3-primary source cluster to a 3-primary destination
 # cluster as one process (defaults), as one process with --threads 1, 2, 3 (when the tool has --threads), and as
-# N processes at once with --shard i/N (N = 1, 2, 3); then between two standalone Valkey 8 servers with io-threads
-# 1 and 2, one process against two shards at once. Columns: keys/s, wall s, the tool's CPU (all processes summed),
-# the servers' CPU, peak RSS, and the machine's load and other work during the run.
+# N processes at once with --shard i/N (N = 1, 2, 3); then between two standalone Valkey 8 servers with I/O threads
+# off (io-threads 1), on (io-threads 2) and forced (events-per-io-thread 0), one process against two shards at
+# once. Columns: keys/s, wall s, the tool's CPU (all processes summed), the servers' CPU, peak RSS, and the
+# machine's load, busy cores and other work during the run.
 # The method is described in docs/performance.md. Results: build-bench/results.{md,json} (raw: results.tsv).
 #
 # usage: scripts/bench.sh [--quick] [--only NAME[,NAME...]] [--tool PATH] [--repeat N] [--keep]
@@ -758,13 +759,15 @@ io_stats() {
 # i with --shard i/N when SHARDED is 1), each under rm-bench exec. The run counts when every process exits 0, the
 # copied counts of their reports add up to EXPECTED and the destination holds EXPECTED keys. Sets GROUP_OK,
 # GROUP_NOTE, GROUP_S, GROUP_CPU_S, GROUP_RSS_MAX_KB, GROUP_RSS_SUM_KB, GROUP_SRC_CPU_S, GROUP_DST_CPU_S (the
-# servers CPU_SRC_PIDS and CPU_DST_PIDS), GROUP_BUSY_CORES, GROUP_OTHER_CORES, GROUP_LOAD and, when IO_STATS_PORTS ("SRC DST") is
-# set, GROUP_IO_SRC and GROUP_IO_DST (the reads and writes each server's I/O threads did in the run).
+# servers CPU_SRC_PIDS and CPU_DST_PIDS), GROUP_BUSY_CORES, GROUP_OTHER_CORES, GROUP_LOAD and, when
+# IO_STATS_PORTS ("SRC DST") is set, GROUP_IO_SRC and GROUP_IO_DST (the reads and writes each server's I/O threads
+# did in the run).
 run_group_once() {
   local src=$1 dst=$2 dst_ports=$3 expected=$4 n=$5 sharded=$6 i t0 t1 m0 m1 s0 s1 d0 d1 res fields
   local c copied=0 got rss io_s0=0 io_d0=0 pids=() shard_args=()
   shift 6
-  GROUP_OK=0 GROUP_NOTE='' GROUP_S='' GROUP_CPU_S=0 GROUP_RSS_MAX_KB=0 GROUP_RSS_SUM_KB=0 GROUP_IO_SRC='' GROUP_IO_DST=''
+  GROUP_OK=0 GROUP_NOTE='' GROUP_S='' GROUP_CPU_S=0 GROUP_RSS_MAX_KB=0 GROUP_RSS_SUM_KB=0
+  GROUP_IO_SRC='' GROUP_IO_DST=''
   # shellcheck disable=SC2086
   flush $dst_ports
   GROUP_LOAD=$(cut -d' ' -f1 /proc/loadavg)
