@@ -310,6 +310,11 @@ Status apply_live(const CLI::App& used, const Flags& f, Config& cfg) {
         "a live run follows the whole keyspace from one process (its notifications are not "
         "sharded); drop --shard (SHARD, JOB_COMPLETION_INDEX/SHARD_COUNT)");
   }
+  if (o.threads > 1) {
+    return refuse(shown("--threads") + " " + std::to_string(o.threads),
+                  "a live run's key map, change feed and cut-over barrier belong to one event loop; use "
+                  "--threads 1 or leave it out");
+  }
   if (f.read_from == "replicas") {
     return refuse(shown("--read-from") + " replicas",
                   "a replica lags behind its primary, so a cut-over could end before changes it has not "

@@ -375,6 +375,20 @@ void add_deletion_options(CLI::App& app, Flags& f, const std::string& group) {
       ->group(group);
 }
 
+// --threads (copy and plan).
+void add_threads_option(CLI::App& app, Config& cfg) {
+  app.add_option(
+         "--threads", cfg.copy.options.threads,
+         "event loops, one thread each, over which the source nodes (the shards of a source cluster) are "
+         "spread, each loop with its own connections; one lock, one run record, one report. Default: one "
+         "per source node, at most the cores available. A standalone source, a live run (--live refuses more "
+         "than 1), a server-side copy and --cleanup into an evicting destination use one loop. Memory "
+         "(--window-bytes) and --rate-limit / --max-bytes-per-sec are totals, divided between the loops")
+      ->envname("THREADS")
+      ->type_name("N")
+      ->group("Tuning");
+}
+
 // --live and the options that tune it (copy; plan takes them too, to refuse them with one clear line).
 void add_live_options(CLI::App& app, Flags& f) {
   const std::string g = "Live sync (--live)";
@@ -443,6 +457,7 @@ Subcommands define_commands(CLI::App& app, BoundCommands& bound) {
       ->envname("CLEAN_UP")
       ->group("Copy");
   add_deletion_options(app, main_cmd.f, "Copy");
+  add_threads_option(app, main_cmd.cfg);
   add_live_options(app, main_cmd.f);
   app.add_flag(
          "--yes,--force", main_cmd.cfg.yes,
@@ -457,6 +472,7 @@ Subcommands define_commands(CLI::App& app, BoundCommands& bound) {
       app.add_subcommand("plan", "show what a copy would do, writing nothing (the same as --dry-run)");
   add_run_options(*plan, plan_cmd.f, plan_cmd.cfg, true);
   add_conflict_options(*plan, plan_cmd.f, plan_cmd.cfg);
+  add_threads_option(*plan, plan_cmd.cfg);
   add_live_options(*plan, plan_cmd.f);
   add_state_options(*plan, plan_cmd.cfg, false);
 

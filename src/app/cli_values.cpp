@@ -410,6 +410,7 @@ const std::vector<NumericOption>& numeric_options() {
       {"--window-bytes", K::kSize, 1e3, 64e9, nullptr},
       {"--scan-count", K::kCount, 1, 1e5, nullptr},
       {"--rate-limit", K::kCount, 1, 1e8, "no limit"},
+      {"--threads", K::kCount, 1, 256, nullptr},
       {"--max-bytes-per-sec", K::kSize, 1e3, 1e12, "no limit"},
       {"--connect-timeout", K::kSeconds, 0.1, 86400, nullptr},
       {"--timeout", K::kSeconds, 0.1, 86400, nullptr},

@@ -14,6 +14,7 @@
 #include "copy/live_report.hpp"
 #include "copy/plan_task.hpp"
 #include "copy/server_copy_task.hpp"
+#include "engine/crew.hpp"
 #include "engine/drive.hpp"
 #include "engine/engine.hpp"
 #include "engine/safety.hpp"
@@ -90,6 +91,38 @@ Status check_destination_dbs(net::Loop& loop, resp::Connection& dst, const resp:
   return {};
 }
 
+// How many event loops (threads) a pass runs on (--threads; docs/internals.md, "Threads"): one per source
+// node by default, at most the cores available; one for a single source node (a standalone server), a live
+// run, a server-side copy, a cleanup into an evicting destination (one key at a time) and a plan with rename
+// rules (its collision detector is one loop's).
+uint32_t event_loops(const engine::CopyOptions& o, const std::vector<engine::SourceNode>& sources,
+                     bool server_copy, bool one_key_at_a_time) {
+  const auto nodes = static_cast<uint32_t>(sources.size());
+  if (server_copy || one_key_at_a_time || o.live.enabled || nodes <= 1) {
+    if (o.threads > 1 && nodes <= 1 && !server_copy && !one_key_at_a_time) {
+      spdlog::info("--threads {}: the source is one server, read by one event loop", o.threads);
+    }
+    return 1;
+  }
+  const bool renaming = o.selection.rename && !o.selection.rename->empty();
+  if (o.dry_run && renaming) {
+    if (o.threads > 1) {
+      spdlog::info(
+          "--threads {}: a plan with rename rules runs on one event loop (its collision check sees "
+          "every name)",
+          o.threads);
+    }
+    return 1;
+  }
+  if (o.threads == 0) return std::min(nodes, engine::available_cores());
+  if (o.threads > nodes) {
+    spdlog::info("--threads {}: the source has {} nodes, so {} event loops (one per node)", o.threads, nodes,
+                 nodes);
+    return nodes;
+  }
+  return o.threads;
+}
+
 // One pass of the engine: one source DB into one destination DB.
 struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std containers and json
   engine::EngineResult result;
@@ -98,6 +131,7 @@ struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std
   nlohmann::json run;  // the run record's section of the report (lock, id, resumed)
   report::BigKeys big_keys;
   engine::LiveStats live;  // --live: where the live phase ended
+  uint32_t loops = 1;      // event loops (threads) the pass ran on
 };
 
 enum class PassKind { kCopy, kPlan, kServerCopy };
@@ -123,6 +157,7 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
   auto destination = engine::open_destination(loop, pass_cmd, std::move(*dst), *dst_facts, dst_cluster);
   if (!destination) return destination.error();
   engine::CopyOptions engine_options = options;
+  bool one_key_at_a_time = false;
   if (options.cleanup) {
     auto evicting = check_eviction_policy(loop, *destination, pass_cmd, "--cleanup");
     if (!evicting) return evicting.error();
@@ -130,7 +165,9 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
       // Other keys' writes could evict a copy between the reading that clears its deletion and the
       // deletion: one key at a time, nothing is written in between.
       engine_options.window.keys = 1;
-      spdlog::warn("the destination evicts: --cleanup copies and deletes one key at a time");
+      one_key_at_a_time = true;
+      spdlog::warn("the destination evicts: --cleanup copies and deletes one key at a time{}",
+                   options.threads > 1 ? ", on one event loop (--threads ignored)" : "");
     }
   }
   engine_options.watch_evictions = !options.dry_run && dst_facts->known;
@@ -166,20 +203,46 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
   state::RunState state(loop, pass_cmd, "copy");
   if (auto st = state.begin(*sources); !st) return st.error();
 
+  PassResult out;
+  const uint32_t loops =
+      event_loops(engine_options, *sources, kind == PassKind::kServerCopy, one_key_at_a_time);
+  std::unique_ptr<engine::Runner> runner;
   CopyTask copy_task;
   PlanTask plan_task;
   ServerCopyTask server_copy_task(dst_db);
-  engine::KeyTask& task = kind == PassKind::kPlan         ? static_cast<engine::KeyTask&>(plan_task)
-                          : kind == PassKind::kServerCopy ? static_cast<engine::KeyTask&>(server_copy_task)
-                                                          : copy_task;
-  engine::Engine engine(loop, engine_options, std::move(*sources), std::move(*destination), src_opts,
-                        dst_opts, task);
+  if (loops > 1) {
+    // One task per loop (made on its thread); what the tasks found is added up as each loop ends.
+    auto crew = std::make_unique<engine::Crew>(
+        loop, engine_options, std::move(*sources), std::move(*destination), src_opts, dst_opts, loops,
+        [kind]() -> std::unique_ptr<engine::KeyTask> {
+          if (kind == PassKind::kPlan) return std::make_unique<PlanTask>();
+          return std::make_unique<CopyTask>();
+        },
+        [&out, kind](engine::KeyTask& t) {
+          const report::BigKeys& big = kind == PassKind::kPlan ? static_cast<PlanTask&>(t).big_keys()
+                                                               : static_cast<CopyTask&>(t).big_keys();
+          for (const auto& k : big.listed())
+            out.big_keys.add(k);
+          if (kind == PassKind::kPlan) out.plan += static_cast<PlanTask&>(t).stats();
+        });
+    spdlog::info("{}", crew->spread_text());
+    out.loops = static_cast<uint32_t>(crew->loops());
+    runner = std::move(crew);
+  } else {
+    engine::KeyTask& task = kind == PassKind::kPlan         ? static_cast<engine::KeyTask&>(plan_task)
+                            : kind == PassKind::kServerCopy ? static_cast<engine::KeyTask&>(server_copy_task)
+                                                            : copy_task;
+    runner = std::make_unique<engine::Engine>(loop, engine_options, std::move(*sources),
+                                              std::move(*destination), src_opts, dst_opts, task);
+  }
+  engine::Runner& engine = *runner;
   state.attach(engine);
-  PassResult out;
   out.result = engine::drive(loop, engine, keys, spec.progress_interval_ms, engine::ProgressStyle::kCopy);
   if (engine_options.live.enabled) out.live = engine.live_stats();
-  out.plan = plan_task.stats();
-  out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();
+  if (loops == 1) {
+    out.plan = plan_task.stats();
+    out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();
+  }
   out.interrupted = out.result.signal != 0;
   if (state.active()) {
     report::RunReport pass_report;
@@ -499,6 +562,8 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         break;
       }
       engine::EngineResult& r = pass->result;
+      // The event loops (threads) the run used: the most of any pass.
+      rep.extra["threads"] = std::max(rep.extra.value("threads", uint32_t{1}), pass->loops);
       if (options.live.enabled) add_live_report(rep, pass->live);
       rep.totals += r.total;
       if (passes.size() > 1) rep.dbs.emplace_back(src_db, r.total);

@@ -14,7 +14,7 @@ namespace rmig::engine {
 namespace {
 
 // SIGUSR1: a live run cuts over (Engine::cutover is safe to call more than once); any other run ignores it.
-void on_usr1(Engine& engine, bool early) {
+void on_usr1(Runner& engine, bool early) {
   if (!engine.options().live.enabled) {
     spdlog::info("SIGUSR1 ignored: only a live run (--live) cuts over on it");
     return;
@@ -41,7 +41,7 @@ report::LiveLine live_line(const LiveStats& s) {
 
 }  // namespace
 
-EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t progress_interval_ms,
+EngineResult drive(net::Loop& loop, Runner& engine, uint64_t keys, uint32_t progress_interval_ms,
                    ProgressStyle style) {
   MetricsFeed metrics(loop, engine);  // --metrics-port: the engine's values once a second
   report::Progress progress(keys);

@@ -16,10 +16,11 @@ enum class ProgressStyle : uint8_t {
   kCheck,  // verify and cleanup: checked, equal, different, ...
 };
 
-// Runs `engine` to its end. `keys`: the expected number of keys, for the ETA. `progress_interval_ms`: on a
-// terminal a bar redrawn about twice a second, elsewhere one line per interval (0: none). A loop that runs
-// dry before the engine ends (a bug) stops it, with the result's fatal error saying so.
-EngineResult drive(net::Loop& loop, Engine& engine, uint64_t keys, uint32_t progress_interval_ms,
+// Runs `engine` (one Engine, or an engine::Crew of one per thread) to its end. `keys`: the expected number of
+// keys, for the ETA. `progress_interval_ms`: on a terminal a bar redrawn about twice a second, elsewhere one
+// line per interval (0: none). A loop that runs dry before the engine ends (a bug) stops it, with the
+// result's fatal error saying so.
+EngineResult drive(net::Loop& loop, Runner& engine, uint64_t keys, uint32_t progress_interval_ms,
                    ProgressStyle style);
 
 }  // namespace rmig::engine

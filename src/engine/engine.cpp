@@ -34,8 +34,9 @@ Engine::Engine(net::Loop& loop, const CopyOptions& options, std::vector<SourceNo
       window_(options.window.keys, options.window.bytes),
       pacing_(options.rate_limit_keys, options.rate_limit_bytes),
       selector_(options.selection, options.detect_rename_collisions, expected_keys(sources),
-                options.seen_filter_bytes),
-      seen_(expected_keys(sources), options.seen_filter_bytes),
+                options.seen_filter_bytes, options.shared_targets.get()),
+      seen_(options.shared_seen ? *options.shared_seen
+                                : select::SeenFilter(expected_keys(sources), options.seen_filter_bytes)),
       slots_(window_.slots()),
       retry_timer_(loop, this, &Engine::on_retry_timer),
       rate_timer_(loop, this, &Engine::on_rate_timer) {
@@ -489,6 +490,7 @@ void Engine::destination_lost_keys(std::string why, bool eviction) {
   }
   deletions_stopped_ = true;
   spdlog::error("{}", why);
+  if (on_lost_keys_) on_lost_keys_(why, eviction);
   lost_keys_ = make_error(ExitCode::kDestinationRefused, std::move(why));
   if (opts_.cleanup) return fail_run(*lost_keys_);  // nothing more is written or deleted
   watch_.release();

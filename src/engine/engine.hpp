@@ -27,6 +27,7 @@
 #include "engine/links.hpp"
 #include "engine/options.hpp"
 #include "engine/pacing.hpp"
+#include "engine/runner.hpp"
 #include "engine/window.hpp"
 #include "net/loop.hpp"
 #include "report/counters.hpp"
@@ -138,7 +139,10 @@ class KeyTask {
   virtual void room() {}
 };
 
-class Engine final : private resp::Connection::ReplyHandler, private LinkEvents, private WatchEvents {
+class Engine final : public Runner,
+                     private resp::Connection::ReplyHandler,
+                     private LinkEvents,
+                     private WatchEvents {
   friend class Live;  // the live phase (engine/live.hpp) feeds the dispatcher and reads the links
 
  public:
@@ -155,44 +159,44 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
 
   // Starts scanning. `on_done` runs once, when every key is handled or the run stopped; all connections are
   // closed by then.
-  void start(std::function<void()> on_done);
+  void start(std::function<void()> on_done) override;
   // SIGINT/SIGTERM: the first stops scanning and lets keys in flight finish; the second abandons them.
-  void stop(int signal);
+  void stop(int signal) override;
 
-  report::Counters totals() const;
+  report::Counters totals() const override;
   // The counters of each source node (same order as the sources), for the progress line.
-  std::vector<report::NodeCounters> node_totals() const;
+  std::vector<report::NodeCounters> node_totals() const override;
   // Continues a previous run: per source node (same order as the sources), its checkpointed progress
   // (KeySource::resume; the first window + 4 x scan-count keys are rechecked). Call before start().
-  void resume(const std::vector<NodeProgress>& progress);
+  void resume(const std::vector<NodeProgress>& progress) override;
   // The checkpoint: each key source's progress.
-  std::vector<NodeProgress> checkpoint() const;
+  std::vector<NodeProgress> checkpoint() const override;
   // Called whenever a checkpoint cursor moves (a batch is fully done), and at most every 250 ms while keys
   // are written past the cursor, so a caller can save it while it is fresh. Must not call back into the
   // engine's job API.
-  void on_progress(std::function<void()> callback) { on_progress_ = std::move(callback); }
+  void on_progress(std::function<void()> callback) override { on_progress_ = std::move(callback); }
   // Takes these keys (one list per source node, same order as the sources) instead of scanning: a sample
   // chosen beforehand. Call before start().
   void take_keys(std::vector<std::vector<std::string>> keys);
-  bool rate_limited() const noexcept { return rate_limited_; }
-  std::size_t in_flight() const noexcept { return window_.active(); }
+  bool rate_limited() const noexcept override { return rate_limited_; }
+  std::size_t in_flight() const noexcept override { return window_.active(); }
   // Payload and chunk bytes held by the jobs in flight (the window's byte count).
-  std::size_t bytes_held() const noexcept { return window_.bytes_held(); }
+  std::size_t bytes_held() const noexcept override { return window_.bytes_held(); }
   // The destination holds the scan back: its connection has too much waiting to be sent, or the window is
   // full of keys waiting for its answers.
-  bool paused_by_destination() const noexcept;
-  std::size_t links_down() const noexcept { return links_.down(); }
-  EngineResult take_result();
+  bool paused_by_destination() const noexcept override;
+  std::size_t links_down() const noexcept override { return links_.down(); }
+  EngineResult take_result() override;
 
   // ---- live runs (CopyOptions::live.enabled) ----
   // Ends the live phase: a barrier on every subscriber connection, every change received up to it applied,
   // then the run ends (exit 0 when nothing failed). Safe to call more than once (the first cause counts) and
   // in the bulk phase (the cut-over follows the bulk copy).
-  void cutover(CutoverCause cause);
-  LiveStats live_stats() const;
+  void cutover(CutoverCause cause) override;
+  LiveStats live_stats() const override;
 
   // ---- for tasks ----
-  const CopyOptions& options() const noexcept { return opts_; }
+  const CopyOptions& options() const noexcept override { return opts_; }
   std::size_t window_size() const noexcept { return slots_.size(); }
   Job& job(uint32_t j) noexcept { return slots_[j].job; }
   report::Counters& counters(uint32_t j) noexcept;
@@ -244,7 +248,7 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   bool failing() const noexcept { return fatal_.has_value(); }
   // Stops the run with this error, from a task or from outside the engine (e.g. the destination's lock was
   // lost): no new key starts; replies in flight are still counted.
-  void stop_run(Error error) { fail_run(std::move(error)); }
+  void stop_run(Error error) override { fail_run(std::move(error)); }
   void add_example(uint32_t j, const char* action);
   const std::string& label(uint32_t j, Side side) const;
   // The connection options of the node job j's last command on `side` went to.
@@ -263,9 +267,13 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   // found missing): every deletion stops at once and a run that deletes stops (exit code 5). `eviction`: the
   // destination evicted keys, and any other writing run goes on and ends with exit code 5 too; otherwise (a
   // restart, a failover, a vanished lock) a run that deletes nothing only warns.
-  void destination_lost_keys(std::string why, bool eviction);
+  void destination_lost_keys(std::string why, bool eviction) override;
+  // Called when destination_lost_keys() stops this engine's deletions (engine::Crew tells its other loops).
+  void on_lost_keys(std::function<void(const std::string& why, bool eviction)> callback) {
+    on_lost_keys_ = std::move(callback);
+  }
   // Keys the destination evicted since the run started (sum over its nodes).
-  uint64_t evicted() const noexcept { return watch_.evicted(); }
+  uint64_t evicted() const noexcept override { return watch_.evicted(); }
 
  private:
   // Engine commands: a source's request for keys (SCAN), and per job ASKING and the selection's TYPE.
@@ -360,6 +368,7 @@ class Engine final : private resp::Connection::ReplyHandler, private LinkEvents,
   std::optional<Error> fatal_;
   std::function<void()> on_done_;
   std::function<void()> on_progress_;
+  std::function<void(const std::string&, bool)> on_lost_keys_;
   std::chrono::steady_clock::time_point written_progress_at_{};  // wrote() last called on_progress_
   int signal_ = 0;
   bool rate_limited_ = false;

@@ -9,7 +9,7 @@ namespace {
 constexpr uint64_t kIntervalMs = 1'000;
 }  // namespace
 
-MetricsFeed::MetricsFeed(net::Loop& loop, const Engine& engine)
+MetricsFeed::MetricsFeed(net::Loop& loop, const Runner& engine)
     : engine_(engine), timer_(loop, [this] { update(); }) {
   report::Metrics& metrics = report::Metrics::process();
   if (!metrics.enabled()) return;

@@ -11,14 +11,14 @@ namespace rmig::engine {
 class MetricsFeed {
  public:
   // A new run for the metrics (its totals are added to those of the runs before it); the timer starts now.
-  MetricsFeed(net::Loop& loop, const Engine& engine);
+  MetricsFeed(net::Loop& loop, const Runner& engine);
   MetricsFeed(const MetricsFeed&) = delete;
   MetricsFeed& operator=(const MetricsFeed&) = delete;
   // Sends the engine's values now (the last call before the engine's result is taken).
   void update();
 
  private:
-  const Engine& engine_;
+  const Runner& engine_;
   net::Timer timer_;
 };
 

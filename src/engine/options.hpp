@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "scripts/script.hpp"
+#include "select/seen_filter.hpp"
 #include "select/selection.hpp"
 #include "util/enum_names.hpp"
 
@@ -109,6 +110,13 @@ struct CopyOptions {
   scripts::ScriptCommands source_scripts;       // the source's primaries (cleanup's compare-and-delete)
   scripts::ScriptCommands destination_scripts;  // the destination (merge script, temporary keys)
   LiveOptions live;
+  // --threads: event loops, one thread each (engine::Crew); 0: the default (one per source node, at most the
+  // cores available).
+  uint32_t threads = 0;
+  // Set by engine::Crew for its engines: the duplicate filter and the rename-target filter all its event
+  // loops share (concurrent select::SeenFilter); null: the engine keeps its own.
+  std::shared_ptr<const select::SeenFilter> shared_seen;
+  std::shared_ptr<const select::SeenFilter> shared_targets;
 };
 
 }  // namespace rmig::engine

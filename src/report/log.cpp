@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 
 namespace rmig::report {
 
@@ -18,6 +19,8 @@ namespace {
 LogFormat g_format = LogFormat::kText;
 std::string g_status;         // the status line's text, empty when none is shown
 bool g_status_shown = false;  // it is drawn on the terminal now
+// The terminal's log lines and status line: log lines may come from several threads (--threads).
+std::mutex g_terminal;
 
 // Writes are best effort: a closed terminal or pipe (EPIPE, SIGPIPE ignored) drops what cannot be printed.
 void put(std::string_view s) {
@@ -55,6 +58,7 @@ class TerminalSink final : public spdlog::sinks::base_sink<spdlog::details::null
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t formatted;
     formatter_->format(msg, formatted);
+    const std::lock_guard<std::mutex> lock(g_terminal);
     erase_status();
     put(std::string_view(formatted.data(), formatted.size()));
     draw_status();
@@ -110,7 +114,7 @@ void setup_logging(spdlog::level::level_enum level, LogFormat format) {
   if (status_line_enabled()) {
     sink = std::make_shared<TerminalSink>();
   } else {
-    sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   }
   auto logger = std::make_shared<spdlog::logger>("redis-migrate", std::move(sink));
   if (format == LogFormat::kJson) {
@@ -147,11 +151,13 @@ bool status_line_enabled() noexcept { return g_format == LogFormat::kText && ::i
 
 void set_status_line(std::string text) {
   if (!status_line_enabled()) return;
+  const std::lock_guard<std::mutex> lock(g_terminal);
   g_status = std::move(text);
   draw_status();
 }
 
 void clear_status_line() {
+  const std::lock_guard<std::mutex> lock(g_terminal);
   erase_status();
   g_status.clear();
   std::fflush(stderr);

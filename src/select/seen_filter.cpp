@@ -18,19 +18,27 @@ constexpr uint64_t mix(uint64_t x) noexcept {
 }
 }  // namespace
 
-SeenFilter::SeenFilter(uint64_t expected_keys, std::size_t max_bytes) {
+SeenFilter::SeenFilter(uint64_t expected_keys, std::size_t max_bytes, bool concurrent) {
   const uint64_t min_bytes = uint64_t{1} << 20;
   const uint64_t max = std::max<uint64_t>(min_bytes, max_bytes);
   const uint64_t want =
       std::clamp<uint64_t>(std::max<uint64_t>(expected_keys, 1) * kBitsPerKey / 8, min_bytes, max);
   blocks_ = std::max<uint64_t>(1, want / sizeof(Block));
   // Zeroed lazily by the kernel: pages count towards RSS only once a key lands in them.
-  data_.reset(new Block[blocks_]());
+  data_ = std::shared_ptr<Block[]>(new Block[blocks_]());
+  if (concurrent) stripes_ = std::make_shared<Stripes>();
 }
 
 bool SeenFilter::test_and_add(std::string_view key) noexcept {
   const uint64_t h = std::hash<std::string_view>{}(key);
-  Block& b = data_[h % blocks_];
+  const uint64_t index = h % blocks_;
+  Block& b = data_[index];
+  if (!stripes_) return add_bits(b, h);
+  const std::lock_guard<std::mutex> lock((*stripes_)[index % kStripes]);
+  return add_bits(b, h);
+}
+
+bool SeenFilter::add_bits(Block& b, uint64_t h) noexcept {
   uint64_t bits = mix(h);
   bool seen = true;
   for (int i = 0; i < kBitsSet; ++i) {

@@ -10,10 +10,11 @@
 namespace rmig::select {
 
 Selector::Selector(Selection selection, bool detect_collisions, uint64_t expected_keys,
-                   std::size_t filter_bytes)
+                   std::size_t filter_bytes, const SeenFilter* shared_targets)
     : sel_(std::move(selection)) {
   if (detect_collisions && sel_.rename && !sel_.rename->empty()) {
-    targets_ = std::make_unique<SeenFilter>(expected_keys, filter_bytes);
+    targets_ = shared_targets != nullptr ? std::make_unique<SeenFilter>(*shared_targets)
+                                         : std::make_unique<SeenFilter>(expected_keys, filter_bytes);
   }
   if (sel_.match.size() == 1) scan_match_ = sel_.match.front();
   if (sel_.types.size() == 1 && sel_.scan_type_supported) scan_type_ = sel_.types.front();

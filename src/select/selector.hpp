@@ -27,7 +27,10 @@ class Selector {
  public:
   // `detect_collisions`: remember the destination names taken (a filter sized for `expected_keys`, at most
   // `filter_bytes`) and fail a key whose destination name another selected key already took.
-  Selector(Selection selection, bool detect_collisions, uint64_t expected_keys, std::size_t filter_bytes);
+  // `shared_targets`: that filter, shared with other selectors (the engines of engine::Crew: a collision
+  // between keys of two event loops is caught), instead of one of its own.
+  Selector(Selection selection, bool detect_collisions, uint64_t expected_keys, std::size_t filter_bytes,
+           const SeenFilter* shared_targets = nullptr);
 
   // What the server can filter itself: SCAN's MATCH and TYPE arguments (empty: none).
   const std::string& scan_match() const noexcept { return scan_match_; }

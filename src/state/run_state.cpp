@@ -154,7 +154,7 @@ void RunState::decide_resume(const RunRecord& old, const std::vector<engine::Sou
                old.id, record_.attempts, old.status, where, report::thousands(done.scanned));
 }
 
-void RunState::attach(engine::Engine& engine) {
+void RunState::attach(engine::Runner& engine) {
   if (!active_) return;
   engine_ = &engine;
   if (resumed_) engine.resume(resume_);

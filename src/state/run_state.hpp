@@ -43,7 +43,7 @@ class RunState {
   // Before the engine exists. Fails with ExitCode::kLocked when another run holds the lease.
   Status begin(const std::vector<engine::SourceNode>& sources);
   // Before engine.start().
-  void attach(engine::Engine& engine);
+  void attach(engine::Runner& engine);
   // After the engine finished.
   void end(const report::RunReport& report, ExitCode exit_code, std::vector<engine::NodeProgress> progress);
 
@@ -73,7 +73,7 @@ class RunState {
   std::vector<engine::NodeProgress> resume_;  // in the sources' order
   bool resumed_ = false;
   report::Counters resumed_from_;
-  engine::Engine* engine_ = nullptr;
+  engine::Runner* engine_ = nullptr;
   net::Timer heartbeat_;
   bool saving_ = false;
   bool dirty_ = false;
