@@ -11,11 +11,18 @@
 # The live section (--only live) measures a live run (--live) while a load of fixed rates writes to the source:
 # the lag from a write acknowledged by the source to its value on the destination, the tool's CPU, pending keys,
 # the highest rate held with p99 lag under 1 s; and the cost of a resync of an unchanged keyspace.
+# The scaling section (--only scaling) copies one dataset from a 3-primary source cluster to a 3-primary destination
+# cluster as one process (defaults), as one process with --threads 1, 2, 3 (when the tool has --threads), and as
+# N processes at once with --shard i/N (N = 1, 2, 3); then between two standalone Valkey 8 servers with I/O threads
+# off (io-threads 1), on (io-threads 2) and forced (events-per-io-thread 0), one process against two shards at
+# once. Columns: keys/s, wall s, the tool's CPU (all processes summed), the servers' CPU, peak RSS, and the
+# machine's load, busy cores and other work during the run.
 # The method is described in docs/performance.md. Results: build-bench/results.{md,json} (raw: results.tsv).
 #
 # usage: scripts/bench.sh [--quick] [--only NAME[,NAME...]] [--tool PATH] [--repeat N] [--keep]
 #   --quick       datasets 10x smaller (a smoke run of about two minutes)
-#   --only NAME   run only these sections: strings mixed strings5m bigkeys tls cluster rewrite live (repeatable)
+#   --only NAME   run only these sections: strings mixed strings5m bigkeys tls cluster rewrite live scaling
+#                 (repeatable)
 #   --tool PATH   measure this redis-migrate binary instead of building build-release/redis-migrate
 #   --repeat N    run every timed step N times and keep the best (default 1)
 #   --keep        keep the work directory under /tmp (command files, server logs) for inspection
@@ -25,12 +32,15 @@
 #   RM_BENCH_TOOL_ARGS           extra tool arguments for every run, e.g. "--big-key-threshold 0" (default none)
 #   RM_BENCH_SERVER              the command that starts a server, words split on spaces (default redis-server),
 #                                e.g. "LOADER --library-path LIBS .../redis-server" for another Redis version
+#   RM_BENCH_VALKEY8             the command that starts Valkey 8 for the scaling section, words split on spaces
+#                                (default: the valkey-server the cross-version tests unpack under
+#                                ${RMIG_VERSIONS_CACHE:-/tmp/rmig-versions}/valkey-8.0_*)
 set -euo pipefail
 CLK_TCK=$(getconf CLK_TCK)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/build-bench"
-ALL_SECTIONS=(strings mixed strings5m bigkeys tls cluster rewrite live)
+ALL_SECTIONS=(strings mixed strings5m bigkeys tls cluster rewrite live scaling)
 COMMAND_LINE="scripts/bench.sh"
 [ -n "${RM_BENCH_TOOL_ARGS:-}" ] && COMMAND_LINE="RM_BENCH_TOOL_ARGS='$RM_BENCH_TOOL_ARGS' $COMMAND_LINE"
 for arg in "$@"; do
@@ -43,7 +53,7 @@ KEEP=0
 TOOL=
 SECTIONS=()
 
-usage() { sed -n '16,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '/^# usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 die() {
   printf 'bench: error: %s\n' "$*" >&2
   exit 1
@@ -664,16 +674,18 @@ tls_section() {
   stop_servers
 }
 
-# start_cluster NAME: three primaries, no replicas; sets CLUSTER_TARGETS ("PORT@SLOTS ...") and CLUSTER_PORTS.
+# start_cluster NAME: three primaries, no replicas; sets CLUSTER_TARGETS ("PORT@SLOTS ..."), CLUSTER_PORTS and
+# CLUSTER_PIDS.
 start_cluster() {
   local name=$1 i port nodes=() slots
-  CLUSTER_TARGETS='' CLUSTER_PORTS=''
+  CLUSTER_TARGETS='' CLUSTER_PORTS='' CLUSTER_PIDS=''
   for i in 1 2 3; do
     port=$(rmb free-port --with-bus)
     start_server "$name-$i" "$port" --cluster-enabled yes --cluster-config-file "$WORK/$name-$i/nodes.conf" \
       --cluster-node-timeout 5000
     nodes+=("127.0.0.1:$port")
     CLUSTER_PORTS+="$port "
+    CLUSTER_PIDS+="$SERVER_PID "
   done
   redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >>"$OUT/bench.log" 2>&1 ||
     die "redis-cli --cluster create failed for $name (see $OUT/bench.log)"
@@ -717,6 +729,297 @@ cluster_section() {
   measure_tool tool "$src" "$dst" "$dst_ports" "$keys" "${CLUSTER_ARGS[@]}"
   record cluster "name=$name" "keys=$keys" "payload_bytes=$payload" "${TOOL_FIELDS[@]}"
   stop_servers
+}
+
+# --- scaling ---------------------------------------------------------------------------------------------------------
+# What a copy gains from more event loops (--threads N, one process) and from more processes (--shard i/N, N
+# processes at once, as the pods of a Kubernetes Indexed Job run), on the same servers and data:
+#   rows      every row runs once per round, REPEAT rounds, so a change of the machine's load hits every row; the
+#             fastest run of each row is kept (its CPU figures with it; peak RSS the highest of the runs)
+#   wall      from starting the processes to the last one's exit (date +%s%N in this script)
+#   tool CPU  user+sys of every process (wait4 in rm-bench exec), summed
+#   servers   user+sys of the source's and of the destination's server processes (/proc/PID/stat), each side summed
+#   RSS       ru_maxrss of each process: the highest, and the sum (the processes peak at about the same time)
+#   load      /proc/loadavg (1 min) when the run started; it counts this bench's own processes of the run before
+#   busy      the machine's busy CPU time in the run (/proc/stat), in cores: all of them (nproc) when the cores, not
+#             the processes' parallelism, bound the run
+#   others    that busy time less the tool's and the servers': the other work on the machine, in cores
+
+# Busy CPU time of the whole machine so far, in clock ticks (user nice system irq softirq steal of /proc/stat).
+machine_busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+
+# io_stats PORT: the server's io_threaded_reads_processed + io_threaded_writes_processed (INFO stats; 0 on a
+# server without I/O threads, or whose I/O threads stayed idle).
+io_stats() {
+  rcli "$1" INFO stats | tr -d '\r' | awk -F: '
+    $1 == "io_threaded_reads_processed" || $1 == "io_threaded_writes_processed" { n += $2 } END { print n + 0 }'
+}
+
+# run_group_once SRC_URL DST_URL "DST_PORTS" EXPECTED N SHARDED ARGS...: N tool processes started at once (process
+# i with --shard i/N when SHARDED is 1), each under rm-bench exec. The run counts when every process exits 0, the
+# copied counts of their reports add up to EXPECTED and the destination holds EXPECTED keys. Sets GROUP_OK,
+# GROUP_NOTE, GROUP_S, GROUP_CPU_S, GROUP_RSS_MAX_KB, GROUP_RSS_SUM_KB, GROUP_SRC_CPU_S, GROUP_DST_CPU_S (the
+# servers CPU_SRC_PIDS and CPU_DST_PIDS), GROUP_BUSY_CORES, GROUP_OTHER_CORES, GROUP_LOAD and, when
+# IO_STATS_PORTS ("SRC DST") is set, GROUP_IO_SRC and GROUP_IO_DST (the reads and writes each server's I/O threads
+# did in the run).
+run_group_once() {
+  local src=$1 dst=$2 dst_ports=$3 expected=$4 n=$5 sharded=$6 i t0 t1 m0 m1 s0 s1 d0 d1 res fields
+  local c copied=0 got rss io_s0=0 io_d0=0 pids=() shard_args=()
+  shift 6
+  GROUP_OK=0 GROUP_NOTE='' GROUP_S='' GROUP_CPU_S=0 GROUP_RSS_MAX_KB=0 GROUP_RSS_SUM_KB=0
+  GROUP_IO_SRC='' GROUP_IO_DST=''
+  # shellcheck disable=SC2086
+  flush $dst_ports
+  GROUP_LOAD=$(cut -d' ' -f1 /proc/loadavg)
+  if [ -n "${IO_STATS_PORTS:-}" ]; then
+    io_s0=$(io_stats "${IO_STATS_PORTS% *}")
+    io_d0=$(io_stats "${IO_STATS_PORTS#* }")
+  fi
+  # shellcheck disable=SC2086
+  s0=$(cpu_ticks $CPU_SRC_PIDS)
+  # shellcheck disable=SC2086
+  d0=$(cpu_ticks $CPU_DST_PIDS)
+  m0=$(machine_busy_ticks)
+  t0=$(date +%s%N)
+  for ((i = 0; i < n; i++)); do
+    shard_args=()
+    [ "$sharded" = 1 ] && shard_args=(--shard "$i/$n")
+    rm -f "$WORK/report.$i.json"
+    rmb exec --stdout "$WORK/tool.$i.out" --stderr "$WORK/tool.$i.err" -- "$TOOL" --report-json \
+      "$WORK/report.$i.json" "${TOOL_ARGS[@]}" "$@" "${shard_args[@]}" "$src" "$dst" >"$WORK/exec.$i" &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || die "rm-bench exec failed"; done
+  t1=$(date +%s%N)
+  m1=$(machine_busy_ticks)
+  # shellcheck disable=SC2086
+  s1=$(cpu_ticks $CPU_SRC_PIDS)
+  # shellcheck disable=SC2086
+  d1=$(cpu_ticks $CPU_DST_PIDS)
+  for ((i = 0; i < n; i++)); do
+    res=$(cat "$WORK/exec.$i")
+    shard_args=()
+    [ "$sharded" = 1 ] && shard_args=(--shard "$i/$n")
+    echo "tool $* ${shard_args[*]} $src $dst: $res" >>"$OUT/bench.log"
+    if [ "$(kv exit "$res")" != 0 ]; then
+      GROUP_NOTE="process $((i + 1)) of $n: exit $(kv exit "$res"): $(tail -n 1 "$WORK/tool.$i.err" 2>/dev/null | cut -c1-160)"
+      return 0
+    fi
+    if ! fields=$(rmb report-get "$WORK/report.$i.json" 2>&1); then
+      GROUP_NOTE="process $((i + 1)) of $n: exit 0 but no usable --report-json: $fields"
+      return 0
+    fi
+    echo "report: $fields" >>"$OUT/bench.log"
+    c=$(kv copied "$fields")
+    [[ $c =~ ^[0-9]+$ ]] || { GROUP_NOTE="process $((i + 1)) of $n: no copied count in its report"; return 0; }
+    copied=$((copied + c))
+    GROUP_CPU_S=$(fsum "$GROUP_CPU_S" "$(kv cpu_s "$res")")
+    rss=$(kv max_rss_kb "$res")
+    GROUP_RSS_SUM_KB=$((GROUP_RSS_SUM_KB + rss))
+    [ "$rss" -le "$GROUP_RSS_MAX_KB" ] || GROUP_RSS_MAX_KB=$rss
+  done
+  # shellcheck disable=SC2086
+  got=$(user_dbsize_sum $dst_ports)
+  if [ "$copied" != "$expected" ] || [ "$got" != "$expected" ]; then
+    GROUP_NOTE="copied=$copied (all processes), destination holds $got keys, expected $expected"
+    return 0
+  fi
+  GROUP_OK=1
+  GROUP_S=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+  GROUP_SRC_CPU_S=$(ticks_s "$s0" "$s1")
+  GROUP_DST_CPU_S=$(ticks_s "$d0" "$d1")
+  GROUP_BUSY_CORES=$(awk -v m=$((m1 - m0)) -v hz="$CLK_TCK" -v w="$GROUP_S" 'BEGIN { printf "%.2f", m / hz / w }')
+  GROUP_OTHER_CORES=$(awk -v m=$((m1 - m0)) -v hz="$CLK_TCK" -v t="$GROUP_CPU_S" -v s="$GROUP_SRC_CPU_S" \
+    -v d="$GROUP_DST_CPU_S" -v w="$GROUP_S" 'BEGIN { o = m / hz - t - s - d; if (o < 0) o = 0; printf "%.2f", o / w }')
+  if [ -n "${IO_STATS_PORTS:-}" ]; then
+    GROUP_IO_SRC=$(($(io_stats "${IO_STATS_PORTS% *}") - io_s0))
+    GROUP_IO_DST=$(($(io_stats "${IO_STATS_PORTS#* }") - io_d0))
+  fi
+}
+
+# scaling_rows SETUP SRC_URL DST_URL "DST_PORTS" EXPECTED ROW...: each ROW is "LABEL|N|SHARDED|ARGS" (ARGS split on
+# spaces); REPEAT rounds of every row in turn; one "scaling" record per row (its fastest run).
+scaling_rows() {
+  local setup=$1 src=$2 dst=$3 dst_ports=$4 expected=$5 round idx label n sharded args extra
+  shift 5
+  local rows=("$@") best_s=() best_fields=() rss_max=() rss_sum=() failed=()
+  for ((round = 1; round <= REPEAT; round++)); do
+    for idx in "${!rows[@]}"; do
+      IFS='|' read -r label n sharded args <<<"${rows[$idx]}"
+      [ -z "${failed[$idx]:-}" ] || continue
+      read -r -a extra <<<"$args"
+      run_group_once "$src" "$dst" "$dst_ports" "$expected" "$n" "$sharded" "${extra[@]}"
+      if [ "$GROUP_OK" != 1 ]; then
+        log "  $label, round $round: failed: $GROUP_NOTE"
+        failed[idx]=$GROUP_NOTE
+        continue
+      fi
+      log "  $label, round $round: ${GROUP_S}s ($(awk -v k="$expected" -v s="$GROUP_S" 'BEGIN { printf "%.0f", k / s }') keys/s), CPU s: tool $GROUP_CPU_S, source $GROUP_SRC_CPU_S, destination $GROUP_DST_CPU_S; peak RSS $((GROUP_RSS_MAX_KB / 1024)) MB; load $GROUP_LOAD, machine busy $GROUP_BUSY_CORES cores, others ${GROUP_OTHER_CORES}${GROUP_IO_SRC:+; I/O-threaded reads+writes: source $GROUP_IO_SRC, destination $GROUP_IO_DST}"
+      [ "${GROUP_RSS_MAX_KB}" -le "${rss_max[$idx]:-0}" ] || rss_max[idx]=$GROUP_RSS_MAX_KB
+      [ "${GROUP_RSS_SUM_KB}" -le "${rss_sum[$idx]:-0}" ] || rss_sum[idx]=$GROUP_RSS_SUM_KB
+      if [ "$(fbetter "${best_s[$idx]:-}" "$GROUP_S")" = 1 ]; then
+        best_s[idx]=$GROUP_S
+        best_fields[idx]="s=$GROUP_S"$'\t'"cpu_s=$GROUP_CPU_S"$'\t'"src_cpu_s=$GROUP_SRC_CPU_S"$'\t'"dst_cpu_s=$GROUP_DST_CPU_S"$'\t'"load=$GROUP_LOAD"$'\t'"busy_cores=$GROUP_BUSY_CORES"$'\t'"others_cores=$GROUP_OTHER_CORES"$'\t'"io_src=$GROUP_IO_SRC"$'\t'"io_dst=$GROUP_IO_DST"
+      fi
+    done
+  done
+  for idx in "${!rows[@]}"; do
+    IFS='|' read -r label n sharded args <<<"${rows[$idx]}"
+    if [ -n "${failed[$idx]:-}" ]; then
+      record scaling "setup=$setup" "run=$label" "processes=$n" "keys=$expected" status=failed "note=${failed[$idx]}"
+    else
+      local f=()
+      IFS=$'\t' read -r -a f <<<"${best_fields[$idx]}"
+      record scaling "setup=$setup" "run=$label" "processes=$n" "keys=$expected" status=ok "${f[@]}" \
+        "rss_max_kb=${rss_max[$idx]}" "rss_sum_kb=${rss_sum[$idx]}"
+    fi
+  done
+}
+
+# The Valkey 8 that starts the standalone rows: RM_BENCH_VALKEY8, else the build the cross-version tests unpack
+# (tests/support/versions.cpp: valkey-tools from bookworm-backports, dpkg-deb -x into RMIG_VERSIONS_CACHE, started
+# directly). Sets VALKEY8_CMD (array) or VALKEY8_REASON.
+find_valkey8() {
+  local dir
+  VALKEY8_CMD=() VALKEY8_REASON=''
+  if [ -n "${RM_BENCH_VALKEY8:-}" ]; then
+    read -r -a VALKEY8_CMD <<<"$RM_BENCH_VALKEY8"
+  else
+    for dir in "${RMIG_VERSIONS_CACHE:-/tmp/rmig-versions}"/valkey-8.0_*; do
+      [ -f "$dir/complete" ] && [ -x "$dir/usr/bin/valkey-server" ] && VALKEY8_CMD=("$dir/usr/bin/valkey-server") && break
+    done
+  fi
+  if [ ${#VALKEY8_CMD[@]} -eq 0 ]; then
+    VALKEY8_REASON="no Valkey 8 unpacked under ${RMIG_VERSIONS_CACHE:-/tmp/rmig-versions} (run a test that uses it once, e.g. build/release/tests/integration_tests --test-suite=rewrite, or set RM_BENCH_VALKEY8)"
+  elif ! "${VALKEY8_CMD[@]}" --version 2>/dev/null | grep -q 'v=8\.'; then
+    VALKEY8_REASON="'${VALKEY8_CMD[*]} --version' does not say v=8."
+    VALKEY8_CMD=()
+  fi
+}
+
+scaling_section() {
+  local name has_threads=0 has_shard=0 rows=() help
+  name="strings-$(short_count "$STRINGS_N")"
+  log "scaling: cluster to cluster (3 -> 3 primaries) on $name: threads, shard processes"
+  if [ -n "$TOOL_REASON" ]; then
+    record unavailable section=scaling "reason=$TOOL_REASON"
+    return 0
+  fi
+  # Read whole first: grep -q stops at its first match, and under pipefail a writer cut off by that fails the test.
+  help=$("$TOOL" --help 2>&1 || true)
+  grep -qE '^[[:space:]]*--threads([ =,]|$)' <<<"$help" && has_threads=1
+  grep -qE '^[[:space:]]*--shard([ =,]|$)' <<<"$help" && has_shard=1
+  rows=("one process, defaults|1|0|")
+  if [ "$has_threads" = 1 ]; then
+    rows+=("--threads 1|1|0|--threads 1" "--threads 2|1|0|--threads 2" "--threads 3|1|0|--threads 3")
+  else
+    log "  --threads rows skipped: the tool's --help has no --threads"
+    record scaling-note "setup=cluster" "note=--threads rows skipped: the tool's --help has no --threads"
+  fi
+  if [ "$has_shard" = 1 ]; then
+    rows+=("1 shard process (--shard 0/1)|1|1|" "2 shard processes (--shard i/2)|2|1|"
+      "3 shard processes (--shard i/3)|3|1|")
+  else
+    log "  shard rows skipped: the tool's --help has no --shard"
+    record scaling-note "setup=cluster" "note=shard rows skipped: the tool's --help has no --shard"
+  fi
+
+  start_cluster scaling-source
+  local src_targets=$CLUSTER_TARGETS src_ports=$CLUSTER_PORTS src_pids=$CLUSTER_PIDS
+  start_cluster scaling-destination
+  local dst_ports=$CLUSTER_PORTS dst_pids=$CLUSTER_PIDS src dst keys
+  # shellcheck disable=SC2059
+  src=$(printf "$CLUSTER_URL_FORMAT" "${src_ports%% *}")
+  # shellcheck disable=SC2059
+  dst=$(printf "$CLUSTER_URL_FORMAT" "${dst_ports%% *}")
+  if ! probe cluster "$src_targets" "$dst_ports" "$src" "$dst" "${CLUSTER_ARGS[@]}"; then
+    record unavailable section=scaling "reason=$PROBE_REASON"
+    stop_servers
+    return 0
+  fi
+  seed_on "$src_targets" strings "$STRINGS_N" "$VALUE_SIZE"
+  # shellcheck disable=SC2086
+  keys=$(dbsize_sum $src_ports)
+  [ "$keys" = "$STRINGS_N" ] || die "cluster seeding gave $keys keys, expected $STRINGS_N"
+  log "  seeded $keys keys over 3 primaries in ${SEED_S}s"
+  if [ ${#CLUSTER_ARGS[@]} -gt 0 ]; then
+    local r
+    for r in "${!rows[@]}"; do rows[r]+=" ${CLUSTER_ARGS[*]}"; done
+  fi
+  CPU_SRC_PIDS=$src_pids CPU_DST_PIDS=$dst_pids
+  scaling_rows "cluster 3 -> 3, $("${SERVER_CMD[@]}" --version | sed -n 's/^\([A-Za-z]*\) server v=\([^ ]*\).*/\1 \2/p')" \
+    "$src" "$dst" "$dst_ports" "$keys" "${rows[@]}"
+  CPU_SRC_PIDS='' CPU_DST_PIDS=''
+  stop_servers
+
+  log "scaling: standalone Valkey 8 to Valkey 8 on $name, I/O threads off and on: one process vs 2 shard processes"
+  find_valkey8
+  if [ -n "$VALKEY8_REASON" ]; then
+    log "  not available: $VALKEY8_REASON"
+    record unavailable section=scaling-standalone "reason=$VALKEY8_REASON"
+    return 0
+  fi
+  if [ "$has_shard" = 0 ]; then
+    record unavailable section=scaling-standalone "reason=the tool's --help has no --shard"
+    return 0
+  fi
+  local saved_cmd=("${SERVER_CMD[@]}") conf version label server_args n=0 div
+  version=$("${VALKEY8_CMD[@]}" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
+  SERVER_CMD=("${VALKEY8_CMD[@]}")
+  # io-threads 2 alone hands a client's reads and writes to an I/O thread only once an event-loop turn has at
+  # least events-per-io-thread (default 2) events per thread; events-per-io-thread 0 hands every one to them
+  # (Valkey calls it a setting for tests): what I/O threads do for this few connections when forced. Forced, they
+  # spin for work on the cores the rest needs and the copy is ten times slower here: a tenth of the keys.
+  for conf in "1|1|--io-threads 1" "2|1|--io-threads 2" \
+    "2, events-per-io-thread 0|10|--io-threads 2 --events-per-io-thread 0"; do
+    label=${conf%%|*}
+    div=${conf#*|}
+    div=${div%%|*}
+    read -r -a server_args <<<"${conf##*|}"
+    n=$((n + 1))
+    SRC_PORT=$(rmb free-port)
+    start_server "scaling-valkey-$n-source" "$SRC_PORT" "${server_args[@]}"
+    SRC_PID=$SERVER_PID
+    DST_PORT=$(rmb free-port)
+    start_server "scaling-valkey-$n-destination" "$DST_PORT" "${server_args[@]}"
+    DST_PID=$SERVER_PID
+    seed_on "$SRC_PORT" strings $((STRINGS_N / div)) "$VALUE_SIZE"
+    keys=$(rcli "$SRC_PORT" DBSIZE)
+    [ "$keys" = $((STRINGS_N / div)) ] || die "seeding gave $keys keys, expected $((STRINGS_N / div))"
+    log "  io-threads $label: seeded $keys keys in ${SEED_S}s"
+    CPU_SRC_PIDS=$SRC_PID CPU_DST_PIDS=$DST_PID IO_STATS_PORTS="$SRC_PORT $DST_PORT"
+    scaling_rows "standalone Valkey $version, io-threads $label (both sides)" "redis://127.0.0.1:$SRC_PORT" \
+      "redis://127.0.0.1:$DST_PORT" "$DST_PORT" "$keys" "one process|1|0|" "2 shard processes (--shard i/2)|2|1|"
+    CPU_SRC_PIDS='' CPU_DST_PIDS='' IO_STATS_PORTS=''
+    stop_servers
+  done
+  SERVER_CMD=("${saved_cmd[@]}")
+}
+
+# scaling_markdown: the scaling section's table from results.tsv, printed and appended to results.md (rm-bench
+# render does not know it).
+scaling_markdown() {
+  grep -qE '^scaling' "$RESULTS" || return 0
+  {
+    printf '\n## Scaling: event loops (--threads) and processes (--shard i/N)\n\n'
+    printf 'The fastest of the rounds per row (rows interleaved round by round). keys/s and wall s: from starting the '
+    printf 'processes to the last exit. CPU: user+sys seconds per million keys; tool = every process summed; source, '
+    printf 'destination = their server processes summed. Peak RSS: the largest process / all processes summed. '
+    printf 'load: 1-minute load average when the run started; busy: the machine'"'"'s busy CPU during the run, in '
+    printf 'cores (%s cores in all); others: that less the tool'"'"'s and the servers'"'"', the other work on the machine.\n\n' "$(nproc)"
+    printf '| setup | run | processes | keys | keys/s | wall s | tool CPU s/M keys | source CPU s/M | destination CPU s/M | peak RSS MB (max / sum) | load | busy, cores | others, cores | I/O-threaded reads+writes: source / destination |\n'
+    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+    awk -F'\t' '$1 == "scaling" { delete f; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
+        if (f["status"] != "ok") { printf "| %s | %s | %s | %s | FAIL: %s ||||||||||\n", f["setup"], f["run"], f["processes"], f["keys"], f["note"]; next }
+        m = f["keys"] / 1e6
+        printf "| %s | %s | %s | %s | %.0f | %s | %.2f | %.2f | %.2f | %.1f / %.1f | %s | %s | %s | %s |\n", f["setup"], f["run"],
+          f["processes"], f["keys"], f["keys"] / f["s"], f["s"], f["cpu_s"] / m, f["src_cpu_s"] / m, f["dst_cpu_s"] / m,
+          f["rss_max_kb"] / 1024, f["rss_sum_kb"] / 1024, f["load"], f["busy_cores"], f["others_cores"],
+          (f["io_src"] == "" ? "" : f["io_src"] " / " f["io_dst"]) }
+      $1 == "scaling-note" { for (i = 2; i <= NF; i++) { split($i, kv, "="); g[kv[1]] = substr($i, length(kv[1]) + 2) }
+        notes = notes "\n- " g["note"] }
+      END { if (notes != "") print notes }' "$RESULTS"
+  } | tee -a "$OUT/results.md"
 }
 
 # --- live sync ---------------------------------------------------------------------------------------------------
@@ -1016,11 +1319,13 @@ for section in "${SECTIONS[@]}"; do
     cluster) cluster_section ;;
     rewrite) rewrite_section ;;
     live) live_section ;;
+    scaling) scaling_section ;;
   esac
 done
 
 echo
 rmb render "$RESULTS" --markdown "$OUT/results.md" --json "$OUT/results.json"
 live_markdown
+scaling_markdown
 echo
 log "results: $OUT/results.md and $OUT/results.json (raw: $OUT/results.tsv, log: $OUT/bench.log)"
