@@ -1144,7 +1144,9 @@ live_section() {
     record unavailable section=live "reason=$TOOL_REASON"
     return 0
   fi
-  if ! "$TOOL" --help 2>&1 | grep -q -- '--live'; then
+  local live_help
+  live_help=$("$TOOL" --help 2>&1 || true)
+  if ! grep -q -- '--live' <<<"$live_help"; then
     record unavailable section=live "reason=the tool has no --live option"
     log "  not available: the tool has no --live option"
     return 0
