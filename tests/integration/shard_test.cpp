@@ -407,6 +407,40 @@ TEST_SUITE("shard") {
     CHECK(contains(unread.result.err, "was not checked"));
   }
 
+  TEST_CASE("a cluster destination: the shard registry is pruned and unlock --shard removes an entry") {
+    RedisServer src_server;
+    LocalCluster dst_cluster;
+    Client src = src_server.client();
+    seed_strings(src, 2000, "k:");
+    ClusterClient dst = dst_cluster.client();
+    // The registry, the leases and the records live on the nodes owning their slots.
+    Parallel run;
+    for (int i = 0; i < 2; ++i)
+      run.start(
+          {"--shard", shard_arg(i, 2), src_server.url(), dst_cluster.url(), "--progress-interval", "0"});
+    run.finish();
+    for (int i = 0; i < 2; ++i) {
+      INFO(run.results[i].describe());
+      REQUIRE(run.results[i].exit_code == 0);
+    }
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shards"}).integer == 0);
+    require_same(compare_keyspaces(src, dst), 2000);
+    // A dead shard's lease and entry (as a kill -9 leaves them): unlock --shard removes both, from any node.
+    dst.command({"SET", "redis-migrate:lock:shard-1-of-2",
+                 R"({"host":"elsewhere","pid":4242,"started_at":"2026-01-01T00:00:00Z","command":"copy"})",
+                 "PX", "30000"});
+    dst.command({"ZADD", "redis-migrate:lock:shards", "1", "redis-migrate:lock:shard-1-of-2"});
+    auto refused = run_copy({"--no-lock", src_server.url(), dst_cluster.url()});
+    CHECK(refused.exit_code() == 4);
+    auto unlocked = run_copy({"unlock", "--shard", "1/2", "--yes",
+                              "redis://127.0.0.1:" + std::to_string(dst_cluster.primary(2).port())});
+    INFO(unlocked.result.describe());
+    CHECK(unlocked.exit_code() == 0);
+    CHECK(unlocked.report["unregistered"] == true);
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shards"}).integer == 0);
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shard-1-of-2"}).integer == 0);
+  }
+
   TEST_CASE("bad --shard values: one line, exit 2, nothing written; the option goes anywhere") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
