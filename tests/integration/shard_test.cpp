@@ -1,7 +1,8 @@
 // --shard I/N: N processes each copy an even share of the hash slots, from a cluster and from a standalone
 // source, every key exactly once; each shard has its own lease and run record (a killed shard resumes its
-// own checkpoint), sharded and unsharded runs exclude each other, status lists the shards, and the Indexed
-// Job manifest runs as its pods would.
+// own checkpoint), sharded and unsharded runs exclude each other (with --no-lock too), each shard counts its
+// share of the source keys, status lists the shards with their progress, the shard registry is pruned, and
+// the Indexed Job manifest runs as its pods would.
 
 #include <doctest/doctest.h>
 
@@ -341,6 +342,9 @@ TEST_SUITE("shard") {
     INFO(resumed.result.describe());
     REQUIRE(resumed.exit_code() == 0);
     CHECK(resumed.report["run"]["resumed"] == true);
+    CHECK(contains(resumed.result.err,
+                   "shard 1/3: ~1,999 of the source's 6,000 keys (its share of the slots)"));
+    CHECK(resumed.report["source_keys"] == 1999);
     CHECK(resumed.report["run"]["resumed_from"]["scanned"] == saved);
     CHECK(resumed.result.err.find("pid " + std::to_string(killed)) == std::string::npos);
     // The other shards' records were not touched: one attempt each, finished.
