@@ -337,10 +337,6 @@ std::optional<select::Shard> shard_of_key(const std::string& prefix, std::string
   return s;
 }
 
-}  // namespace
-
-namespace {
-
 // The registry lives as long as the run records: a month after the last registration.
 constexpr int64_t kRegistryTtlMs = 30LL * 24 * 3600 * 1000;
 

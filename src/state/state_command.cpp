@@ -236,8 +236,9 @@ int run_status(const StateCommand& cmd) {
       const nlohmann::json& gj = j["shards"][gi];
       const auto finished = gj["finished"].get<uint32_t>();
       const auto scanned = gj["scanned"].get<uint64_t>(), estimate = gj["source_keys"].get<uint64_t>();
+      // Over every shard: only once each has a record (a shard not started has no estimate yet).
       std::string progress;
-      if (estimate > 0 && finished != g.count) {
+      if (estimate > 0 && finished != g.count && gj["not_started"].empty()) {
         progress = ", scanned " + report::thousands(scanned) + " of ~" + report::thousands(estimate) + " (" +
                    std::to_string(std::min<uint64_t>(scanned * 100 / estimate, 99)) + "%)";
       }

@@ -1,7 +1,8 @@
 // --shard I/N: N processes each copy an even share of the hash slots, from a cluster and from a standalone
 // source, every key exactly once; each shard has its own lease and run record (a killed shard resumes its
-// own checkpoint), sharded and unsharded runs exclude each other, status lists the shards, and the Indexed
-// Job manifest runs as its pods would.
+// own checkpoint), sharded and unsharded runs exclude each other (with --no-lock too), each shard counts its
+// share of the source keys, status lists the shards with their progress, the shard registry is pruned, and
+// the Indexed Job manifest runs as its pods would.
 
 #include <doctest/doctest.h>
 
@@ -236,8 +237,7 @@ TEST_SUITE("shard") {
     auto status = run_copy({"status", dst_server.url()});
     REQUIRE(status.exit_code() == 0);
     CHECK(contains(status.result.out, "copy in 3 shards: 3 of 3 finished (all shards finished)"));
-    CHECK(contains(status.result.out, "copy in 2 shards: 1 of 2 finished, scanned "));
-    CHECK(!contains(status.result.out, "copy in 2 shards: 1 of 2 finished (all"));
+    CHECK(contains(status.result.out, "copy in 2 shards: 1 of 2 finished\n"));
     CHECK(contains(status.result.out, "shard 1/2  not started (no record)"));
     REQUIRE(status.report["shards"].size() == 2);
     for (const auto& g : status.report["shards"]) {
@@ -342,6 +342,9 @@ TEST_SUITE("shard") {
     INFO(resumed.result.describe());
     REQUIRE(resumed.exit_code() == 0);
     CHECK(resumed.report["run"]["resumed"] == true);
+    CHECK(contains(resumed.result.err,
+                   "shard 1/3: ~1,999 of the source's 6,000 keys (its share of the slots)"));
+    CHECK(resumed.report["source_keys"] == 1999);
     CHECK(resumed.report["run"]["resumed_from"]["scanned"] == saved);
     CHECK(resumed.result.err.find("pid " + std::to_string(killed)) == std::string::npos);
     // The other shards' records were not touched: one attempt each, finished.
@@ -406,6 +409,40 @@ TEST_SUITE("shard") {
     CHECK(unread.exit_code() == 0);
     CHECK(contains(unread.result.err, "--no-lock: whether a run of other slots"));
     CHECK(contains(unread.result.err, "was not checked"));
+  }
+
+  TEST_CASE("a cluster destination: the shard registry is pruned and unlock --shard removes an entry") {
+    RedisServer src_server;
+    LocalCluster dst_cluster;
+    Client src = src_server.client();
+    seed_strings(src, 2000, "k:");
+    ClusterClient dst = dst_cluster.client();
+    // The registry, the leases and the records live on the nodes owning their slots.
+    Parallel run;
+    for (int i = 0; i < 2; ++i)
+      run.start(
+          {"--shard", shard_arg(i, 2), src_server.url(), dst_cluster.url(), "--progress-interval", "0"});
+    run.finish();
+    for (int i = 0; i < 2; ++i) {
+      INFO(run.results[i].describe());
+      REQUIRE(run.results[i].exit_code == 0);
+    }
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shards"}).integer == 0);
+    require_same(compare_keyspaces(src, dst), 2000);
+    // A dead shard's lease and entry (as a kill -9 leaves them): unlock --shard removes both, from any node.
+    dst.command({"SET", "redis-migrate:lock:shard-1-of-2",
+                 R"({"host":"elsewhere","pid":4242,"started_at":"2026-01-01T00:00:00Z","command":"copy"})",
+                 "PX", "30000"});
+    dst.command({"ZADD", "redis-migrate:lock:shards", "1", "redis-migrate:lock:shard-1-of-2"});
+    auto refused = run_copy({"--no-lock", src_server.url(), dst_cluster.url()});
+    CHECK(refused.exit_code() == 4);
+    auto unlocked = run_copy({"unlock", "--shard", "1/2", "--yes",
+                              "redis://127.0.0.1:" + std::to_string(dst_cluster.primary(2).port())});
+    INFO(unlocked.result.describe());
+    CHECK(unlocked.exit_code() == 0);
+    CHECK(unlocked.report["unregistered"] == true);
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shards"}).integer == 0);
+    CHECK(dst.command({"EXISTS", "redis-migrate:lock:shard-1-of-2"}).integer == 0);
   }
 
   TEST_CASE("bad --shard values: one line, exit 2, nothing written; the option goes anywhere") {
