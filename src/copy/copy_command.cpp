@@ -206,10 +206,10 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
   PassResult out;
   const uint32_t loops =
       event_loops(engine_options, *sources, kind == PassKind::kServerCopy, one_key_at_a_time);
-  std::unique_ptr<engine::Runner> runner;
   CopyTask copy_task;
   PlanTask plan_task;
   ServerCopyTask server_copy_task(dst_db);
+  std::unique_ptr<engine::Runner> runner;  // after the tasks: an engine never outlives its task
   if (loops > 1) {
     // One task per loop (made on its thread); what the tasks found is added up as each loop ends.
     auto crew = std::make_unique<engine::Crew>(

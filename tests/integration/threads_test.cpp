@@ -123,6 +123,14 @@ TEST_SUITE("threads") {
     CHECK(plan1.report["plan"]["actions"] == plan3.report["plan"]["actions"]);
     CHECK(plan3.report["plan"]["actions"]["copy"] == 3000);
     CHECK(counters(plan1.report) == counters(plan3.report));
+    // A plan with rename rules checks every name for collisions in one detector: one loop.
+    auto renamed = run_copy(
+        {"plan", "--threads", "3", "--rename-prefix", "seed:", "new:", src_cluster.url(), dst_server.url()});
+    INFO(renamed.result.describe());
+    REQUIRE(renamed.exit_code() == 0);
+    CHECK(renamed.report["threads"] == 1);
+    CHECK(contains(renamed.result.err, "a plan with rename rules runs on one event loop"));
+    CHECK(renamed.report["plan"]["actions"] == plan1.report["plan"]["actions"]);
     CHECK(dst.dbsize() == 0);
   }
 

@@ -42,6 +42,8 @@ inline constexpr auto kToolEnvVars = std::to_array<std::string_view>(
      // tuning and paths
      "WINDOW_KEYS", "WINDOW_BYTES", "SCAN_COUNT", "RATE_LIMIT", "MAX_BYTES_PER_SEC", "CONNECT_TIMEOUT",
      "TIMEOUT", "RETRY_TIMEOUT", "MODE", "BIG_KEY_THRESHOLD", "DROP_FIELD_TTLS", "KEEP_IDLE",
+     // event loops
+     "THREADS",
      // cluster
      "SOURCE_CLUSTER", "DESTINATION_CLUSTER", "READ_FROM",
      // output
