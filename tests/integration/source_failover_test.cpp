@@ -196,6 +196,28 @@ TEST_SUITE("source_failover") {
     require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), 3000);
   }
 
+  TEST_CASE("a source user without +info: a reconnection cannot be told from a new server, so it rescans") {
+    RedisServer src_server;
+    RedisServer dst_server;
+    Client src = src_server.client();
+    seed(src, 2000);
+    src.checked({"ACL", "SETUSER", "noinfo", "reset", "on", ">pw", "~*", "+scan", "+dump", "+pttl"});
+    auto tool = start_tool(join({src_server.url_as("noinfo", "pw"), dst_server.url()}, kPaced));
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    std::this_thread::sleep_for(200ms);
+    CHECK(src.command({"CLIENT", "KILL", "TYPE", "normal"}).integer >= 1);
+    const RunResult result = tool.finish(120s);
+    INFO(result.describe());
+    REQUIRE(result.exit_code == 0);
+    CHECK(contains(result.err, "refuses INFO"));
+    const nlohmann::json report = parse_report(result);
+    check_failover(report, src_server.endpoint(), "new server", src_server.endpoint());
+    check_counters(report, 2000);
+    CHECK(field(report, "duplicates") > 0);
+    Client dst = dst_server.client();
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), 2000);
+  }
+
   TEST_CASE("a live run whose source primary is killed: it continues on the new primary; cut-over exact") {
     ServerOptions node = fast_failover();
     node.extra_args.insert(node.extra_args.end(), {"--notify-keyspace-events", "KEA"});
