@@ -359,7 +359,7 @@ void Links::on_source_topology(const cluster::Topology& topo) {
         shard_of[slot] = static_cast<int>(i);
     }
   }
-  for (uint32_t n = 0; n < sources_.size(); ++n) {
+  for (uint32_t n = 0; n < sources_.size() && !closed_; ++n) {  // a node's move may end the run
     SourceWatch& w = sources_[n];
     if (w.slots.empty()) continue;
     // The slots the node owned at start, all served by one primary now (a failover moves a shard whole; a
