@@ -148,7 +148,7 @@ TEST_SUITE("source_failover") {
     RedisServer src_server;
     RedisServer dst_server;
     Client src = src_server.client();
-    seed(src, 3000);
+    seed(src, 2000);
     src.checked({"SAVE"});
     const std::string run_id = info_field(src, "run_id");
     auto tool = start_tool(join({src_server.url(), dst_server.url(), "--retry-timeout", "30"}, kPaced));
@@ -163,17 +163,17 @@ TEST_SUITE("source_failover") {
     REQUIRE(result.exit_code == 0);
     const nlohmann::json report = parse_report(result);
     check_failover(report, src_server.endpoint(), "new server", src_server.endpoint());
-    check_counters(report, 3000);
-    CHECK(field(report, "copied") == 3000);
+    check_counters(report, 2000);
+    CHECK(field(report, "copied") == 2000);
     Client dst = dst_server.client();
-    require_same(compare_keyspaces(again, dst, {.ttl_tolerance_ms = 5000}), 3000);
+    require_same(compare_keyspaces(again, dst, {.ttl_tolerance_ms = 5000}), 2000);
   }
 
   TEST_CASE("the same server dropping the tool's connections (same run_id): the scan goes on, no rescan") {
     RedisServer src_server;
     RedisServer dst_server;
     Client src = src_server.client();
-    seed(src, 3000);
+    seed(src, 2000);
     const long long scans_before = command_calls(src, "scan");
     auto tool = start_tool(join({src_server.url(), dst_server.url()}, kPaced));
     REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
@@ -186,14 +186,43 @@ TEST_SUITE("source_failover") {
     const nlohmann::json report = parse_report(result);
     INFO(report.dump());
     CHECK(report["source_failovers"].empty());
-    check_counters(report, 3000);
-    CHECK(field(report, "copied") == 3000);
+    check_counters(report, 2000);
+    CHECK(field(report, "copied") == 2000);
     CHECK(field(report, "duplicates") == 0);
-    // One pass of SCAN: at most 3000 / 50 batches and a few more (a reply lost with the connection is asked
+    // One pass of SCAN: at most 2000 / 50 batches and a few more (a reply lost with the connection is asked
     // again), far from the two passes a rescan would take.
-    CHECK(command_calls(src, "scan") - scans_before <= 3000 / 50 + 10);
+    CHECK(command_calls(src, "scan") - scans_before <= 2000 / 50 + 10);
     Client dst = dst_server.client();
-    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), 3000);
+    require_same(compare_keyspaces(src, dst, {.ttl_tolerance_ms = 5000}), 2000);
+  }
+
+  TEST_CASE(
+      "killed during the rescan on a new server, then run again: it resumes the new scan, counts add up") {
+    RedisServer src_server;
+    RedisServer dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed(src, 2000);
+    src.checked({"SAVE"});
+    const std::vector<std::string> args = {
+        src_server.url(), dst_server.url(), "--lock-ttl",          "2",  "--scan-count", "50",
+        "--rate-limit",   "1000",           "--progress-interval", "0.2"};
+    auto tool = start_tool(args);
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    src_server.kill9();
+    std::this_thread::sleep_for(300ms);
+    src_server.restart();
+    REQUIRE(tool.wait_for_output("continuing on", 30s, Stream::kErr));
+    std::this_thread::sleep_for(700ms);  // some of the new scan done and saved
+    tool.kill9();
+    REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 0; }, 10s));
+    Client again_src = src_server.client();
+    auto again = run_copy(args);
+    INFO(again.result.describe());
+    REQUIRE(again.exit_code() == 0);
+    CHECK(again.report["run"]["resumed"] == true);
+    check_counters(again.report, 2000);
+    require_same(compare_keyspaces(again_src, dst, {.ttl_tolerance_ms = 5000}), 2000);
   }
 
   TEST_CASE("a source user without +info: a reconnection cannot be told from a new server, so it rescans") {
