@@ -186,9 +186,9 @@ void add_tuning_options(CLI::App& app, Flags& f, engine::CopyOptions& o) {
       ->capture_default_str()
       ->group(g);
   app.add_option("--retry-timeout", f.retry_timeout_s,
-                 "seconds a dropped connection is reconnected (a failed-over source node: until another primary "
-                 "serves its slots), and a retryable per-key error (LOADING, BUSY, TRYAGAIN) retried, before "
-                 "giving up (0: no retries)")
+                 "seconds a dropped connection is reconnected (a failed-over source node: until another "
+                 "primary serves its slots), and a retryable per-key error (LOADING, BUSY, TRYAGAIN) "
+                 "retried, before giving up (0: no retries)")
       ->envname("RETRY_TIMEOUT")
       ->capture_default_str()
       ->group(g);

@@ -186,7 +186,7 @@ bool Links::destination_backed_up(std::size_t limit) const noexcept {
 std::size_t Links::down() const noexcept {
   std::size_t n = 0;
   for (const auto& l : links_)
-    n += l->down && !l->retired ? 1 : 0;
+    n += l->down && !l->retired && !l->optional ? 1 : 0;
   return n;
 }
 
@@ -215,7 +215,8 @@ void Links::on_connection_error(resp::Connection& c, const Error& error) {
   const uint32_t l = link_of(c);
   if (l == kNoLink || closed_) return;
   if (links_[l]->retired) return;  // a node the run left (failed over): nothing goes there any more
-  if (!error.transient || retry_timeout_ms_ == 0 || events_.stopping()) return events_.link_failed(error);
+  if (!links_[l]->optional && (!error.transient || retry_timeout_ms_ == 0 || events_.stopping()))
+    return events_.link_failed(error);
   Link& link = *links_[l];
   const auto now = Clock::now();
   if (!link.down) {
@@ -248,10 +249,10 @@ void Links::reconnect_tick() {
     if (!link.down || link.retired) continue;
     any_down = true;
     destination_down |= link.destination;
-    source_down |= !link.destination;
+    source_down |= !link.destination && !link.optional;
     const auto state = link.conn->state();
     if (state == resp::Connection::State::kConnecting || state == resp::Connection::State::kSetup) continue;
-    if (now - link.down_since > std::chrono::milliseconds(retry_timeout_ms_)) {
+    if (now - link.down_since > std::chrono::milliseconds(retry_timeout_ms_) && !link.optional) {
       return events_.link_failed(make_error(
           ExitCode::kConnect,
           link.conn->label() + " unreachable for " + std::to_string((retry_timeout_ms_ + 999) / 1000) +
@@ -294,8 +295,11 @@ void Links::refresh_topology(bool destination) {
   }
   // No source node can answer: the source URL's address (a configuration endpoint, another node) can.
   const auto& seed = source_template_.endpoint;
-  if (!destination && seed_link_ == kNoLink && seed.kind == net::Endpoint::Kind::kTcp)
+  if (!destination && seed_link_ == kNoLink && seed.kind == net::Endpoint::Kind::kTcp) {
+    const std::size_t before = links_.size();
     seed_link_ = at_address(seed.host, seed.port, false);
+    if (links_.size() > before) links_[seed_link_]->optional = true;  // a new link: only asked, never needed
+  }
 }
 
 void Links::on_topology(Op op, const redisReply* r) {
@@ -359,7 +363,7 @@ void Links::on_source_topology(const cluster::Topology& topo) {
         shard_of[slot] = static_cast<int>(i);
     }
   }
-  for (uint32_t n = 0; n < sources_.size(); ++n) {
+  for (uint32_t n = 0; n < sources_.size() && !closed_; ++n) {  // a node's move may end the run
     SourceWatch& w = sources_[n];
     if (w.slots.empty()) continue;
     // The slots the node owned at start, all served by one primary now (a failover moves a shard whole; a

@@ -64,6 +64,7 @@ struct Link {
   std::vector<uint32_t> parked;  // jobs to resend when the link is up
   bool down = false;             // lost, being reconnected
   bool retired = false;          // a node that no longer owns slots (failed over): not retried
+  bool optional = false;  // only asked for the topology (the source URL's address): its loss fails nothing
   // Source links: the server's run_id (INFO server) when first met ("" when INFO was refused), and whether
   // it is known yet. A reconnected link is checked against it before it is used again (`checking`).
   std::string run_id;

@@ -226,6 +226,14 @@ nlohmann::json to_json(const RunReport& r) {
 namespace {
 
 // verify and cleanup.
+// One line per source node that continued on another server.
+void print_failovers(const RunReport& r) {
+  for (const auto& f : r.source_failovers) {
+    std::fprintf(stderr, "  %-12s %s continued on %s (%s%s)\n", "failover", f.node.c_str(), f.primary.c_str(),
+                 f.cause.c_str(), f.rescanned ? ", scanned again from the start" : "");
+  }
+}
+
 void print_check_summary(const RunReport& r) {
   const Counters& c = r.totals;
   const bool cleanup = r.command == "cleanup";
@@ -279,6 +287,7 @@ void print_check_summary(const RunReport& r) {
       std::fprintf(stderr, "  %-14s %s: %s\n", d.kind.c_str(), name.c_str(), d.detail.c_str());
     }
   }
+  print_failovers(r);
   print_errors(r.errors);
   if (r.dry_run && !r.examples.empty()) {
     std::fprintf(stderr, "examples:\n");
@@ -436,10 +445,7 @@ void print_summary(const RunReport& r) {
                    thousands(n.counters.skipped).c_str(), thousands(n.counters.failed).c_str());
     }
   }
-  for (const auto& f : r.source_failovers) {
-    std::fprintf(stderr, "  %-12s %s continued on %s (%s%s)\n", "failover", f.node.c_str(), f.primary.c_str(),
-                 f.cause.c_str(), f.rescanned ? ", scanned again from the start" : "");
-  }
+  print_failovers(r);
   if (!r.dbs.empty()) {
     std::fprintf(stderr, "  per database:\n");
     for (const auto& [db, dc] : r.dbs) {
