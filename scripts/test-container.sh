@@ -14,10 +14,15 @@
 # between runs as a cache), with a debian:bookworm-slim base image made by debootstrap when it is missing:
 # the machine needs no registry, only Debian's mirror. Run as root (or with sudo for the installs).
 # Environment: RM_CONTAINER_DIR, CONTAINER_ENGINE=docker|podman (skip the detection), JOBS (compile jobs, 2),
-# SIGTERM_KEYS (keys for the SIGTERM test, 200000).
-# `--prepare` does only the network-bound part: packages, base image, and the image's package layers (the
-# Dockerfile's toolchain and runtime stages, the compose demo's redis image) into the layer cache; scripts/test.sh
-# runs it in the background while it compiles.
+# SIGTERM_KEYS (keys for the SIGTERM test, 200000), RM_IMAGE_BINARY (a Release binary built on this machine, which
+# must be Debian bookworm like the image, with -DBoost_USE_STATIC_LIBS=ON: the image under test is built from it,
+# through the Dockerfile's `binary` stage, instead of compiling the source again; the compose demo still builds
+# the image from source).
+# `--prepare` does the ahead-of-time part: packages, base image, and the image's package layers (the Dockerfile's
+# toolchain and runtime stages, the compose demo's redis image) into the layer cache, then, at the lowest CPU
+# priority, the image from source as the compose demo builds it (so that the demo finds its layers in the cache).
+# scripts/test.sh runs it in the background while it compiles and tests: the compile there takes only the CPU
+# that the tests leave idle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$SECONDS
@@ -397,13 +402,27 @@ if [ "$prepare_only" = 1 ]; then
   say "preparing the compose demo's redis image"
   "$engine" build "${build_opts[@]}" -t redis-migrate-demo-redis:latest docker/redis >"$work/prepare-redis.log" 2>&1 ||
     fail "building docker/redis failed"
+  # Exactly the build `compose up --build` runs for the migrate service (no build arguments).
+  say "preparing the image from source, as the compose demo builds it (nice 19)"
+  nice -n 19 "$engine" build "${build_opts[@]}" -t localhost/redis-migrate-source:cache . \
+    >"$work/prepare-source.log" 2>&1 || fail "building the image from source failed"
   say "prepared in $((SECONDS - t0)) s"
   exit 0
 fi
 
-say "building $image (version $version, revision $revision)"
+binary_opts=()
+binary_from="compiled from source"
+if [ -n "${RM_IMAGE_BINARY:-}" ]; then
+  [ -x "$RM_IMAGE_BINARY" ] || fail "RM_IMAGE_BINARY=$RM_IMAGE_BINARY is not an executable file"
+  mkdir "$work/binary"
+  cp "$RM_IMAGE_BINARY" "$work/binary/redis-migrate"
+  strip "$work/binary/redis-migrate"
+  binary_opts=(--build-context "binary=$work/binary")
+  binary_from="from $RM_IMAGE_BINARY"
+fi
+say "building $image (version $version, revision $revision), the binary $binary_from"
 build_start=$SECONDS
-"$engine" build "${build_opts[@]}" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+"$engine" build "${build_opts[@]}" "${binary_opts[@]}" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
   --build-arg JOBS="${JOBS:-2}" -t "$image" . >"$work/build.log" 2>&1 || fail "image build failed"
 say "image built in $((SECONDS - build_start)) s"
 

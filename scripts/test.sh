@@ -6,7 +6,8 @@
 #   - the integration suites (each starts the redis-migrate binary) against the sanitizer build's binary, so every
 #     copy, verify and failure path runs under ASan/UBSan, with leak detection;
 #   - the heavy, memory-measuring suites against the release binary (sanitizers multiply RSS);
-#   - the container image, its copy and the compose demo (scripts/test-container.sh).
+#   - the container image (from the release build's binary), its copy and the compose demo (which builds the image
+#     from source: scripts/test-container.sh --prepare compiles that in the background, at the lowest priority).
 # Usage: scripts/test.sh [ctest arguments, e.g. -L tls]: with arguments, only the integration suites they select
 # run (against the sanitizer build's binary) and the container test is skipped. JOBS sets the compile jobs.
 set -euo pipefail
@@ -32,7 +33,10 @@ if [ -x scripts/test-container.sh ] && [ "${SKIP_CONTAINER:-0}" != 1 ] && [ ${#c
 fi
 
 step "build: release, as the image ships it (warnings as errors), with the tests"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRM_WERROR=ON -DRM_BUILD_TESTS=ON >/dev/null
+# Boost.URL linked statically as in the image, whose runtime stage has no Boost: the container test builds the
+# image from this binary.
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRM_WERROR=ON -DRM_BUILD_TESTS=ON \
+  -DBoost_USE_STATIC_LIBS=ON >/dev/null
 cmake --build build/release -j"$jobs"
 
 step "build: AddressSanitizer + UndefinedBehaviorSanitizer: the binary and the unit tests"
@@ -69,6 +73,6 @@ if [ "$container" = 1 ]; then
   prepare_pid=
   cat build/container-prepare.log
   [ "$prepare_rc" = 0 ] || { echo "test.sh: preparing the container test failed ($prepare_rc)" >&2; exit 1; }
-  scripts/test-container.sh
+  RM_IMAGE_BINARY=$PWD/build/release/src/redis-migrate scripts/test-container.sh
 fi
 step "all tests passed"
