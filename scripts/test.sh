@@ -55,8 +55,9 @@ if [ ${#ctest_args[@]} -gt 0 ]; then
 fi
 
 step "tests: unit, sanitizer and release builds"
-ctest --test-dir build/asan --output-on-failure -L unit
-ctest --test-dir build/release --output-on-failure -L unit
+# Two entries each (tests/CMakeLists.txt splits off the command-line permutation case): one per core.
+ctest --test-dir build/asan --output-on-failure -j2 -L unit
+ctest --test-dir build/release --output-on-failure -j2 -L unit
 
 step "tests: integration suites against the sanitizer build's binary"
 # Three at a time on two cores: the suites spend much of their time waiting on servers (measured: -j2 102 s,
