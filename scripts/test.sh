@@ -61,7 +61,8 @@ ctest --test-dir build/release --output-on-failure -j2 -L unit
 
 step "tests: integration suites against the sanitizer build's binary"
 # Three at a time on two cores: the suites spend much of their time waiting on servers (measured: -j2 102 s,
-# -j3 71 s, with the cluster suite's 61 s the floor).
+# -j3 71 s, with the cluster suite's 61 s the floor). The longest suites start first (their COST in
+# tests/CMakeLists.txt).
 RM_BINARY=$sanitized_binary ctest --test-dir build/release --output-on-failure -j3 -LE 'unit|heavy'
 
 step "tests: heavy suites against the release binary"
