@@ -17,20 +17,22 @@
 # SIGTERM_KEYS (keys for the SIGTERM test, 200000), RM_IMAGE_BINARY (a Release binary built on this machine, which
 # must be Debian bookworm like the image, with -DBoost_USE_STATIC_LIBS=ON: the image under test is built from it,
 # through the Dockerfile's `binary` stage, instead of compiling the source again; the compose demo still builds
-# the image from source).
-# `--prepare` does the ahead-of-time part: packages, base image, and the image's package layers (the Dockerfile's
-# toolchain and runtime stages, the compose demo's redis image) into the layer cache, then, at the lowest CPU
-# priority, the image from source as the compose demo builds it (so that the demo finds its layers in the cache).
-# scripts/test.sh runs it in the background while it compiles and tests: the compile there takes only the CPU
-# that the tests leave idle.
+# the image from source), RM_SOURCE_BUILD_PID (a `--prepare-source` running in the background: the compose demo
+# waits for it to end, then finds the image's layers in the cache).
+# `--prepare` does only the network-bound part: packages, base image, and the image's package layers (the
+# Dockerfile's toolchain and runtime stages, the compose demo's redis image) into the layer cache.
+# `--prepare-source` then builds the image from source exactly as the compose demo does, at the lowest CPU
+# priority. scripts/test.sh runs both in the background while it compiles and tests: the compile there takes
+# only the CPU that the tests leave idle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$SECONDS
 prepare_only=0
 case "${1:-}" in
   --prepare) prepare_only=1 ;;
+  --prepare-source) prepare_only=2 ;;
   '') ;;
-  *) echo "usage: $0 [--prepare]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--prepare | --prepare-source]" >&2; exit 2 ;;
 esac
 
 ctr=${RM_CONTAINER_DIR:-/tmp/redis-migrate-container}
@@ -402,11 +404,15 @@ if [ "$prepare_only" = 1 ]; then
   say "preparing the compose demo's redis image"
   "$engine" build "${build_opts[@]}" -t redis-migrate-demo-redis:latest docker/redis >"$work/prepare-redis.log" 2>&1 ||
     fail "building docker/redis failed"
+  say "prepared in $((SECONDS - t0)) s"
+  exit 0
+fi
+if [ "$prepare_only" = 2 ]; then
   # Exactly the build `compose up --build` runs for the migrate service (no build arguments).
-  say "preparing the image from source, as the compose demo builds it (nice 19)"
+  say "building the image from source, as the compose demo does (nice 19)"
   nice -n 19 "$engine" build "${build_opts[@]}" -t localhost/redis-migrate-source:cache . \
     >"$work/prepare-source.log" 2>&1 || fail "building the image from source failed"
-  say "prepared in $((SECONDS - t0)) s"
+  say "built from source in $((SECONDS - t0)) s"
   exit 0
 fi
 
@@ -575,6 +581,10 @@ demo_src=$(free_port)
 demo_dst=$(free_port)
 while [ "$demo_dst" = "$demo_src" ]; do demo_dst=$(free_port); done
 export DEMO_SOURCE_PORT=$demo_src DEMO_DESTINATION_PORT=$demo_dst
+if [ -n "${RM_SOURCE_BUILD_PID:-}" ] && kill -0 "$RM_SOURCE_BUILD_PID" 2>/dev/null; then
+  say "waiting for the image's build from source (running in the background)"
+  while kill -0 "$RM_SOURCE_BUILD_PID" 2>/dev/null; do sleep 1; done
+fi
 say "compose demo: up --build --abort-on-container-exit --exit-code-from migrate (ports $demo_src, $demo_dst)"
 compose_up=1
 rc=0
