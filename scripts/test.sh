@@ -7,7 +7,8 @@
 #     copy, verify and failure path runs under ASan/UBSan, with leak detection;
 #   - the heavy, memory-measuring suites against the release binary (sanitizers multiply RSS);
 #   - the container image (from the release build's binary), its copy and the compose demo (which builds the image
-#     from source: scripts/test-container.sh --prepare compiles that in the background, at the lowest priority).
+#     from source: scripts/test-container.sh --prepare-source compiles that in the background, at the lowest
+#     priority).
 # Usage: scripts/test.sh [ctest arguments, e.g. -L tls]: with arguments, only the integration suites they select
 # run (against the sanitizer build's binary) and the container test is skipped. JOBS sets the compile jobs.
 set -euo pipefail
