@@ -410,8 +410,12 @@ fi
 if [ "$prepare_only" = 2 ]; then
   # Exactly the build `compose up --build` runs for the migrate service (no build arguments).
   say "building the image from source, as the compose demo does (nice 19)"
+  # In the background, so that a SIGTERM (scripts/test.sh ending early) stops the build at once.
   nice -n 19 "$engine" build "${build_opts[@]}" -t localhost/redis-migrate-source:cache . \
-    >"$work/prepare-source.log" 2>&1 || fail "building the image from source failed"
+    >"$work/prepare-source.log" 2>&1 &
+  build_pid=$!
+  trap 'kill "$build_pid" 2>/dev/null; exit 143' TERM
+  wait "$build_pid" || fail "building the image from source failed"
   say "built from source in $((SECONDS - t0)) s"
   exit 0
 fi
