@@ -14,18 +14,25 @@
 # between runs as a cache), with a debian:bookworm-slim base image made by debootstrap when it is missing:
 # the machine needs no registry, only Debian's mirror. Run as root (or with sudo for the installs).
 # Environment: RM_CONTAINER_DIR, CONTAINER_ENGINE=docker|podman (skip the detection), JOBS (compile jobs, 2),
-# SIGTERM_KEYS (keys for the SIGTERM test, 200000).
+# SIGTERM_KEYS (keys for the SIGTERM test, 200000), RM_IMAGE_BINARY (a Release binary built on this machine, which
+# must be Debian bookworm like the image, with -DBoost_USE_STATIC_LIBS=ON: the image under test is built from it,
+# through the Dockerfile's `binary` stage, instead of compiling the source again; the compose demo still builds
+# the image from source), RM_SOURCE_BUILD_PID (a `--prepare-source` running in the background: the compose demo
+# waits for it to end, then finds the image's layers in the cache).
 # `--prepare` does only the network-bound part: packages, base image, and the image's package layers (the
-# Dockerfile's toolchain and runtime stages, the compose demo's redis image) into the layer cache; scripts/test.sh
-# runs it in the background while it compiles.
+# Dockerfile's toolchain and runtime stages, the compose demo's redis image) into the layer cache.
+# `--prepare-source` then builds the image from source exactly as the compose demo does, at the lowest CPU
+# priority. scripts/test.sh runs both in the background while it compiles and tests: the compile there takes
+# only the CPU that the tests leave idle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$SECONDS
 prepare_only=0
 case "${1:-}" in
   --prepare) prepare_only=1 ;;
+  --prepare-source) prepare_only=2 ;;
   '') ;;
-  *) echo "usage: $0 [--prepare]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--prepare | --prepare-source]" >&2; exit 2 ;;
 esac
 
 ctr=${RM_CONTAINER_DIR:-/tmp/redis-migrate-container}
@@ -400,10 +407,32 @@ if [ "$prepare_only" = 1 ]; then
   say "prepared in $((SECONDS - t0)) s"
   exit 0
 fi
+if [ "$prepare_only" = 2 ]; then
+  # Exactly the build `compose up --build` runs for the migrate service (no build arguments).
+  say "building the image from source, as the compose demo does (nice 19)"
+  # In the background, so that a SIGTERM (scripts/test.sh ending early) stops the build at once.
+  nice -n 19 "$engine" build "${build_opts[@]}" -t localhost/redis-migrate-source:cache . \
+    >"$work/prepare-source.log" 2>&1 &
+  build_pid=$!
+  trap 'kill "$build_pid" 2>/dev/null; exit 143' TERM
+  wait "$build_pid" || fail "building the image from source failed"
+  say "built from source in $((SECONDS - t0)) s"
+  exit 0
+fi
 
-say "building $image (version $version, revision $revision)"
+binary_opts=()
+binary_from="compiled from source"
+if [ -n "${RM_IMAGE_BINARY:-}" ]; then
+  [ -x "$RM_IMAGE_BINARY" ] || fail "RM_IMAGE_BINARY=$RM_IMAGE_BINARY is not an executable file"
+  mkdir "$work/binary"
+  cp "$RM_IMAGE_BINARY" "$work/binary/redis-migrate"
+  strip "$work/binary/redis-migrate"
+  binary_opts=(--build-context "binary=$work/binary")
+  binary_from="from $RM_IMAGE_BINARY"
+fi
+say "building $image (version $version, revision $revision), the binary $binary_from"
 build_start=$SECONDS
-"$engine" build "${build_opts[@]}" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+"$engine" build "${build_opts[@]}" "${binary_opts[@]}" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
   --build-arg JOBS="${JOBS:-2}" -t "$image" . >"$work/build.log" 2>&1 || fail "image build failed"
 say "image built in $((SECONDS - build_start)) s"
 
@@ -556,6 +585,10 @@ demo_src=$(free_port)
 demo_dst=$(free_port)
 while [ "$demo_dst" = "$demo_src" ]; do demo_dst=$(free_port); done
 export DEMO_SOURCE_PORT=$demo_src DEMO_DESTINATION_PORT=$demo_dst
+if [ -n "${RM_SOURCE_BUILD_PID:-}" ] && kill -0 "$RM_SOURCE_BUILD_PID" 2>/dev/null; then
+  say "waiting for the image's build from source (running in the background)"
+  while kill -0 "$RM_SOURCE_BUILD_PID" 2>/dev/null; do sleep 1; done
+fi
 say "compose demo: up --build --abort-on-container-exit --exit-code-from migrate (ports $demo_src, $demo_dst)"
 compose_up=1
 rc=0
