@@ -70,15 +70,17 @@ class LiveRun {
 
   ToolProcess& tool() { return tool_; }
 
-  // The live phase has started: the run record says so (its live object's phase, saved about every second
-  // for `status`), or a progress line does ("progress live | pending N | lag N ms | ..."). False when the run
-  // ended or the timeout passed.
+  // The live phase has started: this process's run record says so (its live object's phase, saved about every
+  // second for `status`; a record a killed run left says "live" too, so its pid must be this process's), or a
+  // progress line does ("progress live | pending N | lag N ms | ..."). False when the run ended or the
+  // timeout passed.
   bool wait_live(KeyReader& dst, std::chrono::milliseconds timeout = 60s) {
     return eventually(
                [&] {
                  if (!tool_.running()) return true;
                  const nlohmann::json record = latest_record(dst);
-                 if (record.is_object() && record.contains("live") && record["live"].is_object() &&
+                 if (record.is_object() && record.value("pid", 0LL) == tool_.pid() &&
+                     record.contains("live") && record["live"].is_object() &&
                      record["live"].value("phase", "") == "live")
                    return true;
                  return !lines_with(tool_.err(), "live | pending").empty();
