@@ -334,11 +334,16 @@ TEST_SUITE("source_failover") {
   }
 }
 
-// The size: 300,000 keys, paced to last several seconds, a primary killed on the way.
+// The size: 300,000 keys, paced to last several seconds, a primary killed (or a replica promoted) on
+// the way.
 TEST_SUITE("source_failover_heavy") {
+  const std::vector<std::string> kHeavyPaced = {"--scan-count",        "500", "--rate-limit",  "50000",
+                                                "--progress-interval", "0.2", "--report-json", "-"};
   TEST_CASE("300k keys: a source primary killed during the copy, exact, counters add up") {
-    copy_through_failover(
-        true, 300'000,
-        {"--scan-count", "500", "--rate-limit", "50000", "--progress-interval", "0.2", "--report-json", "-"});
+    copy_through_failover(true, 300'000, kHeavyPaced);
+  }
+
+  TEST_CASE("300k keys: a replica promoted with CLUSTER FAILOVER during the copy, exact, counters add up") {
+    copy_through_failover(false, 300'000, kHeavyPaced);
   }
 }
