@@ -572,8 +572,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         rep.nodes.push_back(std::move(n));
       }
       for (const auto& g : r.errors.sorted()) {
-        for (uint64_t i = 0; i < g.count; ++i)
-          rep.errors.add(g.message, g.example_key);
+        rep.errors.add(g.message, g.example_key, g.count);
       }
       for (auto& e : r.examples) {
         if (rep.examples.size() < options.examples) rep.examples.push_back(std::move(e));

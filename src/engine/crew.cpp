@@ -114,7 +114,7 @@ Crew::Crew(net::Loop& loop, const CopyOptions& options, std::vector<SourceNode> 
     w->options = loop_options(shared, static_cast<uint32_t>(groups.size()));
     for (uint32_t i : w->nodes) {
       w->snap.nodes.push_back(report::NodeCounters{nodes_[i].name, {}});
-      w->snap.checkpoint.push_back(NodeProgress{nodes_[i].name, "0", false, {}, {}});
+      w->snap.checkpoint.push_back(NodeProgress{nodes_[i].name, "0", false, {}, {}, {}});
     }
     workers_.push_back(std::move(w));
   }
@@ -219,12 +219,20 @@ void Crew::on_wake() {
   for (auto& w : workers_) {
     std::vector<LostKeys> lost;
     bool done = false;
+    std::optional<Error> fatal;
     {
       const std::lock_guard<std::mutex> lock(w->mu);
       progressed = progressed || w->progressed;
       w->progressed = false;
       lost.swap(w->lost);
       done = w->done;
+      fatal = w->fatal;
+    }
+    // A loop that fails stops the others at once, as one engine stops all its nodes.
+    if (fatal && !stop_sent_) {
+      if (!first_fatal_) first_fatal_ = fatal;
+      stop_sent_ = true;
+      post_all([error = *fatal](Engine& e) { e.stop_run(error); }, w.get());
     }
     for (LostKeys& l : lost) {
       // The first loop that sees the destination lose keys tells the others; theirs add nothing.
@@ -265,8 +273,7 @@ void Crew::finish() {
     }
     r.total.evicted = std::max(r.total.evicted, wr.total.evicted);  // every loop watches the same destination
     for (const auto& g : wr.errors.sorted()) {
-      for (uint64_t i = 0; i < g.count; ++i)
-        r.errors.add(g.message, g.example_key);
+      r.errors.add(g.message, g.example_key, g.count);
     }
     for (auto& e : wr.examples) {
       if (r.examples.size() < options_.examples) r.examples.push_back(std::move(e));
@@ -465,6 +472,13 @@ void Crew::run_engine(Worker& w, net::Loop& loop) {
     {
       const std::lock_guard<std::mutex> lock(w.mu);
       w.progressed = true;
+    }
+    wake_caller();
+  });
+  engine.on_fatal([&](const Error& error) {
+    {
+      const std::lock_guard<std::mutex> lock(w.mu);
+      if (!w.fatal) w.fatal = error;
     }
     wake_caller();
   });

@@ -127,6 +127,7 @@ class Crew final : public Runner {
     uv_async_t* inbox_handle = nullptr;  // set while the loop takes messages
     Snapshot snap;
     std::vector<LostKeys> lost;
+    std::optional<Error> fatal;  // the loop's first fatal error, as soon as it stops the loop
     bool progressed = false;
     bool done = false;
     EngineResult result;

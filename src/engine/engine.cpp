@@ -462,7 +462,10 @@ void Engine::finish() {
 
 void Engine::fail_run(Error error) {
   if (finished_) return;
-  if (!fatal_) fatal_ = std::move(error);
+  if (!fatal_) {
+    fatal_ = std::move(error);
+    if (on_fatal_) on_fatal_(*fatal_);
+  }
   // Stop taking new work, but let the replies already on their way arrive: a cleanup that ran on the source
   // must be counted, and nothing new is written. Keys that cannot finish are given back (abandon()).
   stopping_ = true;

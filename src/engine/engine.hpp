@@ -271,6 +271,9 @@ class Engine final : public Runner,
   // restart, a failover, a vanished lock) a run that deletes nothing only warns.
   void destination_lost_keys(std::string why, bool eviction) override;
   // Called when destination_lost_keys() stops this engine's deletions (engine::Crew tells its other loops).
+  // Called once, when the run's first fatal error stops this engine (engine::Crew stops its other loops at
+  // once).
+  void on_fatal(std::function<void(const Error& error)> callback) { on_fatal_ = std::move(callback); }
   void on_lost_keys(std::function<void(const std::string& why, bool eviction)> callback) {
     on_lost_keys_ = std::move(callback);
   }
@@ -308,6 +311,7 @@ class Engine final : public Runner,
   void destination_failed_over(const std::string& label) override;
   // engine/source_failover.cpp: the node's jobs and scan continue on `link`.
   void source_failed_over(uint32_t node, uint32_t link, const std::string& cause) override;
+  void source_identified(uint32_t link, const std::string& run_id) override;
   bool stopping() const noexcept override { return stopping_; }
   // WatchEvents
   void lost_keys(std::string why, bool eviction) override { destination_lost_keys(std::move(why), eviction); }
@@ -375,6 +379,7 @@ class Engine final : public Runner,
   std::function<void()> on_done_;
   std::function<void()> on_progress_;
   std::function<void(const std::string&, bool)> on_lost_keys_;
+  std::function<void(const Error&)> on_fatal_;
   std::chrono::steady_clock::time_point written_progress_at_{};  // wrote() last called on_progress_
   int signal_ = 0;
   bool rate_limited_ = false;

@@ -23,6 +23,10 @@ struct NodeProgress {
   // Keys after the cursor that the run wrote on the destination (key_hash() of the source key): a resumed run
   // that finds one of them already there counts it copied, any other such key skipped.
   std::vector<uint32_t> written;
+  // The run_id of the server the cursor belongs to ("" when unknown: INFO refused, or an older record). A run
+  // resumed on another server (or one that cannot say) scans the node again from the beginning: a SCAN cursor
+  // means nothing on another server.
+  std::string server;
 };
 
 // 32 bits of FNV-1a of a key name, as NodeProgress::written holds them.
@@ -87,6 +91,10 @@ class KeySource {
   virtual void wrote(uint64_t batch, uint32_t hash) = 0;
   // Whether the checkpoint this run resumed records the key as written by an earlier attempt.
   virtual bool written_before(uint32_t hash) const noexcept = 0;
+  // The node's server says it is `run_id` ("" when it cannot say), recorded with the checkpoint. True when
+  // the cursor a resumed run continues belongs to another server (or either cannot say): the node must scan
+  // again from the beginning (restart()).
+  virtual bool identify(std::string /*run_id*/) { return false; }
 
   // -- a new server behind the node (a source failover, a restart) --
   // The node's keys now come from another server, where the old position means nothing: a source that had

@@ -99,6 +99,7 @@ void Links::on_info(uint32_t l, Op op, const redisReply* r) {
     link.run_id = std::move(run_id);
     link.identity_known = true;
     link.identity_refused = refused;
+    events_.source_identified(l, link.run_id);
     if (op == kInfo) return;
   } else if (refused || link.identity_refused || run_id != link.run_id) {
     // Another server (or one that cannot say): the node's scan position means nothing there.
@@ -107,6 +108,7 @@ void Links::on_info(uint32_t l, Op op, const redisReply* r) {
                          : "a new server (run_id " + run_id + ", was " + link.run_id + ")");
     link.run_id = std::move(run_id);
     link.identity_refused = refused;
+    events_.source_identified(l, link.run_id);
     for (uint32_t n = 0; n < sources_.size(); ++n) {
       if (sources_[n].read == l) events_.source_failed_over(n, l, "new server");
     }
@@ -151,6 +153,9 @@ uint32_t Links::link_of(const resp::Connection& c) const noexcept {
 uint32_t Links::at_address(const std::string& host, int port, bool destination) {
   for (std::size_t i = 0; i < links_.size(); ++i) {
     const auto& ep = links_[i]->conn->options().endpoint;
+    // A retired link (a node the run left after a failover) is never reused: the node may be back as a
+    // primary later, and is then connected to afresh.
+    if (links_[i]->retired) continue;
     if (links_[i]->destination == destination && ep.host == host && ep.port == port) {
       return static_cast<uint32_t>(i);
     }
@@ -379,9 +384,13 @@ void Links::on_source_topology(const cluster::Topology& topo) {
     if (!one || shard < 0) continue;
     const cluster::NodeInfo& primary = topo.shards[static_cast<std::size_t>(shard)].primary;
     if (primary.failed) continue;
+    // Reads from a replica (--read-from replicas) with no link to the primary: the replica is the node's only
+    // server, and goes on serving while it is up; only a replica that is down moves the node to the primary.
+    if (w.writer == w.read && links_[w.read]->conn->options().readonly && !links_[w.read]->down) continue;
     const auto& ep = links_[w.writer]->conn->options().endpoint;
     if (ep.host == primary.host && ep.port == primary.port) continue;  // still its primary
     const uint32_t l = at_address(primary.host, primary.port, false);
+    links_[l]->optional = false;  // the node's link now (perhaps the one opened only to ask for the topology)
     const std::string cause =
         links_[w.writer]->down || links_[w.read]->down ? "node unreachable" : "node demoted to replica";
     const uint32_t old_read = w.read;

@@ -49,6 +49,9 @@ class LinkEvents {
   // --cleanup): the primary now serving its slots, or its own link reconnected to a new server. `cause`:
   // "node unreachable", "node demoted to replica" or "new server". Called before the link's link_up.
   virtual void source_failed_over(uint32_t node, uint32_t link, const std::string& cause) = 0;
+  // A source link's server said who it is (INFO server's run_id; "" when refused): first met, or after a
+  // reconnection, before source_failed_over for a new server.
+  virtual void source_identified(uint32_t link, const std::string& run_id) = 0;
   // The run no longer reconnects: a dropped link fails it.
   virtual bool stopping() const noexcept = 0;
 

@@ -130,8 +130,8 @@ report::Counters ScanSource::totals() const {
 }
 
 NodeProgress ScanSource::progress() const {
-  NodeProgress p{name_, safe_cursor_, scan_done_ && batches_.empty() && queue_.empty(), committed_,
-                 written_before_};
+  NodeProgress p{name_,      safe_cursor_,    scan_done_ && batches_.empty() && queue_.empty(),
+                 committed_, written_before_, server_};
   if (epoch_ > 0 && !p.complete) {
     // The new scan's keys before its cursor, each once: a key met before the restart (a duplicate now) is
     // one that was already there for a run resumed from this point.
@@ -149,6 +149,10 @@ NodeProgress ScanSource::progress() const {
 
 void ScanSource::resume(const NodeProgress& p, uint64_t recheck_keys) {
   committed_ = p.counters;
+  resumed_ = p.complete ? report::Counters() : p.counters;
+  resumed_server_ = p.server;
+  server_ = p.server;
+  check_resumed_server_ = !p.complete && p.cursor != "0";
   cursor_ = p.complete ? "0" : p.cursor;
   safe_cursor_ = cursor_;
   scan_done_ = p.complete;
@@ -185,8 +189,33 @@ bool ScanSource::restart() {
   // of this run, or as keys already there.
   recheck_ = 0;
   written_before_.clear();
+  // A resumed source: the earlier attempts counted the keys before the resumed cursor, and the new scan meets
+  // every one of them still on the source again, unknown to this process's seen filter (it counts them as it
+  // finds them: skipped, as they are on the destination). Their earlier counts go, so each key counts once;
+  // the keys that left the source (deleted by --cleanup, expired, vanished) are not met again and keep
+  // theirs.
+  const report::Counters& r = resumed_;
+  const uint64_t gone = r.deleted + r.expired + r.vanished;
+  auto take = [](uint64_t& from, uint64_t n) { from -= std::min(from, n); };
+  take(committed_.scanned, r.scanned > gone ? r.scanned - gone : 0);
+  take(committed_.copied, r.copied > r.deleted ? r.copied - r.deleted : 0);
+  take(committed_.skipped, r.skipped);
+  take(committed_.failed, r.failed);
+  take(committed_.merged, r.merged);
+  take(committed_.conflicts, r.conflicts);
+  take(committed_.cleanup_kept, r.cleanup_kept);
+  take(committed_.cleanup_failed, r.cleanup_failed);
+  resumed_ = {};
   (void)settle(~0ull);  // old batches emptied by the drop complete now (their counters, not their cursor)
   return true;
+}
+
+bool ScanSource::identify(std::string run_id) {
+  const bool other =
+      check_resumed_server_ && (run_id.empty() || resumed_server_.empty() || run_id != resumed_server_);
+  check_resumed_server_ = false;
+  server_ = std::move(run_id);
+  return other;
 }
 
 bool ScanSource::written_before(uint32_t hash) const noexcept {

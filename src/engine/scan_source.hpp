@@ -55,6 +55,7 @@ class ScanSource final : public KeySource {
   bool recheck(uint64_t batch) override;
   void wrote(uint64_t batch, uint32_t hash) override;
   bool written_before(uint32_t hash) const noexcept override;
+  bool identify(std::string run_id) override;
 
   bool restart() override;
   uint32_t epoch() const noexcept override { return epoch_; }
@@ -91,6 +92,12 @@ class ScanSource final : public KeySource {
   report::Counters committed_;
   uint32_t epoch_ = 0;
   report::Counters rescan_committed_;  // epoch_ > 0: the committed counters of the current epoch's batches
+  // After a resume: the earlier attempts' counters of the keys before the resumed cursor, until a restart
+  // takes out those of keys the new scan meets again (restart()).
+  report::Counters resumed_;
+  std::string server_;                 // the run_id of the node's server, as last identified
+  std::string resumed_server_;         // after a resume: the run_id the checkpoint's cursor belongs to
+  bool check_resumed_server_ = false;  // a resumed cursor not yet checked against the server
   uint64_t recheck_ = 0;               // after a resume: keys still to treat as possibly copied already
   // After a resume: the keys the checkpoint says were written after its cursor (sorted), kept until the
   // batches of the keys marked recheck are done.

@@ -54,8 +54,8 @@ const std::size_t kCounterFieldCount = std::size(kCounterFields);
 static_assert(sizeof(Counters) == std::size(kCounterFields) * sizeof(uint64_t),
               "every counter is listed in kCounterFields (sums, checkpoints)");
 
-void ErrorGroups::add(std::string_view message, std::string_view key) {
-  ++total_;
+void ErrorGroups::add(std::string_view message, std::string_view key, uint64_t count) {
+  total_ += count;
   auto it = groups_.find(message);
   if (it == groups_.end()) {
     if (groups_.size() >= kMaxGroups) {
@@ -67,7 +67,7 @@ void ErrorGroups::add(std::string_view message, std::string_view key) {
       it = groups_.emplace(std::string(message), Group{std::string(message), 0, std::string(key)}).first;
     }
   }
-  ++it->second.count;
+  it->second.count += count;
 }
 
 std::vector<ErrorGroups::Group> ErrorGroups::sorted() const {

@@ -130,7 +130,8 @@ class ErrorGroups {
     std::string example_key;  // raw bytes; printed through printable()
   };
 
-  void add(std::string_view message, std::string_view key);
+  // `count` errors of this message (a merge of other groups: one call per group).
+  void add(std::string_view message, std::string_view key, uint64_t count = 1);
   bool empty() const noexcept { return groups_.empty(); }
   uint64_t total() const noexcept { return total_; }
   // Most frequent first.

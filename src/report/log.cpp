@@ -56,9 +56,10 @@ void erase_status() {
 class TerminalSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
+    // The formatter keeps state (its cached time) and the sink takes no lock of its own: one lock for both.
+    const std::lock_guard<std::mutex> lock(g_terminal);
     spdlog::memory_buf_t formatted;
     formatter_->format(msg, formatted);
-    const std::lock_guard<std::mutex> lock(g_terminal);
     erase_status();
     put(std::string_view(formatted.data(), formatted.size()));
     draw_status();

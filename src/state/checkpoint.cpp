@@ -212,6 +212,7 @@ nlohmann::json RunRecord::to_json() const {
     nlohmann::json node = {{"name", n.name},
                            {"cursor", n.cursor},
                            {"complete", n.complete},
+                           {"server", n.server},
                            {"counters", report::counters_to_json(n.counters)}};
     // The keys written after the cursor, as 8 hex digits each (Engine::key_hash).
     if (!n.written.empty()) {
@@ -284,6 +285,7 @@ std::optional<RunRecord> RunRecord::from_json(const nlohmann::json& j) {
       p.name = n.value("name", std::string());
       p.cursor = n.value("cursor", std::string("0"));
       p.complete = n.value("complete", false);
+      p.server = n.value("server", std::string());
       p.counters = report::counters_from_json(n.value("counters", nlohmann::json::object()));
       const std::string hex = n.value("written", std::string());
       for (std::size_t i = 0; i + 8 <= hex.size(); i += 8) {

@@ -98,7 +98,7 @@ Status RunState::begin(const std::vector<engine::SourceNode>& sources) {
   record_.started_ms = unix_ms_now();
   record_.updated_ms = record_.started_ms;
   for (const auto& s : sources) {
-    record_.nodes.push_back(engine::NodeProgress{s.name, "0", false, {}, {}});
+    record_.nodes.push_back(engine::NodeProgress{s.name, "0", false, {}, {}, {}});
     record_.source_keys += s.dbsize;  // a --shard run's share (engine/sides.cpp)
   }
 
@@ -144,7 +144,7 @@ void RunState::decide_resume(const RunRecord& old, const std::vector<engine::Sou
     std::vector<engine::NodeProgress> now;
     now.reserve(sources.size());
     for (const auto& s : sources)
-      now.push_back(engine::NodeProgress{s.name, "0", false, {}, {}});
+      now.push_back(engine::NodeProgress{s.name, "0", false, {}, {}, {}});
     spdlog::warn(
         "run {}: the source's nodes changed since its checkpoint (then: {}; now: {}): starting from the "
         "beginning (keys already on the destination are skipped)",

@@ -236,6 +236,43 @@ TEST_SUITE("source_failover") {
     require_same(compare_keyspaces(again_src, dst, {.ttl_tolerance_ms = 5000}), 2000);
   }
 
+  TEST_CASE(
+      "a source restarted while no run watched: the resumed run scans it again, each key counted once") {
+    RedisServer src_server;
+    RedisServer dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed(src, 2000);
+    src.checked({"SAVE"});
+    const std::vector<std::string> args = {
+        src_server.url(), dst_server.url(), "--lock-ttl",          "2",  "--scan-count", "50",
+        "--rate-limit",   "1000",           "--progress-interval", "0.2"};
+    auto tool = start_tool(args);
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    std::this_thread::sleep_for(700ms);  // part of the scan done and saved
+    tool.kill9();
+    REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 0; }, 10s));
+    const nlohmann::json saved = latest_record(dst);
+    REQUIRE(saved.is_object());
+    const std::string old_run_id = info_field(src, "run_id");
+    CHECK(saved["nodes"][0].value("server", "") == old_run_id);
+    CHECK(saved["nodes"][0].value("cursor", "0") != "0");
+    CHECK(record_scanned(saved) > 0);
+    // A new server behind the same address, from the same data: its SCAN order is another.
+    src_server.kill9();
+    src_server.restart();
+    Client again_src = src_server.client();
+    REQUIRE(info_field(again_src, "run_id") != old_run_id);
+    auto again = run_copy(args);
+    INFO(again.result.describe());
+    REQUIRE(again.exit_code() == 0);
+    CHECK(again.report["run"]["resumed"] == true);
+    CHECK(contains(again.result.err, "belongs to another server"));
+    check_failover(again.report, src_server.endpoint(), "new server", src_server.endpoint());
+    check_counters(again.report, 2000);  // the keys before the old cursor are not counted twice
+    require_same(compare_keyspaces(again_src, dst, {.ttl_tolerance_ms = 5000}), 2000);
+  }
+
   TEST_CASE("a source user without +info: a reconnection cannot be told from a new server, so it rescans") {
     RedisServer src_server;
     RedisServer dst_server;

@@ -9,6 +9,7 @@
 
 #include "engine/crew.hpp"
 #include "helpers.hpp"
+#include "support/certs.hpp"
 #include "support/cluster.hpp"
 #include "support/compare.hpp"
 #include "support/preserved.hpp"
@@ -50,6 +51,36 @@ std::vector<std::string> with(std::vector<std::string> args, const std::vector<s
 }  // namespace
 
 TEST_SUITE("threads") {
+  TEST_CASE(
+      "TLS and an ACL user on both clusters with --threads 3: every loop opens its own sessions, exact") {
+    const auto& certs = test_certs();
+    ServerOptions node;
+    node.tls = true;
+    node.tls_cluster = true;
+    node.tls_auth_clients = true;
+    node.acl_users = {"user copier on >s3cret ~* &* +@all"};
+    LocalCluster src_cluster({.primaries = 3, .node = node});
+    LocalCluster dst_cluster({.primaries = 3, .node = node});
+    ClusterClient src = src_cluster.client();
+    seed_mixed(src, {.count = 3000, .ttl_fraction = 0.3});
+    const auto url = [](const LocalCluster& c) {
+      return "rediss://copier:s3cret@localhost:" + std::to_string(c.primary(0).tls_port());
+    };
+    std::vector<std::string> args = {url(src_cluster), url(dst_cluster), "--threads", "3"};
+    for (const std::string side : {"source", "destination"}) {
+      args.insert(args.end(), {"--" + side + "-tls-ca-file", certs.ca_cert, "--" + side + "-tls-cert",
+                               certs.client_cert, "--" + side + "-tls-key", certs.client_key});
+    }
+    auto run = run_copy(args);
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.report["threads"] == 3);
+    CHECK(run.counter("copied") == 3000);
+    ClusterClient dst = dst_cluster.client();
+    require_same(compare_keyspaces(src, dst), 3000);
+    require_secret_hidden(run, "s3cret");
+  }
+
   TEST_CASE("--threads 1, 2 and 3 from a 3-primary cluster give the same destination, one DUMP per key") {
     LocalCluster src_cluster;
     RedisServer dst_server;

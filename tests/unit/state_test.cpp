@@ -165,10 +165,10 @@ TEST_CASE("a run record survives a round trip through JSON") {
   r.updated_ms = 1'700'000'005'000;
   r.finished_ms = 1'700'000'006'000;
   r.attempts = 3;
-  r.nodes.push_back(engine::NodeProgress{"a:6379", "1234", false, {}, {0x0123abcdu, 0xfffffffeu, 0u}});
+  r.nodes.push_back(engine::NodeProgress{"a:6379", "1234", false, {}, {0x0123abcdu, 0xfffffffeu, 0u}, "0123456789abcdef"});
   r.nodes.back().counters.scanned = 1000;
   r.nodes.back().counters.copied = 990;
-  r.nodes.push_back(engine::NodeProgress{"b:6379", "0", true, {}, {}});
+  r.nodes.push_back(engine::NodeProgress{"b:6379", "0", true, {}, {}, {}});
   r.totals.copied = 1500;
   r.exit_code = 143;
   r.error = "";
@@ -185,6 +185,8 @@ TEST_CASE("a run record survives a round trip through JSON") {
   CHECK(back->nodes[0].counters.copied == 990);
   CHECK(back->nodes[0].written == std::vector<uint32_t>{0x0123abcdu, 0xfffffffeu, 0u});
   CHECK(back->nodes[1].written.empty());
+  CHECK(back->nodes[0].server == "0123456789abcdef");  // the run_id its cursor belongs to
+  CHECK(back->nodes[1].server.empty());
   CHECK(back->nodes[1].complete);
   CHECK(back->totals.copied == 1500);
   CHECK(back->exit_code == 143);
