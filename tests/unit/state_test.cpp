@@ -165,7 +165,8 @@ TEST_CASE("a run record survives a round trip through JSON") {
   r.updated_ms = 1'700'000'005'000;
   r.finished_ms = 1'700'000'006'000;
   r.attempts = 3;
-  r.nodes.push_back(engine::NodeProgress{"a:6379", "1234", false, {}, {0x0123abcdu, 0xfffffffeu, 0u}, "0123456789abcdef"});
+  r.nodes.push_back(
+      engine::NodeProgress{"a:6379", "1234", false, {}, {0x0123abcdu, 0xfffffffeu, 0u}, "0123456789abcdef"});
   r.nodes.back().counters.scanned = 1000;
   r.nodes.back().counters.copied = 990;
   r.nodes.push_back(engine::NodeProgress{"b:6379", "0", true, {}, {}, {}});
