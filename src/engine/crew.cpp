@@ -9,6 +9,7 @@
 #include <numeric>
 #include <optional>
 
+#include "engine/drive.hpp"
 #include "engine/sides.hpp"
 #include "report/format.hpp"
 #include "select/rename.hpp"
@@ -511,15 +512,7 @@ void Crew::run_engine(Worker& w, net::Loop& loop) {
   inbox.drain();  // what was queued before the loop took messages (an early signal)
   publish(w, engine);
   if (!done) snapshots.start(100, 100);
-  std::optional<Error> stalled;
-  while (!done) {
-    if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
-      engine.stop(0);
-      stalled =
-          make_error(ExitCode::kKeysFailed, "internal error: the event loop ran dry before the run ended");
-      break;
-    }
-  }
+  const std::optional<Error> stalled = run_until_done(loop, done, [&] { engine.stop(0); });
   {
     const std::lock_guard<std::mutex> lock(w.mu);
     w.inbox_handle = nullptr;

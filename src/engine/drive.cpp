@@ -41,6 +41,16 @@ report::LiveLine live_line(const LiveStats& s) {
 
 }  // namespace
 
+std::optional<Error> run_until_done(net::Loop& loop, const bool& done, const std::function<void()>& stop) {
+  while (!done) {
+    if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
+      stop();
+      return make_error(ExitCode::kKeysFailed, "internal error: the event loop ran dry before the run ended");
+    }
+  }
+  return std::nullopt;
+}
+
 EngineResult drive(net::Loop& loop, Runner& engine, uint64_t keys, uint32_t progress_interval_ms,
                    ProgressStyle style) {
   MetricsFeed metrics(loop, engine);  // --metrics-port: the engine's values once a second
@@ -77,16 +87,7 @@ EngineResult drive(net::Loop& loop, Runner& engine, uint64_t keys, uint32_t prog
   if (net::take_early_usr1() && !done) on_usr1(engine, true);
   const uint32_t tick = report::Progress::interval_ms(progress_interval_ms);
   if (tick > 0 && !done) progress_timer.start(tick, tick);
-  std::optional<Error> stalled;
-  while (!done) {
-    if (uv_run(loop.get(), UV_RUN_ONCE) == 0 && !done) {
-      // Nothing left that could finish the run: a bug, reported instead of spinning.
-      engine.stop(0);
-      stalled =
-          make_error(ExitCode::kKeysFailed, "internal error: the event loop ran dry before the run ended");
-      break;
-    }
-  }
+  const std::optional<Error> stalled = run_until_done(loop, done, [&] { engine.stop(0); });
   progress_timer.stop();
   progress.finish();
   metrics.update();

@@ -5,6 +5,8 @@
 // deleted, and resyncs (Engine::live_stats).
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 
 #include "engine/engine.hpp"
 #include "net/loop.hpp"
@@ -22,5 +24,9 @@ enum class ProgressStyle : uint8_t {
 // result's fatal error saying so.
 EngineResult drive(net::Loop& loop, Runner& engine, uint64_t keys, uint32_t progress_interval_ms,
                    ProgressStyle style);
+
+// Runs `loop` until `done` is set. A loop that runs dry first (nothing left that could set it: a bug) calls
+// `stop` and returns the error that says so, instead of spinning.
+std::optional<Error> run_until_done(net::Loop& loop, const bool& done, const std::function<void()>& stop);
 
 }  // namespace rmig::engine
