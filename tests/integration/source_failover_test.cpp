@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <functional>
 #include <thread>
 
 #include "helpers.hpp"
@@ -99,6 +100,33 @@ void check_failover(const nlohmann::json& report, const std::string& node, const
   if (!primary.empty()) CHECK(f[0].value("primary", "") == primary);
   CHECK(f[0].value("rescanned", false));
 }
+
+// A standalone source of 2,000 keys (saved, so a restart brings the same data back as a new server) and a
+// paced copy of it that is killed with -9 part-way: what the resume cases start from.
+struct KilledCopy {
+  RedisServer src_server;
+  RedisServer dst_server;
+  Client src = src_server.client();
+  Client dst = dst_server.client();
+  std::vector<std::string> args;
+
+  KilledCopy() {
+    seed(src, 2000);
+    src.checked({"SAVE"});
+    args = {src_server.url(), dst_server.url(), "--lock-ttl",          "2",  "--scan-count", "50",
+            "--rate-limit",   "1000",           "--progress-interval", "0.2"};
+  }
+  // Runs the copy; `meanwhile` acts on it once it shows progress; then some of the scan is saved, the copy is
+  // killed and its lease expires.
+  void run_and_kill(const std::function<void(ToolProcess&)>& meanwhile) {
+    auto tool = start_tool(args);
+    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
+    meanwhile(tool);
+    std::this_thread::sleep_for(700ms);  // part of the scan done and saved
+    tool.kill9();
+    REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 0; }, 10s));
+  }
+};
 
 nlohmann::json parse_report(const RunResult& result) {
   auto j = nlohmann::json::parse(result.out, nullptr, false);
@@ -209,49 +237,30 @@ TEST_SUITE("source_failover") {
 
   TEST_CASE(
       "killed during the rescan on a new server, then run again: it resumes the new scan, counts add up") {
-    RedisServer src_server;
-    RedisServer dst_server;
-    Client src = src_server.client();
-    Client dst = dst_server.client();
-    seed(src, 2000);
-    src.checked({"SAVE"});
-    const std::vector<std::string> args = {
-        src_server.url(), dst_server.url(), "--lock-ttl",          "2",  "--scan-count", "50",
-        "--rate-limit",   "1000",           "--progress-interval", "0.2"};
-    auto tool = start_tool(args);
-    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
-    src_server.kill9();
-    std::this_thread::sleep_for(300ms);
-    src_server.restart();
-    REQUIRE(tool.wait_for_output("continuing on", 30s, Stream::kErr));
-    std::this_thread::sleep_for(700ms);  // some of the new scan done and saved
-    tool.kill9();
-    REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 0; }, 10s));
-    Client again_src = src_server.client();
-    auto again = run_copy(args);
+    KilledCopy k;
+    k.run_and_kill([&](ToolProcess& tool) {
+      k.src_server.kill9();
+      std::this_thread::sleep_for(300ms);
+      k.src_server.restart();
+      REQUIRE(tool.wait_for_output("continuing on", 30s, Stream::kErr));
+    });
+    Client again_src = k.src_server.client();
+    auto again = run_copy(k.args);
     INFO(again.result.describe());
     REQUIRE(again.exit_code() == 0);
     CHECK(again.report["run"]["resumed"] == true);
     check_counters(again.report, 2000);
-    require_same(compare_keyspaces(again_src, dst, {.ttl_tolerance_ms = 5000}), 2000);
+    require_same(compare_keyspaces(again_src, k.dst, {.ttl_tolerance_ms = 5000}), 2000);
   }
 
   TEST_CASE(
       "a source restarted while no run watched: the resumed run scans it again, each key counted once") {
-    RedisServer src_server;
-    RedisServer dst_server;
-    Client src = src_server.client();
-    Client dst = dst_server.client();
-    seed(src, 2000);
-    src.checked({"SAVE"});
-    const std::vector<std::string> args = {
-        src_server.url(), dst_server.url(), "--lock-ttl",          "2",  "--scan-count", "50",
-        "--rate-limit",   "1000",           "--progress-interval", "0.2"};
-    auto tool = start_tool(args);
-    REQUIRE(tool.wait_for_output("progress", 60s, Stream::kErr));
-    std::this_thread::sleep_for(700ms);  // part of the scan done and saved
-    tool.kill9();
-    REQUIRE(eventually([&] { return dst.command({"EXISTS", "redis-migrate:lock"}).integer == 0; }, 10s));
+    KilledCopy k;
+    k.run_and_kill([](ToolProcess&) {});
+    RedisServer& src_server = k.src_server;
+    Client& src = k.src;
+    Client& dst = k.dst;
+    const std::vector<std::string>& args = k.args;
     const nlohmann::json saved = latest_record(dst);
     REQUIRE(saved.is_object());
     const std::string old_run_id = info_field(src, "run_id");
