@@ -196,8 +196,9 @@ TEST_SUITE("fetch") {
     // expiry (never none, never later).
     std::size_t seen = 0;
     for (const std::string& key : dst.scan_all("x:*")) {
-      ++seen;
       const long long at = dst.checked({"PEXPIRETIME", key}).integer;
+      if (at == -2) continue;  // expired on the destination since the SCAN above: its expiry held
+      ++seen;
       CHECK_MESSAGE(at > 0, key);
       CHECK_MESSAGE(at <= expiry[key], key);
       CHECK_MESSAGE(at >= expiry[key] - 1000, key);
