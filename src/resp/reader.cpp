@@ -70,6 +70,17 @@ redisReplyObjectFunctions kFunctions = {create_string, create_array, create_inte
 
 }  // namespace
 
+Reply make_string_reply(std::size_t len) noexcept {
+  auto* r = static_cast<redisReply*>(std::malloc(sizeof(redisReply) + len + 1));
+  if (r == nullptr) return Reply();
+  std::memset(r, 0, sizeof(redisReply));
+  r->type = REDIS_REPLY_STRING;
+  r->str = reinterpret_cast<char*>(r + 1);
+  r->str[len] = '\0';
+  r->len = len;
+  return Reply(r);
+}
+
 void free_reply(redisReply* r) noexcept {
   if (r == nullptr) return;
   if (r->type == REDIS_REPLY_ARRAY) {

@@ -21,6 +21,11 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
+// A string reply of `len` bytes (uninitialised, NUL after them) allocated as Reader allocates its own, for a
+// value the program builds (value/string_payload.hpp) where a server's reply is expected. Null when out of
+// memory.
+Reply make_string_reply(std::size_t len) noexcept;
+
 inline bool is_error(const redisReply* r) noexcept { return r != nullptr && r->type == REDIS_REPLY_ERROR; }
 inline bool is_nil(const redisReply* r) noexcept { return r != nullptr && r->type == REDIS_REPLY_NIL; }
 inline bool is_integer(const redisReply* r) noexcept {
