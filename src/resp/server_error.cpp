@@ -33,6 +33,7 @@ std::optional<ServerError> classify_acl_denial(std::string_view m) noexcept {
 
 ServerError classify_error(std::string_view m) noexcept {
   if (starts_with(m, "BUSYKEY")) return ServerError::kBusyKey;
+  if (starts_with(m, "WRONGTYPE")) return ServerError::kWrongType;
   if (starts_with(m, "MOVED ")) return ServerError::kMoved;
   if (starts_with(m, "ASK ")) return ServerError::kAsk;
   if (starts_with(m, "OOM")) return ServerError::kOom;

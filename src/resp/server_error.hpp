@@ -10,6 +10,7 @@ namespace rmig::resp {
 enum class ServerError {
   kOther,
   kBusyKey,         // RESTORE onto an existing key
+  kWrongType,       // the key holds another type than the command works on
   kOom,             // maxmemory reached
   kReadOnly,        // write sent to a replica
   kNoAuth,          // a password is required

@@ -149,7 +149,7 @@ Result<std::optional<LockHolder>> read_lock(StateClient& client, const std::stri
   if (!value) return value.error();
   const redisReply* v = value->get();
   if (resp::is_nil(v)) return std::optional<LockHolder>();
-  if (resp::is_error(v) && resp::text(v).rfind("WRONGTYPE", 0) == 0) {
+  if (resp::is_error(v) && resp::classify_error(resp::text(v)) == resp::ServerError::kWrongType) {
     return make_error(ExitCode::kUsage,
                       key +
                           " is not a string, so it is not a redis-migrate lease but a key of "

@@ -213,7 +213,7 @@ void VerifyTask::on_lookup(uint32_t j, uint8_t op, resp::Reply reply) {
       opts_.multi_lookup = false;
       return lookup(j);
     }
-    if (resp::text(r).rfind("WRONGTYPE", 0) == 0) {
+    if (resp::classify_error(resp::text(r)) == resp::ServerError::kWrongType) {
       return difference(j, kTypeDiffers, "the key changed type while it was checked");
     }
     return reply_error(j, Side::kDestination, cmd, r);

@@ -216,8 +216,7 @@ void VerifyTask::on_size(uint32_t j, uint8_t op, const redisReply* r) {
   const bool src = op == kSrcSize;
   if (!resp::is_integer(r)) {
     // WRONGTYPE: the key was replaced by one of another type in between.
-    if (resp::is_error(r) && resp::classify_error(str(r)) == ServerError::kOther &&
-        str(r).rfind("WRONGTYPE", 0) == 0) {
+    if (resp::is_error(r) && resp::classify_error(str(r)) == ServerError::kWrongType) {
       return difference(j, kTypeDiffers, "the key changed type while it was checked");
     }
     return reply_error(j, src ? Side::kSource : Side::kDestination, value::length_command(st.src.type), r);
