@@ -527,6 +527,12 @@ report::RunReport run_copy(const CopyCommand& cmd) {
             std::string("server-side ") + (options.cleanup ? "MOVE" : "COPY") + " (one server, two DBs)";
       } else {
         plan_path(rep, options, *src_facts, *dst_facts);
+        // Strings are read with GETRANGE where a DUMP would be read and RESTOREd (not for --cleanup, whose
+        // compare-and-delete checks the source's own DUMP).
+        if (kind == PassKind::kCopy && options.mode == engine::CopyMode::kAuto && !options.cleanup &&
+            resp::reads_payloads(*src_facts, *dst_facts).value_or(false)) {
+          options.string_payload_rdb = resp::rdb_version(*src_facts);
+        }
       }
 
       if (renaming && kind == PassKind::kCopy) {

@@ -12,7 +12,7 @@ using Side = engine::Engine::Side;
 
 void CopyTask::attach(engine::Engine& engine) {
   engine_ = &engine;
-  fetch_.attach(engine);
+  fetch_.attach(engine, true);
   restore_.attach(engine);
   cleanup_.attach(engine);
   rewriter_.attach(engine);

@@ -7,7 +7,9 @@
 #include "copy/merge.hpp"
 #include "resp/server_error.hpp"
 #include "util/escape.hpp"
+#include "util/int_text.hpp"
 #include "value/kind.hpp"
+#include "value/string_payload.hpp"
 
 namespace rmig::copy {
 
@@ -42,27 +44,166 @@ std::string error_text(const redisReply* r) {
 
 }  // namespace
 
-void FetchStage::attach(engine::Engine& engine) {
+void FetchStage::attach(engine::Engine& engine, bool string_reads) {
   engine_ = &engine;
   state_.assign(engine.window_size(), State{});
+  string_reads_ = string_reads && engine.options().string_payload_rdb > 0;
 }
 
 void FetchStage::start(uint32_t j) {
+  const engine::Job& job = engine_->job(j);
+  // A live run's change is read with DUMP: a resync compares the destination's DUMP with what it read.
+  if (string_reads_ && job.live == engine::LiveMode::kNone && !strings(job.node).refused) {
+    // A selection by type asked already.
+    if (!job.type.empty()) return job.type == "string" ? read_string(j) : size_or_fetch(j);
+    if (strings(job.node).share >= 0.5) return ask_type(j);
+  }
+  size_or_fetch(j);
+}
+
+bool FetchStage::needs_size(uint32_t node) const noexcept {
   const engine::CopyOptions& o = engine_->options();
   // A plan with --mode rewrite sizes keys too: it must not DUMP a big key whole either.
-  const uint32_t node = engine_->job(j).node;
   const uint64_t data = engine_->dataset_bytes(node);
   // A node whose whole dataset is under the threshold cannot hold a key over it: no per-key check there.
-  if (o.mode != engine::CopyMode::kDump && o.big_key_threshold > 0 && size_mode(node) != SizeMode::kUnsized &&
-      (data == 0 || data > o.big_key_threshold)) {
-    return check_size(j);
-  }
+  return o.mode != engine::CopyMode::kDump && o.big_key_threshold > 0 &&
+         size_mode(node) != SizeMode::kUnsized && (data == 0 || data > o.big_key_threshold);
+}
+
+void FetchStage::size_or_fetch(uint32_t j) {
+  if (needs_size(engine_->job(j).node)) return check_size(j);
   fetch(j);
 }
 
 void FetchStage::resend(uint32_t j) {
-  if (state_[j].phase == Phase::kSize) return check_size(j);
-  fetch(j);
+  switch (state_[j].phase) {
+    case Phase::kSize: return check_size(j);
+    case Phase::kType: return ask_type(j);
+    case Phase::kString: return read_string(j);
+    default: return fetch(j);
+  }
+}
+
+FetchStage::NodeStrings& FetchStage::strings(uint32_t node) {
+  if (strings_.size() <= node) strings_.resize(node + 1);
+  return strings_[node];
+}
+
+void FetchStage::learn(uint32_t node, bool is_string) {
+  if (!string_reads_) return;
+  // The mean of the keys seen so far and four strings, then (past 60 keys) a moving average over about the
+  // last 64: one key of another type among the first ones does not stop the strings' reads.
+  NodeStrings& ns = strings(node);
+  if (ns.seen < 60) ++ns.seen;
+  ns.share += ((is_string ? 1.0 : 0.0) - ns.share) / (ns.seen + 4.0);
+}
+
+uint64_t FetchStage::string_read_max() const noexcept {
+  const uint64_t threshold = engine_->options().big_key_threshold;
+  return threshold > 0 ? std::min(threshold, kStringReadMax) : kStringReadMax;
+}
+
+void FetchStage::ask_type(uint32_t j) {
+  state_[j].phase = Phase::kType;
+  const std::string_view args[] = {"TYPE", engine_->job(j).key};
+  engine_->send(j, Side::kSource, args, 2, op(kType));
+}
+
+void FetchStage::strings_refused(uint32_t j, std::string_view command, std::string_view message) {
+  NodeStrings& ns = strings(engine_->job(j).node);
+  if (!ns.refused) {
+    ns.refused = true;
+    spdlog::info("{}: {} refused ({}): its strings are read with DUMP instead",
+                 engine_->label(j, Side::kSource), command, message);
+  }
+  size_or_fetch(j);
+}
+
+void FetchStage::read_string(uint32_t j) {
+  engine::Job& job = engine_->job(j);
+  State& st = state_[j];
+  st.phase = Phase::kString;
+  st.error.clear();
+  st.idle = -1;
+  job.pttl = 0;
+  job.sent_at = std::chrono::steady_clock::now();
+  const engine::CopyOptions& o = engine_->options();
+  if (o.keep_idle && !idle_refused_) {
+    const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
+    if (!engine_->send(j, Side::kSource, object, 3, op(kObject))) return;
+  }
+  // One byte more than the longest string read this way tells a longer one apart.
+  const IntText end(static_cast<int64_t>(string_read_max()));
+  const std::string_view pttl[] = {"PTTL", job.key};
+  const std::string_view range[] = {"GETRANGE", job.key, "0", end.view()};
+  if (!engine_->send(j, Side::kSource, pttl, 2, op(kPttl))) return;
+  engine_->send(j, Side::kSource, range, 4, op(kRange));
+}
+
+FetchStage::Step FetchStage::on_type(uint32_t j, const redisReply* r) {
+  const engine::Job& job = engine_->job(j);
+  if (!resp::is_string(r)) {
+    const std::string msg = error_text(r);
+    if (resp::is_error(r) && memory_refused(msg)) {
+      strings_refused(j, "TYPE", msg);
+    } else if (!resp::is_error(r) || !engine_->handle_error(j, Side::kSource, "TYPE", msg)) {
+      engine_->fail_key(j, "TYPE: " + msg);
+    }
+    return Step::kWait;
+  }
+  const std::string_view type = resp::text(r);
+  if (type == "none") return vanished(j, false);
+  const bool is_string = type == "string";
+  learn(job.node, is_string);
+  if (is_string) {
+    read_string(j);
+  } else {
+    size_or_fetch(j);
+  }
+  return Step::kWait;
+}
+
+FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
+  engine::Job& job = engine_->job(j);
+  State& st = state_[j];
+  if (!st.error.empty()) {
+    const std::string msg = st.error;
+    if (!engine_->handle_error(j, Side::kSource, "PTTL", msg)) engine_->fail_key(j, "PTTL: " + msg);
+    return Step::kWait;
+  }
+  if (resp::is_error(r)) {
+    const std::string msg(resp::text(r));
+    if (resp::classify_error(msg) == ServerError::kWrongType) {
+      size_or_fetch(j);  // no longer a string: the usual way
+    } else if (memory_refused(msg)) {
+      strings_refused(j, "GETRANGE", msg);
+    } else if (!engine_->handle_error(j, Side::kSource, "GETRANGE", msg)) {
+      engine_->fail_key(j, "GETRANGE: " + msg);
+    }
+    return Step::kWait;
+  }
+  if (job.pttl == -2) return vanished(j, true);
+  if (r == nullptr || r->type != REDIS_REPLY_STRING) {
+    engine_->fail_key(j, "GETRANGE: unexpected reply " + resp::describe(r));
+    return Step::kWait;
+  }
+  // Empty: an empty string, or a key deleted between PTTL and GETRANGE; longer than the read: a long string.
+  // DUMP tells both apart.
+  if (r->len == 0 || r->len > string_read_max()) {
+    size_or_fetch(j);
+    return Step::kWait;
+  }
+  const std::string_view value(r->str, r->len);
+  resp::Reply payload = resp::make_string_reply(value::string_payload_size(value));
+  if (!payload) {
+    engine_->fail_key(j, "out of memory building a string's payload");
+    return Step::kWait;
+  }
+  value::write_string_payload(value, engine_->options().string_payload_rdb, payload->str);
+  engine_->hold(j, std::move(payload));
+  job.resent = false;  // a new stage starts
+  st.phase = Phase::kIdle;
+  return Step::kFetched;
 }
 
 FetchStage::SizeMode FetchStage::size_mode(uint32_t node) const noexcept {
@@ -131,6 +272,8 @@ FetchStage::Step FetchStage::on_reply(uint32_t j, uint8_t code, resp::Reply& rep
     case kSizeType: return on_size_type(j, r);
     case kLength: return on_length(j, r);
     case kObject: on_object(j, r); return Step::kWait;
+    case kType: return on_type(j, r);
+    case kRange: return on_range(j, r);
     case kPttl:
       if (resp::is_integer(r)) {
         engine_->job(j).pttl = r->integer;
@@ -269,6 +412,7 @@ FetchStage::Step FetchStage::on_dump(uint32_t j, resp::Reply& reply) {
     engine_->fail_key(j, "DUMP: unexpected reply " + resp::describe(r));
     return Step::kWait;
   }
+  learn(job.node, value::payload_kind(resp::text(r)) == value::Kind::kString);
   engine_->hold(j, std::move(reply));
   job.resent = false;  // a new stage starts
   st.phase = Phase::kIdle;

@@ -11,6 +11,17 @@
 // kElementEstimate bytes per element); one that refuses those too is not sized (its keys are DUMPed whole).
 //
 // --keep-idle: OBJECT IDLETIME or FREQ goes before the DUMP (which resets the idle time); idle() gives it.
+//
+// String reads (CopyOptions::string_payload_rdb, a copy in auto mode; never a plan, never a live run's
+// change): a string costs the source less read with GETRANGE than DUMPed (no serialisation, no compression
+// attempt, no CRC), so on a source node whose keys are mostly strings a key's TYPE is asked first, in place
+// of MEMORY USAGE (a selection by type has asked it already), and a string is read with PTTL + GETRANGE 0 N
+// (N = the threshold, at most kStringReadMax bytes): its payload is then built (value/string_payload.hpp). A
+// string longer than N, an empty one (or one deleted between its PTTL and its GETRANGE), one whose type
+// changed since its TYPE (WRONGTYPE) take the usual way (size check, DUMP). The share of strings is learned
+// per node from TYPE replies and DUMP payloads' type byte (the mean of the keys seen and four strings, then a
+// moving average over about the last 64): under one half, the node's keys are not TYPEd first (a TYPE costs
+// more than the strings save). A node that refuses TYPE or GETRANGE (ACL, renamed) is DUMPed.
 
 #include <cstdint>
 #include <string>
@@ -24,7 +35,7 @@ namespace rmig::copy {
 
 class FetchStage {
  public:
-  static constexpr uint8_t kOpCount = 6;
+  static constexpr uint8_t kOpCount = 8;
   // Bytes per element assumed for a collection when MEMORY USAGE is refused: about what a small element costs
   // in a hash table.
   static constexpr uint64_t kElementEstimate = 64;
@@ -32,8 +43,12 @@ class FetchStage {
   // What a reply leads to. kWait: more replies are due, or the stage ended the job itself.
   enum class Step : uint8_t { kWait, kFetched, kBigKey, kGone };
 
+  // The longest string read with GETRANGE; a longer one is DUMPed (or rewritten when big).
+  static constexpr uint64_t kStringReadMax = 64 * 1024;
+
   explicit FetchStage(OpRange ops) noexcept : ops_(ops) {}
-  void attach(engine::Engine& engine);
+  // `string_reads`: strings may be read with GETRANGE (a copy task; a plan counts DUMP payloads).
+  void attach(engine::Engine& engine, bool string_reads = false);
   bool owns(uint8_t op) const noexcept { return ops_.owns(op); }
 
   // A new job in slot j: its state from the previous one goes (once per job, before start).
@@ -52,8 +67,8 @@ class FetchStage {
   const report::BigKeys& big_keys() const noexcept { return big_keys_; }
 
  private:
-  enum Op : uint8_t { kPttl, kDump, kSize, kSizeType, kLength, kObject };
-  enum class Phase : uint8_t { kIdle, kSize, kFetch };
+  enum Op : uint8_t { kPttl, kDump, kSize, kSizeType, kLength, kObject, kType, kRange };
+  enum class Phase : uint8_t { kIdle, kType, kString, kSize, kFetch };
   // How a source node's keys are sized: MEMORY USAGE, TYPE + length, or not at all (both refused).
   enum class SizeMode : uint8_t { kByMemory, kByLength, kUnsized };
 
@@ -64,7 +79,26 @@ class FetchStage {
     int64_t idle = -1;  // see idle()
   };
 
+  // Per source node: the string reads' state.
+  struct NodeStrings {
+    double share = 1.0;    // average of "the key was a string" (see learn())
+    uint32_t seen = 0;     // keys learned from
+    bool refused = false;  // TYPE or GETRANGE refused: every key is DUMPed
+  };
+
   uint8_t op(Op o) const noexcept { return ops_.at(o); }
+  // The usual way: the size check where one is needed, else PTTL + DUMP.
+  void size_or_fetch(uint32_t j);
+  bool needs_size(uint32_t node) const noexcept;
+  NodeStrings& strings(uint32_t node);
+  void learn(uint32_t node, bool is_string);
+  uint64_t string_read_max() const noexcept;
+  void ask_type(uint32_t j);
+  void read_string(uint32_t j);
+  Step on_type(uint32_t j, const redisReply* r);
+  Step on_range(uint32_t j, const redisReply* r);
+  // TYPE or GETRANGE refused on job j's node (said once): its keys are DUMPed from now on.
+  void strings_refused(uint32_t j, std::string_view command, std::string_view message);
   void fetch(uint32_t j);
   void check_size(uint32_t j);
   Step on_size(uint32_t j, const redisReply* r);
@@ -83,7 +117,9 @@ class FetchStage {
   engine::Engine* engine_ = nullptr;
   std::vector<State> state_;         // per job slot
   std::vector<SizeMode> size_mode_;  // per source node
-  bool idle_refused_ = false;        // OBJECT was refused once: said once, not sent again
+  bool string_reads_ = false;
+  std::vector<NodeStrings> strings_;  // per source node
+  bool idle_refused_ = false;         // OBJECT was refused once: said once, not sent again
   report::BigKeys big_keys_;
 };
 

@@ -27,7 +27,7 @@ enum class LiveMode : uint8_t { kNone, kApply, kResync, kOrphan };
 
 struct Job {
   std::string key;    // the source key
-  std::string type;   // the key's type when the selection had to ask (TYPE), else empty
+  std::string type;   // the key's type when the selection knows it (TYPE, or SCAN ... TYPE), else empty
   uint32_t node = 0;  // source node index (counters, SCAN)
   uint8_t stage = 0;  // the task's own state
   uint16_t generation = 0;

@@ -84,6 +84,10 @@ struct CopyOptions {
   // Carry each key's LRU idle time or LFU frequency on the dump path: OBJECT IDLETIME / OBJECT FREQ (by the
   // source's maxmemory-policy) read before the DUMP, RESTORE ... IDLETIME / FREQ.
   bool keep_idle = false;
+  // Auto mode, the destination reading the source's DUMP payloads: strings are read with GETRANGE and their
+  // payload is built with this RDB version (the source's) instead of DUMPed (copy/fetch_stage.hpp); 0: every
+  // key is DUMPed.
+  int string_payload_rdb = 0;
   bool source_lfu = false;   // the source's maxmemory-policy is an LFU one: OBJECT FREQ, else OBJECT IDLETIME
   std::string run_id = "0";  // distinguishes this run's temporary keys from another run's
   bool merge_prefer_source = false;  // merge: a field or member on both sides takes the source's value

@@ -134,6 +134,8 @@ long long command_calls(KeyReader& c, const std::string& command) {
   return at == std::string::npos ? 0 : std::atoll(r.str.c_str() + at + tag.size());
 }
 
+long long value_reads(KeyReader& c) { return command_calls(c, "dump") + command_calls(c, "getrange"); }
+
 long long user_dbsize(KeyReader& client) {
   return client.dbsize() - static_cast<long long>(client.scan_all("redis-migrate:*").size());
 }
