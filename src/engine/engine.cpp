@@ -338,6 +338,8 @@ void Engine::dispatch() {
     uint32_t read = kNoLink;
     if (part < sources_.size()) {
       q = sources_[node]->take();
+      // The duplicate filter's block of a key a few places ahead: its test_and_add then finds it cached.
+      if (const std::string* next = sources_[node]->peek(kPrefetchAhead)) seen_.prefetch(*next);
     } else if (!live_->take(q, node, read, extra)) {
       continue;  // filtered out
     }

@@ -285,6 +285,8 @@ class Engine final : public Runner,
   enum EngineOp : uint8_t { kFetch = 1 };
   enum JobOp : uint8_t { kAsking = 0, kTypeCheck = 1 };
   static constexpr uint8_t kEngineSide = 0xff;
+  // How many keys ahead of the one dispatched the duplicate filter is prefetched.
+  static constexpr std::size_t kPrefetchAhead = 8;
 
   struct Retry {
     uint32_t job;

@@ -66,6 +66,9 @@ class KeySource {
   virtual FetchOutcome on_fetched(const redisReply* reply) = 0;
   virtual bool has_key() const noexcept = 0;
   virtual QueuedKey take() = 0;
+  // The key `ahead` places after the next one take() gives, when it is known already (for prefetching what
+  // its job will touch); null otherwise.
+  virtual const std::string* peek(std::size_t /*ahead*/) const noexcept { return nullptr; }
   // Drops the keys waiting and asks for no more (the run stops).
   virtual void stop() = 0;
   // No key waits, none is asked for, and none will come.

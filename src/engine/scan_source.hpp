@@ -37,6 +37,9 @@ class ScanSource final : public KeySource {
   FetchOutcome on_fetched(const redisReply* reply) override;
   bool has_key() const noexcept override { return !queue_.empty(); }
   QueuedKey take() override;
+  const std::string* peek(std::size_t ahead) const noexcept override {
+    return ahead < queue_.size() ? &queue_[ahead].key : nullptr;
+  }
   void stop() override {
     queue_.clear();
     stopped_ = true;

@@ -29,6 +29,10 @@ SeenFilter::SeenFilter(uint64_t expected_keys, std::size_t max_bytes, bool concu
   if (concurrent) stripes_ = std::make_shared<Stripes>();
 }
 
+void SeenFilter::prefetch(std::string_view key) const noexcept {
+  __builtin_prefetch(&data_[std::hash<std::string_view>{}(key) % blocks_], 1);
+}
+
 bool SeenFilter::test_and_add(std::string_view key) noexcept {
   const uint64_t h = std::hash<std::string_view>{}(key);
   const uint64_t index = h % blocks_;
