@@ -97,7 +97,7 @@ class KeySource {
   // The node's server says it is `run_id` ("" when it cannot say), recorded with the checkpoint. True when
   // the cursor a resumed run continues belongs to another server (or either cannot say): the node must scan
   // again from the beginning (restart()).
-  virtual bool identify(std::string /*run_id*/) { return false; }
+  virtual bool identify(const std::string& /*run_id*/) { return false; }
 
   // -- a new server behind the node (a source failover, a restart) --
   // The node's keys now come from another server, where the old position means nothing: a source that had

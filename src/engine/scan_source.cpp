@@ -210,11 +210,11 @@ bool ScanSource::restart() {
   return true;
 }
 
-bool ScanSource::identify(std::string run_id) {
+bool ScanSource::identify(const std::string& run_id) {
   const bool other =
       check_resumed_server_ && (run_id.empty() || resumed_server_.empty() || run_id != resumed_server_);
   check_resumed_server_ = false;
-  server_ = std::move(run_id);
+  server_ = run_id;
   return other;
 }
 

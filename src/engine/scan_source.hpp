@@ -58,7 +58,7 @@ class ScanSource final : public KeySource {
   bool recheck(uint64_t batch) override;
   void wrote(uint64_t batch, uint32_t hash) override;
   bool written_before(uint32_t hash) const noexcept override;
-  bool identify(std::string run_id) override;
+  bool identify(const std::string& run_id) override;
 
   bool restart() override;
   uint32_t epoch() const noexcept override { return epoch_; }
