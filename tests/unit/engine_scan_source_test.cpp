@@ -110,6 +110,19 @@ TEST_SUITE("engine_scan_source") {
     CHECK(args[1] == "17");  // the next SCAN continues at the returned cursor
   }
 
+  TEST_CASE("peek shows the keys take will give next, in order, without taking them") {
+    ScanSource s("a:6379", "", "", 10);
+    CHECK(s.peek(0) == nullptr);
+    CHECK(fetch(s, "5", {"a", "b", "c"}).kind == FetchOutcome::kKeys);
+    REQUIRE(s.peek(0) != nullptr);
+    CHECK(*s.peek(0) == "a");
+    CHECK(*s.peek(2) == "c");
+    CHECK(s.peek(3) == nullptr);
+    CHECK(s.take().key == "a");
+    CHECK(*s.peek(0) == "b");
+    CHECK(s.peek(2) == nullptr);
+  }
+
   TEST_CASE("no SCAN while a batch's worth of keys waits; none after the cursor came back to 0") {
     ScanSource s("a:6379", "", "", 2);
     CHECK(fetch(s, "5", {"a", "b"}).kind == FetchOutcome::kKeys);
