@@ -363,19 +363,26 @@ probe() {
 
 # --- physical limits -------------------------------------------------------------------------------------------------
 
-# tool_mix PORT: the reads the tool sends the source per key in this run (rm-bench gen-dump-cmds --mix): PTTL and
-# DUMP, plus MEMORY USAGE first when it sizes keys: auto mode, a --big-key-threshold, and a node that does not
-# prove all its keys under it (INFO memory's used_memory_dataset over the threshold, and no INFO keysizes showing
-# only strings shorter than it; src/copy/key_size_bound.hpp).
+# tool_mix PORT KIND: the reads the tool sends the source per key in this run (rm-bench gen-dump-cmds --mix). A
+# dataset of strings (KIND strings) in auto mode: TYPE, then PTTL and GETRANGE (src/copy/fetch_stage.hpp). Else
+# PTTL and DUMP, plus MEMORY USAGE first when it sizes keys: auto mode, a --big-key-threshold, and a node that
+# does not prove all its keys under it (INFO memory's used_memory_dataset over the threshold, and no INFO keysizes
+# showing only strings shorter than it; src/copy/key_size_bound.hpp). (The mixed dataset's strings, a sixth of its
+# keys, are DUMPed: under half, they are not worth a TYPE each.)
 tool_mix() {
-  local port=$1 threshold=64000000 data i
+  local port=$1 kind=${2:-} threshold=64000000 data i auto=1
   for ((i = 0; i < ${#TOOL_ARGS[@]}; i++)); do
     case "${TOOL_ARGS[$i]}" in
       --big-key-threshold) threshold=${TOOL_ARGS[$((i + 1))]:-} ;;
       --big-key-threshold=*) threshold=${TOOL_ARGS[$i]#*=} ;;
-      --mode) [ "${TOOL_ARGS[$((i + 1))]:-}" = dump ] && threshold=0 ;;
+      --mode) [ "${TOOL_ARGS[$((i + 1))]:-}" = dump ] && threshold=0 && auto=0 ;;
+      --cleanup) auto=0 ;;
     esac
   done
+  if [ "$kind" = strings ] && [ "$auto" = 1 ]; then
+    echo type-pttl-getrange
+    return
+  fi
   [[ $threshold =~ ^[0-9]+$ ]] || die "tool_mix: give --big-key-threshold in bytes in RM_BENCH_TOOL_ARGS"
   data=$(rcli "$port" INFO memory | tr -d '\r' | sed -n 's/^used_memory_dataset://p')
   # The keysizes bound: every key a string of the histogram (counts add up to keys=), twice the largest bucket
@@ -404,13 +411,13 @@ tool_mix() {
   if [ "$threshold" -gt 0 ] && [ "${data:-0}" -gt "$threshold" ]; then echo size-pttl-dump; else echo pttl-dump; fi
 }
 
-# make_files PORT: the command files of the source: serve (DUMP only), mix (the tool's reads, $DS_MIX) and
-# absorb; sets DS_KEYS, DS_PAYLOAD, DS_MIX.
+# make_files PORT [KIND]: the command files of the source: serve (DUMP only), mix (the tool's reads, $DS_MIX)
+# and absorb; sets DS_KEYS, DS_PAYLOAD, DS_MIX.
 make_files() {
-  local port=$1 out
+  local port=$1 kind=${2:-} out
   out=$(rmb gen-dump-cmds 127.0.0.1 "$port" "$WORK/serve.resp" --mix dump) || die "gen-dump-cmds failed"
   echo "gen-dump-cmds dump: $out" >>"$OUT/bench.log"
-  DS_MIX=$(tool_mix "$port")
+  DS_MIX=$(tool_mix "$port" "$kind")
   out=$(rmb gen-dump-cmds 127.0.0.1 "$port" "$WORK/mix.resp" --mix "$DS_MIX") || die "gen-dump-cmds failed"
   echo "gen-dump-cmds $DS_MIX: $out" >>"$OUT/bench.log"
   out=$(rmb gen-restore 127.0.0.1 "$port" "$WORK/absorb.resp") || die "gen-restore failed"
@@ -537,7 +544,7 @@ dataset_section() {
   probe tool "$SRC_PORT" "$DST_PORT" "$src" "$dst" && tool_ok=1
   seed_on "$SRC_PORT" "$kind" "$@"
   log "  seeded $(rcli "$SRC_PORT" DBSIZE) keys in ${SEED_S}s ($(rcli "$SRC_PORT" INFO memory | tr -d '\r' | sed -n 's/^used_memory_human://p') used)"
-  make_files "$SRC_PORT"
+  make_files "$SRC_PORT" "$kind"
   measure_both "$SRC_PORT" "$DST_PORT" "$DS_KEYS"
   measure_serve "$SRC_PORT" "$WORK/mix.resp" "mix ($DS_MIX)"
   local mix_s=$SERVE_S mix_cpu=$SERVE_CPU_S

@@ -159,6 +159,20 @@ ServeFileStats write_serve_file(const std::string& host, int port, const std::st
   ServeFileStats stats;
   stats.keys = scan_all(client, [&](const std::vector<std::string_view>& keys) {
     for (const auto key : keys) {
+      if (mix == ServeMix::kTypePttlGetrange) {
+        writer.begin(2);
+        writer.arg("TYPE");
+        writer.arg(key);
+        writer.begin(2);
+        writer.arg("PTTL");
+        writer.arg(key);
+        writer.begin(4);
+        writer.arg("GETRANGE");
+        writer.arg(key);
+        writer.arg("0");
+        writer.arg("65536");
+        continue;
+      }
       if (mix == ServeMix::kSizePttlDump) {
         writer.begin(3);
         writer.arg("MEMORY");

@@ -29,8 +29,9 @@ struct AbsorbFileStats {
   double elapsed_s = 0;
 };
 
-// What a serve file asks for each key.
-enum class ServeMix { kDump, kPttlDump, kSizePttlDump };
+// What a serve file asks for each key. kTypePttlGetrange: what the tool asks of a string on a node of strings
+// (TYPE k, then PTTL k + GETRANGE k 0 65536), for every key: a dataset of strings only.
+enum class ServeMix { kDump, kPttlDump, kSizePttlDump, kTypePttlGetrange };
 ServeFileStats write_serve_file(const std::string& host, int port, const std::string& path, ServeMix mix);
 AbsorbFileStats write_absorb_file(const std::string& host, int port, const std::string& path);
 

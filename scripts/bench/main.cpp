@@ -30,8 +30,9 @@ constexpr const char* kUsage = R"(usage: rm-bench COMMAND ARGS...
                                                    N keys of all six types, TTL_FRACTION with a TTL
   seed-bigkeys HOST PORT SCALE                     300 MB hash, 5 M zset, 2 M list, 200 MB string, x SCALE
   gen-dump-cmds HOST PORT OUT [--mix M]            SCAN, write for every key: DUMP k (M = dump, the
-                                                   default), PTTL k + DUMP k (pttl-dump), or MEMORY USAGE k
-                                                   + PTTL k + DUMP k (size-pttl-dump)
+                                                   default), PTTL k + DUMP k (pttl-dump), MEMORY USAGE k
+                                                   + PTTL k + DUMP k (size-pttl-dump), or TYPE k + PTTL
+                                                   k + GETRANGE k 0 65536 (type-pttl-getrange)
   gen-restore HOST PORT OUT                        SCAN+PTTL+DUMP, write RESTORE k abs-ms payload ABSTTL
   replay HOST PORT FILE                            stream FILE as one pipeline, skip and count the replies
   exec [--stdin F] [--stdout F] [--stderr F] -- CMD ARGS...
@@ -178,6 +179,8 @@ int run(const std::vector<std::string>& argv) {
         mix = ServeMix::kPttlDump;
       } else if (args[4] == "size-pttl-dump") {
         mix = ServeMix::kSizePttlDump;
+      } else if (args[4] == "type-pttl-getrange") {
+        mix = ServeMix::kTypePttlGetrange;
       } else {
         usage_error("gen-dump-cmds: unknown --mix '" + args[4] + "'");
       }
