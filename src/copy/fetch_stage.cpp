@@ -54,8 +54,13 @@ void FetchStage::start(uint32_t j) {
   const engine::Job& job = engine_->job(j);
   // A live run's change is read with DUMP: a resync compares the destination's DUMP with what it read.
   if (string_reads_ && job.live == engine::LiveMode::kNone && !strings(job.node).refused) {
-    // A selection by type asked already.
-    if (!job.type.empty()) return job.type == "string" ? read_string(j) : size_or_fetch(j);
+    // A selection by type asked already, or SCAN ... TYPE returned only keys of one type.
+    const engine::Selection& sel = engine_->options().selection;
+    const std::string_view known = !job.type.empty() ? std::string_view(job.type)
+                                   : sel.types.size() == 1 && sel.scan_type_supported
+                                       ? std::string_view(sel.types.front())
+                                       : std::string_view();
+    if (!known.empty()) return known == "string" ? read_string(j) : size_or_fetch(j);
     if (strings(job.node).share >= 0.5) return ask_type(j);
   }
   size_or_fetch(j);
@@ -130,6 +135,7 @@ void FetchStage::read_string(uint32_t j) {
   const engine::CopyOptions& o = engine_->options();
   if (o.keep_idle && !idle_refused_) {
     const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
+    st.idle_read = true;
     if (!engine_->send(j, Side::kSource, object, 3, op(kObject))) return;
   }
   // One byte more than the longest string read this way tells a longer one apart.
@@ -144,20 +150,20 @@ FetchStage::Step FetchStage::on_type(uint32_t j, const redisReply* r) {
   const engine::Job& job = engine_->job(j);
   if (!resp::is_string(r)) {
     const std::string msg = error_text(r);
-    if (resp::is_error(r) && memory_refused(msg)) {
+    // Refused (ACL, renamed), or an error neither a redirect nor a retry settles (a proxy without the
+    // command): DUMP reads the node's keys.
+    if ((resp::is_error(r) && memory_refused(msg)) || !resp::is_error(r) ||
+        !engine_->handle_error(j, Side::kSource, "TYPE", msg)) {
       strings_refused(j, "TYPE", msg);
-    } else if (!resp::is_error(r) || !engine_->handle_error(j, Side::kSource, "TYPE", msg)) {
-      engine_->fail_key(j, "TYPE: " + msg);
     }
     return Step::kWait;
   }
   const std::string_view type = resp::text(r);
   if (type == "none") return vanished(j, false);
-  const bool is_string = type == "string";
-  learn(job.node, is_string);
-  if (is_string) {
-    read_string(j);
+  if (type == "string") {
+    read_string(j);  // learned from the read's outcome
   } else {
+    learn(job.node, false);
     size_or_fetch(j);
   }
   return Step::kWait;
@@ -175,10 +181,8 @@ FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
     const std::string msg(resp::text(r));
     if (resp::classify_error(msg) == ServerError::kWrongType) {
       size_or_fetch(j);  // no longer a string: the usual way
-    } else if (memory_refused(msg)) {
+    } else if (memory_refused(msg) || !engine_->handle_error(j, Side::kSource, "GETRANGE", msg)) {
       strings_refused(j, "GETRANGE", msg);
-    } else if (!engine_->handle_error(j, Side::kSource, "GETRANGE", msg)) {
-      engine_->fail_key(j, "GETRANGE: " + msg);
     }
     return Step::kWait;
   }
@@ -190,9 +194,11 @@ FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
   // Empty: an empty string, or a key deleted between PTTL and GETRANGE; longer than the read: a long string.
   // DUMP tells both apart.
   if (r->len == 0 || r->len > string_read_max()) {
+    learn(job.node, false);  // a string the read could not take: its TYPE was not worth it
     size_or_fetch(j);
     return Step::kWait;
   }
+  learn(job.node, true);
   const std::string_view value(r->str, r->len);
   resp::Reply payload = resp::make_string_reply(value::string_payload_size(value));
   if (!payload) {
@@ -201,6 +207,7 @@ FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
   }
   value::write_string_payload(value, engine_->options().string_payload_rdb, payload->str);
   engine_->hold(j, std::move(payload));
+  job.built = true;
   job.resent = false;  // a new stage starts
   st.phase = Phase::kIdle;
   return Step::kFetched;
@@ -234,11 +241,11 @@ void FetchStage::fetch(uint32_t j) {
   State& st = state_[j];
   st.phase = Phase::kFetch;
   st.error.clear();
-  st.idle = -1;
+  if (!st.idle_read) st.idle = -1;
   job.pttl = 0;
   job.sent_at = std::chrono::steady_clock::now();
   const engine::CopyOptions& o = engine_->options();
-  if (o.keep_idle && !o.dry_run && !idle_refused_) {
+  if (o.keep_idle && !o.dry_run && !idle_refused_ && !st.idle_read) {
     // Before the DUMP, which counts as an access and would reset the idle time.
     const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
     if (!engine_->send(j, Side::kSource, object, 3, op(kObject))) return;
@@ -412,7 +419,8 @@ FetchStage::Step FetchStage::on_dump(uint32_t j, resp::Reply& reply) {
     engine_->fail_key(j, "DUMP: unexpected reply " + resp::describe(r));
     return Step::kWait;
   }
-  learn(job.node, value::payload_kind(resp::text(r)) == value::Kind::kString);
+  // A string the read would have taken (its payload about its length) counts for reading strings.
+  learn(job.node, value::payload_kind(resp::text(r)) == value::Kind::kString && r->len <= string_read_max());
   engine_->hold(j, std::move(reply));
   job.resent = false;  // a new stage starts
   st.phase = Phase::kIdle;

@@ -77,6 +77,9 @@ class FetchStage {
     std::string error;  // the PTTL's error, reported with the DUMP's reply
     uint64_t size = 0;  // MEMORY USAGE of a big key while its TYPE is asked; then its size
     int64_t idle = -1;  // see idle()
+    // --keep-idle: OBJECT went before the string read, which touched the key: a fallback to DUMP keeps the
+    // idle time read then instead of asking again.
+    bool idle_read = false;
   };
 
   // Per source node: the string reads' state.

@@ -354,8 +354,6 @@ void Engine::dispatch() {
     slot.extra = extra;
     slot.job.live = static_cast<LiveMode>(q.mode);
     slot.job.key = std::move(q.key);
-    // SCAN ... TYPE returned only keys of that type: the key's type is known as if the selection had asked.
-    if (part < sources_.size() && !selector_.scan_type().empty()) slot.job.type = selector_.scan_type();
     window_.admit(slot.estimate, slot.job.held);
     pacing_.dispatched(slot.pacing);
     // A changed key's type is not known from a SCAN: its job asks whenever the selection has types. An orphan

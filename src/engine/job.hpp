@@ -27,7 +27,7 @@ enum class LiveMode : uint8_t { kNone, kApply, kResync, kOrphan };
 
 struct Job {
   std::string key;    // the source key
-  std::string type;   // the key's type when the selection knows it (TYPE, or SCAN ... TYPE), else empty
+  std::string type;   // the key's type when the selection had to ask (TYPE), else empty
   uint32_t node = 0;  // source node index (counters, SCAN)
   uint8_t stage = 0;  // the task's own state
   uint16_t generation = 0;
@@ -44,8 +44,9 @@ struct Job {
   int64_t pttl = 0;
   std::chrono::steady_clock::time_point sent_at{};  // when PTTL was sent
   resp::Reply payload;                              // the DUMP reply
-  std::shared_ptr<redisReply> shared;               // the same, once a write references it
-  std::size_t held = 0;                             // payload bytes counted in the window
+  bool built = false;  // the payload was built from a string's value (copy/fetch_stage.hpp), not DUMPed
+  std::shared_ptr<redisReply> shared;  // the same, once a write references it
+  std::size_t held = 0;                // payload bytes counted in the window
   // The destination name the selection gave the key (set by the engine; tasks read target() and rule()).
   select::Naming naming;
 
@@ -94,6 +95,7 @@ struct JobSlot {
     job.pttl = 0;
     job.sent_at = {};
     job.payload.reset();
+    job.built = false;
     job.shared.reset();
     job.held = 0;
     batch = from_batch;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "util/crc64.hpp"
 
@@ -54,7 +55,7 @@ std::size_t string_payload_size(std::string_view value) noexcept {
   return 1 + body + kFooter;
 }
 
-void write_string_payload(std::string_view value, int rdb_version, char* out) noexcept {
+void write_string_payload(std::string_view value, int rdb_version, char* out) {
   auto* p = reinterpret_cast<unsigned char*>(out);
   *p++ = kTypeString;
   long long n = 0;
@@ -92,6 +93,44 @@ void write_string_payload(std::string_view value, int rdb_version, char* out) no
   const uint64_t crc = crc64(0, std::string_view(out, covered));
   for (int i = 0; i < 8; ++i)
     *p++ = static_cast<unsigned char>(crc >> (8 * i));
+}
+
+std::optional<std::string> string_payload_value(std::string_view payload) {
+  if (payload.size() < 2 + kFooter || static_cast<unsigned char>(payload[0]) != kTypeString)
+    return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(payload.data()) + 1;
+  const std::size_t room = payload.size() - 1 - kFooter;  // bytes between the type byte and the footer
+  const unsigned char first = p[0];
+  if (first == kEncInt8 || first == kEncInt16 || first == kEncInt32) {
+    const std::size_t n = first == kEncInt8 ? 1 : first == kEncInt16 ? 2 : 4;
+    if (room != 1 + n) return std::nullopt;
+    uint32_t u = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      u |= static_cast<uint32_t>(p[1 + i]) << (8 * i);
+    const int64_t v = n == 1   ? static_cast<int8_t>(u)
+                      : n == 2 ? static_cast<int16_t>(u)
+                               : static_cast<int32_t>(u);
+    return std::to_string(v);
+  }
+  std::size_t header = 0;
+  uint64_t len = 0;
+  if ((first >> 6) == 0) {
+    header = 1;
+    len = first & 0x3f;
+  } else if ((first >> 6) == 1) {
+    if (room < 2) return std::nullopt;
+    header = 2;
+    len = (static_cast<uint64_t>(first & 0x3f) << 8) | p[1];
+  } else if (first == kLen32 || first == kLen64) {
+    header = first == kLen32 ? 5 : 9;
+    if (room < header) return std::nullopt;
+    for (std::size_t i = 1; i < header; ++i)
+      len = (len << 8) | p[i];
+  } else {
+    return std::nullopt;  // LZF (0xc3) or not a string encoding
+  }
+  if (room != header + len) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(p + header), static_cast<std::size_t>(len));
 }
 
 }  // namespace rmig::value

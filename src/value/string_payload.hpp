@@ -9,6 +9,8 @@
 // DUMPs it as the source would).
 
 #include <cstddef>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace rmig::value {
@@ -17,6 +19,10 @@ namespace rmig::value {
 std::size_t string_payload_size(std::string_view value) noexcept;
 
 // Writes the payload of `value` with RDB version `rdb_version` to `out` (string_payload_size(value) bytes).
-void write_string_payload(std::string_view value, int rdb_version, char* out) noexcept;
+void write_string_payload(std::string_view value, int rdb_version, char* out);
+
+// The value of a payload write_string_payload() wrote (verbatim or integer-encoded; the CRC is not checked);
+// nullopt for any other payload (another type, an LZF-compressed string).
+std::optional<std::string> string_payload_value(std::string_view payload);
 
 }  // namespace rmig::value

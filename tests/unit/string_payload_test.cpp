@@ -1,5 +1,7 @@
-// A string's DUMP payload built from its value: byte for byte what redis-server 7.0 DUMPs (with rdbcompression
-// off, as DUMP writes a value it cannot compress), for each encoding DUMP chooses.
+// A string's DUMP payload built from its value: byte for byte what redis-server 7.0 DUMPs (with
+// rdbcompression off, as DUMP writes a value it cannot compress), for each encoding DUMP chooses.
+
+#include "value/string_payload.hpp"
 
 #include <doctest/doctest.h>
 
@@ -8,7 +10,6 @@
 #include "resp/reply.hpp"
 #include "util/crc64.hpp"
 #include "value/kind.hpp"
-#include "value/string_payload.hpp"
 
 namespace value = rmig::value;
 
@@ -77,6 +78,34 @@ TEST_SUITE("string payload") {
     // Not canonical integers: verbatim.
     for (const char* v : {"-0", "+1", " 1", "1 ", "1.5", "0x10", "12345678901"})
       CHECK(payload(v, 10)[1] == static_cast<char>(std::string_view(v).size()));
+  }
+
+  TEST_CASE("a built payload reads back as its value; other payloads do not") {
+    for (const std::string& v :
+         {std::string(), std::string("0"), std::string("-128"), std::string("300"),
+          std::string("-2147483648"), std::string("2147483648"), std::string("007"), std::string(63, 'a'),
+          std::string(64, 'b'), std::string(16384, 'c'), std::string(70000, 'd')}) {
+      CAPTURE(v.size());
+      const auto back = value::string_payload_value(payload(v, 10));
+      REQUIRE(back.has_value());
+      CHECK(*back == v);
+    }
+    // An LZF-compressed string (encoding byte 0xc3), as DUMP writes a compressible one: not read back.
+    std::string lzf;
+    for (const unsigned char c : {0x00, 0xc3, 0x09, 0x40, 0x64, 0x01, 0x61, 0x61, 0xe0, 0x50, 0x00, 0x01,
+                                  0x61, 0x61, 0x0a, 0x00, 0,    0,    0,    0,    0,    0,    0,    0})
+      lzf += static_cast<char>(c);
+    CHECK_FALSE(value::string_payload_value(lzf).has_value());
+    CHECK_FALSE(
+        value::string_payload_value(std::string("\x04\x01\x01"
+                                                "f\x01"
+                                                "v\x0a\x00"
+                                                "abcdefgh",
+                                                16)));  // a hash
+    CHECK_FALSE(value::string_payload_value(""));
+    std::string cut = payload("abcdef", 10);
+    cut.erase(3, 1);  // a length that does not match what follows
+    CHECK_FALSE(value::string_payload_value(cut));
   }
 
   TEST_CASE("a built payload is a string reply like a server's") {
