@@ -44,25 +44,24 @@ const ServerClock& Engine::destination_clock(uint32_t j) {
   return links_[link_for(j, Side::kDestination)].clock;
 }
 
-// Sends ASKING when a -ASK redirect asked for it; parks the job when the link is down.
+// Sends ASKING when a -ASK redirect asked for it; parks the job when the link is down. ASKING holds for one
+// command only, and a stage may send several for its key (PTTL and DUMP or GETRANGE; a RESTORE's checks), so
+// once asked, every later command of the job on that side goes with its own ASKING (harmless once the slot
+// has moved: the target then owns it). A -MOVED ends it.
 bool Engine::before_send(uint32_t j, Side side, uint32_t link) {
   JobSlot& slot = slots_[j];
   if (!links_.usable(link)) {
     links_.park(j, link);
     return false;
   }
-  bool* ask = side == Side::kSource ? &slot.read_ask : side == Side::kWriter ? &slot.write_ask : nullptr;
-  const bool asking = side == Side::kDestination ? slot.ask_link != kNoLink : *ask;
+  const bool asking = side == Side::kDestination ? slot.ask_link != kNoLink
+                      : side == Side::kSource    ? slot.read_ask
+                                                 : slot.write_ask;
   if (asking) {
     const std::string_view args[] = {"ASKING"};
     if (!links_[link].conn->send(*this, job_tag(j, slot.job.generation, side, kAsking), args, 1)) {
       links_.park(j, link);
       return false;
-    }
-    if (side == Side::kDestination) {
-      slot.ask_link = kNoLink;
-    } else {
-      *ask = false;
     }
   }
   return true;
@@ -141,6 +140,7 @@ bool Engine::redirect(uint32_t j, Side side, std::string_view message) {
       if (ask) {
         slot.ask_link = l;
       } else {
+        slot.ask_link = kNoLink;
         links_.moved(target->slot, l);
       }
       break;

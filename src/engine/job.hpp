@@ -72,9 +72,9 @@ struct JobSlot {
   uint32_t read_link = kNoLink;   // where source reads go (a redirect may change it)
   uint32_t write_link = kNoLink;  // where source writes (cleanup) go
   uint32_t dst_link = kNoLink;    // the destination node of the last destination command
-  uint32_t ask_link = kNoLink;    // -ASK target for the next destination command
-  bool read_ask = false;          // source-side -ASK: send ASKING before the next read
-  bool write_ask = false;         // source-side -ASK: send ASKING before the next write
+  uint32_t ask_link = kNoLink;    // -ASK target of the job's destination commands (each after ASKING)
+  bool read_ask = false;          // source-side -ASK: ASKING before each of the job's reads
+  bool write_ask = false;         // source-side -ASK: ASKING before each of the job's writes
   std::size_t estimate = 0;       // window bytes charged at dispatch until the payload's size is known
   Pacing::Charge pacing;          // --max-bytes-per-sec charge
   RetryState retry;

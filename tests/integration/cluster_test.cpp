@@ -278,6 +278,58 @@ TEST_SUITE("cluster") {
     require_same(compare_keyspaces(src, dst), 60000);
   }
 
+  TEST_CASE(
+      "a source slot half migrated (MIGRATING / IMPORTING): the keys already moved are read on the target "
+      "with "
+      "ASKING before each command, every key copied once") {
+    LocalCluster src_cluster;
+    RedisServer dst_server;
+    ClusterClient src = src_cluster.client();
+    Client dst = dst_server.client();
+    const int slot = static_cast<int>(src.checked({"CLUSTER", "KEYSLOT", "{m}"}).integer);
+    RedisServer& owner = src_cluster.owner_of_slot(slot);
+    RedisServer* target = nullptr;
+    for (RedisServer* p : src_cluster.primaries()) {
+      if (p != &owner) target = p;
+    }
+    REQUIRE(target != nullptr);
+    // Strings (read with PTTL + GETRANGE) and hashes (PTTL + DUMP): two reads of a key after each redirect.
+    std::vector<Command> cmds;
+    std::vector<std::string> keys;
+    for (int i = 0; i < 200; ++i) {
+      keys.push_back("{m}:" + std::to_string(i));
+      if (i % 2 == 0) {
+        cmds.push_back({"SET", keys.back(), "value-" + std::to_string(i)});
+      } else {
+        cmds.push_back({"HSET", keys.back(), "f", "value-" + std::to_string(i)});
+      }
+    }
+    src.pipeline_checked(cmds);
+    Client from = owner.client();
+    Client to = target->client();
+    to.checked({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", src_cluster.node_id(owner)});
+    from.checked({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", src_cluster.node_id(*target)});
+    Command migrate = {"MIGRATE", "127.0.0.1", std::to_string(target->port()), "", "0", "5000", "KEYS"};
+    for (int i = 0; i < 100; ++i)
+      migrate.push_back(keys[i]);
+    REQUIRE(from.checked(migrate).is_status("OK"));
+
+    auto run = run_copy({src_cluster.url(), dst_server.url()});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == 200);
+    CHECK(run.counter("failed") == 0);
+    CHECK(run.counter("redirects_ask") > 0);
+    // Each key as its node holds it (the moved ones on the target, asked with ASKING).
+    for (int i = 0; i < 200; ++i) {
+      CAPTURE(keys[i]);
+      Client& node = i < 100 ? to : from;
+      if (i < 100) node.checked({"ASKING"});
+      CHECK(dst.checked({"DUMP", keys[i]}).str == node.checked({"DUMP", keys[i]}).str);
+    }
+    CHECK(user_dbsize(dst) == 200);
+  }
+
   TEST_CASE("TLS and ACL authentication apply to every node of a cluster") {
     const auto& certs = test_certs();
     ServerOptions node;
