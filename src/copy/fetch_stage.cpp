@@ -125,25 +125,32 @@ void FetchStage::strings_refused(uint32_t j, std::string_view command, std::stri
 }
 
 void FetchStage::read_string(uint32_t j) {
+  // One byte more than the longest string read this way tells a longer one apart.
+  const IntText end(static_cast<int64_t>(string_read_max()));
+  const std::string_view range[] = {"GETRANGE", engine_->job(j).key, "0", end.view()};
+  read_value(j, Phase::kString, range, 4, kRange);
+}
+
+void FetchStage::read_value(uint32_t j, Phase phase, const std::string_view* read, std::size_t argc,
+                            Op code) {
   engine::Job& job = engine_->job(j);
   State& st = state_[j];
-  st.phase = Phase::kString;
+  st.phase = phase;
   st.error.clear();
-  st.idle = -1;
   job.pttl = 0;
   job.sent_at = std::chrono::steady_clock::now();
   const engine::CopyOptions& o = engine_->options();
-  if (o.keep_idle && !idle_refused_) {
-    const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
+  if (o.keep_idle && !o.dry_run && !idle_refused_ && !st.idle_read) {
+    // Before the first read, which counts as an access and resets the idle time: once per key (a string
+    // whose GETRANGE falls back to DUMP keeps what was read before it).
+    st.idle = -1;
     st.idle_read = true;
+    const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
     if (!engine_->send(j, Side::kSource, object, 3, op(kObject))) return;
   }
-  // One byte more than the longest string read this way tells a longer one apart.
-  const IntText end(static_cast<int64_t>(string_read_max()));
   const std::string_view pttl[] = {"PTTL", job.key};
-  const std::string_view range[] = {"GETRANGE", job.key, "0", end.view()};
   if (!engine_->send(j, Side::kSource, pttl, 2, op(kPttl))) return;
-  engine_->send(j, Side::kSource, range, 4, op(kRange));
+  engine_->send(j, Side::kSource, read, argc, op(code));
 }
 
 FetchStage::Step FetchStage::on_type(uint32_t j, const redisReply* r) {
@@ -237,23 +244,8 @@ void FetchStage::refused(uint32_t j, SizeMode mode, std::string_view command, st
 }
 
 void FetchStage::fetch(uint32_t j) {
-  engine::Job& job = engine_->job(j);
-  State& st = state_[j];
-  st.phase = Phase::kFetch;
-  st.error.clear();
-  if (!st.idle_read) st.idle = -1;
-  job.pttl = 0;
-  job.sent_at = std::chrono::steady_clock::now();
-  const engine::CopyOptions& o = engine_->options();
-  if (o.keep_idle && !o.dry_run && !idle_refused_ && !st.idle_read) {
-    // Before the DUMP, which counts as an access and would reset the idle time.
-    const std::string_view object[] = {"OBJECT", o.source_lfu ? "FREQ" : "IDLETIME", job.key};
-    if (!engine_->send(j, Side::kSource, object, 3, op(kObject))) return;
-  }
-  const std::string_view pttl[] = {"PTTL", job.key};
-  const std::string_view dump[] = {"DUMP", job.key};
-  if (!engine_->send(j, Side::kSource, pttl, 2, op(kPttl))) return;
-  engine_->send(j, Side::kSource, dump, 2, op(kDump));
+  const std::string_view dump[] = {"DUMP", engine_->job(j).key};
+  read_value(j, Phase::kFetch, dump, 2, kDump);
 }
 
 void FetchStage::check_size(uint32_t j) {

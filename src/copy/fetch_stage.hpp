@@ -98,6 +98,9 @@ class FetchStage {
   uint64_t string_read_max() const noexcept;
   void ask_type(uint32_t j);
   void read_string(uint32_t j);
+  // PTTL and the value's read (DUMP, or a string's GETRANGE) back to back, OBJECT first with --keep-idle; the
+  // time PTTL is sent noted.
+  void read_value(uint32_t j, Phase phase, const std::string_view* read, std::size_t argc, Op code);
   Step on_type(uint32_t j, const redisReply* r);
   Step on_range(uint32_t j, const redisReply* r);
   // TYPE or GETRANGE refused on job j's node (said once): its keys are DUMPed from now on.
