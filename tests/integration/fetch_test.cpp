@@ -253,9 +253,8 @@ TEST_SUITE("fetch") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
+    seed_strings(src, 2000, "s:");
     std::vector<Command> cmds;
-    for (int i = 0; i < 2000; ++i)
-      cmds.push_back({"SET", "s:" + std::to_string(i), "string " + std::to_string(i)});
     for (int i = 0; i < 50; ++i)
       cmds.push_back({"SET", "flip:" + std::to_string(i), "string"});
     src.pipeline_checked(cmds);
