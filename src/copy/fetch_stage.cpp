@@ -176,14 +176,18 @@ FetchStage::Step FetchStage::on_type(uint32_t j, const redisReply* r) {
   return Step::kWait;
 }
 
+bool FetchStage::pttl_failed(uint32_t j) {
+  const State& st = state_[j];
+  if (st.error.empty()) return false;
+  const std::string msg = st.error;
+  if (!engine_->handle_error(j, Side::kSource, "PTTL", msg)) engine_->fail_key(j, "PTTL: " + msg);
+  return true;
+}
+
 FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
   engine::Job& job = engine_->job(j);
   State& st = state_[j];
-  if (!st.error.empty()) {
-    const std::string msg = st.error;
-    if (!engine_->handle_error(j, Side::kSource, "PTTL", msg)) engine_->fail_key(j, "PTTL: " + msg);
-    return Step::kWait;
-  }
+  if (pttl_failed(j)) return Step::kWait;
   if (resp::is_error(r)) {
     const std::string msg(resp::text(r));
     if (resp::classify_error(msg) == ServerError::kWrongType) {
@@ -392,11 +396,7 @@ FetchStage::Step FetchStage::on_dump(uint32_t j, resp::Reply& reply) {
   engine::Job& job = engine_->job(j);
   State& st = state_[j];
   const redisReply* r = reply.get();
-  if (!st.error.empty()) {
-    const std::string msg = st.error;
-    if (!engine_->handle_error(j, Side::kSource, "PTTL", msg)) engine_->fail_key(j, "PTTL: " + msg);
-    return Step::kWait;
-  }
+  if (pttl_failed(j)) return Step::kWait;
   if (resp::is_error(r)) {
     const std::string msg(resp::text(r));
     if (!engine_->handle_error(j, Side::kSource, "DUMP", msg)) engine_->fail_key(j, "DUMP: " + msg);
