@@ -106,6 +106,15 @@ std::string refused(std::vector<std::string> args, int code, const EnvOverrides&
   return line;
 }
 
+std::string usage_refusal(const std::vector<std::string>& args, const EnvOverrides& env) {
+  const RunResult r = run_tool(args, env);
+  INFO(r.describe());
+  CHECK(r.exit_code == 2);
+  const auto lines = nonempty_lines(r.err);
+  REQUIRE(lines.size() == 1);
+  return lines[0];
+}
+
 bool contains(const std::string& text, const std::string& what) {
   return text.find(what) != std::string::npos;
 }

@@ -52,6 +52,8 @@ std::string error_line(const RunResult& result);
 std::string error_line(const ToolRun& run);
 // Runs the tool expecting a refusal with exit `code` before anything is deleted; returns the error line.
 std::string refused(std::vector<std::string> args, int code, const EnvOverrides& env = {});
+// Runs the tool expecting bad input refused: exit 2 and exactly one line on stderr, which it returns.
+std::string usage_refusal(const std::vector<std::string>& args, const EnvOverrides& env = {});
 bool contains(const std::string& text, const std::string& what);
 
 // The newest run record the tool keeps on a destination (under its state prefix), or null.
