@@ -61,7 +61,14 @@ void FetchStage::start(uint32_t j) {
                                        ? std::string_view(sel.types.front())
                                        : std::string_view();
     if (!known.empty()) return known == "string" ? read_string(j) : size_or_fetch(j);
-    if (strings(job.node).share >= 0.5) return ask_type(j);
+    NodeStrings& ns = strings(job.node);
+    // After a run of strings, on a node that never answered WRONGTYPE, a key is read as a string without
+    // asking: one of another type answers WRONGTYPE and goes the usual way (see wrong_type()).
+    if (ns.run >= kUntypedAfter && !ns.mixed) {
+      ns.untyped = true;
+      return read_string(j);
+    }
+    if (ns.share >= 0.5) return ask_type(j);
   }
   size_or_fetch(j);
 }
@@ -99,6 +106,7 @@ void FetchStage::learn(uint32_t node, bool is_string) {
   // The mean of the keys seen so far and four strings, then (past 60 keys) a moving average over about the
   // last 64: one key of another type among the first ones does not stop the strings' reads.
   NodeStrings& ns = strings(node);
+  ns.run = is_string ? std::min(ns.run + 1, kUntypedAfter) : 0;
   if (ns.seen < 60) ++ns.seen;
   ns.share += ((is_string ? 1.0 : 0.0) - ns.share) / (ns.seen + 4.0);
 }
@@ -122,6 +130,18 @@ void FetchStage::strings_refused(uint32_t j, std::string_view command, std::stri
                  engine_->label(j, Side::kSource), command, message);
   }
   size_or_fetch(j);
+}
+
+void FetchStage::wrong_type(uint32_t j) {
+  NodeStrings& ns = strings(engine_->job(j).node);
+  if (ns.untyped && !ns.mixed) {
+    spdlog::info(
+        "{}: a key read as a string without its TYPE is of another type (WRONGTYPE): the node's keys "
+        "are asked their TYPE first from now on",
+        engine_->label(j, Side::kSource));
+  }
+  ns.mixed = true;
+  ns.run = 0;
 }
 
 void FetchStage::read_string(uint32_t j) {
@@ -191,7 +211,8 @@ FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
   if (resp::is_error(r)) {
     const std::string msg(resp::text(r));
     if (resp::classify_error(msg) == ServerError::kWrongType) {
-      size_or_fetch(j);  // no longer a string: the usual way
+      wrong_type(j);  // not a string (its TYPE was not asked, or it changed since): the usual way
+      size_or_fetch(j);
     } else if (memory_refused(msg) || !engine_->handle_error(j, Side::kSource, "GETRANGE", msg)) {
       strings_refused(j, "GETRANGE", msg);
     }

@@ -21,7 +21,12 @@
 // changed since its TYPE (WRONGTYPE) take the usual way (size check, DUMP). The share of strings is learned
 // per node from TYPE replies and DUMP payloads' type byte (the mean of the keys seen and four strings, then a
 // moving average over about the last 64): under one half, the node's keys are not TYPEd first (a TYPE costs
-// more than the strings save). A node that refuses TYPE or GETRANGE (ACL, renamed) is DUMPed.
+// more than the strings save). After kUntypedAfter strings read in a row, a node's keys are read without
+// their TYPE (it costs the source a third of a string's reads) until one answers GETRANGE with WRONGTYPE:
+// that key goes the usual way, and the node's keys are TYPEd first for the rest of the run (said once, info).
+// So a node of strings only meets no error, and any node at most the keys of other types among the reads in
+// flight when the first WRONGTYPE came back (an error reply each, in the source's INFO errorstats). A node
+// that refuses TYPE or GETRANGE (ACL, renamed) is DUMPed.
 
 #include <cstdint>
 #include <string>
@@ -45,6 +50,8 @@ class FetchStage {
 
   // The longest string read with GETRANGE; a longer one is DUMPed (or rewritten when big).
   static constexpr uint64_t kStringReadMax = 64 * 1024;
+  // After this many strings read in a row on a node, its keys are read as strings without a TYPE first.
+  static constexpr uint32_t kUntypedAfter = 256;
 
   explicit FetchStage(OpRange ops) noexcept : ops_(ops) {}
   // `string_reads`: strings may be read with GETRANGE (a copy task; a plan counts DUMP payloads).
@@ -86,6 +93,9 @@ class FetchStage {
   struct NodeStrings {
     double share = 1.0;    // average of "the key was a string" (see learn())
     uint32_t seen = 0;     // keys learned from
+    uint32_t run = 0;      // strings read in a row (up to kUntypedAfter): past it, TYPE is not asked
+    bool untyped = false;  // keys were read without their TYPE
+    bool mixed = false;    // a GETRANGE answered WRONGTYPE: TYPE first for good
     bool refused = false;  // TYPE or GETRANGE refused: every key is DUMPed
   };
 
@@ -98,6 +108,9 @@ class FetchStage {
   uint64_t string_read_max() const noexcept;
   void ask_type(uint32_t j);
   void read_string(uint32_t j);
+  // GETRANGE answered WRONGTYPE on job j's node: its keys are TYPEd first from now on (said once if some were
+  // read without).
+  void wrong_type(uint32_t j);
   // PTTL and the value's read (DUMP, or a string's GETRANGE) back to back, OBJECT first with --keep-idle; the
   // time PTTL is sent noted.
   void read_value(uint32_t j, Phase phase, const std::string_view* read, std::size_t argc, Op code);

@@ -93,6 +93,14 @@ int seed_string_bounds(KeyWriter& c) {
   return static_cast<int>(values.size());
 }
 
+// How many error replies of `code` (WRONGTYPE...) the server has sent since its last CONFIG RESETSTAT.
+long long error_replies(Client& c, const std::string& code) {
+  const std::string errors = c.checked({"INFO", "errorstats"}).str;
+  const std::string field = "errorstat_" + code + ":count=";
+  const std::size_t at = errors.find(field);
+  return at == std::string::npos ? 0 : std::atoll(errors.c_str() + at + field.size());
+}
+
 // Two servers of the same release: every key's OBJECT ENCODING the same on both sides, and its DUMP byte for
 // byte.
 void check_same_encodings(Client& src, Client& dst) {
@@ -183,8 +191,72 @@ TEST_SUITE("fetch") {
     // after them, a few at most.
     CHECK(types <= 256 + 20);
     CHECK(command_calls(src, "getrange") <= types);
+    // Never 256 strings in a row here: every GETRANGE followed a TYPE, no key answered WRONGTYPE.
+    CHECK(error_replies(src, "WRONGTYPE") == 0);
     CHECK(value_reads(src) == 6000);
     require_same(compare_keyspaces(src, dst), 6000);
+  }
+
+  TEST_CASE("a node of strings only: after 256 strings in a row, keys are read without their TYPE") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 20000, "s:", 100);
+    src.checked({"CONFIG", "RESETSTAT"});
+    auto run = run_copy({src_server.url(), dst_server.url(), "--window-keys", "256"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    const long long types = command_calls(src, "type");
+    MESSAGE(types << " TYPE calls for 20,000 strings");
+    // The first window is TYPEd before any answer, then the keys sent before 256 strings were read.
+    CHECK(types >= 256);
+    CHECK(types <= 2 * 256 + 20);
+    CHECK(command_calls(src, "getrange") == 20000);
+    CHECK(command_calls(src, "dump") == 0);
+    CHECK(error_replies(src, "WRONGTYPE") == 0);
+    require_same(compare_keyspaces(src, dst), 20000);
+  }
+
+  TEST_CASE(
+      "strings with a few keys of other types: the first met without its TYPE answers WRONGTYPE, is read the "
+      "usual way, and the node's keys are TYPEd from then on (said once); the copy is exact") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 30000, "s:", 100);
+    std::vector<Command> cmds;
+    for (int i = 0; i < 40; ++i) {
+      const std::string n = std::to_string(i);
+      switch (i % 4) {
+        case 0: cmds.push_back({"HSET", "o:" + n, "f", n}); break;
+        case 1: cmds.push_back({"RPUSH", "o:" + n, "a", n}); break;
+        case 2: cmds.push_back({"ZADD", "o:" + n, "1.5", n}); break;
+        default: cmds.push_back({"SADD", "o:" + n, n, "b"}); break;
+      }
+      if (i % 2 == 0) cmds.push_back({"PEXPIRE", "o:" + n, std::to_string(3'600'000 + i * 977)});
+    }
+    src.pipeline_checked(cmds);
+    src.checked({"CONFIG", "RESETSTAT"});
+    auto run =
+        run_copy({src_server.url(), dst_server.url(), "--big-key-threshold", "1KB", "--window-keys", "256"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("failed") == 0);
+    CHECK(run.counter("copied") == 30040);
+    const long long wrongtype = error_replies(src, "WRONGTYPE");
+    const long long types = command_calls(src, "type");
+    MESSAGE(wrongtype << " WRONGTYPE replies, " << types << " TYPE calls for 30,040 keys");
+    // 256 strings in a row come long before the first of the 40 others (one key in 750): that one is read
+    // without its TYPE, and at most the others among the 256 reads in flight then.
+    CHECK(wrongtype >= 1);
+    CHECK(wrongtype <= 40);
+    CHECK(types < 30040);
+    CHECK(lines_with(run.result.err, "asked their TYPE first from now on").size() == 1);
+    // The others are sized and DUMPed; every string is read with GETRANGE.
+    CHECK(command_calls(src, "dump") == 40);
+    CHECK(memory_usage_calls(src) == 40);
+    CHECK(command_calls(src, "getrange") == 30000 + wrongtype);
+    require_same(compare_keyspaces(src, dst), 30040);
   }
 
   TEST_CASE(
@@ -294,9 +366,7 @@ TEST_SUITE("fetch") {
           CHECK(dst.checked({"HGET", key, "f"}).str == "hash");
         }
       }
-      const std::string errors = src.checked({"INFO", "errorstats"}).str;
-      const std::size_t at = errors.find("errorstat_WRONGTYPE:count=");
-      wrongtype = at == std::string::npos ? 0 : std::atoll(errors.c_str() + at + 26);
+      wrongtype = error_replies(src, "WRONGTYPE");
     }
     stop = true;
     writer.join();

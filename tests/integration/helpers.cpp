@@ -136,14 +136,24 @@ uint64_t record_scanned(const nlohmann::json& record) {
   return n;
 }
 
-long long command_calls(KeyReader& c, const std::string& command) {
+namespace {
+// A field of the command's line in INFO commandstats (0 when absent).
+long long command_stat(KeyReader& c, const std::string& command, const std::string& field) {
   const Reply r = c.command({"INFO", "commandstats"});
-  const std::string tag = "cmdstat_" + command + ":calls=";
-  const auto at = r.str.find(tag);
-  return at == std::string::npos ? 0 : std::atoll(r.str.c_str() + at + tag.size());
+  const auto line = r.str.find("cmdstat_" + command + ":");
+  if (line == std::string::npos) return 0;
+  const std::string_view rest = std::string_view(r.str).substr(line, r.str.find('\n', line) - line);
+  const auto at = rest.find(field + "=");
+  if (at == std::string_view::npos || (at > 0 && rest[at - 1] != ':' && rest[at - 1] != ',')) return 0;
+  return std::atoll(rest.data() + at + field.size() + 1);
 }
+}  // namespace
 
-long long value_reads(KeyReader& c) { return command_calls(c, "dump") + command_calls(c, "getrange"); }
+long long command_calls(KeyReader& c, const std::string& command) { return command_stat(c, command, "calls"); }
+
+long long value_reads(KeyReader& c) {
+  return command_calls(c, "dump") + command_calls(c, "getrange") - command_stat(c, "getrange", "failed_calls");
+}
 
 long long user_dbsize(KeyReader& client) {
   return client.dbsize() - static_cast<long long>(client.scan_all("redis-migrate:*").size());

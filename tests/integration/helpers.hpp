@@ -63,8 +63,9 @@ uint64_t record_scanned(const nlohmann::json& record);
 
 // Calls of `command` (lower case, e.g. "dump") the server counted in INFO commandstats; 0 when never.
 long long command_calls(KeyReader& c, const std::string& command);
-// The values a server served: DUMP calls and GETRANGE calls (a copy reads a small string with GETRANGE, every
-// other key with DUMP).
+// The values a server served: DUMP calls and GETRANGE calls but those that failed (a copy reads a small
+// string with GETRANGE, every other key with DUMP; a key read as a string without its TYPE that is not one
+// answers GETRANGE with WRONGTYPE, then is DUMPed).
 long long value_reads(KeyReader& c);
 
 // Keys on a server other than the tool's own (its lock and run records under "redis-migrate:").
