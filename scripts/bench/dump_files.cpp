@@ -159,10 +159,12 @@ ServeFileStats write_serve_file(const std::string& host, int port, const std::st
   ServeFileStats stats;
   stats.keys = scan_all(client, [&](const std::vector<std::string_view>& keys) {
     for (const auto key : keys) {
-      if (mix == ServeMix::kTypePttlGetrange) {
-        writer.begin(2);
-        writer.arg("TYPE");
-        writer.arg(key);
+      if (mix == ServeMix::kTypePttlGetrange || mix == ServeMix::kPttlGetrange) {
+        if (mix == ServeMix::kTypePttlGetrange) {
+          writer.begin(2);
+          writer.arg("TYPE");
+          writer.arg(key);
+        }
         writer.begin(2);
         writer.arg("PTTL");
         writer.arg(key);

@@ -29,9 +29,10 @@ struct AbsorbFileStats {
   double elapsed_s = 0;
 };
 
-// What a serve file asks for each key. kTypePttlGetrange: what the tool asks of a string on a node of strings
-// (TYPE k, then PTTL k + GETRANGE k 0 65536), for every key: a dataset of strings only.
-enum class ServeMix { kDump, kPttlDump, kSizePttlDump, kTypePttlGetrange };
+// What a serve file asks for each key. kTypePttlGetrange: what the tool asks of a string on a node of mostly
+// strings (TYPE k, then PTTL k + GETRANGE k 0 65536); kPttlGetrange: on a node of strings only, after its
+// first strings (PTTL k + GETRANGE k 0 65536); for every key: a dataset of strings only.
+enum class ServeMix { kDump, kPttlDump, kSizePttlDump, kTypePttlGetrange, kPttlGetrange };
 ServeFileStats write_serve_file(const std::string& host, int port, const std::string& path, ServeMix mix);
 AbsorbFileStats write_absorb_file(const std::string& host, int port, const std::string& path);
 

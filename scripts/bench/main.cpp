@@ -31,8 +31,9 @@ constexpr const char* kUsage = R"(usage: rm-bench COMMAND ARGS...
   seed-bigkeys HOST PORT SCALE                     300 MB hash, 5 M zset, 2 M list, 200 MB string, x SCALE
   gen-dump-cmds HOST PORT OUT [--mix M]            SCAN, write for every key: DUMP k (M = dump, the
                                                    default), PTTL k + DUMP k (pttl-dump), MEMORY USAGE k
-                                                   + PTTL k + DUMP k (size-pttl-dump), or TYPE k + PTTL
-                                                   k + GETRANGE k 0 65536 (type-pttl-getrange)
+                                                   + PTTL k + DUMP k (size-pttl-dump), TYPE k + PTTL k
+                                                   + GETRANGE k 0 65536 (type-pttl-getrange), or PTTL k
+                                                   + GETRANGE k 0 65536 (pttl-getrange)
   gen-restore HOST PORT OUT                        SCAN+PTTL+DUMP, write RESTORE k abs-ms payload ABSTTL
   replay HOST PORT FILE                            stream FILE as one pipeline, skip and count the replies
   exec [--stdin F] [--stdout F] [--stderr F] -- CMD ARGS...
@@ -181,6 +182,8 @@ int run(const std::vector<std::string>& argv) {
         mix = ServeMix::kSizePttlDump;
       } else if (args[4] == "type-pttl-getrange") {
         mix = ServeMix::kTypePttlGetrange;
+      } else if (args[4] == "pttl-getrange") {
+        mix = ServeMix::kPttlGetrange;
       } else {
         usage_error("gen-dump-cmds: unknown --mix '" + args[4] + "'");
       }

@@ -349,8 +349,8 @@ std::string render_results(const std::string& results_path, const std::string& m
       " of plain. CPU = user+sys CPU seconds per million keys (the tool from wait4, the servers from "
       "/proc/PID/stat, 10 ms ticks). \"tool's reads\": the source serving what the tool asks for each key "
       "(pttl-dump: PTTL + DUMP; size-pttl-dump: MEMORY USAGE + PTTL + DUMP; type-pttl-getrange: TYPE + PTTL "
-      "+ "
-      "GETRANGE, a string read without DUMP).\n";
+      "+ GETRANGE, a string read without DUMP; pttl-getrange: the same without TYPE, on a node of strings "
+      "only).\n";
   const auto section = [&md](const char* title, const Table& table) {
     if (!table.empty()) md += std::string("\n## ") + title + "\n\n" + table.markdown();
   };
