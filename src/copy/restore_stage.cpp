@@ -87,9 +87,12 @@ RestoreStage::Step RestoreStage::apply(uint32_t j) {
   const bool live = job.live != engine::LiveMode::kNone;
   State& st = state_[j];
   st.phase = Phase::kRestore;
-  const TtlPlan plan = plan_ttl(job.pttl, std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                              std::chrono::steady_clock::now() - job.sent_at)
-                                              .count());
+  // The time in flight matters to a key with a TTL only: no clock read for the others.
+  const int64_t in_flight_ns = job.pttl >= 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                   std::chrono::steady_clock::now() - job.sent_at)
+                                                   .count()
+                                             : 0;
+  const TtlPlan plan = plan_ttl(job.pttl, in_flight_ns);
   if (plan.kind == TtlPlan::Kind::kExpired) {
     // A live run's destination may hold an older copy of the key, which must not outlive it.
     if (live) return Step::kGone;

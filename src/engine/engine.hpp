@@ -382,7 +382,7 @@ class Engine final : public Runner,
   std::function<void()> on_progress_;
   std::function<void(const std::string&, bool)> on_lost_keys_;
   std::function<void(const Error&)> on_fatal_;
-  std::chrono::steady_clock::time_point written_progress_at_{};  // wrote() last called on_progress_
+  uint64_t written_progress_ms_ = 0;  // the loop's time (uv_now) when wrote() last called on_progress_
   int signal_ = 0;
   bool rate_limited_ = false;
   bool pumping_ = false;  // pump() is on the stack: a nested call only asks for another round
