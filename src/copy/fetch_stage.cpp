@@ -65,7 +65,7 @@ void FetchStage::start(uint32_t j) {
     // After a run of strings, on a node that never answered WRONGTYPE, a key is read as a string without
     // asking: one of another type answers WRONGTYPE and goes the usual way (see wrong_type()).
     if (ns.run >= kUntypedAfter && !ns.mixed) {
-      ns.untyped = true;
+      state_[j].untyped = true;
       return read_string(j);
     }
     if (ns.share >= 0.5) return ask_type(j);
@@ -101,14 +101,19 @@ FetchStage::NodeStrings& FetchStage::strings(uint32_t node) {
   return strings_[node];
 }
 
-void FetchStage::learn(uint32_t node, bool is_string) {
+void FetchStage::learn(uint32_t node, bool readable, bool string_type) {
   if (!string_reads_) return;
+  NodeStrings& ns = strings(node);
+  // A long or empty string breaks no run: its TYPE would not have saved its fallback either.
+  if (!string_type) {
+    ns.run = 0;
+  } else if (readable) {
+    ns.run = std::min(ns.run + 1, kUntypedAfter);
+  }
   // The mean of the keys seen so far and four strings, then (past 60 keys) a moving average over about the
   // last 64: one key of another type among the first ones does not stop the strings' reads.
-  NodeStrings& ns = strings(node);
-  ns.run = is_string ? std::min(ns.run + 1, kUntypedAfter) : 0;
   if (ns.seen < 60) ++ns.seen;
-  ns.share += ((is_string ? 1.0 : 0.0) - ns.share) / (ns.seen + 4.0);
+  ns.share += ((readable ? 1.0 : 0.0) - ns.share) / (ns.seen + 4.0);
 }
 
 uint64_t FetchStage::string_read_max() const noexcept {
@@ -134,7 +139,7 @@ void FetchStage::strings_refused(uint32_t j, std::string_view command, std::stri
 
 void FetchStage::wrong_type(uint32_t j) {
   NodeStrings& ns = strings(engine_->job(j).node);
-  if (ns.untyped && !ns.mixed) {
+  if (!ns.mixed) {  // said once per node (other reads in flight may meet WRONGTYPE too)
     spdlog::info(
         "{}: a key read as a string without its TYPE is of another type (WRONGTYPE): the node's keys "
         "are asked their TYPE first from now on",
@@ -190,7 +195,7 @@ FetchStage::Step FetchStage::on_type(uint32_t j, const redisReply* r) {
   if (type == "string") {
     read_string(j);  // learned from the read's outcome
   } else {
-    learn(job.node, false);
+    learn(job.node, false, false);
     size_or_fetch(j);
   }
   return Step::kWait;
@@ -211,7 +216,9 @@ FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
   if (resp::is_error(r)) {
     const std::string msg(resp::text(r));
     if (resp::classify_error(msg) == ServerError::kWrongType) {
-      wrong_type(j);  // not a string (its TYPE was not asked, or it changed since): the usual way
+      // Not a string: read without its TYPE, or changed since its TYPE (a race, which says nothing of the
+      // node). The usual way.
+      if (st.untyped) wrong_type(j);
       size_or_fetch(j);
     } else if (memory_refused(msg) || !engine_->handle_error(j, Side::kSource, "GETRANGE", msg)) {
       strings_refused(j, "GETRANGE", msg);
@@ -226,11 +233,11 @@ FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
   // Empty: an empty string, or a key deleted between PTTL and GETRANGE; longer than the read: a long string.
   // DUMP tells both apart.
   if (r->len == 0 || r->len > string_read_max()) {
-    learn(job.node, false);  // a string the read could not take: its TYPE was not worth it
+    learn(job.node, false, true);  // a string the read could not take: its TYPE was not worth it
     size_or_fetch(j);
     return Step::kWait;
   }
-  learn(job.node, true);
+  learn(job.node, true, true);
   const std::string_view value(r->str, r->len);
   resp::Reply payload = resp::make_string_reply(value::string_payload_size(value));
   if (!payload) {
@@ -433,7 +440,8 @@ FetchStage::Step FetchStage::on_dump(uint32_t j, resp::Reply& reply) {
     return Step::kWait;
   }
   // A string the read would have taken (its payload about its length) counts for reading strings.
-  learn(job.node, value::payload_kind(resp::text(r)) == value::Kind::kString && r->len <= string_read_max());
+  const bool string = value::payload_kind(resp::text(r)) == value::Kind::kString;
+  learn(job.node, string && r->len <= string_read_max(), string);
   engine_->hold(j, std::move(reply));
   job.resent = false;  // a new stage starts
   st.phase = Phase::kIdle;

@@ -21,12 +21,12 @@
 // changed since its TYPE (WRONGTYPE) take the usual way (size check, DUMP). The share of strings is learned
 // per node from TYPE replies and DUMP payloads' type byte (the mean of the keys seen and four strings, then a
 // moving average over about the last 64): under one half, the node's keys are not TYPEd first (a TYPE costs
-// more than the strings save). After kUntypedAfter strings read in a row, a node's keys are read without
-// their TYPE (it costs the source a third of a string's reads) until one answers GETRANGE with WRONGTYPE:
-// that key goes the usual way, and the node's keys are TYPEd first for the rest of the run (said once, info).
-// So a node of strings only meets no error, and any node at most the keys of other types among the reads in
-// flight when the first WRONGTYPE came back (an error reply each, in the source's INFO errorstats). A node
-// that refuses TYPE or GETRANGE (ACL, renamed) is DUMPed.
+// more than the strings save). After kUntypedAfter strings in a row (long or empty ones neither count nor
+// break the run), a node's keys are read without their TYPE (it costs the source a third of a string's reads)
+// until one answers GETRANGE with WRONGTYPE: that key goes the usual way, and the node's keys are TYPEd first
+// for the rest of the run (said once, info). So a node of strings only meets no error, and any node at most
+// the keys of other types among the reads in flight when the first WRONGTYPE came back (an error reply each,
+// in the source's INFO errorstats). A node that refuses TYPE or GETRANGE (ACL, renamed) is DUMPed.
 
 #include <cstdint>
 #include <string>
@@ -87,6 +87,7 @@ class FetchStage {
     // --keep-idle: OBJECT went before the string read, which touched the key: a fallback to DUMP keeps the
     // idle time read then instead of asking again.
     bool idle_read = false;
+    bool untyped = false;  // read as a string without its TYPE (see wrong_type())
   };
 
   // Per source node: the string reads' state.
@@ -94,7 +95,6 @@ class FetchStage {
     double share = 1.0;    // average of "the key was a string" (see learn())
     uint32_t seen = 0;     // keys learned from
     uint32_t run = 0;      // strings read in a row (up to kUntypedAfter): past it, TYPE is not asked
-    bool untyped = false;  // keys were read without their TYPE
     bool mixed = false;    // a GETRANGE answered WRONGTYPE: TYPE first for good
     bool refused = false;  // TYPE or GETRANGE refused: every key is DUMPed
   };
@@ -104,12 +104,14 @@ class FetchStage {
   void size_or_fetch(uint32_t j);
   bool needs_size(uint32_t node) const noexcept;
   NodeStrings& strings(uint32_t node);
-  void learn(uint32_t node, bool is_string);
+  // `readable`: the key was a string the read takes (the share of strings); `string_type`: it was a string at
+  // all (the run of strings).
+  void learn(uint32_t node, bool readable, bool string_type);
   uint64_t string_read_max() const noexcept;
   void ask_type(uint32_t j);
   void read_string(uint32_t j);
-  // GETRANGE answered WRONGTYPE on job j's node: its keys are TYPEd first from now on (said once if some were
-  // read without).
+  // GETRANGE answered WRONGTYPE to job j, read without its TYPE: the node's keys are TYPEd first from now on
+  // (said once).
   void wrong_type(uint32_t j);
   // PTTL and the value's read (DUMP, or a string's GETRANGE) back to back, OBJECT first with --keep-idle; the
   // time PTTL is sent noted.
