@@ -132,6 +132,43 @@ Result<Topology> parse_cluster_slots(const redisReply* reply) {
   return t;
 }
 
+namespace {
+std::string identity(const NodeInfo& n) { return n.id.empty() ? n.address() : n.id; }
+
+// Per slot, the index of the shard serving it (-1: none).
+std::vector<int> owners(const Topology& t) {
+  std::vector<int> out(16384, -1);
+  for (std::size_t i = 0; i < t.shards.size(); ++i) {
+    for (const auto& [a, b] : t.shards[i].ranges) {
+      for (uint32_t s = a; s <= b && s < 16384; ++s)
+        out[s] = static_cast<int>(i);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<uint16_t> slots_moved(const Topology& before, const Topology& after, uint16_t first,
+                                  uint32_t end) {
+  const std::vector<int> was = owners(before);
+  const std::vector<int> now = owners(after);
+  std::vector<uint16_t> moved;
+  for (uint32_t s = first; s < end && s < 16384; ++s) {
+    if (was[s] < 0) continue;
+    if (now[s] < 0) {
+      moved.push_back(static_cast<uint16_t>(s));
+      continue;
+    }
+    const Shard& old_shard = before.shards[static_cast<std::size_t>(was[s])];
+    const std::string primary = identity(after.shards[static_cast<std::size_t>(now[s])].primary);
+    bool same = identity(old_shard.primary) == primary;
+    for (const NodeInfo& r : old_shard.replicas)
+      same = same || identity(r) == primary;
+    if (!same) moved.push_back(static_cast<uint16_t>(s));
+  }
+  return moved;
+}
+
 Result<Topology> discover(net::Loop& loop, resp::Connection& conn) {
   const bool tls = conn.options().tls != nullptr;
   auto shards = resp::call_sync(loop, conn, {"CLUSTER", "SHARDS"});

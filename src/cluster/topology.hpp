@@ -42,6 +42,12 @@ Result<Topology> parse_cluster_shards(const redisReply* reply, bool tls);
 // Parses a CLUSTER SLOTS reply (shards are grouped by primary).
 Result<Topology> parse_cluster_slots(const redisReply* reply);
 
+// The slots in [first, end) whose primary in `after` is no node of the shard that served them in `before`:
+// a resharding moved them (a failover keeps a slot within its shard). A slot served by no shard in `after`
+// counts as moved; one served by none in `before` does not. Nodes are told apart by id, else by address.
+std::vector<uint16_t> slots_moved(const Topology& before, const Topology& after, uint16_t first = 0,
+                                  uint32_t end = 16384);
+
 // Asks `conn` for the topology: CLUSTER SHARDS, else CLUSTER SLOTS. For start-up code (runs the loop).
 Result<Topology> discover(net::Loop& loop, resp::Connection& conn);
 

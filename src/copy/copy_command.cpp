@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 
+#include "cluster/topology.hpp"
 #include "copy/copy_task.hpp"
 #include "copy/live_preflight.hpp"
 #include "copy/live_report.hpp"
@@ -397,6 +398,41 @@ void plan_path(report::RunReport& rep, const engine::CopyOptions& o, const resp:
   spdlog::info("path: {}", text);
 }
 
+// A cluster source's slot map, read with a connection of its own (nullopt: could not be read, said).
+std::optional<cluster::Topology> source_slots(net::Loop& loop, const engine::RunSpec& spec,
+                                              const char* when) {
+  auto c = engine::open_connection(loop, spec.source);
+  auto t = c ? cluster::discover(loop, **c) : Result<cluster::Topology>(c.error());
+  if (t) return std::move(*t);
+  spdlog::warn("{}: cannot read the cluster's slots {} ({}): a resharding during the copy would go unnoticed",
+               spec.source.label, when, t.error().message);
+  return std::nullopt;
+}
+
+// SCAN sees only the keys that stay on a node for its whole iteration: slots that moved to another shard
+// during the copy (a resharding) may have had keys migrated past both nodes' cursors. The run ends with exit
+// code 1 saying so; the copy itself was done as usual.
+void check_slots_moved(net::Loop& loop, const engine::RunSpec& spec, const cluster::Topology& before,
+                       report::RunReport& rep) {
+  const auto after = source_slots(loop, spec, "again after the copy");
+  if (!after) return;
+  const select::Shard& part = spec.options.selection.shard;
+  const auto moved =
+      cluster::slots_moved(before, *after, static_cast<uint16_t>(part.first_slot()), part.end_slot());
+  if (moved.empty()) return;
+  rep.extra["source_slots_moved"] = moved.size();
+  const std::string which = moved.size() == 1 ? "slot " + std::to_string(moved.front())
+                                              : report::thousands(moved.size()) + " slots (" +
+                                                    std::to_string(moved.front()) + " to " +
+                                                    std::to_string(moved.back()) + ")";
+  rep.fatal = make_error(
+      ExitCode::kKeysFailed,
+      spec.source.label + ": " + which +
+          " moved to another shard during the copy (a resharding): keys migrated meanwhile may be missing on "
+          "the destination; run the same copy again once the resharding is over (existing keys are skipped) "
+          "and check with redis-migrate verify");
+}
+
 std::string random_run_id() {
   std::random_device rd;
   static constexpr char kHex[] = "0123456789abcdef";
@@ -553,6 +589,12 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       }
     }
 
+    // A cluster source's slots at start, compared with those at the end (check_slots_moved).
+    std::optional<cluster::Topology> slots_at_start;
+    if (src_cluster && kind == PassKind::kCopy && !options.live.enabled) {
+      slots_at_start = source_slots(loop, spec, "at start");
+    }
+
     rep.started = true;
     PlanStats plan;
     std::vector<std::pair<int, uint64_t>> plan_by_db;
@@ -602,6 +644,7 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       if (rep.fatal || rep.signal != 0) break;
     }
     rep.source_keys = keys;
+    if (slots_at_start && !rep.fatal && rep.signal == 0) check_slots_moved(loop, spec, *slots_at_start, rep);
     if (options.dry_run) {
       rep.extra["plan"] = plan_json(plan, sel, plan_by_db);
       log_plan(plan, sel);

@@ -330,6 +330,61 @@ TEST_SUITE("cluster") {
     CHECK(user_dbsize(dst) == 200);
   }
 
+  TEST_CASE(
+      "a resharding of the source during the copy: the run ends with exit code 1 naming the moved slot; the "
+      "same copy run again afterwards completes it") {
+    LocalCluster src_cluster;
+    RedisServer dst_server;
+    ClusterClient src = src_cluster.client();
+    Client dst = dst_server.client();
+    seed_strings(src, 3000, "k:");
+    const int slot = static_cast<int>(src.checked({"CLUSTER", "KEYSLOT", "{r}"}).integer);
+    RedisServer& owner = src_cluster.owner_of_slot(slot);
+    RedisServer* target = nullptr;
+    for (RedisServer* p : src_cluster.primaries()) {
+      if (p != &owner) target = p;
+    }
+    REQUIRE(target != nullptr);
+    std::vector<Command> cmds;
+    std::vector<std::string> moving;
+    for (int i = 0; i < 300; ++i) {
+      moving.push_back("{r}:" + std::to_string(i));
+      cmds.push_back({"SET", moving.back(), "value-" + std::to_string(i)});
+    }
+    src.pipeline_checked(cmds);
+    TempDir dir("report");
+    // Paced (500 keys/s): the slot moves while the copy runs.
+    auto tool = start_tool({src_cluster.url(), dst_server.url(), "--rate-limit", "500", "--progress-interval",
+                            "0", "--report-json", dir.file("r.json")});
+    REQUIRE(eventually([&] { return user_dbsize(dst) >= 100; }, 60s));
+    Client from = owner.client();
+    Client to = target->client();
+    const std::string s = std::to_string(slot);
+    to.checked({"CLUSTER", "SETSLOT", s, "IMPORTING", src_cluster.node_id(owner)});
+    from.checked({"CLUSTER", "SETSLOT", s, "MIGRATING", src_cluster.node_id(*target)});
+    Command migrate = {"MIGRATE", "127.0.0.1", std::to_string(target->port()), "", "0", "5000", "KEYS"};
+    migrate.insert(migrate.end(), moving.begin(), moving.end());
+    REQUIRE(from.checked(migrate).is_status("OK"));
+    for (RedisServer* p : src_cluster.primaries())
+      p->client().checked({"CLUSTER", "SETSLOT", s, "NODE", src_cluster.node_id(*target)});
+    const RunResult result = tool.finish(120s);
+    INFO(result.describe());
+    CHECK(result.exit_code == 1);
+    const auto errors = lines_with(result.err, "moved to another shard during the copy");
+    REQUIRE(errors.size() == 1);
+    CHECK(contains(errors.front(), "slot " + s + " moved"));
+    CHECK(contains(errors.front(), "run the same copy again"));
+    const auto report = nlohmann::json::parse(read_file(dir.file("r.json")));
+    CHECK(report["source_slots_moved"] == 1);
+    CHECK(report["failed"] == 0);
+    // Once the resharding is over, the same copy completes the destination (the keys there are skipped).
+    auto again = run_copy({src_cluster.url(), dst_server.url()});
+    INFO(again.result.describe());
+    REQUIRE(again.exit_code() == 0);
+    CHECK(again.report.count("source_slots_moved") == 0);
+    require_same(compare_keyspaces(src, dst), 3300);
+  }
+
   TEST_CASE("TLS and ACL authentication apply to every node of a cluster") {
     const auto& certs = test_certs();
     ServerOptions node;

@@ -135,3 +135,58 @@ TEST_CASE("CLUSTER SLOTS: an old server's nodes without ids, and malformed repli
   CHECK_FALSE(cluster::parse_cluster_slots(
       parse(array({array({integer(0), integer(5), array({bulk("h"), integer(0)})})})).get()));
 }
+
+namespace {
+cluster::NodeInfo node_info(const std::string& id, uint16_t port) {
+  cluster::NodeInfo n;
+  n.id = id;
+  n.host = "127.0.0.1";
+  n.port = port;
+  return n;
+}
+
+cluster::Shard shard_of(std::vector<std::pair<uint16_t, uint16_t>> ranges, const std::string& primary,
+                        std::vector<std::string> replicas, uint16_t port) {
+  cluster::Shard s;
+  s.ranges = std::move(ranges);
+  s.primary = node_info(primary, port);
+  for (const auto& r : replicas)
+    s.replicas.push_back(node_info(r, ++port));
+  return s;
+}
+}  // namespace
+
+TEST_CASE("slots_moved: a resharding moves slots to another shard, a failover keeps them in theirs") {
+  cluster::Topology before;
+  before.shards = {shard_of({{0, 8191}}, "a1", {"a2"}, 30001),
+                   shard_of({{8192, 16383}}, "b1", {"b2"}, 30011)};
+  CHECK(cluster::slots_moved(before, before).empty());
+
+  // a2 promoted (a failover): nothing moved.
+  cluster::Topology failover;
+  failover.shards = {shard_of({{0, 8191}}, "a2", {"a1"}, 30002), before.shards[1]};
+  CHECK(cluster::slots_moved(before, failover).empty());
+
+  // Slots 100 to 199 resharded from a to b, slot 16383 served by nobody.
+  cluster::Topology resharded;
+  resharded.shards = {shard_of({{0, 99}, {200, 8191}}, "a1", {"a2"}, 30001),
+                      shard_of({{100, 199}, {8192, 16382}}, "b1", {"b2"}, 30011)};
+  const auto moved = cluster::slots_moved(before, resharded);
+  REQUIRE(moved.size() == 101);
+  CHECK(moved.front() == 100);
+  CHECK(moved[99] == 199);
+  CHECK(moved.back() == 16383);
+  // Within a shard's share of the slots only.
+  CHECK(cluster::slots_moved(before, resharded, 150, 160).size() == 10);
+  CHECK(cluster::slots_moved(before, resharded, 200, 16383).empty());
+  // Without ids (an old server's CLUSTER SLOTS): by address.
+  cluster::Topology anonymous = before, anonymous_after = resharded;
+  for (auto* t : {&anonymous, &anonymous_after}) {
+    for (auto& s : t->shards) {
+      s.primary.id.clear();
+      for (auto& r : s.replicas)
+        r.id.clear();
+    }
+  }
+  CHECK(cluster::slots_moved(anonymous, anonymous_after).size() == 101);
+}
