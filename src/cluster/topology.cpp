@@ -148,10 +148,16 @@ std::vector<int> owners(const Topology& t) {
 }
 }  // namespace
 
-std::vector<uint16_t> slots_moved(const Topology& before, const Topology& after, uint16_t first,
-                                  uint32_t end) {
+std::vector<uint16_t> slots_moved(const Topology& before, const Topology& after, uint16_t first, uint32_t end,
+                                  const std::vector<std::string>& continued_on) {
   const std::vector<int> was = owners(before);
   const std::vector<int> now = owners(after);
+  const auto members = [](const Shard& s) {
+    std::vector<std::string> ids{identity(s.primary)};
+    for (const NodeInfo& r : s.replicas)
+      ids.push_back(identity(r));
+    return ids;
+  };
   std::vector<uint16_t> moved;
   for (uint32_t s = first; s < end && s < 16384; ++s) {
     if (was[s] < 0) continue;
@@ -160,13 +166,34 @@ std::vector<uint16_t> slots_moved(const Topology& before, const Topology& after,
       continue;
     }
     const Shard& old_shard = before.shards[static_cast<std::size_t>(was[s])];
-    const std::string primary = identity(after.shards[static_cast<std::size_t>(now[s])].primary);
-    bool same = identity(old_shard.primary) == primary;
-    for (const NodeInfo& r : old_shard.replicas)
-      same = same || identity(r) == primary;
+    const Shard& new_shard = after.shards[static_cast<std::size_t>(now[s])];
+    const std::vector<std::string> old_ids = members(old_shard);
+    bool same = std::find(continued_on.begin(), continued_on.end(), new_shard.primary.address()) !=
+                continued_on.end();
+    for (const std::string& id : members(new_shard))
+      same = same || std::find(old_ids.begin(), old_ids.end(), id) != old_ids.end();
     if (!same) moved.push_back(static_cast<uint16_t>(s));
   }
   return moved;
+}
+
+std::string slot_ranges_text(const std::vector<uint16_t>& slots, std::size_t max) {
+  std::string out;
+  std::size_t ranges = 0;
+  for (std::size_t i = 0; i < slots.size();) {
+    std::size_t j = i;
+    while (j + 1 < slots.size() && slots[j + 1] == slots[j] + 1)
+      ++j;
+    if (ranges < max) {
+      if (!out.empty()) out += ", ";
+      out += std::to_string(slots[i]);
+      if (j > i) out += "-" + std::to_string(slots[j]);
+    }
+    ++ranges;
+    i = j + 1;
+  }
+  if (ranges > max) out += " and " + std::to_string(ranges - max) + " more";
+  return out;
 }
 
 Result<Topology> discover(net::Loop& loop, resp::Connection& conn) {

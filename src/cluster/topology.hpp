@@ -42,11 +42,15 @@ Result<Topology> parse_cluster_shards(const redisReply* reply, bool tls);
 // Parses a CLUSTER SLOTS reply (shards are grouped by primary).
 Result<Topology> parse_cluster_slots(const redisReply* reply);
 
-// The slots in [first, end) whose primary in `after` is no node of the shard that served them in `before`:
-// a resharding moved them (a failover keeps a slot within its shard). A slot served by no shard in `after`
-// counts as moved; one served by none in `before` does not. Nodes are told apart by id, else by address.
+// The slots in [first, end) whose shard in `after` holds no node (primary or replica) of the shard that
+// served them in `before`, and whose primary is none of `continued_on` (addresses a source node continued on
+// after a failover, its scan started again there): a resharding moved them. A failover keeps a slot within
+// its shard. A slot served by no shard in `after` counts as moved; one served by none in `before` does not.
+// Nodes are told apart by id, else by address.
 std::vector<uint16_t> slots_moved(const Topology& before, const Topology& after, uint16_t first = 0,
-                                  uint32_t end = 16384);
+                                  uint32_t end = 16384, const std::vector<std::string>& continued_on = {});
+// Slots as compact ranges, "5-67, 100, 200-300", the first `max` ranges, then "and N more".
+std::string slot_ranges_text(const std::vector<uint16_t>& slots, std::size_t max = 5);
 
 // Asks `conn` for the topology: CLUSTER SHARDS, else CLUSTER SLOTS. For start-up code (runs the loop).
 Result<Topology> discover(net::Loop& loop, resp::Connection& conn);

@@ -131,9 +131,47 @@ struct PassResult {  // NOLINT(bugprone-exception-escape): implicit moves of std
   bool interrupted = false;
   nlohmann::json run;  // the run record's section of the report (lock, id, resumed)
   report::BigKeys big_keys;
-  engine::LiveStats live;  // --live: where the live phase ended
-  uint32_t loops = 1;      // event loops (threads) the pass ran on
+  engine::LiveStats live;       // --live: where the live phase ended
+  uint32_t loops = 1;           // event loops (threads) the pass ran on
+  std::size_t slots_moved = 0;  // a cluster source's slots a resharding moved during the pass
 };
+
+// A cluster source's slot map, or nullopt (said) when no node answers.
+std::optional<cluster::Topology> source_slots(net::Loop& loop, const engine::RunSpec& spec, const char* when,
+                                              const cluster::Topology* known = nullptr) {
+  auto t = engine::read_slot_map(loop, spec.source, known);
+  if (t) return std::move(*t);
+  spdlog::warn("{}: cannot read the cluster's slots {} ({}): a resharding during the copy would go unnoticed",
+               spec.source.label, when, t.error().message);
+  return std::nullopt;
+}
+
+// SCAN sees only the keys that stay on a node for its whole iteration: slots that moved to another shard
+// during the pass (a resharding) may have had keys migrated past both nodes' cursors. Says so in one line and
+// returns how many; the pass itself ran as usual (its run record says finished, so the same copy run again
+// starts from the beginning).
+std::size_t check_slots_moved(net::Loop& loop, const engine::RunSpec& spec, const cluster::Topology& before,
+                              const std::vector<report::SourceFailover>& failovers) {
+  const auto after = source_slots(loop, spec, "again after the copy", &before);
+  if (!after) return 0;
+  std::vector<std::string> continued_on;
+  for (const auto& f : failovers) {
+    if (f.rescanned) continued_on.push_back(f.primary);
+  }
+  const select::Shard& part = spec.options.selection.shard;
+  const auto moved = cluster::slots_moved(before, *after, static_cast<uint16_t>(part.first_slot()),
+                                          part.end_slot(), continued_on);
+  if (moved.empty()) return 0;
+  spdlog::error(
+      "{}: {} {} moved to another shard during the copy (a resharding): keys migrated meanwhile may be "
+      "missing "
+      "on the destination; run the same copy again once the resharding is over (existing keys are skipped) "
+      "and "
+      "check with redis-migrate verify",
+      spec.source.label, moved.size() == 1 ? "slot" : report::thousands(moved.size()) + " slots",
+      cluster::slot_ranges_text(moved));
+  return moved.size();
+}
 
 enum class PassKind { kCopy, kPlan, kServerCopy };
 
@@ -153,6 +191,11 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
   if (!dst) return dst.error();
   auto dst_facts = resp::probe_server(loop, **dst);
   if (!dst_facts) return dst_facts.error();
+  // A cluster source's slots at start, compared with those at the end (check_slots_moved).
+  std::optional<cluster::Topology> slots_at_start;
+  if (src_cluster && kind == PassKind::kCopy && !options.live.enabled) {
+    slots_at_start = source_slots(loop, pass_cmd, "at start");
+  }
   auto sources = engine::open_sources(loop, pass_cmd, std::move(*src), src_cluster);
   if (!sources) return sources.error();
   auto destination = engine::open_destination(loop, pass_cmd, std::move(*dst), *dst_facts, dst_cluster);
@@ -245,13 +288,17 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
     out.big_keys = kind == PassKind::kPlan ? plan_task.big_keys() : copy_task.big_keys();
   }
   out.interrupted = out.result.signal != 0;
+  if (slots_at_start && !out.result.fatal && out.result.signal == 0) {
+    out.slots_moved = check_slots_moved(loop, pass_cmd, *slots_at_start, out.result.source_failovers);
+  }
   if (state.active()) {
     report::RunReport pass_report;
     pass_report.totals = out.result.total;
     pass_report.fatal = out.result.fatal;
     pass_report.signal = out.result.signal;
-    state.end(pass_report, report::copy_exit_code(pass_report.totals, pass_report.fatal, pass_report.signal),
-              engine.checkpoint());
+    ExitCode code = report::copy_exit_code(pass_report.totals, pass_report.fatal, pass_report.signal);
+    if (out.slots_moved > 0 && code == ExitCode::kOk) code = ExitCode::kKeysFailed;
+    state.end(pass_report, code, engine.checkpoint());
     out.run = state.report_section();
   }
   return out;
@@ -398,41 +445,6 @@ void plan_path(report::RunReport& rep, const engine::CopyOptions& o, const resp:
   spdlog::info("path: {}", text);
 }
 
-// A cluster source's slot map, read with a connection of its own (nullopt: could not be read, said).
-std::optional<cluster::Topology> source_slots(net::Loop& loop, const engine::RunSpec& spec,
-                                              const char* when) {
-  auto c = engine::open_connection(loop, spec.source);
-  auto t = c ? cluster::discover(loop, **c) : Result<cluster::Topology>(c.error());
-  if (t) return std::move(*t);
-  spdlog::warn("{}: cannot read the cluster's slots {} ({}): a resharding during the copy would go unnoticed",
-               spec.source.label, when, t.error().message);
-  return std::nullopt;
-}
-
-// SCAN sees only the keys that stay on a node for its whole iteration: slots that moved to another shard
-// during the copy (a resharding) may have had keys migrated past both nodes' cursors. The run ends with exit
-// code 1 saying so; the copy itself was done as usual.
-void check_slots_moved(net::Loop& loop, const engine::RunSpec& spec, const cluster::Topology& before,
-                       report::RunReport& rep) {
-  const auto after = source_slots(loop, spec, "again after the copy");
-  if (!after) return;
-  const select::Shard& part = spec.options.selection.shard;
-  const auto moved =
-      cluster::slots_moved(before, *after, static_cast<uint16_t>(part.first_slot()), part.end_slot());
-  if (moved.empty()) return;
-  rep.extra["source_slots_moved"] = moved.size();
-  const std::string which = moved.size() == 1 ? "slot " + std::to_string(moved.front())
-                                              : report::thousands(moved.size()) + " slots (" +
-                                                    std::to_string(moved.front()) + " to " +
-                                                    std::to_string(moved.back()) + ")";
-  rep.fatal = make_error(
-      ExitCode::kKeysFailed,
-      spec.source.label + ": " + which +
-          " moved to another shard during the copy (a resharding): keys migrated meanwhile may be missing on "
-          "the destination; run the same copy again once the resharding is over (existing keys are skipped) "
-          "and check with redis-migrate verify");
-}
-
 std::string random_run_id() {
   std::random_device rd;
   static constexpr char kHex[] = "0123456789abcdef";
@@ -459,6 +471,9 @@ report::RunReport run_copy(const CopyCommand& cmd) {
   auto finish = [&](report::RunReport& r) -> report::RunReport {
     r.duration_s = std::chrono::duration<double>(Clock::now() - started).count();
     r.exit_code = report::copy_exit_code(r.totals, r.fatal, r.signal);
+    // A resharding during the copy (check_slots_moved): keys may be missing.
+    if (r.exit_code == ExitCode::kOk && r.extra.contains("source_slots_moved"))
+      r.exit_code = ExitCode::kKeysFailed;
     return std::move(r);
   };
   auto failed = [&](const Error& e) {
@@ -589,12 +604,6 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       }
     }
 
-    // A cluster source's slots at start, compared with those at the end (check_slots_moved).
-    std::optional<cluster::Topology> slots_at_start;
-    if (src_cluster && kind == PassKind::kCopy && !options.live.enabled) {
-      slots_at_start = source_slots(loop, spec, "at start");
-    }
-
     rep.started = true;
     PlanStats plan;
     std::vector<std::pair<int, uint64_t>> plan_by_db;
@@ -612,6 +621,10 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       engine::EngineResult& r = pass->result;
       // The event loops (threads) the run used: the most of any pass.
       rep.extra["threads"] = std::max(rep.extra.value("threads", uint32_t{1}), pass->loops);
+      if (pass->slots_moved > 0) {
+        rep.extra["source_slots_moved"] =
+            rep.extra.value("source_slots_moved", std::size_t{0}) + pass->slots_moved;
+      }
       if (options.live.enabled) add_live_report(rep, pass->live);
       rep.totals += r.total;
       if (passes.size() > 1) rep.dbs.emplace_back(src_db, r.total);
@@ -644,7 +657,6 @@ report::RunReport run_copy(const CopyCommand& cmd) {
       if (rep.fatal || rep.signal != 0) break;
     }
     rep.source_keys = keys;
-    if (slots_at_start && !rep.fatal && rep.signal == 0) check_slots_moved(loop, spec, *slots_at_start, rep);
     if (options.dry_run) {
       rep.extra["plan"] = plan_json(plan, sel, plan_by_db);
       log_plan(plan, sel);

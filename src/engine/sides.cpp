@@ -202,6 +202,24 @@ Status settle_delete(const resp::Connection& c, const std::optional<std::string>
 
 }  // namespace
 
+Result<cluster::Topology> read_slot_map(net::Loop& loop, const resp::ConnectOptions& base,
+                                        const cluster::Topology* known) {
+  auto c = open_connection(loop, base);
+  Result<cluster::Topology> t = c ? cluster::discover(loop, **c) : Result<cluster::Topology>(c.error());
+  if (t || known == nullptr) return t;
+  for (const auto& shard : known->shards) {
+    std::vector<const cluster::NodeInfo*> nodes{&shard.primary};
+    for (const auto& r : shard.replicas)
+      nodes.push_back(&r);
+    for (const cluster::NodeInfo* n : nodes) {
+      auto other = open_connection(loop, node_options(base, *n, false));
+      if (!other) continue;
+      if (auto again = cluster::discover(loop, **other)) return again;
+    }
+  }
+  return t;
+}
+
 Result<std::map<int, uint64_t>> cluster_db_keys(net::Loop& loop, const resp::ConnectOptions& base,
                                                 resp::Connection& seed) {
   auto topo = cluster::discover(loop, seed);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/topology.hpp"
 #include "engine/engine.hpp"
 #include "engine/run_spec.hpp"
 #include "engine/safety.hpp"
@@ -61,6 +62,10 @@ Result<std::vector<SourceNode>> open_sources(net::Loop& loop, const RunSpec& spe
 // Each node's clock is sampled (TIME) unless options.dry_run.
 Result<Destination> open_destination(net::Loop& loop, const RunSpec& spec, ConnectionPtr seed,
                                      const resp::ServerFacts& facts, bool cluster);
+// A cluster side's slot map, read with a connection of its own to the URL's node or, when that one does not
+// answer, to each node of `known` (a map read before) in turn.
+Result<cluster::Topology> read_slot_map(net::Loop& loop, const resp::ConnectOptions& base,
+                                        const cluster::Topology* known = nullptr);
 // INFO keyspace of every primary of a cluster, added up per database (--all-dbs).
 Result<std::map<int, uint64_t>> cluster_db_keys(net::Loop& loop, const resp::ConnectOptions& base,
                                                 resp::Connection& seed);

@@ -357,16 +357,8 @@ TEST_SUITE("cluster") {
     auto tool = start_tool({src_cluster.url(), dst_server.url(), "--rate-limit", "500", "--progress-interval",
                             "0", "--report-json", dir.file("r.json")});
     REQUIRE(eventually([&] { return user_dbsize(dst) >= 100; }, 60s));
-    Client from = owner.client();
-    Client to = target->client();
+    src_cluster.move_slots(owner, *target, {slot});
     const std::string s = std::to_string(slot);
-    to.checked({"CLUSTER", "SETSLOT", s, "IMPORTING", src_cluster.node_id(owner)});
-    from.checked({"CLUSTER", "SETSLOT", s, "MIGRATING", src_cluster.node_id(*target)});
-    Command migrate = {"MIGRATE", "127.0.0.1", std::to_string(target->port()), "", "0", "5000", "KEYS"};
-    migrate.insert(migrate.end(), moving.begin(), moving.end());
-    REQUIRE(from.checked(migrate).is_status("OK"));
-    for (RedisServer* p : src_cluster.primaries())
-      p->client().checked({"CLUSTER", "SETSLOT", s, "NODE", src_cluster.node_id(*target)});
     const RunResult result = tool.finish(120s);
     INFO(result.describe());
     CHECK(result.exit_code == 1);

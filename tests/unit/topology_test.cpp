@@ -190,3 +190,25 @@ TEST_CASE("slots_moved: a resharding moves slots to another shard, a failover ke
   }
   CHECK(cluster::slots_moved(anonymous, anonymous_after).size() == 101);
 }
+
+TEST_CASE(
+    "slots_moved: a node added and promoted in a shard, or a failover the run followed, moves nothing") {
+  cluster::Topology before;
+  before.shards = {shard_of({{0, 8191}}, "a1", {"a2"}, 30001),
+                   shard_of({{8192, 16383}}, "b1", {"b2"}, 30011)};
+  // a3 added to shard a, then promoted: a2 still in the shard.
+  cluster::Topology replaced;
+  replaced.shards = {shard_of({{0, 8191}}, "a3", {"a2"}, 30021), before.shards[1]};
+  CHECK(cluster::slots_moved(before, replaced).empty());
+  // Every node of shard a replaced: moved, unless the run continued on the new primary (and rescanned).
+  cluster::Topology renewed;
+  renewed.shards = {shard_of({{0, 8191}}, "a9", {}, 30031), before.shards[1]};
+  CHECK(cluster::slots_moved(before, renewed).size() == 8192);
+  CHECK(cluster::slots_moved(before, renewed, 0, 16384, {"127.0.0.1:30031"}).empty());
+}
+
+TEST_CASE("slot_ranges_text: compact ranges, the first few") {
+  CHECK(cluster::slot_ranges_text({7}) == "7");
+  CHECK(cluster::slot_ranges_text({5, 6, 7, 100, 200, 201}) == "5-7, 100, 200-201");
+  CHECK(cluster::slot_ranges_text({1, 3, 5, 7, 9, 11, 13}, 5) == "1, 3, 5, 7, 9 and 2 more");
+}
