@@ -27,6 +27,15 @@ long long calls_of(RedisServer& node, const std::string& command) {
 // DUMP and GETRANGE: the values the node served.
 long long reads_of(RedisServer& node) { return calls_of(node, "dump") + calls_of(node, "getrange"); }
 
+// A primary of `cluster` other than `owner` (a cluster has at least two).
+RedisServer* other_primary(const LocalCluster& cluster, const RedisServer& owner) {
+  for (RedisServer* p : cluster.primaries()) {
+    if (p != &owner) return p;
+  }
+  FAIL("the cluster has one primary");
+  return nullptr;
+}
+
 }  // namespace
 
 TEST_SUITE("cluster") {
@@ -288,11 +297,7 @@ TEST_SUITE("cluster") {
     Client dst = dst_server.client();
     const int slot = static_cast<int>(src.checked({"CLUSTER", "KEYSLOT", "{m}"}).integer);
     RedisServer& owner = src_cluster.owner_of_slot(slot);
-    RedisServer* target = nullptr;
-    for (RedisServer* p : src_cluster.primaries()) {
-      if (p != &owner) target = p;
-    }
-    REQUIRE(target != nullptr);
+    RedisServer* target = other_primary(src_cluster, owner);
     // Strings (read with PTTL + GETRANGE) and hashes (PTTL + DUMP): two reads of a key after each redirect.
     std::vector<Command> cmds;
     std::vector<std::string> keys;
@@ -340,11 +345,7 @@ TEST_SUITE("cluster") {
     seed_strings(src, 3000, "k:");
     const int slot = static_cast<int>(src.checked({"CLUSTER", "KEYSLOT", "{r}"}).integer);
     RedisServer& owner = src_cluster.owner_of_slot(slot);
-    RedisServer* target = nullptr;
-    for (RedisServer* p : src_cluster.primaries()) {
-      if (p != &owner) target = p;
-    }
-    REQUIRE(target != nullptr);
+    RedisServer* target = other_primary(src_cluster, owner);
     std::vector<Command> cmds;
     std::vector<std::string> moving;
     for (int i = 0; i < 300; ++i) {

@@ -149,10 +149,13 @@ long long command_stat(KeyReader& c, const std::string& command, const std::stri
 }
 }  // namespace
 
-long long command_calls(KeyReader& c, const std::string& command) { return command_stat(c, command, "calls"); }
+long long command_calls(KeyReader& c, const std::string& command) {
+  return command_stat(c, command, "calls");
+}
 
 long long value_reads(KeyReader& c) {
-  return command_calls(c, "dump") + command_calls(c, "getrange") - command_stat(c, "getrange", "failed_calls");
+  return command_calls(c, "dump") + command_calls(c, "getrange") -
+         command_stat(c, "getrange", "failed_calls");
 }
 
 long long user_dbsize(KeyReader& client) {
