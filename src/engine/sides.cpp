@@ -474,7 +474,14 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
     const bool own_writer = needs.source_scripts && node.writer;
     std::vector<Probe> probes;
     probes.push_back({{"SCAN", "0", "COUNT", "1"}, " (every key is found with SCAN)", true});
-    if (needs.dump) probes.push_back({{"DUMP", key}, " (the dump path reads each key with DUMP)", true});
+    if (needs.dump) {
+      // --mode rewrite reads values with each type's own commands: no DUMP (a live run compares with DUMP).
+      probes.push_back({{"DUMP", key},
+                        needs.live
+                            ? " (the dump path reads each key with DUMP)"
+                            : " (the dump path reads each key with DUMP; --mode rewrite copies without it)",
+                        true});
+    }
     if (needs.live) {
       probes.push_back({{"EXISTS", key},
                         " (--live checks with EXISTS whether a destination key's source key is gone)",
@@ -508,9 +515,11 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
     // An invalid payload: RESTORE's payload check refuses it before the key is touched (and queued, it never
     // runs).
     if (needs.restore) {
-      probes.push_back({{"RESTORE", key, "0", "not a dump payload"},
-                        " (the dump path writes each key with RESTORE)",
-                        true});
+      probes.push_back(
+          {{"RESTORE", key, "0", "not a dump payload"},
+           needs.live ? " (the dump path writes each key with RESTORE)"
+                      : " (the dump path writes each key with RESTORE; --mode rewrite copies without it)",
+           true});
     }
     if (needs.live) probes.push_back({{"DUMP", key}, kLiveWhy, true});
     const std::size_t scripts_at = probes.size();
