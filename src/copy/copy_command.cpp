@@ -228,6 +228,7 @@ Result<PassResult> run_pass(net::Loop& loop, const engine::RunSpec& spec, int sr
   } else if (kind == PassKind::kCopy) {
     needs.dump = dump_path;
     needs.restore = dump_path;
+    needs.string_writes = engine_options.string_writes;
     needs.source_scripts = engine_options.cleanup;
     needs.destination_scripts = engine_options.conflict == engine::ConflictPolicy::kMerge;
     needs.destination_delete = engine_options.mode != engine::CopyMode::kDump;
@@ -583,6 +584,9 @@ report::RunReport run_copy(const CopyCommand& cmd) {
         if (kind == PassKind::kCopy && options.mode == engine::CopyMode::kAuto && !options.cleanup &&
             resp::reads_payloads(*src_facts, *dst_facts).value_or(false)) {
           options.string_payload_rdb = resp::rdb_version(*src_facts);
+          // Written with SET where the destination has PXAT (Redis >= 6.2, every Valkey): the expiry stays
+          // absolute, as with RESTORE ... ABSTTL.
+          options.string_writes = dst_facts->version.at_least(6, 2);
         }
       }
 

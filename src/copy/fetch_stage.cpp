@@ -209,7 +209,8 @@ bool FetchStage::pttl_failed(uint32_t j) {
   return true;
 }
 
-FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
+FetchStage::Step FetchStage::on_range(uint32_t j, resp::Reply& reply) {
+  const redisReply* r = reply.get();
   engine::Job& job = engine_->job(j);
   State& st = state_[j];
   if (pttl_failed(j)) return Step::kWait;
@@ -238,14 +239,20 @@ FetchStage::Step FetchStage::on_range(uint32_t j, const redisReply* r) {
     return Step::kWait;
   }
   learn(job.node, true, true);
-  const std::string_view value(r->str, r->len);
-  resp::Reply payload = resp::make_string_reply(value::string_payload_size(value));
-  if (!payload) {
-    engine_->fail_key(j, "out of memory building a string's payload");
-    return Step::kWait;
+  if (engine_->options().string_writes) {
+    // Written with SET: the reply is the value, held as it is.
+    engine_->hold(j, std::move(reply));
+    job.raw_string = true;
+  } else {
+    const std::string_view value(r->str, r->len);
+    resp::Reply payload = resp::make_string_reply(value::string_payload_size(value));
+    if (!payload) {
+      engine_->fail_key(j, "out of memory building a string's payload");
+      return Step::kWait;
+    }
+    value::write_string_payload(value, engine_->options().string_payload_rdb, payload->str);
+    engine_->hold(j, std::move(payload));
   }
-  value::write_string_payload(value, engine_->options().string_payload_rdb, payload->str);
-  engine_->hold(j, std::move(payload));
   job.built = true;
   job.resent = false;  // a new stage starts
   st.phase = Phase::kIdle;
@@ -304,7 +311,7 @@ FetchStage::Step FetchStage::on_reply(uint32_t j, uint8_t code, resp::Reply& rep
     case kLength: return on_length(j, r);
     case kObject: on_object(j, r); return Step::kWait;
     case kType: return on_type(j, r);
-    case kRange: return on_range(j, r);
+    case kRange: return on_range(j, reply);
     case kPttl:
       if (resp::is_integer(r)) {
         engine_->job(j).pttl = r->integer;

@@ -119,7 +119,7 @@ class FetchStage {
   Step on_type(uint32_t j, const redisReply* r);
   // The PTTL sent before the value's read answered an error: handled (a redirect, a retry) or the key failed.
   bool pttl_failed(uint32_t j);
-  Step on_range(uint32_t j, const redisReply* r);
+  Step on_range(uint32_t j, resp::Reply& reply);
   // TYPE or GETRANGE refused on job j's node (said once): its keys are DUMPed from now on.
   void strings_refused(uint32_t j, std::string_view command, std::string_view message);
   void fetch(uint32_t j);

@@ -1,5 +1,6 @@
 #include "copy/restore_stage.hpp"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -130,7 +131,19 @@ RestoreStage::Step RestoreStage::apply(uint32_t j) {
     send_payload(j, args, argc, 5, op(kResync));
     return Step::kWait;
   }
-  std::string_view args[8] = {"RESTORE", job.target(), ttl.view(), payload};
+  if (job.raw_string && st.idle < 0 && !set_refused_) {
+    std::string_view args[6] = {"SET", job.target(), payload};
+    std::size_t argc = 3;
+    if (plan.kind == TtlPlan::Kind::kExpiring) {
+      args[argc++] = absolute ? "PXAT" : "PX";
+      args[argc++] = ttl.view();
+    }
+    if (!replace) args[argc++] = "NX";
+    send_payload(j, args, argc, 2, op(kRestore));
+    return Step::kWait;
+  }
+  if (job.raw_string && !materialize(j)) return Step::kWait;
+  std::string_view args[8] = {"RESTORE", job.target(), ttl.view(), job.payload_view()};
   std::size_t argc = 4;
   if (replace) args[argc++] = "REPLACE";
   if (absolute) args[argc++] = "ABSTTL";
@@ -178,16 +191,47 @@ RestoreStage::Step RestoreStage::on_resync(uint32_t j, const redisReply* r) {
   return Step::kWait;
 }
 
+bool RestoreStage::materialize(uint32_t j) {
+  engine::Job& job = engine_->job(j);
+  if (!job.raw_string) return true;
+  const std::string_view value = job.payload_view();
+  resp::Reply payload = resp::make_string_reply(value::string_payload_size(value));
+  if (!payload) {
+    engine_->fail_key(j, "out of memory building a string's payload");
+    return false;
+  }
+  value::write_string_payload(value, engine_->options().string_payload_rdb, payload->str);
+  job.shared.reset();  // a write still referencing the value keeps its own owner
+  job.payload = std::move(payload);
+  job.raw_string = false;
+  return true;
+}
+
 RestoreStage::Step RestoreStage::on_restore(uint32_t j, const redisReply* r) {
   if (resp::is_status(r, "OK")) return restored(j);
-  if (!resp::is_error(r)) {
-    engine_->fail_key(j, "RESTORE: unexpected reply " + resp::describe(r));
+  engine::Job& job = engine_->job(j);
+  const char* command = job.raw_string ? "SET" : "RESTORE";
+  // SET ... NX answers nil where RESTORE answers BUSYKEY.
+  const bool exists = job.raw_string && resp::is_nil(r);
+  if (!exists && !resp::is_error(r)) {
+    engine_->fail_key(j, std::string(command) + ": unexpected reply " + resp::describe(r));
     return Step::kWait;
   }
-  const std::string_view msg = resp::text(r);
-  engine::Job& job = engine_->job(j);
+  const std::string_view msg = exists ? std::string_view() : resp::text(r);
   State& st = state_[j];
-  if (resp::classify_error(msg) == ServerError::kBusyKey) {
+  // SET not allowed (to the user, or on this key: an ACL selector may give +set on the tool's own keys
+  // only) or not known: RESTORE, whose own refusal then says what it says.
+  const ServerError error = exists ? ServerError::kOther : resp::classify_error(msg);
+  if (job.raw_string && (error == ServerError::kNoPerm || error == ServerError::kNoPermKey ||
+                         error == ServerError::kUnknownCommand)) {
+    if (!set_refused_) {
+      set_refused_ = true;
+      spdlog::info("{}: SET refused ({}): strings are written with RESTORE from now on",
+                   engine_->label(j, Side::kDestination), msg);
+    }
+    return apply(j);
+  }
+  if (exists || error == ServerError::kBusyKey) {
     if (st.probing) {
       st.duplicate_confirmed = true;
       return apply(j);
@@ -224,15 +268,15 @@ RestoreStage::Step RestoreStage::on_restore(uint32_t j, const redisReply* r) {
     existing(j);
     return Step::kWait;
   }
-  if (engine_->handle_error(j, Side::kDestination, "RESTORE", msg)) return Step::kWait;
-  if (engine_->options().mode == engine::CopyMode::kAuto) {
+  if (engine_->handle_error(j, Side::kDestination, command, msg)) return Step::kWait;
+  if (engine_->options().mode == engine::CopyMode::kAuto && !job.raw_string) {
     if (resp::classify_error(msg) == ServerError::kBadPayload) {
       st.message = std::string(msg);
       return Step::kRefused;
     }
     if (msg.find("invalid bulk length") != std::string_view::npos) return Step::kTooLong;
   }
-  engine_->fail_key(j, "RESTORE: " + std::string(msg));
+  engine_->fail_key(j, std::string(command) + ": " + std::string(msg));
   return Step::kWait;
 }
 
@@ -241,7 +285,8 @@ RestoreStage::Step RestoreStage::on_check_busy(uint32_t j, const redisReply* r) 
   if (job.built) {
     // GETRANGE of the destination key: this run's copy when it is the value exactly (WRONGTYPE: another
     // type, there before).
-    const std::optional<std::string> value = value::string_payload_value(job.payload_view());
+    const std::optional<std::string> value = job.raw_string ? std::optional<std::string>(job.payload_view())
+                                                            : value::string_payload_value(job.payload_view());
     if (value && r != nullptr && r->type == REDIS_REPLY_STRING && resp::text(r) == *value) return restored(j);
     existing(j);
     return Step::kWait;
@@ -335,6 +380,7 @@ void RestoreStage::existing(uint32_t j) {
   report::Counters& c = engine_->counters(j);
   switch (engine_->options().conflict) {
     case engine::ConflictPolicy::kMerge: {
+      if (!materialize(j)) return;
       const value::Kind kind = value::payload_kind(job.payload_view());
       if (!value::mergeable(kind)) {
         ++c.conflicts;

@@ -4,6 +4,13 @@
 // conflict policy for a target that exists (BUSYKEY): skip, replace, fail (stops the run) or merge (the
 // payload restored under a temporary name in the target's slot, then folded in by the merge script).
 //
+// A string the fetch stage read as its value (Job::raw_string, CopyOptions::string_writes) is written with
+// `SET k v [PXAT ms | PX ms] [NX]` instead: the same key, value and expiry as RESTORE [ABSTTL] [REPLACE]
+// would make, without an RDB payload built and checked on both sides; its nil (NX: the key exists) is
+// RESTORE's BUSYKEY. Where a payload is needed (a merge, --keep-idle's IDLETIME / FREQ) it is built first;
+// a SET the destination refuses (unknown, or not allowed to the user or on the key) switches the stage to
+// RESTORE.
+//
 // Contracts:
 // - A possible duplicate (SCAN returned the key twice) under the replace policy is first restored without
 //   REPLACE: BUSYKEY then means this run's own copy, restored again with REPLACE and counted a duplicate.
@@ -95,6 +102,9 @@ class RestoreStage {
   uint8_t op(Op o) const noexcept { return ops_.at(o); }
   Step apply(uint32_t j);
   Step on_restore(uint32_t j, const redisReply* r);
+  // A string held as its value (Job::raw_string) gets its RDB payload, for a RESTORE or a merge. False: out
+  // of memory (the key failed).
+  bool materialize(uint32_t j);
   Step on_resync(uint32_t j, const redisReply* r);
   // Sends a command carrying job j's payload at args[payload_at] (referenced when it is large).
   void send_payload(uint32_t j, const std::string_view* args, std::size_t argc, std::size_t payload_at,
@@ -113,6 +123,9 @@ class RestoreStage {
   OpRange ops_;
   engine::Engine* engine_ = nullptr;
   scripts::ScriptCommands scripts_;  // EVALSHA / UNLINK on the destination, as probed at start
+  // SET refused by the destination during the run (an ACL selector allowing it on the tool's own keys only):
+  // strings are written with RESTORE from then on.
+  bool set_refused_ = false;
   bool chains_ = false;  // in place, with rules whose outputs other rules may rename (RenameRules::may_chain)
   std::vector<State> state_;  // per job slot
 };

@@ -45,6 +45,9 @@ struct Job {
   std::chrono::steady_clock::time_point sent_at{};  // when PTTL was sent
   resp::Reply payload;                              // the DUMP reply
   bool built = false;  // the payload was built from a string's value (copy/fetch_stage.hpp), not DUMPed
+  // Built, and still the string's value itself (GETRANGE's reply), written with SET; RestoreStage builds the
+  // RDB payload from it where one is needed (a merge, a RESTORE with IDLETIME).
+  bool raw_string = false;
   std::shared_ptr<redisReply> shared;  // the same, once a write references it
   std::size_t held = 0;                // payload bytes counted in the window
   // The destination name the selection gave the key (set by the engine; tasks read target() and rule()).
@@ -96,6 +99,7 @@ struct JobSlot {
     job.sent_at = {};
     job.payload.reset();
     job.built = false;
+    job.raw_string = false;
     job.shared.reset();
     job.held = 0;
     batch = from_batch;

@@ -88,6 +88,9 @@ struct CopyOptions {
   // payload is built with this RDB version (the source's) instead of DUMPed (copy/fetch_stage.hpp); 0: every
   // key is DUMPed.
   int string_payload_rdb = 0;
+  // With string reads: the destination writes those strings with SET (Redis >= 6.2: PXAT, and SET allowed to
+  // the user): the value as read, no payload built (copy/restore_stage.hpp). Off: RESTORE of a built payload.
+  bool string_writes = false;
   bool source_lfu = false;   // the source's maxmemory-policy is an LFU one: OBJECT FREQ, else OBJECT IDLETIME
   std::string run_id = "0";  // distinguishes this run's temporary keys from another run's
   bool merge_prefer_source = false;  // merge: a field or member on both sides takes the source's value

@@ -521,6 +521,10 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
                       : " (the dump path writes each key with RESTORE; --mode rewrite copies without it)",
            true});
     }
+    // Strings written with SET (CopyOptions::string_writes): XX on a key that cannot exist writes nothing
+    // where MULTI is refused. Refused, they are written with RESTORE.
+    const std::size_t set_at = probes.size();
+    if (needs.string_writes) probes.push_back({{"SET", key, "", "XX"}, "", false});
     if (needs.live) probes.push_back({{"DUMP", key}, kLiveWhy, true});
     const std::size_t scripts_at = probes.size();
     const bool scripts = needs.destination_scripts || needs.live;
@@ -534,6 +538,11 @@ Status check_commands(net::Loop& loop, std::vector<engine::SourceNode>& sources,
     if (probes.empty()) continue;
     auto probed = run_probes(loop, *node.conn, probes);
     if (!probed) return probed.error();
+    if (const auto refused = needs.string_writes ? probed->refusal(set_at) : std::nullopt;
+        refused && options.string_writes) {
+      spdlog::info("{}: SET refused ({}): strings are written with RESTORE", node.conn->label(), *refused);
+      options.string_writes = false;
+    }
     if (scripts) {
       if (auto st = settle_delete(*node.conn, probed->refusal(scripts_at + 1),
                                   probed->refusal(scripts_at + 2), options.destination_scripts, why, false);

@@ -84,6 +84,7 @@ Status prescan_collisions(net::Loop& loop, const RunSpec& spec, const std::vecto
 struct CommandNeeds {
   bool dump = false;                 // source: DUMP (the dump path, a plan)
   bool restore = false;              // destination: RESTORE
+  bool string_writes = false;        // destination: SET (CopyOptions::string_writes; refused: switched off)
   bool source_scripts = false;       // source primaries: EVAL, and UNLINK or DEL: cleanup
   bool destination_scripts = false;  // destination: EVAL, and UNLINK or DEL: merge
   bool destination_delete = false;   // destination: UNLINK or DEL of temporary keys (the rewrite path)

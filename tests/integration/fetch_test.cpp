@@ -137,6 +137,84 @@ TEST_SUITE("fetch") {
     check_same_encodings(src, dst);
   }
 
+  TEST_CASE(
+      "strings are written with SET (PXAT, NX) instead of RESTORE: exact; existing keys skipped or replaced "
+      "as "
+      "with RESTORE") {
+    RedisServer src_server, dst_server;
+    Client src = src_server.client();
+    Client dst = dst_server.client();
+    const int strings = seed_string_bounds(src);
+    dst.checked({"CONFIG", "RESETSTAT"});
+    auto run = run_copy({src_server.url(), dst_server.url(), "--big-key-threshold", "100KB"});
+    INFO(run.result.describe());
+    REQUIRE(run.exit_code() == 0);
+    CHECK(run.counter("copied") == static_cast<uint64_t>(strings + 2));
+    // RESTORE for the DUMPed keys only: the empty string, the two over 64 KB, the hash and the list.
+    CHECK(command_calls(dst, "restore") == 5);
+    CHECK(command_calls(dst, "set") >= strings - 3);
+    require_same(compare_keyspaces(src, dst), static_cast<std::size_t>(strings + 2));
+    check_same_encodings(src, dst);
+
+    // Existing keys: SET ... NX writes nothing and the key counts skipped, as a RESTORE's BUSYKEY.
+    src.checked({"SET", "e:1", "changed"});
+    src.checked({"PEXPIRE", "e:3", "7200000"});
+    auto again = run_copy({src_server.url(), dst_server.url(), "--big-key-threshold", "100KB"});
+    INFO(again.result.describe());
+    REQUIRE(again.exit_code() == 0);
+    CHECK(again.counter("copied") == 0);
+    CHECK(again.counter("skipped") == static_cast<uint64_t>(strings + 2));
+    CHECK(dst.checked({"GET", "e:1"}).str == "0");
+    // --on-conflict replace: SET without NX writes over, TTLs as the source's now.
+    auto replaced = run_copy(
+        {src_server.url(), dst_server.url(), "--big-key-threshold", "100KB", "--on-conflict", "replace"});
+    INFO(replaced.result.describe());
+    REQUIRE(replaced.exit_code() == 0);
+    CHECK(replaced.counter("copied") == static_cast<uint64_t>(strings + 2));
+    require_same(compare_keyspaces(src, dst), static_cast<std::size_t>(strings + 2));
+    check_same_encodings(src, dst);
+  }
+
+  TEST_CASE("strings written with RESTORE where SET cannot be: a destination without PXAT, SET refused") {
+    SUBCASE("Redis 6.0 on both sides (PXAT is 6.2's): RESTORE of the built payloads, exact") {
+      RedisServer src_server(redis_6_0().options());
+      RedisServer dst_server(redis_6_0().options());
+      Client src = src_server.client();
+      Client dst = dst_server.client();
+      const int strings = seed_string_bounds(src);
+      src.checked({"CONFIG", "RESETSTAT"});
+      dst.checked({"CONFIG", "RESETSTAT"});
+      auto run = run_copy({src_server.url(), dst_server.url(), "--big-key-threshold", "100KB"});
+      INFO(run.result.describe());
+      REQUIRE(run.exit_code() == 0);
+      CHECK(command_calls(src, "getrange") == strings);
+      CHECK(command_calls(dst, "restore") == strings + 2);
+      require_same(compare_keyspaces(src, dst), static_cast<std::size_t>(strings + 2));
+      check_same_encodings(src, dst);
+    }
+    SUBCASE(
+        "a destination user allowed SET on the tool's own keys only: RESTORE from the first refusal, said "
+        "once") {
+      ServerOptions options;
+      options.acl_users = {"copier on >pw ~* &* +@all -set (+set ~redis-migrate:*)"};
+      RedisServer src_server;
+      RedisServer dst_server(options);
+      Client src = src_server.client();
+      Client dst = dst_server.client();
+      seed_ttl_strings(src, 3000);
+      dst.checked({"CONFIG", "RESETSTAT"});
+      auto run =
+          run_copy({src_server.url(), dst_server.url_as("copier", "pw"), "--big-key-threshold", "100KB"});
+      INFO(run.result.describe());
+      REQUIRE(run.exit_code() == 0);
+      CHECK(run.counter("copied") == 3000);
+      CHECK(run.counter("failed") == 0);
+      CHECK(lines_with(run.result.err, "strings are written with RESTORE from now on").size() == 1);
+      CHECK(command_calls(dst, "restore") == 3000);
+      require_same(compare_keyspaces(src, dst), 3000);
+    }
+  }
+
   TEST_CASE("strings read with GETRANGE between releases that read each other's payloads") {
     struct Pair {
       const ServerBuild* src;
