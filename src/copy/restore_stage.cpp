@@ -220,10 +220,11 @@ RestoreStage::Step RestoreStage::on_restore(uint32_t j, const redisReply* r) {
   const std::string_view msg = exists ? std::string_view() : resp::text(r);
   State& st = state_[j];
   // SET not allowed (to the user, or on this key: an ACL selector may give +set on the tool's own keys
-  // only) or not known: RESTORE, whose own refusal then says what it says.
+  // only), not known, or without PXAT (a destination node older than the one probed, in a cluster being
+  // upgraded): RESTORE, whose own refusal then says what it says.
   const ServerError error = exists ? ServerError::kOther : resp::classify_error(msg);
   if (job.raw_string && (error == ServerError::kNoPerm || error == ServerError::kNoPermKey ||
-                         error == ServerError::kUnknownCommand)) {
+                         error == ServerError::kUnknownCommand || msg.starts_with("ERR syntax error"))) {
     if (!set_refused_) {
       set_refused_ = true;
       spdlog::info("{}: SET refused ({}): strings are written with RESTORE from now on",

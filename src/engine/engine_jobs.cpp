@@ -229,6 +229,7 @@ void Engine::hold_bytes(uint32_t j, std::size_t bytes) {
   JobSlot& slot = slots_[j];
   slot.job.payload.reset();
   slot.job.shared.reset();
+  slot.job.raw_string = false;
   window_.hold(slot.estimate, slot.job.held, bytes, false);
 }
 
