@@ -115,13 +115,16 @@ void check_same_encodings(Client& src, Client& dst) {
 
 TEST_SUITE("fetch") {
   TEST_CASE(
-      "strings are read with PTTL + GETRANGE, never sized nor DUMPed: every encoding and length bound, byte "
-      "for byte the source's DUMP on the destination, TTLs to the millisecond") {
+      "strings are read with PTTL + GETRANGE, never sized nor DUMPed, and written with SET (PXAT, NX): every "
+      "encoding and length bound, byte for byte the source's DUMP on the destination, TTLs to the "
+      "millisecond; "
+      "existing keys skipped or replaced as with RESTORE") {
     RedisServer src_server, dst_server;
     Client src = src_server.client();
     Client dst = dst_server.client();
     const int strings = seed_string_bounds(src);
     src.checked({"CONFIG", "RESETSTAT"});
+    dst.checked({"CONFIG", "RESETSTAT"});
     auto run = run_copy({src_server.url(), dst_server.url(), "--big-key-threshold", "100KB"});
     INFO(run.result.describe());
     REQUIRE(run.exit_code() == 0);
@@ -133,24 +136,7 @@ TEST_SUITE("fetch") {
     CHECK(memory_usage_calls(src) == 5);
     CHECK(command_calls(src, "type") == strings + 2);
     CHECK(command_calls(src, "pttl") == strings + 5);
-    require_same(compare_keyspaces(src, dst), static_cast<std::size_t>(strings + 2));
-    check_same_encodings(src, dst);
-  }
-
-  TEST_CASE(
-      "strings are written with SET (PXAT, NX) instead of RESTORE: exact; existing keys skipped or replaced "
-      "as "
-      "with RESTORE") {
-    RedisServer src_server, dst_server;
-    Client src = src_server.client();
-    Client dst = dst_server.client();
-    const int strings = seed_string_bounds(src);
-    dst.checked({"CONFIG", "RESETSTAT"});
-    auto run = run_copy({src_server.url(), dst_server.url(), "--big-key-threshold", "100KB"});
-    INFO(run.result.describe());
-    REQUIRE(run.exit_code() == 0);
-    CHECK(run.counter("copied") == static_cast<uint64_t>(strings + 2));
-    // RESTORE for the DUMPed keys only: the empty string, the two over 64 KB, the hash and the list.
+    // RESTORE for those five only; the strings read with GETRANGE are SET.
     CHECK(command_calls(dst, "restore") == 5);
     CHECK(command_calls(dst, "set") >= strings - 3);
     require_same(compare_keyspaces(src, dst), static_cast<std::size_t>(strings + 2));
@@ -191,6 +177,26 @@ TEST_SUITE("fetch") {
       CHECK(command_calls(dst, "restore") == strings + 2);
       require_same(compare_keyspaces(src, dst), static_cast<std::size_t>(strings + 2));
       check_same_encodings(src, dst);
+    }
+    SUBCASE(
+        "the README's minimal destination user (~* +restore, --no-lock --state-file): SET refused at start") {
+      ServerOptions options;
+      options.acl_users = {"copier on >pw ~* +restore"};
+      RedisServer src_server;
+      RedisServer dst_server(options);
+      Client src = src_server.client();
+      Client dst = dst_server.client();
+      seed_ttl_strings(src, 3000);
+      dst.checked({"CONFIG", "RESETSTAT"});
+      TempDir dir("state");
+      auto run = run_copy({src_server.url(), dst_server.url_as("copier", "pw"), "--no-lock", "--state-file",
+                           dir.file("run.json"), "--big-key-threshold", "100KB"});
+      INFO(run.result.describe());
+      REQUIRE(run.exit_code() == 0);
+      CHECK(run.counter("copied") == 3000);
+      CHECK(lines_with(run.result.err, "SET refused").size() == 1);
+      CHECK(command_calls(dst, "restore") == 3000);
+      require_same(compare_keyspaces(src, dst), 3000);
     }
     SUBCASE(
         "a destination user allowed SET on the tool's own keys only: RESTORE from the first refusal, said "
